@@ -1,0 +1,145 @@
+"""The `func` dialect: functions, returns and calls.
+
+    func.func @f(%x: tensor<?xf32>, %y: tensor<f32>) -> tensor<?xf32> {
+      %0 = tensor.add %x, %y : tensor<?xf32>
+      func.return %0 : tensor<?xf32>
+    }
+    %r = func.call %a, %b {callee = @f} : tensor<?xf32>
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..ir.attributes import SymbolRef
+from ..ir.core import ISOLATED, PURE, TERMINATOR, AttrDef, Block, Location, Operation, Region
+from ..ir.types import FunctionType, Type, compatible
+from .builtin import enclosing_module
+
+
+class FuncOp(Operation):
+    """A function: a name, a type and a body whose block arguments are its parameters."""
+
+    name = "func.func"
+    num_results = 0
+    num_regions = 1
+    attrs = {"sym_name": AttrDef(str, required=True),
+             "function_type": AttrDef(FunctionType, required=True)}
+    traits = frozenset({ISOLATED})
+
+    @classmethod
+    def create(cls, name: str, inputs: Sequence[Type], results: Sequence[Type],
+               arg_names: Sequence[str | None] | None = None, loc: Location | None = None) -> FuncOp:
+        body = Block(list(inputs), arg_names)
+        ftype = FunctionType(tuple(inputs), tuple(results))
+        return cls([], [], {"sym_name": name, "function_type": ftype}, [Region([body])], loc)  # type: ignore[return-value]
+
+    @property
+    def sym_name(self) -> str:
+        return self.attributes["sym_name"]
+
+    @property
+    def function_type(self) -> FunctionType:
+        return self.attributes["function_type"]
+
+    @property
+    def body(self) -> Block:
+        return self.regions[0].block
+
+    @property
+    def args(self) -> list:
+        return self.body.args
+
+    def infer_types(self) -> list[Type]:
+        return []
+
+    def verify_(self) -> None:
+        ft = self.function_type
+        if len(self.regions[0].blocks) != 1:
+            raise self.error("body must have exactly one block")
+        args = self.body.args
+        if [a.type for a in args] != list(ft.inputs):
+            raise self.error("argument types do not match the function type")
+        term = self.body.terminator
+        if term is None or term.name != "func.return":
+            raise self.error(f"@{self.sym_name} must end with func.return")
+
+    def print_custom(self, p: Any, depth: int) -> str:
+        pad = p.indent_unit * depth
+        saved = p.new_scope()
+        args = ", ".join(f"{p.declare(a)}: {a.type}" for a in self.body.args)
+        res = self.function_type.results
+        sig = ""
+        if len(res) == 1:
+            sig = f" -> {res[0]}"
+        elif res:
+            sig = " -> (" + ", ".join(map(str, res)) + ")"
+        extra = {k: v for k, v in self.attributes.items() if k not in ("sym_name", "function_type")}
+        attrs = ""
+        if extra:
+            from ..ir.attributes import format_attr_dict
+            attrs = " attributes " + format_attr_dict(extra)
+        lines = [f"{pad}func.func @{self.sym_name}({args}){sig}{attrs} {{"]
+        lines += p.block_body(self.body, depth + 1)
+        lines.append(pad + "}" + p.location(self.loc))
+        p.restore_scope(saved)
+        return "\n".join(lines)
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return []
+
+
+class ReturnOp(Operation):
+    """Ends a function body: `func.return %a, %b : tensor<f32>, tensor<?xf32>`."""
+
+    name = "func.return"
+    operands_def = ("values*",)
+    num_results = 0
+    traits = frozenset({TERMINATOR})
+
+    def infer_types(self) -> list[Type]:
+        return []
+
+    def verify_(self) -> None:
+        fn = self.parent_op
+        if not isinstance(fn, FuncOp):
+            return
+        want = fn.function_type.results
+        got = [v.type for v in self.operands]
+        if len(want) != len(got) or not all(compatible(w, g) for w, g in zip(want, got)):
+            raise self.error(f"returns ({', '.join(map(str, got))}) but @{fn.sym_name} "
+                             f"declares ({', '.join(map(str, want))})")
+
+
+class CallOp(Operation):
+    """Calls a function of the same module: `%r = func.call %a {callee = @f} : tensor<f32>`."""
+
+    name = "func.call"
+    operands_def = ("args*",)
+    num_results = None
+    attrs = {"callee": AttrDef(SymbolRef, required=True)}
+    traits = frozenset()
+
+    def callee_op(self) -> FuncOp | None:
+        module = enclosing_module(self)
+        fn = module.lookup(self.attributes["callee"].name) if module is not None else None
+        return fn if isinstance(fn, FuncOp) else None
+
+    def infer_types(self) -> list[Type]:
+        fn = self.callee_op()
+        if fn is None:
+            return super().infer_types()
+        return list(fn.function_type.results)
+
+    def verify_(self) -> None:
+        fn = self.callee_op()
+        if fn is None:
+            raise self.error(f"calls unknown function @{self.attributes['callee'].name}")
+        want = fn.function_type.inputs
+        if len(want) != len(self.operands) or not all(
+                compatible(w, v.type) for w, v in zip(want, self.operands)):
+            raise self.error(f"operand types do not match @{fn.sym_name}'s ({', '.join(map(str, want))})")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return interp.call(self.attributes["callee"].name, args)

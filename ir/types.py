@@ -1,0 +1,218 @@
+"""IR types: scalars, tensors, memrefs and functions.
+
+Every element type maps 1:1 to a numpy dtype (``ScalarType.dtype``), so the
+reference interpreter and the type inference share numpy's promotion rules.
+
+    f32                       ScalarType("f32")
+    tensor<4x?xf32>           TensorType((4, None), f32)
+    tensor<f32>               TensorType((), f32)          (0-d)
+    memref<4x?xf32, strides=[?,1]>
+    (tensor<?xf32>, f32) -> tensor<?xf32>
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# name -> numpy dtype; `index` is the loop/shape integer type (int64).
+_SCALARS: dict[str, np.dtype] = {
+    "i1": np.dtype(np.bool_),
+    "i8": np.dtype(np.int8),
+    "i16": np.dtype(np.int16),
+    "i32": np.dtype(np.int32),
+    "i64": np.dtype(np.int64),
+    "ui8": np.dtype(np.uint8),
+    "ui16": np.dtype(np.uint16),
+    "ui32": np.dtype(np.uint32),
+    "ui64": np.dtype(np.uint64),
+    "f16": np.dtype(np.float16),
+    "f32": np.dtype(np.float32),
+    "f64": np.dtype(np.float64),
+    "index": np.dtype(np.int64),
+}
+_BY_DTYPE: dict[np.dtype, str] = {dt: name for name, dt in _SCALARS.items() if name != "index"}
+
+# Theano/numpy dtype names accepted by the Python API.
+_DTYPE_ALIASES = {"bool": "i1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
+                  "uint8": "ui8", "uint16": "ui16", "uint32": "ui32", "uint64": "ui64",
+                  "float16": "f16", "float32": "f32", "float64": "f64"}
+
+
+class Type:
+    """Base of all IR types; subclasses are frozen dataclasses (hashable, comparable)."""
+
+    def __str__(self) -> str:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ScalarType(Type):
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.name not in _SCALARS:
+            raise ValueError(f"unknown element type '{self.name}'")
+
+    @property
+    def dtype(self) -> np.dtype:
+        return _SCALARS[self.name]
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype.kind == "f"
+
+    @property
+    def is_int(self) -> bool:
+        return self.dtype.kind in "iu"
+
+    @property
+    def is_bool(self) -> bool:
+        return self.dtype.kind == "b"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def scalar(name_or_dtype: object) -> ScalarType:
+    """The element type of a name (`f32`, `float32`) or anything numpy reads as a dtype."""
+    if isinstance(name_or_dtype, ScalarType):
+        return name_or_dtype
+    if isinstance(name_or_dtype, str):
+        if name_or_dtype in _SCALARS:
+            return ScalarType(name_or_dtype)
+        if name_or_dtype in _DTYPE_ALIASES:
+            return ScalarType(_DTYPE_ALIASES[name_or_dtype])
+    try:
+        dt = np.dtype(name_or_dtype)  # type: ignore[call-overload]
+    except TypeError:
+        raise ValueError(f"unknown element type {name_or_dtype!r}") from None
+    if dt not in _BY_DTYPE:
+        raise ValueError(f"unsupported dtype {dt}")
+    return ScalarType(_BY_DTYPE[dt])
+
+
+f16, f32, f64 = ScalarType("f16"), ScalarType("f32"), ScalarType("f64")
+i1, i8, i32, i64 = ScalarType("i1"), ScalarType("i8"), ScalarType("i32"), ScalarType("i64")
+index = ScalarType("index")
+
+Dim = int | None  # None is a dynamic dimension, printed `?`
+
+
+def _dims(shape: tuple[Dim, ...]) -> str:
+    return "".join(("?" if d is None else str(d)) + "x" for d in shape)
+
+
+@dataclass(frozen=True)
+class TensorType(Type):
+    """A value-semantics n-d array; `shape` entries are ints or None (dynamic)."""
+
+    shape: tuple[Dim, ...]
+    element: ScalarType
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(self.shape))
+        for d in self.shape:
+            if d is not None and (not isinstance(d, (int, np.integer)) or d < 0):
+                raise ValueError(f"bad tensor dimension {d!r}")
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.element.dtype
+
+    @property
+    def is_static(self) -> bool:
+        return all(d is not None for d in self.shape)
+
+    def with_element(self, element: ScalarType) -> TensorType:
+        return TensorType(self.shape, element)
+
+    def with_shape(self, shape: tuple[Dim, ...]) -> TensorType:
+        return TensorType(tuple(shape), self.element)
+
+    def accepts(self, shape: tuple[int, ...]) -> bool:
+        """Whether a concrete shape fits this type (dynamic dims match anything)."""
+        return len(shape) == self.rank and all(d is None or d == s for d, s in zip(self.shape, shape))
+
+    def __str__(self) -> str:
+        return f"tensor<{_dims(self.shape)}{self.element}>"
+
+
+@dataclass(frozen=True)
+class MemRefType(Type):
+    """A buffer view: shape, element type and strides in elements (None = dynamic)."""
+
+    shape: tuple[Dim, ...]
+    element: ScalarType
+    strides: tuple[Dim, ...] | None = None  # None: contiguous row-major
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(self.shape))
+        if self.strides is not None:
+            object.__setattr__(self, "strides", tuple(self.strides))
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.element.dtype
+
+    def __str__(self) -> str:
+        text = f"memref<{_dims(self.shape)}{self.element}"
+        if self.strides is not None:
+            text += ", strides=[" + ",".join("?" if s is None else str(s) for s in self.strides) + "]"
+        return text + ">"
+
+
+@dataclass(frozen=True)
+class FunctionType(Type):
+    inputs: tuple[Type, ...]
+    results: tuple[Type, ...]
+
+    def __str__(self) -> str:
+        ins = ", ".join(map(str, self.inputs))
+        outs = ", ".join(map(str, self.results))
+        if len(self.results) == 1 and not isinstance(self.results[0], FunctionType):
+            return f"({ins}) -> {outs}"
+        return f"({ins}) -> ({outs})"
+
+
+def element_of(t: Type) -> ScalarType:
+    """Element type of a tensor/memref, or the scalar itself."""
+    if isinstance(t, (TensorType, MemRefType)):
+        return t.element
+    if isinstance(t, ScalarType):
+        return t
+    raise TypeError(f"type {t} has no element type")
+
+
+def shape_of(t: Type) -> tuple[Dim, ...]:
+    if isinstance(t, (TensorType, MemRefType)):
+        return t.shape
+    if isinstance(t, ScalarType):
+        return ()
+    raise TypeError(f"type {t} has no shape")
+
+
+def join_dim(a: Dim, b: Dim) -> Dim | bool:
+    """The more precise of two compatible dims; False when they conflict."""
+    if a is None:
+        return b
+    if b is None or a == b:
+        return a
+    return False
+
+
+def compatible(declared: Type, inferred: Type) -> bool:
+    """Whether a declared type may stand for an inferred one (dims may be refined either way)."""
+    if isinstance(declared, TensorType) and isinstance(inferred, TensorType):
+        return (declared.element == inferred.element and declared.rank == inferred.rank
+                and all(join_dim(a, b) is not False for a, b in zip(declared.shape, inferred.shape)))
+    return declared == inferred
