@@ -8,6 +8,8 @@ wrappers where the text format carries more than the value:
     [1, 2]                 tuple (arrays are stored as tuples, so attributes hash)
     {a = 1}                dict                 f32, tensor<2xf32>   Type
     0.1 : f32              Typed(0.1, f32)      @name           SymbolRef("name")
+    ?                      DYN (a size taken from a dynamic operand)
+    none                   None (inside arrays: an absent slice bound)
     dense<[1.0, 2.0]> : tensor<2xf32>           Dense(np.ndarray)
 """
 
@@ -28,6 +30,28 @@ class Typed:
 
     value: int | float | bool
     type: ScalarType
+
+
+class _Dynamic:
+    """The `?` marker in attribute arrays: a size or bound taken from the op's next dynamic
+    operand, in order (MLIR's convention for mixed static/dynamic sizes):
+    `tensor.zeros %n {shape = [?, 3], dtype = f32}`."""
+
+    _instance: _Dynamic | None = None
+
+    def __new__(cls) -> _Dynamic:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "DYN"
+
+    def __reduce__(self) -> str:
+        return "DYN"
+
+
+DYN = _Dynamic()
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,10 @@ def _format_nested(arr: np.ndarray) -> str:
 
 
 def format_attribute(value: Attribute) -> str:
+    if value is None:
+        return "none"
+    if value is DYN:
+        return "?"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
