@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..ir.attributes import SymbolRef
-from ..ir.core import ISOLATED, PURE, TERMINATOR, AttrDef, Block, Location, Operation, Region
+from ..ir.core import ISOLATED, TERMINATOR, AttrDef, Block, Location, Operation, Region
 from ..ir.types import FunctionType, Type, compatible
 from .builtin import enclosing_module
 

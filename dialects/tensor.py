@@ -1,108 +1,86 @@
 """The `tensor` dialect: value-semantics array ops (Theano's), the high level of the IR.
 
-Every op is declared once, in one class below: operands, attributes, type
-inference (numpy dtype promotion and broadcasting; `None` dims are dynamic),
-verifier and interpreter rule (numpy). The docstring of each class shows the
-op as printed IR.
+Every op is declared once, in one class: operands, attributes, type inference
+(numpy dtype promotion and broadcasting; `None` dims are dynamic), verifier
+and interpreter rule (numpy). The docstring of each class shows the op as
+printed IR.
 
 Result dtypes follow numpy exactly: `result_dtype` asks numpy what the op's
 numpy function returns for the operand dtypes, so the interpreter, type
 inference and numpy always agree.
+
+This module holds elementwise ops, reductions, the softmax family, linear
+algebra and constants; shape, indexing and creation ops live in
+`tensor_shape.py` and are re-exported here, so importing this module
+registers every `tensor.*` op.
 """
 
 from __future__ import annotations
 
-import functools
+import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.special
 
-from ..ir.core import COMMUTATIVE, ELEMENTWISE, PURE, AttrDef, Operation, Value
+from ..ir.attributes import Dense, Typed
+from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, ELEMENTWISE, PURE, AttrDef, Operation
 from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
+from .tensor_common import (
+    DynamicMarker,
+    bind_dynamic,
+    broadcast_shapes,
+    check_broadcast_to,
+    check_size_operands,
+    count_dynamic,
+    fmt_shape,
+    normalize_axes,
+    normalize_axis,
+    result_dtype,
+    runtime_error,
+    static_int,
+    static_value,
+    tensor_type,
+)
+from .tensor_shape import *  # noqa: F403  (re-export: every tensor op is registered by importing this module)
+from .tensor_shape import __all__ as _shape_ops
 
-# ---------------------------------------------------------------- helpers
-
-
-def tensor_type(op: Operation, v: Value, what: str = "operand") -> TensorType:
-    if not isinstance(v.type, TensorType):
-        raise op.error(f"{what} must be a tensor, got {v.type}")
-    return v.type
-
-
-def fmt_shape(shape: Sequence[Dim]) -> str:
-    """`(3, 4)`, `(?, 4)`, `()` as in error messages."""
-    inner = ", ".join("?" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
-
-
-def broadcast_shapes(op: Operation, shapes: Sequence[Sequence[Dim]]) -> tuple[Dim, ...]:
-    """numpy broadcasting where None is an unknown dim (it may be 1 at run time)."""
-    rank = max((len(s) for s in shapes), default=0)
-    out: list[Dim] = []
-    for k in range(rank):
-        dims = [s[len(s) - rank + k] for s in shapes if len(s) - rank + k >= 0]
-        known = {d for d in dims if d is not None and d != 1}
-        if len(known) > 1:
-            raise op.error("operand shapes " + " and ".join(fmt_shape(s) for s in shapes) + " do not broadcast")
-        if known:
-            out.append(known.pop())
-        elif any(d is None for d in dims):
-            out.append(None)
-        else:
-            out.append(1)
-    return tuple(out)
-
-
-@functools.lru_cache(maxsize=4096)
-def _probe_dtype(fn: Callable[..., Any], dtypes: tuple[np.dtype, ...], kwargs: tuple = ()) -> np.dtype:
-    args = [np.ones((1,), dt) for dt in dtypes]
-    with np.errstate(all="ignore"):
-        return np.asarray(fn(*args, **dict(kwargs))).dtype
-
-
-def result_dtype(op: Operation, fn: Callable[..., Any], dtypes: Sequence[np.dtype], **kwargs: Any) -> ScalarType:
-    """The element type numpy gives `fn` applied to arrays of these dtypes."""
-    try:
-        dt = _probe_dtype(fn, tuple(dtypes), tuple(sorted(kwargs.items())))
-    except TypeError as e:
-        names = ", ".join(str(scalar(d)) for d in dtypes)
-        raise op.error(f"is not defined for element types ({names}): {e}") from None
-    return scalar(dt)
-
-
-def normalize_axes(op: Operation, axes: Sequence[int] | None, rank: int) -> tuple[int, ...]:
-    """Axes in [0, rank), sorted, checked; None means every axis."""
-    if axes is None:
-        return tuple(range(rank))
-    out = []
-    for a in axes:
-        if not isinstance(a, int) or not -rank <= a < max(rank, 1) or (rank == 0 and a not in (0, -1)):
-            raise op.error(f"axis {a} is out of range for a tensor of rank {rank}")
-        out.append(a % rank if rank else 0)
-    if len(set(out)) != len(out):
-        raise op.error(f"repeated axis in {list(axes)}")
-    return tuple(sorted(out))
-
+__all__ = ["DynamicMarker", "bind_dynamic", "broadcast_shapes", "check_broadcast_to", "check_size_operands",
+           "count_dynamic", "fmt_shape", "normalize_axes", "normalize_axis", "result_dtype", "runtime_error",
+           "static_int", "static_value", "tensor_type", *_shape_ops]
 
 # ---------------------------------------------------------------- elementwise
 
 
 class ElementwiseOp(Operation):
-    """Base of elementwise ops: numpy broadcasting of all operands, `fn` is the numpy rule."""
+    """Base of elementwise ops: numpy broadcasting of all operands, `fn` is the numpy rule.
+
+    `element_type` and `compute` are the two hooks an op with attributes overrides
+    (tensor.cast); the scalar dialect derives its ops from these classes and reuses both.
+    """
 
     fn: ClassVar[Callable[..., Any]]
     traits = frozenset({PURE, ELEMENTWISE})
 
+    def element_type(self, dtypes: Sequence[np.dtype]) -> ScalarType:
+        return result_dtype(self, type(self).fn, dtypes)
+
+    def compute(self, *args: Any) -> Any:
+        return type(self).fn(*args)
+
     def infer_types(self) -> list[Type]:
         types = [tensor_type(self, v) for v in self.operands]
         shape = broadcast_shapes(self, [t.shape for t in types])
-        elem = result_dtype(self, type(self).fn, [t.dtype for t in types])
-        return [TensorType(shape, elem)]
+        return [TensorType(shape, self.element_type([t.dtype for t in types]))]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         with np.errstate(all="ignore"):
-            return [type(self).fn(*args)]
+            try:
+                return [self.compute(*args)]
+            except ValueError as e:  # e.g. integers to negative integer powers
+                raise runtime_error(self, str(e)) from None
 
 
 class UnaryOp(ElementwiseOp):
@@ -113,19 +91,264 @@ class BinaryOp(ElementwiseOp):
     operands_def = ("lhs", "rhs")
 
 
+_COMM = BinaryOp.traits | {COMMUTATIVE}
+
+
 class AddOp(BinaryOp):
     """Elementwise sum: `%c = tensor.add %a, %b : tensor<4xf32>`."""
 
     name = "tensor.add"
     fn = staticmethod(np.add)
-    traits = BinaryOp.traits | {COMMUTATIVE}
+    traits = _COMM
 
 
-class ExpOp(UnaryOp):
-    """`%y = tensor.exp %x : tensor<?xf32>`"""
+class SubOp(BinaryOp):
+    """`%c = tensor.sub %a, %b : tensor<4xf32>`"""
 
-    name = "tensor.exp"
-    fn = staticmethod(np.exp)
+    name = "tensor.sub"
+    fn = staticmethod(np.subtract)
+
+
+class MulOp(BinaryOp):
+    """`%c = tensor.mul %a, %b : tensor<4xf32>`"""
+
+    name = "tensor.mul"
+    fn = staticmethod(np.multiply)
+    traits = _COMM
+
+
+class TrueDivOp(BinaryOp):
+    """True division (ints give f64): `%c = tensor.true_div %a, %b : tensor<4xf64>`"""
+
+    name = "tensor.true_div"
+    fn = staticmethod(np.true_divide)
+
+
+class IntDivOp(BinaryOp):
+    """Floor division: `%c = tensor.int_div %a, %b : tensor<4xi32>`"""
+
+    name = "tensor.int_div"
+    fn = staticmethod(np.floor_divide)
+
+
+class ModOp(BinaryOp):
+    """Python-style modulo (sign of the divisor): `%c = tensor.mod %a, %b : tensor<4xi32>`"""
+
+    name = "tensor.mod"
+    fn = staticmethod(np.mod)
+
+
+class PowOp(BinaryOp):
+    """`%c = tensor.pow %a, %b : tensor<4xf32>`"""
+
+    name = "tensor.pow"
+    fn = staticmethod(np.power)
+
+
+class Arctan2Op(BinaryOp):
+    """`%c = tensor.arctan2 %y, %x : tensor<4xf32>`"""
+
+    name = "tensor.arctan2"
+    fn = staticmethod(np.arctan2)
+
+
+class MaximumOp(BinaryOp):
+    """`%c = tensor.maximum %a, %b : tensor<4xf32>` (NaN propagates, as np.maximum)"""
+
+    name = "tensor.maximum"
+    fn = staticmethod(np.maximum)
+    traits = _COMM
+
+
+class MinimumOp(BinaryOp):
+    """`%c = tensor.minimum %a, %b : tensor<4xf32>`"""
+
+    name = "tensor.minimum"
+    fn = staticmethod(np.minimum)
+    traits = _COMM
+
+
+def _binary_crossentropy(output: Any, target: Any) -> Any:
+    return -(target * np.log(output) + (1 - target) * np.log(1 - output))
+
+
+class BinaryCrossentropyOp(BinaryOp):
+    """-(t*log(o) + (1-t)*log(1-o)): `%l = tensor.binary_crossentropy %output, %target : tensor<?xf32>`"""
+
+    name = "tensor.binary_crossentropy"
+    operands_def = ("output", "target")
+    fn = staticmethod(_binary_crossentropy)
+
+
+# comparisons (result i1)
+
+
+class EqOp(BinaryOp):
+    """`%c = tensor.eq %a, %b : tensor<4xi1>`"""
+
+    name = "tensor.eq"
+    fn = staticmethod(np.equal)
+    traits = _COMM
+
+
+class NeOp(BinaryOp):
+    """`%c = tensor.ne %a, %b : tensor<4xi1>`"""
+
+    name = "tensor.ne"
+    fn = staticmethod(np.not_equal)
+    traits = _COMM
+
+
+class LtOp(BinaryOp):
+    """`%c = tensor.lt %a, %b : tensor<4xi1>`"""
+
+    name = "tensor.lt"
+    fn = staticmethod(np.less)
+
+
+class LeOp(BinaryOp):
+    """`%c = tensor.le %a, %b : tensor<4xi1>`"""
+
+    name = "tensor.le"
+    fn = staticmethod(np.less_equal)
+
+
+class GtOp(BinaryOp):
+    """`%c = tensor.gt %a, %b : tensor<4xi1>`"""
+
+    name = "tensor.gt"
+    fn = staticmethod(np.greater)
+
+
+class GeOp(BinaryOp):
+    """`%c = tensor.ge %a, %b : tensor<4xi1>`"""
+
+    name = "tensor.ge"
+    fn = staticmethod(np.greater_equal)
+
+
+# bitwise (logical on i1); floats are rejected by numpy's dtype rules
+
+
+class AndOp(BinaryOp):
+    """Bitwise and (logical on i1): `%c = tensor.and %a, %b : tensor<4xi1>`"""
+
+    name = "tensor.and"
+    fn = staticmethod(np.bitwise_and)
+    traits = _COMM
+
+
+class OrOp(BinaryOp):
+    """`%c = tensor.or %a, %b : tensor<4xi1>`"""
+
+    name = "tensor.or"
+    fn = staticmethod(np.bitwise_or)
+    traits = _COMM
+
+
+class XorOp(BinaryOp):
+    """`%c = tensor.xor %a, %b : tensor<4xi32>`"""
+
+    name = "tensor.xor"
+    fn = staticmethod(np.bitwise_xor)
+    traits = _COMM
+
+
+class NotOp(UnaryOp):
+    """Bitwise not (logical on i1): `%c = tensor.not %a : tensor<4xi1>`"""
+
+    name = "tensor.not"
+    fn = staticmethod(np.invert)
+
+
+# unary math
+
+
+def _unary(cls_name: str, op_name: str, fn: Callable[..., Any], doc: str = "") -> type[UnaryOp]:
+    """Declare a plain unary op `tensor.<op_name>` whose rule is the numpy function `fn`."""
+    text = doc or f"`%y = tensor.{op_name} %x : tensor<?xf32>`"
+    cls = type(cls_name, (UnaryOp,), {"__doc__": text, "name": f"tensor.{op_name}", "fn": staticmethod(fn),
+                                      "__module__": __name__, "__qualname__": cls_name})
+    return cls
+
+
+def _rsqrt(x: Any) -> Any:
+    return np.reciprocal(np.sqrt(x))
+
+
+def _relu(x: Any) -> Any:
+    return np.maximum(x, np.zeros((), np.asarray(x).dtype))
+
+
+def _softplus(x: Any) -> Any:
+    return np.logaddexp(0, x)
+
+
+NegOp = _unary("NegOp", "neg", np.negative)
+AbsOp = _unary("AbsOp", "abs", np.abs)
+SignOp = _unary("SignOp", "sign", np.sign)
+ExpOp = _unary("ExpOp", "exp", np.exp)
+Exp2Op = _unary("Exp2Op", "exp2", np.exp2)
+Expm1Op = _unary("Expm1Op", "expm1", np.expm1)
+LogOp = _unary("LogOp", "log", np.log)
+Log2Op = _unary("Log2Op", "log2", np.log2)
+Log10Op = _unary("Log10Op", "log10", np.log10)
+Log1pOp = _unary("Log1pOp", "log1p", np.log1p)
+SqrtOp = _unary("SqrtOp", "sqrt", np.sqrt)
+RsqrtOp = _unary("RsqrtOp", "rsqrt", _rsqrt, "1/sqrt(x): `%y = tensor.rsqrt %x : tensor<?xf32>`")
+SquareOp = _unary("SquareOp", "square", np.square)
+SinOp = _unary("SinOp", "sin", np.sin)
+CosOp = _unary("CosOp", "cos", np.cos)
+TanOp = _unary("TanOp", "tan", np.tan)
+TanhOp = _unary("TanhOp", "tanh", np.tanh)
+SinhOp = _unary("SinhOp", "sinh", np.sinh)
+CoshOp = _unary("CoshOp", "cosh", np.cosh)
+ArcsinOp = _unary("ArcsinOp", "arcsin", np.arcsin)
+ArccosOp = _unary("ArccosOp", "arccos", np.arccos)
+ArctanOp = _unary("ArctanOp", "arctan", np.arctan)
+SigmoidOp = _unary("SigmoidOp", "sigmoid", scipy.special.expit,
+                   "1/(1+exp(-x)) (scipy's expit): `%y = tensor.sigmoid %x : tensor<?xf32>`")
+SoftplusOp = _unary("SoftplusOp", "softplus", _softplus,
+                    "log(1+exp(x)), stable (np.logaddexp(0, x)): `%y = tensor.softplus %x : tensor<?xf32>`")
+ErfOp = _unary("ErfOp", "erf", scipy.special.erf)
+ErfcOp = _unary("ErfcOp", "erfc", scipy.special.erfc)
+FloorOp = _unary("FloorOp", "floor", np.floor)
+CeilOp = _unary("CeilOp", "ceil", np.ceil)
+RoundOp = _unary("RoundOp", "round", np.round, "Round half to even: `%y = tensor.round %x : tensor<?xf32>`")
+ReluOp = _unary("ReluOp", "relu", _relu, "max(x, 0) in x's dtype: `%y = tensor.relu %x : tensor<?xf32>`")
+
+
+class ClipOp(ElementwiseOp):
+    """`%y = tensor.clip %x, %lo, %hi : tensor<?xf32>` (np.clip; all three broadcast)"""
+
+    name = "tensor.clip"
+    operands_def = ("x", "lo", "hi")
+    fn = staticmethod(np.clip)
+
+
+class WhereOp(ElementwiseOp):
+    """Select: `%y = tensor.where %cond, %a, %b : tensor<?xf32>` (np.where; all three broadcast)"""
+
+    name = "tensor.where"
+    operands_def = ("cond", "a", "b")
+    fn = staticmethod(np.where)
+
+
+class CastOp(UnaryOp):
+    """Convert the element type: `%y = tensor.cast %x {dtype = f32} : tensor<?xf32>` (numpy astype)."""
+
+    name = "tensor.cast"
+    attrs = {"dtype": AttrDef(ScalarType, required=True)}
+
+    @staticmethod
+    def fn(x: Any) -> Any:  # the element type comes from the attribute: see compute
+        return x
+
+    def element_type(self, dtypes: Sequence[np.dtype]) -> ScalarType:
+        return self.attributes["dtype"]
+
+    def compute(self, *args: Any) -> Any:
+        return np.asarray(args[0]).astype(self.attributes["dtype"].dtype)
 
 
 # ---------------------------------------------------------------- reductions
@@ -138,21 +361,34 @@ class ReductionOp(Operation):
     attrs = {"axes": AttrDef(tuple), "keepdims": AttrDef(bool)}
     traits = frozenset({PURE})
     fn: ClassVar[Callable[..., Any]]
+    needs_nonempty: ClassVar[bool] = False  # max/min/argmax have no identity
 
     def reduced_axes(self) -> tuple[int, ...]:
         return normalize_axes(self, self.attributes.get("axes"), tensor_type(self, self.operands[0]).rank)
+
+    def extra_kwargs(self) -> dict[str, Any]:
+        return {}
 
     def infer_types(self) -> list[Type]:
         t = tensor_type(self, self.operands[0])
         axes = self.reduced_axes()
         keep = bool(self.attributes.get("keepdims", False))
         shape = tuple(1 if k in axes else d for k, d in enumerate(t.shape) if keep or k not in axes)
-        return [TensorType(shape, result_dtype(self, type(self).fn, [t.dtype], axis=0))]
+        return [TensorType(shape, result_dtype(self, type(self).fn, [t.dtype], axis=0, **self.extra_kwargs()))]
+
+    def verify_(self) -> None:
+        t = tensor_type(self, self.operands[0])
+        if self.needs_nonempty and any(t.shape[a] == 0 for a in self.reduced_axes()):
+            raise self.error("reduction over an empty axis has no identity")
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        with np.errstate(all="ignore"):
-            return [type(self).fn(args[0], axis=self.reduced_axes(),
-                                  keepdims=bool(self.attributes.get("keepdims", False)))]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # numpy warns on the mean/var of empty slices (the result is nan)
+            try:
+                return [type(self).fn(args[0], axis=self.reduced_axes(),
+                                      keepdims=bool(self.attributes.get("keepdims", False)), **self.extra_kwargs())]
+            except ValueError as e:
+                raise runtime_error(self, str(e)) from None
 
 
 class SumOp(ReductionOp):
@@ -162,7 +398,324 @@ class SumOp(ReductionOp):
     fn = staticmethod(np.sum)
 
 
-# ---------------------------------------------------------------- creation
+class ProdOp(ReductionOp):
+    """`%s = tensor.prod %x {axes = [0]} : tensor<4xf32>`"""
+
+    name = "tensor.prod"
+    fn = staticmethod(np.prod)
+
+
+class MaxOp(ReductionOp):
+    """`%s = tensor.max %x {axes = [0]} : tensor<4xf32>`"""
+
+    name = "tensor.max"
+    fn = staticmethod(np.max)
+    needs_nonempty = True
+
+
+class MinOp(ReductionOp):
+    """`%s = tensor.min %x : tensor<f32>`"""
+
+    name = "tensor.min"
+    fn = staticmethod(np.min)
+    needs_nonempty = True
+
+
+class MeanOp(ReductionOp):
+    """`%m = tensor.mean %x {axes = [0]} : tensor<4xf32>` (ints give f64)"""
+
+    name = "tensor.mean"
+    fn = staticmethod(np.mean)
+
+
+class VarOp(ReductionOp):
+    """Variance with `ddof` (default 0): `%v = tensor.var %x {axes = [1], ddof = 1} : tensor<?xf32>`"""
+
+    name = "tensor.var"
+    fn = staticmethod(np.var)
+    attrs = {**ReductionOp.attrs, "ddof": AttrDef(int, default=0)}
+
+    def extra_kwargs(self) -> dict[str, Any]:
+        return {"ddof": int(self.attributes.get("ddof", 0))}
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.extra_kwargs()["ddof"] < 0:
+            raise self.error(f"ddof must be non-negative, got {self.attributes['ddof']}")
+
+
+class StdOp(VarOp):
+    """`%s = tensor.std %x {axes = [0], ddof = 0} : tensor<4xf32>`"""
+
+    name = "tensor.std"
+    fn = staticmethod(np.std)
+
+
+class AllOp(ReductionOp):
+    """`%b = tensor.all %x {axes = [0]} : tensor<4xi1>`"""
+
+    name = "tensor.all"
+    fn = staticmethod(np.all)
+
+
+class AnyOp(ReductionOp):
+    """`%b = tensor.any %x : tensor<i1>`"""
+
+    name = "tensor.any"
+    fn = staticmethod(np.any)
+
+
+class ArgmaxOp(ReductionOp):
+    """Index of the maximum (i64), over the flattened tensor when `axes` is absent, else over
+    exactly one axis: `%i = tensor.argmax %x {axes = [1]} : tensor<?xi64>`."""
+
+    name = "tensor.argmax"
+    fn = staticmethod(np.argmax)
+    needs_nonempty = True
+
+    def axis(self) -> int | None:
+        axes = self.reduced_axes()
+        if self.attributes.get("axes") is None:
+            return None
+        if len(self.attributes["axes"]) != 1:
+            raise self.error(f"reduces over exactly one axis, got axes {list(self.attributes['axes'])}")
+        return axes[0] if axes else None
+
+    def infer_types(self) -> list[Type]:
+        t = tensor_type(self, self.operands[0])
+        axis = self.axis()
+        keep = bool(self.attributes.get("keepdims", False))
+        if axis is None:
+            shape: tuple[Dim, ...] = (1,) * t.rank if keep else ()
+        else:
+            shape = tuple(1 if k == axis else d for k, d in enumerate(t.shape) if keep or k != axis)
+        return [TensorType(shape, scalar("i64"))]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        x = args[0]
+        axis = self.axis()
+        if x.ndim == 0:
+            x = x.reshape(1)
+        if (x.size == 0) if axis is None else x.shape[axis] == 0:
+            raise runtime_error(self, "reduction over an empty axis has no identity")
+        out = type(self).fn(x, axis=axis)
+        if bool(self.attributes.get("keepdims", False)):
+            out = np.asarray(out).reshape(self.results[0].type.shape if axis is None else
+                                          np.expand_dims(out, axis).shape)
+        return [np.asarray(out, dtype=np.int64)]
+
+
+class ArgminOp(ArgmaxOp):
+    """`%i = tensor.argmin %x : tensor<i64>`"""
+
+    name = "tensor.argmin"
+    fn = staticmethod(np.argmin)
+
+
+# ---------------------------------------------------------------- softmax family
+
+
+class _AxisOp(Operation):
+    """Base of the softmax family: one `axis` (default -1) of a tensor of rank >= 1."""
+
+    operands_def = ("x",)
+    attrs = {"axis": AttrDef(int, default=-1)}
+    traits = frozenset({PURE})
+
+    def the_axis(self) -> int:
+        t = tensor_type(self, self.operands[0])
+        if t.rank == 0:
+            raise self.error("requires a tensor of rank at least 1, got a 0-d tensor")
+        return normalize_axis(self, self.attributes.get("axis", -1), t.rank)
+
+    def elem(self) -> ScalarType:
+        return result_dtype(self, np.exp, [tensor_type(self, self.operands[0]).dtype])
+
+    def infer_types(self) -> list[Type]:
+        t = tensor_type(self, self.operands[0])
+        self.the_axis()
+        return [TensorType(t.shape, self.elem())]
+
+    def shifted(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(x - max, max) along the axis, keepdims; infinite maxima are not subtracted."""
+        x = np.asarray(x).astype(self.elem().dtype)
+        m = np.max(x, axis=self.the_axis(), keepdims=True, initial=-np.inf)
+        m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
+        return x - m, m
+
+
+class SoftmaxOp(_AxisOp):
+    """exp(x) / sum(exp(x)) along `axis` (stable): `%p = tensor.softmax %x {axis = -1} : tensor<?x10xf32>`"""
+
+    name = "tensor.softmax"
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        with np.errstate(all="ignore"):
+            z, _ = self.shifted(args[0])
+            e = np.exp(z)
+            return [e / np.sum(e, axis=self.the_axis(), keepdims=True)]
+
+
+class LogSoftmaxOp(_AxisOp):
+    """x - logsumexp(x) along `axis`: `%p = tensor.log_softmax %x {axis = -1} : tensor<?x10xf32>`"""
+
+    name = "tensor.log_softmax"
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        with np.errstate(all="ignore"):
+            z, _ = self.shifted(args[0])
+            return [z - np.log(np.sum(np.exp(z), axis=self.the_axis(), keepdims=True))]
+
+
+class LogsumexpOp(_AxisOp):
+    """log(sum(exp(x))) along `axis` (stable), numpy `keepdims`:
+    `%l = tensor.logsumexp %x {axis = -1, keepdims = false} : tensor<?xf32>`"""
+
+    name = "tensor.logsumexp"
+    attrs = {"axis": AttrDef(int, default=-1), "keepdims": AttrDef(bool, default=False)}
+
+    def infer_types(self) -> list[Type]:
+        t = tensor_type(self, self.operands[0])
+        a = self.the_axis()
+        keep = bool(self.attributes.get("keepdims", False))
+        shape = tuple(1 if k == a else d for k, d in enumerate(t.shape) if keep or k != a)
+        return [TensorType(shape, self.elem())]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        with np.errstate(all="ignore"):
+            z, m = self.shifted(args[0])
+            a = self.the_axis()
+            out = m + np.log(np.sum(np.exp(z), axis=a, keepdims=True))
+            return [out if self.attributes.get("keepdims", False) else np.squeeze(out, axis=a)]
+
+
+class CategoricalCrossentropyOp(Operation):
+    """-sum(t * log(p)) over the last axis, Theano's categorical_crossentropy.
+
+    `true_dist` is a probability (one-hot) tensor of coding_dist's shape, or an integer tensor of
+    class indices with one dim less (-log(p[..., idx])); the result has shape coding_dist.shape[:-1]:
+    `%l = tensor.categorical_crossentropy %p, %t : tensor<?xf32>`."""
+
+    name = "tensor.categorical_crossentropy"
+    operands_def = ("coding_dist", "true_dist")
+    traits = frozenset({PURE})
+
+    def indexed(self) -> bool:
+        p = tensor_type(self, self.operands[0], "coding_dist")
+        t = tensor_type(self, self.operands[1], "true_dist")
+        if p.rank == 0:
+            raise self.error("coding_dist must have rank at least 1, got a 0-d tensor")
+        if t.rank == p.rank:
+            return False
+        if t.rank == p.rank - 1:
+            if not t.element.is_int:
+                raise self.error(f"true_dist of rank {t.rank} must hold integer class indices, got {t.element}")
+            return True
+        raise self.error(f"true_dist must have rank {p.rank} (probabilities) or {p.rank - 1} (class indices), "
+                         f"got rank {t.rank}")
+
+    def infer_types(self) -> list[Type]:
+        p = tensor_type(self, self.operands[0], "coding_dist")
+        t = tensor_type(self, self.operands[1], "true_dist")
+        if self.indexed():
+            if any(a is not None and b is not None and a != b for a, b in zip(p.shape[:-1], t.shape)):
+                raise self.error(f"class indices of shape {fmt_shape(t.shape)} do not match coding_dist "
+                                 f"of shape {fmt_shape(p.shape)}")
+            shape = tuple(b if a is None else a for a, b in zip(p.shape[:-1], t.shape))
+            elem = result_dtype(self, np.log, [p.dtype])
+        else:
+            shape = broadcast_shapes(self, [p.shape, t.shape])[:-1]
+            elem = result_dtype(self, lambda a, b: a * np.log(b), [t.dtype, p.dtype])
+        return [TensorType(shape, elem)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        p, t = args
+        dt = self.results[0].type.dtype if self.results else None
+        with np.errstate(all="ignore"):
+            if self.indexed():
+                n = p.shape[-1]
+                if t.size and (t.min() < 0 or t.max() >= n):
+                    bad = t.min() if t.min() < 0 else t.max()
+                    raise runtime_error(self, f"class index {bad} is out of range for {n} classes")
+                picked = np.take_along_axis(p, t[..., None].astype(np.int64), axis=-1)[..., 0]
+                return [np.asarray(-np.log(picked), dtype=dt)]
+            return [np.asarray(-np.sum(t * np.log(p), axis=-1), dtype=dt)]
+
+
+# ---------------------------------------------------------------- linear algebra
+
+
+def _contract(op: Operation, a: Dim, b: Dim) -> None:
+    if a is not None and b is not None and a != b:
+        raise op.error(f"contraction dims {a} and {b} do not match")
+
+
+class DotOp(Operation):
+    """np.dot: `%c = tensor.dot %a, %b : tensor<?x10xf32>`. 0-d operands scale, 1-d . 1-d gives a
+    0-d tensor, n-d . m-d contracts a's last dim with b's second-to-last (b's only dim if 1-d)."""
+
+    name = "tensor.dot"
+    operands_def = ("lhs", "rhs")
+    traits = frozenset({PURE})
+
+    def infer_types(self) -> list[Type]:
+        a = tensor_type(self, self.operands[0])
+        b = tensor_type(self, self.operands[1])
+        elem = result_dtype(self, np.dot, [a.dtype, b.dtype])
+        if a.rank == 0 or b.rank == 0:
+            return [TensorType(b.shape if a.rank == 0 else a.shape, elem)]
+        if b.rank == 1:
+            _contract(self, a.shape[-1], b.shape[0])
+            return [TensorType(a.shape[:-1], elem)]
+        _contract(self, a.shape[-1], b.shape[-2])
+        return [TensorType(a.shape[:-1] + b.shape[:-2] + b.shape[-1:], elem)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.dot(args[0], args[1])]
+
+
+class MatmulOp(Operation):
+    """np.matmul with broadcast batch dims: `%c = tensor.matmul %a, %b : tensor<8x?x10xf32>`."""
+
+    name = "tensor.matmul"
+    operands_def = ("lhs", "rhs")
+    traits = frozenset({PURE})
+
+    def infer_types(self) -> list[Type]:
+        a = tensor_type(self, self.operands[0])
+        b = tensor_type(self, self.operands[1])
+        if a.rank == 0 or b.rank == 0:
+            raise self.error("operands must have rank at least 1 (use tensor.mul to scale)")
+        elem = result_dtype(self, np.matmul, [a.dtype, b.dtype])
+        _contract(self, a.shape[-1], b.shape[0] if b.rank == 1 else b.shape[-2])
+        batch = broadcast_shapes(self, [a.shape[:-2], b.shape[:-2]])
+        rows = a.shape[-2:-1] if a.rank >= 2 else ()
+        cols = b.shape[-1:] if b.rank >= 2 else ()
+        return [TensorType(batch + rows + cols, elem)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.matmul(args[0], args[1])]
+
+
+class OuterOp(Operation):
+    """np.outer (operands flattened): `%c = tensor.outer %a, %b : tensor<3x4xf32>`."""
+
+    name = "tensor.outer"
+    operands_def = ("lhs", "rhs")
+    traits = frozenset({PURE})
+
+    def infer_types(self) -> list[Type]:
+        a = tensor_type(self, self.operands[0])
+        b = tensor_type(self, self.operands[1])
+        elem = result_dtype(self, np.outer, [a.dtype, b.dtype])
+        size = [math.prod(t.shape) if t.is_static else None for t in (a, b)]
+        return [TensorType(tuple(size), elem)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.outer(args[0], args[1])]
+
+
+# ---------------------------------------------------------------- constants
 
 
 class ConstantOp(Operation):
@@ -171,11 +724,10 @@ class ConstantOp(Operation):
 
     name = "tensor.constant"
     attrs = {"value": AttrDef(required=True)}
-    traits = frozenset({PURE})
+    traits = frozenset({PURE, CONSTANT_LIKE})
 
     @property
     def array(self) -> np.ndarray:
-        from ..ir.attributes import Dense, Typed
         v = self.attributes["value"]
         if isinstance(v, Dense):
             return v.array

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 
 from .attributes import format_attr_dict
-from .core import UNKNOWN, Block, Location, Operation, Region, Value
+from .core import ISOLATED, UNKNOWN, Block, Location, Operation, Region, Value
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$.]*\Z")
 
@@ -75,7 +75,7 @@ class Printer:
         if self.generic:
             text += f'"{op.name}"(' + ", ".join(self.name(v) for v in op.operands) + ")"
             if op.regions:
-                text += " (" + ", ".join(self.region(r, depth) for r in op.regions) + ")"
+                text += self.regions(op, depth)
             if op.attributes:
                 text += " " + format_attr_dict(op.attributes)
             ins = ", ".join(str(v.type) for v in op.operands)
@@ -87,7 +87,7 @@ class Printer:
             if op.attributes:
                 text += " " + format_attr_dict(op.attributes)
             if op.regions:
-                text += " (" + ", ".join(self.region(r, depth) for r in op.regions) + ")"
+                text += self.regions(op, depth)
             types = op.results if op.results else op.operands
             if types:
                 text += " : " + ", ".join(str(v.type) for v in types)
@@ -116,6 +116,14 @@ class Printer:
             return ""
         file = loc.file.replace("\\", "\\\\").replace('"', '\\"')
         return f' loc("{file}":{loc.line}:{loc.col})'
+
+    def regions(self, op: Operation, depth: int) -> str:
+        # An isolated op (func.func in generic form) names its values afresh, as MLIR does.
+        saved = self.new_scope() if op.has_trait(ISOLATED) else None
+        text = " (" + ", ".join(self.region(r, depth) for r in op.regions) + ")"
+        if saved is not None:
+            self.restore_scope(saved)
+        return text
 
     def region(self, region: Region, depth: int) -> str:
         lines = ["{"]

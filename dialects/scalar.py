@@ -1,0 +1,143 @@
+"""The `scalar` dialect: arithmetic and math on scalar values (`f32`, `i64`, `i1`, ...).
+
+These ops are the bodies of `tensor.generic` and of loops. There is one scalar op
+for each elementwise tensor op, with the same text-name suffix, the same numpy
+rule and the same dtype rules (numpy's on 0-d values); they are derived from the
+tensor classes below rather than written twice:
+
+    %c = scalar.constant {value = 1.0 : f32} : f32
+    %s = scalar.add %a, %b : f32
+    %e = scalar.exp %s : f32
+    %p = scalar.lt %a, %b : i1
+    %r = scalar.select %p, %a, %b : f32        (tensor.where)
+    %i = scalar.cast %r {dtype = i32} : i32
+    scalar.yield %i : i32
+
+Interpreter rules return numpy scalars of the result dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..ir.attributes import Typed
+from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, PURE, TERMINATOR, AttrDef, Operation, Value
+from ..ir.types import ScalarType, Type
+from . import tensor
+from .tensor_common import result_dtype, runtime_error
+
+__all__ = ["ConstantOp", "ScalarElementwiseOp", "YieldOp", "SCALAR_OF_TENSOR", "TENSOR_OF_SCALAR"]
+
+
+def scalar_type(op: Operation, v: Value) -> ScalarType:
+    if not isinstance(v.type, ScalarType):
+        raise op.error(f"operand must be a scalar, got {v.type}")
+    return v.type
+
+
+class ScalarElementwiseOp(Operation):
+    """Base of the derived scalar ops: `fn`, operands, attributes and the two hooks
+    (`element_type`, `compute`) come from the tensor op named by `tensor_op`."""
+
+    tensor_op: ClassVar[type[tensor.ElementwiseOp]]
+    fn: ClassVar[Any]
+    traits = frozenset({PURE})
+
+    def element_type(self, dtypes: Sequence[np.dtype]) -> ScalarType:
+        return result_dtype(self, type(self).fn, dtypes)
+
+    def compute(self, *args: Any) -> Any:
+        return type(self).fn(*args)
+
+    def infer_types(self) -> list[Type]:
+        return [self.element_type([scalar_type(self, v).dtype for v in self.operands])]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        out_t = self.results[0].type if self.results else self.infer_types()[0]
+        assert isinstance(out_t, ScalarType)
+        with np.errstate(all="ignore"):
+            try:
+                value = self.compute(*[np.asarray(a) for a in args])
+            except ValueError as e:
+                raise runtime_error(self, str(e)) from None
+        return [np.asarray(value).astype(out_t.dtype)[()]]
+
+
+def _scalar_name(tensor_name: str) -> str:
+    suffix = tensor_name.split(".", 1)[1]
+    return "scalar." + ("select" if suffix == "where" else suffix)
+
+
+SCALAR_OF_TENSOR: dict[type[Operation], type[ScalarElementwiseOp]] = {}
+TENSOR_OF_SCALAR: dict[type[ScalarElementwiseOp], type[Operation]] = {}
+
+
+def _derive(tcls: type[tensor.ElementwiseOp]) -> type[ScalarElementwiseOp]:
+    """The scalar twin of an elementwise tensor op class."""
+    name = _scalar_name(tcls.name)
+    cls_name = "SelectOp" if name == "scalar.select" else tcls.__name__
+    body: dict[str, Any] = {
+        "__doc__": f"`{name}` on scalars: the rule of `{tcls.name}` (see its class).",
+        "__module__": __name__,
+        "__qualname__": cls_name,
+        "name": name,
+        "tensor_op": tcls,
+        "fn": staticmethod(tcls.fn),
+        "operands_def": tcls.operands_def,
+        "attrs": dict(tcls.attrs),
+        "traits": frozenset({PURE} | ({COMMUTATIVE} & tcls.traits)),
+    }
+    # Ops whose rule depends on attributes (cast) override the hooks; reuse them as they are.
+    for hook in ("element_type", "compute"):
+        impl = getattr(tcls, hook)
+        if impl is not getattr(tensor.ElementwiseOp, hook):
+            body[hook] = impl
+    cls = type(cls_name, (ScalarElementwiseOp,), body)
+    SCALAR_OF_TENSOR[tcls] = cls
+    TENSOR_OF_SCALAR[cls] = tcls
+    return cls
+
+
+def _elementwise_tensor_ops() -> list[type[tensor.ElementwiseOp]]:
+    from ..ir.core import OP_REGISTRY
+    return [c for n, c in sorted(OP_REGISTRY.items())
+            if n.startswith("tensor.") and issubclass(c, tensor.ElementwiseOp)]
+
+
+for _tcls in _elementwise_tensor_ops():
+    _cls = _derive(_tcls)
+    globals()[_cls.__name__] = _cls
+    __all__.append(_cls.__name__)
+
+
+class ConstantOp(Operation):
+    """`%c = scalar.constant {value = 1.0 : f32} : f32`"""
+
+    name = "scalar.constant"
+    attrs = {"value": AttrDef(Typed, required=True)}
+    traits = frozenset({PURE, CONSTANT_LIKE})
+
+    def infer_types(self) -> list[Type]:
+        return [self.attributes["value"].type]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        v = self.attributes["value"]
+        return [v.type.dtype.type(v.value)]
+
+
+class YieldOp(Operation):
+    """Ends the body of a `tensor.generic` or a loop: `scalar.yield %a, %b : f32, f32`."""
+
+    name = "scalar.yield"
+    operands_def = ("values*",)
+    num_results = 0
+    traits = frozenset({TERMINATOR})
+
+    def infer_types(self) -> list[Type]:
+        return []
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return []

@@ -1,0 +1,183 @@
+"""Helpers shared by the tensor dialect's modules (tensor.py, tensor_shape.py) and the scalar dialect.
+
+Type inference follows numpy: `broadcast_shapes` is numpy broadcasting with
+None for dynamic dims, `result_dtype` asks numpy which dtype an op's numpy
+function returns, and `normalize_axes` checks axis attributes.
+
+Mixed static/dynamic sizes follow MLIR: an attribute array entry `?` (DYN)
+takes the value of the op's next dynamic operand, in order. `bind_dynamic`
+replaces them by compile-time values where an operand is a `tensor.constant`
+(else they stay DYN) or by run-time values in the interpreter.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..ir.attributes import DYN, Dense, Typed
+from ..ir.core import Operation, OpResult, TirError, Value
+from ..ir.types import Dim, ScalarType, TensorType, scalar
+
+DynamicMarker = type(DYN)
+
+
+def tensor_type(op: Operation, v: Value, what: str = "operand") -> TensorType:
+    if not isinstance(v.type, TensorType):
+        raise op.error(f"{what} must be a tensor, got {v.type}")
+    return v.type
+
+
+def fmt_shape(shape: Sequence[Dim]) -> str:
+    """`(3, 4)`, `(?, 4)`, `()` as in error messages."""
+    inner = ", ".join("?" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def broadcast_shapes(op: Operation, shapes: Sequence[Sequence[Dim]]) -> tuple[Dim, ...]:
+    """numpy broadcasting where None is an unknown dim (it may be 1 at run time)."""
+    rank = max((len(s) for s in shapes), default=0)
+    out: list[Dim] = []
+    for k in range(rank):
+        dims = [s[len(s) - rank + k] for s in shapes if len(s) - rank + k >= 0]
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            raise op.error("operand shapes " + " and ".join(fmt_shape(s) for s in shapes) + " do not broadcast")
+        if known:
+            out.append(known.pop())
+        elif any(d is None for d in dims):
+            out.append(None)
+        else:
+            out.append(1)
+    return tuple(out)
+
+
+def check_broadcast_to(op: Operation, src: Sequence[Dim], dst: Sequence[Dim], what: str) -> tuple[Dim, ...]:
+    """Check that shape `src` broadcasts to `dst` (numpy's broadcast_to); returns `dst` refined by `src`."""
+    if len(src) > len(dst):
+        raise op.error(f"{what} shape {fmt_shape(src)} does not broadcast to {fmt_shape(dst)}")
+    out = list(dst)
+    for k, d in enumerate(src):
+        j = len(dst) - len(src) + k
+        t = dst[j]
+        if d is None or d == 1:
+            continue
+        if t is None:
+            out[j] = d  # the only size d broadcasts to
+        elif t != d:
+            raise op.error(f"{what} shape {fmt_shape(src)} does not broadcast to {fmt_shape(dst)}")
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _probe_dtype(fn: Callable[..., Any], dtypes: tuple[np.dtype, ...], kwargs: tuple = ()) -> np.dtype:
+    args = [np.ones((1,), dt) for dt in dtypes]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(fn(*args, **dict(kwargs))).dtype
+
+
+def result_dtype(op: Operation, fn: Callable[..., Any], dtypes: Sequence[np.dtype], **kwargs: Any) -> ScalarType:
+    """The element type numpy gives `fn` applied to arrays of these dtypes."""
+    try:
+        dt = _probe_dtype(fn, tuple(dtypes), tuple(sorted(kwargs.items())))
+    except (TypeError, ValueError) as e:
+        names = ", ".join(str(scalar(d)) for d in dtypes)
+        raise op.error(f"is not defined for element types ({names}): {e}") from None
+    return scalar(dt)
+
+
+def normalize_axis(op: Operation, a: Any, rank: int) -> int:
+    """One axis in [0, rank)."""
+    if not isinstance(a, int) or isinstance(a, bool) or not -rank <= a < rank:
+        raise op.error(f"axis {a} is out of range for a tensor of rank {rank}")
+    return a % rank
+
+
+def normalize_axes(op: Operation, axes: Sequence[int] | None, rank: int) -> tuple[int, ...]:
+    """Axes in [0, rank), sorted, checked; None means every axis. A 0-d tensor accepts axis 0/-1
+    (as Theano does) and has no axes to reduce."""
+    if axes is None:
+        return tuple(range(rank))
+    out = []
+    for a in axes:
+        if rank == 0 and a in (0, -1) and not isinstance(a, bool):
+            continue
+        out.append(normalize_axis(op, a, rank))
+    if len(set(out)) != len(out):
+        raise op.error(f"repeated axis in {list(axes)}")
+    return tuple(sorted(out))
+
+
+def runtime_error(op: Operation, message: str) -> TirError:
+    """An error found while interpreting `op` (e.g. an index out of range), at its location."""
+    return TirError(f"'{op.name}' op {message}", op.loc)
+
+
+# ---------------------------------------------------------------- static values of operands
+
+
+def static_value(v: Value) -> int | float | bool | None:
+    """The value of a 0-d operand produced by `tensor.constant` (or `scalar.constant`), else None."""
+    if not isinstance(v, OpResult) or v.op.name not in ("tensor.constant", "scalar.constant"):
+        return None
+    attr = v.op.attributes.get("value")
+    if isinstance(attr, Typed):
+        return attr.value
+    if isinstance(attr, Dense) and attr.array.ndim == 0:
+        return attr.array[()].item()
+    return None
+
+
+def static_int(v: Value) -> int | None:
+    """The integer a size operand holds when it is a constant (so a dim can stay static)."""
+    x = static_value(v)
+    return x if isinstance(x, int) and not isinstance(x, bool) else None
+
+
+def check_size_operands(op: Operation, operands: Sequence[Value], n_dyn: int, *, integer: bool = True) -> None:
+    """The dynamic operands filling `?` entries: as many as entries, each a 0-d (integer) tensor."""
+    if len(operands) != n_dyn:
+        raise op.error(f"has {n_dyn} '?' entr{'y' if n_dyn == 1 else 'ies'} but {len(operands)} "
+                       f"dynamic operand{'' if len(operands) == 1 else 's'}")
+    for k, v in enumerate(operands):
+        t = v.type
+        ok = isinstance(t, TensorType) and t.rank == 0 and (t.element.is_int or not integer and t.element.is_float)
+        if not ok:
+            kind = "integer" if integer else "numeric"
+            raise op.error(f"dynamic operand #{k} must be a 0-d {kind} tensor, got {t}")
+
+
+def count_dynamic(lists: Sequence[Sequence[Any] | None]) -> int:
+    return sum(1 for entries in lists if entries is not None for e in entries if e is DYN)
+
+
+def bind_dynamic(lists: Sequence[Sequence[Any] | None], values: Sequence[Any]) -> list[list[Any] | None]:
+    """Replace the `?` entries of `lists` (in order: list after list) by `values`.
+
+    `values` are operands (compile time: an entry becomes the constant's int, or stays DYN)
+    or run-time arrays (an entry becomes a Python int/float).
+    """
+    it = iter(values)
+    out: list[list[Any] | None] = []
+    for entries in lists:
+        if entries is None:
+            out.append(None)
+            continue
+        row = []
+        for e in entries:
+            if e is DYN:
+                v = next(it)
+                if isinstance(v, Value):
+                    s = static_value(v)
+                    row.append(DYN if s is None or isinstance(s, bool) else s)
+                else:
+                    row.append(np.asarray(v)[()].item())
+            else:
+                row.append(e)
+        out.append(row)
+    return out

@@ -1,0 +1,737 @@
+"""Shape, indexing and creation ops of the `tensor` dialect (re-exported by dialects/tensor.py).
+
+Sizes and bounds may be dynamic: an attribute entry `?` takes the value of the
+op's next trailing 0-d integer operand, in order (MLIR's mixed static/dynamic
+convention): `%y = tensor.reshape %x sizes %n {shape = [?, -1]} : tensor<?x?xf32>` (the printer
+names a trailing variadic segment: `sizes`, `bounds`).
+Where such an operand is a `tensor.constant`, inference reads it and keeps the
+dim static.
+
+Basic slicing (`subtensor`, `set_subtensor`, `inc_subtensor`) is described by
+per-dim attribute arrays of one length L (dims past L are kept whole):
+
+    begin = [1, none, ?]   start (or, for an index dim, the index); none: absent
+    end   = [none, none, none]   stop; none: absent (must be none for an index dim)
+    step  = [none, 2, none]      step; none: absent (must be none for an index dim)
+    index_dims = [2]       dims indexed by an integer (dropped from the result)
+
+`?` entries are taken in the order begin..., end..., step... (MLIR's
+offsets/sizes/strides order). Integer-array indexing along one axis is
+`tensor.take`; its updates are `tensor.set_take` / `tensor.inc_take`
+(Theano's AdvancedIncSubtensor1: repeated indices accumulate, like np.add.at).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..ir.attributes import DYN
+from ..ir.core import PURE, AttrDef, Operation, Value
+from ..ir.types import Dim, ScalarType, TensorType, Type, f64, i64, scalar
+from .tensor_common import (
+    DynamicMarker,
+    bind_dynamic,
+    check_broadcast_to,
+    check_size_operands,
+    count_dynamic,
+    fmt_shape,
+    normalize_axes,
+    normalize_axis,
+    runtime_error,
+    tensor_type,
+)
+
+__all__ = [
+    "AllocOp", "ArangeOp", "BroadcastToOp", "ConcatenateOp", "DimshuffleOp", "ExpandDimsOp", "EyeOp",
+    "FlattenOp", "IncSubtensorOp", "IncTakeOp", "OnesOp", "ReshapeOp", "SetSubtensorOp", "SetTakeOp",
+    "ShapeOp", "SqueezeOp", "StackOp", "SubtensorOp", "TakeOp", "TransposeOp", "ZerosOp",
+]
+
+_SIZE = (int, DynamicMarker)
+_PURE = frozenset({PURE})
+
+
+def _entries(op: Operation, key: str) -> tuple[Any, ...]:
+    v = op.attributes.get(key)
+    return () if v is None else v
+
+
+def _check_cast(op: Operation, src: ScalarType, dst: ScalarType) -> None:
+    if not np.can_cast(src.dtype, dst.dtype, "same_kind"):
+        raise op.error(f"cannot store {src} values into a tensor of {dst}")
+
+
+# ---------------------------------------------------------------- shape ops
+
+
+class ShapeOp(Operation):
+    """The shape as a vector: `%s = tensor.shape %x : tensor<2xi64>`."""
+
+    name = "tensor.shape"
+    operands_def = ("x",)
+    traits = _PURE
+
+    def infer_types(self) -> list[Type]:
+        return [TensorType((tensor_type(self, self.operands[0]).rank,), i64)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.array(np.shape(args[0]), dtype=np.int64)]
+
+
+class ReshapeOp(Operation):
+    """`%y = tensor.reshape %x sizes %n {shape = [?, -1]} : tensor<?x?xf32>`: entries are sizes, one -1
+    (the rest of the elements) or `?` (a 0-d integer operand, in order)."""
+
+    name = "tensor.reshape"
+    operands_def = ("x", "sizes*")
+    attrs = {"shape": AttrDef(tuple, required=True)}
+    traits = _PURE
+
+    def size_entries(self, values: Sequence[Any] | None = None) -> list[Any]:
+        shape = self.attributes["shape"]
+        for e in shape:
+            if e is not DYN and (not isinstance(e, int) or isinstance(e, bool) or e < -1):
+                raise self.error(f"shape entries must be sizes, -1 or ?, got {e!r}")
+        if sum(1 for e in shape if e == -1 and e is not DYN) > 1:
+            raise self.error(f"shape {list(shape)} has more than one -1")
+        dyn = self.operands[1:]
+        check_size_operands(self, dyn, count_dynamic([shape]))
+        row = bind_dynamic([shape], dyn if values is None else values)[0]
+        assert row is not None
+        return row
+
+    def infer_types(self) -> list[Type]:
+        t = tensor_type(self, self.operands[0])
+        sizes = self.size_entries()
+        known = [s for s in sizes if s is not DYN and s != -1]
+        total = math.prod(t.shape) if t.is_static else None
+        out: list[Dim] = [None if s is DYN else s for s in sizes]
+        n_known = math.prod(known)
+        if -1 in out:
+            k = out.index(-1)
+            if total is not None and DYN not in sizes:
+                if n_known == 0 or total % n_known:
+                    raise self.error(f"cannot reshape a tensor of shape {fmt_shape(t.shape)} into "
+                                     f"shape {fmt_shape(out)}")
+                out[k] = total // n_known
+            else:
+                out[k] = None
+        elif total is not None and DYN not in sizes and total != n_known:
+            raise self.error(f"cannot reshape a tensor of shape {fmt_shape(t.shape)} ({total} elements) into "
+                             f"shape {fmt_shape(out)} ({n_known} elements)")
+        return [TensorType(tuple(out), t.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        sizes = self.size_entries(args[1:])
+        try:
+            return [np.reshape(args[0], sizes)]
+        except ValueError as e:
+            raise runtime_error(self, str(e)) from None
+
+
+class DimshuffleOp(Operation):
+    """Theano's dimshuffle: `%y = tensor.dimshuffle %x {pattern = [1, "x", 0]} : tensor<3x1x2xf32>`.
+    Integers pick input dims in the new order, "x" inserts a broadcastable 1-dim; input dims not
+    named are dropped and must be static 1."""
+
+    name = "tensor.dimshuffle"
+    operands_def = ("x",)
+    attrs = {"pattern": AttrDef(tuple, required=True)}
+    traits = _PURE
+
+    def kept(self) -> list[int]:
+        t = tensor_type(self, self.operands[0])
+        kept = []
+        for p in self.attributes["pattern"]:
+            if p == "x":
+                continue
+            if not isinstance(p, int) or isinstance(p, bool) or not 0 <= p < t.rank:
+                raise self.error(f"pattern entry {p!r} is not \"x\" or a dim of a tensor of rank {t.rank}")
+            if p in kept:
+                raise self.error(f"pattern {list(self.attributes['pattern'])} repeats dim {p}")
+            kept.append(p)
+        for k, d in enumerate(t.shape):
+            if k not in kept and d != 1:
+                raise self.error(f"dimension {k} of size {'?' if d is None else d} is dropped by the "
+                                 f"pattern but is not 1")
+        return kept
+
+    def infer_types(self) -> list[Type]:
+        t = tensor_type(self, self.operands[0])
+        self.kept()
+        return [TensorType(tuple(1 if p == "x" else t.shape[p] for p in self.attributes["pattern"]), t.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        x = args[0]
+        kept = self.kept()
+        dropped = tuple(k for k in range(x.ndim) if k not in kept)
+        y = np.squeeze(x, axis=dropped) if dropped else x
+        order = sorted(kept)
+        y = np.transpose(y, [order.index(p) for p in kept])
+        it = iter(y.shape)
+        return [y.reshape([1 if p == "x" else next(it) for p in self.attributes["pattern"]])]
+
+
+class TransposeOp(Operation):
+    """`%y = tensor.transpose %x {perm = [1, 0]} : tensor<4x3xf32>` (perm absent: reversed dims)."""
+
+    name = "tensor.transpose"
+    operands_def = ("x",)
+    attrs = {"perm": AttrDef(tuple)}
+    traits = _PURE
+
+    def perm(self) -> tuple[int, ...]:
+        t = tensor_type(self, self.operands[0])
+        perm = self.attributes.get("perm")
+        if perm is None:
+            return tuple(reversed(range(t.rank)))
+        if sorted(p if isinstance(p, int) else -1 for p in perm) != list(range(t.rank)):
+            raise self.error(f"perm {list(perm)} is not a permutation of the {t.rank} dims")
+        return tuple(perm)
+
+    def infer_types(self) -> list[Type]:
+        t = tensor_type(self, self.operands[0])
+        return [TensorType(tuple(t.shape[p] for p in self.perm()), t.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.transpose(args[0], self.perm())]
+
+
+class ExpandDimsOp(Operation):
+    """Insert 1-dims at `axes` of the result: `%y = tensor.expand_dims %x {axes = [0]} : tensor<1x3xf32>`."""
+
+    name = "tensor.expand_dims"
+    operands_def = ("x",)
+    attrs = {"axes": AttrDef(tuple, required=True)}
+    traits = _PURE
+
+    def axes(self) -> tuple[int, ...]:
+        t = tensor_type(self, self.operands[0])
+        return normalize_axes(self, self.attributes["axes"], t.rank + len(self.attributes["axes"]))
+
+    def infer_types(self) -> list[Type]:
+        t = tensor_type(self, self.operands[0])
+        axes = self.axes()
+        it = iter(t.shape)
+        return [TensorType(tuple(1 if k in axes else next(it) for k in range(t.rank + len(axes))), t.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.expand_dims(args[0], self.axes())]
+
+
+class SqueezeOp(Operation):
+    """Drop 1-dims: `%y = tensor.squeeze %x {axes = [0]} : tensor<3xf32>` (axes absent: every static 1)."""
+
+    name = "tensor.squeeze"
+    operands_def = ("x",)
+    attrs = {"axes": AttrDef(tuple)}
+    traits = _PURE
+
+    def axes(self) -> tuple[int, ...]:
+        t = tensor_type(self, self.operands[0])
+        if self.attributes.get("axes") is None:
+            return tuple(k for k, d in enumerate(t.shape) if d == 1)
+        axes = normalize_axes(self, self.attributes["axes"], t.rank)
+        for a in axes:
+            if t.shape[a] not in (1, None):
+                raise self.error(f"cannot squeeze dimension {a} of size {t.shape[a]}")
+        return axes
+
+    def infer_types(self) -> list[Type]:
+        t = tensor_type(self, self.operands[0])
+        axes = self.axes()
+        return [TensorType(tuple(d for k, d in enumerate(t.shape) if k not in axes), t.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        try:
+            return [np.squeeze(args[0], axis=self.axes())]
+        except ValueError as e:
+            raise runtime_error(self, str(e)) from None
+
+
+class BroadcastToOp(Operation):
+    """numpy's broadcast_to: `%y = tensor.broadcast_to %x sizes %n {shape = [?, 3]} : tensor<?x3xf32>`."""
+
+    name = "tensor.broadcast_to"
+    operands_def = ("x", "sizes*")
+    attrs = {"shape": AttrDef(tuple, required=True)}
+    traits = _PURE
+
+    def size_entries(self, values: Sequence[Any] | None = None) -> list[Any]:
+        shape = self.attributes["shape"]
+        for e in shape:
+            if e is not DYN and (not isinstance(e, int) or isinstance(e, bool) or e < 0):
+                raise self.error(f"shape entries must be non-negative sizes or ?, got {e!r}")
+        dyn = self.operands[1:]
+        check_size_operands(self, dyn, count_dynamic([shape]))
+        row = bind_dynamic([shape], dyn if values is None else values)[0]
+        assert row is not None
+        return row
+
+    def infer_types(self) -> list[Type]:
+        t = tensor_type(self, self.operands[0])
+        dst = tuple(None if s is DYN else s for s in self.size_entries())
+        return [TensorType(check_broadcast_to(self, t.shape, dst, "operand"), t.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        try:
+            return [np.array(np.broadcast_to(args[0], self.size_entries(args[1:])))]
+        except ValueError as e:
+            raise runtime_error(self, str(e)) from None
+
+
+class AllocOp(BroadcastToOp):
+    """Theano's alloc: a new tensor filled by broadcasting `value`, dtype of the value:
+    `%y = tensor.alloc %v sizes %n {shape = [?, 3]} : tensor<?x3xf32>`."""
+
+    name = "tensor.alloc"
+    operands_def = ("value", "sizes*")
+
+
+class FlattenOp(Operation):
+    """Theano's flatten(x, ndim): keep the first ndim-1 dims, collapse the rest:
+    `%y = tensor.flatten %x {ndim = 2} : tensor<?x12xf32>`."""
+
+    name = "tensor.flatten"
+    operands_def = ("x",)
+    attrs = {"ndim": AttrDef(int, default=1)}
+    traits = _PURE
+
+    def infer_types(self) -> list[Type]:
+        t = tensor_type(self, self.operands[0])
+        n = self.attributes.get("ndim", 1)
+        if n < 1 or n > max(t.rank, 1):
+            raise self.error(f"ndim {n} must be in [1, {max(t.rank, 1)}] for a tensor of rank {t.rank}")
+        rest = t.shape[n - 1:]
+        last = math.prod(rest) if all(d is not None for d in rest) else None
+        return [TensorType(t.shape[:n - 1] + (last,), t.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        x = args[0]
+        n = self.attributes.get("ndim", 1)
+        return [np.reshape(x, x.shape[:n - 1] + (-1,))]
+
+
+class ConcatenateOp(Operation):
+    """`%y = tensor.concatenate %a, %b {axis = 0} : tensor<7x3xf32>` (numpy dtype promotion)."""
+
+    name = "tensor.concatenate"
+    operands_def = ("inputs*",)
+    attrs = {"axis": AttrDef(int, default=0)}
+    traits = _PURE
+
+    def the_axis(self) -> int:
+        types = [tensor_type(self, v) for v in self.operands]
+        if not types:
+            raise self.error("needs at least one input")
+        rank = types[0].rank
+        if rank == 0:
+            raise self.error("cannot concatenate 0-d tensors")
+        for t in types:
+            if t.rank != rank:
+                raise self.error(f"inputs have ranks {[u.rank for u in types]}, not all equal")
+        return normalize_axis(self, self.attributes.get("axis", 0), rank)
+
+    def infer_types(self) -> list[Type]:
+        types = [tensor_type(self, v) for v in self.operands]
+        a = self.the_axis()
+        out: list[Dim] = []
+        for k in range(types[0].rank):
+            dims = [t.shape[k] for t in types]
+            if k == a:
+                out.append(sum(dims) if all(d is not None for d in dims) else None)  # type: ignore[arg-type]
+                continue
+            known = {d for d in dims if d is not None}
+            if len(known) > 1:
+                raise self.error(f"input shapes {', '.join(fmt_shape(t.shape) for t in types)} differ "
+                                 f"in dimension {k}")
+            out.append(known.pop() if known else None)
+        elem = scalar(np.result_type(*[t.dtype for t in types]))
+        return [TensorType(tuple(out), elem)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.concatenate(args, axis=self.the_axis())]
+
+
+class StackOp(Operation):
+    """Join equal-shape tensors along a new axis: `%y = tensor.stack %a, %b {axis = 0} : tensor<2x3xf32>`."""
+
+    name = "tensor.stack"
+    operands_def = ("inputs*",)
+    attrs = {"axis": AttrDef(int, default=0)}
+    traits = _PURE
+
+    def infer_types(self) -> list[Type]:
+        types = [tensor_type(self, v) for v in self.operands]
+        if not types:
+            raise self.error("needs at least one input")
+        rank = types[0].rank
+        if any(t.rank != rank for t in types):
+            raise self.error(f"inputs have ranks {[u.rank for u in types]}, not all equal")
+        shape: list[Dim] = []
+        for k in range(rank):
+            known = {t.shape[k] for t in types if t.shape[k] is not None}
+            if len(known) > 1:
+                raise self.error(f"input shapes {', '.join(fmt_shape(t.shape) for t in types)} differ")
+            shape.append(known.pop() if known else None)
+        a = normalize_axis(self, self.attributes.get("axis", 0), rank + 1)
+        shape.insert(a, len(types))
+        return [TensorType(tuple(shape), scalar(np.result_type(*[t.dtype for t in types])))]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.stack(args, axis=self.attributes.get("axis", 0))]
+
+
+# ---------------------------------------------------------------- basic slicing
+
+
+class _SliceMixin(Operation):
+    """Shared by subtensor, set_subtensor, inc_subtensor: the slicing attributes (module docstring)."""
+
+    n_leading: int = 1  # operands before the dynamic bounds
+    attrs = {"begin": AttrDef(tuple), "end": AttrDef(tuple), "step": AttrDef(tuple), "index_dims": AttrDef(tuple)}
+
+    def slicing(self, values: Sequence[Any] | None = None) -> tuple[list[Any], list[Any], list[Any], set[int]]:
+        """(begin, end, step, index dims), `?` bound to operands (compile time) or `values` (run time)."""
+        x = tensor_type(self, self.operands[0])
+        lists = [self.attributes.get(k) for k in ("begin", "end", "step")]
+        lens = {len(v) for v in lists if v is not None}
+        if len(lens) > 1:
+            raise self.error(f"begin, end and step have different lengths {[len(v) for v in lists if v is not None]}")
+        n = lens.pop() if lens else 0
+        if n > x.rank:
+            raise self.error(f"slices {n} dims of a tensor of rank {x.rank}")
+        for key, entries in zip(("begin", "end", "step"), lists):
+            for e in entries or ():
+                if e is not None and e is not DYN and (not isinstance(e, int) or isinstance(e, bool)):
+                    raise self.error(f"{key} entries must be integers, none or ?, got {e!r}")
+        index_dims = set()
+        for d in _entries(self, "index_dims"):
+            if not isinstance(d, int) or not 0 <= d < n or d in index_dims:
+                raise self.error(f"index_dims entry {d!r} is not a distinct sliced dim in [0, {n})")
+            index_dims.add(d)
+        dyn = self.operands[self.n_leading:]
+        check_size_operands(self, dyn, count_dynamic(lists))
+        bound = bind_dynamic(lists, dyn if values is None else values)
+        begin, end, step = ([None] * n if b is None else b for b in bound)
+        for d in range(n):
+            if d in index_dims:
+                if begin[d] is None:
+                    raise self.error(f"index dim {d} needs its index in begin")
+                if end[d] is not None or step[d] is not None:
+                    raise self.error(f"index dim {d} must have none as end and step")
+            elif step[d] == 0:
+                raise self.error(f"slice step of dim {d} is zero")
+        return begin, end, step, index_dims
+
+    def slice_shape(self) -> tuple[Dim, ...]:
+        x = tensor_type(self, self.operands[0])
+        begin, end, step, index_dims = self.slicing()
+        out: list[Dim] = []
+        for d, size in enumerate(x.shape):
+            if d >= len(begin):
+                out.append(size)
+            elif d in index_dims:
+                i = begin[d]
+                if size is not None and i is not DYN and not -size <= i < size:
+                    raise self.error(f"index {i} is out of bounds for dimension {d} of size {size}")
+            elif DYN in (begin[d], end[d], step[d]):
+                out.append(None)
+            elif size is not None:
+                out.append(len(range(*slice(begin[d], end[d], step[d]).indices(size))))
+            elif begin[d] is None and end[d] is None and step[d] in (None, 1):
+                out.append(None)
+            else:
+                out.append(None)
+        return tuple(out)
+
+    def index(self, x: np.ndarray, values: Sequence[Any]) -> tuple[Any, ...]:
+        begin, end, step, index_dims = self.slicing(values)
+        key: list[Any] = []
+        for d in range(len(begin)):
+            if d in index_dims:
+                i, size = int(begin[d]), x.shape[d]
+                if not -size <= i < size:
+                    raise runtime_error(self, f"index {i} is out of bounds for dimension {d} of size {size}")
+                key.append(i)
+            else:
+                key.append(slice(begin[d], end[d], step[d]))
+        return tuple(key)
+
+
+class SubtensorOp(_SliceMixin):
+    """Basic slicing `x[1:, ::2, i]`:
+    `%y = tensor.subtensor %x bounds %i {begin = [1, none, ?], end = [none, none, none], step = [none, 2, none],
+    index_dims = [2]} : tensor<?x3xf32>`."""
+
+    name = "tensor.subtensor"
+    operands_def = ("x", "bounds*")
+    traits = _PURE
+
+    def infer_types(self) -> list[Type]:
+        return [TensorType(self.slice_shape(), tensor_type(self, self.operands[0]).element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        x = args[0]
+        return [np.array(x[self.index(x, args[1:])])]
+
+
+class SetSubtensorOp(_SliceMixin):
+    """A copy of x with the slice replaced by y (broadcast to the slice shape): Theano's
+    set_subtensor(x[1:], y): `%z = tensor.set_subtensor %x, %y {begin = [1]}` or, with
+    a dynamic bound, `%z = tensor.set_subtensor %x, %y bounds %i {begin = [?]} : tensor<?x3xf32>`."""
+
+    name = "tensor.set_subtensor"
+    operands_def = ("x", "y", "bounds*")
+    n_leading = 2
+    traits = _PURE
+
+    def infer_types(self) -> list[Type]:
+        x = tensor_type(self, self.operands[0])
+        y = tensor_type(self, self.operands[1], "value")
+        check_broadcast_to(self, y.shape, self.slice_shape(), "value")
+        _check_cast(self, y.element, x.element)
+        return [x]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        out = np.array(args[0], copy=True)
+        key = self.index(out, args[2:])
+        try:
+            self.update(out, key, np.asarray(args[1]))
+        except ValueError as e:
+            raise runtime_error(self, str(e)) from None
+        return [out]
+
+    def update(self, out: np.ndarray, key: tuple[Any, ...], y: np.ndarray) -> None:
+        out[key] = y
+
+
+class IncSubtensorOp(SetSubtensorOp):
+    """A copy of x with y added to the slice: Theano's inc_subtensor(x[1:], y):
+    `%z = tensor.inc_subtensor %x, %y {begin = [1]} : tensor<?x3xf32>`."""
+
+    name = "tensor.inc_subtensor"
+
+    def update(self, out: np.ndarray, key: tuple[Any, ...], y: np.ndarray) -> None:
+        out[key] += y.astype(out.dtype)
+
+
+# ---------------------------------------------------------------- integer-array indexing
+
+
+def _check_indices(op: Operation, v: Value) -> TensorType:
+    t = tensor_type(op, v, "indices")
+    if not t.element.is_int:
+        raise op.error(f"indices must be integers, got {t.element}")
+    return t
+
+
+def _check_range(op: Operation, idx: np.ndarray, size: int, axis: int | None) -> None:
+    if idx.size and (idx.min() < -size or idx.max() >= size):
+        bad = idx.min() if idx.min() < -size else idx.max()
+        where = "the flattened tensor" if axis is None else f"axis {axis}"
+        raise runtime_error(op, f"index {bad} is out of bounds for {where} of size {size}")
+
+
+class TakeOp(Operation):
+    """np.take, raising on out-of-range indices: `%y = tensor.take %x, %idx {axis = 0} : tensor<5x3xf32>`
+    (axis absent: over the flattened tensor). Result shape x[:axis] + idx + x[axis+1:]."""
+
+    name = "tensor.take"
+    operands_def = ("x", "indices")
+    attrs = {"axis": AttrDef(int)}
+    traits = _PURE
+
+    def the_axis(self) -> int | None:
+        a = self.attributes.get("axis")
+        return None if a is None else normalize_axis(self, a, tensor_type(self, self.operands[0]).rank)
+
+    def infer_types(self) -> list[Type]:
+        x = tensor_type(self, self.operands[0])
+        idx = _check_indices(self, self.operands[1])
+        a = self.the_axis()
+        shape = idx.shape if a is None else x.shape[:a] + idx.shape + x.shape[a + 1:]
+        return [TensorType(shape, x.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        x, idx = args
+        a = self.the_axis()
+        _check_range(self, idx, x.size if a is None else x.shape[a], a)
+        return [np.take(x, idx, axis=a)]
+
+
+class SetTakeOp(Operation):
+    """A copy of x with x[..., idx, ...] (along `axis`, default 0) set to y (broadcast); Theano's
+    set_subtensor(x[idx], y): `%z = tensor.set_take %x, %idx, %y {axis = 0} : tensor<5x3xf32>`.
+    With repeated indices the last write wins (numpy)."""
+
+    name = "tensor.set_take"
+    operands_def = ("x", "indices", "y")
+    attrs = {"axis": AttrDef(int, default=0)}
+    traits = _PURE
+
+    def the_axis(self) -> int:
+        return normalize_axis(self, self.attributes.get("axis", 0), tensor_type(self, self.operands[0]).rank)
+
+    def infer_types(self) -> list[Type]:
+        x = tensor_type(self, self.operands[0])
+        idx = _check_indices(self, self.operands[1])
+        y = tensor_type(self, self.operands[2], "value")
+        a = self.the_axis()
+        check_broadcast_to(self, y.shape, x.shape[:a] + idx.shape + x.shape[a + 1:], "value")
+        _check_cast(self, y.element, x.element)
+        return [x]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        x, idx, y = args
+        a = self.the_axis()
+        _check_range(self, idx, x.shape[a], a)
+        out = np.array(x, copy=True)
+        key = (slice(None),) * a + (idx,)
+        try:
+            self.update(out, key, np.asarray(y).astype(out.dtype))
+        except ValueError as e:
+            raise runtime_error(self, str(e)) from None
+        return [out]
+
+    def update(self, out: np.ndarray, key: tuple[Any, ...], y: np.ndarray) -> None:
+        out[key] = y
+
+
+class IncTakeOp(SetTakeOp):
+    """A copy of x with y added at x[..., idx, ...]; repeated indices accumulate (np.add.at); Theano's
+    inc_subtensor(x[idx], y): `%z = tensor.inc_take %x, %idx, %y {axis = 0} : tensor<5x3xf32>`."""
+
+    name = "tensor.inc_take"
+
+    def update(self, out: np.ndarray, key: tuple[Any, ...], y: np.ndarray) -> None:
+        np.add.at(out, key, np.broadcast_to(y, out[key].shape))
+
+
+# ---------------------------------------------------------------- creation
+
+
+class _FilledOp(Operation):
+    """zeros/ones: `{shape = [...], dtype = f32}` with `?` entries from 0-d integer operands."""
+
+    operands_def = ("sizes*",)
+    attrs = {"shape": AttrDef(tuple, required=True), "dtype": AttrDef(ScalarType, default=f64)}
+    traits = _PURE
+    fill: int = 0
+
+    def size_entries(self, values: Sequence[Any] | None = None) -> list[Any]:
+        shape = self.attributes["shape"]
+        for e in shape:
+            if e is not DYN and (not isinstance(e, int) or isinstance(e, bool) or e < 0):
+                raise self.error(f"shape entries must be non-negative sizes or ?, got {e!r}")
+        check_size_operands(self, self.operands, count_dynamic([shape]))
+        row = bind_dynamic([shape], self.operands if values is None else values)[0]
+        assert row is not None
+        return row
+
+    def infer_types(self) -> list[Type]:
+        return [TensorType(tuple(None if s is DYN else s for s in self.size_entries()), self.attributes["dtype"])]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        sizes = self.size_entries(args)
+        if any(s < 0 for s in sizes):
+            raise runtime_error(self, f"negative size in shape {sizes}")
+        return [np.full(sizes, self.fill, dtype=self.attributes["dtype"].dtype)]
+
+
+class ZerosOp(_FilledOp):
+    """`%z = tensor.zeros %n {shape = [?, 3], dtype = f32} : tensor<?x3xf32>` (dtype default f64)."""
+
+    name = "tensor.zeros"
+
+
+class OnesOp(_FilledOp):
+    """`%z = tensor.ones {shape = [2, 3], dtype = f32} : tensor<2x3xf32>` (dtype default f64)."""
+
+    name = "tensor.ones"
+    fill = 1
+
+
+class EyeOp(Operation):
+    """Theano's eye(n, m, k): ones on the k-th diagonal: `%e = tensor.eye %n {n = ?, m = 4, k = 0, dtype = f32}
+    : tensor<?x4xf32>` (m absent: n; `?` entries taken in the order n, m, k)."""
+
+    name = "tensor.eye"
+    operands_def = ("sizes*",)
+    attrs = {"n": AttrDef(_SIZE, required=True), "m": AttrDef(_SIZE), "k": AttrDef(_SIZE, default=0),
+             "dtype": AttrDef(ScalarType, default=f64)}
+    traits = _PURE
+
+    def params(self, values: Sequence[Any] | None = None) -> list[Any]:
+        raw = [self.attributes["n"], self.attributes.get("m"), self.attributes.get("k", 0)]
+        for key, e in zip("nm", raw):
+            if isinstance(e, int) and e < 0:
+                raise self.error(f"{key} must be a non-negative size, got {e}")
+        present = [e for e in raw if e is not None]
+        check_size_operands(self, self.operands, count_dynamic([present]))
+        row = bind_dynamic([present], self.operands if values is None else values)[0]
+        assert row is not None
+        if raw[1] is None:
+            row.insert(1, row[0])
+        return row
+
+    def infer_types(self) -> list[Type]:
+        n, m, _ = self.params()
+        return [TensorType((None if n is DYN else n, None if m is DYN else m), self.attributes["dtype"])]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        n, m, k = self.params(args)
+        if n < 0 or m < 0:
+            raise runtime_error(self, f"negative size n = {n}, m = {m}")
+        return [np.eye(n, m, k, dtype=self.attributes["dtype"].dtype)]
+
+
+_NUM = (int, float, DynamicMarker)
+
+
+class ArangeOp(Operation):
+    """np.arange(start, stop, step): `%r = tensor.arange %n {start = 0, stop = ?, step = 1} : tensor<?xi64>`.
+    Each bound is a number or `?` (a 0-d operand, in the order start, stop, step); the element type is
+    `dtype` when given, else numpy's for those bounds; the length is static when all bounds are."""
+
+    name = "tensor.arange"
+    operands_def = ("bounds*",)
+    attrs = {"start": AttrDef(_NUM, default=0), "stop": AttrDef(_NUM, required=True),
+             "step": AttrDef(_NUM, default=1), "dtype": AttrDef(ScalarType)}
+    traits = _PURE
+
+    def bound_entries(self, values: Sequence[Any] | None = None) -> list[Any]:
+        raw = [self.attributes.get("start", 0), self.attributes["stop"], self.attributes.get("step", 1)]
+        check_size_operands(self, self.operands, count_dynamic([raw]), integer=False)
+        row = bind_dynamic([raw], self.operands if values is None else values)[0]
+        assert row is not None
+        if row[2] == 0 and row[2] is not DYN:
+            raise self.error("step must not be zero")
+        return row
+
+    def element(self) -> ScalarType:
+        if self.attributes.get("dtype") is not None:
+            return self.attributes["dtype"]
+        it = iter(self.operands)
+        samples = []
+        for e, probe in zip([self.attributes.get("start", 0), self.attributes["stop"],
+                             self.attributes.get("step", 1)], (0, 1, 1)):
+            samples.append(type(e)(probe) if e is not DYN else tensor_type(self, next(it)).dtype.type(probe))
+        return scalar(np.arange(*samples).dtype)
+
+    def infer_types(self) -> list[Type]:
+        start, stop, step = self.bound_entries()
+        n: Dim = None
+        if DYN not in (start, stop, step):
+            n = max(0, math.ceil((stop - start) / step))
+        return [TensorType((n,), self.element())]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        start, stop, step = self.bound_entries(args)
+        if step == 0:
+            raise runtime_error(self, "step must not be zero")
+        return [np.arange(start, stop, step, dtype=self.element().dtype)]
