@@ -1,0 +1,29 @@
+"""tensorir: define, optimize and evaluate array expressions through an MLIR-style IR (Theano, rebuilt).
+
+    import tensorir
+    from tensorir import tensor as T
+
+    x = T.dmatrix("x")
+    f = tensorir.function([x], 1 / (1 + T.exp(-x)))
+    f([[0.0, 1.0], [-1.0, -2.0]])
+
+`tensorir.config` holds the flags (env `TENSORIR_FLAGS`, see config.py).
+"""
+
+from __future__ import annotations
+
+import sys as _sys
+
+# config first: every other module may read flags at import.
+from .config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
+from .frontend import tensor_api as tensor
+from .frontend.function import Function, In, function
+from .frontend.symbolic import Constant, Variable
+from .ir.core import TirError
+
+# `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
+_sys.modules[__name__ + ".tensor"] = tensor
+
+__version__ = "0.1.0"
+
+__all__ = ["Constant", "Function", "In", "TirError", "Variable", "config", "function", "tensor"]

@@ -1,0 +1,332 @@
+"""`tensorir.function`: compile a symbolic graph into a callable (Theano's `theano.function`).
+
+    x, y = T.dmatrices("x", "y")
+    f = tensorir.function([x, In(y, value=1.0)], [x + y, x * y])
+    f(a)              # -> [array, array]
+    f(a, y=b)         # inputs by name
+    print(f.ir())     # the IR that runs
+
+Steps: the outputs' subgraph is lowered into a fresh `func.func` of a new
+module (frontend/symbolic.py `lower`), the target's pass pipeline runs on it,
+and the target turns it into a runner. Targets are one table, `TARGETS`:
+adding a backend is adding one entry.
+
+Arguments are checked the way Theano does: an array may be upcast losslessly
+to the declared dtype (`np.can_cast(..., "safe")`), Python numbers and lists
+are accepted when their values survive the conversion (a Python float into a
+float32 input too), anything else is refused with a message that names the
+input, both types and the fix.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..dialects.builtin import ModuleOp
+from ..dialects.func import FuncOp, ReturnOp
+from ..ir.core import Location, TirError, caller_location
+from ..ir.printer import print_module
+from ..ir.types import TensorType
+from ..ir.verifier import verify
+from .symbolic import Variable, as_variable, dtype_name, lower
+
+_NO_VALUE = object()
+
+
+class In:
+    """A function input with options: `In(x, value=1.0, name="x_by_name")` (Theano's `In`).
+
+    `value` is the default used when the call leaves the input out; `name` is the keyword
+    it can be passed by (the variable's own name otherwise).
+    """
+
+    def __init__(self, variable: Variable, name: str | None = None, value: Any = _NO_VALUE,
+                 borrow: bool = False, mutable: bool = False, strict: bool = False,
+                 allow_downcast: bool | None = None) -> None:
+        if not isinstance(variable, Variable):
+            raise TirError(f"In() needs a symbolic variable, got {type(variable).__name__}")
+        if mutable:
+            raise TirError("In(mutable=True) is not supported: inputs are never overwritten")
+        self.variable = variable
+        self.name = name if name is not None else variable.name
+        self.value = value
+        self.strict = strict
+        self.allow_downcast = allow_downcast
+
+    @property
+    def has_default(self) -> bool:
+        return self.value is not _NO_VALUE
+
+    def __repr__(self) -> str:
+        return f"In({self.variable!r}, name={self.name!r})"
+
+
+# ---------------------------------------------------------------- targets
+
+Runner = Callable[[list[np.ndarray]], list[Any]]
+
+
+def _interp_target(module: ModuleOp, name: str) -> Runner:
+    from ..runtime.interpreter import Interpreter
+
+    interp = Interpreter(module)
+
+    def run(args: list[np.ndarray]) -> list[Any]:
+        return interp.call(name, args)
+    return run
+
+
+# target name -> (pipeline name, builder of the runner)
+TARGETS: dict[str, tuple[str, Callable[[ModuleOp, str], Runner]]] = {
+    "interp": ("interp", _interp_target),
+}
+
+
+def run_pipeline(module: ModuleOp, pipeline: str) -> dict[str, str]:
+    """Run the named pass pipeline on `module`; returns the IR text after each pass, by pass name.
+
+    `config.verify` turns the verifier between passes on or off; `config.debug` >= 1 prints pass
+    names and timings, >= 2 also the IR after each pass (on stderr).
+    """
+    from .. import passes
+    from ..config import config
+
+    stages: dict[str, str] = {}
+
+    class Record(passes.PassInstrumentation):
+        def after_pass(self, pass_: Any, module: Any, changed: bool) -> None:
+            text = print_module(module)
+            stages[pass_.spec()] = text
+            if config.debug >= 2:
+                print(f"// ----- IR after {pass_.spec()}{'' if changed else ' (unchanged)'}\n{text}", file=sys.stderr)
+
+    timer = passes.PassTimer()
+    instruments: list[Any] = [Record()] + ([timer] if config.debug >= 1 else [])
+    passes.run_pipeline(module, pipeline, verify_each=bool(config.verify), instrumentations=instruments)
+    if config.debug >= 1:
+        print(timer.report(), file=sys.stderr)
+    return stages
+
+
+# ---------------------------------------------------------------- argument checking
+
+
+def _fmt_shape(shape: tuple[int | None, ...]) -> str:
+    inner = ", ".join("?" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def check_argument(value: Any, t: TensorType, label: str, strict: bool = False,
+                   allow_downcast: bool | None = None) -> np.ndarray:
+    """Convert one call argument to the input's declared type, refusing lossy conversions."""
+    want = t.dtype
+    if isinstance(value, Variable):
+        raise TirError(f"input {label} got a symbolic variable; a compiled function is called with "
+                       "numpy arrays or numbers")
+    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        arr = np.asarray(value)
+        if arr.dtype != want:
+            ok = (not strict and (np.can_cast(arr.dtype, want, "safe") or allow_downcast)) and arr.dtype.kind in "biuf"
+            if not ok:
+                what = "array" if isinstance(value, np.ndarray) else "scalar"
+                raise TirError(
+                    f"input {label} expects {dtype_name(t)} {t}, got {arr.dtype} {what} of shape {arr.shape}; "
+                    f"cast it with .astype('{want}') or declare the input with dtype '{arr.dtype}'"
+                    + ("" if strict else " (only lossless upcasts are automatic)"))
+            arr = arr.astype(want)
+    else:
+        try:
+            raw = np.asarray(value)
+        except (ValueError, TypeError) as e:
+            raise TirError(f"input {label} expects {dtype_name(t)} {t}, got {type(value).__name__}: {e}") from None
+        if raw.dtype.kind not in "biuf":
+            raise TirError(f"input {label} expects {dtype_name(t)} {t}, got {type(value).__name__} {value!r}")
+        with np.errstate(all="ignore"):
+            arr = raw.astype(want)
+        # Python numbers/lists: accepted when the values survive (floats into any float type, like
+        # Theano's Python float into floatX); a float into an integer input is refused.
+        lossy = (raw.dtype.kind == "f" and want.kind != "f") or (
+            raw.dtype.kind != "f" and not np.array_equal(arr.astype(raw.dtype), raw))
+        if (lossy and not allow_downcast) or strict:
+            raise TirError(f"input {label} expects {dtype_name(t)} {t}, got {type(value).__name__} "
+                           f"{value!r} ({raw.dtype}), which does not convert to {want} without loss")
+    if arr.ndim != t.rank:
+        raise TirError(f"input {label} expects a {t.rank}-d {dtype_name(t)} {t}, got an array of shape "
+                       f"{arr.shape} ({arr.ndim}-d)")
+    if not t.accepts(arr.shape):
+        raise TirError(f"input {label} expects shape {_fmt_shape(t.shape)} ({t}), got an array of shape {arr.shape}")
+    return arr
+
+
+# ---------------------------------------------------------------- the compiled function
+
+
+@dataclass
+class _Input:
+    variable: Variable
+    name: str | None
+    default: Any
+    has_default: bool
+    strict: bool
+    allow_downcast: bool | None
+
+
+class Function:
+    """A compiled function: call it with arrays; `ir()` shows its IR, `module` holds it."""
+
+    def __init__(self, inputs: Sequence[Variable | In], outputs: Variable | Sequence[Variable] | None,
+                 target: str | None = None, name: str | None = None,
+                 givens: Any = None, loc: Location | None = None) -> None:
+        from ..config import config
+
+        self.loc = loc if loc is not None else caller_location()
+        self.target = target if target is not None else config.target
+        self.name = name or "main"
+        if self.target not in TARGETS:
+            raise TirError(f"target '{self.target}' is not available yet (available: {', '.join(TARGETS)})",
+                           self.loc)
+
+        if isinstance(inputs, (Variable, In)):
+            raise TirError("tensorir.function takes a list of inputs, got a single one; write [x]", self.loc)
+        self._inputs = [self._input(i, k) for k, i in enumerate(inputs)]
+        seen: set[int] = set()
+        for k, inp in enumerate(self._inputs):
+            if id(inp.variable) in seen:
+                raise TirError(f"input #{k} ({inp.name or inp.variable.type}) is given twice", self.loc)
+            seen.add(id(inp.variable))
+
+        self._single = outputs is not None and not isinstance(outputs, (list, tuple))
+        outs = [] if outputs is None else [outputs] if self._single else list(outputs)
+        self._outputs = [as_variable(o, loc=self.loc) for o in outs]  # type: ignore[arg-type]
+        self._givens = self._parse_givens(givens)
+
+        self.module = self._build()
+        self.stages: dict[str, str] = {"tensor": print_module(self.module)}
+        pipeline, make_runner = TARGETS[self.target]
+        self.stages.update(run_pipeline(self.module, pipeline))
+        self.stages["final"] = print_module(self.module)
+        self._run = make_runner(self.module, self.name)
+        self._by_name = {inp.name: k for k, inp in enumerate(self._inputs) if inp.name}
+
+    # ---- construction
+    def _input(self, i: Variable | In, k: int) -> _Input:
+        if isinstance(i, In):
+            return _Input(i.variable, i.name, i.value, i.has_default, i.strict, i.allow_downcast)
+        if isinstance(i, Variable):
+            return _Input(i, i.name, None, False, False, None)
+        raise TirError(f"input #{k} of tensorir.function is {type(i).__name__}, not a symbolic variable "
+                       "or In(...)", self.loc)
+
+    def _parse_givens(self, givens: Any) -> dict[Variable, Variable]:
+        if givens is None:
+            return {}
+        pairs = givens.items() if isinstance(givens, dict) else givens
+        out: dict[Variable, Variable] = {}
+        for old, new in pairs:
+            if not isinstance(old, Variable):
+                raise TirError(f"givens keys must be symbolic variables, got {type(old).__name__}", self.loc)
+            new_v = as_variable(new, old.type.dtype, self.loc)
+            if new_v.type.rank != old.type.rank:
+                raise TirError(f"givens replaces a {old.type.rank}-d variable ({old.type}) with a "
+                               f"{new_v.type.rank}-d one ({new_v.type})", self.loc)
+            out[old] = new_v
+        return out
+
+    def _build(self) -> ModuleOp:
+        module = ModuleOp.empty()
+        in_types = [inp.variable.type for inp in self._inputs]
+        names = [inp.variable.name if inp.variable.name and inp.variable.name.isidentifier() else None
+                 for inp in self._inputs]
+        out_types = [o.type for o in self._outputs]
+        fn = FuncOp.create(self.name, in_types, out_types, names, self.loc)
+        env = {inp.variable: arg for inp, arg in zip(self._inputs, fn.args)}
+        values = lower(fn.body, env, self._outputs, self._givens)
+        if any(v.type != t for v, t in zip(values, out_types)):
+            # givens may change types: the function returns what the graph now computes.
+            fn.attributes["function_type"] = type(fn.function_type)(tuple(in_types), tuple(v.type for v in values))
+            self._outputs = [Variable(v.type) if v.type != o.type else o for v, o in zip(values, self._outputs)]
+        fn.body.append(ReturnOp.build(*values, loc=self.loc))
+        module.body.append(fn)
+        verify(module)
+        return module
+
+    # ---- calling
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        n = len(self._inputs)
+        if len(args) > n:
+            raise TirError(f"function @{self.name} takes {n} argument{'s' if n != 1 else ''}, got {len(args)}"
+                           + self._signature())
+        values: list[Any] = list(args) + [_NO_VALUE] * (n - len(args))
+        for key, v in kwargs.items():
+            if key not in self._by_name:
+                raise TirError(f"function @{self.name} has no input named '{key}'" + self._signature())
+            k = self._by_name[key]
+            if values[k] is not _NO_VALUE:
+                raise TirError(f"input '{key}' of @{self.name} is given twice (by position and by name)")
+            values[k] = v
+        arrays: list[np.ndarray] = []
+        for k, (inp, v) in enumerate(zip(self._inputs, values)):
+            label = f"'{inp.name}' (#{k})" if inp.name else f"#{k}"
+            if v is _NO_VALUE:
+                if not inp.has_default:
+                    got = len(args) + len(kwargs)
+                    raise TirError(f"function @{self.name} is missing a value for input {label}: it takes {n} "
+                                   f"argument{'s' if n != 1 else ''}, got {got}" + self._signature())
+                v = inp.default
+            arrays.append(check_argument(v, inp.variable.type, label, inp.strict, inp.allow_downcast))
+        results = self._run(arrays)
+        # Fresh arrays the caller owns: never an input, a constant or another output's buffer.
+        outs = [np.array(r, copy=True) for r in results]
+        return outs[0] if self._single else outs
+
+    def _signature(self) -> str:
+        parts = []
+        for k, inp in enumerate(self._inputs):
+            text = f"{inp.name or f'#{k}'}: {inp.variable.type}"
+            if inp.has_default:
+                text += f" = {inp.default!r}"
+            parts.append(text)
+        return f" (signature: {self.name}({', '.join(parts)}))"
+
+    # ---- introspection
+    def ir(self, stage: str = "final") -> str:
+        """The function's IR as text: `tensor` (as built), after a pass of the target's pipeline (by its
+        name, e.g. `cse`), or `final` (what runs)."""
+        if stage not in self.stages:
+            raise TirError(f"no IR stage '{stage}'; the stages are {', '.join(self.stages)}")
+        return self.stages[stage]
+
+    @property
+    def inputs(self) -> list[Variable]:
+        return [i.variable for i in self._inputs]
+
+    @property
+    def outputs(self) -> list[Variable]:
+        return list(self._outputs)
+
+    def __repr__(self) -> str:
+        return f"<tensorir.Function @{self.name} target={self.target}{self._signature()}>"
+
+
+def function(inputs: Sequence[Variable | In], outputs: Variable | Sequence[Variable] | None = None,
+             updates: Any = None, givens: Any = None, target: str | None = None, name: str | None = None,
+             mode: Any = None, on_unused_input: str | None = None, allow_input_downcast: bool | None = None
+             ) -> Function:
+    """Compile `outputs` as functions of `inputs` (Theano's `theano.function`).
+
+    One output gives one array per call, a list of outputs a list. `givens` maps variables to
+    replacements (variables or values); `target` defaults to `tensorir.config.target`.
+    """
+    loc = caller_location()
+    if updates:
+        raise TirError("updates= (shared variables) is not supported yet", loc)
+    if mode is not None:
+        raise TirError("mode= is not supported; use target= ('interp', ...) instead", loc)
+    if allow_input_downcast:
+        inputs = [i if isinstance(i, In) else In(i, allow_downcast=True) for i in inputs]
+    return Function(inputs, outputs, target, name, givens, loc)
