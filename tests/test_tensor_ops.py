@@ -16,6 +16,7 @@ from tensorir.dialects import builtin as B
 from tensorir.dialects import func as F
 from tensorir.dialects import scalar as S
 from tensorir.dialects import tensor as T
+from tensorir.frontend.parser import parse
 from tensorir.ir.attributes import DYN, Dense, Typed
 from tensorir.ir.builder import Builder
 from tensorir.ir.core import COMMUTATIVE, OP_REGISTRY, Operation, TirError, VerifyError
@@ -54,7 +55,14 @@ def eval_op(cls: type[Operation], arrays: list[Any], dynamic: bool = False, **at
     assert raw.dtype == rtype.dtype, f"{cls.name}: rule gives {raw.dtype}, inference says {rtype}"
     assert rtype.accepts(raw.shape), f"{cls.name}: rule gives shape {raw.shape}, inference says {rtype}"
     out = run(m, "f", *arrays)[0]
-    print_module(m)  # every op prints
+    # Every op round-trips through text: print -> parse -> print is a fixed point, the
+    # generic form reads back to the same IR, and the reparsed function computes the same.
+    text = print_module(m)
+    again = parse(text)
+    assert print_module(again) == text, f"{cls.name}: print(parse(text)) differs:\n{text}"
+    assert print_module(parse(print_module(m, generic=True))) == text, f"{cls.name}: generic form differs"
+    out2 = run(again, "f", *arrays)[0]
+    np.testing.assert_array_equal(out, out2)
     return out
 
 
