@@ -368,7 +368,9 @@ def _materialize(op: Operation, index: int, value: Any, rewriter: PatternRewrite
         return None
     if arr.dtype != want.dtype:
         arr = arr.astype(want.dtype)
-    return rewriter.insert_before(op, make_constant(arr, op.loc)).result
+    result = rewriter.insert_before(op, make_constant(arr, op.loc)).result
+    result.name_hint = op.results[index].name_hint  # the folded value keeps its name in printed IR
+    return result
 
 
 def _replace_with_fold(op: Operation, values: Sequence[Any], rewriter: PatternRewriter) -> bool:
@@ -478,9 +480,11 @@ class _Worklist(RewriteListener):
 
 def apply_patterns_greedily(root_op: Operation, patterns: Sequence[RewritePattern], *,
                             max_iterations: int = 10, fold: FoldOptions | bool = True,
-                            erase_dead: bool = True) -> bool:
+                            erase_dead: bool = True, max_rewrites: int | None = None) -> bool:
     """Rewrite everything nested in root_op with `patterns` (plus folding and dead-op erasure)
-    until nothing changes or `max_iterations` full sweeps ran. Returns whether anything changed."""
+    until nothing changes or `max_iterations` full sweeps ran. Returns whether anything changed.
+    `max_rewrites` bounds the ops one sweep processes (default: 50 per op, at least 10000), so
+    patterns that undo each other cannot loop forever."""
     fold_options = FoldOptions() if fold is True else (fold or None)
     any_root: list[RewritePattern] = []
     by_name: dict[str, list[RewritePattern]] = {}
@@ -499,7 +503,9 @@ def apply_patterns_greedily(root_op: Operation, patterns: Sequence[RewritePatter
         for op in root_op.walk():
             if op is not root_op:
                 worklist.push(op)
-        while (op := worklist.pop()) is not None:
+        budget = max_rewrites if max_rewrites is not None else max(10_000, 50 * len(worklist.queue))
+        while budget > 0 and (op := worklist.pop()) is not None:
+            budget -= 1
             if erase_dead and is_trivially_dead(op):
                 rewriter.erase_op(op)
                 continue

@@ -1,0 +1,37 @@
+"""The pass registry and the named pipelines.
+
+A pass is found by its kebab-case command-line name; its module is imported only when the
+pass is used (so `import tensorir` stays cheap and a pass may depend on optional packages).
+A pipeline is just a list of pass specs (`name` or `name{opt=value,...}`).
+
+    from tensorir.passes import parse_pipeline, run_pipeline, PassManager
+    run_pipeline(module, "interp")                    # a named pipeline
+    run_pipeline(module, "canonicalize{max-iterations=3},cse")
+"""
+
+from __future__ import annotations
+
+# name -> (module, class). Keep sorted by name.
+PASSES: dict[str, tuple[str, str]] = {
+    "canonicalize": ("tensorir.passes.canonicalize", "CanonicalizePass"),
+    "cse": ("tensorir.passes.cse", "CSEPass"),
+    "dce": ("tensorir.passes.dce", "DCEPass"),
+}
+
+# Named pipelines: lists of pass specs. `cpu`, `cuda` and `opencl` come with their backends.
+PIPELINES: dict[str, list[str]] = {
+    "interp": ["canonicalize", "cse", "dce"],
+}
+
+from .pass_manager import (  # noqa: E402 - the registry above must exist before pass_manager reads it
+    Pass,
+    PassInstrumentation,
+    PassManager,
+    PassTimer,
+    get_pass_class,
+    parse_pipeline,
+    run_pipeline,
+)
+
+__all__ = ["PASSES", "PIPELINES", "Pass", "PassInstrumentation", "PassManager", "PassTimer", "get_pass_class",
+           "parse_pipeline", "run_pipeline"]

@@ -1,0 +1,158 @@
+"""`tirc`: compile and run .tir files.
+
+    tirc run FILE [--func F] --input x=x.npy --input y=3.5 [--output out.npz] [--target interp]
+    tirc build FILE ...            (the C backend; not available yet)
+
+`run` parses FILE, runs the target's pipeline (`interp`: canonicalize, cse, dce) and then the
+reference interpreter on the inputs, named by the function's argument names; a value is a
+`.npy` path or a Python literal (`3.5`, `[1, 2]`). Results are saved as `out0`, `out1`, ...
+in an .npz file, or printed with numpy's repr. User errors print one line on stderr and exit
+with 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..ir.core import Operation, TirError
+from ..ir.verifier import verify
+from ..passes import PIPELINES, run_pipeline
+
+TARGETS = {"interp": "interp"}  # target -> pipeline; c, cuda, opencl come with their backends
+
+
+def load_module(path: str) -> Operation:
+    from .tir_opt import parse_text
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise TirError(f"cannot read '{path}': {e.strerror or e}") from None
+    module = parse_text(text, path)
+    verify(module)
+    return module
+
+
+def pick_function(module: Operation, name: str | None) -> Operation:
+    funcs = [op for op in module.regions[0].block.ops if op.name == "func.func"]
+    names = [f.attributes["sym_name"] for f in funcs]
+    listing = ", ".join("@" + n for n in names) or "none"
+    if name is not None:
+        name = name.lstrip("@")
+        for f in funcs:
+            if f.attributes["sym_name"] == name:
+                return f
+        raise TirError(f"no function @{name} in the file (it has {listing})")
+    if len(funcs) == 1:
+        return funcs[0]
+    for f in funcs:
+        if f.attributes["sym_name"] == "main":
+            return f
+    raise TirError(f"the file has several functions ({listing}) and no @main; choose one with --func")
+
+
+def arg_names(fn: Operation) -> list[str]:
+    return [a.name_hint or f"arg{i}" for i, a in enumerate(fn.regions[0].block.args)]
+
+
+def parse_input_value(text: str, what: str) -> Any:
+    if text.endswith(".npy") or os.path.isfile(text):
+        try:
+            return np.load(text, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise TirError(f"{what}: cannot load '{text}': {getattr(e, 'strerror', None) or e}") from None
+    try:
+        return np.asarray(ast.literal_eval(text))
+    except (ValueError, SyntaxError):
+        raise TirError(f"{what}: '{text}' is neither a .npy file nor a number or list literal") from None
+
+
+def collect_inputs(fn: Operation, specs: list[str]) -> list[Any]:
+    names = arg_names(fn)
+    sym = fn.attributes["sym_name"]
+    signature = ", ".join("%" + n for n in names) or "no arguments"
+    given: dict[str, Any] = {}
+    for spec in specs:
+        key, eq, value = spec.partition("=")
+        key = key.strip().lstrip("%")
+        if not eq or not key:
+            raise TirError(f"--input '{spec}' must be NAME=VALUE (@{sym} takes {signature})")
+        if key not in names:
+            raise TirError(f"@{sym} has no argument %{key} (it takes {signature})")
+        if key in given:
+            raise TirError(f"input %{key} given twice")
+        given[key] = parse_input_value(value, f"input %{key}")
+    missing = [n for n in names if n not in given]
+    if missing:
+        raise TirError(f"missing input{'s' if len(missing) > 1 else ''} "
+                       f"{', '.join('%' + n for n in missing)} (@{sym} takes {signature})")
+    return [given[n] for n in names]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ..runtime.interpreter import Interpreter
+
+    if args.target not in TARGETS:
+        raise TirError(f"target '{args.target}' is not available yet (available: {', '.join(TARGETS)})")
+    module = load_module(args.file)
+    fn = pick_function(module, args.func)
+    inputs = collect_inputs(fn, args.input)
+    pipeline = TARGETS[args.target]
+    assert pipeline in PIPELINES
+    run_pipeline(module, pipeline)
+    results = Interpreter(module).call(fn.attributes["sym_name"], inputs)
+    arrays = {f"out{i}": np.asarray(r) for i, r in enumerate(results)}
+    if args.output:
+        try:
+            np.savez(args.output, **arrays)
+        except OSError as e:
+            raise TirError(f"cannot write '{args.output}': {e.strerror or e}") from None
+    else:
+        for k, v in arrays.items():
+            print(f"{k} = {v!r}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    raise TirError("tirc build is not available yet: the C backend comes in a later issue "
+                   "(use `tirc run FILE --target interp`)")
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="tirc", description="Compile and run .tir files.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a function of a .tir file on inputs")
+    run.add_argument("file")
+    run.add_argument("--func", help="the function to run (default: the only one, or @main)")
+    run.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
+                     help="an argument: a .npy path or a Python literal")
+    run.add_argument("--output", "-o", help="save results as out0, out1, ... in this .npz file")
+    run.add_argument("--target", default="interp", help="interp (c, cuda, opencl: later)")
+    run.set_defaults(handler=cmd_run)
+    build = sub.add_parser("build", help="compile a .tir file (not available yet)")
+    build.add_argument("file")
+    build.add_argument("--target", default="c")
+    build.add_argument("--func")
+    build.add_argument("-o", "--output")
+    build.set_defaults(handler=cmd_build)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_arg_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except TirError as e:
+        sys.stderr.write(f"{e}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
