@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.special
 
 from ..ir.attributes import Dense, Typed
 from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, ELEMENTWISE, PURE, AttrDef, Operation
@@ -306,12 +305,24 @@ CoshOp = _unary("CoshOp", "cosh", np.cosh)
 ArcsinOp = _unary("ArcsinOp", "arcsin", np.arcsin)
 ArccosOp = _unary("ArccosOp", "arccos", np.arccos)
 ArctanOp = _unary("ArctanOp", "arctan", np.arctan)
-SigmoidOp = _unary("SigmoidOp", "sigmoid", scipy.special.expit,
+def _special(name: str) -> Callable[..., Any]:
+    """A scipy.special function, imported on first use (scipy costs ~0.4 s to import)."""
+
+    def fn(*args: Any) -> Any:
+        import scipy.special
+
+        return getattr(scipy.special, name)(*args)
+
+    fn.__name__ = name
+    return fn
+
+
+SigmoidOp = _unary("SigmoidOp", "sigmoid", _special("expit"),
                    "1/(1+exp(-x)) (scipy's expit): `%y = tensor.sigmoid %x : tensor<?xf32>`")
 SoftplusOp = _unary("SoftplusOp", "softplus", _softplus,
                     "log(1+exp(x)), stable (np.logaddexp(0, x)): `%y = tensor.softplus %x : tensor<?xf32>`")
-ErfOp = _unary("ErfOp", "erf", scipy.special.erf)
-ErfcOp = _unary("ErfcOp", "erfc", scipy.special.erfc)
+ErfOp = _unary("ErfOp", "erf", _special("erf"))
+ErfcOp = _unary("ErfcOp", "erfc", _special("erfc"))
 FloorOp = _unary("FloorOp", "floor", np.floor)
 CeilOp = _unary("CeilOp", "ceil", np.ceil)
 RoundOp = _unary("RoundOp", "round", np.round, "Round half to even: `%y = tensor.round %x : tensor<?xf32>`")

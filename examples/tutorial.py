@@ -4,7 +4,6 @@
 """
 
 import numpy as np
-
 import tensorir
 from tensorir import In
 from tensorir import tensor as T

@@ -399,7 +399,8 @@ _KIND_NAMES = {int: "an integer", float: "a float", bool: "a boolean", str: "a s
 class Block:
     def __init__(self, arg_types: Sequence[Type] = (), arg_names: Sequence[str | None] | None = None) -> None:
         names = list(arg_names) if arg_names is not None else [None] * len(arg_types)
-        self.args: list[BlockArgument] = [BlockArgument(t, self, i, n) for i, (t, n) in enumerate(zip(arg_types, names))]
+        self.args: list[BlockArgument] = [BlockArgument(t, self, i, n)
+                                          for i, (t, n) in enumerate(zip(arg_types, names))]
         self.ops: list[Operation] = []
         self.parent: Region | None = None
 

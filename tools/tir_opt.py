@@ -30,6 +30,7 @@ from ..ir.core import Operation, TirError
 from ..ir.printer import print_module
 from ..ir.verifier import verify
 from ..passes.pass_manager import Pass, PassInstrumentation, PassManager, PassTimer, parse_pipeline
+from . import cli
 
 SPLIT_MARKER = re.compile(r"^\s*//\s*-----\s*$")
 
@@ -257,6 +258,7 @@ def _split_names(values: list[str]) -> set[str]:
     return {n.strip() for v in values for n in v.split(",") if n.strip()}
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     args = build_arg_parser().parse_args(argv)
     out, err = sys.stdout, sys.stderr

@@ -23,6 +23,7 @@ import numpy as np
 from ..ir.core import Operation, TirError
 from ..ir.verifier import verify
 from ..passes import PIPELINES, run_pipeline
+from . import cli
 
 TARGETS = {"interp": "interp"}  # target -> pipeline; c, cuda, opencl come with their backends
 
@@ -145,6 +146,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@cli
 def main(argv: list[str] | None = None) -> int:
     args = build_arg_parser().parse_args(argv)
     try:
