@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ..ir.attributes import SymbolRef
 from ..ir.core import ISOLATED, TERMINATOR, AttrDef, Block, Location, Operation, Region
@@ -19,9 +19,14 @@ from .builtin import enclosing_module
 
 
 class FuncOp(Operation):
-    """A function: a name, a type and a body whose block arguments are its parameters."""
+    """A function: a name, a type and a body whose block arguments are its parameters.
+
+    Also the base of other function-like ops (`kernel.func`): they change `name` and
+    `return_op` and share construction, verification and the custom printed form.
+    """
 
     name = "func.func"
+    return_op: ClassVar[str] = "func.return"  # the terminator that must end the body
     num_results = 0
     num_regions = 1
     attrs = {"sym_name": AttrDef(str, required=True),
@@ -62,8 +67,8 @@ class FuncOp(Operation):
         if [a.type for a in args] != list(ft.inputs):
             raise self.error("argument types do not match the function type")
         term = self.body.terminator
-        if term is None or term.name != "func.return":
-            raise self.error(f"@{self.sym_name} must end with func.return")
+        if term is None or term.name != self.return_op:
+            raise self.error(f"@{self.sym_name} must end with {self.return_op}")
 
     def print_custom(self, p: Any, depth: int) -> str:
         pad = p.indent_unit * depth
@@ -80,7 +85,7 @@ class FuncOp(Operation):
         if extra:
             from ..ir.attributes import format_attr_dict
             attrs = " attributes " + format_attr_dict(extra)
-        lines = [f"{pad}func.func @{self.sym_name}({args}){sig}{attrs} {{"]
+        lines = [f"{pad}{self.name} @{self.sym_name}({args}){sig}{attrs} {{"]
         lines += p.block_body(self.body, depth + 1)
         lines.append(pad + "}" + p.location(self.loc))
         p.restore_scope(saved)
@@ -124,7 +129,7 @@ class CallOp(Operation):
     def callee_op(self) -> FuncOp | None:
         module = enclosing_module(self)
         fn = module.lookup(self.attributes["callee"].name) if module is not None else None
-        return fn if isinstance(fn, FuncOp) else None
+        return fn if isinstance(fn, FuncOp) and fn.name == FuncOp.name else None  # not a kernel.func
 
     def infer_types(self) -> list[Type]:
         fn = self.callee_op()

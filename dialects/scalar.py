@@ -11,6 +11,7 @@ tensor classes below rather than written twice:
     %p = scalar.lt %a, %b : i1
     %r = scalar.select %p, %a, %b : f32        (tensor.where)
     %i = scalar.cast %r {dtype = i32} : i32
+    %k = scalar.add %i0, %i1 : index          (`index` operands give `index`)
     scalar.yield %i : i32
 
 Interpreter rules return numpy scalars of the result dtype.
@@ -25,7 +26,7 @@ import numpy as np
 
 from ..ir.attributes import Typed
 from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, PURE, TERMINATOR, AttrDef, Operation, Value
-from ..ir.types import ScalarType, Type
+from ..ir.types import ScalarType, Type, i1, i64, index
 from . import tensor
 from .tensor_common import result_dtype, runtime_error
 
@@ -47,7 +48,13 @@ class ScalarElementwiseOp(Operation):
     traits = frozenset({PURE})
 
     def element_type(self, dtypes: Sequence[np.dtype]) -> ScalarType:
-        return result_dtype(self, type(self).fn, dtypes)
+        t = result_dtype(self, type(self).fn, dtypes)
+        # Arithmetic on `index` (loop bounds, subscripts) stays `index`, where numpy alone would say
+        # i64: every operand is `index`, or an `i1` (the condition of select).
+        types = {v.type for v in self.operands}
+        if t == i64 and index in types and types <= {index, i1}:
+            return index
+        return t
 
     def compute(self, *args: Any) -> Any:
         return type(self).fn(*args)

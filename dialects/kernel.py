@@ -1,0 +1,156 @@
+"""The `kernel` dialect: target-neutral device code and the host plan that runs it.
+
+    kernel.func @k(%x: memref<?xf32>, %y: memref<?xf32>, %n: index) {
+      loop.parallel %n ({
+        ^bb0(%i: index):
+          ...
+          loop.yield
+      }) : index
+      kernel.return
+    }
+
+    func.func @host(%x: memref<?xf32>, %y: memref<?xf32>, %n: index) {
+      %dx = kernel.to_device %x : memref<?xf32>
+      %dy = kernel.to_device %y : memref<?xf32>
+      kernel.launch %dx, %dy, %n {kernel = @k} : memref<?xf32>, memref<?xf32>, index
+      kernel.to_host %dy, %y : memref<?xf32>, memref<?xf32>
+      func.return
+    }
+
+A `kernel.func` is a loop nest outlined with its buffer and scalar arguments (isolated
+from the code around it, no results: it writes into its buffers); its `loop.parallel`
+dims become OpenMP threads, a CUDA grid or an OpenCL NDRange. The backends render it;
+the reference interpreter runs its body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..ir.attributes import SymbolRef
+from ..ir.core import TERMINATOR, AttrDef, Operation
+from ..ir.types import MemRefType, ScalarType, Type
+from .builtin import enclosing_module
+from .func import FuncOp
+from .mem import check_writable, memref_fits, memref_type
+from .tensor_common import fmt_shape, runtime_error
+
+__all__ = ["KernelFuncOp", "ReturnOp", "LaunchOp", "ToDeviceOp", "ToHostOp"]
+
+
+class KernelFuncOp(FuncOp):
+    """Device code: `kernel.func @k(%a: memref<?xf32>, %n: index) { ... kernel.return }`.
+
+    A function-like op sharing func.func's construction (`KernelFuncOp.create(name, inputs, [])`),
+    printed form and checks; its arguments are buffers and scalars, and it has no results.
+    """
+
+    name = "kernel.func"
+    return_op = "kernel.return"
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.function_type.results:
+            raise self.error(f"@{self.sym_name} must have no results (a kernel writes into its buffers), got "
+                             + ", ".join(map(str, self.function_type.results)))
+        for k, t in enumerate(self.function_type.inputs):
+            if not isinstance(t, (MemRefType, ScalarType)):
+                raise self.error(f"argument #{k} of @{self.sym_name} must be a memref or a scalar, got {t}")
+
+
+class ReturnOp(Operation):
+    """Ends a kernel body: `kernel.return`."""
+
+    name = "kernel.return"
+    num_results = 0
+    traits = frozenset({TERMINATOR})
+
+    def verify_(self) -> None:
+        parent = self.parent_op
+        if parent is not None and not isinstance(parent, KernelFuncOp):
+            raise self.error(f"must end a kernel.func, not be inside '{parent.name}'")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return []
+
+
+class LaunchOp(Operation):
+    """Host side: runs a kernel.func of the same module on buffers and scalars:
+    `kernel.launch %a, %n {kernel = @k} : memref<?xf32>, index`."""
+
+    name = "kernel.launch"
+    operands_def = ("args*",)
+    num_results = 0
+    attrs = {"kernel": AttrDef(SymbolRef, required=True)}
+
+    def kernel_op(self) -> KernelFuncOp:
+        sym = self.attributes["kernel"].name
+        module = enclosing_module(self)
+        fn = module.lookup(sym) if module is not None else None
+        if fn is None:
+            raise self.error(f"launches unknown kernel @{sym}")
+        if not isinstance(fn, KernelFuncOp):
+            raise self.error(f"launches @{sym}, which is a '{fn.name}', not a kernel.func")
+        return fn
+
+    def verify_(self) -> None:
+        cur = self.parent_op
+        while cur is not None:
+            if isinstance(cur, KernelFuncOp):
+                raise self.error(f"cannot launch from inside kernel @{cur.sym_name}")
+            cur = cur.parent_op
+        fn = self.kernel_op()
+        want = fn.function_type.inputs
+        got = [v.type for v in self.operands]
+        if len(want) != len(got) or not all(_fits(w, g) for w, g in zip(want, got)):
+            raise self.error(f"passes ({', '.join(map(str, got))}) but @{fn.sym_name} takes "
+                             f"({', '.join(map(str, want))})")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return interp.call(self.attributes["kernel"].name, args)
+
+
+def _fits(param: Type, arg: Type) -> bool:
+    if isinstance(param, MemRefType) and isinstance(arg, MemRefType):
+        return memref_fits(param, arg)
+    return param == arg
+
+
+class ToDeviceOp(Operation):
+    """A contiguous device copy of a host buffer (GPU targets): `%d = kernel.to_device %m : memref<?xf32>`."""
+
+    name = "kernel.to_device"
+    operands_def = ("ref",)
+
+    def infer_types(self) -> list[Type]:
+        t = memref_type(self, self.operands[0])
+        return [MemRefType(t.shape, t.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.array(args[0], order="C", copy=True)]
+
+
+class ToHostOp(Operation):
+    """Copies a device buffer back into a host buffer: `kernel.to_host %d, %m : memref<?xf32>, memref<?xf32>`."""
+
+    name = "kernel.to_host"
+    operands_def = ("source", "target")
+    num_results = 0
+
+    def verify_(self) -> None:
+        s = memref_type(self, self.operands[0], "source")
+        d = memref_type(self, self.operands[1], "target")
+        if s.element != d.element or s.rank != d.rank or any(
+                a is not None and b is not None and a != b for a, b in zip(s.shape, d.shape)):
+            raise self.error(f"copies a {fmt_shape(s.shape)} {s.element} buffer into a "
+                             f"{fmt_shape(d.shape)} {d.element} one")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        src, dst = args
+        if src.shape != dst.shape:
+            raise runtime_error(self, f"source shape {src.shape} does not match target shape {dst.shape}")
+        check_writable(self, dst)
+        dst[...] = src
+        return []

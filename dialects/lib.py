@@ -1,0 +1,134 @@
+"""The `lib` dialect: calls of tuned libraries (BLAS) on buffers.
+
+    lib.gemm %a, %b, %c {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false}
+        : memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>
+    lib.gemv %a, %x, %y {alpha = 1.0, beta = 0.0, trans = false} : memref<?x?xf32>, memref<?xf32>, memref<?xf32>
+
+The ops have no results: they write into their last operand, with BLAS semantics
+(`beta = 0` ignores the output's old contents, NaN included; the output must not
+share memory with an input). Elements are f32 or f64, as in BLAS. The reference
+interpreter computes them with numpy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..ir.core import AttrDef, Operation
+from ..ir.types import Dim, MemRefType, f32, f64
+from .mem import check_writable, memref_type
+from .tensor_common import fmt_shape, runtime_error
+
+__all__ = ["GemmOp", "GemvOp"]
+
+_NUM = (int, float)
+
+
+class _BlasOp(Operation):
+    """Shared checks of the BLAS calls: memref operands of given ranks, one float element type."""
+
+    num_results = 0
+    ranks: ClassVar[tuple[int, ...]] = ()
+    operand_names: ClassVar[tuple[str, ...]] = ()
+
+    def typed(self) -> list[MemRefType]:
+        types = [memref_type(self, v, f"operand {n}") for v, n in zip(self.operands, self.operand_names)]
+        for t, r, n in zip(types, self.ranks, self.operand_names):
+            if t.rank != r:
+                raise self.error(f"operand {n} must be a {r}-d memref, got {t}")
+        elements = {t.element for t in types}
+        if len(elements) != 1 or not elements <= {f32, f64}:
+            raise self.error("operands must have one element type, f32 or f64, got "
+                             + ", ".join(str(t.element) for t in types))
+        return types
+
+    def alpha_beta(self) -> tuple[float, float]:
+        return float(self.attributes["alpha"]), float(self.attributes["beta"])
+
+    def write(self, out: np.ndarray, inputs: list[np.ndarray], value: np.ndarray) -> list[Any]:
+        check_writable(self, out)
+        for x in inputs:
+            try:
+                overlap = np.shares_memory(out, x, max_work=100_000)
+            except np.exceptions.TooHardError:
+                overlap = False
+            if overlap:
+                raise runtime_error(self, "output shares memory with an input (BLAS forbids it)")
+        out[...] = value
+        return []
+
+
+def _match(a: Dim, b: Dim) -> bool:
+    return a is None or b is None or a == b
+
+
+class GemmOp(_BlasOp):
+    """C = alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T:
+    `lib.gemm %a, %b, %c {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false}
+    : memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>`."""
+
+    name = "lib.gemm"
+    operands_def = ("a", "b", "c")
+    attrs = {"alpha": AttrDef(_NUM, default=1.0), "beta": AttrDef(_NUM, default=0.0),
+             "trans_a": AttrDef(bool, default=False), "trans_b": AttrDef(bool, default=False)}
+    ranks = (2, 2, 2)
+    operand_names = ("A", "B", "C")
+
+    def dims(self) -> tuple[tuple[Dim, Dim], tuple[Dim, Dim], tuple[Dim, Dim]]:
+        a, b, c = (t.shape for t in self.typed())
+        opa = (a[1], a[0]) if self.attributes["trans_a"] else (a[0], a[1])
+        opb = (b[1], b[0]) if self.attributes["trans_b"] else (b[0], b[1])
+        return opa, opb, (c[0], c[1])
+
+    def verify_(self) -> None:
+        opa, opb, c = self.dims()
+        if not _match(opa[1], opb[0]):
+            raise self.error(f"op(A) is {fmt_shape(opa)} and op(B) is {fmt_shape(opb)}: "
+                             "inner dimensions differ")
+        if not (_match(opa[0], c[0]) and _match(opb[1], c[1])):
+            raise self.error(f"C is {fmt_shape(c)} but op(A) @ op(B) is {fmt_shape((opa[0], opb[1]))}")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        a, b, c = args
+        opa = a.T if self.attributes["trans_a"] else a
+        opb = b.T if self.attributes["trans_b"] else b
+        if opa.shape[1] != opb.shape[0] or c.shape != (opa.shape[0], opb.shape[1]):
+            raise runtime_error(self, f"op(A) {opa.shape} @ op(B) {opb.shape} does not fit C {c.shape}")
+        alpha, beta = self.alpha_beta()
+        value = alpha * (opa @ opb)
+        if beta != 0:
+            value = value + beta * c
+        return self.write(c, [a, b], value)
+
+
+class GemvOp(_BlasOp):
+    """y = alpha * op(A) @ x + beta * y:
+    `lib.gemv %a, %x, %y {alpha = 1.0, beta = 0.0, trans = false} : memref<?x?xf32>, memref<?xf32>, memref<?xf32>`."""
+
+    name = "lib.gemv"
+    operands_def = ("a", "x", "y")
+    attrs = {"alpha": AttrDef(_NUM, default=1.0), "beta": AttrDef(_NUM, default=0.0),
+             "trans": AttrDef(bool, default=False)}
+    ranks = (2, 1, 1)
+    operand_names = ("A", "x", "y")
+
+    def verify_(self) -> None:
+        a, x, y = (t.shape for t in self.typed())
+        opa = (a[1], a[0]) if self.attributes["trans"] else (a[0], a[1])
+        if not _match(opa[1], x[0]):
+            raise self.error(f"op(A) is {fmt_shape(opa)} but x is {fmt_shape(x)}")
+        if not _match(opa[0], y[0]):
+            raise self.error(f"op(A) is {fmt_shape(opa)} but y is {fmt_shape(y)}")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        a, x, y = args
+        opa = a.T if self.attributes["trans"] else a
+        if opa.shape[1] != x.shape[0] or opa.shape[0] != y.shape[0]:
+            raise runtime_error(self, f"op(A) {opa.shape} @ x {x.shape} does not fit y {y.shape}")
+        alpha, beta = self.alpha_beta()
+        value = alpha * (opa @ x)
+        if beta != 0:
+            value = value + beta * y
+        return self.write(y, [a, x], value)

@@ -1,0 +1,372 @@
+"""The `mem` dialect: buffers (memrefs), the memory level that `bufferize` produces.
+
+    %m = mem.alloc %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
+    %d = mem.dim %m {axis = 0} : index
+    %t = mem.view %m sizes %d {offset = 0, shape = [4, ?], strides = [1, 4]} : memref<4x?xf32, strides=[1,4]>
+    %x = mem.load %m indices %i, %j : f32
+    mem.store %x, %m indices %i, %j : f32, memref<?x4xf32>, index, index
+    mem.copy %m, %o : memref<?x4xf32>, memref<?x4xf32>
+    mem.dealloc %m : memref<?x4xf32>
+    %b = mem.buffer_of %arg : memref<?x4xf32>          (tensor -> its memory, read-only)
+    %r = mem.tensor_of %o : tensor<?x4xf32>             (memref -> a fresh tensor, a copy)
+
+A memref type carries shape, element type and strides in elements (`strides=[1,?]`);
+without strides it is contiguous row-major. It carries no offset: a view's offset is
+folded into the address its value starts at.
+
+Runtime values in the reference interpreter: a memref is a numpy array sharing the
+memory of the buffer it views (so a store through a view reaches the buffer); an
+`index` is an int64. `mem.alloc` fills float buffers with NaN (and others with 0)
+so that a read of memory nobody wrote shows up in results instead of passing by chance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.lib.array_utils import byte_bounds
+from numpy.lib.stride_tricks import as_strided
+
+from ..ir.attributes import DYN
+from ..ir.core import PURE, AttrDef, Operation, Value
+from ..ir.types import Dim, MemRefType, ScalarType, TensorType, Type, index
+from .tensor_common import fmt_shape, runtime_error
+
+__all__ = ["AllocOp", "DeallocOp", "DimOp", "ViewOp", "LoadOp", "StoreOp", "CopyOp", "BufferOfOp", "TensorOfOp",
+           "memref_type", "check_index_operands", "contiguous_strides", "layout_of", "memref_fits",
+           "check_runtime_layout", "check_writable"]
+
+
+# ---------------------------------------------------------------- helpers shared by mem, lib and kernel
+
+
+def memref_type(op: Operation, v: Value, what: str = "operand") -> MemRefType:
+    if not isinstance(v.type, MemRefType):
+        raise op.error(f"{what} must be a memref, got {v.type}")
+    return v.type
+
+
+def check_index_operands(op: Operation, values: Sequence[Value], what: str) -> None:
+    """Each value must be of type `index` (loop bounds, subscripts, dynamic sizes)."""
+    for k, v in enumerate(values):
+        if v.type != index:
+            raise op.error(f"{what} #{k} must be index, got {v.type}")
+
+
+def contiguous_strides(shape: Sequence[Dim]) -> tuple[Dim, ...]:
+    """Row-major strides of a shape (None where a later dim is dynamic)."""
+    out: list[Dim] = []
+    acc: Dim = 1
+    for d in reversed(shape):
+        out.append(acc)
+        acc = None if acc is None or d is None else acc * d
+    return tuple(reversed(out))
+
+
+def layout_of(t: MemRefType) -> tuple[Dim, ...]:
+    """The strides of a memref type, spelled out for a contiguous one."""
+    return t.strides if t.strides is not None else contiguous_strides(t.shape)
+
+
+def memref_fits(param: MemRefType, arg: MemRefType) -> bool:
+    """Whether a buffer of type `arg` may be passed where `param` is declared: same element
+    type and rank, and every static dim and stride of `param` is known to hold for `arg`."""
+    if param.element != arg.element or param.rank != arg.rank:
+        return False
+    if any(p is not None and p != a for p, a in zip(param.shape, arg.shape)):
+        return False
+    if param.strides is None:  # contiguous required: only a contiguous argument is known to be
+        return arg.strides is None or arg.strides == contiguous_strides(arg.shape) and None not in arg.strides
+    return all(p is None or p == a for p, a in zip(param.strides, layout_of(arg)))
+
+
+def check_runtime_layout(op: Operation, arr: Any, t: MemRefType, what: str) -> np.ndarray:
+    """The interpreter's check that a runtime buffer matches its type (shape, dtype, strides):
+    ops that address memory (mem.view) would otherwise read the wrong elements silently."""
+    if not isinstance(arr, np.ndarray):
+        raise runtime_error(op, f"{what} is a {type(arr).__name__}, not a buffer (numpy array)")
+    if arr.dtype != t.dtype or arr.ndim != t.rank or any(d is not None and d != s for d, s in zip(t.shape, arr.shape)):
+        raise runtime_error(op, f"{what} is a {arr.dtype} buffer of shape {arr.shape}, which does not fit {t}")
+    want = t.strides if t.strides is not None else contiguous_strides(arr.shape)
+    got = tuple(s // arr.itemsize for s in arr.strides)
+    for w, g, n in zip(want, got, arr.shape):
+        if w is not None and w != g and n > 1:
+            raise runtime_error(op, f"{what} has strides {list(got)} (in elements) at run time, which do not fit {t}")
+    return arr
+
+
+def check_writable(op: Operation, arr: np.ndarray) -> None:
+    if not arr.flags.writeable:
+        raise runtime_error(op, "writes into a read-only buffer (a tensor's memory, from mem.buffer_of)")
+
+
+def _bounds_error(op: Operation, idx: Sequence[Any], shape: Sequence[int]) -> None:
+    for k, (i, n) in enumerate(zip(idx, shape)):
+        if not 0 <= i < n:
+            raise runtime_error(op, f"index {i} is out of bounds for axis {k} of size {n}")
+
+
+def _dyn_count(op: Operation, entries: Sequence[Any], what: str) -> int:
+    """Count the `?` entries of an attribute array, checking the others are integers."""
+    n = 0
+    for e in entries:
+        if e is DYN:
+            n += 1
+        elif not isinstance(e, (int, np.integer)) or isinstance(e, bool):
+            raise op.error(f"{what} entries must be integers or '?', got {e!r}")
+    return n
+
+
+def _check_dyn_operands(op: Operation, operands: Sequence[Value], n_dyn: int) -> None:
+    if len(operands) != n_dyn:
+        raise op.error(f"has {n_dyn} '?' entr{'y' if n_dyn == 1 else 'ies'} but {len(operands)} "
+                       f"dynamic size operand{'' if len(operands) == 1 else 's'}")
+    check_index_operands(op, operands, "dynamic size operand")
+
+
+# ---------------------------------------------------------------- ops
+
+
+class AllocOp(Operation):
+    """A new contiguous buffer; `?` sizes come from the `index` operands, in order:
+    `%m = mem.alloc %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>`."""
+
+    name = "mem.alloc"
+    operands_def = ("sizes*",)
+    attrs = {"shape": AttrDef(tuple, required=True), "dtype": AttrDef(ScalarType, required=True)}
+
+    def infer_types(self) -> list[Type]:
+        shape = self.attributes["shape"]
+        n_dyn = _dyn_count(self, shape, "shape")
+        for d in shape:
+            if d is not DYN and d < 0:
+                raise self.error(f"shape entries must be non-negative, got {d}")
+        _check_dyn_operands(self, self.operands, n_dyn)
+        return [MemRefType(tuple(None if d is DYN else d for d in shape), self.attributes["dtype"])]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        it = iter(args)
+        shape = tuple(int(next(it)) if d is DYN else d for d in self.attributes["shape"])
+        if any(d < 0 for d in shape):
+            raise runtime_error(self, f"negative size in shape {shape}")
+        dtype = self.attributes["dtype"].dtype
+        return [np.full(shape, np.nan if dtype.kind == "f" else 0, dtype=dtype)]
+
+
+class DeallocOp(Operation):
+    """Frees a buffer made by mem.alloc: `mem.dealloc %m : memref<?x4xf32>`."""
+
+    name = "mem.dealloc"
+    operands_def = ("ref",)
+    num_results = 0
+
+    def verify_(self) -> None:
+        memref_type(self, self.operands[0])
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return []
+
+
+class DimOp(Operation):
+    """The size of one axis: `%d = mem.dim %m {axis = 0} : index`."""
+
+    name = "mem.dim"
+    operands_def = ("ref",)
+    attrs = {"axis": AttrDef(int, required=True)}
+    traits = frozenset({PURE})
+
+    def infer_types(self) -> list[Type]:
+        t = memref_type(self, self.operands[0])
+        axis = self.attributes["axis"]
+        if not 0 <= axis < t.rank:
+            raise self.error(f"axis {axis} is out of range for {t}")
+        return [index]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [args[0].shape[self.attributes["axis"]]]
+
+
+class ViewOp(Operation):
+    """A strided view of the same memory: transpose, slice, broadcast (stride 0), reshape of
+    contiguous data. `offset` and the strides count elements from the start of the source;
+    each entry is an integer or `?`, taken from the operands in the order offset, shape, strides:
+
+        %v = mem.view %m sizes %a, %b {offset = 0, shape = [?, 4], strides = [1, ?]}
+            : memref<?x4xf32, strides=[1,?]>
+
+    Static strides that spell out the row-major layout print as a contiguous memref.
+    """
+
+    name = "mem.view"
+    operands_def = ("source", "sizes*")
+    attrs = {"offset": AttrDef(object, default=0), "shape": AttrDef(tuple, required=True),
+             "strides": AttrDef(tuple, required=True)}
+    traits = frozenset({PURE})
+
+    def entries(self) -> tuple[Any, tuple[Any, ...], tuple[Any, ...]]:
+        """offset, shape and strides as written (ints or DYN), checked."""
+        offset, shape, strides = (self.attributes.get("offset", 0), self.attributes["shape"],
+                                  self.attributes["strides"])
+        if len(strides) != len(shape):
+            raise self.error(f"has {len(shape)} shape entries but {len(strides)} strides")
+        n_dyn = _dyn_count(self, (offset,), "offset") + _dyn_count(self, shape, "shape") \
+            + _dyn_count(self, strides, "strides")
+        if offset is not DYN and offset < 0:
+            raise self.error(f"offset must be non-negative, got {offset}")
+        for d in shape:
+            if d is not DYN and d < 0:
+                raise self.error(f"shape entries must be non-negative, got {d}")
+        _check_dyn_operands(self, self.operands[1:], n_dyn)
+        return offset, shape, strides
+
+    def infer_types(self) -> list[Type]:
+        src = memref_type(self, self.operands[0], "source")
+        _, shape, strides = self.entries()
+        dims = tuple(None if d is DYN else d for d in shape)
+        layout = tuple(None if s is DYN else s for s in strides)
+        normalized = None if None not in layout and layout == contiguous_strides(dims) else layout
+        return [MemRefType(dims, src.element, normalized)]
+
+    def verify_(self) -> None:
+        src = memref_type(self, self.operands[0], "source")
+        offset, shape, strides = self.entries()
+        # A view stays inside the memory span of its source: checked here for a static contiguous one.
+        values = [offset, *shape, *strides]
+        if src.strides is None and None not in src.shape and DYN not in values and 0 not in shape:
+            size = int(np.prod(src.shape))
+            lo = offset + sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
+            hi = offset + sum(max(0, (n - 1) * s) for n, s in zip(shape, strides))
+            if lo < 0 or hi >= size:
+                raise self.error(f"view reaches elements {lo}..{hi} of a source of {size} elements ({src})")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        src_t = memref_type(self, self.operands[0], "source")
+        src = check_runtime_layout(self, args[0], src_t, "source")
+        it = iter(int(v) for v in args[1:])
+        offset_attr, shape_attr, strides_attr = self.entries()
+        offset = next(it) if offset_attr is DYN else offset_attr
+        shape = tuple(next(it) if d is DYN else d for d in shape_attr)
+        strides = tuple(next(it) if s is DYN else s for s in strides_attr)
+        if offset < 0 or any(d < 0 for d in shape):
+            raise runtime_error(self, f"negative offset {offset} or size in shape {shape}")
+        size = src.itemsize
+        if 0 not in shape and src.size:
+            # The view must lie inside the memory span of its source (checked statically where
+            # the types say enough): else as_strided would reach outside any allocation.
+            low, high = byte_bounds(src)
+            start = src.__array_interface__["data"][0] + offset * size
+            lo = start + size * sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
+            hi = start + size * sum(max(0, (n - 1) * s) for n, s in zip(shape, strides)) + size
+            if lo < low or hi > high:
+                raise runtime_error(self, f"view (offset {offset}, shape {fmt_shape(shape)}, strides "
+                                          f"{list(strides)}) reaches outside the memory of its source")
+        base = src if offset == 0 else as_strided(src, shape=(2,), strides=(offset * size,))[1:]
+        return [as_strided(base, shape=shape, strides=tuple(s * size for s in strides))]
+
+
+class LoadOp(Operation):
+    """One element: `%x = mem.load %m indices %i, %j : f32`."""
+
+    name = "mem.load"
+    operands_def = ("ref", "indices*")
+
+    def infer_types(self) -> list[Type]:
+        return [memref_type(self, self.operands[0]).element]
+
+    def verify_(self) -> None:
+        _check_indices(self, memref_type(self, self.operands[0]), self.operands[1:])
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        ref, idx = args[0], tuple(int(i) for i in args[1:])
+        _bounds_error(self, idx, ref.shape)
+        return [ref[idx]]
+
+
+class StoreOp(Operation):
+    """Writes one element: `mem.store %x, %m indices %i, %j : f32, memref<?x4xf32>, index, index`."""
+
+    name = "mem.store"
+    operands_def = ("value", "ref", "indices*")
+    num_results = 0
+
+    def verify_(self) -> None:
+        t = memref_type(self, self.operands[1])
+        v = self.operands[0].type
+        if v != t.element:
+            raise self.error(f"stores a {v} value into {t} (element type {t.element})")
+        _check_indices(self, t, self.operands[2:])
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        value, ref, idx = args[0], args[1], tuple(int(i) for i in args[2:])
+        _bounds_error(self, idx, ref.shape)
+        check_writable(self, ref)
+        ref[idx] = value
+        return []
+
+
+def _check_indices(op: Operation, t: MemRefType, indices: Sequence[Value]) -> None:
+    if len(indices) != t.rank:
+        raise op.error(f"expects {t.rank} ind{'ex' if t.rank == 1 else 'ices'} for {t}, got {len(indices)}")
+    check_index_operands(op, indices, "index operand")
+
+
+class CopyOp(Operation):
+    """Copies every element (either side may be strided):
+    `mem.copy %src, %dst : memref<?x4xf32, strides=[1,?]>, memref<?x4xf32>`."""
+
+    name = "mem.copy"
+    operands_def = ("source", "target")
+    num_results = 0
+
+    def verify_(self) -> None:
+        s = memref_type(self, self.operands[0], "source")
+        d = memref_type(self, self.operands[1], "target")
+        if s.element != d.element:
+            raise self.error(f"copies {s.element} elements into a {d.element} buffer")
+        if s.rank != d.rank or any(a is not None and b is not None and a != b for a, b in zip(s.shape, d.shape)):
+            raise self.error(f"source shape {fmt_shape(s.shape)} does not match target shape {fmt_shape(d.shape)}")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        src, dst = args
+        if src.shape != dst.shape:
+            raise runtime_error(self, f"source shape {src.shape} does not match target shape {dst.shape}")
+        check_writable(self, dst)
+        dst[...] = src  # numpy copies overlapping memory correctly
+        return []
+
+
+class BufferOfOp(Operation):
+    """The memory of a tensor at the function boundary (same shape and element type,
+    contiguous, read-only: a tensor is a value): `%m = mem.buffer_of %t : memref<?x4xf32>`."""
+
+    name = "mem.buffer_of"
+    operands_def = ("tensor",)
+    traits = frozenset({PURE})
+
+    def infer_types(self) -> list[Type]:
+        t = self.operands[0].type
+        if not isinstance(t, TensorType):
+            raise self.error(f"operand must be a tensor, got {t}")
+        return [MemRefType(t.shape, t.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        view = np.ascontiguousarray(args[0]).view()
+        view.flags.writeable = False
+        return [view]
+
+
+class TensorOfOp(Operation):
+    """A fresh tensor holding a buffer's current contents (a copy):
+    `%t = mem.tensor_of %m : tensor<?x4xf32>`."""
+
+    name = "mem.tensor_of"
+    operands_def = ("ref",)
+
+    def infer_types(self) -> list[Type]:
+        t = memref_type(self, self.operands[0])
+        return [TensorType(t.shape, t.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.array(args[0], order="C", copy=True)]
