@@ -32,6 +32,7 @@ from numpy.lib.stride_tricks import as_strided
 from ..ir.attributes import DYN
 from ..ir.core import PURE, AttrDef, Operation, Value
 from ..ir.types import Dim, MemRefType, ScalarType, TensorType, Type, index
+from .generic_base import GenericBase
 from .tensor_common import fmt_shape, runtime_error
 
 __all__ = ["AllocOp", "DeallocOp", "DimOp", "ViewOp", "LoadOp", "StoreOp", "CopyOp", "BufferOfOp", "TensorOfOp",
@@ -370,3 +371,57 @@ class TensorOfOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [np.array(args[0], order="C", copy=True)]
+
+
+class GenericOp(GenericBase):
+    """A generic loop nest on buffers (see dialects/generic_base.py), destination style:
+    the last `outputs` operands are the buffers written (their maps follow the inputs').
+
+        mem.generic %x, %y {maps = [[0], [0]], iterators = ["parallel"], outputs = 1} ({
+        ^bb0(%v: f32, %o: f32):
+          %e = scalar.exp %v : f32
+          scalar.yield %e : f32
+        }) : memref<?xf32, strides=[?]>, memref<?xf32>
+    """
+
+    name = "mem.generic"
+    operands_def = ("buffers*",)
+    num_results = 0
+    attrs = {**GenericBase.attrs, "outputs": AttrDef(int, required=True)}
+    traits = frozenset()
+
+    @property
+    def inputs(self) -> list[Value]:
+        return list(self.operands[:len(self.operands) - self.attributes["outputs"]])
+
+    @property
+    def outputs(self) -> list[Value]:
+        return list(self.operands[len(self.operands) - self.attributes["outputs"]:])
+
+    def output_types(self) -> list[Type]:
+        return [v.type for v in self.outputs]
+
+    def infer_types(self) -> list[Type]:
+        return []
+
+    def verify_(self) -> None:
+        n_out = self.attributes["outputs"]
+        if not 0 < n_out <= len(self.operands):
+            raise self.error(f"outputs = {n_out} must be between 1 and the {len(self.operands)} operands")
+        for v in self.operands:
+            if not isinstance(v.type, MemRefType):
+                raise self.error(f"operands must be memrefs, got {v.type}")
+        self.check_maps([v.type.rank for v in self.operands], len(self.inputs), size_sources=len(self.operands))
+        self.check_body([v.type.element for v in self.inputs], [v.type.element for v in self.outputs])
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        n_out = self.attributes["outputs"]
+        ins, outs = args[:len(args) - n_out], args[len(args) - n_out:]
+        for buf in outs:
+            check_writable(self, buf)
+        results = self.evaluate(interp, ins, sizes_from=outs)
+        for buf, res in zip(outs, results):
+            if buf.shape != res.shape:
+                raise runtime_error(self, f"output buffer of shape {buf.shape} for a result of shape {res.shape}")
+            np.copyto(buf, res)
+        return []

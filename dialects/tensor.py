@@ -25,8 +25,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..ir.attributes import Dense, Typed
+from .generic_base import GenericBase
 from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, ELEMENTWISE, PURE, AttrDef, Operation
 from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
+from ..ir.types import index as index_type
 from .tensor_common import (
     DynamicMarker,
     bind_dynamic,
@@ -752,3 +754,73 @@ class ConstantOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [self.array]
+
+
+# ---------------------------------------------------------------- generic (fused loops)
+
+
+class GenericOp(GenericBase):
+    """Fused elementwise + reduction loop nest on values (see dialects/generic_base.py):
+
+        %r = tensor.generic %x {maps = [[0, 1], [0]], iterators = ["parallel", "reduction"],
+                                inits = [0.0]} ({
+        ^bb0(%v: f32, %acc: f32):
+          %e = scalar.exp %v : f32
+          %s = scalar.add %acc, %e : f32
+          scalar.yield %s : f32
+        }) : tensor<?xf32>
+    """
+
+    name = "tensor.generic"
+    operands_def = ("inputs*",)
+
+    @property
+    def inputs(self) -> list[Value]:
+        return list(self.operands)
+
+    def output_types(self) -> list[Type]:
+        return [r.type for r in self.results] if self.results else self.infer_types()
+
+    def infer_types(self) -> list[Type]:
+        shapes = [tensor_type(self, v, "input").shape for v in self.operands]
+        n_in = len(shapes)
+        elems = self.yield_types()
+        if len(self.maps) != n_in + len(elems):
+            raise self.error(f"has {n_in} inputs and {len(elems)} yielded values but {len(self.maps)} maps")
+        sizes = self.static_sizes(shapes)
+        return [TensorType(tuple(1 if k < 0 else sizes[k] for k in m), e)
+                for m, e in zip(self.output_maps, elems)]
+
+    def verify_(self) -> None:
+        ranks = [tensor_type(self, v).rank for v in self.operands] + [r.type.rank for r in self.results]
+        self.check_maps(ranks, len(self.operands), size_sources=len(self.operands))
+        self.check_body([tensor_type(self, v).element for v in self.operands],
+                        [r.type.element for r in self.results])
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return self.evaluate(interp, args)
+
+
+class IndexOp(Operation):
+    """The current index along iteration dim `dim` of the enclosing generic op:
+    `%i = tensor.index {dim = 1} : index`."""
+
+    name = "tensor.index"
+    attrs = {"dim": AttrDef(int, required=True)}
+    traits = frozenset({PURE})
+
+    def infer_types(self) -> list[Type]:
+        return [index_type]
+
+    def verify_(self) -> None:
+        parent = self.parent_op
+        while parent is not None and not isinstance(parent, GenericBase):
+            parent = parent.parent_op
+        if parent is None:
+            raise self.error("must be inside the body of a generic op")
+        if not 0 <= self.attributes["dim"] < len(parent.iterators):
+            raise self.error(f"dim {self.attributes['dim']} is out of range for "
+                             f"{len(parent.iterators)} iteration dims")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [interp.generic_indices[-1][self.attributes["dim"]]]
