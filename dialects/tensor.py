@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..ir.attributes import Dense, Typed
-from .generic_base import GenericBase
-from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, ELEMENTWISE, PURE, AttrDef, Operation
+from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, ELEMENTWISE, PURE, AttrDef, Operation, Value
 from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
 from ..ir.types import index as index_type
+from .generic_base import GenericBase
 from .tensor_common import (
     DynamicMarker,
     bind_dynamic,

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_generic import GENERIC_OPS
 from tensorir.dialects import builtin as B
 from tensorir.dialects import func as F
 from tensorir.dialects import kernel as K
@@ -23,6 +22,7 @@ from tensorir.ir.printer import print_module
 from tensorir.ir.types import MemRefType, TensorType, Type, f32, f64, i1, i32, i64, index
 from tensorir.ir.verifier import verify
 from tensorir.runtime.interpreter import run
+from test_generic import GENERIC_OPS
 
 RNG = np.random.default_rng(0)
 

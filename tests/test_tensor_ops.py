@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_generic import GENERIC_OPS
 import scipy.special
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from tensorir.ir.printer import print_module
 from tensorir.ir.types import FunctionType, ScalarType, TensorType, Type, f32, f64, i1, i32, i64, scalar
 from tensorir.ir.verifier import verify
 from tensorir.runtime.interpreter import run
+from test_generic import GENERIC_OPS
 
 RNG = np.random.default_rng(0)
 
