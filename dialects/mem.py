@@ -30,7 +30,7 @@ from numpy.lib.array_utils import byte_bounds
 from numpy.lib.stride_tricks import as_strided
 
 from ..ir.attributes import DYN
-from ..ir.core import PURE, AttrDef, Operation, Value
+from ..ir.core import PURE, AttrDef, Operation, TirError, Value
 from ..ir.types import Dim, MemRefType, ScalarType, TensorType, Type, index
 from .generic_base import GenericBase
 from .tensor_common import fmt_shape, runtime_error
@@ -187,6 +187,48 @@ class DimOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [args[0].shape[self.attributes["axis"]]]
+
+
+class StrideOp(Operation):
+    """The stride of one axis, in elements: `%s = mem.stride %m {axis = 0} : index`."""
+
+    name = "mem.stride"
+    operands_def = ("ref",)
+    attrs = {"axis": AttrDef(int, required=True)}
+    traits = frozenset({PURE})
+
+    def infer_types(self) -> list[Type]:
+        t = memref_type(self, self.operands[0])
+        axis = self.attributes["axis"]
+        if not 0 <= axis < t.rank:
+            raise self.error(f"axis {axis} is out of range for {t}")
+        return [index]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        arr = args[0]
+        return [arr.strides[self.attributes["axis"]] // arr.itemsize]
+
+
+class CheckOp(Operation):
+    """A run-time check: stops the function with `message` at this op's location when the
+    condition is false: `mem.check %ok {message = "operand shapes do not broadcast"} : i1`."""
+
+    name = "mem.check"
+    operands_def = ("cond",)
+    attrs = {"message": AttrDef(str, required=True)}
+    num_results = 0
+
+    def infer_types(self) -> list[Type]:
+        return []
+
+    def verify_(self) -> None:
+        if self.operands[0].type != ScalarType("i1"):
+            raise self.error(f"condition must be i1, got {self.operands[0].type}")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        if not bool(args[0]):
+            raise TirError(self.attributes["message"], self.loc)
+        return []
 
 
 class ViewOp(Operation):

@@ -428,6 +428,8 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
     ("mem.alloc", lambda b, a: b.create(M.AllocOp, shape=[-1], dtype=f32), "shape entries must be non-negative"),
     ("mem.dealloc", lambda b, a: b.create(M.DeallocOp, a[4]), "operand must be a memref, got tensor<?x4xf32>"),
     ("mem.dim", lambda b, a: b.create(M.DimOp, a[0], axis=2), "axis 2 is out of range for memref<?x4xf32>"),
+    ("mem.stride", lambda b, a: b.create(M.StrideOp, a[0], axis=-1), "axis -1 is out of range for memref<?x4xf32>"),
+    ("mem.check", lambda b, a: b.create(M.CheckOp, a[3], message="m"), "condition must be i1, got i64"),
     ("mem.view", lambda b, a: b.create(M.ViewOp, a[0], shape=[4, 2], strides=[1]),
      "has 2 shape entries but 1 strides"),
     ("mem.view", lambda b, a: b.create(M.ViewOp, a[0], shape=[DYN], strides=[1]),
@@ -558,6 +560,10 @@ kernel.func @scale(%x: memref<?x4xf32>, %y: memref<?x4xf32, strides=[1,?]>, %n: 
 func.func @main(%t: tensor<?x4xf32>, %w: tensor<4x3xf32>) -> (tensor<?x4xf32>, tensor<?x3xf32>, f32) {
   %x = mem.buffer_of %t : memref<?x4xf32>
   %n = mem.dim %x {axis = 0} : index
+  %sx = mem.stride %x {axis = 1} : index
+  %one = scalar.constant {value = 1 : index} : index
+  %unit = scalar.eq %sx, %one : i1
+  mem.check %unit {message = "x must be contiguous"} : i1
   %buf = mem.alloc %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
   %yt = mem.view %buf sizes %n, %n {offset = 0, shape = [?, 4], strides = [1, ?]} : memref<?x4xf32, strides=[1,?]>
   %dx = kernel.to_device %x : memref<?x4xf32>
@@ -654,7 +660,7 @@ _DIALECTS = ("mem", "loop", "lib", "kernel")
 
 # ops each interpreter test above runs (checked against numpy)
 RUN_TESTED = {
-    "mem.alloc", "mem.dealloc", "mem.dim", "mem.view", "mem.load", "mem.store", "mem.copy", "mem.buffer_of",
+    "mem.alloc", "mem.dealloc", "mem.dim", "mem.stride", "mem.check", "mem.view", "mem.load", "mem.store", "mem.copy", "mem.buffer_of",
     "mem.tensor_of", "loop.for", "loop.parallel", "loop.if", "loop.yield", "lib.gemm", "lib.gemv",
     "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
 }
@@ -673,3 +679,26 @@ def test_every_lower_op_is_tested() -> None:
         cls = OP_REGISTRY[n]
         assert cls.__doc__ and n in cls.__doc__, f"{n}: the docstring shows the printed op"
         assert cls.interpret is not Operation.interpret, f"{n} has no interpreter rule"
+
+
+STRIDE_CHECK = """
+func.func @f(%x: memref<?x?xf32, strides=[?,?]>) -> (index, index) {
+  %s0 = mem.stride %x {axis = 0} : index
+  %s1 = mem.stride %x {axis = 1} : index
+  %one = scalar.constant {value = 1 : index} : index
+  %unit = scalar.eq %s1, %one : i1
+  mem.check %unit {message = "the last axis must be contiguous"} : i1
+  func.return %s0, %s1 : index, index
+}
+"""
+
+
+def test_stride_and_check() -> None:
+    parser = pytest.importorskip("tensorir.frontend.parser")
+    m = parser.parse(STRIDE_CHECK, "strides.tir")
+    verify(m)
+    x = np.zeros((4, 6), np.float32)
+    assert [int(v) for v in run(m, "f", x)] == [6, 1]
+    assert [int(v) for v in run(m, "f", x[::2, :3])] == [12, 1]
+    with pytest.raises(TirError, match=r"^strides.tir:7:3: the last axis must be contiguous"):
+        run(m, "f", x.T)
