@@ -13,14 +13,24 @@ from __future__ import annotations
 
 # name -> (module, class). Keep sorted by name.
 PASSES: dict[str, tuple[str, str]] = {
+    "bufferize": ("tensorir.passes.bufferize", "BufferizePass"),
     "canonicalize": ("tensorir.passes.canonicalize", "CanonicalizePass"),
     "cse": ("tensorir.passes.cse", "CSEPass"),
     "dce": ("tensorir.passes.dce", "DCEPass"),
+    "decompose": ("tensorir.passes.decompose", "DecomposePass"),
+    "emit-c": ("tensorir.passes.emit_c", "EmitCPass"),
+    "fuse-elementwise": ("tensorir.passes.fuse_elementwise", "FuseElementwisePass"),
+    "lower-to-loops": ("tensorir.passes.lower_to_loops", "LowerToLoopsPass"),
+    "outline-kernels": ("tensorir.passes.outline_kernels", "OutlineKernelsPass"),
+    "parallelize": ("tensorir.passes.parallelize", "ParallelizePass"),
 }
 
 # Named pipelines: lists of pass specs. `cpu`, `cuda` and `opencl` come with their backends.
 PIPELINES: dict[str, list[str]] = {
     "interp": ["canonicalize", "cse", "dce"],
+    # docs/lowering.md describes each step of the native pipeline.
+    "cpu": ["canonicalize", "cse", "decompose", "canonicalize", "cse", "fuse-elementwise", "bufferize",
+            "lower-to-loops", "parallelize", "outline-kernels", "emit-c"],
 }
 
 from .pass_manager import (  # noqa: E402 - the registry above must exist before pass_manager reads it
