@@ -31,6 +31,7 @@ from ..ir.printer import print_module
 from ..ir.verifier import verify
 from ..passes.pass_manager import Pass, PassInstrumentation, PassManager, PassTimer, parse_pipeline
 from . import cli
+from .numerics import NumericsChecker
 
 SPLIT_MARKER = re.compile(r"^\s*//\s*-----\s*$")
 
@@ -146,6 +147,7 @@ class Options:
     verify: bool = True
     verify_diagnostics: bool = False
     split_input_file: bool = False
+    check_numerics: bool = False
 
 
 class Tool:
@@ -164,6 +166,8 @@ class Tool:
         insts: list[PassInstrumentation] = [IRPrinter(self.opts.print_opts, self.out, module)]
         if self.opts.timing:
             insts.append(self.timer)
+        if self.opts.check_numerics:
+            insts.append(NumericsChecker(module))
         PassManager(passes, verify_each=self.opts.verify, instrumentations=insts).run(module)
         return print_module(module, generic=self.opts.print_opts.generic, debuginfo=self.opts.print_opts.debuginfo)
 
@@ -250,6 +254,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     ap.add_argument("--verify-diagnostics", action="store_true", help="check // expected-error comments")
     ap.add_argument("--split-input-file", action="store_true", help="'// -----' separates cases")
     ap.add_argument("--no-verify", action="store_true", help="do not verify after parsing and after each pass")
+    ap.add_argument("--check-numerics", action="store_true",
+                    help="run functions on random inputs after each pass; name the first pass that changes a result")
     ap.add_argument("-o", "--output", metavar="OUT", help="write the final IR here")
     return ap
 
@@ -278,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                          after=_split_names(args.print_ir_after), before=_split_names(args.print_ir_before),
                          diff=args.print_ir_diff, generic=args.print_generic, debuginfo=args.print_debuginfo)
     opts = Options(pipeline=pipeline, print_opts=popts, timing=args.timing, verify=not args.no_verify,
-                   verify_diagnostics=args.verify_diagnostics, split_input_file=args.split_input_file)
+                   verify_diagnostics=args.verify_diagnostics, split_input_file=args.split_input_file,
+                   check_numerics=args.check_numerics)
     multi = len(args.files) > 1
     ok = True
     outputs: list[str] = []

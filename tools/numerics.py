@@ -1,0 +1,111 @@
+"""`tir-opt --check-numerics`: Theano's DebugMode for passes.
+
+Before the first pass, every function of the module is run by the reference
+interpreter on random inputs; after each pass that changed the module the
+functions run again on the same inputs, and the first pass whose results differ
+(beyond float rounding) is named with the function, the result and the worst
+element:
+
+    tir-opt: --check-numerics: pass 'bufferize' changed result #0 of @f:
+    max abs diff 0.5 at index (2, 1) (before 1.25, after 0.75)
+
+Random inputs: floats from a normal distribution, integers in [0, n) (so they
+also work as indices and sizes), booleans at random; dynamic dims all take one
+size n, tried in the order 3, 4, 1, 2 until the original IR runs on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..ir.core import Operation, TirError
+from ..ir.types import MemRefType, ScalarType, TensorType, Type
+from ..passes.pass_manager import Pass, PassInstrumentation
+from ..runtime.interpreter import Interpreter
+
+_SIZES = (3, 4, 1, 2)
+# Relative tolerance per float width: passes may reassociate float arithmetic.
+_RTOL = {2: 1e-2, 4: 1e-4, 8: 1e-9}
+
+
+def _random_value(t: Type, n: int, rng: np.random.Generator) -> Any:
+    if isinstance(t, (TensorType, MemRefType)):
+        shape = tuple(n if d is None else d for d in t.shape)
+        dtype = t.element.dtype
+    elif isinstance(t, ScalarType):
+        if t.name == "index":
+            return n
+        shape, dtype = (), t.dtype
+    else:
+        raise TirError(f"--check-numerics: cannot make a random value of type {t}")
+    if dtype.kind == "f":
+        return np.asarray(rng.standard_normal(shape), dtype=dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) < 0.5
+    return np.asarray(rng.integers(0, n, shape), dtype=dtype)
+
+
+def _functions(module: Operation) -> list[Operation]:
+    return [op for op in module.regions[0].block.ops if op.name == "func.func"]
+
+
+class NumericsChecker(PassInstrumentation):
+    """Runs every function after each pass and compares with the results before the first."""
+
+    def __init__(self, module: Operation, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.inputs: dict[str, list[Any]] = {}
+        self.reference: dict[str, list[np.ndarray]] = {}
+        for fn in _functions(module):
+            name = fn.attributes["sym_name"]
+            for n in _SIZES:
+                args = [_random_value(t, n, rng) for t in fn.attributes["function_type"].inputs]
+                try:
+                    results = self._run(module, name, args)
+                except TirError:
+                    continue
+                self.inputs[name], self.reference[name] = args, results
+                break
+
+    @staticmethod
+    def _run(module: Operation, name: str, args: list[Any]) -> list[np.ndarray]:
+        with np.errstate(all="ignore"):
+            return [np.array(r) for r in Interpreter(module).call(name, [np.copy(a) for a in args])]
+
+    @property
+    def checked(self) -> list[str]:
+        return sorted(self.inputs)
+
+    def after_pass(self, pass_: Pass, module: Operation, changed: bool) -> None:
+        if not changed:
+            return
+        for name, args in self.inputs.items():
+            try:
+                results = self._run(module, name, args)
+            except TirError as e:
+                raise TirError(f"--check-numerics: after pass '{pass_.name}', @{name} fails on inputs the "
+                               f"original ran on: {e}") from None
+            for k, (want, got) in enumerate(zip(self.reference[name], results)):
+                problem = _compare(want, got)
+                if problem:
+                    raise TirError(f"--check-numerics: pass '{pass_.name}' changed result #{k} of @{name}: {problem}")
+
+
+def _compare(want: np.ndarray, got: np.ndarray) -> str:
+    if want.shape != got.shape:
+        return f"shape {want.shape} became {got.shape}"
+    if want.dtype != got.dtype:
+        return f"dtype {want.dtype} became {got.dtype}"
+    if want.dtype.kind == "f":
+        rtol = _RTOL.get(want.dtype.itemsize, 1e-9)
+        bad = ~np.isclose(got, want, rtol=rtol, atol=rtol, equal_nan=True)
+    else:
+        bad = got != want
+    if not bad.any():
+        return ""
+    where = np.unravel_index(np.argmax(bad), bad.shape) if bad.ndim else ()
+    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    return (f"max abs diff {np.nanmax(np.where(bad, diff, 0)):.3g} at index {tuple(int(i) for i in where)} "
+            f"(before {want[where]}, after {got[where]})")
