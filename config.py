@@ -14,9 +14,11 @@ sets `debug`. Afterwards they are plain attributes of `tensorir.config`:
 |          |                    | combined with integer tensors: `float16`, `float32` or `float64`          |
 | target   | interp             | default target of `tensorir.function`: `interp` (reference interpreter), |
 |          |                    | `c`, `cuda`, `opencl` (as their backends land)                            |
-| cachedir | ~/.cache/tensorir  | where compiled code is cached between processes                           |
+| cachedir | ~/.cache/tensorir  | where compiled code is cached between processes (`$XDG_CACHE_HOME/tensorir` |
+|          |                    | when that variable is set)                                                |
 | cc       | cc                 | the C compiler of the `c` target                                          |
 | cflags   | -O3 -march=native  | flags for `cc` (space-separated)                                          |
+| threads  | 0                  | threads of compiled code (OpenMP loops and BLAS); 0: all available cores  |
 | debug    | 0                  | 0 quiet; 1 pass names and timings; 2 IR after each pass; 3 IR before and  |
 |          |                    | after each pass; 4 generated source; 5 compiler command lines (also `DEBUG=n`) |
 | verify   | True               | run the verifier after every pass (`verify=0` for speed)                  |
@@ -95,10 +97,11 @@ FLAGS: dict[str, Flag] = {
     "floatX": Flag("float64", _choice("float16", "float32", "float64"),
                    "dtype of unprefixed constructors and of Python floats mixed with integer tensors"),
     "target": Flag("interp", _target, "default target of tensorir.function"),
-    "cachedir": Flag(os.path.join(os.path.expanduser("~"), ".cache", "tensorir"), _text,
-                     "compiled code cache directory"),
+    "cachedir": Flag(os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                                  "tensorir"), _text, "compiled code cache directory"),
     "cc": Flag("cc", _text, "C compiler of the c target"),
     "cflags": Flag("-O3 -march=native", _text, "flags for the C compiler"),
+    "threads": Flag(0, _int, "threads of compiled code (OpenMP loops and BLAS); 0 means all available cores"),
     "debug": Flag(0, _int, "debug output level 0..5"),
     "verify": Flag(True, _bool, "verify the IR after every pass"),
 }

@@ -1,0 +1,164 @@
+"""Load a generated C source as a CPython extension module and call it.
+
+    mod = load(source, "f")          # compile through the on-disk cache, import once per process
+    y = mod.run(x, b)                # the extension function itself: exact dtypes and ranks, else TypeError
+    y = mod(x, 2.0)                  # convenience: converts arguments to the signature, then run
+
+`run` is the C function (METH_FASTCALL) of the module: argument checks happen in C and the whole host
+plan runs in one foreign call (see backends/c_runtime/tir_runtime.h for the ABI). Modules are imported
+under a unique name (`tir_<key>`) and never entered into sys.modules.
+
+Threads: one pool. Parallel loops and threaded BLAS calls both run on libgomp's team (the module
+routes OpenBLAS's jobs there through its threads callback; see tir_runtime.h). Each import runs with
+OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=4 (only where the user has not set
+OMP_WAIT_POLICY/GOMP_SPINCOUNT resp. OPENBLAS_THREAD_TIMEOUT, and only for the duration of the import,
+which is when libgomp and scipy-openblas32 are loaded and read them), so idle workers sleep as soon as a call is done
+instead of spinning on the cores numpy's own OpenBLAS pool needs. If libgomp was already loaded by
+another library, its spin policy is that library's. `config.threads` (0: the cores this process may
+run on) sets the team size of each module at load; `set_num_threads` changes all loaded ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..config import config
+from ..ir.core import TirError
+from . import cache
+
+# Set around the first import (libgomp and OpenBLAS read them when they are loaded); the user's values win.
+THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+_loaded: dict[str, CModule] = {}  # cache key -> module
+_keys: dict[tuple[str, str, str], str] = {}  # (source, cc, cflags) -> cache key, to skip re-hashing
+
+
+class CModule:
+    """A loaded compiled function: `run` is the raw extension function, `__call__` converts arguments."""
+
+    __slots__ = ("module", "run", "key", "path", "name_hint", "args", "results")
+
+    def __init__(self, module: ModuleType, key: str, path: Path, name_hint: str) -> None:
+        self.module = module
+        self.run = module.run
+        self.key = key
+        self.path = path
+        self.name_hint = name_hint
+        args, results = module.signature
+        self.args: tuple[tuple[str, np.dtype[Any], int], ...] = args
+        self.results: tuple[tuple[str, np.dtype[Any], int], ...] = results
+
+    def convert(self, *values: Any) -> list[np.ndarray]:
+        """The arguments as arrays of the declared dtypes (a plain cast; the frontend owns Theano's casting rules)."""
+        if len(values) != len(self.args):
+            raise TypeError(f"{self.name_hint}() takes {len(self.args)} arguments, got {len(values)}")
+        out = []
+        for i, (v, (name, dtype, ndim)) in enumerate(zip(values, self.args)):
+            a = np.asarray(v, dtype=dtype)
+            if a.ndim != ndim:
+                raise TypeError(f"{self.name_hint}(): argument {i} ('{name}') must have rank {ndim}, got {a.ndim}")
+            out.append(a)
+        return out
+
+    def __call__(self, *values: Any) -> Any:
+        try:
+            return self.run(*values)
+        except TypeError:
+            return self.run(*self.convert(*values))
+
+    def set_num_threads(self, n: int) -> None:
+        self.module.set_num_threads(n)
+
+    def __repr__(self) -> str:
+        sig = ", ".join(f"{n}: {d}[{r}d]" for n, d, r in self.args)
+        return f"<tensorir C module {self.name_hint}({sig}) {self.path}>"
+
+
+def default_threads() -> int:
+    """config.threads, or (0) the number of cores this process may run on."""
+    if config.threads > 0:
+        return int(config.threads)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def set_num_threads(n: int) -> None:
+    """Threads of OpenMP loops and BLAS for every loaded module (and, through config.threads, later ones)."""
+    config.threads = n
+    for m in _loaded.values():
+        m.set_num_threads(default_threads())
+
+
+@contextlib.contextmanager
+def _thread_env() -> Iterator[None]:
+    """THREAD_ENV around an import: libgomp and scipy-openblas32 read it when a module first pulls them in
+    (a module without BLAS calls does not link OpenBLAS, so that may be a later import than the first)."""
+    user_set = set(os.environ) | ({"OMP_WAIT_POLICY"} if "GOMP_SPINCOUNT" in os.environ else set())
+    added = [k for k in THREAD_ENV if k not in user_set]
+    for k in added:
+        os.environ[k] = THREAD_ENV[k]
+    try:
+        yield
+    finally:
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def _import(name: str, path: Path) -> ModuleType:
+    loader = importlib.machinery.ExtensionFileLoader(name, str(path))
+    spec = importlib.util.spec_from_file_location(name, str(path), loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def load(source: str, name_hint: str = "tir") -> CModule:
+    """Compile (through the cache) and import `source`, a C file in the form of tir_runtime.h's ABI."""
+    memo = (source, config.cc, config.cflags)
+    key = _keys.get(memo)
+    if key is not None and key in _loaded:
+        cache._stats["memory_hits"] += 1
+        return _loaded[key]
+    key = cache.cache_key(source)
+    _keys[memo] = key
+    if key in _loaded:
+        cache._stats["memory_hits"] += 1
+        return _loaded[key]
+    name = cache.module_name(key)
+    key, path = cache.get(source, key=key)
+    try:
+        with _thread_env():
+            module = _import(name, path)
+    except ImportError as first:
+        # A valid checksum over a module that does not load (an edited entry, a library that moved): rebuild once.
+        key, path = cache.get(source, key=key, rebuild=True)
+        try:
+            with _thread_env():
+                module = _import(name, path)
+        except ImportError as e:
+            raise TirError(f"compiled module for {name_hint!r} does not load: {e} (first attempt: {first}); "
+                           f"entry {path.parent}") from None
+    if getattr(module, "abi_version", None) != 1:
+        raise TirError(f"compiled module {path} has ABI version {getattr(module, 'abi_version', None)}, expected 1")
+    mod = CModule(module, key, path, name_hint)
+    mod.set_num_threads(default_threads())
+    _loaded[key] = mod
+    return mod
+
+
+def clear_memory() -> None:
+    """Forget loaded modules (tests): the next load goes to the disk cache. Imported code stays mapped."""
+    _loaded.clear()
+    _keys.clear()

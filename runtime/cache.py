@@ -1,0 +1,206 @@
+"""The on-disk cache of compiled C modules (Theano's compiledir): a second process compiles nothing.
+
+Layout, under `config.cachedir` (default `$XDG_CACHE_HOME/tensorir` or `~/.cache/tensorir`):
+
+    c/<key>/source.c        the generated source (kept for debugging and compiler error messages)
+    c/<key>/module.so       the extension module, init function PyInit_tir_<key[:32]>
+    c/<key>/module.sha256   checksum of module.so, written after it: a missing or wrong one means rebuild
+    c/<key>/lock            fcntl.flock'ed by the process compiling this entry
+
+`key` = sha256 of the source, the compiler (path and `--version`), the flags, the Python ABI, numpy's
+version, tensorir's version, the runtime headers and (with -march=native) the CPU's model and flags.
+
+Concurrency: every file appears by `os.replace` from a temporary in the same directory, so a reader
+sees a whole file or none; a process that must compile holds the entry's flock, so a second process
+compiling the same key waits and then loads the first one's result. flock dies with its holder (a
+crashed compiler never blocks anyone); a live holder that hangs is waited for at most
+`LOCK_TIMEOUT_S`, after which the waiter compiles on its own (still safe, by os.replace).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import functools
+import hashlib
+import os
+import sys
+import sysconfig
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..config import config
+from ..ir.core import TirError
+from . import ccompiler
+
+LOCK_TIMEOUT_S = 600.0
+_stats = {"disk_hits": 0, "memory_hits": 0, "rebuilds": 0, "lock_waits": 0}
+
+
+def stats() -> dict[str, int]:
+    """Counters of this process: compiles (compiler runs), disk_hits, memory_hits, rebuilds, lock_waits."""
+    return {"compiles": ccompiler._counters["compiles"], **_stats}
+
+
+def reset_stats() -> None:
+    ccompiler._counters["compiles"] = 0
+    for k in _stats:
+        _stats[k] = 0
+
+
+def cache_root() -> Path:
+    return Path(os.path.expanduser(config.cachedir)) / "c"
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_id() -> str:
+    """Model name and feature flags of this CPU: a -march=native binary is only valid on the same kind."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        import platform
+
+        return platform.machine() + platform.processor()
+    keep = []
+    for line in text.splitlines():
+        if not line.strip():
+            break  # first processor only
+        if line.split(":")[0].strip() in ("vendor_id", "model name", "flags", "Features", "CPU part"):
+            keep.append(line)
+    return "\n".join(keep)
+
+
+@functools.lru_cache(maxsize=1)
+def _environment_id() -> str:
+    """Everything in the key that is fixed for the life of the process."""
+    import numpy
+
+    try:
+        from numpy._core._multiarray_umath import _get_ndarray_c_version  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core._multiarray_umath import _get_ndarray_c_version
+    tensorir = sys.modules.get(__package__.rpartition(".")[0])
+    return "\0".join([
+        sys.implementation.cache_tag or "", str(sysconfig.get_config_var("EXT_SUFFIX")), sys.version,
+        numpy.__version__, str(_get_ndarray_c_version()), str(getattr(tensorir, "__version__", "?")),
+        ccompiler.runtime_headers_digest(),
+    ])
+
+
+def cache_key(source: str) -> str:
+    """The cache key of `source` under the current compiler and flags (finds the compiler)."""
+    cc = ccompiler.find_compiler()
+    flags = ccompiler.compile_flags()
+    h = hashlib.sha256()
+    for part in (source, cc.path, cc.version, " ".join(flags), _environment_id(),
+                 _cpu_id() if any(f.startswith(("-march=native", "-mcpu=native", "-mtune=native")) for f in flags)
+                 else ""):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def module_name(key: str) -> str:
+    return "tir_" + key[:32]
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def is_valid(entry: Path) -> bool:
+    """module.so exists and matches module.sha256."""
+    try:
+        want = (entry / "module.sha256").read_text().strip()
+        return bool(want) and _sha256_file(entry / "module.so") == want
+    except OSError:
+        return False
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _locked(entry: Path) -> Iterator[None]:
+    """Hold the entry's flock (waiting for another compiler at most LOCK_TIMEOUT_S)."""
+    fd = os.open(entry / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    break  # a file system without flock: go on unlocked, os.replace keeps entries whole
+                if time.monotonic() > deadline:
+                    print(f"tensorir: gave up waiting for the compile lock {entry / 'lock'}; compiling anyway",
+                          file=sys.stderr)
+                    break
+                if not waited:
+                    _stats["lock_waits"] += 1
+                    waited = True
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _build(entry: Path, source: str, key: str) -> None:
+    src = entry / "source.c"
+    if not src.exists() or src.read_text(errors="replace") != source:
+        _write_atomic(src, source.encode())
+    tmp = entry / f"module.so.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        ccompiler.compile_module(src, tmp, module_name(key))
+        digest = _sha256_file(tmp)
+        os.replace(tmp, entry / "module.so")
+        _write_atomic(entry / "module.sha256", (digest + "\n").encode())
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def get(source: str, *, key: str | None = None, rebuild: bool = False) -> tuple[str, Path]:
+    """(key, path of a valid module.so) for `source`, compiling it if no valid entry exists.
+
+    `rebuild=True` compiles even over an entry whose checksum is fine (the caller could not load it).
+    """
+    key = key or cache_key(source)
+    entry = cache_root() / key
+    so = entry / "module.so"
+    if not rebuild and is_valid(entry):
+        _stats["disk_hits"] += 1
+        return key, so
+    try:
+        entry.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TirError(f"cannot create the cache directory {entry} ({e.strerror}); "
+                       "set TENSORIR_FLAGS=cachedir=/a/writable/dir") from None
+    stamp = (entry / "module.sha256").read_text() if rebuild and (entry / "module.sha256").exists() else None
+    with _locked(entry):
+        # Another process may have built (or rebuilt) it while we waited.
+        current = (entry / "module.sha256").read_text() if (entry / "module.sha256").exists() else None
+        if is_valid(entry) and not (rebuild and current == stamp):
+            _stats["disk_hits"] += 1
+            return key, so
+        if so.exists() or rebuild:
+            _stats["rebuilds"] += 1
+        _build(entry, source, key)
+    return key, so
