@@ -322,7 +322,16 @@ class LoadOp(Operation):
         _check_indices(self, memref_type(self, self.operands[0]), self.operands[1:])
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        ref, idx = args[0], tuple(int(i) for i in args[1:])
+        ref = args[0]
+        if any(np.ndim(i) for i in args[1:]):
+            # Inside a generic body the interpreter runs vectorized: the indices are arrays (a gather).
+            arrays = [np.asarray(i, dtype=np.int64) for i in args[1:]]
+            for k, (a, n) in enumerate(zip(arrays, ref.shape)):
+                if a.size and (a.min() < 0 or a.max() >= n):
+                    bad = a.min() if a.min() < 0 else a.max()
+                    raise runtime_error(self, f"index {bad} is out of bounds for axis {k} of size {n}")
+            return [ref[tuple(arrays)]]
+        idx = tuple(int(i) for i in args[1:])
         _bounds_error(self, idx, ref.shape)
         return [ref[idx]]
 

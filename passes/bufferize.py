@@ -1,0 +1,529 @@
+"""`bufferize`: tensor values -> buffers (the `mem` and `lib` dialects); docs/lowering.md section 3.
+
+Legal on entry: functions over core tensor ops (docs/lowering.md section 1's list, usually with
+elementwise ops and reductions already fused into `tensor.generic`; bare elementwise ops and
+reductions are accepted too and become one-op `mem.generic`s), `scalar` ops and `func.return`.
+
+Legal on exit: no tensor value remains except the results of `tensor.constant`, each read only
+through `mem.buffer_of` (read-only data). Functions take memrefs with dynamic strides (the
+caller's arrays in any layout, never written) and return fresh contiguous `mem.alloc`s of
+their own. The body is a flat list of `mem.alloc/dealloc/dim/stride/view/check/copy/load/store`,
+`mem.generic`, `lib.gemm/gemv`, `loop.for` (ordered scatters) and `index` arithmetic in `scalar`;
+every op carries the location of the tensor op it comes from, so run-time checks name the
+user's line.
+
+How (per function, one sweep in program order):
+- each tensor op has a rule in `RULES` (bufferize_rules.py), keyed by op class, that emits
+  the buffer code before the op and returns the buffers of its results;
+- every dynamic size is `mem.dim` (cached per buffer and axis) plus folded `index` arithmetic;
+- a buffer's root (the alloc, argument or constant it views) is tracked, so an output can reuse
+  an input's alloc when no tensor aliasing that alloc is used later (in place), and each
+  intermediate alloc gets a `mem.dealloc` after the last use of any view of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..dialects import func as F
+from ..dialects import mem as M
+from ..ir.attributes import DYN, Typed
+from ..ir.builder import Builder
+from ..ir.core import OP_REGISTRY, Block, Operation, Region, TirError, Value
+from ..ir.types import FunctionType, MemRefType, ScalarType, TensorType, Type, i1, index
+from .dce import eliminate_dead_code
+from .pass_manager import Pass
+
+Ix = int | Value  # an index known at compile time (int) or computed at run time (an `index` value)
+Cond = bool | Value  # an i1 known at compile time or computed
+BodyFn = Callable[[Builder, list[Value]], Sequence[Value]]
+
+ALLOC, ARG, CONST = "alloc", "arg", "const"
+
+
+def sop(name: str) -> type[Operation]:
+    """The class of a scalar op by its name (`scalar.add`)."""
+    return OP_REGISTRY[name]
+
+
+def memref_of(t: TensorType, *, argument: bool = False) -> MemRefType:
+    """The buffer type of a tensor type: contiguous, or (arguments) with dynamic strides."""
+    strides = (None,) * t.rank if argument and t.rank else None
+    return MemRefType(t.shape, t.element, strides)
+
+
+class FunctionBufferizer:
+    """Bufferizes one function. Rules call the helpers below; they insert before the current op."""
+
+    def __init__(self, fn: F.FuncOp) -> None:
+        self.fn = fn
+        self.block: Block = fn.body
+        self.buf: dict[Value, Value] = {}  # tensor -> its buffer
+        self.root: dict[Value, Value] = {}  # buffer -> the alloc / argument / constant buffer it views
+        self.kind: dict[Value, str] = {}  # root -> ALLOC | ARG | CONST
+        self.group: dict[Value, list[Value]] = {}  # root -> tensors whose buffers view it
+        self.last_use: dict[Value, int] = {}  # tensor -> position of its last user in the original body
+        self.dims: dict[tuple[Value, int], Value] = {}
+        self.strides: dict[tuple[Value, int], Value] = {}
+        self.consts: dict[tuple[Any, ScalarType], Value] = {}
+        self.arith: dict[tuple[Any, ...], Value] = {}
+        self.known_contiguous: set[Value] = set()  # views with dynamic strides that are row-major
+        self.b = Builder(self.block, 0)
+        self.op: Operation | None = None
+        self.pos = 0
+
+    # ---------------------------------------------------------------- driver
+    def run(self) -> None:
+        from .bufferize_rules import RULES
+
+        ops = list(self.block.ops)
+        for k, op in enumerate(ops):
+            for inner in op.walk():
+                for v in inner.operands:
+                    if isinstance(v.type, TensorType):
+                        self.last_use[v] = max(self.last_use.get(v, -1), k)
+        converted: list[Operation] = []
+        # Tensor arguments keep their types while the rules run (ops read their operands' tensor
+        # types); their buffers are new block arguments that replace them at the end.
+        n_args = len(self.block.args)
+        for a in list(self.block.args):
+            if isinstance(a.type, TensorType):
+                new = self.block.add_arg(memref_of(a.type, argument=True), a.name_hint)
+                self.buf[a] = new
+                self._set_root(new, new, ARG)
+        for k, op in enumerate(ops):
+            self.op, self.pos = op, k
+            self.b = Builder.before(op)
+            if isinstance(op, F.ReturnOp):
+                self._return(op)
+                continue
+            if not any(isinstance(v.type, TensorType) for v in [*op.operands, *op.results]):
+                continue
+            rule = RULES.get(type(op))
+            if rule is None:
+                raise TirError(f"bufferize: no rule for '{op.name}'", op.loc)
+            outs = rule(self, op)
+            converted.append(op)
+            for r, o in zip(op.results, outs):
+                self.bind(r, o)
+        for op in reversed(converted):
+            if op.name == "tensor.constant" and any(r.uses for r in op.results):
+                continue  # its memory is read through mem.buffer_of
+            op.erase()
+        eliminate_dead_code(self.fn)  # index arithmetic no rule ended up using
+        self._place_deallocs()
+        kept = [a for a in self.block.args[:n_args] if not isinstance(a.type, TensorType)]
+        args = []
+        for a in self.block.args[:n_args]:
+            if isinstance(a.type, TensorType):
+                if a.uses:
+                    raise TirError(f"bufferize: argument %{a.name_hint} is still used as a tensor", self.fn.loc)
+                args.append(self.buf[a])
+            else:
+                args.append(a)
+        del kept
+        self.block.args = args
+        for k, a in enumerate(args):
+            a.index = k
+        inputs = tuple(a.type for a in self.fn.args)
+        term = self.block.terminator
+        results = tuple(v.type for v in term.operands) if term is not None else ()
+        self.fn.attributes["function_type"] = FunctionType(inputs, results)
+
+    def bind(self, tensor: Value, buffer: Value) -> None:
+        self.buf[tensor] = buffer
+        r = self.root.get(buffer)
+        if r is None:  # a buffer a rule made without helpers: its own root
+            r = buffer
+            self._set_root(buffer, buffer, ALLOC)
+        self.group.setdefault(r, []).append(tensor)
+
+    def _set_root(self, buffer: Value, root: Value, kind: str | None = None) -> None:
+        self.root[buffer] = root
+        if kind is not None:
+            self.kind[root] = kind
+
+    def _return(self, op: Operation) -> None:
+        seen: set[Value] = set()
+        for k, v in enumerate(list(op.operands)):
+            if not isinstance(v.type, TensorType):
+                continue
+            b = self.get(v)
+            r = self.root[b]
+            if self.kind.get(r) != ALLOC or b is not r or r in seen:
+                fresh = self.alloc([self.dim(b, d) for d in range(b.type.rank)], b.type.element)
+                self.b.create(M.CopyOp, b, fresh)
+                b = fresh
+            seen.add(self.root[b])
+            op.set_operand(k, b)
+
+    def _place_deallocs(self) -> None:
+        ops = list(self.block.ops)
+        term = self.block.terminator
+        returned = {self.root.get(v, v) for v in (term.operands if term is not None else [])}
+        last: dict[Value, int] = {}
+        allocs: list[tuple[int, Value]] = []
+        for k, op in enumerate(ops):
+            if isinstance(op, M.AllocOp):
+                allocs.append((k, op.result))
+            for inner in op.walk():
+                for v in inner.operands:
+                    r = self.root.get(v)
+                    if r is not None:
+                        last[r] = k
+        inserts: list[tuple[int, Value]] = []
+        for k, a in allocs:
+            if a in returned:
+                continue
+            inserts.append((max(last.get(a, k), k), a))
+        for k, a in sorted(inserts, key=lambda e: -e[0]):
+            after = ops[k]
+            d = M.DeallocOp.build(a, loc=a.op.loc)  # type: ignore[attr-defined]  # the op that made the buffer
+            self.block.insert(self.block.index(after) + 1, d)
+
+    # ---------------------------------------------------------------- buffers of tensors
+    def get(self, tensor: Value) -> Value:
+        """The buffer of a tensor operand (a `tensor.constant` gets its read-only memory)."""
+        b = self.buf.get(tensor)
+        if b is None:
+            owner = getattr(tensor, "op", None)
+            if owner is not None and owner.name == "tensor.constant":
+                at = Builder.after(owner) if owner is self.op else self.b
+                b = at.create(M.BufferOfOp, tensor).result
+                self.buf[tensor] = b
+                self._set_root(b, b, CONST)
+                self.group.setdefault(b, []).append(tensor)
+                return b
+            raise TirError(f"bufferize: operand of '{self.op.name if self.op else '?'}' has no buffer",
+                           self.op.loc if self.op else None)
+        return b
+
+    def is_root_alloc(self, buffer: Value) -> bool:
+        return self.root.get(buffer) is buffer and self.kind.get(buffer) == ALLOC
+
+    def dies_here(self, tensor: Value) -> bool:
+        """Whether no tensor sharing this tensor's alloc is used after the current op."""
+        b = self.get(tensor)
+        r = self.root[b]
+        if self.kind.get(r) != ALLOC:
+            return False
+        return all(self.last_use.get(t, -1) <= self.pos for t in self.group.get(r, []))
+
+    def reusable(self, tensor: Value, want: MemRefType, others: Sequence[Value] = ()) -> Value | None:
+        """`tensor`'s buffer when the current op may overwrite it: an intermediate alloc of type `want`
+        that dies here and that none of the op's `others` (buffers) aliases."""
+        b = self.get(tensor)
+        if b.type != want or not self.is_root_alloc(b) or not self.dies_here(tensor):
+            return None
+        if any(self.root.get(o) is b for o in others):
+            return None
+        return b
+
+    def contiguous(self, buffer: Value) -> bool:
+        return buffer.type.strides is None or buffer in self.known_contiguous
+
+    # ---------------------------------------------------------------- index arithmetic (folded)
+    def const(self, value: Any, t: ScalarType = index) -> Value:
+        """A scalar constant, made once per function at the top of the body."""
+        key = (type(value).__name__, repr(value), t)
+        c = self.consts.get(key)
+        if c is None:
+            op = sop("scalar.constant").build(value=Typed(value, t), loc=self.op.loc if self.op else None)
+            self.block.insert(len(self.consts), op)
+            if self.b.block is self.block and self.b.index is not None and self.b.index >= len(self.consts):
+                self.b.index += 1
+            c = op.result
+            self.consts[key] = c
+        return c
+
+    def ix(self, v: Ix | Cond) -> Value:
+        if isinstance(v, bool):
+            return self.const(v, i1)
+        if isinstance(v, int):
+            return self.const(v)
+        return v
+
+    def _bin(self, name: str, a: Any, b: Any) -> Value:
+        # Index arithmetic lives at the top level of the body in program order, so a value made
+        # once dominates every later use: reuse it (a small CSE).
+        x, y = self.ix(a), self.ix(b)
+        key = (name, x, y)
+        v = self.arith.get(key)
+        if v is None:
+            v = self.b.create(sop(name), x, y).result
+            self.arith[key] = v
+        return v
+
+    def add(self, a: Ix, b: Ix) -> Ix:
+        if isinstance(a, int) and isinstance(b, int):
+            return a + b
+        if b == 0 and isinstance(b, int):
+            return a
+        if a == 0 and isinstance(a, int):
+            return b
+        return self._bin("scalar.add", a, b)
+
+    def sub(self, a: Ix, b: Ix) -> Ix:
+        if isinstance(a, int) and isinstance(b, int):
+            return a - b
+        if isinstance(b, int) and b == 0:
+            return a
+        if a is b:
+            return 0
+        return self._bin("scalar.sub", a, b)
+
+    def mul(self, a: Ix, b: Ix) -> Ix:
+        if isinstance(a, int) and isinstance(b, int):
+            return a * b
+        for x, y in ((a, b), (b, a)):
+            if isinstance(x, int) and x == 1:
+                return y
+            if isinstance(x, int) and x == 0:
+                return 0
+        return self._bin("scalar.mul", a, b)
+
+    def floordiv(self, a: Ix, b: Ix) -> Ix:
+        if isinstance(a, int) and isinstance(b, int):
+            return a // b
+        if isinstance(b, int) and b == 1:
+            return a
+        return self._bin("scalar.int_div", a, b)
+
+    def neg(self, a: Ix) -> Ix:
+        return -a if isinstance(a, int) else self.sub(0, a)
+
+    def minimum(self, a: Ix, b: Ix) -> Ix:
+        if isinstance(a, int) and isinstance(b, int):
+            return min(a, b)
+        return a if a is b else self._bin("scalar.minimum", a, b)
+
+    def maximum(self, a: Ix, b: Ix) -> Ix:
+        if isinstance(a, int) and isinstance(b, int):
+            return max(a, b)
+        return a if a is b else self._bin("scalar.maximum", a, b)
+
+    def cmp(self, name: str, a: Ix, b: Ix) -> Cond:
+        """name: eq ne lt le gt ge."""
+        if isinstance(a, int) and isinstance(b, int):
+            return {"eq": a == b, "ne": a != b, "lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b}[name]
+        if a is b and name in ("eq", "le", "ge", "ne"):
+            return name != "ne"
+        return self._bin(f"scalar.{name}", a, b)
+
+    def and_(self, a: Cond, b: Cond) -> Cond:
+        if isinstance(a, bool):
+            return b if a else False
+        if isinstance(b, bool):
+            return a if b else False
+        return self._bin("scalar.and", a, b)
+
+    def or_(self, a: Cond, b: Cond) -> Cond:
+        if isinstance(a, bool):
+            return True if a else b
+        if isinstance(b, bool):
+            return True if b else a
+        return self._bin("scalar.or", a, b)
+
+    def select(self, c: Cond, a: Ix, b: Ix) -> Ix:
+        if isinstance(c, bool):
+            return a if c else b
+        if a is b or (isinstance(a, int) and isinstance(b, int) and a == b):
+            return a
+        key = ("scalar.select", c, self.ix(a), self.ix(b))
+        v = self.arith.get(key)
+        if v is None:
+            v = self.b.create(sop("scalar.select"), c, self.ix(a), self.ix(b)).result
+            self.arith[key] = v
+        return v
+
+    def check(self, cond: Cond, message: str) -> None:
+        """A run-time check at the current op's location (nothing when it holds statically)."""
+        if cond is True:
+            return
+        self.b.create(M.CheckOp, self.ix(cond), message=message)
+
+    def prod(self, values: Sequence[Ix]) -> Ix:
+        out: Ix = 1
+        for v in values:
+            out = self.mul(out, v)
+        return out
+
+    # ---------------------------------------------------------------- buffer helpers
+    def dim(self, buffer: Value, axis: int) -> Ix:
+        d = buffer.type.shape[axis]
+        if d is not None:
+            return d
+        key = (buffer, axis)
+        v = self.dims.get(key)
+        if v is None:
+            v = self.b.create(M.DimOp, buffer, axis=axis).result
+            self.dims[key] = v
+        return v
+
+    def shape(self, buffer: Value) -> list[Ix]:
+        return [self.dim(buffer, d) for d in range(buffer.type.rank)]
+
+    def stride(self, buffer: Value, axis: int) -> Ix:
+        s = M.layout_of(buffer.type)[axis]
+        if s is not None:
+            return s
+        if buffer.type.strides is None:  # contiguous with dynamic later dims: a product of sizes
+            return self.prod(self.shape(buffer)[axis + 1:])
+        key = (buffer, axis)
+        v = self.strides.get(key)
+        if v is None:
+            v = self.b.create(M.StrideOp, buffer, axis=axis).result
+            self.strides[key] = v
+        return v
+
+    def alloc(self, shape: Sequence[Ix], element: ScalarType) -> Value:
+        dyn = [self.ix(s) for s in shape if not isinstance(s, int)]
+        attr = tuple(s if isinstance(s, int) else DYN for s in shape)
+        v = self.b.create(M.AllocOp, *dyn, shape=attr, dtype=element).result
+        self._set_root(v, v, ALLOC)
+        self._know_dims(v, shape)
+        return v
+
+    def _know_dims(self, buffer: Value, shape: Sequence[Ix]) -> None:
+        """The sizes a buffer was made with stand for its mem.dim (so equal sizes are seen equal)."""
+        for d, s in enumerate(shape):
+            if not isinstance(s, int):
+                self.dims[(buffer, d)] = s
+
+    def view(self, source: Value, offset: Ix, shape: Sequence[Ix], strides: Sequence[Ix]) -> Value:
+        entries = [offset, *shape, *strides]
+        dyn = [self.ix(e) for e in entries if not isinstance(e, int)]
+        attr = [e if isinstance(e, int) else DYN for e in entries]
+        n = len(shape)
+        v = self.b.create(M.ViewOp, source, *dyn, offset=attr[0], shape=tuple(attr[1:1 + n]),
+                          strides=tuple(attr[1 + n:])).result
+        self._set_root(v, self.root.get(source, source))
+        self._know_dims(v, shape)
+        return v
+
+    def contiguous_strides(self, shape: Sequence[Ix]) -> list[Ix]:
+        out: list[Ix] = []
+        acc: Ix = 1
+        for d in reversed(shape):
+            out.append(acc)
+            acc = self.mul(acc, d)
+        return list(reversed(out))
+
+    def copy_of(self, buffer: Value) -> Value:
+        fresh = self.alloc(self.shape(buffer), buffer.type.element)
+        self.b.create(M.CopyOp, buffer, fresh)
+        return fresh
+
+    def contiguous_buffer(self, buffer: Value) -> Value:
+        """`buffer` itself when known contiguous, else a contiguous copy."""
+        return buffer if self.contiguous(buffer) else self.copy_of(buffer)
+
+    def load_scalar(self, tensor: Value) -> Value:
+        """The element of a 0-d tensor operand."""
+        return self.b.create(M.LoadOp, self.get(tensor)).result
+
+    def index_operand(self, tensor: Value) -> Ix:
+        """A 0-d integer tensor operand as an index (static when it is a constant)."""
+        from ..dialects.tensor_common import static_int
+
+        s = static_int(tensor)
+        if s is not None:
+            return s
+        v = self.load_scalar(tensor)
+        return v if v.type == index else self.b.create(sop("scalar.cast"), v, dtype=index).result
+
+    # ---------------------------------------------------------------- generics
+    def generic(self, inputs: Sequence[Value], outputs: Sequence[Value], maps: Sequence[Sequence[int]],
+                iterators: Sequence[str], inits: Sequence[Any] | None, body: BodyFn | Region) -> Operation:
+        """A mem.generic over `inputs` writing `outputs`; `body` builds the scalar body (from the
+        element arguments) or is a region to move in."""
+        if isinstance(body, Region):
+            region = body
+        else:
+            types = [v.type.element for v in [*inputs, *outputs]]
+            block = Block(types)
+            bb = Builder.at_end(block, self.op.loc if self.op else None)
+            ys = body(bb, list(block.args))
+            bb.create(sop("scalar.yield"), *ys)
+            region = Region([block])
+        attrs: dict[str, Any] = {"maps": tuple(tuple(m) for m in maps), "iterators": tuple(iterators),
+                                 "outputs": len(outputs)}
+        if inits is not None and any(v is not None for v in inits):
+            attrs["inits"] = tuple(inits)
+        op = M.GenericOp([*inputs, *outputs], [], attrs, [region], self.op.loc if self.op else None)
+        return self.b.insert(op)
+
+    def iteration_sizes(self, inputs: Sequence[Value], maps: Sequence[Sequence[int]], n: int,
+                        static: Sequence[int | None], needed: set[int] | None = None) -> list[Ix]:
+        """The size of each iteration dim from the input dims that follow it: the non-1 one, checked
+        at run time to broadcast (numpy's rule) where more than one run-time size meets."""
+        out: list[Ix] = []
+        for k in range(n):
+            if needed is not None and k not in needed:
+                out.append(1)  # a reduction dim: the generic takes its size from the inputs
+                continue
+            sources: list[Ix] = []
+            for b, m in zip(inputs, maps):
+                for d, kk in enumerate(m):
+                    if kk == k:
+                        s = self.dim(b, d)
+                        if not any(s is t or (isinstance(s, int) and s == t) for t in sources):
+                            sources.append(s)
+            fixed = [s for s in sources if isinstance(s, int) and s != 1]
+            dyn = [s for s in sources if not isinstance(s, int)]
+            size: Ix
+            if static[k] is not None:
+                size = static[k]  # type: ignore[assignment]
+            elif fixed:
+                size = fixed[0]
+            elif dyn:
+                size = dyn[0]
+                for x in dyn[1:]:
+                    size = self.select(self.cmp("eq", size, 1), x, size)
+            else:
+                size = 1
+            chosen_first = not fixed and static[k] is None  # then dyn[0] is the size or 1, by construction
+            for x in dyn:
+                if x is not size and not (chosen_first and x is dyn[0]):
+                    self.check(self.or_(self.cmp("eq", x, size), self.cmp("eq", x, 1)),
+                               "operand shapes do not broadcast")
+            out.append(size)
+        return out
+
+
+def broadcast_maps(operand_shapes: Sequence[Sequence[int | None]],
+                   result_shape: Sequence[int | None]) -> list[list[int]]:
+    """numpy broadcasting as generic maps: operands right-aligned to the result; a static 1 against
+    a result dim that is not static 1 maps to -1."""
+    r = len(result_shape)
+    maps = []
+    for shape in operand_shapes:
+        m = []
+        for j, d in enumerate(shape):
+            k = r - len(shape) + j
+            m.append(-1 if d == 1 and result_shape[k] != 1 else k)
+        maps.append(m)
+    return maps
+
+
+@dataclass
+class BufferizePass(Pass):
+    name: ClassVar[str] = "bufferize"
+    summary: ClassVar[str] = "tensor values -> buffers (mem.alloc/view/generic, lib.gemm/gemv), in place if possible"
+
+    def run(self, module: Operation) -> bool:
+        changed = False
+        for op in list(module.regions[0].block.ops):
+            if isinstance(op, F.FuncOp) and op.name == "func.func" and _has_tensors(op):
+                FunctionBufferizer(op).run()
+                changed = True
+        return changed
+
+
+def _has_tensors(fn: F.FuncOp) -> bool:
+    types: list[Type] = [*fn.function_type.inputs, *fn.function_type.results]
+    if any(isinstance(t, TensorType) for t in types):
+        return True
+    return any(isinstance(r.type, TensorType) for op in fn.walk() for r in op.results)

@@ -1,0 +1,726 @@
+"""The rules of `bufferize` (passes/bufferize.py), one per tensor op class, in the table `RULES`.
+
+A rule gets the FunctionBufferizer (whose helpers insert before the op being bufferized, with
+its location) and the op; it returns one buffer per result of the op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..dialects import lib as LB
+from ..dialects import loop as L
+from ..dialects import mem as M
+from ..dialects import scalar as S
+from ..dialects import tensor as T
+from ..ir.attributes import DYN
+from ..ir.builder import Builder
+from ..ir.core import OP_REGISTRY, Operation, Value
+from ..ir.types import MemRefType, ScalarType, TensorType, f32, f64, i1, i64, index
+from .bufferize import FunctionBufferizer, Ix, broadcast_maps, sop
+
+Rule = Callable[[FunctionBufferizer, Operation], list[Value]]
+RULES: dict[type[Operation], Rule] = {}
+
+PAR, RED = "parallel", "reduction"
+
+
+def rule(*classes: type[Operation]) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        for c in classes:
+            RULES[c] = fn
+        return fn
+    return register
+
+
+def _tt(v: Value) -> TensorType:
+    assert isinstance(v.type, TensorType)
+    return v.type
+
+
+def _create(b: Builder, name: str, *operands: Value, **attrs: Any) -> Value:
+    return b.create(sop(name), *operands, **attrs).result
+
+
+def _cast(b: Builder, v: Value, t: ScalarType) -> Value:
+    return v if v.type == t else _create(b, "scalar.cast", v, dtype=t)
+
+
+def _static_out(results: Sequence[Value], maps: Sequence[Sequence[int]], n: int) -> list[int | None]:
+    """Iteration dim sizes that the result types know."""
+    static: list[int | None] = [None] * n
+    for r, m in zip(results, maps):
+        for d, k in enumerate(m):
+            if k >= 0 and _tt(r).shape[d] is not None:
+                static[k] = _tt(r).shape[d]
+    return static
+
+
+def _generic_alloc(cx: FunctionBufferizer, inputs: Sequence[Value], tensors_in: Sequence[Value],
+                   results: Sequence[Value], maps: Sequence[Sequence[int]], iterators: Sequence[str],
+                   inits: Sequence[Any] | None, body: Any, out_elems: Sequence[ScalarType] | None = None,
+                   out_shapes: Sequence[Sequence[int | None]] | None = None) -> list[Value]:
+    """Alloc the outputs (sizes from the inputs, following the maps) and emit the mem.generic.
+    An output with an identity map reuses a dying input alloc of its type (in place)."""
+    n_in = len(inputs)
+    n = len(iterators)
+    out_maps = maps[n_in:]
+    static = _static_out(results, out_maps, n)
+    needed = {k for m in out_maps for k in m if k >= 0}
+    sizes = cx.iteration_sizes(inputs, maps[:n_in], n, static, needed)
+    outs: list[Value] = []
+    taken: set[Value] = set()
+    for j, m in enumerate(out_maps):
+        elem = out_elems[j] if out_elems is not None else _tt(results[j]).element
+        shape = [1 if k < 0 else sizes[k] for k in m]
+        want = MemRefType(tuple(s if isinstance(s, int) else None for s in shape), elem)
+        reuse = None
+        if RED not in iterators and list(m) == list(range(n)):
+            for i, (t, b, im) in enumerate(zip(tensors_in, inputs, maps[:n_in])):
+                if list(im) != list(m) or b in taken:
+                    continue
+                # Any other read of the same memory must be this very buffer, element for element.
+                if any(cx.root.get(o) is cx.root.get(b) and (o is not b or list(om) != list(m))
+                       for j, (o, om) in enumerate(zip(inputs, maps[:n_in])) if j != i):
+                    continue
+                cand = cx.reusable(t, want)
+                # Every run-time size must be the buffer's own (a broadcast input is smaller).
+                if cand is not None and all(isinstance(s, int) or s is cx.dim(cand, d) for d, s in enumerate(shape)):
+                    reuse = cand
+                    break
+        if reuse is not None:
+            taken.add(reuse)
+            outs.append(reuse)
+        else:
+            outs.append(cx.alloc(shape, elem))
+    cx.generic(inputs, outs, maps, iterators, inits, body)
+    return outs
+
+
+# ---------------------------------------------------------------- generic, elementwise, reductions
+
+
+@rule(T.GenericOp)
+def _generic(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    assert isinstance(op, T.GenericOp)
+    ins = [cx.get(v) for v in op.inputs]
+    region = op.regions.pop(0)
+    region.parent = None
+    inits = op.attributes.get("inits")
+    return _generic_alloc(cx, ins, list(op.inputs), list(op.results), op.maps, op.iterators, inits, region)
+
+
+def _elementwise_body(op: Operation) -> Callable[[Builder, list[Value]], list[Value]]:
+    cls = S.SCALAR_OF_TENSOR[type(op)]
+    n = len(op.operands)
+    attrs = {k: v for k, v in op.attributes.items()}
+
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        y = b.create(cls, *args[:n], **attrs).result
+        return [_cast(b, y, _tt(op.results[0]).element)]
+    return body
+
+
+def _elementwise(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    out = _tt(op.results[0])
+    maps = broadcast_maps([_tt(v).shape for v in op.operands], out.shape)
+    maps.append(list(range(out.rank)))
+    ins = [cx.get(v) for v in op.operands]
+    return _generic_alloc(cx, ins, list(op.operands), list(op.results), maps, [PAR] * out.rank, None,
+                          _elementwise_body(op))
+
+
+for _name, _cls in sorted(OP_REGISTRY.items()):
+    if _name.startswith("tensor.") and issubclass(_cls, T.ElementwiseOp):
+        RULES[_cls] = _elementwise
+
+
+def _lowest(t: ScalarType) -> Any:
+    if t.is_float:
+        return float("-inf")
+    if t.is_bool:
+        return False
+    return int(np.iinfo(t.dtype).min)
+
+
+def _highest(t: ScalarType) -> Any:
+    if t.is_float:
+        return float("inf")
+    if t.is_bool:
+        return True
+    return int(np.iinfo(t.dtype).max)
+
+
+def _check_nonempty(cx: FunctionBufferizer, x: Value, axes: Sequence[int]) -> None:
+    size = cx.prod([cx.dim(x, a) for a in axes])
+    cx.check(cx.cmp("ne", size, 0), "reduction over an empty axis has no identity")
+
+
+@rule(T.SumOp, T.ProdOp, T.MaxOp, T.MinOp, T.AllOp, T.AnyOp)
+def _reduction(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    assert isinstance(op, T.ReductionOp)
+    x = cx.get(op.operands[0])
+    rank = x.type.rank
+    axes = op.reduced_axes()
+    keep = bool(op.attributes.get("keepdims", False))
+    out_el = _tt(op.results[0]).element
+    iters = [RED if k in axes else PAR for k in range(rank)]
+    out_map = [(-1 if k in axes else k) for k in range(rank)] if keep else [k for k in range(rank) if k not in axes]
+    kind = op.name.split(".")[1]
+    if kind in ("max", "min"):
+        _check_nonempty(cx, x, axes)
+    init: Any = {"sum": 0, "prod": 1, "max": _lowest(out_el), "min": _highest(out_el), "all": True,
+                 "any": False}[kind]
+    if out_el.is_float and kind in ("sum", "prod"):
+        init = float(init)
+    combine = {"sum": "scalar.add", "prod": "scalar.mul", "max": "scalar.maximum", "min": "scalar.minimum",
+               "all": "scalar.and", "any": "scalar.or"}[kind]
+
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        v, acc = args
+        return [_create(b, combine, acc, _cast(b, v, out_el))]
+    return _generic_alloc(cx, [x], [op.operands[0]], list(op.results), [list(range(rank)), out_map], iters,
+                          [init], body)
+
+
+@rule(T.ArgmaxOp, T.ArgminOp)
+def _argmax(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    assert isinstance(op, T.ArgmaxOp)
+    x = cx.get(op.operands[0])
+    rank = x.type.rank
+    axis = op.axis()
+    axes = list(range(rank)) if axis is None else [axis]
+    keep = bool(op.attributes.get("keepdims", False))
+    el = x.type.element
+    is_max = op.name == "tensor.argmax"
+    _check_nonempty(cx, x, axes)
+    iters = [RED if k in axes else PAR for k in range(rank)]
+    out_map = [(-1 if k in axes else k) for k in range(rank)] if keep else [k for k in range(rank) if k not in axes]
+    if axis is None and keep:
+        out_map = [-1] * len(_tt(op.results[0]).shape)
+    sizes = cx.shape(x)
+    # The flat index over the reduced dims (row-major), from their iteration indices.
+    strides = cx.contiguous_strides([sizes[a] for a in axes])
+    stride_vals = [cx.ix(s) for s in strides]
+
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        v, ai, m = args
+        flat: Value | None = None
+        for a, s in zip(axes, stride_vals):
+            i = b.create(T.IndexOp, dim=a).result
+            term = _create(b, "scalar.mul", i, s)
+            flat = term if flat is None else _create(b, "scalar.add", flat, term)
+        j = _cast(b, flat if flat is not None else _create(b, "scalar.constant", value=_typed(0, index)), i64)
+        better = _create(b, "scalar.gt" if is_max else "scalar.lt", v, m)
+        if el.is_float:  # the first NaN wins, as in numpy
+            v_nan = _create(b, "scalar.ne", v, v)
+            m_num = _create(b, "scalar.eq", m, m)
+            better = _create(b, "scalar.or", better, _create(b, "scalar.and", v_nan, m_num))
+        return [_create(b, "scalar.select", better, j, ai), _create(b, "scalar.select", better, v, m)]
+    init = _lowest(el) if is_max else _highest(el)
+    outs = _generic_alloc(cx, [x], [op.operands[0]], [op.results[0], op.results[0]],
+                          [list(range(rank)), out_map, out_map], iters, [0, init], body, out_elems=[i64, el])
+    return [outs[0]]
+
+
+def _typed(value: Any, t: ScalarType) -> Any:
+    from ..ir.attributes import Typed
+    return Typed(value, t)
+
+
+# ---------------------------------------------------------------- linear algebra
+
+
+def _mul_add_body(out_el: ScalarType) -> Callable[[Builder, list[Value]], list[Value]]:
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        a, c, acc = args
+        p = _create(b, "scalar.mul", _cast(b, a, out_el), _cast(b, c, out_el))
+        return [_create(b, "scalar.add", acc, p)]
+    return body
+
+
+def _zero(t: ScalarType) -> Any:
+    return 0.0 if t.is_float else (False if t.is_bool else 0)
+
+
+def _check_contraction(cx: FunctionBufferizer, a: Ix, b: Ix) -> None:
+    cx.check(cx.cmp("eq", a, b), "contraction dims do not match")
+
+
+@rule(T.DotOp, T.MatmulOp)
+def _dot(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    ta, tb, tr = _tt(op.operands[0]), _tt(op.operands[1]), _tt(op.results[0])
+    a, b = cx.get(op.operands[0]), cx.get(op.operands[1])
+    if ta.rank == 0 or tb.rank == 0:  # np.dot with a scalar: elementwise product
+        maps = broadcast_maps([ta.shape, tb.shape], tr.shape) + [list(range(tr.rank))]
+        return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), maps, [PAR] * tr.rank, None,
+                              _product_body(tr.element))
+    el = tr.element
+    if ta.element == tb.element == el and el in (f32, f64) and ta.rank <= 2 and tb.rank <= 2:
+        return [_blas(cx, a, b, el)]
+    if op.name == "tensor.matmul":
+        return _batched_matmul(cx, op, a, b)
+    ra, rb = ta.rank, tb.rank
+    if rb == 1:
+        k = ra - 1
+        maps = [list(range(ra - 1)) + [k], [k], list(range(ra - 1))]
+        n_iter = ra
+    else:
+        k = ra - 1 + rb - 1
+        maps = [list(range(ra - 1)) + [k], list(range(ra - 1, ra - 1 + rb - 2)) + [k, ra - 1 + rb - 2],
+                list(range(k))]
+        n_iter = k + 1
+    _check_contraction(cx, cx.dim(a, ra - 1), cx.dim(b, 0 if rb == 1 else rb - 2))
+    iters = [PAR] * (n_iter - 1) + [RED]
+    return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), maps, iters, [_zero(el)],
+                          _mul_add_body(el))
+
+
+def _product_body(el: ScalarType) -> Callable[[Builder, list[Value]], list[Value]]:
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        return [_create(b, "scalar.mul", _cast(b, args[0], el), _cast(b, args[1], el))]
+    return body
+
+
+def _blas(cx: FunctionBufferizer, a: Value, b: Value, el: ScalarType) -> Value:
+    ra, rb = a.type.rank, b.type.rank
+    _check_contraction(cx, cx.dim(a, ra - 1), cx.dim(b, 0))
+    if ra == 2 and rb == 2:
+        c = cx.alloc([cx.dim(a, 0), cx.dim(b, 1)], el)
+        cx.b.create(LB.GemmOp, a, b, c, alpha=1.0, beta=0.0, trans_a=False, trans_b=False)
+        return c
+    if ra == 2:
+        y = cx.alloc([cx.dim(a, 0)], el)
+        cx.b.create(LB.GemvOp, a, b, y, alpha=1.0, beta=0.0, trans=False)
+        return y
+    if rb == 2:
+        y = cx.alloc([cx.dim(b, 1)], el)
+        cx.b.create(LB.GemvOp, b, a, y, alpha=1.0, beta=0.0, trans=True)
+        return y
+    # 1-d . 1-d: gemv of a 1xN view of a, into a 1-element view of the 0-d result.
+    out = cx.alloc([], el)
+    n, s = cx.dim(a, 0), cx.stride(a, 0)
+    row = cx.view(a, 0, [1, n], [cx.mul(n, s), s])
+    y = cx.view(out, 0, [1], [1])
+    cx.b.create(LB.GemvOp, row, b, y, alpha=1.0, beta=0.0, trans=False)
+    return out
+
+
+def _batched_matmul(cx: FunctionBufferizer, op: Operation, a: Value, b: Value) -> list[Value]:
+    ta, tb, tr = _tt(op.operands[0]), _tt(op.operands[1]), _tt(op.results[0])
+    ra, rb = ta.rank, tb.rank
+    batch_a, batch_b = ta.shape[:-2], tb.shape[:-2]
+    nb = max(len(batch_a), len(batch_b))
+    rshape_batch = tr.shape[:nb]
+    bm = broadcast_maps([batch_a, batch_b], rshape_batch)
+    k_i = nb
+    i_dim = k_i if ra >= 2 else None
+    j_dim = (nb + (1 if ra >= 2 else 0)) if rb >= 2 else None
+    kdim = nb + (ra >= 2) + (rb >= 2)
+    map_a = bm[0] + ([i_dim] if i_dim is not None else []) + [kdim]
+    map_b = bm[1] + [kdim] + ([j_dim] if j_dim is not None else [])
+    out_map = list(range(kdim))
+    _check_contraction(cx, cx.dim(a, ra - 1), cx.dim(b, 0 if rb == 1 else rb - 2))
+    iters = [PAR] * kdim + [RED]
+    return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), [map_a, map_b, out_map], iters,
+                          [_zero(tr.element)], _mul_add_body(tr.element))
+
+
+# ---------------------------------------------------------------- views
+
+
+@rule(T.TransposeOp)
+def _transpose(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    assert isinstance(op, T.TransposeOp)
+    x = cx.get(op.operands[0])
+    perm = op.perm()
+    return [cx.view(x, 0, [cx.dim(x, p) for p in perm], [cx.stride(x, p) for p in perm])]
+
+
+def _sizes(cx: FunctionBufferizer, entries: Sequence[Any], operands: Sequence[Value]) -> list[Any]:
+    """Attribute entries with `?` replaced by the (index) value of the next operand."""
+    it = iter(operands)
+    return [cx.index_operand(next(it)) if e is DYN else e for e in entries]
+
+
+@rule(T.ReshapeOp)
+def _reshape(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    x = cx.contiguous_buffer(cx.get(op.operands[0]))
+    tr = _tt(op.results[0])
+    sizes = _sizes(cx, op.attributes["shape"], op.operands[1:])
+    total = cx.prod(cx.shape(x))
+    if any(isinstance(s, int) and s == -1 for s in sizes):
+        k = next(j for j, s in enumerate(sizes) if isinstance(s, int) and s == -1)
+        known = cx.prod([s for j, s in enumerate(sizes) if j != k])
+        cx.check(cx.cmp("ne", known, 0), "cannot reshape: the other sizes of a -1 reshape multiply to 0")
+        sizes[k] = cx.floordiv(total, cx.select(cx.cmp("eq", known, 0), 1, known))
+    cx.check(cx.cmp("eq", cx.prod(sizes), total), "cannot reshape: the sizes do not match the number of elements")
+    sizes = [d if d is not None else s for d, s in zip(tr.shape, sizes)]
+    v = cx.view(x, 0, sizes, cx.contiguous_strides(sizes))
+    cx.known_contiguous.add(v)
+    return [v]
+
+
+@rule(T.BroadcastToOp)
+def _broadcast_to(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    x = cx.get(op.operands[0])
+    tr = _tt(op.results[0])
+    sizes = _sizes(cx, op.attributes["shape"], op.operands[1:])
+    sizes = [d if d is not None else s for d, s in zip(tr.shape, sizes)]
+    return [_broadcast_view(cx, x, sizes)]
+
+
+def _broadcast_view(cx: FunctionBufferizer, x: Value, sizes: Sequence[Ix]) -> Value:
+    """A view of x broadcast to `sizes` (stride 0 along new and size-1 dims), checked."""
+    lead = len(sizes) - x.type.rank
+    strides: list[Ix] = [0] * lead
+    for d in range(x.type.rank):
+        n, target = cx.dim(x, d), sizes[lead + d]
+        cx.check(cx.or_(cx.cmp("eq", n, target), cx.cmp("eq", n, 1)), "operand shapes do not broadcast")
+        strides.append(cx.select(cx.cmp("eq", n, target), cx.stride(x, d), 0))
+    return cx.view(x, 0, sizes, strides)
+
+
+def _clamp(cx: FunctionBufferizer, e: Ix | None, default: Ix, size: Ix, lower: Ix, upper: Ix) -> Ix:
+    """A slice bound as Python's slice.indices normalizes it."""
+    if e is None:
+        return default
+    wrapped = cx.maximum(cx.add(e, size), lower)
+    return cx.select(cx.cmp("lt", e, 0), wrapped, cx.minimum(e, upper))
+
+
+def _slice_view(cx: FunctionBufferizer, op: Operation, x: Value, bounds: Sequence[Value]) -> Value:
+    """The view of x that a subtensor-style op's begin/end/step/index_dims select."""
+    lists = [op.attributes.get(k) for k in ("begin", "end", "step")]
+    it = iter(bounds)
+    n = max((len(v) for v in lists if v is not None), default=0)
+    bound = [[cx.index_operand(next(it)) if e is DYN else e for e in (v if v is not None else [None] * n)]
+             for v in lists]
+    begin, end, step = bound
+    index_dims = set(op.attributes.get("index_dims") or ())
+    offset: Ix = 0
+    shape: list[Ix] = []
+    strides: list[Ix] = []
+    for d in range(x.type.rank):
+        size, stride = cx.dim(x, d), cx.stride(x, d)
+        if d >= n:
+            shape.append(size)
+            strides.append(stride)
+            continue
+        if d in index_dims:
+            i = begin[d]
+            cx.check(cx.and_(cx.cmp("ge", i, cx.neg(size)), cx.cmp("lt", i, size)), "index out of bounds")
+            i = cx.select(cx.cmp("lt", i, 0), cx.add(i, size), i)
+            offset = cx.add(offset, cx.mul(i, stride))
+            continue
+        st = 1 if step[d] is None else step[d]
+        cx.check(cx.cmp("ne", st, 0), "slice step cannot be zero")
+        neg = cx.cmp("lt", st, 0)
+        lower = cx.select(neg, -1, 0)
+        upper = cx.select(neg, cx.sub(size, 1), size)
+
+        start = _clamp(cx, begin[d], cx.select(neg, upper, lower), size, lower, upper)
+        stop = _clamp(cx, end[d], cx.select(neg, lower, upper), size, lower, upper)
+        length = cx.maximum(cx.neg(cx.floordiv(cx.sub(start, stop), st)), 0)  # ceil((stop - start) / step)
+        start = cx.select(cx.cmp("eq", length, 0), 0, start)
+        offset = cx.add(offset, cx.mul(start, stride))
+        shape.append(length)
+        strides.append(cx.mul(stride, st))
+    return cx.view(x, offset, shape, strides)
+
+
+@rule(T.SubtensorOp)
+def _subtensor(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    x = cx.get(op.operands[0])
+    return [_slice_view(cx, op, x, op.operands[1:])]
+
+
+# ---------------------------------------------------------------- writes into copies
+
+
+def _assign(cx: FunctionBufferizer, src: Value, dst: Value, accumulate: bool = False) -> None:
+    """dst = src (or dst += src), src broadcast to dst's shape and cast to its element type."""
+    rank = dst.type.rank
+    if not accumulate and src.type.element == dst.type.element and src.type.shape == dst.type.shape \
+            and None not in src.type.shape:
+        cx.b.create(M.CopyOp, src, dst)
+        return
+    maps = broadcast_maps([src.type.shape], dst.type.shape)
+    el = dst.type.element
+    ident = list(range(rank))
+
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        v = _cast(b, args[0], el)
+        if accumulate:
+            v = _create(b, "scalar.add", args[1], v)
+        return [v]
+    ins = [src, dst] if accumulate else [src]
+    cx.generic(ins, [dst], [*maps, *([ident] if accumulate else []), ident], [PAR] * rank, None, body)
+
+
+def _writable_copy(cx: FunctionBufferizer, x: Value, others: Sequence[Value]) -> Value:
+    """x's buffer when it may be overwritten here (a dying intermediate alloc), else a fresh copy."""
+    b = cx.get(x)
+    reuse = cx.reusable(x, b.type, others) if b.type.strides is None else None
+    return reuse if reuse is not None else cx.copy_of(b)
+
+
+@rule(T.SetSubtensorOp, T.IncSubtensorOp)
+def _set_subtensor(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    y = cx.get(op.operands[1])
+    out = _writable_copy(cx, op.operands[0], [y])
+    view = _slice_view(cx, op, out, op.operands[2:])
+    _assign(cx, y, view, accumulate=op.name == "tensor.inc_subtensor")
+    return [out]
+
+
+@rule(T.ConcatenateOp)
+def _concatenate(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    assert isinstance(op, T.ConcatenateOp)
+    axis = op.the_axis()
+    ins = [cx.get(v) for v in op.operands]
+    tr = _tt(op.results[0])
+    first = ins[0]
+    for x in ins[1:]:
+        for d in range(tr.rank):
+            if d != axis:
+                cx.check(cx.cmp("eq", cx.dim(x, d), cx.dim(first, d)), "input shapes differ")
+    sizes: list[Ix] = [cx.dim(first, d) for d in range(tr.rank)]
+    total: Ix = 0
+    for x in ins:
+        total = cx.add(total, cx.dim(x, axis))
+    sizes[axis] = total
+    sizes = [d if d is not None else s for d, s in zip(tr.shape, sizes)]
+    out = cx.alloc(sizes, tr.element)
+    strides = cx.contiguous_strides(sizes)
+    at: Ix = 0
+    for x in ins:
+        shape = list(sizes)
+        shape[axis] = cx.dim(x, axis)
+        part = cx.view(out, cx.mul(at, strides[axis]), shape, strides)
+        _assign(cx, x, part) if x.type.element != tr.element else cx.b.create(M.CopyOp, x, part)
+        at = cx.add(at, cx.dim(x, axis))
+    return [out]
+
+
+# ---------------------------------------------------------------- integer-array indexing
+
+
+def _check_indices(cx: FunctionBufferizer, idx: Value, size: Ix, where: str) -> None:
+    """All indices in [-size, size): a reduction to one i1, then mem.check."""
+    rank = idx.type.rank
+    ok = cx.alloc([], i1)
+    n = cx.ix(size)
+
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        i = _cast(b, args[0], index)
+        lo = _create(b, "scalar.ge", i, _create(b, "scalar.sub", _create(b, "scalar.constant",
+                                                                          value=_typed(0, index)), n))
+        hi = _create(b, "scalar.lt", i, n)
+        return [_create(b, "scalar.and", args[1], _create(b, "scalar.and", lo, hi))]
+    cx.generic([idx], [ok], [list(range(rank)), []], [RED] * rank, [True], body)
+    flag = cx.b.create(M.LoadOp, ok).result
+    cx.check(flag, f"index out of bounds for {where}")
+
+
+def _wrapped(b: Builder, v: Value, n: Value) -> Value:
+    i = _cast(b, v, index)
+    zero = _create(b, "scalar.constant", value=_typed(0, index))
+    return _create(b, "scalar.select", _create(b, "scalar.lt", i, zero), _create(b, "scalar.add", i, n), i)
+
+
+@rule(T.TakeOp)
+def _take(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    assert isinstance(op, T.TakeOp)
+    x = cx.get(op.operands[0])
+    idx = cx.get(op.operands[1])
+    a = op.the_axis()
+    if a is None:  # over the flattened tensor
+        x = cx.contiguous_buffer(x)
+        total = cx.prod(cx.shape(x))
+        x = cx.view(x, 0, [total], [1])
+        a = 0
+    size = cx.ix(cx.dim(x, a))
+    _check_indices(cx, idx, size, f"axis {a}" if op.attributes.get("axis") is not None else "the flattened tensor")
+    ri = idx.type.rank
+    tr = _tt(op.results[0])
+    static = list(tr.shape)
+
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        subs = [b.create(T.IndexOp, dim=d).result for d in range(a)]
+        subs.append(_wrapped(b, args[0], size))
+        subs += [b.create(T.IndexOp, dim=a + ri + d).result for d in range(x.type.rank - a - 1)]
+        return [b.create(M.LoadOp, x, *subs).result]
+    shape = [*(cx.dim(x, d) for d in range(a)), *cx.shape(idx), *(cx.dim(x, d) for d in range(a + 1, x.type.rank))]
+    shape = [d if d is not None else s for d, s in zip(static, shape)]
+    out = cx.alloc(shape, tr.element)
+    cx.generic([idx], [out], [list(range(a, a + ri)), list(range(tr.rank))], [PAR] * tr.rank, None, body)
+    return [out]
+
+
+@rule(T.SetTakeOp, T.IncTakeOp)
+def _set_take(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """An ordered loop nest (repeated indices: the last write wins / updates accumulate)."""
+    assert isinstance(op, T.SetTakeOp)
+    idx = cx.get(op.operands[1])
+    y = cx.get(op.operands[2])
+    out = _writable_copy(cx, op.operands[0], [idx, y])
+    a = op.the_axis()
+    size = cx.ix(cx.dim(out, a))
+    _check_indices(cx, idx, size, f"axis {a}")
+    ri = idx.type.rank
+    target = [*(cx.dim(out, d) for d in range(a)), *cx.shape(idx),
+              *(cx.dim(out, d) for d in range(a + 1, out.type.rank))]
+    yb = _broadcast_view(cx, y, target)
+    inc = op.name == "tensor.inc_take"
+    el = out.type.element
+    # Loop order: index dims outermost (in order), then the dims of x around the axis.
+    order = list(range(a, a + ri)) + list(range(a)) + list(range(a + ri, len(target)))
+    bounds = [cx.ix(target[k]) for k in order]
+    b = cx.b
+    ivs: dict[int, Value] = {}
+    for k, n in zip(order, bounds):
+        loop = b.insert(L.ForOp.create(n))
+        assert isinstance(loop, L.ForOp)
+        ivs[k] = loop.body.args[0]
+        Builder.at_end(loop.body).create(L.YieldOp, loc=loop.loc)
+        b = Builder(loop.body, 0, loop.loc)
+    iv = [ivs[k] for k in range(len(target))]
+    j = _wrapped(b, b.create(M.LoadOp, idx, *iv[a:a + ri]).result, size)
+    subs = [*iv[:a], j, *iv[a + ri:]]
+    v = _cast(b, b.create(M.LoadOp, yb, *iv).result, el)
+    if inc:
+        v = _create(b, "scalar.add", b.create(M.LoadOp, out, *subs).result, v)
+    b.create(M.StoreOp, v, out, *subs)
+    return [out]
+
+
+# ---------------------------------------------------------------- creation
+
+
+def _fill(cx: FunctionBufferizer, out: Value, body: Callable[[Builder, list[Value]], list[Value]]) -> None:
+    rank = out.type.rank
+    cx.generic([], [out], [list(range(rank))], [PAR] * rank, None, body)
+
+
+def _check_sizes(cx: FunctionBufferizer, sizes: Sequence[Ix]) -> None:
+    for s in sizes:
+        if not isinstance(s, int):
+            cx.check(cx.cmp("ge", s, 0), "negative size")
+
+
+@rule(T.ZerosOp, T.OnesOp)
+def _filled(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    tr = _tt(op.results[0])
+    sizes = _sizes(cx, op.attributes["shape"], op.operands)
+    sizes = [d if d is not None else s for d, s in zip(tr.shape, sizes)]
+    _check_sizes(cx, sizes)
+    out = cx.alloc(sizes, tr.element)
+    value = 1 if op.name == "tensor.ones" else 0
+    el = tr.element
+    cv = bool(value) if el.is_bool else (float(value) if el.is_float else value)
+    _fill(cx, out, lambda b, args: [_create(b, "scalar.constant", value=_typed(cv, el))])
+    return [out]
+
+
+@rule(T.AllocOp)
+def _alloc(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    tr = _tt(op.results[0])
+    sizes = _sizes(cx, op.attributes["shape"], op.operands[1:])
+    sizes = [d if d is not None else s for d, s in zip(tr.shape, sizes)]
+    _check_sizes(cx, sizes)
+    out = cx.alloc(sizes, tr.element)
+    _assign(cx, _broadcast_view(cx, cx.get(op.operands[0]), sizes), out)
+    return [out]
+
+
+@rule(T.EyeOp)
+def _eye(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    tr = _tt(op.results[0])
+    raw = [op.attributes["n"], op.attributes.get("m"), op.attributes.get("k", 0)]
+    present = [e for e in raw if e is not None]
+    vals = _sizes(cx, present, op.operands)
+    if raw[1] is None:
+        vals.insert(1, vals[0])
+    n, m, k = vals
+    sizes = [d if d is not None else s for d, s in zip(tr.shape, [n, m])]
+    _check_sizes(cx, sizes)
+    out = cx.alloc(sizes, tr.element)
+    kv = cx.ix(k)
+    el = tr.element
+
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        i = b.create(T.IndexOp, dim=0).result
+        j = b.create(T.IndexOp, dim=1).result
+        on = _create(b, "scalar.eq", _create(b, "scalar.add", i, kv), j)
+        return [_cast(b, on, el)]
+    _fill(cx, out, body)
+    return [out]
+
+
+@rule(T.ArangeOp)
+def _arange(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    tr = _tt(op.results[0])
+    el = tr.element
+    raw = [op.attributes.get("start", 0), op.attributes["stop"], op.attributes.get("step", 1)]
+    it = iter(op.operands)
+    vals: list[Any] = []
+    for e in raw:
+        if e is not DYN:
+            vals.append(e)
+            continue
+        v = next(it)
+        if _tt(v).element.is_float:
+            vals.append(cx.load_scalar(v))
+        else:
+            vals.append(cx.index_operand(v))
+    floating = any(isinstance(v, float) or (isinstance(v, Value) and v.type != index) for v in vals)
+    if floating:  # bounds as f64 scalars; n = ceil((stop - start) / step)
+        fv = [cx.const(float(v), f64) if isinstance(v, (int, float)) else _cast(cx.b, v, f64) for v in vals]
+        start, stop, step = fv
+        cx.check(cx.b.create(sop("scalar.ne"), step, cx.const(0.0, f64)).result, "step must not be zero")
+        q = cx.b.create(sop("scalar.true_div"), cx.b.create(sop("scalar.sub"), stop, start).result, step).result
+        n: Ix = cx.maximum(_cast(cx.b, cx.b.create(sop("scalar.ceil"), q).result, index), 0)
+    else:
+        start, stop, step = vals
+        cx.check(cx.cmp("ne", step, 0), "step must not be zero")
+        n = cx.maximum(cx.neg(cx.floordiv(cx.sub(start, stop), step)), 0)
+    size = tr.shape[0] if tr.shape[0] is not None else n
+    out = cx.alloc([size], el)
+    calc = f64 if floating else index
+    sv, tv = cx.ix(start) if not floating else start, cx.ix(step) if not floating else step
+
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        i = _cast(b, b.create(T.IndexOp, dim=0).result, calc)
+        v = _create(b, "scalar.add", sv, _create(b, "scalar.mul", i, tv))
+        return [_cast(b, v, el)]
+    _fill(cx, out, body)
+    return [out]
+
+
+@rule(T.ShapeOp)
+def _shape(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    x = cx.get(op.operands[0])
+    out = cx.alloc([x.type.rank], i64)
+    for d in range(x.type.rank):
+        n = cx.dim(x, d)
+        v = cx.const(n, i64) if isinstance(n, int) else _cast(cx.b, n, i64)
+        cx.b.create(M.StoreOp, v, out, cx.ix(d))
+    return [out]
+
+
+@rule(T.ConstantOp)
+def _constant(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    return [cx.get(op.results[0])]
+
+
+CORE_OPS: tuple[type[Operation], ...] = (
+    T.GenericOp, T.SumOp, T.ProdOp, T.MaxOp, T.MinOp, T.AllOp, T.AnyOp, T.ArgmaxOp, T.ArgminOp, T.DotOp,
+    T.MatmulOp, T.ReshapeOp, T.TransposeOp, T.BroadcastToOp, T.SubtensorOp, T.TakeOp, T.SetTakeOp, T.IncTakeOp,
+    T.SetSubtensorOp, T.IncSubtensorOp, T.ConcatenateOp, T.ZerosOp, T.OnesOp, T.AllocOp, T.ArangeOp, T.EyeOp,
+    T.ConstantOp, T.ShapeOp,
+)
+"""The core tensor ops of docs/lowering.md section 1 (besides the elementwise ops), each with a rule."""
