@@ -206,7 +206,8 @@ class GenericBase(Operation):
             order = [k for k in m if k >= 0]
             par = [k for k in range(n) if k not in red]
             acc = acc.transpose([par.index(k) for k in order])
-            outs.append(np.ascontiguousarray(acc.reshape([1 if k < 0 else sizes[k] for k in m])))
+            # (ascontiguousarray makes 0-d arrays 1-d: reshape after it)
+            outs.append(np.ascontiguousarray(acc).reshape([1 if k < 0 else sizes[k] for k in m]))
         return outs
 
     def _run_body(self, interp: Any, ins: list[np.ndarray], accs: list[np.ndarray], idx: list[Any]) -> list[Any]:

@@ -81,9 +81,32 @@ def _interp_target(module: ModuleOp, name: str) -> Runner:
     return run
 
 
+def _c_target(module: ModuleOp, name: str) -> Runner:
+    """The `cpu` pipeline has stored the C source in the module (emit-c): compile it (through the disk
+    cache) and call it; the arguments were already converted by `check_argument`."""
+    from ..config import config
+    from ..runtime.c_module import load
+
+    source = module.attributes.get("c.source")
+    if not isinstance(source, str):
+        raise TirError("the cpu pipeline produced no C source (emit-c did not run)")
+    if config.debug >= 4:
+        print(f"// ----- C source of @{name}\n{source}", file=sys.stderr)
+    mod = load(source, name)
+    n_results = len(mod.results)
+
+    def run(args: list[np.ndarray]) -> list[Any]:
+        out = mod.run(*args)
+        if n_results == 1:
+            return [out]
+        return [] if out is None else list(out)
+    return run
+
+
 # target name -> (pipeline name, builder of the runner)
 TARGETS: dict[str, tuple[str, Callable[[ModuleOp, str], Runner]]] = {
     "interp": ("interp", _interp_target),
+    "c": ("cpu", _c_target),
 }
 
 
@@ -300,6 +323,13 @@ class Function:
         if stage not in self.stages:
             raise TirError(f"no IR stage '{stage}'; the stages are {', '.join(self.stages)}")
         return self.stages[stage]
+
+    def source(self) -> str:
+        """The generated source of a compiled target (the C translation unit for target="c")."""
+        source = self.module.attributes.get("c.source")
+        if not isinstance(source, str):
+            raise TirError(f"target '{self.target}' generates no source (try target=\"c\")")
+        return source
 
     @property
     def inputs(self) -> list[Variable]:

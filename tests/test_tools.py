@@ -172,10 +172,10 @@ def test_tirc_run_prints_and_reports_input_errors(files: Path, capsys: pytest.Ca
 def test_tirc_user_errors_exit_1(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert_user_error(tool("tirc", "run", "bad.tir", "--input", "x=1", "--input", "y=1", cwd=files),
                       r"^bad\.tir:3:\d+: 'tensor\.add' op")
-    assert tirc.main(["build", str(files / "good.tir")]) == 1
-    assert "tirc build is not available yet" in capsys.readouterr().err
-    assert tirc.main(["run", str(files / "good.tir"), "--target", "c"]) == 1
-    assert "target 'c' is not available" in capsys.readouterr().err
+    assert tirc.main(["build", str(files / "good.tir"), "--target", "cuda", "-o", str(files / "out")]) == 1
+    assert "target 'cuda' is not available yet" in capsys.readouterr().err
+    assert tirc.main(["run", str(files / "good.tir"), "--target", "cuda"]) == 1
+    assert "target 'cuda' is not available" in capsys.readouterr().err
     assert tirc.main(["run", str(files / "nope.tir")]) == 1
     assert "cannot read" in capsys.readouterr().err
     assert tir_opt.main([str(files / "nope.tir")]) == 1

@@ -46,6 +46,14 @@ def parse_text(text: str, filename: str) -> Operation:
 # ---------------------------------------------------------------- printing between passes
 
 
+def module_text(module: Operation, generic: bool = False, debuginfo: bool = False) -> str:
+    """The IR, or the generated source once a backend pass (emit-c) has stored it in `c.source`."""
+    source = module.attributes.get("c.source")
+    if isinstance(source, str):
+        return source
+    return print_module(module, generic=generic, debuginfo=debuginfo)
+
+
 @dataclass
 class PrintOptions:
     after_all: bool = False
@@ -73,7 +81,7 @@ class IRPrinter(PassInstrumentation):
             self.dump("input", self.previous)
 
     def text(self, module: Operation) -> str:
-        return print_module(module, generic=self.opts.generic, debuginfo=self.opts.debuginfo)
+        return module_text(module, generic=self.opts.generic, debuginfo=self.opts.debuginfo)
 
     def dump(self, name: str, text: str) -> None:
         assert self.opts.dump_dir is not None
@@ -169,7 +177,7 @@ class Tool:
         if self.opts.check_numerics:
             insts.append(NumericsChecker(module))
         PassManager(passes, verify_each=self.opts.verify, instrumentations=insts).run(module)
-        return print_module(module, generic=self.opts.print_opts.generic, debuginfo=self.opts.print_opts.debuginfo)
+        return module_text(module, generic=self.opts.print_opts.generic, debuginfo=self.opts.print_opts.debuginfo)
 
     def chunks(self, text: str) -> list[tuple[str, int, int]]:
         """(text, first line index, end line index) of each case; padded so line numbers stay right."""

@@ -1,7 +1,7 @@
 """`tirc`: compile and run .tir files.
 
-    tirc run FILE [--func F] --input x=x.npy --input y=3.5 [--output out.npz] [--target interp]
-    tirc build FILE ...            (the C backend; not available yet)
+    tirc run FILE [--func F] --input x=x.npy --input y=3.5 [--output out.npz] [--target interp|c]
+    tirc build FILE [--func F] -o DIR   (writes DIR/<func>.c and the compiled DIR/<func>.so)
 
 `run` parses FILE, runs the target's pipeline (`interp`: canonicalize, cse, dce) and then the
 reference interpreter on the inputs, named by the function's argument names; a value is a
@@ -25,7 +25,7 @@ from ..ir.verifier import verify
 from ..passes import PIPELINES, run_pipeline
 from . import cli
 
-TARGETS = {"interp": "interp"}  # target -> pipeline; c, cuda, opencl come with their backends
+TARGETS = {"interp": "interp", "c": "cpu"}  # target -> pipeline; cuda, opencl come with their backends
 
 
 def load_module(path: str) -> Operation:
@@ -107,8 +107,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = collect_inputs(fn, args.input)
     pipeline = TARGETS[args.target]
     assert pipeline in PIPELINES
-    run_pipeline(module, pipeline)
-    results = Interpreter(module).call(fn.attributes["sym_name"], inputs)
+    sym = fn.attributes["sym_name"]
+    if args.target == "c":
+        results = _run_c(module, sym, inputs)
+    else:
+        run_pipeline(module, pipeline)
+        results = Interpreter(module).call(sym, inputs)
     arrays = {f"out{i}": np.asarray(r) for i, r in enumerate(results)}
     if args.output:
         try:
@@ -121,9 +125,55 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _c_source(module: Operation, sym: str) -> str:
+    """Run the cpu pipeline (emit-c for function @sym) on a module holding only that function."""
+    from ..passes import parse_pipeline
+    from ..passes.pass_manager import PassManager
+
+    for op in list(module.regions[0].block.ops):  # one C source per function: drop the others
+        if op.name == "func.func" and op.attributes["sym_name"] != sym:
+            op.erase()
+    PassManager(parse_pipeline(PIPELINES["cpu"])).run(module)
+    source = module.attributes.get("c.source")
+    if not isinstance(source, str):
+        raise TirError("the cpu pipeline produced no C source")
+    return source
+
+
+def _run_c(module: Operation, sym: str, inputs: list[Any]) -> list[Any]:
+    from ..runtime.c_module import load
+
+    fn = pick_function(module, sym)
+    types = fn.attributes["function_type"].inputs
+    mod = load(_c_source(module, sym), sym)
+    arrays = [np.asarray(v, dtype=t.dtype) for v, t in zip(inputs, types)]
+    out = mod.run(*arrays)
+    if len(mod.results) == 1:
+        return [out]
+    return [] if out is None else list(out)
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    raise TirError("tirc build is not available yet: the C backend comes in a later issue "
-                   "(use `tirc run FILE --target interp`)")
+    from pathlib import Path
+
+    from ..runtime import ccompiler
+
+    if args.target != "c":
+        raise TirError(f"tirc build: target '{args.target}' is not available yet (available: c)")
+    module = load_module(args.file)
+    fn = pick_function(module, args.func)
+    sym = fn.attributes["sym_name"]
+    source = _c_source(module, sym)
+    out_dir = Path(args.output or ".")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        c_path = out_dir / f"{sym}.c"
+        c_path.write_text(source)
+    except OSError as e:
+        raise TirError(f"cannot write into '{out_dir}': {e.strerror or e}") from None
+    ccompiler.compile_module(c_path, out_dir / f"{sym}.so", sym)
+    print(f"{c_path}\n{out_dir / (sym + '.so')}")
+    return 0
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
@@ -135,13 +185,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                      help="an argument: a .npy path or a Python literal")
     run.add_argument("--output", "-o", help="save results as out0, out1, ... in this .npz file")
-    run.add_argument("--target", default="interp", help="interp (c, cuda, opencl: later)")
+    run.add_argument("--target", default="interp", help="interp or c (cuda, opencl: later)")
     run.set_defaults(handler=cmd_run)
-    build = sub.add_parser("build", help="compile a .tir file (not available yet)")
+    build = sub.add_parser("build", help="compile a function of a .tir file to C and a Python extension module")
     build.add_argument("file")
     build.add_argument("--target", default="c")
     build.add_argument("--func")
-    build.add_argument("-o", "--output")
+    build.add_argument("-o", "--output", metavar="DIR", help="output directory (default: .)")
     build.set_defaults(handler=cmd_build)
     return ap
 

@@ -1,0 +1,366 @@
+"""The C target: one C translation unit per compiled function, in the ABI of backends/c_runtime/tir_runtime.h.
+
+    #define TIR_USE_BLAS 1                       (when the function calls lib.gemm / lib.gemv)
+    #include "tir_runtime.h"                     (Python, numpy, tir_math.h)
+    #include "tir_ops.h"                         (numpy-exact integer division etc., BLAS wrappers)
+    static void k0(tir_ctx* ctx, const float* restrict x, int64_t x_n0, ...) { ...loops... }
+    static const tir_param tir_args[] = {{"x", NPY_FLOAT32, 1}};
+    static const tir_param tir_results[] = {{"r0", NPY_FLOAT32, 1}};
+    static int tir_main(tir_ctx* ctx, const tir_buf* args, tir_buf* results) { ...host plan... }
+    TIR_MODULE(tir_main, tir_args, tir_results)
+
+Kernels are rendered by the shared C-style renderer (backends/cstyle.py); this file adds what only the
+C target has: OpenMP pragmas, the host function as `tir_main` (arguments from `args[k]`, the function's
+returned allocations as `tir_result` arrays, other allocations as `tir_alloc` temporaries, BLAS through
+tir_ops.h) and the module tables.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..dialects import func as F
+from ..dialects import kernel as K
+from ..dialects import lib as L
+from ..dialects import mem as M
+from ..ir.attributes import DYN
+from ..ir.core import Operation, OpResult, TirError, Value
+from ..ir.types import MemRefType, ScalarType
+from .cstyle import CStyleRenderer, MemRef, _mul, _paren, _root_of, _written_args, c_string
+
+__all__ = ["CRenderer", "render_c"]
+
+# numpy type numbers of the module tables (tir_param.typenum)
+NPY_TYPES: dict[str, str] = {
+    "i1": "NPY_BOOL", "i8": "NPY_INT8", "i16": "NPY_INT16", "i32": "NPY_INT32", "i64": "NPY_INT64",
+    "ui8": "NPY_UINT8", "ui16": "NPY_UINT16", "ui32": "NPY_UINT32", "ui64": "NPY_UINT64",
+    "f16": "NPY_FLOAT16", "f32": "NPY_FLOAT32", "f64": "NPY_FLOAT64", "index": "NPY_INT64",
+}
+
+_OMP_REDUCTION = {"add": "+", "mul": "*", "and": "&", "or": "|", "xor": "^"}
+
+
+class CRenderer(CStyleRenderer):
+    """The C target's knobs: OpenMP threads over the outermost parallel loop, `omp simd` inner loops."""
+
+    kernel_prefix: ClassVar[str] = "static void"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result_of: dict[Value, int] = {}
+        self.kernel_checks: dict[str, bool] = {}
+        self.kernel_written: dict[str, list[bool]] = {}
+        self.uses_blas = False
+        self.user_reductions: set[str] = set()
+
+    def parallel_pragma(self, work: str) -> str | None:
+        return f"#pragma omp parallel for num_threads(ctx->nthreads) if({work} >= TIR_PARALLEL_MIN)"
+
+    def simd_pragma(self, reductions: list[tuple[str, str, ScalarType]]) -> str | None:
+        clauses = []
+        for kind, var, t in reductions:
+            if kind in ("max", "min") and t.is_float and t.name != "f16":
+                # OpenMP's own max/min drop NaN when they combine lanes: a reduction that propagates it.
+                name = f"tir_{kind}_{t.name}"
+                self.user_reductions.add(f"{kind}:{t.name}")
+                clauses.append(f"reduction({name}:{var})")
+            elif kind in ("max", "min") and (t.is_int or t.is_bool):
+                clauses.append(f"reduction({kind}:{var})")
+            elif kind in _OMP_REDUCTION and t.name != "f16" and not (t.is_bool and kind in ("add", "mul")):
+                clauses.append(f"reduction({_OMP_REDUCTION[kind]}:{var})")
+            else:
+                return None
+        return "#pragma omp simd" + "".join(" " + c for c in clauses)
+
+    # ---- host ops
+    def render_alloc(self, op: Operation) -> None:
+        if self.in_kernel or self.loop_depth:
+            raise TirError("'mem.alloc' op inside a kernel or loop cannot be emitted as C (allocate on the host)",
+                           op.loc)
+        res = op.results[0]
+        t = res.type
+        assert isinstance(t, MemRefType)
+        dyn = iter(self.value(v) for v in op.operands)
+        shape = [next(dyn) if d is DYN else str(d) for d in op.attributes["shape"]]
+        name = self.fresh(res.name_hint, "buf")
+        ctype = self.type_name(t.element)
+        k = self.result_of.get(res)
+        if k is not None:
+            self.alloc_result(name, k, shape)
+            self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "result")
+            return
+        count = " * ".join(_paren(d) for d in shape) if shape else "1"
+        self.emit(f"{ctype}* {name} = ({ctype}*)tir_alloc(ctx, (size_t)({count}) * sizeof({ctype}));")
+        self.emit(f"if (!{name}) return -1;")
+        self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "alloc")
+
+    def alloc_result(self, name: str, k: int, shape: list[str]) -> None:
+        """`name` = data pointer of result k, a fresh numpy array of `shape`."""
+        t = self.result_types[k]
+        ctype = self.type_name(t.element if isinstance(t, MemRefType) else t)  # type: ignore[arg-type]
+        shp = self.fresh(f"{name}_shape")
+        self.emit(f"int64_t {shp}[{max(len(shape), 1)}] = {{{', '.join(shape) or '0'}}};")
+        buf = self.fresh(f"{name}_res")
+        self.emit(f"tir_buf* {buf} = tir_result(ctx, {k}, {len(shape)}, {shp});")
+        self.emit(f"if (!{buf}) return -1;")
+        self.emit(f"{ctype}* {name} = ({ctype}*){buf}->data;")
+
+    def render_dealloc(self, op: Operation) -> None:
+        m = self.memref(op.operands[0])
+        if m.kind == "alloc":
+            self.emit(f"tir_free(ctx, {m.data});")
+
+    def _tir_buf(self, m: MemRef) -> str:
+        shape = ", ".join(m.shape) or "0"
+        strides = ", ".join(m.strides) or "0"
+        return f"&(tir_buf){{(char*){m.data}, {len(m.shape)}, {{{shape}}}, {{{strides}}}}}"
+
+    def render_gemm(self, op: Operation) -> None:
+        self.uses_blas = True
+        a, b, c = (self.memref(v) for v in op.operands)
+        t = c.element
+        alpha, beta = (self.literal(op.attributes[k], t) for k in ("alpha", "beta"))
+        where = c_string(f"{op.loc}: '{op.name}' op")
+        ta, tb = int(bool(op.attributes["trans_a"])), int(bool(op.attributes["trans_b"]))
+        self.emit(f"if (tir_gemm_{t.name}(ctx, {where}, {self._tir_buf(a)}, {self._tir_buf(b)}, {self._tir_buf(c)}, "
+                  f"{ta}, {tb}, {alpha}, {beta})) return -1;")
+
+    def render_gemv(self, op: Operation) -> None:
+        self.uses_blas = True
+        a, x, y = (self.memref(v) for v in op.operands)
+        t = y.element
+        alpha, beta = (self.literal(op.attributes[k], t) for k in ("alpha", "beta"))
+        where = c_string(f"{op.loc}: '{op.name}' op")
+        ta = int(bool(op.attributes["trans"]))
+        self.emit(f"if (tir_gemv_{t.name}(ctx, {where}, {self._tir_buf(a)}, {self._tir_buf(x)}, {self._tir_buf(y)}, "
+                  f"{ta}, {alpha}, {beta})) return -1;")
+
+    def render_launch(self, op: Operation) -> None:
+        assert isinstance(op, K.LaunchOp)
+        fn = op.kernel_op()
+        written = self.kernel_written[fn.sym_name]
+        args = ["ctx"]
+        for k, (v, t) in enumerate(zip(op.operands, fn.function_type.inputs)):
+            if isinstance(t, MemRefType):
+                m = self.memref(v)
+                ctype = self.type_name(t.element)
+                args.append(f"({ctype}*){m.data}" if written[k] and m.kind in ("arg", "const") else m.data)
+                args += [m.shape[d] for d, size in enumerate(t.shape) if size is None]
+                args += [m.strides[d] for d, st in enumerate(M.layout_of(t)) if st is None]
+            else:
+                args.append(self.value(v))
+        self.emit(f"{fn.sym_name}({', '.join(args)});")
+        if self.kernel_checks.get(fn.sym_name):
+            self.emit("if (tir_failed(ctx)) return -1;")
+
+    def render_op(self, op: Operation) -> None:
+        super().render_op(op)
+        # A failed check inside a host loop records the error; stop once the loop is done.
+        if not self.in_kernel and self.loop_depth == 0 and op.regions and any(
+                isinstance(o, M.CheckOp) for o in op.walk()):
+            self.emit("if (tir_failed(ctx)) return -1;")
+
+    # ---- the host function
+    def render_host(self, fn: F.FuncOp) -> list[str]:
+        self._reset_function()
+        ftype = fn.function_type
+        self.result_types = list(ftype.results)
+        ret = fn.body.terminator
+        if ret is None or not isinstance(ret, F.ReturnOp):
+            raise TirError(f"@{fn.sym_name} must end with func.return", fn.loc)
+        self.result_of = {}
+        for k, v in enumerate(ret.operands):
+            if isinstance(v, OpResult) and isinstance(v.op, M.AllocOp) and v not in self.result_of \
+                    and v.op.parent is fn.body:
+                self.result_of[v] = k
+        self.emit("static int tir_main(tir_ctx* ctx, const tir_buf* args, tir_buf* results) {")
+        self.depth += 1
+        self.emit("(void)args;")
+        self.emit("(void)results;")
+        for k, (arg, t) in enumerate(zip(fn.body.args, ftype.inputs)):
+            self.bind_argument(fn, k, arg, t)
+        self.render_block(fn.body)
+        self.close_pending(self._pending_close)
+        for k, v in enumerate(ret.operands):
+            if self.result_of.get(v) == k:
+                continue
+            self.return_copy(k, v)
+        self.emit("return 0;")
+        self.depth -= 1
+        self.emit("}")
+        return self.lines
+
+    def bind_argument(self, fn: F.FuncOp, k: int, arg: Value, t: object) -> None:
+        name = self.fresh(arg.name_hint, f"arg{k}")
+        label = f"{fn.loc}: argument #{k}" + (f" ('{arg.name_hint}')" if arg.name_hint else "") + f" of @{fn.sym_name}"
+        if isinstance(t, ScalarType):
+            ctype = self.type_name(t)
+            self.emit(f"{ctype} {name} = *(const {ctype}*)args[{k}].data;")
+            self.names[arg] = name
+            return
+        if not isinstance(t, MemRefType):
+            raise TirError(f"{label} has type {t}; the C target takes memrefs and scalars")
+        ctype = self.type_name(t.element)
+        src = f"args[{k}]"
+        layout = M.layout_of(t)
+        if t.strides is None or None not in t.strides:
+            # The type promises a layout: a contiguous copy when the caller's array does not have it.
+            buf = self.fresh(f"{name}_buf")
+            self.emit(f"tir_buf {buf} = {src};")
+            if t.strides is None:
+                self.emit(f"if (!tir_is_contiguous(&{buf}) && tir_contiguous(ctx, &{src}, sizeof({ctype}), &{buf})) "
+                          "return -1;")
+            else:
+                conds = " || ".join(f"({buf}.shape[{d}] > 1 && {buf}.strides[{d}] != {s})"
+                                    for d, s in enumerate(layout))
+                if conds:
+                    msg = c_string(f"{label} does not have the strides {list(layout)} of its type {t}")
+                    self.emit(f"if ({conds}) return tir_fail(ctx, \"%s\", {msg});")
+            src = buf
+        self.emit(f"const {ctype}* {name} = (const {ctype}*){src}.data;")
+        shape, strides = [], []
+        for d, size in enumerate(t.shape):
+            if size is None:
+                n = self.fresh(f"{name}_n{d}")
+                self.emit(f"const int64_t {n} = {src}.shape[{d}];")
+                shape.append(n)
+            else:
+                msg = c_string(f"{label} must have size {size} in dimension {d} ({t}), got ")
+                self.emit(f"if ({src}.shape[{d}] != {size}) return tir_fail(ctx, \"%s%lld\", {msg}, "
+                          f"(long long){src}.shape[{d}]);")
+                shape.append(str(size))
+        for d, st in enumerate(layout):
+            if st is None:
+                s = self.fresh(f"{name}_s{d}")
+                self.emit(f"const int64_t {s} = {src}.strides[{d}];")
+                strides.append(s)
+            else:
+                strides.append(str(st))
+        self.memrefs[arg] = MemRef(name, shape, strides, t.element, arg, "arg")
+
+    def return_copy(self, k: int, v: Value) -> None:
+        """Result k is not an allocation of its own (an argument, a view, a scalar): a fresh copy."""
+        t = v.type
+        if isinstance(t, ScalarType):
+            name = self.fresh(f"ret{k}")
+            self.alloc_result(name, k, [])
+            self.emit(f"{name}[0] = {self.value(v)};")
+            return
+        src = self.memref(v)
+        name = self.fresh(f"ret{k}")
+        self.alloc_result(name, k, src.shape)
+        dst = MemRef(name, src.shape, _contiguous(src.shape), src.element, name, "result")
+        self._copy(src, dst)
+
+    def _copy(self, src: MemRef, dst: MemRef) -> None:
+        rank = len(dst.shape)
+        if rank == 0:
+            self.emit(f"{dst.data}[0] = {src.data}[0];")
+            return
+        ivs = [self.fresh(f"c{d}") for d in range(rank)]
+        self.emit("{")
+        self.depth += 1
+        for d in range(rank):
+            self.emit(f"for (int64_t {ivs[d]} = 0; {ivs[d]} < {dst.shape[d]}; ++{ivs[d]}) {{")
+            self.depth += 1
+        s_addr = " + ".join(t for t in (_mul(i, s) for i, s in zip(ivs, src.strides)) if t != "0") or "0"
+        d_addr = " + ".join(t for t in (_mul(i, s) for i, s in zip(ivs, dst.strides)) if t != "0") or "0"
+        self.emit(f"{dst.data}[{d_addr}] = {src.data}[{s_addr}];")
+        self.close_pending(rank + 1)
+
+    # ---- the translation unit
+    def render_module(self, module: Operation, func: str | None = None) -> str:
+        host = _pick_host(module, func)
+        kernels = [op for op in module.regions[0].block.ops if isinstance(op, K.KernelFuncOp)]
+        launched = {o.attributes["kernel"].name for o in host.walk() if isinstance(o, K.LaunchOp)}
+        kernel_text: list[str] = []
+        for kfn in kernels:
+            if kfn.sym_name not in launched:
+                continue
+            restrict_ok = _restrict_params(kfn, module)
+            self.kernel_written[kfn.sym_name] = _written_args(kfn)
+            kernel_text += self.render_kernel(kfn, restrict_ok) + [""]
+            self.kernel_checks[kfn.sym_name] = self.has_check
+        main_text = self.render_host(host)
+        if any(isinstance(o, (L.GemmOp, L.GemvOp)) for o in host.walk()):
+            self.uses_blas = True
+        ftype = host.function_type
+        arg_rows = []
+        for k, (arg, t) in enumerate(zip(host.body.args, ftype.inputs)):
+            arg_rows.append(_param_row(arg.name_hint or f"arg{k}", t))
+        res_rows = [_param_row(f"r{k}", t) for k, t in enumerate(ftype.results)]
+        out = [f"/* @{host.sym_name}: generated by tensorir emit-c (backends/c.py) from {host.loc} */"]
+        if self.uses_blas:
+            out.append("#define TIR_USE_BLAS 1")
+        out += ['#include "tir_runtime.h"', '#include "tir_ops.h"', ""]
+        for red in sorted(self.user_reductions):
+            kind, tname = red.split(":")
+            ctype = self.type_names[tname]
+            init = "-INFINITY" if kind == "max" else "INFINITY"
+            out.append(f"#pragma omp declare reduction(tir_{kind}_{tname} : {ctype} : "
+                       f"omp_out = tir_{kind}_{tname}(omp_out, omp_in)) initializer(omp_priv = {init})")
+        if self.user_reductions:
+            out.append("")
+        if self.globals:
+            out += self.globals + [""]
+        out += kernel_text
+        out.append(f"static const tir_param tir_args[] = {{{', '.join(arg_rows)}}};")
+        out.append(f"static const tir_param tir_results[] = {{{', '.join(res_rows)}}};")
+        out.append("")
+        out += main_text
+        out += ["", "TIR_MODULE(tir_main, tir_args, tir_results)", ""]
+        return "\n".join(out)
+
+
+def _contiguous(shape: list[str]) -> list[str]:
+    out: list[str] = []
+    acc = "1"
+    for d in reversed(shape):
+        out.append(acc)
+        acc = _mul(acc, d)
+    return list(reversed(out))
+
+
+def _param_row(name: str, t: object) -> str:
+    if isinstance(t, MemRefType):
+        return f"{{{c_string(name)}, {NPY_TYPES[t.element.name]}, {t.rank}}}"
+    if isinstance(t, ScalarType):
+        return f"{{{c_string(name)}, {NPY_TYPES[t.name]}, 0}}"
+    raise TirError(f"the C target cannot pass a value of type {t} across the function boundary")
+
+
+def _pick_host(module: Operation, func: str | None) -> F.FuncOp:
+    funcs = [op for op in module.regions[0].block.ops if type(op) is F.FuncOp]
+    if func is not None:
+        for f in funcs:
+            if f.sym_name == func:
+                return f
+        raise TirError(f"emit-c: no function @{func} in the module")
+    if not funcs:
+        raise TirError("emit-c: the module has no func.func to compile")
+    if len(funcs) > 1:
+        names = ", ".join("@" + f.sym_name for f in funcs)
+        raise TirError(f"emit-c: the module has several functions ({names}); one C source is made per function")
+    return funcs[0]
+
+
+def _restrict_params(kfn: K.KernelFuncOp, module: Operation) -> list[bool]:
+    """`restrict` is kept on a pointer parameter unless some launch passes a buffer that another parameter
+    also reaches while one of the two is written."""
+    written = _written_args(kfn)
+    ok = [True] * len(kfn.body.args)
+    for launch in module.walk():
+        if not isinstance(launch, K.LaunchOp) or launch.attributes["kernel"].name != kfn.sym_name:
+            continue
+        roots = [_root_of(v) if isinstance(v.type, MemRefType) else None for v in launch.operands]
+        for i, ri in enumerate(roots):
+            for j, rj in enumerate(roots):
+                if i < j and ri is not None and ri is rj and (written[i] or written[j]):
+                    ok[i] = ok[j] = False
+    return ok
+
+
+def render_c(module: Operation, func: str | None = None) -> str:
+    """The C source of one host function of `module` (the only one unless `func` names it)."""
+    return CRenderer().render_module(module, func)
+

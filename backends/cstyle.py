@@ -1,0 +1,963 @@
+"""The C-style renderer shared by the C, CUDA and OpenCL targets (kernel-level IR -> C-like source).
+
+Input: a module after `outline-kernels` (docs/lowering.md section 6): `kernel.func`s holding loop
+nests of `loop`, `mem.load/store` and `scalar` ops, and host functions (the host plan) of
+`mem.alloc/dealloc/dim/stride/view/check/copy`, `lib.*`, scalar index arithmetic and `kernel.launch`.
+
+The renderer is a class whose language knobs are class attributes (type names, qualifiers, the
+spelling of `restrict`, pragma hooks, thread indices) plus two tables keyed by op class:
+
+- `EXPR`: scalar ops -> a C expression of already-rendered operands (`_Expr` rows);
+- `STMT`: structural ops (loops, memory, BLAS, launches) -> a method that writes statements.
+
+A target subclasses it and changes only what differs (backends/c.py: the C target and its
+`tir_main`). Every SSA value becomes a C local (`float v3 = ...;`) except constants, sizes and
+strides, which are inlined. A memref value is a `MemRef`: a data pointer expression and one C
+expression per size and stride (literals where the type knows them), so `mem.load %m[%i, %j]` is
+`m[i * m_s0 + j]` and a view is pointer arithmetic on its source.
+
+Vectorization: kernels take `T* restrict` data pointers (dropped where a launch passes aliasing
+buffers) and element strides; the innermost loop of a nest is emitted twice, a unit-stride fast path
+(`if (x_s0 == 1 && ...)`, every dynamic stride its induction variable walks set to 1) and the
+general strided loop, and `loop.parallel` / `simd_reduction` loops get `omp simd` so gcc vectorizes
+without -ffast-math.
+
+Numerics follow numpy (the reference interpreter): integer add/sub/mul/neg wrap (computed in the
+unsigned type), floor division and remainder by zero give 0 for integers (backends/c_runtime/tir_ops.h),
+float maximum/minimum propagate NaN, operands are converted to numpy's result type before the op,
+float16 is computed in float and rounded at every op (as numpy does). Known difference: a float ->
+integer cast of a value out of the integer's range (or NaN) is undefined in C; on x86 gcc gives what
+numpy gives for int32/int64 (INT_MIN) and wraps through int32 for 8/16-bit types.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..dialects import kernel as K
+from ..dialects import lib as L
+from ..dialects import loop as LP
+from ..dialects import mem as M
+from ..dialects import scalar as S
+from ..dialects import tensor as T
+from ..ir.attributes import DYN, Dense, Typed
+from ..ir.core import Block, Operation, OpResult, TirError, Value
+from ..ir.types import MemRefType, ScalarType, TensorType, scalar
+
+__all__ = ["CStyleRenderer", "MemRef", "EXPR", "STMT", "UNREACHABLE", "c_string"]
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def c_string(text: str) -> str:
+    """A C string literal holding `text` (escaped; `%` is not special: print it with "%s")."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ord(ch) < 32 or ord(ch) > 126:
+            out.extend(f"\\{b:03o}" for b in ch.encode())
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+_C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if inline int long "
+    "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
+    "bool true false main ctx args results int64_t int32_t size_t".split())
+
+
+def _is_int_literal(text: str) -> bool:
+    return re.fullmatch(r"-?\d+", text) is not None
+
+
+def _mul(a: str, b: str) -> str:
+    """a * b with literal folding (sizes and strides are often literals)."""
+    if a == "0" or b == "0":
+        return "0"
+    if a == "1":
+        return b
+    if b == "1":
+        return a
+    if _is_int_literal(a) and _is_int_literal(b):
+        return str(int(a) * int(b))
+    return f"{_paren(a)} * {_paren(b)}"
+
+
+def _paren(e: str) -> str:
+    """`e` wrapped in parentheses unless it is a name, a number or an element of an array."""
+    return e if re.fullmatch(r"[\w.\[\]]+", e) else f"({e})"
+
+
+@dataclass
+class MemRef:
+    """A memref value in C: `data` (a pointer expression of the element type) and a C expression per size
+    and stride. `root` identifies the allocation it views (aliasing); `kind` is arg/alloc/result/view/const."""
+
+    data: str
+    shape: list[str]
+    strides: list[str]
+    element: ScalarType
+    root: object
+    kind: str = "view"
+
+
+@dataclass
+class _Expr:
+    """A row of the scalar table: `fn(renderer, args, compute type, op) -> C expression`. Operands are
+    converted to the compute type first: the result type (`numpy`), or numpy's common type of the
+    operands (`common`, comparisons), or left alone (`none`: casts and select's condition)."""
+
+    fn: Callable[[CStyleRenderer, list[str], ScalarType, Operation], str]
+    convert: str = "result"
+
+
+@dataclass
+class _Loop:
+    """What the renderer knows about the loop being written: for the innermost one, the strides assumed 1."""
+
+    unit_strides: set[str] = field(default_factory=set)
+
+
+# ---------------------------------------------------------------- scalar expressions
+
+
+def _signed_int(t: ScalarType) -> bool:
+    return t.is_int and t.dtype.kind == "i" and t.name != "index"
+
+
+def _int_unsigned(t: ScalarType) -> str:
+    return "uint64_t" if t.dtype.itemsize == 8 else "uint32_t"
+
+
+def _arith(op_c: str) -> Callable[[CStyleRenderer, list[str], ScalarType, Operation], str]:
+    bool_op = {"+": "|", "*": "&"}.get(op_c)
+
+    def fn(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+        if t.is_bool:
+            if bool_op is None:
+                raise op.error(f"'{op_c}' is not defined on booleans")
+            return f"({a[0]} {bool_op} {a[1]})"
+        if t.is_int and t.name != "index":
+            u = _int_unsigned(t)
+            return f"({r.type_name(t)})(({u}){a[0]} {op_c} ({u}){a[1]})"
+        return f"({a[0]} {op_c} {a[1]})"
+    return fn
+
+
+def _neg(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    if t.is_int and t.name != "index":
+        return f"({r.type_name(t)})(0 - ({_int_unsigned(t)}){a[0]})"
+    return f"(-{a[0]})"
+
+
+def _abs(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    if t.is_float:
+        return f"{r.math_fn('fabs', t)}({a[0]})"
+    if t.is_bool or t.dtype.kind == "u":
+        return a[0]
+    return f"({a[0]} < 0 ? {_neg(r, a, t, op)} : {a[0]})"
+
+
+def _helper(name: str) -> Callable[[CStyleRenderer, list[str], ScalarType, Operation], str]:
+    """A tir_ops.h helper `tir_<name>_<type>`."""
+    def fn(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+        if t.is_bool:
+            raise op.error(f"{name} is not defined on booleans")
+        return f"tir_{name}_{r.ops_suffix(t)}({', '.join(a)})"
+    return fn
+
+
+def _maxmin(kind: str) -> Callable[[CStyleRenderer, list[str], ScalarType, Operation], str]:
+    def fn(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+        if t.is_float:
+            return f"tir_{kind}_{r.ops_suffix(t)}({a[0]}, {a[1]})"
+        if t.is_bool:
+            return f"({a[0]} {'|' if kind == 'max' else '&'} {a[1]})"
+        cmp = ">" if kind == "max" else "<"
+        return f"({a[0]} {cmp} {a[1]} ? {a[0]} : {a[1]})"
+    return fn
+
+
+def _pow(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    if t.is_float:
+        return f"{r.math_fn('pow', t)}({a[0]}, {a[1]})"
+    return _helper("pow")(r, a, t, op)
+
+
+def _math(name: str) -> Callable[[CStyleRenderer, list[str], ScalarType, Operation], str]:
+    def fn(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+        if not t.is_float:
+            raise op.error(f"has a non-float result type {t}")
+        return f"{r.math_fn(name, t)}({', '.join(a)})"
+    return fn
+
+
+def _rsqrt(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    return f"({r.literal(1, t)} / {r.math_fn('sqrt', t)}({a[0]}))"
+
+
+def _square(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    return _arith("*")(r, [a[0], a[0]], t, op)
+
+
+def _sign(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    if t.is_float:
+        return f"tir_sign_{r.ops_suffix(t)}({a[0]})"
+    return f"({r.type_name(t)})(({a[0]} > 0) - ({a[0]} < 0))"
+
+
+def _relu(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    return _maxmin("max")(r, [a[0], r.literal(0, t)], t, op)
+
+
+def _rounding(name: str) -> Callable[[CStyleRenderer, list[str], ScalarType, Operation], str]:
+    def fn(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+        return f"{r.math_fn(name, t)}({a[0]})" if t.is_float else a[0]  # integers round to themselves
+    return fn
+
+
+def _bitwise(op_c: str) -> Callable[[CStyleRenderer, list[str], ScalarType, Operation], str]:
+    def fn(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+        if t.is_float:
+            raise op.error(f"bitwise '{op_c}' on floats")
+        return f"({r.type_name(t)})({a[0]} {op_c} {a[1]})"
+    return fn
+
+
+def _not(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    if t.is_bool:
+        return f"(!{a[0]})"
+    return f"({r.type_name(t)})(~{a[0]})"
+
+
+def _compare(op_c: str) -> Callable[[CStyleRenderer, list[str], ScalarType, Operation], str]:
+    return lambda r, a, t, op: f"({a[0]} {op_c} {a[1]})"
+
+
+def _select(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    return f"({a[0]} ? {a[1]} : {a[2]})"
+
+
+def _clip(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    mx, mn = _maxmin("max"), _maxmin("min")
+    return mn(r, [mx(r, [a[0], a[1]], t, op), a[2]], t, op)
+
+
+def _bce(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    o, tt = a
+    one = r.literal(1, t)
+    log = r.math_fn("log", t)
+    return f"(-({tt} * {log}({o}) + ({one} - {tt}) * {log}({one} - {o})))"
+
+
+def _cast(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    src = op.operands[0].type
+    assert isinstance(src, ScalarType)
+    x = a[0]
+    if t.is_bool:
+        return f"({x} != 0)"
+    if src.is_float and t.is_int:
+        # float -> int: through int32 for narrow types (what numpy gives on x86), UB out of range (see module doc)
+        if t.dtype.itemsize < 4:
+            return f"({r.type_name(t)})(int32_t){x}"
+        if t.name == "ui32":
+            return f"(uint32_t)(int64_t){x}"
+        if t.name == "ui64":  # negative values wrap through int64, as numpy on x86
+            return f"({x} >= 0x1p63 ? (uint64_t){x} : (uint64_t)(int64_t){x})"
+    return f"({r.type_name(t)}){x}"
+
+
+def _constant_expr(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+    v = op.attributes["value"]
+    return r.literal(v.value, v.type)
+
+
+def _scalar(name: str) -> type[Operation]:
+    from ..ir.core import OP_REGISTRY
+    return OP_REGISTRY[name]
+
+
+# scalar op class -> expression row. Math functions are resolved per type by `math_fn`.
+EXPR: dict[type[Operation], _Expr] = {
+    _scalar("scalar.add"): _Expr(_arith("+")),
+    _scalar("scalar.sub"): _Expr(_arith("-")),
+    _scalar("scalar.mul"): _Expr(_arith("*")),
+    _scalar("scalar.true_div"): _Expr(_arith("/")),
+    _scalar("scalar.int_div"): _Expr(_helper("floordiv")),
+    _scalar("scalar.mod"): _Expr(_helper("mod")),
+    _scalar("scalar.pow"): _Expr(_pow),
+    _scalar("scalar.arctan2"): _Expr(_math("atan2")),
+    _scalar("scalar.maximum"): _Expr(_maxmin("max")),
+    _scalar("scalar.minimum"): _Expr(_maxmin("min")),
+    _scalar("scalar.binary_crossentropy"): _Expr(_bce),
+    _scalar("scalar.eq"): _Expr(_compare("=="), "common"),
+    _scalar("scalar.ne"): _Expr(_compare("!="), "common"),
+    _scalar("scalar.lt"): _Expr(_compare("<"), "common"),
+    _scalar("scalar.le"): _Expr(_compare("<="), "common"),
+    _scalar("scalar.gt"): _Expr(_compare(">"), "common"),
+    _scalar("scalar.ge"): _Expr(_compare(">="), "common"),
+    _scalar("scalar.and"): _Expr(_bitwise("&")),
+    _scalar("scalar.or"): _Expr(_bitwise("|")),
+    _scalar("scalar.xor"): _Expr(_bitwise("^")),
+    _scalar("scalar.not"): _Expr(_not),
+    _scalar("scalar.neg"): _Expr(_neg),
+    _scalar("scalar.abs"): _Expr(_abs),
+    _scalar("scalar.sign"): _Expr(_sign),
+    _scalar("scalar.square"): _Expr(_square),
+    _scalar("scalar.rsqrt"): _Expr(_rsqrt),
+    _scalar("scalar.relu"): _Expr(_relu),
+    _scalar("scalar.floor"): _Expr(_rounding("floor")),
+    _scalar("scalar.ceil"): _Expr(_rounding("ceil")),
+    _scalar("scalar.round"): _Expr(_rounding("rint")),  # half to even, as np.round
+    _scalar("scalar.clip"): _Expr(_clip),
+    _scalar("scalar.select"): _Expr(_select, "select"),
+    _scalar("scalar.cast"): _Expr(_cast, "none"),
+    _scalar("scalar.constant"): _Expr(_constant_expr, "none"),
+    **{_scalar(f"scalar.{n}"): _Expr(_math(n)) for n in (
+        "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "sin", "cos", "tan", "tanh", "sinh",
+        "cosh", "arcsin", "arccos", "arctan", "sigmoid", "softplus", "erf", "erfc")},
+}
+
+# math function name -> (float32 function, float64 function): tir_math.h where it has one, else libm.
+MATH_FUNCS: dict[str, tuple[str, str]] = {
+    "exp": ("tir_expf", "tir_exp"), "exp2": ("tir_exp2f", "exp2"), "expm1": ("tir_expm1f", "tir_expm1"),
+    "log": ("tir_logf", "tir_log"), "log2": ("tir_log2f", "log2"), "log10": ("tir_log10f", "log10"),
+    "log1p": ("tir_log1pf", "tir_log1p"), "sqrt": ("tir_sqrtf", "sqrt"), "sin": ("tir_sinf", "tir_sin"),
+    "cos": ("tir_cosf", "tir_cos"), "tan": ("tir_tanf", "tan"), "tanh": ("tir_tanhf", "tir_tanh"),
+    "sinh": ("tir_sinhf", "sinh"), "cosh": ("tir_coshf", "cosh"), "arcsin": ("tir_asinf", "asin"),
+    "arccos": ("tir_acosf", "acos"), "arctan": ("tir_atanf", "atan"), "sigmoid": ("tir_sigmoidf", "tir_sigmoid"),
+    "softplus": ("tir_softplusf", "tir_softplus"), "erf": ("tir_erff", "tir_erf"), "erfc": ("tir_erfcf", "erfc"),
+    "atan2": ("tir_atan2f", "atan2"), "pow": ("tir_powf", "pow"), "fabs": ("fabsf", "fabs"),
+    "floor": ("floorf", "floor"), "ceil": ("ceilf", "ceil"), "rint": ("rintf", "rint"),
+}
+
+# Ops of the kernel-level dialects that never reach emit-c (lowered before it), with the reason.
+UNREACHABLE: dict[str, str] = {
+    "mem.generic": "lower-to-loops turns it into loops",
+    "mem.tensor_of": "bufferize leaves no tensor results",
+    "scalar.yield": "lower-to-loops turns generic bodies' yields into stores",
+    "kernel.to_device": "GPU targets only",
+    "kernel.to_host": "GPU targets only",
+}
+
+
+# ---------------------------------------------------------------- the renderer
+
+
+class CStyleRenderer:
+    """Renders kernel-level IR to C-like source. Subclasses override the knobs and hooks below."""
+
+    # ---- language knobs
+    type_names: ClassVar[dict[str, str]] = {
+        "i1": "uint8_t", "i8": "int8_t", "i16": "int16_t", "i32": "int32_t", "i64": "int64_t",
+        "ui8": "uint8_t", "ui16": "uint16_t", "ui32": "uint32_t", "ui64": "uint64_t",
+        "f16": "_Float16", "f32": "float", "f64": "double", "index": "int64_t",
+    }
+    half_compute: ClassVar[str] = "float"  # float16 values are computed in this type, rounded on assignment
+    index_type: ClassVar[str] = "int64_t"
+    kernel_prefix: ClassVar[str] = "static void"
+    buffer_prefix: ClassVar[str] = ""  # e.g. "__global " in OpenCL
+    restrict: ClassVar[str] = "restrict"
+    kernel_ctx_param: ClassVar[str] = "tir_ctx* ctx"  # first parameter of every kernel ("" for none)
+    thread_index: ClassVar[dict[str, Callable[[int], str]] | None] = None  # GPU targets: dim -> index expression
+    indent_unit: ClassVar[str] = "    "
+
+    # ---- pragma hooks (C: OpenMP; GPU targets: none, the grid is the parallel loop)
+    def parallel_pragma(self, work: str) -> str | None:
+        """The pragma of the outermost parallel loop of a kernel (None: run serially)."""
+        return None
+
+    def simd_pragma(self, reductions: list[tuple[str, str, ScalarType]]) -> str | None:
+        """The pragma of a loop whose iterations may run in SIMD lanes; `reductions` = (kind, C variable, type)
+        of its iter args (`simd_reduction` kinds add/mul/max/min/and/or); None when it cannot say them."""
+        return None
+
+    # ---- state
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 0
+        self.names: dict[Value, str] = {}
+        self.memrefs: dict[Value, MemRef] = {}
+        self.used_names: set[str] = set()
+        self.loop = _Loop()
+        self.in_kernel = False
+        self.parallel_depth = 0  # enclosing loop.parallel ops inside the current function
+        self.has_check = False
+        self.globals: list[str] = []  # file-scope definitions (constants)
+        self.const_names: dict[int, str] = {}
+
+    # ---- output
+    def emit(self, line: str = "") -> None:
+        self.lines.append(self.indent_unit * self.depth + line if line else "")
+
+    @contextlib.contextmanager
+    def block(self, head: str) -> Iterator[None]:
+        self.emit(head + " {")
+        self.depth += 1
+        yield
+        self.depth -= 1
+        self.emit("}")
+
+    # ---- types and literals
+    def type_name(self, t: ScalarType) -> str:
+        return self.type_names[t.name]
+
+    def compute_type_name(self, t: ScalarType) -> str:
+        return self.half_compute if t.name == "f16" else self.type_name(t)
+
+    def ops_suffix(self, t: ScalarType) -> str:
+        """The type suffix of tir_ops.h helpers (float16 computes as float32)."""
+        return "f32" if t.name == "f16" else "i64" if t.name == "index" else t.name
+
+    def math_fn(self, name: str, t: ScalarType) -> str:
+        f32, f64 = MATH_FUNCS[name]
+        return f64 if t.name == "f64" else f32
+
+    def literal(self, value: Any, t: ScalarType) -> str:
+        if t.is_bool:
+            return "1" if value else "0"
+        if t.is_int:
+            v = int(value)
+            if t.dtype.itemsize == 8:
+                if t.dtype.kind == "u":
+                    return f"UINT64_C({v})"
+                return f"(-INT64_C({-(v + 1)}) - 1)" if v < 0 else f"INT64_C({v})"
+            return str(v) if t.name in ("i32",) and v > -2**31 else f"(({self.type_name(t)}){v})"
+        v = float(np.asarray(value, dtype=t.dtype))
+        ctype = self.compute_type_name(t)
+        suffix = "f" if ctype == "float" else ""
+        if math.isnan(v):
+            return f"(({ctype})NAN)"
+        if math.isinf(v):
+            return f"(({ctype}){'-' if v < 0 else ''}INFINITY)"
+        text = repr(v)
+        if float(np.asarray(float(text), dtype=t.dtype)) != v:
+            text = v.hex()
+        if "e" not in text and "." not in text and "x" not in text and "inf" not in text:
+            text += ".0"
+        return f"{text}{suffix}" if not text.startswith("-") else f"({text}{suffix})"
+
+    # ---- names
+    def fresh(self, hint: str | None, default: str = "v") -> str:
+        base = re.sub(r"\W", "_", hint or "") or default
+        if base[0].isdigit():
+            base = f"{default}{base}"
+        name, k = base, 0
+        while name in self.used_names or name in _C_KEYWORDS or name.startswith("tir_"):
+            k += 1
+            name = f"{base}_{k}"
+        self.used_names.add(name)
+        return name
+
+    def value(self, v: Value) -> str:
+        if v not in self.names:
+            raise TirError(f"emit-c: value {v!r} is used before it is rendered")
+        return self.names[v]
+
+    def memref(self, v: Value) -> MemRef:
+        if v not in self.memrefs:
+            raise TirError(f"emit-c: memref {v!r} is used before it is rendered")
+        return self.memrefs[v]
+
+    def convert(self, v: Value, t: ScalarType) -> str:
+        """Operand `v` as a value of compute type `t`."""
+        src = v.type
+        text = self.value(v)
+        if not isinstance(src, ScalarType):
+            raise TirError(f"emit-c: scalar operand expected, got {src}")
+        same = src == t or {src.name, t.name} <= {"i64", "index"}
+        if same and src.name != "f16":
+            return text
+        return f"({self.compute_type_name(t)}){text}"
+
+    # ---- blocks and ops
+    def render_block(self, block: Block) -> None:
+        """The ops of a block, up to (not including) its terminator, which the caller handles."""
+        ops = block.ops
+        opened = 0
+        for op in ops:
+            if op is block.terminator:
+                break
+            if isinstance(op, M.CheckOp) and not self.check_returns():
+                # Inside a loop a failed check records the error and skips the rest of the iteration.
+                self.render_check(op, returns=False)
+                self.emit("else {")
+                self.depth += 1
+                opened += 1
+                continue
+            self.render_op(op)
+        self._pending_close = opened
+
+    def close_pending(self, n: int) -> None:
+        for _ in range(n):
+            self.depth -= 1
+            self.emit("}")
+
+    def check_returns(self) -> bool:
+        return self.loop_depth == 0
+
+    loop_depth = 0
+    _pending_close = 0
+
+    def render_op(self, op: Operation) -> None:
+        cls = type(op)
+        if cls in EXPR:
+            self.render_scalar(op)
+            return
+        method = STMT.get(cls)
+        if method is None:
+            reason = UNREACHABLE.get(op.name, "no C rendering rule")
+            raise TirError(f"'{op.name}' op cannot be emitted as C ({reason})", op.loc)
+        getattr(self, method)(op)
+
+    def render_scalar(self, op: Operation) -> None:
+        row = EXPR[type(op)]
+        res = op.results[0]
+        t = res.type
+        assert isinstance(t, ScalarType)
+        if row.convert == "result":
+            args = [self.convert(v, t) for v in op.operands]
+            ct = t
+        elif row.convert == "common":
+            dts = [v.type.dtype for v in op.operands]  # type: ignore[union-attr]
+            ct = scalar(np.result_type(*dts))
+            if {v.type for v in op.operands} == {ScalarType("index")}:
+                ct = ScalarType("index")
+            args = [self.convert(v, ct) for v in op.operands]
+        elif row.convert == "select":
+            args = [self.value(op.operands[0])] + [self.convert(v, t) for v in op.operands[1:]]
+            ct = t
+        else:
+            args = [self.value(v) for v in op.operands]
+            ct = t
+        expr = row.fn(self, args, ct, op)
+        if isinstance(op, S.ConstantOp):
+            self.names[res] = expr
+            return
+        name = self.fresh(res.name_hint)
+        self.emit(f"{self.type_name(t)} {name} = {expr};")
+        self.names[res] = name
+
+    # ---- memory
+    def address(self, m: MemRef, indices: list[Value]) -> str:
+        terms = []
+        for idx, stride in zip(indices, m.strides):
+            if stride in self.loop.unit_strides:
+                stride = "1"
+            i = self.value(idx)
+            term = _mul(i, stride)
+            if term != "0":
+                terms.append(term)
+        return " + ".join(terms) if terms else "0"
+
+    def render_load(self, op: Operation) -> None:
+        m = self.memref(op.operands[0])
+        res = op.results[0]
+        name = self.fresh(res.name_hint)
+        self.emit(f"{self.type_name(res.type)} {name} = {m.data}[{self.address(m, op.operands[1:])}];")  # type: ignore[arg-type]
+        self.names[res] = name
+
+    def render_store(self, op: Operation) -> None:
+        m = self.memref(op.operands[1])
+        self.emit(f"{m.data}[{self.address(m, op.operands[2:])}] = {self.value(op.operands[0])};")
+
+    def render_dim(self, op: Operation) -> None:
+        self.names[op.results[0]] = self.memref(op.operands[0]).shape[op.attributes["axis"]]
+
+    def render_stride(self, op: Operation) -> None:
+        self.names[op.results[0]] = self.memref(op.operands[0]).strides[op.attributes["axis"]]
+
+    def render_view(self, op: Operation) -> None:
+        src = self.memref(op.operands[0])
+        assert isinstance(op, M.ViewOp)
+        offset, shape, strides = op.entries()
+        dyn = iter(self.value(v) for v in op.operands[1:])
+        off = next(dyn) if offset is DYN else str(offset)
+        dims = [next(dyn) if d is DYN else str(d) for d in shape]
+        steps = [next(dyn) if s is DYN else str(s) for s in strides]
+        res = op.results[0]
+        name = self.fresh(res.name_hint, "view")
+        ctype = self.type_name(src.element)
+        const = "const " if src.kind in ("arg", "const") else ""
+        data = src.data if off == "0" else f"{src.data} + {_paren(off)}"
+        self.emit(f"{self.buffer_prefix}{const}{ctype}* {name} = {data};")
+        self.memrefs[res] = MemRef(name, dims, steps, src.element, src.root, "arg" if const else "view")
+
+    def render_buffer_of(self, op: Operation) -> None:
+        src = op.operands[0]
+        if not isinstance(src, OpResult) or not isinstance(src.op, T.ConstantOp):
+            raise TirError("'mem.buffer_of' op of a value that is not a tensor.constant cannot be emitted as C",
+                           op.loc)
+        t = src.type
+        assert isinstance(t, TensorType)
+        name = self.constant_array(src.op)
+        shape = [str(d) for d in t.shape]
+        strides = [str(s) for s in M.contiguous_strides(t.shape)]
+        self.memrefs[op.results[0]] = MemRef(name, shape, strides, t.element, name, "const")
+
+    def render_tensor_constant(self, op: Operation) -> None:
+        """Rendered where mem.buffer_of uses it (a file-scope array)."""
+
+    def constant_array(self, op: Operation) -> str:
+        key = id(op)
+        if key in self.const_names:
+            return self.const_names[key]
+        attr = op.attributes["value"]
+        t = op.results[0].type
+        assert isinstance(t, TensorType)
+        if isinstance(attr, Dense):
+            arr = np.broadcast_to(attr.array, t.shape) if attr.array.shape != t.shape else attr.array
+        elif isinstance(attr, Typed):
+            arr = np.full(t.shape, attr.value, dtype=t.dtype)
+        else:
+            arr = np.full(t.shape, attr, dtype=t.dtype)
+        flat = np.asarray(arr, dtype=t.dtype).ravel()
+        name = self.fresh(op.results[0].name_hint, "cst")
+        name = f"tir_const_{name}"
+        body = ", ".join(self.literal(x.item(), t.element) for x in flat) if flat.size else "0"
+        self.globals.append(f"static const {self.type_name(t.element)} {name}[{max(flat.size, 1)}] = {{{body}}};")
+        self.const_names[key] = name
+        return name
+
+    def render_copy(self, op: Operation) -> None:
+        src, dst = self.memref(op.operands[0]), self.memref(op.operands[1])
+        rank = len(dst.shape)
+        if rank == 0:
+            self.emit(f"{dst.data}[0] = {src.data}[0];")
+            return
+        ivs = [self.fresh(f"c{k}") for k in range(rank)]
+        opened = 0
+        self.emit("{")
+        self.depth += 1
+        for k in range(rank):
+            self.emit(f"for ({self.index_type} {ivs[k]} = 0; {ivs[k]} < {dst.shape[k]}; ++{ivs[k]}) {{")
+            self.depth += 1
+            opened += 1
+        s_addr = " + ".join(t for t in (_mul(i, s) for i, s in zip(ivs, src.strides)) if t != "0") or "0"
+        d_addr = " + ".join(t for t in (_mul(i, s) for i, s in zip(ivs, dst.strides)) if t != "0") or "0"
+        self.emit(f"{dst.data}[{d_addr}] = {src.data}[{s_addr}];")
+        self.close_pending(opened + 1)
+
+    def render_check(self, op: Operation, returns: bool | None = None) -> None:
+        returns = self.check_returns() if returns is None else returns
+        self.has_check = True
+        message = str(TirError(op.attributes["message"], op.loc))
+        cond = self.value(op.operands[0])
+        fail = f"tir_fail(ctx, \"%s\", {c_string(message)})"
+        if returns:
+            self.emit(f"if (!{_paren(cond)}) return {fail};" if not self.in_kernel
+                      else f"if (!{_paren(cond)}) {{ {fail}; return; }}")
+        else:
+            self.emit(f"if (!{_paren(cond)}) {{ {fail}; }}")
+
+    # ---- loops
+    def _innermost(self, op: Operation) -> bool:
+        return not any(isinstance(o, (LP.ForOp, LP.ParallelOp)) for o in op.walk() if o is not op)
+
+    def _unit_stride_candidates(self, loop_op: Operation, iv: Value) -> list[str]:
+        """Dynamic strides of accesses whose subscript is the innermost induction variable: the fast
+        path assumes them 1. Only memrefs defined outside the loop (their strides are in scope)."""
+        found: list[str] = []
+        for o in loop_op.walk():
+            if isinstance(o, M.LoadOp):
+                ref, idx = o.operands[0], o.operands[1:]
+            elif isinstance(o, M.StoreOp):
+                ref, idx = o.operands[1], o.operands[2:]
+            else:
+                continue
+            if isinstance(ref, OpResult) and _inside(ref.op, loop_op) or ref not in self.memrefs:
+                continue
+            m = self.memrefs[ref]
+            for i, s in zip(idx, m.strides):
+                if i is iv and not _is_int_literal(s) and s not in found:
+                    found.append(s)
+        return found
+
+    def _loop_header(self, iv: str, bound: str) -> str:
+        return f"for ({self.index_type} {iv} = 0; {iv} < {bound}; ++{iv})"
+
+    def _versioned(self, loop_op: Operation, iv: Value, pragma_fast: list[str], pragma_slow: list[str],
+                   body: Callable[[], None], header: str) -> None:
+        """The innermost loop: a unit-stride fast path and the general one (or just one when no stride is dynamic)."""
+        cands = self._unit_stride_candidates(loop_op, iv)
+        saved = self.loop
+        if cands:
+            cond = " && ".join(f"{s} == 1" for s in cands)
+            self.emit(f"if ({cond}) {{")
+            self.depth += 1
+            self.loop = _Loop(set(cands) | saved.unit_strides)
+            for p in pragma_fast:
+                self.emit(p)
+            with self.block(header):
+                body()
+            self.loop = saved
+            self.depth -= 1
+            self.emit("} else {")
+            self.depth += 1
+            for p in pragma_slow:
+                self.emit(p)
+            with self.block(header):
+                body()
+            self.depth -= 1
+            self.emit("}")
+        else:
+            for p in pragma_fast:
+                self.emit(p)
+            with self.block(header):
+                body()
+
+    def work_estimate(self, op: Operation, bounds: list[str]) -> str:
+        """Trip count of a parallel nest for the OpenMP `if` clause: its bounds times the bounds of the
+        loops inside it that are known before it (so a row-wise reduction counts its rows' length)."""
+        terms = list(bounds)
+        for o in op.walk():
+            if o is not op and isinstance(o, (LP.ForOp, LP.ParallelOp)):
+                for b in (o.operands[:1] if isinstance(o, LP.ForOp) else o.operands):
+                    if not (isinstance(b, OpResult) and _inside(b.op, op)) and b in self.names:
+                        terms.append(self.value(b))
+        return " * ".join(_paren(t) for t in terms) if terms else "1"
+
+    def render_parallel(self, op: Operation) -> None:
+        assert isinstance(op, LP.ParallelOp)
+        body_block = op.body
+        bounds = [self.value(b) for b in op.operands]
+        ivs = [self.fresh(a.name_hint, "i") for a in body_block.args]
+        for a, n in zip(body_block.args, ivs):
+            self.names[a] = n
+        outer_pragma = self.parallel_pragma(self.work_estimate(op, bounds)) if self.parallel_depth == 0 else None
+        innermost = self._innermost(op)
+        rank = len(bounds)
+        self.parallel_depth += 1
+        self.loop_depth += 1
+
+        def inner() -> None:
+            self.render_block(body_block)
+            self.close_pending(self._pending_close)
+
+        def nest(k: int) -> None:
+            header = self._loop_header(ivs[k], bounds[k])
+            pragmas = [outer_pragma] if k == 0 and outer_pragma else []
+            if k == rank - 1 and innermost:
+                simd = self.simd_pragma([])
+                fast = [_merge_pragmas(pragmas[0], simd)] if pragmas and simd else pragmas or ([simd] if simd else [])
+                self._versioned(op, body_block.args[k], fast, pragmas, inner, header)
+                return
+            for p in pragmas:
+                self.emit(p)
+            with self.block(header):
+                if k == rank - 1:
+                    inner()
+                else:
+                    nest(k + 1)
+        nest(0)
+        self.parallel_depth -= 1
+        self.loop_depth -= 1
+
+    def render_for(self, op: Operation) -> None:
+        assert isinstance(op, LP.ForOp)
+        body_block = op.body
+        bound = self.value(op.operands[0])
+        iv = self.fresh(body_block.args[0].name_hint, "i")
+        self.names[body_block.args[0]] = iv
+        accs = []
+        for res, arg, init in zip(op.results, body_block.args[1:], op.operands[1:]):
+            name = self.fresh(res.name_hint or arg.name_hint, "acc")
+            self.emit(f"{self.type_name(res.type)} {name} = {self.value(init)};")  # type: ignore[arg-type]
+            self.names[arg] = name
+            accs.append(name)
+        kinds = _simd_reductions(op, len(accs))
+        pragmas: list[str] = []
+        if kinds is not None and self._innermost(op):
+            p = self.simd_pragma([(k, a, r.type) for k, a, r in zip(kinds, accs, op.results)])  # type: ignore[misc]
+            if p:
+                pragmas.append(p)
+        self.loop_depth += 1
+
+        def inner() -> None:
+            self.render_block(body_block)
+            y = body_block.terminator
+            assert y is not None
+            nexts = [self.value(v) for v in y.operands]
+            if len(accs) > 1:
+                tmps = []
+                for a, n, res in zip(accs, nexts, op.results):
+                    t = self.fresh(f"{a}_next")
+                    self.emit(f"{self.type_name(res.type)} {t} = {n};")  # type: ignore[arg-type]
+                    tmps.append(t)
+                nexts = tmps
+            for a, n in zip(accs, nexts):
+                if a != n:
+                    self.emit(f"{a} = {n};")
+            self.close_pending(self._pending_close)
+
+        header = self._loop_header(iv, bound)
+        if self._innermost(op):
+            self._versioned(op, body_block.args[0], pragmas, pragmas, inner, header)
+        else:
+            with self.block(header):
+                inner()
+        self.loop_depth -= 1
+        for res, a in zip(op.results, accs):
+            self.names[res] = a
+
+    def render_if(self, op: Operation) -> None:
+        outs = []
+        for res in op.results:
+            name = self.fresh(res.name_hint, "r")
+            self.emit(f"{self.type_name(res.type)} {name};")  # type: ignore[arg-type]
+            outs.append(name)
+        for k, region in enumerate(op.regions):
+            block = region.block
+            self.emit(f"if ({self.value(op.operands[0])}) {{" if k == 0 else "} else {")
+            self.depth += 1
+            self.render_block(block)
+            y = block.terminator
+            assert y is not None
+            for name, v in zip(outs, y.operands):
+                self.emit(f"{name} = {self.value(v)};")
+            self.close_pending(self._pending_close)
+            self.depth -= 1
+        self.emit("}")
+        for res, name in zip(op.results, outs):
+            self.names[res] = name
+
+    # ---- kernels
+    def kernel_params(self, fn: K.KernelFuncOp, restrict_ok: list[bool], written: list[bool]) -> list[str]:
+        """The C parameters of a kernel; binds its arguments (memrefs: pointer + dynamic sizes/strides)."""
+        params = [self.kernel_ctx_param] if self.kernel_ctx_param else []
+        for k, (arg, t) in enumerate(zip(fn.body.args, fn.function_type.inputs)):
+            name = self.fresh(arg.name_hint, f"a{k}")
+            if isinstance(t, MemRefType):
+                ctype = self.type_name(t.element)
+                const = "" if written[k] else "const "
+                qual = f" {self.restrict}" if restrict_ok[k] and self.restrict else ""
+                params.append(f"{self.buffer_prefix}{const}{ctype}*{qual} {name}")
+                shape, strides = [], []
+                for d, size in enumerate(t.shape):
+                    if size is None:
+                        p = self.fresh(f"{name}_n{d}")
+                        params.append(f"{self.index_type} {p}")
+                        shape.append(p)
+                    else:
+                        shape.append(str(size))
+                for d, st in enumerate(M.layout_of(t)):
+                    if st is None:
+                        p = self.fresh(f"{name}_s{d}")
+                        params.append(f"{self.index_type} {p}")
+                        strides.append(p)
+                    else:
+                        strides.append(str(st))
+                self.memrefs[arg] = MemRef(name, shape, strides, t.element, ("karg", k), "arg" if const else "view")
+            else:
+                assert isinstance(t, ScalarType)
+                params.append(f"{self.type_name(t)} {name}")
+                self.names[arg] = name
+        return params
+
+    def render_kernel(self, fn: K.KernelFuncOp, restrict_ok: list[bool]) -> list[str]:
+        """One kernel as a C function (its lines); the renderer's per-function state is reset."""
+        self._reset_function()
+        self.in_kernel = True
+        written = _written_args(fn)
+        params = self.kernel_params(fn, restrict_ok, written)
+        self.emit(f"{self.kernel_prefix} {fn.sym_name}({', '.join(params)}) {{")
+        self.depth += 1
+        self.render_block(fn.body)
+        self.close_pending(self._pending_close)
+        self.depth -= 1
+        self.emit("}")
+        self.in_kernel = False
+        return self.lines
+
+    def _reset_function(self) -> None:
+        self.lines = []
+        self.depth = 0
+        self.names = {}
+        self.memrefs = {}
+        self.used_names = set(self.const_names.values())
+        self.loop = _Loop()
+        self.parallel_depth = 0
+        self.loop_depth = 0
+        self.has_check = False
+
+
+def _inside(op: Operation, ancestor: Operation) -> bool:
+    cur: Operation | None = op
+    while cur is not None:
+        if cur is ancestor:
+            return True
+        cur = cur.parent_op
+    return False
+
+
+def _merge_pragmas(parallel: str, simd: str) -> str:
+    """`#pragma omp parallel for ...` + `#pragma omp simd ...` -> `#pragma omp parallel for simd ...`."""
+    if parallel.startswith("#pragma omp parallel for") and simd.startswith("#pragma omp simd"):
+        return parallel.replace("#pragma omp parallel for", "#pragma omp parallel for simd", 1) \
+            + simd[len("#pragma omp simd"):]
+    return parallel
+
+
+def _simd_reductions(op: Operation, n: int) -> list[str] | None:
+    """The `simd_reduction` kinds of a loop.for, one per iter arg; None unless every iter arg has one."""
+    attr = op.attributes.get("simd_reduction")
+    if attr is None or n == 0:
+        return None
+    kinds = [attr] * n if isinstance(attr, str) else list(attr)
+    if len(kinds) != n or not all(isinstance(k, str) and k for k in kinds):
+        return None
+    return kinds
+
+
+def _root_of(v: Value) -> Value:
+    """The buffer a memref value views (through mem.view chains)."""
+    while isinstance(v, OpResult) and isinstance(v.op, M.ViewOp):
+        v = v.op.operands[0]
+    return v
+
+
+def _written_args(fn: K.KernelFuncOp) -> list[bool]:
+    """Which memref arguments of a kernel are written (by mem.store, mem.copy or BLAS, through views too)."""
+    written: set[Value] = set()
+    for o in fn.walk():
+        if isinstance(o, M.StoreOp):
+            written.add(_root_of(o.operands[1]))
+        elif isinstance(o, M.CopyOp):
+            written.add(_root_of(o.operands[1]))
+        elif isinstance(o, (L.GemmOp, L.GemvOp)):
+            written.add(_root_of(o.operands[-1]))
+    return [a in written for a in fn.body.args]
+
+
+# Structural ops -> the renderer method that writes their statements.
+STMT: dict[type[Operation], str] = {
+    LP.ForOp: "render_for",
+    LP.ParallelOp: "render_parallel",
+    LP.IfOp: "render_if",
+    M.LoadOp: "render_load",
+    M.StoreOp: "render_store",
+    M.DimOp: "render_dim",
+    M.StrideOp: "render_stride",
+    M.ViewOp: "render_view",
+    M.AllocOp: "render_alloc",
+    M.DeallocOp: "render_dealloc",
+    M.CopyOp: "render_copy",
+    M.CheckOp: "render_check",
+    M.BufferOfOp: "render_buffer_of",
+    T.ConstantOp: "render_tensor_constant",
+    L.GemmOp: "render_gemm",
+    L.GemvOp: "render_gemv",
+    K.LaunchOp: "render_launch",
+}

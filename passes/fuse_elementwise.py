@@ -1,0 +1,398 @@
+"""`fuse-elementwise`: elementwise ops and reductions become `tensor.generic` ops with scalar bodies.
+
+docs/lowering.md section 2. The pass works block by block in two phases:
+
+1. Grouping, walking each block backwards (consumers before producers). A reduction
+   (sum prod max min all any argmax argmin) always roots a group. An elementwise op (a class of
+   `SCALAR_OF_TENSOR`) joins the group of its users when every use is in that one group of the
+   same block; otherwise (used by two groups, by another op, returned, unused) it roots a group
+   of its own, so a value used twice is computed once. An elementwise op consuming a reduction's
+   result therefore starts a new group, and a reduction absorbs its elementwise producers.
+2. Building one `tensor.generic` per group at its root: the inputs are the group's operands from
+   outside (0-d `tensor.constant`s are inlined as `scalar.constant`); every value of rank r lines
+   up with the last r iteration dims (numpy's right alignment); an input dim maps to its iteration
+   dim, or to -1 when it is a static 1 against an iteration dim that is not (static broadcasting).
+   Each member becomes its scalar twin (tensor.where -> scalar.select, tensor.cast -> scalar.cast
+   with the same `dtype`). The result has exactly the root's type.
+
+Reductions: iteration dims are the operand's dims, the reduced ones "reduction"; the output map
+lists the kept dims (-1 for keepdims). Inits: sum 0, prod 1, max -inf (ints: dtype min, bool:
+false), min +inf (dtype max, true), all true, any false. Operands are cast to the accumulator
+dtype first (sum of i32 accumulates in i64, as numpy). Max/min use scalar.maximum/minimum (NaN
+propagates). argmax/argmin carry (index, value) as two outputs, the value output unused: the
+candidate at `tensor.index` wins when strictly better, or when it is NaN and the value so far
+is not (first occurrence wins; the first NaN wins, as numpy). argmax over all dims of a tensor
+of rank != 1 reduces a `tensor.reshape` of it to one dim. A reduction over no dims is an
+elementwise cast.
+
+Empty reductions: sum/prod/all/any give their init. max/min/argmax/argmin over an axis that is
+empty only at run time give the init (-inf, +inf, index 0) where numpy raises: the tensor op's
+verifier refuses static empty axes, and there is no run-time check at this level.
+
+Legal on entry: verified IR of any dialect. On exit: no elementwise tensor op (ElementwiseOp with a
+scalar twin) and no sum/prod/max/min/all/any/argmax/argmin outside generic bodies; everything
+else is unchanged (composite ops such as tensor.mean are expected to be gone: run `decompose`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..dialects import scalar as S
+from ..dialects import tensor as T
+from ..dialects.generic_base import GenericBase
+from ..ir.attributes import Typed
+from ..ir.core import Block, Operation, Region, Value
+from ..ir.rewriter import constant_array
+from ..ir.types import Dim, ScalarType, TensorType, Type, i64, index, scalar
+from .pass_manager import Pass
+
+REDUCTIONS: tuple[type[Operation], ...] = (T.SumOp, T.ProdOp, T.MaxOp, T.MinOp, T.AllOp, T.AnyOp,
+                                           T.ArgmaxOp, T.ArgminOp)
+
+
+def is_elementwise(op: Operation) -> bool:
+    return type(op) in S.SCALAR_OF_TENSOR
+
+
+def is_reduction(op: Operation) -> bool:
+    return type(op) in REDUCTIONS
+
+
+def _tt(v: Value) -> TensorType:
+    assert isinstance(v.type, TensorType)
+    return v.type
+
+
+def _inline_constant(v: Value) -> np.ndarray | None:
+    """The value of a 0-d `tensor.constant` (inlined into bodies), else None."""
+    arr = constant_array(v)
+    return arr if arr is not None and arr.ndim == 0 else None
+
+
+def _typed(arr: np.ndarray) -> Typed:
+    elem = scalar(arr.dtype)
+    item = arr[()]
+    # The shortest decimal that reads back as the same f16/f32 value (as make_constant does).
+    value = float(str(item)) if arr.dtype.kind == "f" else item.item()
+    return Typed(value, elem)
+
+
+# ---------------------------------------------------------------- reduction kinds
+
+
+def _lowest(elem: ScalarType) -> Any:
+    if elem.is_float:
+        return float("-inf")
+    if elem.is_bool:
+        return False
+    return int(np.iinfo(elem.dtype).min)
+
+
+def _highest(elem: ScalarType) -> Any:
+    if elem.is_float:
+        return float("inf")
+    if elem.is_bool:
+        return True
+    return int(np.iinfo(elem.dtype).max)
+
+
+def _zero(elem: ScalarType) -> Any:
+    return 0.0 if elem.is_float else (False if elem.is_bool else 0)
+
+
+def _one(elem: ScalarType) -> Any:
+    return 1.0 if elem.is_float else (True if elem.is_bool else 1)
+
+
+@dataclass(frozen=True)
+class _Combine:
+    """How a reduction folds one element into its accumulator: `combine(acc, cast(x, acc dtype))`."""
+
+    combine: type[Operation]
+    init: Any  # a function of the accumulator's element type
+
+
+COMBINE: dict[type[Operation], _Combine] = {
+    T.SumOp: _Combine(S.AddOp, _zero),          # acc + x, from 0
+    T.ProdOp: _Combine(S.MulOp, _one),          # acc * x, from 1
+    T.MaxOp: _Combine(S.MaximumOp, _lowest),    # maximum(acc, x), from -inf / dtype min (NaN propagates)
+    T.MinOp: _Combine(S.MinimumOp, _highest),   # minimum(acc, x), from +inf / dtype max
+    T.AllOp: _Combine(S.AndOp, _one),           # acc and bool(x), from true
+    T.AnyOp: _Combine(S.OrOp, _zero),           # acc or bool(x), from false
+}
+
+
+# ---------------------------------------------------------------- groups
+
+
+@dataclass(eq=False)
+class Group:
+    """Ops that become one tensor.generic: `root` (last in the block) and its fused producers."""
+
+    root: Operation
+    members: list[Operation] = field(default_factory=list)
+    accepts_producers: bool = True
+
+    @property
+    def results(self) -> set[Value]:
+        return {r for m in self.members for r in m.results}
+
+
+def _argmax_flattens(op: Operation) -> bool:
+    """argmax/argmin without axes over a tensor of rank != 1 reduces a reshape of it to one dim."""
+    return isinstance(op, T.ArgmaxOp) and op.axis() is None and _tt(op.operands[0]).rank != 1
+
+
+def group_block(block: Block) -> list[Group]:
+    """Phase 1: the fusion groups of one block (in block order of their roots)."""
+    group_of: dict[int, Group] = {}
+    groups: list[Group] = []
+    for op in reversed(block.ops):
+        if is_reduction(op):
+            g = Group(op, [op], accepts_producers=not _argmax_flattens(op))
+        elif is_elementwise(op):
+            users = op.result.users
+            owners = {id(group_of.get(id(u))) for u in users}
+            first = group_of.get(id(users[0])) if users else None
+            if (first is not None and first.accepts_producers and owners == {id(first)}
+                    and all(u.parent is block for u in users)):
+                first.members.append(op)
+                group_of[id(op)] = first
+                continue
+            g = Group(op, [op])
+        else:
+            continue
+        group_of[id(op)] = g
+        groups.append(g)
+    for g in groups:
+        g.members.reverse()  # block order
+    groups.reverse()
+    return groups
+
+
+# ---------------------------------------------------------------- building the generic
+
+
+class _BodyBuilder:
+    """Builds a generic's body: block arguments for inputs and accumulators, scalar ops in order."""
+
+    def __init__(self, group: Group, n_iter: int, x_value: Value | None) -> None:
+        self.group = group
+        self.n = n_iter
+        self.inputs: list[Value] = []
+        self.values: dict[Value, Value] = {}  # tensor value (member result or input) -> body value
+        self.consts: list[tuple[Value, np.ndarray]] = []
+        inner = group.results
+        if x_value is not None:  # a reduction: its operand (perhaps a reshape of it) comes first
+            self._note_operand(x_value, inner)
+        for m in group.members:
+            if x_value is None or m is not group.root:
+                for v in m.operands:
+                    self._note_operand(v, inner)
+
+    def _note_operand(self, v: Value, inner: set[Value]) -> None:
+        if v in inner or v in self.values or any(c is v for c, _ in self.consts) or v in self.inputs:
+            return
+        arr = _inline_constant(v)
+        if arr is not None:
+            self.consts.append((v, arr))
+        else:
+            self.inputs.append(v)
+
+    def maps_and_sizes(self) -> tuple[list[tuple[int, ...]], list[Dim]]:
+        """Input maps (right-aligned; static 1 against a non-1 iteration dim -> -1) and the static
+        iteration sizes (the same rule as tensor.generic's type inference)."""
+        n = self.n
+        sizes: list[Dim] = [1] * n
+        dyn = [False] * n
+        for v in self.inputs:
+            shape = _tt(v).shape
+            for d, s in enumerate(shape):
+                k = n - len(shape) + d
+                if s is None:
+                    dyn[k] = True
+                elif s != 1:
+                    sizes[k] = s
+        for k in range(n):
+            if sizes[k] == 1 and dyn[k]:
+                sizes[k] = None
+        maps = []
+        for v in self.inputs:
+            shape = _tt(v).shape
+            off = n - len(shape)
+            maps.append(tuple(-1 if s == 1 and sizes[off + d] != 1 else off + d for d, s in enumerate(shape)))
+        return maps, sizes
+
+    def start(self, out_elems: list[ScalarType]) -> tuple[Block, list[Value]]:
+        block = Block([_tt(v).element for v in self.inputs] + out_elems)
+        for v, arg in zip(self.inputs, block.args):
+            self.values[v] = arg
+        for arg in block.args[len(self.inputs):]:
+            arg.name_hint = "acc" if is_reduction(self.group.root) else "out"
+        self.block = block
+        for v, arr in self.consts:
+            self.values[v] = self.add(S.ConstantOp, value=_typed(arr))
+        return block, block.args[len(self.inputs):]
+
+    def add(self, cls: type[Operation], *operands: Value, result: Type | None = None,
+            loc: Any = None, **attrs: Any) -> Value:
+        op = cls.build(*operands, result_types=None if result is None else [result],
+                       loc=loc if loc is not None else self.group.root.loc, **attrs)
+        self.block.append(op)
+        return op.results[0]
+
+    def cast(self, v: Value, elem: ScalarType) -> Value:
+        return v if v.type == elem else self.add(S.CastOp, v, dtype=elem)
+
+    def member(self, op: Operation) -> Value:
+        cls = S.SCALAR_OF_TENSOR[type(op)]
+        v = self.add(cls, *[self.values[o] for o in op.operands], result=_tt(op.result).element, loc=op.loc,
+                     **dict(op.attributes))
+        if op is not self.group.root:
+            v.name_hint = op.result.name_hint
+        self.values[op.result] = v
+        return v
+
+
+def _reduction_layout(op: Operation) -> tuple[list[int], tuple[int, ...]]:
+    """(reduced iteration dims, output map) of a reduction over its (possibly flattened) operand."""
+    keep = bool(op.attr("keepdims", False))
+    rank = _tt(op.operands[0]).rank
+    if isinstance(op, T.ArgmaxOp):
+        axis = op.axis()
+        if axis is None:  # over the flattened operand: one iteration dim (rank 0: none)
+            red = [0] if rank else []
+            return red, (-1,) * (rank if keep else 0)
+        red = [axis]
+    else:
+        red = list(op.reduced_axes())  # type: ignore[attr-defined]
+    out = tuple(-1 if k in red else k for k in range(rank) if keep or k not in red)
+    return red, out
+
+
+def build_generic(group: Group) -> None:
+    """Phase 2: replace the group's ops by one tensor.generic inserted at the root."""
+    root = group.root
+    block = root.parent
+    assert block is not None
+    reduction = is_reduction(root)
+    x: Value | None = None
+    if reduction:
+        x = root.operands[0]
+        if _argmax_flattens(root) and _tt(x).rank > 0:
+            flat = T.ReshapeOp.build(x, shape=[-1], loc=root.loc)
+            block.insert(block.index(root), flat)
+            x = flat.result
+        n = _tt(x).rank
+        red, out_map = _reduction_layout(root)
+        if _tt(root.operands[0]).rank == 0:
+            red = []
+    else:
+        n = _tt(root.result).rank
+        red, out_map = [], tuple(range(n))
+
+    body = _BodyBuilder(group, n, x)
+    in_maps, _ = body.maps_and_sizes()
+    want = _tt(root.results[0])
+    out_types: list[TensorType] = [want]
+    is_arg = isinstance(root, T.ArgmaxOp)
+    if is_arg and red:
+        assert x is not None
+        out_types.append(TensorType(want.shape, _tt(x).element))
+    gblock, accs = body.start([t.element for t in out_types])
+    for m in group.members:
+        if m is not root:
+            body.member(m)
+    inits: list[Any] | None = None
+    if not reduction:
+        yielded = [body.member(root)]
+    else:
+        assert x is not None
+        xv = body.values[x]
+        elem = want.element
+        if is_arg:
+            yielded, inits = _arg_body(body, root, xv, accs, red)
+        elif not red:  # a reduction over no dims: each element, cast to the result dtype
+            yielded = [body.cast(xv, elem)]
+        else:
+            kind = COMBINE[type(root)]
+            inits = [kind.init(elem)]
+            yielded = [body.add(kind.combine, accs[0], body.cast(xv, elem))]
+    gblock.append(S.YieldOp.build(*yielded, loc=root.loc))
+
+    iterators = ["reduction" if k in red else "parallel" for k in range(n)]
+    attrs: dict[str, Any] = {"maps": [list(m) for m in in_maps] + [list(out_map)] * len(out_types),
+                             "iterators": iterators}
+    if inits is not None and red:
+        attrs["inits"] = inits
+    generic = T.GenericOp.build(*body.inputs, result_types=out_types, regions=[Region([gblock])], loc=root.loc,
+                                **attrs)
+    block.insert(block.index(root), generic)
+    generic.results[0].name_hint = root.results[0].name_hint
+    root.results[0].replace_all_uses_with(generic.results[0])
+    for m in reversed(group.members):
+        m.erase()
+    for v, _ in body.consts:  # inlined 0-d constants that nothing else uses
+        owner = getattr(v, "op", None)
+        if owner is not None and owner.parent is not None and not v.uses:
+            owner.erase()
+
+
+def _arg_body(body: _BodyBuilder, root: Operation, xv: Value, accs: list[Value],
+              red: list[int]) -> tuple[list[Value], list[Any] | None]:
+    """argmax/argmin: take the element at tensor.index when it beats the value so far (strictly:
+    the first occurrence wins) or when it is NaN and the value so far is not (the first NaN wins)."""
+    if not red:  # one element (a 0-d operand): index 0
+        return [body.add(S.ConstantOp, value=Typed(0, i64))], None
+    elem = xv.type
+    assert isinstance(elem, ScalarType)
+    is_max = type(root) is T.ArgmaxOp
+    ai, m = accs
+    j = body.add(S.CastOp, body.add(T.IndexOp, dim=red[0], result=index), dtype=i64)
+    better = body.add(S.GtOp if is_max else S.LtOp, xv, m)
+    if elem.is_float:
+        x_nan = body.add(S.NeOp, xv, xv)
+        m_num = body.add(S.EqOp, m, m)
+        better = body.add(S.OrOp, better, body.add(S.AndOp, x_nan, m_num))
+    new_i = body.add(S.SelectOp, better, j, ai)
+    new_m = body.add(S.SelectOp, better, xv, m)
+    return [new_i, new_m], [0, _lowest(elem) if is_max else _highest(elem)]
+
+
+def fuse_block(block: Block) -> bool:
+    groups = group_block(block)
+    for g in groups:
+        build_generic(g)
+    return bool(groups)
+
+
+def _blocks(op: Operation) -> list[Block]:
+    """Every block nested in op, except the bodies of generic ops."""
+    out: list[Block] = []
+    for region in op.regions:
+        for b in region.blocks:
+            out.append(b)
+            for inner in b.ops:
+                if not isinstance(inner, GenericBase):
+                    out.extend(_blocks(inner))
+    return out
+
+
+@dataclass
+class FuseElementwisePass(Pass):
+    name: ClassVar[str] = "fuse-elementwise"
+    summary: ClassVar[str] = "elementwise ops and reductions -> tensor.generic (fused, scalar bodies)"
+
+    def run(self, module: Operation) -> bool:
+        changed = False
+        for b in _blocks(module):
+            changed |= fuse_block(b)
+        return changed
+
+
+__all__ = ["COMBINE", "REDUCTIONS", "FuseElementwisePass", "Group", "build_generic", "group_block",
+           "is_elementwise", "is_reduction"]

@@ -1,0 +1,153 @@
+"""`outline-kernels`: each top-level loop nest becomes a `kernel.func` + `kernel.launch` (docs/lowering.md, section 6).
+
+Legal on entry: loop-level IR (after `lower-to-loops` / `parallelize`): `func.func` bodies whose
+top-level ops are host ops and `loop.parallel` / `loop.for` nests. A top-level `loop.for` with
+results must have them used only by the ops right after it (the stores of a full reduction:
+`%r = loop.for ...` then `mem.store %r, %out`); such a nest is outlined together with those ops.
+
+Legal on exit: every top-level loop nest of a `func.func` is a `kernel.launch` of a new
+`kernel.func @<fn>_k<N>` (N counts the nests of that function from 0), inserted before the
+function. The function body is the host plan: `mem.alloc/dealloc/dim/stride/view/check`,
+`lib.*`, `mem.copy`, scalar index arithmetic, `kernel.launch`, `func.return`. A nest whose
+results escape elsewhere stays on the host (lower-to-loops and parallelize never make one).
+
+    func.func @f(%x: memref<?xf32>) -> memref<?xf32> {        kernel.func @f_k0(%o: memref<?xf32>, %x: memref<?xf32>,
+      %n = mem.dim %x {axis = 0}                                               %n: index) {
+      %o = mem.alloc %n {...}                                   %c0 = scalar.constant {value = 0.0 : f32}
+      %c0 = scalar.constant {value = 0.0 : f32}       ==>       loop.parallel %n ({ ... mem.store ... })
+      loop.parallel %n ({ ... %c0 ... %x ... %o ... })         kernel.return
+      func.return %o                                          }
+    }                                                         func.func @f(%x: memref<?xf32>) -> memref<?xf32> {
+                                                                %n = mem.dim %x {axis = 0}
+                                                                %o = mem.alloc %n {...}
+                                                                kernel.launch %o, %x, %n {kernel = @f_k0}
+                                                                func.return %o
+                                                              }
+
+The kernel's arguments are the nest's free values (buffers, `index` scalars, other scalars) in
+the order of their first use; constants are cloned into the kernel instead of passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..dialects import kernel as K
+from ..dialects import loop as L
+from ..dialects.builtin import ModuleOp
+from ..dialects.func import FuncOp
+from ..ir.attributes import SymbolRef
+from ..ir.builder import Builder
+from ..ir.core import CONSTANT_LIKE, Operation, OpResult, Value
+from ..ir.types import MemRefType, ScalarType
+from .pass_manager import Pass
+
+
+def nest_groups(fn: FuncOp) -> list[list[Operation]]:
+    """The top-level loop nests of fn, each with the ops right after it that use its results."""
+    groups: list[list[Operation]] = []
+    ops = list(fn.body.ops)
+    i = 0
+    while i < len(ops):
+        op = ops[i]
+        i += 1
+        if not isinstance(op, (L.ParallelOp, L.ForOp)):
+            continue
+        group = [op]
+        produced: set[Value] = set(op.results)
+        while i < len(ops) and produced and any(v in produced for inner in ops[i].walk() for v in inner.operands):
+            group.append(ops[i])
+            produced.update(ops[i].results)
+            i += 1
+        inside = {o for g in group for o in g.walk()}
+        if all(u.op in inside or _within(u.op, inside) for v in produced for u in v.uses):
+            groups.append(group)
+    return groups
+
+
+def _within(op: Operation, ops: set[Operation]) -> bool:
+    cur: Operation | None = op
+    while cur is not None:
+        if cur in ops:
+            return True
+        cur = cur.parent_op
+    return False
+
+
+def free_values(group: list[Operation]) -> list[Value]:
+    """Values the group uses but does not define, in the order of their first use."""
+    defined: set[Value] = set()
+    for top in group:
+        for op in top.walk():
+            defined.update(op.results)
+            for region in op.regions:
+                for block in region.blocks:
+                    defined.update(block.args)
+    seen: dict[Value, None] = {}
+    for top in group:
+        for op in top.walk():
+            for v in op.operands:
+                if v not in defined and v not in seen:
+                    seen[v] = None
+    return list(seen)
+
+
+def _is_constant(v: Value) -> bool:
+    owner = getattr(v, "op", None)
+    return owner is not None and owner.has_trait(CONSTANT_LIKE) and not owner.operands and not owner.regions
+
+
+def _fresh_name(module: ModuleOp, base: str, start: int) -> tuple[str, int]:
+    n = start
+    while module.lookup(f"{base}_k{n}") is not None:
+        n += 1
+    return f"{base}_k{n}", n
+
+
+def outline(module: ModuleOp, fn: FuncOp, group: list[Operation], name: str) -> bool:
+    """Move `group` into a new kernel.func `name` and launch it in its place."""
+    free = free_values(group)
+    consts = [v for v in free if _is_constant(v)]
+    args = [v for v in free if not _is_constant(v)]
+    if not all(isinstance(v.type, (MemRefType, ScalarType)) for v in args):
+        return False
+    kfn = K.KernelFuncOp.create(name, [v.type for v in args], [], [v.name_hint for v in args], group[0].loc)
+    mapping: dict[Value, Value] = dict(zip(args, kfn.body.args))
+    kb = Builder.at_end(kfn.body, group[0].loc)
+    for c in consts:
+        assert isinstance(c, OpResult)
+        mapping[c] = kb.insert(c.op.clone({})).results[c.index]
+    for op in group:
+        kb.insert(op.clone(mapping))
+    kb.create(K.ReturnOp)
+    module.body.insert(module.body.index(fn), kfn)
+    Builder.before(group[0]).create(K.LaunchOp, *args, kernel=SymbolRef(name))
+    for op in reversed(group):
+        op.erase()
+    for c in consts:  # host constants only the nest used
+        assert isinstance(c, OpResult)
+        if c.op.parent is not None and not any(r.uses for r in c.op.results):
+            c.op.erase()
+    return True
+
+
+@dataclass
+class OutlineKernelsPass(Pass):
+    name: ClassVar[str] = "outline-kernels"
+    summary: ClassVar[str] = "top-level loop nests -> kernel.func + kernel.launch (the host plan remains)"
+
+    def run(self, module: Operation) -> bool:
+        assert isinstance(module, ModuleOp)
+        changed = False
+        for fn in [op for op in module.body.ops if type(op) is FuncOp]:
+            n = 0
+            for group in nest_groups(fn):
+                name, n = _fresh_name(module, fn.sym_name, n)
+                if outline(module, fn, group, name):
+                    changed = True
+                    n += 1
+        return changed
+
+
+__all__ = ["OutlineKernelsPass", "free_values", "nest_groups", "outline"]

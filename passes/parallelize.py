@@ -1,0 +1,270 @@
+"""`parallelize`: split full reductions over threads, mark vectorizable reductions (docs/lowering.md, section 5).
+
+Legal on entry: loop-level IR (what `lower-to-loops` produces): `func.func` bodies of host ops and
+`loop.parallel` / `loop.for` nests of `mem.load`, `mem.store` and `scalar` ops. On exit: the same
+dialects; every result is the same up to the reassociation of the split reductions.
+
+A *reduction iter arg* of a `loop.for` is one whose value only flows through a chain
+`acc' = op(acc, x)` (op one of scalar add, mul, maximum, minimum, and, or, always the same) up to
+the `loop.yield`, possibly through a nested `loop.for` that reduces it with the same op.
+
+(a) A top-level `loop.for` (directly in a `func.func` body: no loop around it) whose iter args are
+all reductions, whose body writes no memory, and whose trip count is not a constant below
+`min-trip-count`, is split into `chunks` pieces:
+
+    %r = loop.for %n iter %init ({ ^bb0(%i, %acc): ... %a = scalar.add %acc, %x ... })
+
+becomes
+
+    %size = (%n + chunks - 1) / chunks                    ceil-div: the last chunks are shorter
+    %part = mem.alloc {shape = [chunks], dtype = f32}    (or empty)
+    loop.parallel %chunks ({
+    ^bb0(%c: index):
+      %lo = %c * %size
+      %len = max(min(%lo + %size, %n) - %lo, 0)
+      %p = loop.for %len iter %identity ({               the op's identity: 0, 1, -inf, +inf, ...
+      ^bb0(%ii: index, %acc: f32):
+        %i = %ii + %lo
+        ... the original body ...
+      })
+      mem.store %p, %part indices %c
+    })
+    %r = loop.for %chunks iter %init ({                  combine, from the original init
+    ^bb0(%c: index, %acc: f32):
+      %v = mem.load %part indices %c
+      %a = scalar.add %acc, %v
+      loop.yield %a
+    }) {simd_reduction = "add"}
+    mem.dealloc %part                                    after the last use of %r
+
+(b) Every innermost `loop.for` (no loop inside) that writes no memory and whose iter args are all
+reductions by one op gets `{simd_reduction = "add"}` ("mul", "max", "min", "and", "or"): the C
+backend vectorizes it with `#pragma omp simd reduction(...)`.
+
+(c) Nothing else changes: `loop.parallel` already marks independent iterations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ..dialects import loop as L
+from ..dialects import mem as M
+from ..dialects import scalar as S
+from ..dialects.func import FuncOp
+from ..dialects.kernel import KernelFuncOp
+from ..ir.attributes import Typed
+from ..ir.builder import Builder
+from ..ir.core import PURE, Block, Operation, Region, Value
+from ..ir.types import ScalarType, index
+from .lower_to_loops import typed_constant
+from .pass_manager import Pass
+
+# scalar op -> reduction kind (the names OpenMP's reduction clauses use)
+KIND_OF_OP: dict[str, str] = {"scalar.add": "add", "scalar.mul": "mul", "scalar.maximum": "max",
+                              "scalar.minimum": "min", "scalar.and": "and", "scalar.or": "or"}
+OP_OF_KIND: dict[str, type[Operation]] = {"add": S.AddOp, "mul": S.MulOp, "max": S.MaximumOp,
+                                          "min": S.MinimumOp, "and": S.AndOp, "or": S.OrOp}
+# Ops a reduction body may hold besides pure ones: they read memory or nest loops, but write nothing.
+_READ_ONLY = {"mem.load", "loop.for", "loop.if", "loop.yield"}
+
+
+def reduction_kind(loop: L.ForOp, j: int) -> str | None:
+    """The op of iter arg j when it is a reduction chain `acc' = op(acc, x)` (see the docstring)."""
+    body = loop.body
+    yielded = body.ops[-1].operands[j]
+    cur: Value = body.args[1 + j]
+    kind: str | None = None
+    while cur is not yielded:
+        uses = cur.uses
+        if len(uses) != 1:
+            return None
+        user, slot = uses[0].op, uses[0].index
+        if user.parent is not body:
+            return None
+        if user.name in KIND_OF_OP and len(user.operands) == 2:
+            step = KIND_OF_OP[user.name]
+            cur = user.result
+        elif isinstance(user, L.ForOp) and slot >= 1:
+            step = reduction_kind(user, slot - 1)
+            cur = user.results[slot - 1]
+        else:
+            return None
+        if step is None or kind not in (None, step):
+            return None
+        kind = step
+    if kind is None or len(yielded.uses) != 1:  # the yield only; `acc` passed through unchanged is no reduction
+        return None
+    return kind
+
+
+def loop_kind(loop: L.ForOp) -> str | None:
+    """The single reduction op of all iter args of `loop`, or None."""
+    n = len(loop.operands) - 1
+    kinds = {reduction_kind(loop, j) for j in range(n)}
+    if n == 0 or len(kinds) != 1 or None in kinds:
+        return None
+    return kinds.pop()
+
+
+def _reduction_kinds(loop: L.ForOp) -> list[str] | None:
+    kinds = [reduction_kind(loop, j) for j in range(len(loop.operands) - 1)]
+    return None if not kinds or None in kinds else [k for k in kinds if k is not None]
+
+
+def writes_nothing(loop: Operation) -> bool:
+    return all(op is loop or op.has_trait(PURE) or op.name in _READ_ONLY for op in loop.walk())
+
+
+def identity(kind: str, t: ScalarType) -> Typed:
+    """The neutral element of a reduction op for element type t."""
+    dt = t.dtype if t != index else np.dtype(np.int64)
+    if kind in ("add", "or"):
+        value: object = 0
+    elif kind == "mul":
+        value = 1
+    elif kind == "and":
+        value = True if dt.kind == "b" else -1
+    elif dt.kind == "f":
+        value = -np.inf if kind == "max" else np.inf
+    elif dt.kind == "b":
+        value = kind == "min"
+    else:
+        info = np.iinfo(dt)
+        value = info.min if kind == "max" else info.max
+    return typed_constant(value, t)
+
+
+def _static_trip_count(v: Value) -> int | None:
+    owner = getattr(v, "op", None)
+    if isinstance(owner, S.ConstantOp):
+        return int(owner.attributes["value"].value)
+    return None
+
+
+def split_reduction(loop: L.ForOp, kinds: list[str], chunks: int) -> None:
+    """Rewrite a top-level reduction loop into parallel chunks + a combining loop (docstring, (a))."""
+    b = Builder.before(loop)
+    n = loop.operands[0]
+    inits = list(loop.operands[1:])
+
+    def const(value: object, t: ScalarType = index) -> Value:
+        return b.create(S.ConstantOp, value=typed_constant(value, t)).result
+
+    p = const(chunks)
+    p.name_hint = "chunks"
+    size = b.create(S.IntDivOp, b.create(S.AddOp, n, const(chunks - 1)).result, p).result
+    size.name_hint = "chunk"
+    zero = const(0)
+    elems = [v.type for v in inits]
+    partials = []
+    for t in elems:
+        assert isinstance(t, ScalarType)
+        buf = b.create(M.AllocOp, shape=[chunks], dtype=t).result
+        buf.name_hint = "partial"
+        partials.append(buf)
+    idents = []
+    for kind, t, init in zip(kinds, elems, inits):
+        assert isinstance(t, ScalarType)
+        neutral = identity(kind, t)
+        owner = getattr(init, "op", None)
+        same = isinstance(owner, S.ConstantOp) and repr(owner.attributes["value"]) == repr(neutral)
+        idents.append(init if same else b.create(S.ConstantOp, value=neutral).result)
+
+    par = b.insert(L.ParallelOp.create([p]))
+    assert isinstance(par, L.ParallelOp)
+    (c,) = par.body.args
+    c.name_hint = "chunk_id"
+    pb = Builder.at_end(par.body, loop.loc)
+    lo = pb.create(S.MulOp, c, size).result
+    hi = pb.create(S.MinimumOp, pb.create(S.AddOp, lo, size).result, n).result
+    length = pb.create(S.MaximumOp, pb.create(S.SubOp, hi, lo).result, zero).result
+    lo.name_hint, length.name_hint = "lo", "len"
+    part = pb.insert(L.ForOp([length, *idents], None, dict(loop.attributes), [_shifted_body(loop, lo)]))
+    for buf, r in zip(partials, part.results):
+        pb.create(M.StoreOp, r, buf, c)
+    pb.create(L.YieldOp)
+
+    combine = b.insert(L.ForOp.create(p, inits))
+    assert isinstance(combine, L.ForOp)
+    cb = Builder.at_end(combine.body, loop.loc)
+    combine.body.args[0].name_hint = "chunk_id"
+    new = []
+    for kind, buf, acc in zip(kinds, partials, combine.body.args[1:]):
+        v = cb.create(M.LoadOp, buf, combine.body.args[0]).result
+        new.append(cb.create(OP_OF_KIND[kind], acc, v).result)
+    cb.create(L.YieldOp, *new)
+    for old, r in zip(loop.results, combine.results):
+        r.name_hint = old.name_hint
+        old.replace_all_uses_with(r)
+    block = loop.parent
+    assert block is not None
+    loop.erase()
+    # free the partials after the last op of this block that uses the combined results
+    last: Operation = combine
+    for op in block.ops[block.index(combine):]:
+        if any(v in combine.results for inner in op.walk() for v in inner.operands):
+            last = op
+    after = Builder.after(last)
+    for buf in partials:
+        after.create(M.DeallocOp, buf)
+
+
+def _shifted_body(loop: L.ForOp, lo: Value) -> Region:
+    """A copy of loop's body region whose induction variable is `%ii + lo`."""
+    old = loop.body
+    block = Block([a.type for a in old.args], ["ii", *(a.name_hint for a in old.args[1:])])
+    b = Builder.at_end(block, loop.loc)
+    i = b.create(S.AddOp, block.args[0], lo).result
+    i.name_hint = old.args[0].name_hint
+    mapping: dict[Value, Value] = {old.args[0]: i}
+    mapping.update(zip(old.args[1:], block.args[1:]))
+    for op in old.ops:
+        b.insert(op.clone(mapping))
+    return Region([block])
+
+
+def _top_level_loops(module: Operation) -> list[L.ForOp]:
+    out = []
+    for fn in module.walk():
+        if isinstance(fn, FuncOp) and not isinstance(fn, KernelFuncOp):
+            out.extend(op for op in fn.body.ops if isinstance(op, L.ForOp))
+    return out
+
+
+@dataclass
+class ParallelizePass(Pass):
+    name: ClassVar[str] = "parallelize"
+    summary: ClassVar[str] = "split top-level reductions into parallel chunks; mark simd reductions"
+
+    chunks: int = 64
+    min_trip_count: int = 4096
+
+    def run(self, module: Operation) -> bool:
+        changed = False
+        for loop in _top_level_loops(module):
+            kinds = _reduction_kinds(loop)
+            trip = _static_trip_count(loop.operands[0])
+            if kinds is None or not writes_nothing(loop) or self.chunks < 2:
+                continue
+            if trip is not None and (trip < self.min_trip_count or trip <= self.chunks):
+                continue
+            split_reduction(loop, kinds, self.chunks)
+            changed = True
+        for op in list(module.walk()):
+            if not isinstance(op, L.ForOp) or "simd_reduction" in op.attributes:
+                continue
+            if any(isinstance(inner, (L.ForOp, L.ParallelOp)) for inner in op.walk() if inner is not op):
+                continue
+            kind = loop_kind(op)
+            if kind is not None and writes_nothing(op):
+                op.attributes["simd_reduction"] = kind
+                changed = True
+        return changed
+
+
+__all__ = ["KIND_OF_OP", "OP_OF_KIND", "ParallelizePass", "identity", "loop_kind", "reduction_kind",
+           "split_reduction"]

@@ -1,0 +1,42 @@
+"""tir-bench smoke test: a --quick run of W1 and W2 writes JSON with checked rows (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None,
+                    reason="no C compiler for the C reference")
+def test_bench_quick_w1_w2(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tensorir.tools.bench", "--quick", "--workloads", "W1,W2", "--json", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    rows = doc["rows"]
+    assert {r["workload"] for r in rows} == {"W1", "W2"}
+    assert doc["tensorir_target"] in ("c", "interp")
+    for case in {r["case"] for r in rows}:
+        group = [r for r in rows if r["case"] == case]
+        numpy_rows = [r for r in group if r["group"] == "numpy"]
+        cref_rows = [r for r in group if r["group"] == "c-ref"]
+        assert numpy_rows and all(r["correct"] and r["status"] == "ok" and r["median_s"] > 0 for r in numpy_rows)
+        assert cref_rows and all(r["correct"] and r["status"] == "ok" and r["median_s"] > 0 for r in cref_rows)
+        tir = [r for r in group if r["group"] == "tensorir"]
+        assert len(tir) == 1, group
+        if doc["tensorir_target"] == "interp":
+            assert "C target not available" in tir[0]["impl"]
+            assert any("C target is not available" in n for n in doc["notes"])
+            assert tir[0]["correct"]
+        else:
+            assert tir[0]["impl"].startswith("tensorir C")
+    # the table went to stdout with a header naming the machine
+    assert "machine:" in proc.stdout and "W1 fused elementwise" in proc.stdout

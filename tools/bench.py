@@ -1,0 +1,1085 @@
+"""`tir-bench`: tensorir against numpy, hand-written C, PyTensor and JAX, in one process.
+
+    tir-bench                          # everything (a few minutes)
+    tir-bench --quick                  # small sizes, few repeats (a smoke test)
+    tir-bench --workloads W1,W3 --threads 2 --json results.json
+
+Workloads (float32):
+
+    W1  fused elementwise exp(-x*x/2)*sin(x) + log1p(abs(x)), 10M and 1,000 elements
+        (plus cold compile and warm start of that function for tensorir, JAX and PyTensor)
+    W2  copy of 10M elements: the memory-bandwidth floor
+    W3  matrix product 1024 and 2048 (GFLOP/s)
+    W4  row softmax and row logsumexp of 4096x4096, against the memory-traffic floor
+
+Every implementation's output is checked against numpy in float64 (norm-wise relative error) before it
+is timed. A sample is a batch of calls lasting >= ~20 ms (a few ms with --quick); the table shows the
+median per-call time over >= 7 samples (3 with --quick) after warm-up, its ratio to numpy's row of the
+same case and, for W1 (10M), W2 and W4, to the floor: the bytes the workload must read and write divided
+by the best copy rate measured in this run (W2's rows).
+
+The C references are compiled at run time with tensorir's C compiler and flags (`config.cc`,
+`config.cflags` + `-fno-math-errno -fPIC -shared -fopenmp`, never -ffast-math) and loaded with ctypes:
+plain loops calling libm, single-threaded and with OpenMP; for W1 also the same loop on tir_math.h's
+vectorizable `tir_*` functions (labelled). tensorir uses `target="c"` when that target is registered in
+`tensorir.frontend.function.TARGETS`, else `target="interp"` (labelled, with a note).
+
+Thread hygiene (see docs: peer-performance): OMP_WAIT_POLICY=PASSIVE and GOMP_SPINCOUNT=0 are set before
+anything loads libgomp, so an idle OpenMP pool never spins next to a BLAS pool; `--threads N` limits
+every pool (OpenMP, BLAS through threadpoolctl, tensorir's `config.threads`, XLA when N is 1).
+The thread pools loaded by the end of the run are listed (threadpoolctl, when installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import math
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import cli
+
+RUNTIME_DIR = Path(__file__).resolve().parent.parent / "backends" / "c_runtime"
+# Never allowed in the reference builds: tir_math.h and honest libm loops both need IEEE semantics.
+FORBIDDEN_FLAGS = ("-ffast-math", "-Ofast", "-fassociative-math", "-ffinite-math-only",
+                   "-funsafe-math-optimizations", "-fno-signed-zeros", "-freciprocal-math")
+REQUIRED_FLAGS = ("-fno-math-errno", "-fPIC", "-shared", "-fopenmp")
+RTOL = 1e-5  # norm-wise relative error accepted against numpy float64
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4")
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Row:
+    """One implementation of one case: its timing and its correctness check."""
+
+    workload: str
+    case: str
+    impl: str
+    group: str  # numpy | c-ref | tensorir | jax | pytensor
+    status: str = "ok"  # ok | wrong (output check failed, not timed) | error | skipped
+    median_s: float | None = None
+    min_s: float | None = None
+    samples_s: list[float] = field(default_factory=list)
+    calls_per_sample: int = 0
+    rel_err: float | None = None
+    correct: bool = False
+    vs_numpy: float | None = None
+    vs_floor: float | None = None
+    extra: str = ""
+    note: str = ""
+
+
+@dataclass
+class CompileRow:
+    """Cold compile (fresh cache) and warm start (cache populated) of W1, each in a fresh process."""
+
+    impl: str
+    status: str = "ok"
+    import_s: float | None = None
+    cold_build_s: float | None = None
+    cold_first_call_s: float | None = None
+    cold_s: float | None = None
+    warm_build_s: float | None = None
+    warm_first_call_s: float | None = None
+    warm_s: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Impl:
+    """A ready implementation: `run()` computes the output (blocking) and returns it."""
+
+    run: Callable[[], Any]
+    extra: str = ""
+
+
+@dataclass
+class Case:
+    workload: str
+    name: str
+    title: str
+    reference: Callable[[], np.ndarray]  # numpy float64 result
+    impls: list[tuple[str, str, Callable[[], Impl]]]  # (label, group, factory)
+    floor_bytes: int | None = None  # bytes read + written at least
+    flops: float | None = None
+    exact: bool = False  # the output must equal the reference exactly (copies)
+
+
+@dataclass
+class Settings:
+    quick: bool
+    threads: int
+    threads_given: bool
+    min_sample_s: float
+    samples: int
+    target: str  # tensorir target actually used
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- environment
+
+
+def thread_hygiene(threads: int | None) -> None:
+    """Set the thread environment before any OpenMP runtime (or XLA) is loaded."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("GOMP_SPINCOUNT", "0")
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        if threads == 1:
+            flags = os.environ.get("XLA_FLAGS", "")
+            os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
+                                       "intra_op_parallelism_threads=1").strip()
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def machine_info() -> dict[str, Any]:
+    model = platform.processor() or platform.machine()
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    simd = [s for s in ("avx2", "fma", "avx512f") if s in flags]
+    return {"cpu": model, "logical_cpus": os.cpu_count(), "available_cores": available_cores(),
+            "simd": simd, "platform": platform.platform()}
+
+
+def load_average() -> tuple[float, float, float] | None:
+    try:
+        return os.getloadavg()
+    except (AttributeError, OSError):
+        return None
+
+
+def compiler_version(cc: str) -> str:
+    try:
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
+        return out.stdout.splitlines()[0] if out.stdout else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "not found"
+
+
+def module_version(name: str) -> str | None:
+    try:
+        mod = __import__(name)
+    except Exception:  # noqa: BLE001 - any import failure means "not available"
+        return None
+    return str(getattr(mod, "__version__", "?"))
+
+
+def thread_pools() -> list[dict[str, Any]]:
+    try:
+        import threadpoolctl
+    except ImportError:
+        return []
+    keys = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer", "architecture")
+    return [{k: p.get(k) for k in keys if k in p} for p in threadpoolctl.threadpool_info()]
+
+
+# ---------------------------------------------------------------- timing
+
+
+def calls_per_sample(run: Callable[[], Any], min_sample_s: float) -> int:
+    """Warm up, then the number of calls that makes one sample last >= min_sample_s."""
+    run()  # warm-up (the correctness check already ran once)
+    t0 = time.perf_counter()
+    run()
+    one = max(time.perf_counter() - t0, 1e-9)
+    return max(1, math.ceil(min_sample_s / one))
+
+
+def sample(run: Callable[[], Any], n: int) -> float:
+    """Seconds per call over one batch of n calls."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        run()
+    return (time.perf_counter() - t0) / n
+
+
+def rel_error(got: Any, want: np.ndarray) -> float:
+    g = np.asarray(got)
+    if g.shape != want.shape:
+        raise ValueError(f"output shape {g.shape}, expected {want.shape}")
+    if g.dtype != np.float32:
+        raise ValueError(f"output dtype {g.dtype}, expected float32")
+    if not np.all(np.isfinite(g)):
+        return math.inf
+    denom = float(np.linalg.norm(want))
+    diff = float(np.linalg.norm(g.astype(np.float64) - want))
+    return diff / denom if denom else diff
+
+
+def run_case(case: Case, st: Settings) -> list[Row]:
+    """Check every implementation against numpy float64, then time the correct ones.
+
+    Samples are taken in rounds, one batch of each implementation per round, so a change in machine load
+    during the case hits all rows alike and the ratios between rows stay meaningful.
+    """
+    want = case.reference()
+    rows: list[Row] = []
+    timed: list[tuple[Row, Impl]] = []
+    for label, group, factory in case.impls:
+        row = Row(case.workload, case.name, label, group)
+        try:
+            impl = factory()
+            row.extra = impl.extra
+            row.rel_err = rel_error(impl.run(), want)
+            row.correct = row.rel_err == 0.0 if case.exact else row.rel_err <= RTOL
+            if not row.correct:
+                row.status = "wrong"
+                row.note = f"output differs from numpy float64 (rel.err {row.rel_err:.1e}); not timed"
+            else:
+                row.calls_per_sample = calls_per_sample(impl.run, st.min_sample_s)
+                timed.append((row, impl))
+        except Skip as e:
+            row.status, row.note = "skipped", str(e)
+        except Exception as e:  # noqa: BLE001 - a failing implementation is a row, not the end of the run
+            row.status = "error"
+            row.note = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+            if os.environ.get("TIR_BENCH_TRACEBACK"):
+                traceback.print_exc()
+        rows.append(row)
+    for _ in range(st.samples):
+        for row, impl in timed:
+            row.samples_s.append(sample(impl.run, row.calls_per_sample))
+    for row, _ in timed:
+        row.median_s = statistics.median(row.samples_s)
+        row.min_s = min(row.samples_s)
+    return rows
+
+
+class Skip(Exception):
+    """An implementation that cannot run here (library not installed, target missing)."""
+
+
+# ---------------------------------------------------------------- the C references
+
+C_SOURCE = r"""
+#include <math.h>
+#include <string.h>
+#include <omp.h>
+#include "tir_math.h"
+
+void w1_libm(const float *restrict x, float *restrict y, long n, int nt) {
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (long i = 0; i < n; ++i) { float v = x[i]; y[i] = expf(-v * v / 2.0f) * sinf(v) + log1pf(fabsf(v)); }
+}
+
+void w1_tir(const float *restrict x, float *restrict y, long n, int nt) {
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (long i = 0; i < n; ++i) {
+        float v = x[i]; y[i] = tir_expf(-v * v / 2.0f) * tir_sinf(v) + tir_log1pf(fabsf(v));
+    }
+}
+
+void w2_memcpy(const float *restrict x, float *restrict y, long n, int nt) {
+    #pragma omp parallel num_threads(nt)
+    {
+        long k = omp_get_num_threads(), t = omp_get_thread_num();
+        long chunk = (n + k - 1) / k, lo = t * chunk, hi = lo + chunk < n ? lo + chunk : n;
+        if (lo < hi) memcpy(y + lo, x + lo, (size_t)(hi - lo) * sizeof(float));
+    }
+}
+
+void w2_loop(const float *restrict x, float *restrict y, long n, int nt) {
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (long i = 0; i < n; ++i) y[i] = x[i];
+}
+
+/* C = A B, n x n row-major: i-k-j loops blocked for the caches (64 rows x 256 k x 256 j). */
+void w3_gemm(const float *restrict a, const float *restrict b, float *restrict c, long n, int nt) {
+    enum { IB = 64, KB = 256, JB = 256 };
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (long i0 = 0; i0 < n; i0 += IB) {
+        long i1 = i0 + IB < n ? i0 + IB : n;
+        memset(c + i0 * n, 0, (size_t)(i1 - i0) * n * sizeof(float));
+        for (long k0 = 0; k0 < n; k0 += KB) {
+            long k1 = k0 + KB < n ? k0 + KB : n;
+            for (long j0 = 0; j0 < n; j0 += JB) {
+                long j1 = j0 + JB < n ? j0 + JB : n;
+                for (long i = i0; i < i1; ++i) {
+                    float *restrict ci = c + i * n;
+                    for (long k = k0; k < k1; ++k) {
+                        float aik = a[i * n + k];
+                        const float *restrict bk = b + k * n;
+                        for (long j = j0; j < j1; ++j) ci[j] += aik * bk[j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Row softmax, max subtracted: three passes over each row. */
+void w4_softmax(const float *restrict x, float *restrict y, long rows, long cols, int nt) {
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (long r = 0; r < rows; ++r) {
+        const float *xr = x + r * cols; float *yr = y + r * cols;
+        float m = -INFINITY;
+        for (long j = 0; j < cols; ++j) m = xr[j] > m ? xr[j] : m;
+        float s = 0.0f;
+        for (long j = 0; j < cols; ++j) { float e = expf(xr[j] - m); yr[j] = e; s += e; }
+        float inv = 1.0f / s;
+        for (long j = 0; j < cols; ++j) yr[j] *= inv;
+    }
+}
+
+/* Row logsumexp, max subtracted: two passes over each row. */
+void w4_logsumexp(const float *restrict x, float *restrict y, long rows, long cols, int nt) {
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (long r = 0; r < rows; ++r) {
+        const float *xr = x + r * cols;
+        float m = -INFINITY;
+        for (long j = 0; j < cols; ++j) m = xr[j] > m ? xr[j] : m;
+        float s = 0.0f;
+        for (long j = 0; j < cols; ++j) s += expf(xr[j] - m);
+        y[r] = m + logf(s);
+    }
+}
+"""
+
+
+class CReference:
+    """The reference loops, compiled once into a temp dir and loaded with ctypes."""
+
+    def __init__(self, workdir: Path) -> None:
+        from ..config import config
+
+        flags = shlex.split(config.cflags)
+        bad = [f for f in flags if f in FORBIDDEN_FLAGS]
+        if bad:
+            raise RuntimeError(f"config.cflags contains {' '.join(bad)}: the references are never built with it")
+        src = workdir / "tir_bench_ref.c"
+        so = workdir / "tir_bench_ref.so"
+        src.write_text(C_SOURCE)
+        self.command = [config.cc, *flags, *REQUIRED_FLAGS, "-I", str(RUNTIME_DIR), str(src), "-o", str(so), "-lm"]
+        proc = subprocess.run(self.command, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"C reference build failed: {' '.join(self.command)}\n{proc.stderr[-2000:]}")
+        self.lib = ctypes.CDLL(str(so))
+        vp, lg, it = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
+        for name in ("w1_libm", "w1_tir", "w2_memcpy", "w2_loop"):
+            getattr(self.lib, name).argtypes = [vp, vp, lg, it]
+        self.lib.w3_gemm.argtypes = [vp, vp, vp, lg, it]
+        for name in ("w4_softmax", "w4_logsumexp"):
+            getattr(self.lib, name).argtypes = [vp, vp, lg, lg, it]
+        for name in ("w1_libm", "w1_tir", "w2_memcpy", "w2_loop", "w3_gemm", "w4_softmax", "w4_logsumexp"):
+            getattr(self.lib, name).restype = None
+
+    def unary(self, name: str, x: np.ndarray, nt: int) -> Impl:
+        fn = getattr(self.lib, name)
+        y = np.empty_like(x)
+        px, py, n = x.ctypes.data, y.ctypes.data, x.size
+
+        def run() -> np.ndarray:
+            fn(px, py, n, nt)
+            return y
+        return Impl(run)
+
+    def gemm(self, a: np.ndarray, b: np.ndarray, nt: int) -> Impl:
+        c = np.empty_like(a)
+        fn, pa, pb, pc, n = self.lib.w3_gemm, a.ctypes.data, b.ctypes.data, c.ctypes.data, a.shape[0]
+
+        def run() -> np.ndarray:
+            fn(pa, pb, pc, n, nt)
+            return c
+        return Impl(run)
+
+    def rows(self, name: str, x: np.ndarray, out_shape: tuple[int, ...], nt: int) -> Impl:
+        fn = getattr(self.lib, name)
+        y = np.empty(out_shape, np.float32)
+        px, py, r, c = x.ctypes.data, y.ctypes.data, x.shape[0], x.shape[1]
+
+        def run() -> np.ndarray:
+            fn(px, py, r, c, nt)
+            return y
+        return Impl(run)
+
+
+# ---------------------------------------------------------------- peers
+
+
+class Peers:
+    """tensorir, JAX and PyTensor builders; each raises Skip when its library or target is missing."""
+
+    def __init__(self, st: Settings) -> None:
+        self.st = st
+        self._jax: Any = None
+        self._pytensor: Any = None
+        self.jax_error: str | None = None
+        self.pytensor_error: str | None = None
+
+    # ---- tensorir
+    def tensorir(self, build: Callable[[Any], tuple[list[Any], Any]], args: Sequence[np.ndarray]) -> Impl:
+        import tensorir
+        from tensorir import tensor as T
+
+        inputs, output = build(T)
+        f = tensorir.function(inputs, output, target=self.st.target)
+        arrays = list(args)
+        return Impl(lambda: f(*arrays), extra=f"target={self.st.target}")
+
+    # ---- JAX
+    def jax(self) -> Any:
+        if self._jax is None and self.jax_error is None:
+            try:
+                import jax
+                import jax.numpy as jnp
+
+                self._jax = (jax, jnp)
+            except Exception as e:  # noqa: BLE001
+                self.jax_error = f"jax not importable ({type(e).__name__}: {e}); pip install 'jax[cpu]'"
+        if self._jax is None:
+            raise Skip(self.jax_error)
+        return self._jax
+
+    def jax_impl(self, fn: Callable[..., Any], args: Sequence[np.ndarray]) -> Impl:
+        jax, jnp = self.jax()
+        jf = jax.jit(fn)
+        jargs = [jax.device_put(jnp.asarray(a)) for a in args]
+        return Impl(lambda: jf(*jargs).block_until_ready(), extra=f"device={jax.devices()[0].platform}")
+
+    # ---- PyTensor
+    def pytensor(self) -> Any:
+        if self._pytensor is None and self.pytensor_error is None:
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    import pytensor
+                    import pytensor.tensor as pt
+                self._pytensor = (pytensor, pt)
+                for w in caught:
+                    text = str(w.message).splitlines()[0][:200]
+                    self.st.notes.append(f"pytensor import warning: {text}")
+            except Exception as e:  # noqa: BLE001
+                self.pytensor_error = f"pytensor not importable ({type(e).__name__}: {e}); pip install pytensor"
+        if self._pytensor is None:
+            raise Skip(self.pytensor_error)
+        return self._pytensor
+
+    def pytensor_impl(self, mode: str, build: Callable[[Any], tuple[list[Any], Any]],
+                      args: Sequence[np.ndarray]) -> Impl:
+        pytensor, pt = self.pytensor()
+        if mode == "NUMBA" and module_version("numba") is None:
+            raise Skip("numba not installed (pytensor's default NUMBA mode)")
+        inputs, output = build(pt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = pytensor.function(inputs, output, mode=mode)
+        arrays = list(args)
+        nodes = len(f.maker.fgraph.apply_nodes)
+        return Impl(lambda: f(*arrays), extra=f"{nodes} node{'s' if nodes != 1 else ''}")
+
+
+# ---------------------------------------------------------------- workloads
+
+
+def w1_numpy_out(x: np.ndarray) -> Impl:
+    t1, t2, y = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+
+    def run() -> np.ndarray:
+        np.multiply(x, x, out=t1)
+        np.multiply(t1, np.float32(-0.5), out=t1)
+        np.exp(t1, out=t1)
+        np.sin(x, out=t2)
+        np.multiply(t1, t2, out=y)
+        np.abs(x, out=t2)
+        np.log1p(t2, out=t2)
+        np.add(y, t2, out=y)
+        return y
+    return Impl(run)
+
+
+def w1_cases(st: Settings, cref: CReference | None, peers: Peers, sizes: Sequence[int]) -> list[Case]:
+    cases = []
+    rng = np.random.default_rng(0)
+    nt = st.threads
+    for n in sizes:
+        x = (rng.standard_normal(n) * 3).astype(np.float32)
+
+        def ref(x: np.ndarray = x) -> np.ndarray:
+            d = x.astype(np.float64)
+            return np.exp(-d * d / 2) * np.sin(d) + np.log1p(np.abs(d))
+
+        def tir_graph(T: Any) -> tuple[list[Any], Any]:
+            v = T.fvector("x")
+            return [v], T.exp(-v * v / 2) * T.sin(v) + T.log1p(T.abs(v))
+
+        def jax_fn(v: Any) -> Any:
+            _, jnp = peers.jax()
+            return jnp.exp(-v * v / 2) * jnp.sin(v) + jnp.log1p(jnp.abs(v))
+
+        impls = w_common_impls(
+            numpy=[("numpy eager", lambda x=x: Impl(lambda: np.exp(-x * x / 2) * np.sin(x) + np.log1p(np.abs(x)))),
+                   ("numpy out= (no temporaries)", lambda x=x: w1_numpy_out(x))],
+            cref=cref and [(f"C loop libm {threads_label(k)}", lambda k=k, x=x: cref.unary("w1_libm", x, k))
+                           for k in thread_counts(nt)]
+            + [(f"C loop tir_math.h {threads_label(k)} (info)", lambda k=k, x=x: cref.unary("w1_tir", x, k))
+               for k in thread_counts(nt)],
+            peers=peers, st=st, tir_graph=tir_graph, jax_fn=jax_fn, args=[x])
+        big = n >= 100_000
+        cases.append(Case("W1", f"W1 n={n}", f"W1 fused elementwise exp(-x*x/2)*sin(x) + log1p(abs(x)), {n:,} float32"
+                          + ("" if big else " (per-call overhead)"), ref, impls,
+                          floor_bytes=8 * n if big else None))
+    return cases
+
+
+def thread_counts(nt: int) -> list[int]:
+    return [1] if nt <= 1 else [1, nt]
+
+
+def threads_label(k: int) -> str:
+    return f"{k} thread{'s (OpenMP)' if k > 1 else ''}"
+
+
+def w_common_impls(numpy: list[tuple[str, Callable[[], Impl]]], cref: Any, peers: Peers, st: Settings,
+                   tir_graph: Callable[[Any], tuple[list[Any], Any]], jax_fn: Callable[..., Any],
+                   args: list[np.ndarray], pytensor_graph: Callable[[Any], tuple[list[Any], Any]] | None = None,
+                   ) -> list[tuple[str, str, Callable[[], Impl]]]:
+    out: list[tuple[str, str, Callable[[], Impl]]] = [(label, "numpy", f) for label, f in numpy]
+    if cref is None:
+        out.append(("C reference", "c-ref", no_cref))
+    else:
+        out.extend((label, "c-ref", f) for label, f in cref)
+    tir_label = "tensorir C" if st.target == "c" else f"tensorir {st.target} (C target not available)"
+    out.append((tir_label, "tensorir", lambda: peers.tensorir(tir_graph, args)))
+    out.append(("jax.jit", "jax", lambda: peers.jax_impl(jax_fn, args)))
+    pg = pytensor_graph or tir_graph  # the Theano names are mostly shared
+    out.append(("pytensor C (CVM)", "pytensor", lambda: peers.pytensor_impl("CVM", pg, args)))
+    out.append(("pytensor NUMBA (default mode)", "pytensor", lambda: peers.pytensor_impl("NUMBA", pg, args)))
+    return out
+
+
+def no_cref() -> Impl:
+    raise Skip("the C reference did not build (see notes)")
+
+
+def w2_cases(st: Settings, cref: CReference | None, peers: Peers, n: int) -> list[Case]:
+    x = np.random.default_rng(1).standard_normal(n).astype(np.float32)
+    y = np.empty_like(x)
+
+    def copyto() -> Impl:
+        def run() -> np.ndarray:
+            np.copyto(y, x)
+            return y
+        return Impl(run)
+
+    def tir_graph(T: Any) -> tuple[list[Any], Any]:
+        v = T.fvector("x")
+        return [v], v  # no copy op in the API: returning the input makes a fresh result
+
+    def pt_graph(pt: Any) -> tuple[list[Any], Any]:
+        v = pt.fvector("x")
+        return [v], v.copy()
+
+    def jax_fn(v: Any) -> Any:
+        _, jnp = peers.jax()
+        return jnp.copy(v)
+
+    nt = st.threads
+    impls = w_common_impls(
+        numpy=[("numpy copyto (preallocated)", copyto), ("numpy np.copy", lambda: Impl(lambda: np.copy(x)))],
+        cref=cref and [(f"C memcpy {threads_label(k)}", lambda k=k: cref.unary("w2_memcpy", x, k))
+                       for k in thread_counts(nt)]
+        + [(f"C loop {threads_label(k)}", lambda k=k: cref.unary("w2_loop", x, k)) for k in thread_counts(nt)],
+        peers=peers, st=st, tir_graph=tir_graph, jax_fn=jax_fn, args=[x], pytensor_graph=pt_graph)
+    for i, (label, group, f) in enumerate(impls):
+        if group == "tensorir":
+            impls[i] = (label + " (returns its input)", group, f)
+    return [Case("W2", f"W2 n={n}", f"W2 copy of {n:,} float32 ({8 * n / 1e6:.0f} MB read + written)",
+                 lambda: x.astype(np.float64), impls, floor_bytes=8 * n, exact=True)]
+
+
+def w3_cases(st: Settings, cref: CReference | None, peers: Peers, sizes: Sequence[int]) -> list[Case]:
+    cases = []
+    for n in sizes:
+        rng = np.random.default_rng(n)
+        a = rng.standard_normal((n, n)).astype(np.float32)
+        b = rng.standard_normal((n, n)).astype(np.float32)
+
+        def ref(a: np.ndarray = a, b: np.ndarray = b) -> np.ndarray:
+            return a.astype(np.float64) @ b.astype(np.float64)
+
+        def tir_graph(T: Any) -> tuple[list[Any], Any]:
+            p, q = T.fmatrix("a"), T.fmatrix("b")
+            return [p, q], T.dot(p, q)
+
+        def jax_fn(p: Any, q: Any) -> Any:
+            _, jnp = peers.jax()
+            return jnp.dot(p, q)
+
+        impls = w_common_impls(
+            numpy=[("numpy matmul (BLAS)", lambda a=a, b=b: Impl(lambda: a @ b))],
+            cref=cref and [(f"C loop blocked i-k-j {threads_label(st.threads)}",
+                            lambda a=a, b=b: cref.gemm(a, b, st.threads))],
+            peers=peers, st=st, tir_graph=tir_graph, jax_fn=jax_fn, args=[a, b])
+        cases.append(Case("W3", f"W3 n={n}", f"W3 matrix product {n}x{n} @ {n}x{n} float32", ref, impls,
+                          flops=2.0 * n ** 3))
+    return cases
+
+
+def w4_cases(st: Settings, cref: CReference | None, peers: Peers, n: int) -> list[Case]:
+    x = np.random.default_rng(4).uniform(-150, 150, (n, n)).astype(np.float32)
+    x64 = x.astype(np.float64)
+    nt = st.threads
+
+    def softmax_ref() -> np.ndarray:
+        e = np.exp(x64 - x64.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def lse_ref() -> np.ndarray:
+        m = x64.max(axis=1)
+        return m + np.log(np.exp(x64 - m[:, None]).sum(axis=1))
+
+    def np_softmax() -> np.ndarray:
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def np_lse() -> np.ndarray:
+        m = x.max(axis=1)
+        return m + np.log(np.exp(x - m[:, None]).sum(axis=1))
+
+    def tir_softmax(T: Any) -> tuple[list[Any], Any]:
+        v = T.fmatrix("x")
+        return [v], T.softmax(v, axis=-1)
+
+    def tir_lse(T: Any) -> tuple[list[Any], Any]:
+        v = T.fmatrix("x")
+        return [v], T.logsumexp(v, axis=-1)
+
+    def pt_softmax(pt: Any) -> tuple[list[Any], Any]:
+        v = pt.fmatrix("x")
+        return [v], pt.special.softmax(v, axis=-1)
+
+    def pt_lse(pt: Any) -> tuple[list[Any], Any]:
+        v = pt.fmatrix("x")
+        return [v], pt.logsumexp(v, axis=-1)
+
+    def jax_softmax(v: Any) -> Any:
+        jax, _ = peers.jax()
+        return jax.nn.softmax(v, axis=-1)
+
+    def jax_lse(v: Any) -> Any:
+        jax, _ = peers.jax()
+        return jax.nn.logsumexp(v, axis=-1)
+
+    sm = w_common_impls(
+        numpy=[("numpy eager", lambda: Impl(np_softmax))],
+        cref=cref and [(f"C 3-pass row loop {threads_label(k)}", lambda k=k: cref.rows("w4_softmax", x, x.shape, k))
+                       for k in thread_counts(nt)],
+        peers=peers, st=st, tir_graph=tir_softmax, jax_fn=jax_softmax, args=[x], pytensor_graph=pt_softmax)
+    lse = w_common_impls(
+        numpy=[("numpy eager", lambda: Impl(np_lse))],
+        cref=cref and [(f"C 2-pass row loop {threads_label(k)}", lambda k=k: cref.rows("w4_logsumexp", x, (n,), k))
+                       for k in thread_counts(nt)],
+        peers=peers, st=st, tir_graph=tir_lse, jax_fn=jax_lse, args=[x], pytensor_graph=pt_lse)
+    return [Case("W4", f"W4 softmax {n}x{n}", f"W4 row softmax of {n}x{n} float32 (|x| <= 150)", softmax_ref, sm,
+                 floor_bytes=8 * n * n),
+            Case("W4", f"W4 logsumexp {n}x{n}", f"W4 row logsumexp of {n}x{n} float32 (|x| <= 150)", lse_ref, lse,
+                 floor_bytes=4 * n * n + 4 * n)]
+
+
+# ---------------------------------------------------------------- compile times (W1)
+
+_TIR_CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+import tensorir
+from tensorir import tensor as T
+t1 = time.perf_counter()
+x = T.fvector("x")
+f = tensorir.function([x], T.exp(-x * x / 2) * T.sin(x) + T.log1p(T.abs(x)), target=sys.argv[1])
+t2 = time.perf_counter()
+f(np.linspace(-5, 5, 1000, dtype=np.float32))
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "first_call_s": t3 - t2}))
+"""
+
+_JAX_CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np
+import jax
+import jax.numpy as jnp
+jax.config.update("jax_compilation_cache_dir", sys.argv[1])
+for key, value in (("jax_persistent_cache_min_compile_time_secs", 0.0),
+                   ("jax_persistent_cache_min_entry_size_bytes", 0)):
+    try:
+        jax.config.update(key, value)
+    except Exception:
+        pass
+x = jnp.asarray(np.linspace(-5, 5, 1000, dtype=np.float32)).block_until_ready()
+t1 = time.perf_counter()
+f = jax.jit(lambda v: jnp.exp(-v * v / 2) * jnp.sin(v) + jnp.log1p(jnp.abs(v)))
+t2 = time.perf_counter()
+f(x).block_until_ready()
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "first_call_s": t3 - t2}))
+"""
+
+_PYTENSOR_CHILD = """
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+t0 = time.perf_counter()
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+t1 = time.perf_counter()
+x = pt.fvector("x")
+f = pytensor.function([x], pt.exp(-x * x / 2) * pt.sin(x) + pt.log1p(pt.abs(x)), mode=sys.argv[1])
+t2 = time.perf_counter()
+f(np.linspace(-5, 5, 1000, dtype=np.float32))
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "first_call_s": t3 - t2}))
+"""
+
+
+def run_child(code: str, args: list[str], env: dict[str, str], timeout: float) -> dict[str, float]:
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        raise RuntimeError(f"child process failed (rc {proc.returncode}): {tail[:300]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def compile_times(st: Settings, peers_wanted: bool) -> list[CompileRow]:
+    """Cold compile and warm start of W1, each in a fresh process; cache dirs are fresh temp dirs."""
+    rows: list[CompileRow] = []
+    specs: list[tuple[str, str, list[str], Callable[[str], dict[str, str]]]] = []
+
+    def tir_env(d: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["TENSORIR_FLAGS"] = ",".join(filter(None, [env.get("TENSORIR_FLAGS", ""), f"cachedir={d}"]))
+        return env
+
+    specs.append((f"tensorir {st.target}", _TIR_CHILD, [st.target], tir_env))
+    if peers_wanted:
+        if module_version("jax") is not None:
+            specs.append(("jax.jit (persistent compilation cache for warm)", _JAX_CHILD, ["{dir}"],
+                          lambda d: dict(os.environ)))
+        else:
+            rows.append(CompileRow("jax.jit", status="skipped", note="jax not installed"))
+        if module_version("pytensor") is not None:
+            def pt_env(d: str) -> dict[str, str]:
+                env = dict(os.environ)
+                env["PYTENSOR_FLAGS"] = ",".join(filter(None, [env.get("PYTENSOR_FLAGS", ""), f"compiledir={d}"]))
+                return env
+            specs.append(("pytensor C (CVM), compiledir", _PYTENSOR_CHILD, ["CVM"], pt_env))
+        else:
+            rows.append(CompileRow("pytensor", status="skipped", note="pytensor not installed"))
+    for label, code, args, make_env in specs:
+        row = CompileRow(label)
+        d = tempfile.mkdtemp(prefix="tir-bench-cache-")
+        try:
+            argv = [a.replace("{dir}", d) for a in args]
+            cold = run_child(code, argv, make_env(d), timeout=600)
+            warm = run_child(code, argv, make_env(d), timeout=600)
+            row.import_s = warm["import_s"]
+            row.cold_build_s, row.cold_first_call_s = cold["build_s"], cold["first_call_s"]
+            row.cold_s = cold["build_s"] + cold["first_call_s"]
+            row.warm_build_s, row.warm_first_call_s = warm["build_s"], warm["first_call_s"]
+            row.warm_s = warm["build_s"] + warm["first_call_s"]
+        except Exception as e:  # noqa: BLE001
+            row.status, row.note = "error", f"{type(e).__name__}: {e}"[:300]
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- floors and report
+
+
+def copy_rate(rows: list[Row]) -> float | None:
+    """Best bytes/s of the W2 rows (read + written)."""
+    best = None
+    for r in rows:
+        if r.workload == "W2" and r.status == "ok" and r.median_s:
+            n = int(r.case.split("=")[1])
+            rate = 8 * n / r.median_s
+            best = rate if best is None or rate > best else best
+    return best
+
+
+def finish_ratios(cases: list[Case], rows: list[Row], rate: float | None) -> None:
+    by_case = {c.name: c for c in cases}
+    for case_name in dict.fromkeys(r.case for r in rows):
+        case = by_case[case_name]
+        group = [r for r in rows if r.case == case_name]
+        base = next((r for r in group if r.group == "numpy" and r.median_s), None)
+        for r in group:
+            if not r.median_s:
+                continue
+            if base is not None and base.median_s:
+                r.vs_numpy = r.median_s / base.median_s
+            if case.floor_bytes and rate:
+                r.vs_floor = r.median_s / (case.floor_bytes / rate)
+            parts = [r.extra] if r.extra else []
+            if case.flops:
+                parts.insert(0, f"{case.flops / r.median_s / 1e9:.1f} GFLOP/s")
+            if case.workload == "W2":
+                parts.insert(0, f"{(case.floor_bytes or 0) / r.median_s / 1e9:.1f} GB/s")
+            r.extra = "; ".join(parts)
+
+
+def fmt_time(s: float | None) -> str:
+    if s is None:
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} us"
+    if s < 1.0:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def fmt_ratio(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def print_table(title: str, header: list[str], body: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+    print(f"\n{title}")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for b in body:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(b, widths)) + " |")
+
+
+def report(cases: list[Case], rows: list[Row], rate: float | None) -> None:
+    for case in cases:
+        group = [r for r in rows if r.case == case.name]
+        if not group:
+            continue
+        title = case.title
+        if case.floor_bytes and rate:
+            title += (f" -- floor {fmt_time(case.floor_bytes / rate)} ({case.floor_bytes / 1e6:.0f} MB at "
+                      f"{rate / 1e9:.1f} GB/s)")
+        body = []
+        for r in group:
+            status = "ok" if r.status == "ok" else r.status.upper()
+            err = "-" if r.rel_err is None else f"{r.rel_err:.1e}"
+            batch = f"{r.calls_per_sample}x{len(r.samples_s)}" if r.samples_s else "-"
+            text = "; ".join(filter(None, [r.extra, r.note]))
+            body.append([r.impl, fmt_time(r.median_s), fmt_ratio(r.vs_numpy),
+                         fmt_ratio(r.vs_floor) if case.floor_bytes else "-", err, status, batch, text])
+        print_table(title, ["implementation", "median", "vs numpy", "vs floor", "rel.err", "check",
+                            "calls x samples", "extra / note"], body)
+
+
+def report_compile(rows: list[CompileRow]) -> None:
+    body = [[r.impl, fmt_time(r.import_s), fmt_time(r.cold_s), fmt_time(r.cold_build_s), fmt_time(r.cold_first_call_s),
+             fmt_time(r.warm_s), r.status if r.status != "ok" else "ok", r.note] for r in rows]
+    print_table("W1 compile: cold (fresh cache dir, fresh process) and warm start (cache populated, fresh process); "
+                "build = function construction, first = first call (1,000 elements); import not included",
+                ["implementation", "import", "cold build+first", "cold build", "cold first call", "warm build+first",
+                 "status", "note"], body)
+
+
+# ---------------------------------------------------------------- main
+
+
+def tensorir_target(requested: str) -> tuple[str, str | None]:
+    from ..frontend import function as fmod
+
+    targets = getattr(fmod, "TARGETS", {})
+    if requested != "auto":
+        if requested not in targets:
+            raise SystemExit(f"tir-bench: target {requested!r} is not available (available: {', '.join(targets)})")
+        return requested, None
+    if "c" in targets:
+        return "c", None
+    return "interp", ("the tensorir C target is not available (no 'c' in tensorir.frontend.function.TARGETS): "
+                      "the tensorir rows use target='interp', the numpy-based reference interpreter")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="tir-bench", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=textwrap.dedent(__doc__.split("\n\n", 1)[1]))
+    p.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke run)")
+    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated subset of W1,W2,W3,W4")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for every pool (OpenMP, BLAS, tensorir); default: all available cores, pools "
+                        "left at their defaults")
+    p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
+    p.add_argument("--target", default="auto", help="tensorir target: auto (c when available, else interp), c, interp")
+    p.add_argument("--no-peers", action="store_true", help="skip JAX and PyTensor")
+    p.add_argument("--no-compile", action="store_true", help="skip the W1 compile-time measurements")
+    args = p.parse_args(argv)
+    wl = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
+    bad = [w for w in wl if w not in ALL_WORKLOADS]
+    if bad or not wl:
+        p.error(f"unknown workload(s) {', '.join(bad) or '(none)'}; choose from {', '.join(ALL_WORKLOADS)}")
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be >= 1")
+    args.workloads = wl
+    return args
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    thread_hygiene(args.threads)
+
+    from ..config import FLAGS, config
+
+    threads = args.threads or available_cores()
+    target, target_note = tensorir_target(args.target)
+    st = Settings(quick=args.quick, threads=threads, threads_given=args.threads is not None,
+                  min_sample_s=0.002 if args.quick else 0.02, samples=3 if args.quick else 7, target=target)
+    if target_note:
+        st.notes.append(target_note)
+    limiter: Any = None
+    if args.threads is not None:
+        if "threads" in FLAGS:
+            config.threads = args.threads
+        try:
+            import threadpoolctl
+
+            limiter = threadpoolctl.threadpool_limits(limits=args.threads)
+        except ImportError:
+            st.notes.append("threadpoolctl not installed: BLAS pools not limited (pip install threadpoolctl)")
+
+    machine = machine_info()
+    versions = {"python": platform.python_version(), "numpy": np.__version__, "tensorir": module_version("tensorir"),
+                "jax": None if args.no_peers else module_version("jax"),
+                "jaxlib": None if args.no_peers else module_version("jaxlib"),
+                "pytensor": None if args.no_peers else module_version("pytensor"),
+                "numba": None if args.no_peers else module_version("numba"),
+                "threadpoolctl": module_version("threadpoolctl"), "cc": f"{config.cc}: {compiler_version(config.cc)}"}
+    print(f"tir-bench{' --quick' if args.quick else ''}: workloads {','.join(args.workloads)}")
+    print(f"machine: {machine['cpu']}; {machine['available_cores']} cores available "
+          f"({machine['logical_cpus']} logical CPUs); SIMD {', '.join(machine['simd']) or 'none detected'}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v is not None))
+    print(f"threads: {threads}{' (--threads)' if args.threads else ' (all available cores)'}; "
+          + ", ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS",
+                                                       "OPENBLAS_NUM_THREADS", "XLA_FLAGS") if k in os.environ))
+    print(f"tensorir target: {target}")
+    load_start = load_average()
+    if load_start is not None:
+        busy = load_start[0] > 0.5
+        print(f"load average at start: {load_start[0]:.2f} (1 min)"
+              + (" -- other processes are running: expect noise, worst for multi-threaded BLAS rows" if busy else ""))
+        if busy:
+            st.notes.append(f"machine busy at start (load {load_start[0]:.2f}): multi-threaded rows (BLAS, OpenMP) "
+                            "can lose whole scheduler ticks; compare rows of the same run only")
+
+    workdir = Path(tempfile.mkdtemp(prefix="tir-bench-"))
+    cref: CReference | None = None
+    try:
+        cref = CReference(workdir)
+        print("C reference: " + " ".join(shlex.quote(c) for c in cref.command))
+    except Exception as e:  # noqa: BLE001
+        st.notes.append(f"C reference not built: {e}")
+
+    peers = Peers(st)
+    if args.no_peers:
+        peers.jax_error = "skipped (--no-peers)"
+        peers.pytensor_error = "skipped (--no-peers)"
+
+    q = args.quick
+    cases: list[Case] = []
+    if "W2" in args.workloads:  # first: its copy rate is the floor of W1 and W4
+        cases += w2_cases(st, cref, peers, 1_000_000 if q else 10_000_000)
+    if "W1" in args.workloads:
+        cases += w1_cases(st, cref, peers, [100_000, 1000] if q else [10_000_000, 1000])
+    if "W3" in args.workloads:
+        cases += w3_cases(st, cref, peers, [256, 512] if q else [1024, 2048])
+    if "W4" in args.workloads:
+        cases += w4_cases(st, cref, peers, 512 if q else 4096)
+
+    rows: list[Row] = []
+    if "W2" not in args.workloads and ({"W1", "W4"} & set(args.workloads)):
+        # A floor probe: W2's numpy and C copy rows, measured but not printed.
+        probe = w2_cases(st, cref, peers, 1_000_000 if q else 10_000_000)[0]
+        probe.impls = [i for i in probe.impls if i[1] in ("numpy", "c-ref")]
+        rows_probe = run_case(probe, st)
+        rate = copy_rate(rows_probe)
+        st.notes.append("floors use the best copy rate of W2's numpy and C rows, measured first (W2 not selected)")
+    else:
+        rate = None
+    for case in cases:
+        print(f"... {case.name}", file=sys.stderr, flush=True)
+        rows += run_case(case, st)
+        if case.workload == "W2":
+            rate = copy_rate(rows)
+    finish_ratios(cases, rows, rate)
+
+    compile_rows: list[CompileRow] = []
+    if "W1" in args.workloads and not args.no_compile:
+        print("... W1 compile times", file=sys.stderr, flush=True)
+        compile_rows = compile_times(st, peers_wanted=not args.no_peers and not q)
+        if q and not args.no_peers:
+            st.notes.append("--quick: JAX and PyTensor compile times not measured")
+
+    report(cases, rows, rate)
+    if compile_rows:
+        report_compile(compile_rows)
+    load_end = load_average()
+    if load_end is not None:
+        print(f"\nload average at end: {load_end[0]:.2f} (1 min)")
+    pools = thread_pools()
+    if pools:
+        print("\nthread pools loaded in this process (threadpoolctl):")
+        for p in pools:
+            print("  " + ", ".join(f"{k}={v}" for k, v in p.items()))
+    if st.notes:
+        print("\nnotes:")
+        for n in dict.fromkeys(st.notes):
+            print(f"  - {n}")
+
+    if args.json:
+        doc = {"argv": sys.argv[1:] if argv is None else list(argv), "quick": q, "workloads": args.workloads,
+               "machine": machine, "versions": versions, "threads": threads, "tensorir_target": target,
+               "environment": {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS",
+                                                              "OPENBLAS_NUM_THREADS", "XLA_FLAGS")},
+               "load_average": {"start": load_start, "end": load_end},
+               "c_reference_command": cref.command if cref else None, "rtol": RTOL,
+               "copy_rate_bytes_per_s": rate, "rows": [asdict(r) for r in rows],
+               "compile": [asdict(r) for r in compile_rows], "thread_pools": pools,
+               "notes": list(dict.fromkeys(st.notes))}
+        Path(args.json).write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    if limiter is not None:
+        limiter.restore_original_limits()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
