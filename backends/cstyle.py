@@ -331,11 +331,13 @@ EXPR: dict[type[Operation], _Expr] = {
 }
 
 # math function name -> (float32 function, float64 function): tir_math.h where it has one, else libm.
+# float64 sin/cos use libm: tir_sin/tir_cos reduce arguments exactly only below 2^50 (sin(1e300) must
+# still be numpy's value, not garbage).
 MATH_FUNCS: dict[str, tuple[str, str]] = {
     "exp": ("tir_expf", "tir_exp"), "exp2": ("tir_exp2f", "exp2"), "expm1": ("tir_expm1f", "tir_expm1"),
     "log": ("tir_logf", "tir_log"), "log2": ("tir_log2f", "log2"), "log10": ("tir_log10f", "log10"),
-    "log1p": ("tir_log1pf", "tir_log1p"), "sqrt": ("tir_sqrtf", "sqrt"), "sin": ("tir_sinf", "tir_sin"),
-    "cos": ("tir_cosf", "tir_cos"), "tan": ("tir_tanf", "tan"), "tanh": ("tir_tanhf", "tir_tanh"),
+    "log1p": ("tir_log1pf", "tir_log1p"), "sqrt": ("tir_sqrtf", "sqrt"), "sin": ("tir_sinf", "sin"),
+    "cos": ("tir_cosf", "cos"), "tan": ("tir_tanf", "tan"), "tanh": ("tir_tanhf", "tir_tanh"),
     "sinh": ("tir_sinhf", "sinh"), "cosh": ("tir_coshf", "cosh"), "arcsin": ("tir_asinf", "asin"),
     "arccos": ("tir_acosf", "acos"), "arctan": ("tir_atanf", "atan"), "sigmoid": ("tir_sigmoidf", "tir_sigmoid"),
     "softplus": ("tir_softplusf", "tir_softplus"), "erf": ("tir_erff", "tir_erf"), "erfc": ("tir_erfcf", "erfc"),
