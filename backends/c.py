@@ -25,7 +25,7 @@ from ..dialects import lib as L
 from ..dialects import mem as M
 from ..ir.attributes import DYN
 from ..ir.core import Operation, OpResult, TirError, Value
-from ..ir.types import MemRefType, ScalarType
+from ..ir.types import MemRefType, ScalarType, f32
 from .cstyle import CStyleRenderer, MemRef, _mul, _paren, _root_of, _written_args, c_string
 
 __all__ = ["CRenderer", "render_c"]
@@ -52,8 +52,19 @@ class CRenderer(CStyleRenderer):
         self.kernel_written: dict[str, list[bool]] = {}
         self.uses_blas = False
         self.user_reductions: set[str] = set()
+        # Range versioning (see render_kernels_with_fast_twins): while the fast twin of a kernel is
+        # rendered, float32 sin/cos use the short-range functions and OR this flag when an argument
+        # is beyond their range.
+        self.range_flag: str | None = None
+        self.fast_twins: set[str] = set()
+
+    def _flag_clause(self) -> str:
+        return f" reduction(|:{self.range_flag})" if self.range_flag else ""
 
     def parallel_pragma(self, work: str) -> str | None:
+        return self._parallel_pragma(work) + self._flag_clause()
+
+    def _parallel_pragma(self, work: str) -> str:
         # `if(parallel: ...)`, not `if(...)`: in OpenMP 5 a bare `if` on a combined `parallel for simd`
         # also applies to `simd`, so below the threshold gcc would run the loop unvectorized (7x slower).
         return f"#pragma omp parallel for num_threads(ctx->nthreads) if(parallel: {work} >= TIR_PARALLEL_MIN)"
@@ -72,7 +83,45 @@ class CRenderer(CStyleRenderer):
                 clauses.append(f"reduction({_OMP_REDUCTION[kind]}:{var})")
             else:
                 return None
+        if self.range_flag:
+            clauses.append(f"reduction(|:{self.range_flag})")
         return "#pragma omp simd" + "".join(" " + c for c in clauses)
+
+    # ---- range versioning of float32 sin/cos
+    def math_fn(self, name: str, t: ScalarType) -> str:
+        if self.range_flag and name in ("sin", "cos") and t.name == "f32":
+            return f"tir_{name}f_fast"
+        return super().math_fn(name, t)
+
+    def render_scalar(self, op: Operation) -> None:
+        super().render_scalar(op)
+        if self.range_flag and op.name in ("scalar.sin", "scalar.cos") and op.results[0].type == f32:
+            arg = self.convert(op.operands[0], f32)
+            self.emit(f"{self.range_flag} |= (fabsf({arg}) >= TIR_TRIG_FAST_MAX);")
+
+    def render_kernel_versions(self, kfn: K.KernelFuncOp, restrict_ok: list[bool]) -> list[str]:
+        """The kernel, and before it, when it is worth it and safe, its fast twin.
+
+        float32 sin/cos are exact over the whole float32 range only with a float64 reduction that
+        costs as much as the rest of W1; `tir_sinf_fast` is exact below 2^17. The twin uses the fast
+        functions and returns whether any argument was beyond that; the host then runs the exact
+        kernel (`if (k_fast(...)) k(...);`). Rerunning is only right for a kernel that never reads
+        a buffer it writes (and whose buffers don't alias): then every output element is written
+        again with the exact value.
+        """
+        exact = self.render_kernel(kfn, restrict_ok)
+        has_check = self.has_check
+        if not (_uses_f32_trig(kfn) and all(restrict_ok) and not _reads_what_it_writes(kfn)):
+            return exact
+        self.range_flag = "tir_big"
+        try:
+            twin = self.render_kernel(kfn, restrict_ok)
+        finally:
+            self.range_flag = None
+        self.has_check = has_check or self.has_check
+        head = twin[0].replace(f"{self.kernel_prefix} {kfn.sym_name}(", f"static int {kfn.sym_name}_fast(", 1)
+        self.fast_twins.add(kfn.sym_name)
+        return [head, "    int tir_big = 0;", *twin[1:-1], "    return tir_big;", twin[-1], "", *exact]
 
     # ---- host ops
     def render_alloc(self, op: Operation) -> None:
@@ -151,7 +200,10 @@ class CRenderer(CStyleRenderer):
                 args += [m.strides[d] for d, st in enumerate(M.layout_of(t)) if st is None]
             else:
                 args.append(self.value(v))
-        self.emit(f"{fn.sym_name}({', '.join(args)});")
+        if fn.sym_name in self.fast_twins:
+            self.emit(f"if ({fn.sym_name}_fast({', '.join(args)})) {fn.sym_name}({', '.join(args)});")
+        else:
+            self.emit(f"{fn.sym_name}({', '.join(args)});")
         if self.kernel_checks.get(fn.sym_name):
             self.emit("if (tir_failed(ctx)) return -1;")
 
@@ -281,7 +333,7 @@ class CRenderer(CStyleRenderer):
                 continue
             restrict_ok = _restrict_params(kfn, module)
             self.kernel_written[kfn.sym_name] = _written_args(kfn)
-            kernel_text += self.render_kernel(kfn, restrict_ok) + [""]
+            kernel_text += self.render_kernel_versions(kfn, restrict_ok) + [""]
             self.kernel_checks[kfn.sym_name] = self.has_check
         main_text = self.render_host(host)
         if any(isinstance(o, (L.GemmOp, L.GemvOp)) for o in host.walk()):
@@ -329,6 +381,18 @@ def _param_row(name: str, t: object) -> str:
     if isinstance(t, ScalarType):
         return f"{{{c_string(name)}, {NPY_TYPES[t.name]}, 0}}"
     raise TirError(f"the C target cannot pass a value of type {t} across the function boundary")
+
+
+def _uses_f32_trig(fn: K.KernelFuncOp) -> bool:
+    return any(o.name in ("scalar.sin", "scalar.cos") and o.results[0].type == f32 for o in fn.walk())
+
+
+def _reads_what_it_writes(fn: K.KernelFuncOp) -> bool:
+    """Whether the kernel loads from (or copies from) a buffer it also writes."""
+    read = {_root_of(o.operands[0]) for o in fn.walk() if isinstance(o, (M.LoadOp, M.CopyOp))}
+    read |= {_root_of(v) for o in fn.walk() if isinstance(o, (L.GemmOp, L.GemvOp)) for v in o.operands[:-1]}
+    written = {a for a, w in zip(fn.body.args, _written_args(fn)) if w}
+    return bool(read & written) or any(isinstance(o, M.AllocOp) for o in fn.walk())
 
 
 def _pick_host(module: Operation, func: str | None) -> F.FuncOp:

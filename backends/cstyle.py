@@ -907,8 +907,10 @@ def _inside(op: Operation, ancestor: Operation) -> bool:
 def _merge_pragmas(parallel: str, simd: str) -> str:
     """`#pragma omp parallel for ...` + `#pragma omp simd ...` -> `#pragma omp parallel for simd ...`."""
     if parallel.startswith("#pragma omp parallel for") and simd.startswith("#pragma omp simd"):
-        return parallel.replace("#pragma omp parallel for", "#pragma omp parallel for simd", 1) \
-            + simd[len("#pragma omp simd"):]
+        # A clause both carry (a reduction of the whole kernel) may appear only once.
+        extra = "".join(f" reduction({c}" for c in simd[len("#pragma omp simd"):].split(" reduction(")[1:]
+                        if f" reduction({c}" not in parallel)
+        return parallel.replace("#pragma omp parallel for", "#pragma omp parallel for simd", 1) + extra
     return parallel
 
 

@@ -204,3 +204,37 @@ def test_several_shapes_one_compile() -> None:
         np.testing.assert_allclose(f(a), np.exp(a).sum(axis=1), rtol=1e-5)
     assert cache.stats()["compiles"] == before
 
+
+
+def test_float32_trig_is_exact_for_huge_arguments() -> None:
+    """sin/cos run a fast kernel first (exact below 2^17) and rerun exactly when an argument is larger."""
+    x = T.fvector("x")
+    f = tensorir.function([x], [T.sin(x) * 2 + T.cos(x), T.sin(x)], target="c")
+    assert "_fast(" in f.source()
+    big = np.array([0.5, 1e5, 131071.9, 131072.0, 2e5, 1e30, -3e38, np.inf, -np.inf, np.nan, -0.0], np.float32)
+    small = RNG.uniform(-100, 100, 1000).astype(np.float32)
+    for a in (small, big, np.concatenate([small, big])):
+        with np.errstate(invalid="ignore"):
+            want = [np.sin(a) * np.float32(2) + np.cos(a), np.sin(a)]
+        for w, g in zip(want, f(a)):
+            np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-6, equal_nan=True)
+            assert np.array_equal(np.signbit(g[a == 0]), np.signbit(w[a == 0]))
+
+
+def test_no_fast_twin_for_a_kernel_that_reads_what_it_writes() -> None:
+    from tensorir.backends.c import _reads_what_it_writes
+    from tensorir.frontend.parser import parse
+
+    module = parse("""
+kernel.func @k(%b: memref<?xf32>, %n: index) {
+  loop.parallel %n ({
+  ^bb0(%i: index):
+    %v = mem.load %b indices %i : f32
+    %s = scalar.sin %v : f32
+    mem.store %s, %b indices %i : f32, memref<?xf32>, index
+    loop.yield
+  }) : index
+  kernel.return
+}""")
+    (k,) = module.body.ops
+    assert _reads_what_it_writes(k)

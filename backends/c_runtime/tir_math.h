@@ -439,18 +439,25 @@ TIR_INLINE float tir_log1pf(float x) {
 /* r is returned in float, |r| <= ~0.79; quadrant in the low 2 bits of *q.  */
 /* ------------------------------------------------------------------------ */
 #define TIR__TRIG_FAST_MAX 0x1p17f
-TIR_INLINE float tir__trig_reduce_ff(float x, uint32_t *q) {
-    /* fast path */
+/* The fast reduction alone: right for |x| < TIR__TRIG_FAST_MAX (inf/nan come out nan in the
+   callers). tir_sinf_fast/tir_cosf_fast use it; the C backend runs a kernel with them first and,
+   when some argument was beyond the range, runs it again with the exact functions. */
+TIR_INLINE float tir__trig_reduce_fast_ff(float x, uint32_t *q) {
     float t = fmaf(x, TIR__TWOOPIF, TIR__MAGICF);
     float qf = t - TIR__MAGICF;
     float r = fmaf(qf, -TIR__PIO2F_1, x);
     r = fmaf(qf, -TIR__PIO2F_2, r);
-    r = fmaf(qf, -TIR__PIO2F_3, r);
+    *q = tir__u32(t);
+    return fmaf(qf, -TIR__PIO2F_3, r);
+}
+TIR_INLINE float tir__trig_reduce_ff(float x, uint32_t *q) {
+    uint32_t qf;
+    float r = tir__trig_reduce_fast_ff(x, &qf);
     /* exact path for large |x| (float64) */
     uint64_t qd;
     double rd = tir__trig_reduce_f((double)x, &qd);
     int fast = fabsf(x) < TIR__TRIG_FAST_MAX;
-    *q = tir__selu(fast, tir__u32(t), (uint32_t)qd);
+    *q = tir__selu(fast, qf, (uint32_t)qd);
     return tir__self(fast, r, (float)rd);
 }
 
@@ -474,23 +481,40 @@ TIR_INLINE float tir__negq(float v, uint32_t q) {
     return tir__f32(tir__u32(v) ^ ((q & 2u) << 30));
 }
 
-TIR_INLINE float tir_sinf(float x) {
-    uint32_t q;
-    float r = tir__trig_reduce_ff(x, &q);
+TIR_INLINE float tir__sinf_of(float x, float r, uint32_t q) {
     float s = tir__sin_poly_ff(r), c = tir__cos_poly_ff(r);
     float v = tir__negq(tir__self((q & 1u), c, s), q);
     v = tir__self((x == 0.0f), x, v);
     float xx = x - x;
     return tir__self((xx != 0.0f), xx, v); /* inf/nan -> nan */
 }
-
-TIR_INLINE float tir_cosf(float x) {
-    uint32_t q;
-    float r = tir__trig_reduce_ff(x, &q);
+TIR_INLINE float tir__cosf_of(float x, float r, uint32_t q) {
     float s = tir__sin_poly_ff(r), c = tir__cos_poly_ff(r);
     float v = tir__negq(tir__self((q & 1u), s, c), q + 1u);
     float xx = x - x;
     return tir__self((xx != 0.0f), xx, v);
+}
+TIR_INLINE float tir_sinf(float x) {
+    uint32_t q;
+    float r = tir__trig_reduce_ff(x, &q);
+    return tir__sinf_of(x, r, q);
+}
+TIR_INLINE float tir_cosf(float x) {
+    uint32_t q;
+    float r = tir__trig_reduce_ff(x, &q);
+    return tir__cosf_of(x, r, q);
+}
+/* Only for |x| < TIR_TRIG_FAST_MAX (see tir__trig_reduce_fast_ff). */
+#define TIR_TRIG_FAST_MAX TIR__TRIG_FAST_MAX
+TIR_INLINE float tir_sinf_fast(float x) {
+    uint32_t q;
+    float r = tir__trig_reduce_fast_ff(x, &q);
+    return tir__sinf_of(x, r, q);
+}
+TIR_INLINE float tir_cosf_fast(float x) {
+    uint32_t q;
+    float r = tir__trig_reduce_fast_ff(x, &q);
+    return tir__cosf_of(x, r, q);
 }
 
 /* tanf stays in float64 (exact reduction, s/c in double): the float
