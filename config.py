@@ -12,8 +12,8 @@ sets `debug`. Afterwards they are plain attributes of `tensorir.config`:
 |----------|--------------------|--------------------------------------------------------------------------|
 | floatX   | float64            | dtype of unprefixed constructors (`T.matrix()`) and of Python floats      |
 |          |                    | combined with integer tensors: `float16`, `float32` or `float64`          |
-| target   | interp             | default target of `tensorir.function`: `interp` (reference interpreter), |
-|          |                    | `c`, `cuda`, `opencl` (as their backends land)                            |
+| target   | c                  | default target of `tensorir.function`: `c` (native code through the C     |
+|          |                    | compiler), `interp` (reference interpreter, no compiler needed)           |
 | cachedir | ~/.cache/tensorir  | where compiled code is cached between processes (`$XDG_CACHE_HOME/tensorir` |
 |          |                    | when that variable is set)                                                |
 | cc       | cc                 | the C compiler of the `c` target                                          |
@@ -96,7 +96,7 @@ class Flag:
 FLAGS: dict[str, Flag] = {
     "floatX": Flag("float64", _choice("float16", "float32", "float64"),
                    "dtype of unprefixed constructors and of Python floats mixed with integer tensors"),
-    "target": Flag("interp", _target, "default target of tensorir.function"),
+    "target": Flag("c", _target, "default target of tensorir.function"),
     "cachedir": Flag(os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
                                   "tensorir"), _text, "compiled code cache directory"),
     "cc": Flag("cc", _text, "C compiler of the c target"),

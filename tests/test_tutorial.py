@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorir
 from tensorir import In, function
 from tensorir import tensor as T
+
+
+@pytest.fixture(autouse=True, params=["c", "interp"])
+def target(request):
+    """Every tutorial program runs on the default C target and on the reference interpreter."""
+    with tensorir.config.change_flags(target=request.param):
+        yield request.param
 
 
 def test_adding_two_scalars() -> None:
@@ -19,7 +27,7 @@ def test_adding_two_scalars() -> None:
     out = f(1.5, 2.5)
     assert isinstance(out, np.ndarray) and out.shape == () and out.dtype == np.float64
     assert x.type == T.dscalar().type
-    assert "tensor.add" in f.ir()
+    assert "tensor.add" in f.ir("tensor")
 
 
 def test_adding_two_scalars_unnamed() -> None:

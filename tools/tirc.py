@@ -70,7 +70,9 @@ def parse_input_value(text: str, what: str) -> Any:
         except (OSError, ValueError) as e:
             raise TirError(f"{what}: cannot load '{text}': {getattr(e, 'strerror', None) or e}") from None
     try:
-        return np.asarray(ast.literal_eval(text))
+        # A Python literal stays a Python value: like a Python number passed to a compiled function,
+        # it is accepted by any input whose dtype holds its value (`y=3.5` for an f32 input).
+        return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         raise TirError(f"{what}: '{text}' is neither a .npy file nor a number or list literal") from None
 
@@ -98,6 +100,8 @@ def collect_inputs(fn: Operation, specs: list[str]) -> list[Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ..frontend.function import check_argument
+    from ..ir.types import TensorType
     from ..runtime.interpreter import Interpreter
 
     if args.target not in TARGETS:
@@ -108,6 +112,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline = TARGETS[args.target]
     assert pipeline in PIPELINES
     sym = fn.attributes["sym_name"]
+    # The Python API's rule for every target: lossless upcasts only, shapes checked, names in errors.
+    inputs = [check_argument(v, t, f"%{a.name_hint or k}") if isinstance(t, TensorType) else v
+              for k, (v, t, a) in enumerate(zip(inputs, fn.attributes["function_type"].inputs, fn.body.args))]
     if args.target == "c":
         results = _run_c(module, sym, inputs)
     else:
@@ -147,7 +154,10 @@ def _run_c(module: Operation, sym: str, inputs: list[Any]) -> list[Any]:
     types = fn.attributes["function_type"].inputs
     mod = load(_c_source(module, sym), sym)
     arrays = [np.asarray(v, dtype=t.dtype) for v, t in zip(inputs, types)]
-    out = mod.run(*arrays)
+    try:
+        out = mod.run(*arrays)
+    except ValueError as e:  # a run-time check of the compiled code: the message has the place
+        raise TirError(str(e)) from None
     if len(mod.results) == 1:
         return [out]
     return [] if out is None else list(out)
@@ -185,7 +195,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                      help="an argument: a .npy path or a Python literal")
     run.add_argument("--output", "-o", help="save results as out0, out1, ... in this .npz file")
-    run.add_argument("--target", default="interp", help="interp or c (cuda, opencl: later)")
+    run.add_argument("--target", default="c", help="c (native code, the default) or interp (reference interpreter)")
     run.set_defaults(handler=cmd_run)
     build = sub.add_parser("build", help="compile a function of a .tir file to C and a Python extension module")
     build.add_argument("file")
