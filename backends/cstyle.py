@@ -721,14 +721,39 @@ class CStyleRenderer:
                 body()
 
     def work_estimate(self, op: Operation, bounds: list[str]) -> str:
-        """Trip count of a parallel nest for the OpenMP `if` clause: its bounds times the bounds of the
-        loops inside it that are known before it (so a row-wise reduction counts its rows' length)."""
-        terms = list(bounds)
-        for o in op.walk():
-            if o is not op and isinstance(o, (LP.ForOp, LP.ParallelOp)):
-                for b in (o.operands[:1] if isinstance(o, LP.ForOp) else o.operands):
-                    if not (isinstance(b, OpResult) and _inside(b.op, op)) and b in self.names:
-                        terms.append(self.value(b))
+        """Trip count of a parallel nest for the OpenMP `if` clause: its bounds times the work of the
+        loops inside it, counting the bounds known before it (so a row-wise reduction counts its rows'
+        length). Sibling inner loops (a fused nest) add up rather than multiply."""
+        root = op
+
+        def child_loops(o: Operation) -> list[Operation]:
+            found: list[Operation] = []
+            for region in o.regions:
+                for block in region.blocks:
+                    for inner in block.ops:
+                        if isinstance(inner, (LP.ForOp, LP.ParallelOp)):
+                            found.append(inner)
+                        else:
+                            found.extend(child_loops(inner))
+            return found
+
+        def inner_work(o: Operation) -> list[str]:
+            """The factors of the work inside `o` (empty: one unit)."""
+            parts: list[list[str]] = []
+            for child in child_loops(o):
+                factors = []
+                for b in (child.operands[:1] if isinstance(child, LP.ForOp) else child.operands):
+                    if not (isinstance(b, OpResult) and _inside(b.op, root)) and b in self.names:
+                        factors.append(self.value(b))
+                parts.append(factors + inner_work(child))
+            parts = [p for p in parts if p]
+            if len(parts) == 1:
+                return parts[0]
+            if not parts:
+                return []
+            return [" + ".join(" * ".join(_paren(t) for t in p) for p in parts)]
+
+        terms = list(bounds) + inner_work(op)
         return " * ".join(_paren(t) for t in terms) if terms else "1"
 
     def render_parallel(self, op: Operation) -> None:

@@ -20,6 +20,7 @@ PASSES: dict[str, tuple[str, str]] = {
     "decompose": ("tensorir.passes.decompose", "DecomposePass"),
     "emit-c": ("tensorir.passes.emit_c", "EmitCPass"),
     "fuse-elementwise": ("tensorir.passes.fuse_elementwise", "FuseElementwisePass"),
+    "fuse-loops": ("tensorir.passes.fuse_loops", "FuseLoopsPass"),
     "lower-to-loops": ("tensorir.passes.lower_to_loops", "LowerToLoopsPass"),
     "outline-kernels": ("tensorir.passes.outline_kernels", "OutlineKernelsPass"),
     "parallelize": ("tensorir.passes.parallelize", "ParallelizePass"),
@@ -30,7 +31,7 @@ PIPELINES: dict[str, list[str]] = {
     "interp": ["canonicalize", "cse", "dce"],
     # docs/lowering.md describes each step of the native pipeline.
     "cpu": ["canonicalize", "cse", "decompose", "canonicalize", "cse", "fuse-elementwise", "bufferize",
-            "lower-to-loops", "parallelize", "outline-kernels", "emit-c"],
+            "lower-to-loops", "fuse-loops", "parallelize", "outline-kernels", "emit-c"],
 }
 
 from .pass_manager import (  # noqa: E402 - the registry above must exist before pass_manager reads it

@@ -1,0 +1,417 @@
+"""`fuse-loops`: sibling top-level `loop.parallel` nests over the same rows become one nest.
+
+Legal on entry: loop-level IR as `lower-to-loops` leaves it (docs/lowering.md, section 4):
+`func.func` bodies of host ops (`mem.alloc/dealloc/dim/stride/view/check/copy`, `lib.*`, scalar
+index arithmetic) and top-level `loop.parallel` / `loop.for` nests of `mem.load/store`, `scalar`
+and `loop` ops. Legal on exit: the same kind of IR, with fewer top-level nests; every fused nest
+is a one-dimensional `loop.parallel` whose body holds the original bodies in their order (the
+inner parallel dims of a nest stay as an inner `loop.parallel`). Nothing else changes.
+
+Two consecutive top-level nests P and Q of a function body are fused when
+
+- their outermost bounds are the same value, or provably equal (equal constants, `mem.dim` of
+  the same buffer and axis, an alloc's size operand and a `mem.dim` of that alloc, values that
+  CSE would merge);
+- iteration i touches only row i of every buffer that one nest writes and the other reads or
+  writes: each access to it (in both nests) indexes the buffer's first dim with the nest's outer
+  induction variable, directly or through views that keep rows in place (offset 0, the same
+  first-dim stride, the inner dims the same or broadcast with stride 0). A written buffer must be
+  a `mem.alloc` of this function, and the bodies hold only loops, loads, stores and pure ops;
+- every op between them can move: pure ops, allocs and checks are hoisted above P (in order; a
+  check only when P holds no check of its own), deallocs are sunk below the fused nest. Anything
+  else between them (`lib.gemm`, `mem.copy`, a `mem.load` on the host, a `loop.for` nest, ...)
+  keeps them apart.
+
+Softmax after `lower-to-loops` (the row max, exp, row sum and division nests) becomes one row loop:
+
+    loop.parallel %n ({ ^(%i):  m[i] = max_j x[i,j] })          %e = mem.alloc %n, %k
+    %e = mem.alloc %n, %k                                        %s = mem.alloc %n
+    loop.parallel %n, %k ({ ^(%i, %j): e[i,j] = exp(x - m[i]) })  loop.parallel %n ({ ^(%i):
+    mem.dealloc %m                                       ==>       m[i] = max_j x[i,j]
+    %s = mem.alloc %n                                              loop.parallel %k ({ ^(%j): e[i,j] = exp(x - m[i]) })
+    loop.parallel %n ({ ^(%i):  s[i] = sum_j e[i,j] })             s[i] = sum_j e[i,j]
+    loop.parallel %n, %k ({ ^(%i, %j): e[i,j] /= s[i] })           loop.parallel %k ({ ^(%j): e[i,j] /= s[i] })
+                                                                 })
+                                                                 mem.dealloc %m
+
+so each row is read from memory once and stays in cache for the later steps. Within a fused nest,
+a load of what the same iteration stored earlier at the same indices (the row max, the row sum)
+uses the stored value, and a buffer left write-only by that is dropped (in the sketch, %m and %s go:
+the exp loop subtracts the row max as a scalar, which gcc then keeps out of its vector loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..dialects import loop as L
+from ..dialects import mem as M
+from ..dialects import scalar as S
+from ..dialects.func import FuncOp
+from ..dialects.kernel import KernelFuncOp
+from ..ir.attributes import DYN
+from ..ir.builder import Builder
+from ..ir.core import PURE, Block, Operation, OpResult, Value
+from ..ir.types import MemRefType
+from .pass_manager import Pass
+
+# Ops a fusable body may hold besides pure ones (structure, and the accesses the analysis reads).
+_BODY_OPS = (L.ForOp, L.ParallelOp, L.IfOp, L.YieldOp, M.LoadOp, M.StoreOp)
+
+# ---------------------------------------------------------------- equal index values
+
+
+def value_key(v: Value) -> Hashable:
+    """A key equal for two `index` values that are provably equal at run time (a small CSE)."""
+    if isinstance(v, OpResult):
+        op = v.op
+        if isinstance(op, S.ConstantOp):
+            attr = op.attributes["value"]
+            return ("const", repr(attr.value), str(v.type))
+        if isinstance(op, M.DimOp):
+            return dim_key(op.operands[0], op.attributes["axis"])
+        if isinstance(op, M.StrideOp):
+            return stride_key(op.operands[0], op.attributes["axis"])
+        if op.dialect == "scalar" and op.has_trait(PURE) and not op.regions and len(op.results) == 1:
+            attrs = tuple(sorted((k, repr(a)) for k, a in op.attributes.items()))
+            return (op.name, attrs, tuple(value_key(o) for o in op.operands))
+    return ("value", id(v))
+
+
+def _int_key(n: int) -> Hashable:
+    return ("const", repr(n), "index")
+
+
+def _view_entries(view: M.ViewOp) -> tuple[Hashable, list[Hashable], list[Hashable]]:
+    """Keys of a view's offset, sizes and strides (static entries and operands alike)."""
+    offset, shape, strides = view.entries()
+    dyn = iter(view.operands[1:])
+
+    def key(e: object) -> Hashable:
+        return value_key(next(dyn)) if e is DYN else _int_key(int(e))  # type: ignore[call-overload]
+    return key(offset), [key(d) for d in shape], [key(s) for s in strides]
+
+
+def dim_key(buf: Value, axis: int) -> Hashable:
+    t = buf.type
+    assert isinstance(t, MemRefType)
+    if t.shape[axis] is not None:
+        return _int_key(t.shape[axis])
+    if isinstance(buf, OpResult):
+        op = buf.op
+        if isinstance(op, M.AllocOp):
+            return value_key(op.operands[sum(d is None for d in t.shape[:axis])])
+        if isinstance(op, M.ViewOp):
+            return _view_entries(op)[1][axis]
+    return ("dim", id(buf), axis)
+
+
+def stride_key(buf: Value, axis: int) -> Hashable:
+    t = buf.type
+    assert isinstance(t, MemRefType)
+    s = M.layout_of(t)[axis]
+    if s is not None:
+        return _int_key(s)
+    if isinstance(buf, OpResult):
+        op = buf.op
+        if isinstance(op, M.ViewOp):
+            return _view_entries(op)[2][axis]
+        if isinstance(op, M.AllocOp):  # contiguous: the product of the later dims
+            static = 1
+            dynamic: list[Hashable] = []
+            for a in range(axis + 1, t.rank):
+                d = t.shape[a]
+                if d is None:
+                    dynamic.append(dim_key(buf, a))
+                else:
+                    static *= d
+            if static == 1 and len(dynamic) == 1:
+                return dynamic[0]
+            return ("product", static, tuple(dynamic))
+    return ("stride", id(buf), axis)
+
+
+# ---------------------------------------------------------------- accesses
+
+
+def root_of(v: Value) -> Value:
+    """The buffer a memref value views (through mem.view chains)."""
+    while isinstance(v, OpResult) and isinstance(v.op, M.ViewOp):
+        v = v.op.operands[0]
+    return v
+
+
+def keeps_rows(v: Value) -> bool:
+    """Whether element [i, ...] of `v` lies in row i of its root buffer, for every mem.view on the way."""
+    while isinstance(v, OpResult) and isinstance(v.op, M.ViewOp):
+        view = v.op
+        src = view.operands[0]
+        vt, st = v.type, src.type
+        assert isinstance(vt, MemRefType) and isinstance(st, MemRefType)
+        if vt.rank != st.rank or vt.rank == 0:
+            return False
+        offset, _, _ = _view_entries(view)
+        if offset != _int_key(0) or stride_key(v, 0) != stride_key(src, 0):
+            return False
+        for a in range(1, vt.rank):
+            same = stride_key(v, a) == stride_key(src, a) and dim_key(v, a) == dim_key(src, a)
+            if not same and stride_key(v, a) != _int_key(0):
+                return False
+        v = src
+    return True
+
+
+@dataclass
+class _Access:
+    ref: Value
+    indices: list[Value]
+    write: bool
+
+
+def _accesses(nest: L.ParallelOp) -> list[_Access] | None:
+    """The loads and stores of a nest, or None when it holds an op the analysis does not know."""
+    out: list[_Access] = []
+    for op in nest.walk():
+        if op is nest:
+            continue
+        if isinstance(op, M.LoadOp):
+            out.append(_Access(op.operands[0], list(op.operands[1:]), False))
+        elif isinstance(op, M.StoreOp):
+            out.append(_Access(op.operands[1], list(op.operands[2:]), True))
+        elif isinstance(op, _BODY_OPS):
+            continue
+        elif not op.has_trait(PURE) or op.regions or isinstance(op, M.ViewOp):
+            return None
+    return out
+
+
+def _row_wise(acc: _Access, iv: Value) -> bool:
+    return bool(acc.indices) and acc.indices[0] is iv and keeps_rows(acc.ref)
+
+
+def independent_rows(p: L.ParallelOp, q: L.ParallelOp) -> bool:
+    """Whether running q's iteration i right after p's iteration i keeps every dependence (docstring)."""
+    pa, qa = _accesses(p), _accesses(q)
+    if pa is None or qa is None:
+        return False
+    written_p = {root_of(a.ref) for a in pa if a.write}
+    written_q = {root_of(a.ref) for a in qa if a.write}
+    used_p = {root_of(a.ref) for a in pa}
+    used_q = {root_of(a.ref) for a in qa}
+    shared = (written_p & used_q) | (written_q & used_p)
+    for buf in written_p | written_q:
+        if not (isinstance(buf, OpResult) and isinstance(buf.op, M.AllocOp)):
+            return False  # only this function's allocs are known not to alias anything else
+    for nest, accs in ((p, pa), (q, qa)):
+        iv = nest.body.args[0]
+        if any(root_of(a.ref) in shared and not _row_wise(a, iv) for a in accs):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- moving the ops between two nests
+
+
+def _hoistable(op: Operation, first: L.ParallelOp) -> bool:
+    if op.regions:
+        return False
+    if isinstance(op, M.CheckOp):  # not across checks of the first nest: the first failing one reports
+        return not any(isinstance(o, M.CheckOp) for o in first.walk())
+    if isinstance(op, M.AllocOp):
+        return True
+    return op.has_trait(PURE) and not isinstance(op, M.LoadOp)
+
+
+def _plan_between(between: list[Operation], first: L.ParallelOp) -> tuple[list[Operation], list[Operation]] | None:
+    """(ops to hoist above `first`, deallocs to sink below the fused nest), or None if one cannot move."""
+    hoist: list[Operation] = []
+    sink: list[Operation] = []
+    for op in between:
+        if isinstance(op, M.DeallocOp):
+            sink.append(op)
+        elif _hoistable(op, first):
+            hoist.append(op)  # its operands are above `first` or hoisted before it: ops between come in order
+        else:
+            return None
+    return hoist, sink
+
+
+# ---------------------------------------------------------------- the rewrite
+
+
+def outer_only(nest: L.ParallelOp) -> L.ParallelOp:
+    """`nest` as a loop.parallel over its first dim alone, the other dims an inner loop.parallel."""
+    if len(nest.operands) == 1:
+        return nest
+    outer = Builder.before(nest).insert(L.ParallelOp.create([nest.operands[0]]))
+    inner = L.ParallelOp.create(list(nest.operands[1:]))
+    assert isinstance(outer, L.ParallelOp) and isinstance(inner, L.ParallelOp)
+    outer.attributes.update(nest.attributes)
+    old = nest.body
+    for new, arg in zip([*outer.body.args, *inner.body.args], old.args):
+        new.name_hint = arg.name_hint
+        arg.replace_all_uses_with(new)
+    _move_ops(old, inner.body)
+    outer.body.append(inner)
+    outer.body.append(L.YieldOp([], None, {}, None, nest.loc))
+    inner.loc = nest.loc
+    nest.erase()
+    return outer
+
+
+def _move_ops(src: Block, dst: Block, before: Operation | None = None) -> None:
+    for op in list(src.ops):
+        src.remove(op)
+        if before is None:
+            dst.append(op)
+        else:
+            dst.insert(dst.index(before), op)
+
+
+def fuse(p: L.ParallelOp, q: L.ParallelOp, hoist: list[Operation], sink: list[Operation]) -> L.ParallelOp:
+    """Move the ops between p and q, then q's body (as an inner nest where q has several dims) into p's."""
+    block = p.parent
+    assert block is not None
+    for op in hoist:
+        block.remove(op)
+        block.insert(block.index(p), op)
+    p, q = outer_only(p), outer_only(q)
+    q.body.args[0].replace_all_uses_with(p.body.args[0])
+    body = q.body
+    y = body.terminator
+    assert y is not None
+    y.erase()
+    p_yield = p.body.terminator
+    assert p_yield is not None
+    _move_ops(body, p.body, before=p_yield)
+    q.erase()
+    after = block.index(p) + 1
+    for op in sink:
+        block.remove(op)
+        block.insert(after, op)
+        after += 1
+    return p
+
+
+def _top_ancestor(op: Operation, block: Block) -> Operation | None:
+    cur: Operation | None = op
+    while cur is not None and cur.parent is not block:
+        cur = cur.parent_op
+    return cur
+
+
+def forward_stores(nest: L.ParallelOp) -> bool:
+    """Loads of a row value that this iteration stored earlier at the same indices use the stored value.
+
+    For `mem.store %v, %b indices %i, %c0` directly in the body of `nest` (outer induction variable
+    %i), the only store into alloc %b in the nest, a later `mem.load %b indices %i, %c0` of the same
+    iteration reads %v. A buffer left with that store alone is dropped (alloc, store, deallocs)."""
+    body = nest.body
+    iv = body.args[0]
+    stores: dict[Value, list[M.StoreOp]] = {}
+    loads: list[M.LoadOp] = []
+    for op in nest.walk():
+        if isinstance(op, M.StoreOp):
+            stores.setdefault(root_of(op.operands[1]), []).append(op)
+        elif isinstance(op, M.LoadOp):
+            loads.append(op)
+    changed = False
+    for buf, group in stores.items():
+        store = group[0]
+        if len(group) != 1 or store.parent is not body or store.operands[1] is not buf \
+                or not (isinstance(buf, OpResult) and isinstance(buf.op, M.AllocOp)):
+            continue
+        idx = store.operands[2:]
+        if not idx or idx[0] is not iv:
+            continue
+        keys = [value_key(v) for v in idx]
+        here = body.index(store)
+        for load in loads:
+            if load.parent is None or load.operands[0] is not buf:
+                continue
+            top = _top_ancestor(load, body)
+            if top is None or body.index(top) <= here or load.operands[1] is not iv \
+                    or [value_key(v) for v in load.operands[1:]] != keys:
+                continue
+            load.results[0].replace_all_uses_with(store.operands[0])
+            load.erase()
+            changed = True
+        users = buf.users
+        if all(u is store or isinstance(u, M.DeallocOp) for u in users):
+            for u in users:
+                u.erase()
+            buf.op.erase()
+            changed = True
+    return changed
+
+
+def try_fuse(p: L.ParallelOp, q: L.ParallelOp) -> L.ParallelOp | None:
+    """Fuse q into p (q after p in the same block, only movable ops between) if legal; the fused nest."""
+    block = p.parent
+    if block is None or q.parent is not block:
+        return None
+    if dict(p.attributes) != dict(q.attributes) or value_key(p.operands[0]) != value_key(q.operands[0]):
+        return None
+    between = block.ops[block.index(p) + 1:block.index(q)]
+    plan = _plan_between(between, p)
+    if plan is None or not independent_rows(p, q):
+        return None
+    return fuse(p, q, *plan)
+
+
+def _next_nest(block: Block, start: int) -> L.ParallelOp | None:
+    """The next loop.parallel from `start` with only movable-looking ops (no regions) before it."""
+    for op in block.ops[start:]:
+        if isinstance(op, L.ParallelOp):
+            return op
+        if op.regions:
+            return None
+    return None
+
+
+def fuse_block(block: Block) -> bool:
+    changed = False
+    k = 0
+    while k < len(block.ops):
+        p = block.ops[k]
+        if not isinstance(p, L.ParallelOp):
+            k += 1
+            continue
+        fused_any = False
+        while True:
+            q = _next_nest(block, block.index(p) + 1)
+            fused = try_fuse(p, q) if q is not None else None
+            if fused is None:
+                break
+            p, fused_any = fused, True
+        if fused_any:
+            forward_stores(p)
+            changed = True
+        k = block.index(p) + 1
+    return changed
+
+
+def _functions(module: Operation) -> Iterator[FuncOp]:
+    for op in module.walk():
+        if isinstance(op, FuncOp) and not isinstance(op, KernelFuncOp):
+            yield op
+
+
+@dataclass
+class FuseLoopsPass(Pass):
+    name: ClassVar[str] = "fuse-loops"
+    summary: ClassVar[str] = "fuse sibling top-level loop.parallel nests over the same rows into one"
+
+    def run(self, module: Operation) -> bool:
+        changed = False
+        for fn in list(_functions(module)):
+            for region in fn.regions:
+                for block in region.blocks:
+                    changed |= fuse_block(block)
+        return changed
+
+
+__all__ = ["FuseLoopsPass", "dim_key", "fuse", "independent_rows", "keeps_rows", "outer_only", "root_of",
+           "stride_key", "try_fuse", "value_key"]
