@@ -103,9 +103,9 @@ TIR__FLOAT_OPS(double, f64, floor, copysign, fmod)
 
 /* ---- BLAS calls of lib.gemm / lib.gemv on buffers of any strides (host code; needs tir_runtime.h) ----
  * A buffer BLAS cannot take as is (tir_blas_layout) is copied to a contiguous temporary; an output that
- * is not row-major with unit column stride is computed in a temporary and copied back. beta == 0 clears
- * the output first (BLAS semantics: its old contents, NaN included, are ignored). `where` starts every
- * message (the op's location and name). */
+ * is not row-major with unit column stride is computed in a temporary and copied back. With beta == 0
+ * BLAS ignores the output's old contents (NaN included); with an empty inner dim C = beta * C here.
+ * `where` starts every message (the op's location and name). */
 #if defined(TIR_RUNTIME_H) && defined(TIR_USE_BLAS)
 #define TIR__BLAS_OPS(T, N, GEMM, GEMV)                                                                     \
     __attribute__((unused)) static int tir_gemm_##N(tir_ctx* ctx, const char* where, const tir_buf* A,       \
@@ -131,8 +131,9 @@ TIR__FLOAT_OPS(double, f64, floor, copysign, fmod)
             ldc = n;                                                                                         \
         }                                                                                                    \
         T* c = (T*)cw->data;                                                                                 \
-        for (int64_t i = 0; i < m; ++i)                                                                      \
-            for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0 ? (T)0 : (ak == 0 ? beta * c[i * ldc + j] : c[i * ldc + j]); \
+        if (ak == 0) /* no BLAS call: C = beta * C (0 when beta == 0, whatever C held) */                 \
+            for (int64_t i = 0; i < m; ++i)                                                                  \
+                for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0 ? (T)0 : beta * c[i * ldc + j];   \
         if (ak > 0) {                                                                                        \
             tir_buf tA, tB;                                                                                  \
             const tir_buf *aw = A, *bw = B;                                                                  \
