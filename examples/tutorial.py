@@ -39,5 +39,7 @@ f = tensorir.function([x, In(y, value=1), In(w, value=2, name="w_by_name")], z)
 assert f(33) == 68 and f(33, 2) == 70 and f(33, 0, 1) == 33 and f(33, w_by_name=1) == 34
 print("defaults: f(33) =", f(33), " f(33, w_by_name=1) =", f(33, w_by_name=1))
 
-# The IR of the last function.
-print(f.ir())
+# The IR of the last function as built, and the start of the C it was compiled to
+# (f.ir("bufferize"), f.ir("lower-to-loops") ... show the stages in between).
+print(f.ir("tensor"))
+print("\n".join(f.source().splitlines()[:12]), "\n...")
