@@ -679,7 +679,7 @@ class CStyleRenderer:
                 ref, idx = o.operands[1], o.operands[2:]
             else:
                 continue
-            if isinstance(ref, OpResult) and _inside(ref.op, loop_op) or ref not in self.memrefs:
+            if isinstance(ref, OpResult) and ref.op.is_within(loop_op) or ref not in self.memrefs:
                 continue
             m = self.memrefs[ref]
             for i, s in zip(idx, m.strides):
@@ -743,7 +743,7 @@ class CStyleRenderer:
             for child in child_loops(o):
                 factors = []
                 for b in (child.operands[:1] if isinstance(child, LP.ForOp) else child.operands):
-                    if not (isinstance(b, OpResult) and _inside(b.op, root)) and b in self.names:
+                    if not (isinstance(b, OpResult) and b.op.is_within(root)) and b in self.names:
                         factors.append(self.value(b))
                 parts.append(factors + inner_work(child))
             parts = [p for p in parts if p]
@@ -918,15 +918,6 @@ class CStyleRenderer:
         self.parallel_depth = 0
         self.loop_depth = 0
         self.has_check = False
-
-
-def _inside(op: Operation, ancestor: Operation) -> bool:
-    cur: Operation | None = op
-    while cur is not None:
-        if cur is ancestor:
-            return True
-        cur = cur.parent_op
-    return False
 
 
 def _merge_pragmas(parallel: str, simd: str) -> str:

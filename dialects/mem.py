@@ -170,10 +170,9 @@ class DeallocOp(Operation):
         return []
 
 
-class DimOp(Operation):
-    """The size of one axis: `%d = mem.dim %m {axis = 0} : index`."""
+class _AxisQueryOp(Operation):
+    """Base of the ops that read one number of a buffer's layout along `axis`."""
 
-    name = "mem.dim"
     operands_def = ("ref",)
     attrs = {"axis": AttrDef(int, required=True)}
     traits = frozenset({PURE})
@@ -184,25 +183,21 @@ class DimOp(Operation):
         if not 0 <= axis < t.rank:
             raise self.error(f"axis {axis} is out of range for {t}")
         return [index]
+
+
+class DimOp(_AxisQueryOp):
+    """The size of one axis: `%d = mem.dim %m {axis = 0} : index`."""
+
+    name = "mem.dim"
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [args[0].shape[self.attributes["axis"]]]
 
 
-class StrideOp(Operation):
+class StrideOp(_AxisQueryOp):
     """The stride of one axis, in elements: `%s = mem.stride %m {axis = 0} : index`."""
 
     name = "mem.stride"
-    operands_def = ("ref",)
-    attrs = {"axis": AttrDef(int, required=True)}
-    traits = frozenset({PURE})
-
-    def infer_types(self) -> list[Type]:
-        t = memref_type(self, self.operands[0])
-        axis = self.attributes["axis"]
-        if not 0 <= axis < t.rank:
-            raise self.error(f"axis {axis} is out of range for {t}")
-        return [index]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         arr = args[0]

@@ -309,6 +309,15 @@ class Operation:
         if post_order:
             yield self
 
+    def is_within(self, ancestor: Operation) -> bool:
+        """Whether this op is `ancestor` or nested (at any depth) in its regions."""
+        cur: Operation | None = self
+        while cur is not None:
+            if cur is ancestor:
+                return True
+            cur = cur.parent_op
+        return False
+
     @property
     def parent_op(self) -> Operation | None:
         if self.parent is None or self.parent.parent is None:

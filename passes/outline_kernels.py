@@ -60,19 +60,10 @@ def nest_groups(fn: FuncOp) -> list[list[Operation]]:
             group.append(ops[i])
             produced.update(ops[i].results)
             i += 1
-        inside = {o for g in group for o in g.walk()}
-        if all(u.op in inside or _within(u.op, inside) for v in produced for u in v.uses):
+        inside = {o for g in group for o in g.walk()}  # walk() includes every nested op
+        if all(u.op in inside for v in produced for u in v.uses):
             groups.append(group)
     return groups
-
-
-def _within(op: Operation, ops: set[Operation]) -> bool:
-    cur: Operation | None = op
-    while cur is not None:
-        if cur in ops:
-            return True
-        cur = cur.parent_op
-    return False
 
 
 def free_values(group: list[Operation]) -> list[Value]:
