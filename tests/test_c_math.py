@@ -147,6 +147,7 @@ def _samples(name):
         parts += [_uniform(-110, 110, n), _uniform(-160, 160, 100_000),
                   _neighbors([88.72284, -87.33655, -103.97208, 89.41599, -89.41599, 128.0,
                               -126.0, -149.0, -150.0, 9.01, 0.34657, -104.0, 89.0, 10.0, -40.0], 64)]
+        parts += _tiny_result_samples()
     if name in ("log", "log2", "log10", "log1p", "sqrt"):
         parts += [_uniform(0, 4, n), _uniform(0.5, 1.5, n // 2), _uniform(-1, 1, n // 2),
                   np.abs(_all_f32(n))]
@@ -178,6 +179,25 @@ def _samples(name):
         parts += [_uniform(-11, 11, n), _neighbors([0.5, -0.5, 10.0, 10.05], 64)]
     x = np.concatenate(parts).astype(np.float32)
     return x[~np.isnan(x)]
+
+
+# ln(2^k) / k for the float32 underflow edges: 2^-126 (normal/subnormal),
+# 2^-149 (smallest subnormal), 2^-150 (rounds to 0 below), the n = -126 / -127
+# reduction steps, 2^-125.5 (the n = -125 / -126 split), and the |x| = 28
+# switch of sigmoid/softplus.
+_LN2 = np.log(2.0)
+_TINY_EDGES = np.concatenate([
+    np.array([-126, -149, -150, -126.5, -127.5, -125.5, -148.5, -149.5, -151]) * _LN2,
+    np.array([-126, -149, -150, -126.5, -127, -149.5, -151, -125.5]),
+    [28.0, -28.0, 87.33654, 103.97208, 2.0**-26, -(2.0**-26)],
+])
+
+
+def _tiny_result_samples():
+    """Inputs whose exp/exp2 is subnormal, rounds to 0, or is next to 2^-126."""
+    return [_neighbors(_TINY_EDGES.astype(np.float32), 300), _uniform(-105, -86, 200_000),
+            _uniform(-152, -124, 100_000), _uniform(86, 105, 50_000),
+            (2.0**RNG.uniform(-149, -20, 50_000) * RNG.choice([-1, 1], 50_000)).astype(np.float32)]
 
 
 SPECIALS = np.array(
@@ -212,6 +232,42 @@ def test_f32_unary(lib, f):
     with np.errstate(all="ignore"):
         rs = ref(SPECIALS.astype(np.float64))
     _check_specials(_call(lib, f, SPECIALS), rs)
+
+
+def test_f32_exp_underflow(lib):
+    """Subnormal / zero results are rounded from the float32 significand
+    (integer path): <= 1.5 ulp over every float32 input of the underflow range,
+    exact for exact powers of two (2^-150 is a tie: +0), +0 below."""
+    import scipy.special as sp
+
+    def all_between(lo, hi):  # every float32 in [lo, hi], lo < hi <= 0
+        a = np.float32(hi).view(np.uint32)
+        b = np.float32(lo).view(np.uint32)
+        return np.arange(a, b + 1, dtype=np.uint64).astype(np.uint32).view(np.float32)
+
+    cases = [("expf", np.exp, all_between(-105, -86)), ("exp2f", np.exp2, all_between(-152, -125)),
+             ("sigmoidf", sp.expit, all_between(-105, -86)),
+             ("softplusf", lambda v: np.logaddexp(0.0, v), all_between(-105, -86)[::4])]
+    for f, ref, x in cases:
+        y = _call(lib, f, x)
+        r = ref(x.astype(np.float64))
+        err = _ulp_err_f32(y, r)
+        i = int(np.argmax(err))
+        assert err[i] <= 1.5, f"{f}: {err[i]:.3g} ulp at x={x[i]!r} got {y[i]!r} want {r[i]!r}"
+        assert not np.signbit(y).any()
+        zero = r < 2.0**-150  # rounds to +0 (ties at 2^-150 too)
+        assert (y[zero] == 0).all(), f
+    k = np.arange(-160, 128).astype(np.float32)
+    y = _call(lib, "exp2f", k)
+    with np.errstate(under="ignore"):
+        want = np.exp2(k.astype(np.float64)).astype(np.float32)
+    assert np.array_equal(y.view(np.uint32), want.view(np.uint32))
+    # tiny / subnormal inputs: exactly 1 (they are flushed to 0 before the reduction)
+    t = np.concatenate([_neighbors([1.4e-45, 1.1754944e-38, 2.0**-27], 16),
+                        (2.0**RNG.uniform(-149, -27, 10_000)).astype(np.float32)])
+    t = np.concatenate([t, -t])
+    for f in ("expf", "exp2f"):
+        assert (_call(lib, f, t) == 1.0).all(), f
 
 
 def _pairs(name, n=300_000):

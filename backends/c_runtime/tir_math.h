@@ -23,7 +23,13 @@
  * Measured max error over all float32 inputs (stride-7 sweep vs glibc double):
  * expf 1.04, exp2f 1.05, expm1f 1.58, logf 0.87, log2f 1.50, log10f 1.56,
  * log1pf 1.12, sinf 1.58, cosf 1.58, tanhf 2.53, sigmoidf 2.33,
- * softplusf 1.87 ulp.  The other float32 functions still compute in float64
+ * softplusf 1.87 ulp.  Underflow: with FTZ/DAZ off (numpy semantics) every
+ * mul/fma/div with a subnormal operand or result takes a ~100-cycle microcode
+ * assist per vector instruction, so exp/exp2/sigmoid/softplus never feed a
+ * subnormal to one: subnormal results are rounded with an add and integer
+ * ops (tir__scale_ff), tiny/subnormal inputs are flushed to 0 where the
+ * result rounds to 1, and sigmoid/softplus take exp(-|x|) directly for
+ * |x| > 28.  The other float32 functions still compute in float64
  * (~1e-9 relative).  Bound: 4 ulp over the whole domain (tests/test_c_math.py).
  * float64 functions use Taylor/minimax kernels accurate to a few ulp.
  *
@@ -269,19 +275,43 @@ TIR_INLINE float tir__exp_reduce_ff(float x, int32_t *n) {
 /* 2^n as a float for n in [-126, 127] */
 TIR_INLINE float tir__pow2if(int32_t n) { return tir__f32((uint32_t)(n + 127) << 23); }
 
-/* (1 + p) * 2^n with a single rounding for normal results, n in [-151, 128]:
-   2^n is applied in two halves so neither overflows/underflows; subnormal
-   results get one extra (tiny) rounding. */
+/* (1 + p) * 2^n for n in [-151, 129], p in ~[-0.3, 0.42], without any
+   floating-point operation on a subnormal value: with FTZ/DAZ off, a
+   mul/fma/div with a subnormal operand or result costs a microcode assist
+   (~100+ cycles per vector instruction; adds, compares, min/max and blends
+   are free).  2^n is applied in two halves, w = (1+p) 2^n1 (one FMA, always
+   normal) times s2 = 2^n2, n1 = floor(n/2), n2 = n - n1.
+   - Normal (or inf) results: w * s2, one rounding.
+   - Subnormal results, i.e. w < c = 2^(-126-n2) (c is 2^-126 in w's scale):
+     w + c rounds w to the multiples of ulp(c), which is the subnormal
+     quantum 2^-149 in the result's scale (round-to-nearest-even), and
+     bits(w + c) - bits(c) is exactly the result's bit pattern (0x00800000
+     when it rounds up to 2^-126; 0 below 2^-150).  Double rounding (w, then
+     the quantum) adds < 0.5 result ulp.  These lanes multiply max(w, c)
+     instead, so that the discarded product stays normal.
+   For n2 >= 1 the bits (1 - n2) << 23 give c <= 0 (or -inf), never nan:
+   w < c is false there. */
 TIR_INLINE float tir__scale_ff(float p, int32_t n) {
-    int32_t n1 = n >> 1;
-    float s1 = tir__pow2if(n1), s2 = tir__pow2if(n - n1);
-    return fmaf(s1, p, s1) * s2;
+    int32_t n1 = n >> 1, n2 = n - n1;
+    float s1 = tir__pow2if(n1), s2 = tir__pow2if(n2);
+    float w = fmaf(s1, p, s1);
+    uint32_t bc = 0x40000000u - tir__u32(s2);          /* c = 2^(-126 - n2) */
+    float c = tir__f32(bc);
+    /* w > 0 (or nan), so signed integer order of the bits is float order */
+    int32_t iw = (int32_t)tir__u32(w), ic = (int32_t)bc;
+    int32_t imax = iw > ic ? iw : ic;                    /* max(w, c): vpmaxsd */
+    float sub = tir__f32(tir__u32(w + c) - bc);
+    return tir__self(iw < ic, sub, tir__f32((uint32_t)imax) * s2);
 }
 
-/* exp(x) for any non-nan float x (clamped to [-104, 89]: results 0 / inf) */
+/* exp(x) for any non-nan float x (clamped to [-104, 89]: results 0 / inf).
+   |x| < 2^-26 (incl. subnormal x) is replaced by 0: exp(x) rounds to 1, and
+   r*r would otherwise be subnormal. */
 TIR_INLINE float tir__exp_ff(float x) {
     x = tir__maxf(x, -104.0f);
     x = tir__minf(x, 89.0f);
+    int32_t ax = (int32_t)(tir__u32(x) & 0x7fffffffu);
+    x = tir__f32(tir__selu(ax < 0x32800000, 0u, tir__u32(x)));
     int32_t n;
     float r = tir__exp_reduce_ff(x, &n);
     return tir__scale_ff(tir__expm1_poly_ff(r), n);
@@ -354,7 +384,11 @@ TIR_INLINE float tir_expf(float x) {
 }
 
 TIR_INLINE float tir_exp2f(float x) {
-    float c = tir__maxf(x, -151.0f);
+    /* |x| < 2^-26 (incl. subnormals) -> 0: exp2(x) rounds to 1, and d*ln2
+       would multiply a subnormal */
+    int32_t ax = (int32_t)(tir__u32(x) & 0x7fffffffu);
+    float c = tir__f32(tir__selu(ax < 0x32800000, 0u, tir__u32(x)));
+    c = tir__maxf(c, -151.0f);
     c = tir__minf(c, 129.0f);
     float t = c + TIR__MAGICF;
     float nf = t - TIR__MAGICF;
@@ -579,19 +613,30 @@ TIR_INLINE float tir_coshf(float x) {
     return tir__self(x != x, xn, r);
 }
 
-/* sigmoid(x) = e/(1+e) (x < 0) or 1/(1+e) with e = exp(-|x|) <= 1 */
+/* sigmoid(x) = e/(1+e) (x < 0) or 1/(1+e) with e = exp(-|x|) <= 1.
+   For |x| > 28 (e < 2^-40, possibly subnormal) the result is e (x < 0) or
+   1 (x > 0); the division then sees e = 0 so that it never takes a
+   subnormal operand (a microcode assist per vector with FTZ/DAZ off). */
 TIR_INLINE float tir_sigmoidf(float x) {
     float e = tir__exp_ff(-fabsf(x));
-    float num = tir__self(x < 0.0f, e, 1.0f);
-    float r = num / (1.0f + e);
+    int far = fabsf(x) > 28.0f;
+    float es = tir__self(far, 0.0f, e);
+    float num = tir__self(x < 0.0f, es, 1.0f);
+    float r = num / (1.0f + es);
+    r = tir__self(far & (x < 0.0f), e, r);
     float xn = x + x;
     return tir__self(x != x, xn, r);
 }
 
-/* softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)) */
+/* softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)).
+   |x| > 28 (e = exp(-|x|) < 2^-40): log1p(e) = e to float precision, so the
+   result is e (x < 0) or x (x > 0); log1p then gets 0, never a subnormal. */
 TIR_INLINE float tir_softplusf(float x) {
     float e = tir__exp_ff(-fabsf(x));
-    float r = tir__maxf(x, 0.0f) + tir__log1p_ff(e);
+    int far = fabsf(x) > 28.0f;
+    float es = tir__self(far, 0.0f, e);
+    float r = tir__maxf(x, 0.0f) + tir__log1p_ff(es);
+    r = tir__self(far & (x < 0.0f), e, r);
     float xn = x + x;
     return tir__self(x != x, xn, r);
 }
