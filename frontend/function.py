@@ -71,7 +71,7 @@ class In:
 Runner = Callable[[list[np.ndarray]], list[Any]]
 
 
-def _interp_target(module: ModuleOp, name: str) -> Runner:
+def _interp_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
     from ..runtime.interpreter import Interpreter
 
     interp = Interpreter(module)
@@ -81,7 +81,7 @@ def _interp_target(module: ModuleOp, name: str) -> Runner:
     return run
 
 
-def _c_target(module: ModuleOp, name: str) -> Runner:
+def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
     """The `cpu` pipeline has stored the C source in the module (emit-c): compile it (through the disk
     cache) and call it; the arguments were already converted by `check_argument`."""
     from ..config import config
@@ -92,7 +92,7 @@ def _c_target(module: ModuleOp, name: str) -> Runner:
         raise TirError("the cpu pipeline produced no C source (emit-c did not run)")
     if config.debug >= 4:
         print(f"// ----- C source of @{name}\n{source}", file=sys.stderr)
-    mod = load(source, name)
+    mod = load(source, name, key)
     n_results = len(mod.results)
 
     def run(args: list[np.ndarray]) -> list[Any]:
@@ -104,13 +104,24 @@ def _c_target(module: ModuleOp, name: str) -> Runner:
     # The extension's own entry: it takes exactly-typed arrays and returns fresh ones, so a call
     # whose arguments already fit skips the Python-side checks (see Function.__call__).
     run.fast = mod.run  # type: ignore[attr-defined]
+    run.module_key = mod.key  # type: ignore[attr-defined]
     return run
 
 
-# target name -> (pipeline name, builder of the runner)
-TARGETS: dict[str, tuple[str, Callable[[ModuleOp, str], Runner]]] = {
-    "interp": ("interp", _interp_target),
-    "c": ("cpu", _c_target),
+@dataclass(frozen=True)
+class Target:
+    """How a target runs a function: its pass pipeline, the builder of the runner, and the module
+    attribute in which the pipeline leaves generated source (cached by IR: a warm process with the
+    same function skips the pipeline)."""
+
+    pipeline: str
+    make_runner: Callable[..., Runner]
+    source_attr: str | None = None
+
+
+TARGETS: dict[str, Target] = {
+    "interp": Target("interp", _interp_target),
+    "c": Target("cpu", _c_target, "c.source"),
 }
 
 
@@ -233,11 +244,27 @@ class Function:
         self._givens = self._parse_givens(givens)
 
         self.module = self._build()
-        self.stages: dict[str, str] = {"tensor": print_module(self.module)}
-        pipeline, make_runner = TARGETS[self.target]
-        self.stages.update(run_pipeline(self.module, pipeline))
-        self.stages["final"] = print_module(self.module)
-        self._run = make_runner(self.module, self.name)
+        target = TARGETS[self.target]
+        self._stages: dict[str, str] | None = None
+        hit = None
+        if target.source_attr is not None:
+            from ..runtime import cache
+
+            source_key = cache.source_key(print_module(self.module, debuginfo=True), target.pipeline)
+            hit = cache.lookup_source(source_key)
+        if hit is not None:
+            # Generated before, by this code for this very IR: the pipeline's stages are computed
+            # only if someone asks for them (f.ir(stage)).
+            self.module.attributes[target.source_attr] = hit[0]  # type: ignore[index]
+            if config.debug >= 1:
+                print(f"tensorir: @{self.name}: {self.target} source from the cache", file=sys.stderr)
+            self._run = target.make_runner(self.module, self.name, hit[1])
+        else:
+            self._stages = self._run_pipeline(self.module)
+            self._run = target.make_runner(self.module, self.name)
+            if target.source_attr is not None and hasattr(self._run, "module_key"):
+                cache.store_source(source_key, self.module.attributes[target.source_attr],
+                                   self._run.module_key)  # type: ignore[attr-defined]
         self._fast = getattr(self._run, "fast", None)
         self._fresh = self._fast is not None  # compiled code allocates every result afresh
         self._n_results = len(outs)
@@ -340,6 +367,19 @@ class Function:
                 text += f" = {inp.default!r}"
             parts.append(text)
         return f" (signature: {self.name}({', '.join(parts)}))"
+
+    def _run_pipeline(self, module: ModuleOp) -> dict[str, str]:
+        stages = {"tensor": print_module(module)}
+        stages.update(run_pipeline(module, TARGETS[self.target].pipeline))
+        stages["final"] = print_module(module)
+        return stages
+
+    @property
+    def stages(self) -> dict[str, str]:
+        """The IR text as built (`tensor`), after each pass of the target's pipeline, and `final`."""
+        if self._stages is None:
+            self._stages = self._run_pipeline(self._build())
+        return self._stages
 
     # ---- introspection
     def ir(self, stage: str = "final") -> str:

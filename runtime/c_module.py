@@ -124,15 +124,21 @@ def _import(name: str, path: Path) -> ModuleType:
     return module
 
 
-def load(source: str, name_hint: str = "tir") -> CModule:
-    """Compile (through the cache) and import `source`, a C file in the form of tir_runtime.h's ABI."""
+def load(source: str, name_hint: str = "tir", key: str | None = None) -> CModule:
+    """Compile (through the cache) and import `source`, a C file in the form of tir_runtime.h's ABI.
+
+    `key`: its module key when the caller already knows it (cache.lookup_source), which saves
+    finding the compiler and its flags."""
     memo = (source, config.cc, config.cflags)
+    if key is not None:
+        _keys.setdefault(memo, key)
     key = _keys.get(memo)
     if key is not None and key in _loaded:
         cache._stats["memory_hits"] += 1
         return _loaded[key]
-    key = cache.cache_key(source)
-    _keys[memo] = key
+    if key is None:
+        key = cache.cache_key(source)
+        _keys[memo] = key
     if key in _loaded:
         cache._stats["memory_hits"] += 1
         return _loaded[key]

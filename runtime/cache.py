@@ -24,7 +24,9 @@ import errno
 import fcntl
 import functools
 import hashlib
+import json
 import os
+import shutil
 import sys
 import sysconfig
 import time
@@ -204,3 +206,61 @@ def get(source: str, *, key: str | None = None, rebuild: bool = False) -> tuple[
             _stats["rebuilds"] += 1
         _build(entry, source, key)
     return key, so
+
+
+# ---------------------------------------------------------------- generated sources, keyed by IR
+#
+# A warm process should not even run the pass pipeline: `<cachedir>/src/<key>.json` maps a function's
+# IR (with locations: they are in the C's messages) to the C source the pipeline produced and to that
+# source's module key above. The key also covers everything that could change either: tensorir's own
+# code (size and mtime of each of its modules), the compiler (its file's path, size and mtime, and
+# config.cc/cflags), the CPU and the environment of `_environment_id`.
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=1)
+def _code_id() -> str:
+    parts = []
+    for path in sorted(_PACKAGE_DIR.glob("*/*.py")) + sorted((_PACKAGE_DIR / "backends" / "c_runtime").glob("*.h")):
+        st = path.stat()
+        parts.append(f"{path.relative_to(_PACKAGE_DIR)}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts)
+
+
+def _compiler_file_id() -> str:
+    name = config.cc.strip()
+    for cand in [name] + (["gcc", "clang"] if name == "cc" else []):
+        found = shutil.which(cand)
+        if found:
+            real = os.path.realpath(found)
+            st = os.stat(real)
+            return f"{real}:{st.st_size}:{st.st_mtime_ns}"
+    return "none"
+
+
+def source_key(ir_text: str, pipeline: str) -> str:
+    h = hashlib.sha256()
+    for part in (ir_text, pipeline, _code_id(), _compiler_file_id(), config.cc, config.cflags, _cpu_id(),
+                 _environment_id()):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def lookup_source(key: str) -> tuple[str, str] | None:
+    """(C source, module key) stored for `key`, or None (also for an unreadable or damaged entry)."""
+    try:
+        data = json.loads((Path(os.path.expanduser(config.cachedir)) / "src" / f"{key}.json").read_text())
+        return str(data["source"]), str(data["module_key"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def store_source(key: str, source: str, module_key: str) -> None:
+    folder = Path(os.path.expanduser(config.cachedir)) / "src"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_atomic(folder / f"{key}.json", json.dumps({"source": source, "module_key": module_key}).encode())
+    except OSError:
+        pass  # a cache that cannot be written only costs time

@@ -660,7 +660,8 @@ _DIALECTS = ("mem", "loop", "lib", "kernel")
 
 # ops each interpreter test above runs (checked against numpy)
 RUN_TESTED = {
-    "mem.alloc", "mem.dealloc", "mem.dim", "mem.stride", "mem.check", "mem.view", "mem.load", "mem.store", "mem.copy", "mem.buffer_of",
+    "mem.alloc", "mem.dealloc", "mem.dim", "mem.stride", "mem.check", "mem.view", "mem.load", "mem.store",
+    "mem.copy", "mem.buffer_of",
     "mem.tensor_of", "loop.for", "loop.parallel", "loop.if", "loop.yield", "lib.gemm", "lib.gemv",
     "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
 }

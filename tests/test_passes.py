@@ -386,7 +386,8 @@ def test_parse_pipeline_options() -> None:
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("cannonicalize", "unknown pass 'cannonicalize' (did you mean 'canonicalize'?); known passes: bufferize, canonicalize, cse"),
+    ("cannonicalize",
+     "unknown pass 'cannonicalize' (did you mean 'canonicalize'?); known passes: bufferize, canonicalize, cse"),
     ("canonicalize,,cse", "empty pass name"),
     ("canonicalize{bogus=1}", "pass 'canonicalize' has no option 'bogus' (options: max-iterations, fold"),
     ("canonicalize{max-iterations=many}", "cannot read 'many' as int"),
