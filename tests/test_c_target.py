@@ -238,3 +238,19 @@ kernel.func @k(%b: memref<?xf32>, %n: index) {
 }""")
     (k,) = module.body.ops
     assert _reads_what_it_writes(k)
+
+
+def test_large_results_from_the_pool_are_fresh_and_independent() -> None:
+    """Results of 1 MiB and more reuse pooled memory: each live result must still be its own array."""
+    x = T.fvector("x")
+    f = tensorir.function([x], [T.exp(x), x * 2], target="c")
+    a = f32(600_000)
+    live = [f(a) for _ in range(4)]
+    for i, (e, d) in enumerate(live):
+        assert e.flags.writeable and not np.shares_memory(e, d)
+        assert all(not np.shares_memory(e, other) for other, _ in live[i + 1:])
+    live[0][0][:] = 7.0  # writing one result changes no other
+    del live[1:]
+    again = f(a)  # reuses freed blocks
+    np.testing.assert_allclose(again[0], np.exp(a), rtol=1e-6)
+    np.testing.assert_array_equal(live[0][0], np.full_like(a, 7.0))

@@ -175,8 +175,12 @@
  * import_array() in the module init below. */
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
+#if NPY_ABI_VERSION < 0x02000000 /* numpy 1.x: no accessor, the field is public */
+#define PyDataType_ELSIZE(descr) ((descr)->elsize)
+#endif
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -258,7 +262,78 @@ enum { TIR_OK = 0, TIR_ERR_VALUE = 1, TIR_ERR_MEMORY = 2, TIR_ERR_INTERNAL = 3 }
 typedef struct tir__block {
     struct tir__block* prev;
     struct tir__block* next;
+    size_t size; /* bytes of the whole block, header included */
 } tir__block;
+
+/* ------------------------------------------------------------------------ */
+/* a pool of large blocks                                                   */
+/* ------------------------------------------------------------------------ */
+/* Large results and temporaries reuse recently freed blocks, whose pages are already mapped:
+ * glibc returns big blocks to the OS, so each call would page-fault its buffers afresh (about 11 ms
+ * per 40 MB here, a third of the W1 10M call). Blocks below TIR_POOL_MIN go to malloc as before. The
+ * pool keeps at most TIR_POOL_SLOTS blocks and TIR_POOL_MAX_BYTES in all; a block is reused for a
+ * request between half its size and its size. A mutex guards it: temporaries may be taken while
+ * tir_main runs without the GIL. */
+#ifndef TIR_POOL_MIN
+#define TIR_POOL_MIN ((size_t)1 << 20)
+#endif
+#define TIR_POOL_SLOTS 8
+#define TIR_POOL_MAX_BYTES ((size_t)256 << 20)
+
+static struct {
+    void* block[TIR_POOL_SLOTS];
+    size_t size[TIR_POOL_SLOTS];
+    size_t total;
+    pthread_mutex_t lock;
+} tir__pool = {{0}, {0}, 0, PTHREAD_MUTEX_INITIALIZER};
+
+/* A block of at least `size` bytes (64-byte aligned), from the pool when one fits; *got = its size. */
+static void* tir__pool_take(size_t size, size_t* got) {
+    if (size >= TIR_POOL_MIN) {
+        pthread_mutex_lock(&tir__pool.lock);
+        int best = -1;
+        for (int i = 0; i < TIR_POOL_SLOTS; ++i)
+            if (tir__pool.block[i] && tir__pool.size[i] >= size && tir__pool.size[i] / 2 <= size &&
+                (best < 0 || tir__pool.size[i] < tir__pool.size[best]))
+                best = i;
+        if (best >= 0) {
+            void* p = tir__pool.block[best];
+            *got = tir__pool.size[best];
+            tir__pool.total -= *got;
+            tir__pool.block[best] = NULL;
+            pthread_mutex_unlock(&tir__pool.lock);
+            return p;
+        }
+        pthread_mutex_unlock(&tir__pool.lock);
+        size = (size + 65535) & ~(size_t)65535; /* round up: later, slightly larger requests fit too */
+    }
+    *got = size;
+    return aligned_alloc(TIR_ALIGN, size);
+}
+
+/* Give a block back: kept for reuse when it is large and the pool has room, else freed. */
+static void tir__pool_give(void* p, size_t size) {
+    if (!p) return;
+    if (size >= TIR_POOL_MIN) {
+        pthread_mutex_lock(&tir__pool.lock);
+        for (int i = 0; i < TIR_POOL_SLOTS; ++i)
+            if (!tir__pool.block[i] && tir__pool.total + size <= TIR_POOL_MAX_BYTES) {
+                tir__pool.block[i] = p;
+                tir__pool.size[i] = size;
+                tir__pool.total += size;
+                pthread_mutex_unlock(&tir__pool.lock);
+                return;
+            }
+        pthread_mutex_unlock(&tir__pool.lock);
+    }
+    free(p);
+}
+
+/* The data of a pooled result array goes back to the pool when numpy frees the array. */
+static void tir__pool_capsule_free(PyObject* capsule) {
+    tir__block* h = (tir__block*)PyCapsule_GetPointer(capsule, "tensorir.pool");
+    if (h) tir__pool_give(h, h->size);
+}
 
 struct tir_ctx {
     int nthreads;            /* threads for parallel loops and BLAS (>= 1) */
@@ -316,11 +391,13 @@ static void* tir_alloc(tir_ctx* ctx, size_t bytes) {
         return NULL;
     }
     size_t total = TIR_ALIGN + ((bytes + TIR_ALIGN - 1) & ~(size_t)(TIR_ALIGN - 1));
-    tir__block* h = (tir__block*)aligned_alloc(TIR_ALIGN, total);
+    size_t got;
+    tir__block* h = (tir__block*)tir__pool_take(total, &got);
     if (!h) {
         tir__fail_kind(ctx, TIR_ERR_MEMORY, "out of memory allocating a temporary of %zu bytes", bytes);
         return NULL;
     }
+    h->size = got;
     h->prev = NULL;
     h->next = ctx->temps;
     if (ctx->temps) ctx->temps->prev = h;
@@ -335,14 +412,14 @@ static void tir_free(tir_ctx* ctx, void* p) {
     if (h->prev) h->prev->next = h->next;
     else ctx->temps = h->next;
     if (h->next) h->next->prev = h->prev;
-    free(h);
+    tir__pool_give(h, h->size);
 }
 
 static void tir__free_all(tir_ctx* ctx) {
     tir__block* h = ctx->temps;
     while (h) {
         tir__block* next = h->next;
-        free(h);
+        tir__pool_give(h, h->size);
         h = next;
     }
     ctx->temps = NULL;
@@ -427,6 +504,41 @@ static int tir_contiguous(tir_ctx* ctx, const tir_buf* src, size_t itemsize, tir
 /* ------------------------------------------------------------------------ */
 
 __attribute__((unused))
+/* A fresh C-contiguous array; large ones over a pool block (the array's base is a capsule that
+ * returns the block), small ones from numpy. Needs the GIL. */
+static PyObject* tir__pooled_array(int ndim, npy_intp* dims, int typenum) {
+    PyArray_Descr* descr = PyArray_DescrFromType(typenum);
+    if (!descr) return NULL;
+    size_t bytes = (size_t)PyDataType_ELSIZE(descr);
+    for (int d = 0; d < ndim; ++d) bytes *= (size_t)dims[d];
+    if (bytes + TIR_ALIGN < TIR_POOL_MIN) {
+        Py_DECREF(descr);
+        return PyArray_EMPTY(ndim, dims, typenum, 0);
+    }
+    size_t got;
+    tir__block* h = (tir__block*)tir__pool_take(TIR_ALIGN + bytes, &got);
+    if (!h) {
+        Py_DECREF(descr);
+        return PyErr_NoMemory();
+    }
+    h->size = got;
+    PyObject* capsule = PyCapsule_New(h, "tensorir.pool", tir__pool_capsule_free);
+    if (!capsule) {
+        tir__pool_give(h, got);
+        Py_DECREF(descr);
+        return NULL;
+    }
+    /* steals the reference to descr */
+    PyObject* arr = PyArray_NewFromDescr(&PyArray_Type, descr, ndim, dims, NULL, (char*)h + TIR_ALIGN,
+                                         NPY_ARRAY_CARRAY, NULL);
+    if (!arr || PyArray_SetBaseObject((PyArrayObject*)arr, capsule) < 0) { /* SetBaseObject steals capsule */
+        Py_XDECREF(arr);
+        if (!arr) Py_DECREF(capsule);
+        return NULL;
+    }
+    return arr;
+}
+
 static tir_buf* tir_result(tir_ctx* ctx, int k, int32_t ndim, const int64_t* shape) {
     const tir_spec* spec = ctx->spec;
     if (k < 0 || k >= spec->nresults) {
@@ -453,7 +565,7 @@ static tir_buf* tir_result(tir_ctx* ctx, int k, int32_t ndim, const int64_t* sha
         dims[d] = (npy_intp)shape[d];
     }
     if (ctx->tstate) PyEval_RestoreThread(ctx->tstate);
-    PyObject* arr = PyArray_EMPTY(ndim, dims, p->typenum, 0);
+    PyObject* arr = tir__pooled_array(ndim, dims, p->typenum);
     if (!arr) {
         int kind = PyErr_ExceptionMatches(PyExc_MemoryError) ? TIR_ERR_MEMORY : TIR_ERR_VALUE;
         PyObject *type, *value, *tb;
