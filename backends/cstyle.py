@@ -551,6 +551,11 @@ class CStyleRenderer:
         name = self.fresh(res.name_hint)
         self.emit(f"{self.type_name(t)} {name} = {expr};")
         self.names[res] = name
+        if op.name == "scalar.pow" and ct.dtype.kind == "i":
+            # numpy refuses integers to negative integer powers: so does compiled code (at the user's op).
+            self.has_check = True
+            message = str(TirError(f"'{op.name}' op integers to negative integer powers are not allowed", op.loc))
+            self.emit(f"if ({_paren(args[1])} < 0) tir_fail(ctx, \"%s\", {c_string(message)});")
 
     # ---- memory
     def address(self, m: MemRef, indices: list[Value]) -> str:

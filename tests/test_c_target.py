@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorir
 from tensorir import tensor as T
-from tensorir.ir.core import OP_REGISTRY
+from tensorir.ir.core import OP_REGISTRY, TirError
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler on this machine (the C target needs one)")
@@ -254,3 +254,13 @@ def test_large_results_from_the_pool_are_fresh_and_independent() -> None:
     again = f(a)  # reuses freed blocks
     np.testing.assert_allclose(again[0], np.exp(a), rtol=1e-6)
     np.testing.assert_array_equal(live[0][0], np.full_like(a, 7.0))
+
+
+def test_integer_power_with_a_negative_exponent_is_refused_like_numpy() -> None:
+    a, b = T.ivector("a"), T.ivector("b")
+    base, good, bad = np.array([2, 3], np.int32), np.array([3, 2], np.int32), np.array([3, -2], np.int32)
+    for target in ("c", "interp"):
+        f = tensorir.function([a, b], a ** b, target=target)
+        np.testing.assert_array_equal(f(base, good), base ** good)
+        with pytest.raises(TirError, match=r"test_c_target.py:\d+: .*negative integer powers are not allowed"):
+            f(base, bad)

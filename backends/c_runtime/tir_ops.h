@@ -7,7 +7,8 @@
  *
  *   integers   floor division and remainder as numpy: x // 0 == 0, x % 0 == 0 (numpy warns and gives 0),
  *              the remainder has the divisor's sign, MIN // -1 wraps to MIN (no SIGFPE);
- *              integer power by squaring (numpy raises on a negative exponent: here it gives 0,
+ *              integer power by squaring (numpy raises on a negative exponent: the C renderer emits that check;
+ *              the helper itself gives 0,
  *              except 1 ** -n == 1 and (-1) ** -n == +-1, the exact values).
  *   floats     floor division and remainder (numpy's npy_divmod: signed zeros, inf, nan as numpy),
  *              maximum/minimum that propagate NaN (np.maximum), sign with sign(nan) == nan and
