@@ -88,6 +88,11 @@ class CRenderer(CStyleRenderer):
         return "#pragma omp simd" + "".join(" " + c for c in clauses)
 
     # ---- range versioning of float32 sin/cos
+    def slow_path_fallback(self) -> str | None:
+        # The fast twin covers unit-stride data only: strided inputs go to the exact kernel (which has
+        # both versions), so the twin compiles one loop body instead of two.
+        return f"{self.range_flag} = 1;" if self.range_flag else None
+
     def math_fn(self, name: str, t: ScalarType) -> str:
         if self.range_flag and name in ("sin", "cos") and t.name == "f32":
             return f"tir_{name}f_fast"

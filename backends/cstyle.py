@@ -381,6 +381,10 @@ class CStyleRenderer:
         """The pragma of the outermost parallel loop of a kernel (None: run serially)."""
         return None
 
+    def slow_path_fallback(self) -> str | None:
+        """A statement that replaces the strided version of an innermost loop (None: render the loop)."""
+        return None
+
     def simd_pragma(self, reductions: list[tuple[str, str, ScalarType]]) -> str | None:
         """The pragma of a loop whose iterations may run in SIMD lanes; `reductions` = (kind, C variable, type)
         of its iter args (`simd_reduction` kinds add/mul/max/min/and/or); None when it cannot say them."""
@@ -713,10 +717,14 @@ class CStyleRenderer:
             self.depth -= 1
             self.emit("} else {")
             self.depth += 1
-            for p in pragma_slow:
-                self.emit(p)
-            with self.block(header):
-                body()
+            fallback = self.slow_path_fallback()
+            if fallback is not None:
+                self.emit(fallback)
+            else:
+                for p in pragma_slow:
+                    self.emit(p)
+                with self.block(header):
+                    body()
             self.depth -= 1
             self.emit("}")
         else:
