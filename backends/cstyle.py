@@ -666,7 +666,11 @@ class CStyleRenderer:
         self.has_check = True
         message = str(TirError(op.attributes["message"], op.loc))
         cond = self.value(op.operands[0])
-        fail = f"tir_fail(ctx, \"%s\", {c_string(message)})"
+        # `{k}` placeholders become printf conversions of the check's values, in message order.
+        values = [self.value(v) for v in op.operands[1:]]
+        order = [int(k) for k in re.findall(r"\{(\d+)\}", message)]
+        fmt = re.sub(r"\{\d+\}", "%lld", message.replace("%", "%%"))
+        fail = f"tir_fail(ctx, {c_string(fmt)}{''.join(f', (long long){_paren(values[k])}' for k in order)})"
         if returns:
             self.emit(f"if (!{_paren(cond)}) return {fail};" if not self.in_kernel
                       else f"if (!{_paren(cond)}) {{ {fail}; return; }}")

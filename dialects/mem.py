@@ -22,6 +22,7 @@ so that a read of memory nobody wrote shows up in results instead of passing by 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -170,6 +171,9 @@ class DeallocOp(Operation):
         return []
 
 
+_PLACEHOLDER = re.compile(r"\{(\d+)\}")
+
+
 class _AxisQueryOp(Operation):
     """Base of the ops that read one number of a buffer's layout along `axis`."""
 
@@ -206,10 +210,11 @@ class StrideOp(_AxisQueryOp):
 
 class CheckOp(Operation):
     """A run-time check: stops the function with `message` at this op's location when the
-    condition is false: `mem.check %ok {message = "operand shapes do not broadcast"} : i1`."""
+    condition is false; integer `values` fill the message's `{0}`, `{1}`, ... placeholders:
+    `mem.check %ok values %n, %m {message = "sizes {0} and {1} do not broadcast"} : i1, index, index`."""
 
     name = "mem.check"
-    operands_def = ("cond",)
+    operands_def = ("cond", "values*")
     attrs = {"message": AttrDef(str, required=True)}
     num_results = 0
 
@@ -219,10 +224,19 @@ class CheckOp(Operation):
     def verify_(self) -> None:
         if self.operands[0].type != ScalarType("i1"):
             raise self.error(f"condition must be i1, got {self.operands[0].type}")
+        for v in self.operands[1:]:
+            if not (isinstance(v.type, ScalarType) and (v.type.is_int or v.type.name == "index")):
+                raise self.error(f"values must be integers or index, got {v.type}")
+        used = [int(k) for k in _PLACEHOLDER.findall(self.attributes["message"])]
+        if any(k >= len(self.operands) - 1 for k in used):
+            raise self.error(f"message uses {{{max(used)}}} but the check has {len(self.operands) - 1} values")
+
+    def formatted(self, values: Sequence[Any]) -> str:
+        return _PLACEHOLDER.sub(lambda m: str(int(values[int(m.group(1))])), self.attributes["message"])
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         if not bool(args[0]):
-            raise TirError(self.attributes["message"], self.loc)
+            raise TirError(self.formatted(args[1:]), self.loc)
         return []
 
 

@@ -338,11 +338,12 @@ class FunctionBufferizer:
             self.arith[key] = v
         return v
 
-    def check(self, cond: Cond, message: str) -> None:
-        """A run-time check at the current op's location (nothing when it holds statically)."""
+    def check(self, cond: Cond, message: str, *values: Ix) -> None:
+        """A run-time check at the current op's location (nothing when it holds statically); `values`
+        fill the message's `{0}`, `{1}`, ... so the error shows the sizes or indices involved."""
         if cond is True:
             return
-        self.b.create(M.CheckOp, self.ix(cond), message=message)
+        self.b.create(M.CheckOp, self.ix(cond), *[self.ix(v) for v in values], message=message)
 
     def prod(self, values: Sequence[Ix]) -> Ix:
         out: Ix = 1
@@ -488,7 +489,7 @@ class FunctionBufferizer:
             for x in dyn:
                 if x is not size and not (chosen_first and x is dyn[0]):
                     self.check(self.or_(self.cmp("eq", x, size), self.cmp("eq", x, 1)),
-                               "operand shapes do not broadcast")
+                               "operand shapes do not broadcast: size {0} against {1}", x, size)
             out.append(size)
         return out
 

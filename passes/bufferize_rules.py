@@ -247,7 +247,7 @@ def _zero(t: ScalarType) -> Any:
 
 
 def _check_contraction(cx: FunctionBufferizer, a: Ix, b: Ix) -> None:
-    cx.check(cx.cmp("eq", a, b), "contraction dims do not match")
+    cx.check(cx.cmp("eq", a, b), "contraction dims {0} and {1} do not match", a, b)
 
 
 @rule(T.DotOp, T.MatmulOp)
@@ -357,7 +357,8 @@ def _reshape(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         known = cx.prod([s for j, s in enumerate(sizes) if j != k])
         cx.check(cx.cmp("ne", known, 0), "cannot reshape: the other sizes of a -1 reshape multiply to 0")
         sizes[k] = cx.floordiv(total, cx.select(cx.cmp("eq", known, 0), 1, known))
-    cx.check(cx.cmp("eq", cx.prod(sizes), total), "cannot reshape: the sizes do not match the number of elements")
+    cx.check(cx.cmp("eq", cx.prod(sizes), total), "cannot reshape {0} elements into a shape of {1} elements",
+             total, cx.prod(sizes))
     sizes = [d if d is not None else s for d, s in zip(tr.shape, sizes)]
     v = cx.view(x, 0, sizes, cx.contiguous_strides(sizes))
     cx.known_contiguous.add(v)
@@ -379,7 +380,8 @@ def _broadcast_view(cx: FunctionBufferizer, x: Value, sizes: Sequence[Ix]) -> Va
     strides: list[Ix] = [0] * lead
     for d in range(x.type.rank):
         n, target = cx.dim(x, d), sizes[lead + d]
-        cx.check(cx.or_(cx.cmp("eq", n, target), cx.cmp("eq", n, 1)), "operand shapes do not broadcast")
+        cx.check(cx.or_(cx.cmp("eq", n, target), cx.cmp("eq", n, 1)),
+                 "operand shapes do not broadcast: size {0} against {1}", n, target)
         strides.append(cx.select(cx.cmp("eq", n, target), cx.stride(x, d), 0))
     return cx.view(x, 0, sizes, strides)
 
@@ -412,7 +414,8 @@ def _slice_view(cx: FunctionBufferizer, op: Operation, x: Value, bounds: Sequenc
             continue
         if d in index_dims:
             i = begin[d]
-            cx.check(cx.and_(cx.cmp("ge", i, cx.neg(size)), cx.cmp("lt", i, size)), "index out of bounds")
+            cx.check(cx.and_(cx.cmp("ge", i, cx.neg(size)), cx.cmp("lt", i, size)),
+                     f"index {{0}} is out of bounds for axis {d} with size {{1}}", i, size)
             i = cx.select(cx.cmp("lt", i, 0), cx.add(i, size), i)
             offset = cx.add(offset, cx.mul(i, stride))
             continue
@@ -487,7 +490,8 @@ def _concatenate(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     for x in ins[1:]:
         for d in range(tr.rank):
             if d != axis:
-                cx.check(cx.cmp("eq", cx.dim(x, d), cx.dim(first, d)), "input shapes differ")
+                cx.check(cx.cmp("eq", cx.dim(x, d), cx.dim(first, d)),
+                         f"input shapes differ in dim {d}: {{0}} and {{1}}", cx.dim(x, d), cx.dim(first, d))
     sizes: list[Ix] = [cx.dim(first, d) for d in range(tr.rank)]
     total: Ix = 0
     for x in ins:
@@ -609,7 +613,7 @@ def _fill(cx: FunctionBufferizer, out: Value, body: Callable[[Builder, list[Valu
 def _check_sizes(cx: FunctionBufferizer, sizes: Sequence[Ix]) -> None:
     for s in sizes:
         if not isinstance(s, int):
-            cx.check(cx.cmp("ge", s, 0), "negative size")
+            cx.check(cx.cmp("ge", s, 0), "negative size {0}", s)
 
 
 @rule(T.ZerosOp, T.OnesOp)

@@ -274,7 +274,7 @@ def _broadcast_view(host: _Host, g: GenericOp, i: int, sizes: list[Value | None]
                 ok = host.eq(dim, size)
             else:
                 ok = host.builder.create(S.OrOp, host.eq(dim, host.const(1)), host.eq(dim, size)).result
-            host.builder.create(M.CheckOp, ok, message=BROADCAST_MESSAGE)
+            host.builder.create(M.CheckOp, ok, dim, size, message=BROADCAST_MESSAGE + ": size {0} against {1}")
         if d is None and static[k] != 1:
             bcast.append(a)
     if not bcast:
