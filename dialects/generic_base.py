@@ -18,6 +18,8 @@ A generic op is a loop nest over an iteration space, described by data:
 - Output maps name every parallel dim exactly once (plus -1 entries) and no reduction dim.
 - `inits`: per output, the accumulator's start value (needed when there are reduction
   dims: 0 for sum, 1 for prod, -inf for max; `none` when the output is not reduced).
+- `nonempty = true`: reducing over zero elements is an error (max/min/argmax have no
+  identity), as numpy's `zero-size array to reduction operation` is.
 - The body gets one element per input, then the current accumulator per output, and
   yields the new value of each output. `tensor.index {dim = k}` inside the body is the
   current index along iteration dim k.
@@ -46,7 +48,7 @@ class GenericBase(Operation):
     num_results = None
     num_regions = 1
     attrs = {"maps": AttrDef(tuple, required=True), "iterators": AttrDef(tuple, required=True),
-             "inits": AttrDef(tuple)}
+             "inits": AttrDef(tuple), "nonempty": AttrDef(bool)}
     traits = frozenset({PURE})
 
     # ---- views of the declaration (subclasses say which operands are inputs / outputs)
@@ -184,6 +186,8 @@ class GenericBase(Operation):
                 elif s not in (1, sizes[k]):
                     raise TirError(f"'{self.name}' op iteration dim {k} has size {sizes[k]} "
                                    f"and {s}, which do not broadcast", self.loc)
+        if self.attributes.get("nonempty") and any(sizes[k] == 0 for k in self.reduction_dims):
+            raise TirError("reduction over an empty axis has no identity", self.loc)
         full = [_to_iteration_space(np.asarray(a), m, sizes) for a, m in zip(inputs, self.input_maps)]
         out_elems = [element_of(t) for t in self.output_types()]
         red = self.reduction_dims

@@ -389,9 +389,13 @@ class ReductionOp(Operation):
         shape = tuple(1 if k in axes else d for k, d in enumerate(t.shape) if keep or k not in axes)
         return [TensorType(shape, result_dtype(self, type(self).fn, [t.dtype], axis=0, **self.extra_kwargs()))]
 
+    def empty_is_error(self) -> bool:
+        """Whether reducing zero elements is an error (max/min/argmax without an `initial`)."""
+        return self.needs_nonempty and self.attributes.get("initial") is None
+
     def verify_(self) -> None:
         t = tensor_type(self, self.operands[0])
-        if self.needs_nonempty and any(t.shape[a] == 0 for a in self.reduced_axes()):
+        if self.empty_is_error() and any(t.shape[a] == 0 for a in self.reduced_axes()):
             raise self.error("reduction over an empty axis has no identity")
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
@@ -418,20 +422,29 @@ class ProdOp(ReductionOp):
     fn = staticmethod(np.prod)
 
 
-class MaxOp(ReductionOp):
-    """`%s = tensor.max %x {axes = [0]} : tensor<4xf32>`"""
+class _ExtremumOp(ReductionOp):
+    """max/min: an empty reduction is an error unless `initial` (numpy's keyword) gives its value."""
+
+    attrs = {**ReductionOp.attrs, "initial": AttrDef((int, float))}
+    needs_nonempty = True
+
+    def extra_kwargs(self) -> dict[str, Any]:
+        initial = self.attributes.get("initial")
+        return {} if initial is None else {"initial": initial}
+
+
+class MaxOp(_ExtremumOp):
+    """`%s = tensor.max %x {axes = [0]} : tensor<4xf32>`; `{initial = -inf}` allows empty axes."""
 
     name = "tensor.max"
     fn = staticmethod(np.max)
-    needs_nonempty = True
 
 
-class MinOp(ReductionOp):
-    """`%s = tensor.min %x : tensor<f32>`"""
+class MinOp(_ExtremumOp):
+    """`%s = tensor.min %x : tensor<f32>`; `{initial = inf}` allows empty axes."""
 
     name = "tensor.min"
     fn = staticmethod(np.min)
-    needs_nonempty = True
 
 
 class MeanOp(ReductionOp):

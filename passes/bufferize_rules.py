@@ -110,6 +110,11 @@ def _generic(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     region = op.regions.pop(0)
     region.parent = None
     inits = op.attributes.get("inits")
+    if op.attributes.get("nonempty") and op.reduction_dims:
+        red = set(op.reduction_dims)
+        sizes = cx.iteration_sizes(ins, op.maps[:len(ins)], len(op.iterators), [None] * len(op.iterators), red)
+        cx.check(cx.cmp("ne", cx.prod([sizes[k] for k in sorted(red)]), 0),
+                 "reduction over an empty axis has no identity")
     return _generic_alloc(cx, ins, list(op.inputs), list(op.results), op.maps, op.iterators, inits, region)
 
 

@@ -161,7 +161,8 @@ def _shifted(op: Operation, e: _Emitter) -> tuple[Value, Value, int]:
     if _tt(x).shape[a] == 0:
         m = zero  # a static empty axis: tensor.max has no identity there; numpy's -inf max becomes 0
     else:
-        mr = e.make(T.MaxOp, xs, axes=[a], keepdims=True)
+        # initial = -inf: a row that is empty at run time has max -inf (then m = 0), not an error.
+        mr = e.make(T.MaxOp, xs, axes=[a], keepdims=True, initial=float("-inf"))
         finite = e.make(T.EqOp, e.make(T.SubOp, mr, mr), zero)
         m = e.make(T.WhereOp, finite, mr, zero)
     return e.make(T.SubOp, xs, m), m, a

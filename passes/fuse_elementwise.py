@@ -320,7 +320,8 @@ def build_generic(group: Group) -> None:
             yielded = [body.cast(xv, elem)]
         else:
             kind = COMBINE[type(root)]
-            inits = [kind.init(elem)]
+            initial = root.attributes.get("initial")
+            inits = [kind.init(elem) if initial is None else initial]
             yielded = [body.add(kind.combine, accs[0], body.cast(xv, elem))]
     gblock.append(S.YieldOp.build(*yielded, loc=root.loc))
 
@@ -329,6 +330,8 @@ def build_generic(group: Group) -> None:
                              "iterators": iterators}
     if inits is not None and red:
         attrs["inits"] = inits
+    if red and getattr(root, "empty_is_error", lambda: False)():
+        attrs["nonempty"] = True  # max/min/argmax/argmin: an empty reduction is an error, as in numpy
     generic = T.GenericOp.build(*body.inputs, result_types=out_types, regions=[Region([gblock])], loc=root.loc,
                                 **attrs)
     block.insert(block.index(root), generic)

@@ -278,3 +278,13 @@ def test_run_time_errors_show_the_values_and_the_users_line() -> None:
     h = tensorir.function([y, k], y[k], target="c")
     with pytest.raises(TirError, match=r"index 7 is out of bounds for axis 0 with size 3"):
         h(np.ones(3), 7)
+
+
+def test_max_and_argmax_over_an_empty_axis_raise_like_numpy() -> None:
+    x = T.fmatrix("x")
+    for target in ("c", "interp"):
+        f = tensorir.function([x], [x.max(axis=0), T.argmax(x, axis=1), x.sum(axis=0)], target=target)
+        assert [r.shape for r in f(f32(2, 3))] == [(3,), (2,), (3,)]
+        for shape in [(0, 3), (3, 0)]:
+            with pytest.raises(TirError, match=r"test_c_target.py:\d+: .*(no identity|zero-size array)"):
+                f(f32(*shape))
