@@ -9,7 +9,6 @@ W1-like kernel (gcc's -fopt-info-vec) and end-to-end `tensorir.function(..., tar
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -364,15 +363,6 @@ def test_tir_opt_prints_c_source() -> None:
 
 # ---------------------------------------------------------------- end to end
 
-_PASSES = ["decompose", "fuse_elementwise", "bufferize", "lower_to_loops", "parallelize", "outline_kernels"]
-
-
-def _need_pipeline() -> None:
-    missing = [p for p in _PASSES if importlib.util.find_spec(f"tensorir.passes.{p}") is None]
-    if missing:
-        pytest.skip(f"the cpu pipeline is incomplete: passes {', '.join(missing)} are missing")
-
-
 def _e2e_cases():
     from tensorir import tensor as T
 
@@ -381,8 +371,7 @@ def _e2e_cases():
     return [
         ("elementwise", [x, y], [T.exp(x) * 2.0 + T.tanh(x) - y]),
         ("reductions", [x], [T.sum(x, axis=1), T.max(x, axis=0), T.mean(x)]),
-        ("softmax", [x], [T.nnet.softmax(x) if hasattr(T, "nnet") else T.exp(x) / T.sum(T.exp(x), axis=1,
-                                                                                          keepdims=True)]),
+        ("softmax", [x], [T.nnet.softmax(x)]),
         ("dot", [x, y], [T.dot(x, y)]),
         ("float64", [d], [T.log1p(abs(d)) + d ** 2]),
     ]
@@ -390,16 +379,10 @@ def _e2e_cases():
 
 @pytest.mark.parametrize("case", range(5))
 def test_end_to_end(case: int) -> None:
-    _need_pipeline()
     import tensorir
 
     name, ins, outs = _e2e_cases()[case]
-    try:
-        f = tensorir.function(ins, outs, target="c")
-    except TirError as e:
-        if "cannot be emitted as C" in str(e) or "is invalid after pass" in str(e):
-            pytest.skip(f"{name}: an upstream pass does not produce emit-c's input yet: {e}")
-        raise
+    f = tensorir.function(ins, outs, target="c")
     g = tensorir.function(ins, outs, target="interp")
     args = [RNG.normal(size=(7, 33) if v.type.rank == 2 else (33,)).astype(v.type.dtype) for v in ins]
     if name == "dot":
