@@ -411,7 +411,8 @@ def _pick_host(module: Operation, func: str | None) -> F.FuncOp:
         raise TirError("emit-c: the module has no func.func to compile")
     if len(funcs) > 1:
         names = ", ".join("@" + f.sym_name for f in funcs)
-        raise TirError(f"emit-c: the module has several functions ({names}); one C source is made per function")
+        raise TirError(f"emit-c: the module has several functions ({names}); one C source is made per function: "
+                       f"name one with emit-c{{func={funcs[-1].sym_name}}} (tir-opt) or --func (tirc)")
     return funcs[0]
 
 

@@ -92,12 +92,19 @@ def parse(text: str, filename: str = "<string>") -> ModuleOp:
         raise TirError("regions or attributes are nested too deeply to parse", Location(filename, 1, 1)) from None
 
 
-def parse_file(path: str | Path) -> ModuleOp:
+def read_source(path: str | Path) -> str:
+    """The text of a .tir file; a missing, unreadable or non-UTF-8 file is a one-line TirError."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except OSError as e:
-        raise TirError(f"cannot read {path}: {e.strerror or e}") from None
-    return parse(text, str(path))
+        raise TirError(f"cannot read '{path}': {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise TirError(f"cannot read '{path}': not UTF-8 text (byte {e.start} is 0x{e.object[e.start]:02x}); "
+                       ".tir files are UTF-8 text") from None
+
+
+def parse_file(path: str | Path) -> ModuleOp:
+    return parse(read_source(path), str(path))
 
 
 # ---------------------------------------------------------------- syntax error wording

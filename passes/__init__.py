@@ -21,6 +21,7 @@ PASSES: dict[str, tuple[str, str]] = {
     "emit-c": ("tensorir.passes.emit_c", "EmitCPass"),
     "fuse-elementwise": ("tensorir.passes.fuse_elementwise", "FuseElementwisePass"),
     "fuse-loops": ("tensorir.passes.fuse_loops", "FuseLoopsPass"),
+    "inline": ("tensorir.passes.inline", "InlinePass"),
     "lower-to-loops": ("tensorir.passes.lower_to_loops", "LowerToLoopsPass"),
     "outline-kernels": ("tensorir.passes.outline_kernels", "OutlineKernelsPass"),
     "parallelize": ("tensorir.passes.parallelize", "ParallelizePass"),
@@ -30,7 +31,7 @@ PASSES: dict[str, tuple[str, str]] = {
 PIPELINES: dict[str, list[str]] = {
     "interp": ["canonicalize", "cse", "dce"],
     # docs/lowering.md describes each step of the native pipeline.
-    "cpu": ["canonicalize", "cse", "decompose", "canonicalize", "cse", "fuse-elementwise", "bufferize",
+    "cpu": ["inline", "canonicalize", "cse", "decompose", "canonicalize", "cse", "fuse-elementwise", "bufferize",
             "lower-to-loops", "fuse-loops", "parallelize", "outline-kernels", "emit-c"],
 }
 

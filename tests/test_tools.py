@@ -180,3 +180,40 @@ def test_tirc_user_errors_exit_1(files: Path, capsys: pytest.CaptureFixture[str]
     assert "cannot read" in capsys.readouterr().err
     assert tir_opt.main([str(files / "nope.tir")]) == 1
     assert capsys.readouterr().err.startswith(f"tir-opt: cannot read '{files / 'nope.tir'}'")
+
+
+CALLS = """func.func @g(%x: tensor<?xf32>) -> tensor<?xf32> {
+  %y = tensor.exp %x
+  func.return %y : tensor<?xf32>
+}
+func.func @main(%x: tensor<?xf32>) -> tensor<?xf32> {
+  %y = func.call %x {callee = @g} : tensor<?xf32>
+  %z = func.call %y {callee = @g} : tensor<?xf32>
+  func.return %z : tensor<?xf32>
+}
+"""
+
+
+def test_calls_run_on_the_c_target_like_the_interpreter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "calls.tir"
+    path.write_text(CALLS)
+    outs = []
+    for target in ("c", "interp"):
+        out = tmp_path / f"{target}.npz"
+        assert tirc.main(["run", str(path), "--func", "main", "--input", "x=[0.5, 1.0]", "--target", target,
+                          "--output", str(out)]) == 0, capsys.readouterr().err
+        with np.load(out) as data:
+            outs.append(data["out0"])
+    np.testing.assert_allclose(outs[0], np.exp(np.exp(np.array([0.5, 1.0], np.float32))), rtol=1e-6)
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6)
+
+
+def test_recursion_and_non_utf8_files_are_user_errors(tmp_path: Path) -> None:
+    rec = tmp_path / "rec.tir"
+    rec.write_text("func.func @f(%x: tensor<?xf32>) -> tensor<?xf32> {\n"
+                   "  %y = func.call %x {callee = @f} : tensor<?xf32>\n  func.return %y : tensor<?xf32>\n}\n")
+    assert_user_error(tool("tir_opt", str(rec), "-p", "inline", cwd=tmp_path), r"rec\.tir:2:3: .*recursively")
+    binary = tmp_path / "bin.tir"
+    binary.write_bytes(b"\x00\xff garbage")
+    assert_user_error(tool("tir_opt", str(binary), cwd=tmp_path), r"not UTF-8 text")
+    assert_user_error(tool("tirc", "run", str(binary), cwd=tmp_path), r"not UTF-8 text")

@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from ..frontend.parser import read_source
 from ..ir.core import Operation, TirError
 from ..ir.printer import print_module
 from ..ir.verifier import verify
@@ -299,9 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     outputs: list[str] = []
     for path in args.files:
         try:
-            text = sys.stdin.read() if path == "-" else _read(path)
-        except OSError as e:
-            err.write(f"tir-opt: cannot read '{path}': {e.strerror or e}\n")
+            text = sys.stdin.read() if path == "-" else read_source(path)
+        except (TirError, UnicodeDecodeError) as e:
+            err.write(f"tir-opt: {e if isinstance(e, TirError) else 'standard input is not UTF-8 text'}\n")
             ok = False
             continue
         filename = "<stdin>" if path == "-" else path
@@ -328,11 +329,6 @@ def main(argv: list[str] | None = None) -> int:
             err.write(f"tir-opt: cannot write '{args.output}': {e.strerror or e}\n")
             return 1
     return 0 if ok else 1
-
-
-def _read(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
-        return f.read()
 
 
 if __name__ == "__main__":

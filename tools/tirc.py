@@ -29,14 +29,10 @@ TARGETS = {"interp": "interp", "c": "cpu"}  # target -> pipeline; cuda, opencl c
 
 
 def load_module(path: str) -> Operation:
+    from ..frontend.parser import read_source
     from .tir_opt import parse_text
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise TirError(f"cannot read '{path}': {e.strerror or e}") from None
-    module = parse_text(text, path)
+    module = parse_text(read_source(path), path)
     verify(module)
     return module
 
@@ -137,7 +133,9 @@ def _c_source(module: Operation, sym: str) -> str:
     from ..passes import parse_pipeline
     from ..passes.pass_manager import PassManager
 
-    for op in list(module.regions[0].block.ops):  # one C source per function: drop the others
+    # One C source per function: inline the calls, then drop the other functions.
+    PassManager(parse_pipeline("inline")).run(module)
+    for op in list(module.regions[0].block.ops):
         if op.name == "func.func" and op.attributes["sym_name"] != sym:
             op.erase()
     PassManager(parse_pipeline(PIPELINES["cpu"])).run(module)
