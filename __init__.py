@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import sys as _sys
 
+# Absolute imports: pytest collects the repository root (this file) as a package named after the
+# checkout's folder, or as a bare `__init__` module when that name is not an identifier
+# (`tensorir-main`); relative imports would fail there, absolute ones resolve the installed package.
 # config first: every other module may read flags at import.
-from .config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
-from .frontend import tensor_api as tensor
-from .frontend.function import Function, In, function
-from .frontend.symbolic import Constant, Variable
-from .ir.core import TirError
+from tensorir.config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
+from tensorir.frontend import tensor_api as tensor
+from tensorir.frontend.function import Function, In, function
+from tensorir.frontend.symbolic import Constant, Variable
+from tensorir.ir.core import TirError
 
 # `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
 _sys.modules[__name__ + ".tensor"] = tensor
