@@ -23,9 +23,10 @@ from ..dialects import func as F
 from ..dialects import kernel as K
 from ..dialects import lib as L
 from ..dialects import mem as M
+from ..dialects import scalar as S
 from ..ir.attributes import DYN
 from ..ir.core import Operation, OpResult, TirError, Value
-from ..ir.types import MemRefType, ScalarType, f32
+from ..ir.types import MemRefType, ScalarType, f32, scalar
 from .cstyle import CStyleRenderer, MemRef, _mul, _paren, _root_of, _written_args, c_string
 
 __all__ = ["CRenderer", "render_c"]
@@ -36,8 +37,6 @@ NPY_TYPES: dict[str, str] = {
     "ui8": "NPY_UINT8", "ui16": "NPY_UINT16", "ui32": "NPY_UINT32", "ui64": "NPY_UINT64",
     "f16": "NPY_FLOAT16", "f32": "NPY_FLOAT32", "f64": "NPY_FLOAT64", "index": "NPY_INT64",
 }
-
-_OMP_REDUCTION = {"add": "+", "mul": "*", "and": "&", "or": "|", "xor": "^"}
 
 
 class CRenderer(CStyleRenderer):
@@ -79,8 +78,8 @@ class CRenderer(CStyleRenderer):
                 clauses.append(f"reduction({name}:{var})")
             elif kind in ("max", "min") and (t.is_int or t.is_bool):
                 clauses.append(f"reduction({kind}:{var})")
-            elif kind in _OMP_REDUCTION and t.name != "f16" and not (t.is_bool and kind in ("add", "mul")):
-                clauses.append(f"reduction({_OMP_REDUCTION[kind]}:{var})")
+            elif kind in S.COMBINER_OF_KIND and t.name != "f16" and not (t.is_bool and kind in ("add", "mul")):
+                clauses.append(f"reduction({S.COMBINER_OF_KIND[kind].omp_reduction}:{var})")
             else:
                 return None
         if self.range_flag:
@@ -355,7 +354,7 @@ class CRenderer(CStyleRenderer):
         for red in sorted(self.user_reductions):
             kind, tname = red.split(":")
             ctype = self.type_names[tname]
-            init = "-INFINITY" if kind == "max" else "INFINITY"
+            init = self.literal(S.COMBINER_OF_KIND[kind].identity(scalar(tname)), scalar(tname))
             out.append(f"#pragma omp declare reduction(tir_{kind}_{tname} : {ctype} : "
                        f"omp_out = tir_{kind}_{tname}(omp_out, omp_in)) initializer(omp_priv = {init})")
         if self.user_reductions:

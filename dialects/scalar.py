@@ -30,7 +30,8 @@ from ..ir.types import ScalarType, Type, i1, i64, index
 from . import tensor
 from .tensor_common import result_dtype, runtime_error
 
-__all__ = ["ConstantOp", "ScalarElementwiseOp", "YieldOp", "SCALAR_OF_TENSOR", "TENSOR_OF_SCALAR"]
+__all__ = ["COMBINER_OF_KIND", "ConstantOp", "ScalarElementwiseOp", "YieldOp", "SCALAR_OF_TENSOR", "TENSOR_OF_SCALAR",
+           "cast_to"]
 
 
 def scalar_type(op: Operation, v: Value) -> ScalarType:
@@ -46,6 +47,8 @@ class ScalarElementwiseOp(Operation):
     tensor_op: ClassVar[type[tensor.ElementwiseOp]]
     fn: ClassVar[Any]
     traits = frozenset({PURE})
+    reduction_kind: ClassVar[str | None] = None  # set on reduction combiners (add, mul, ...), with
+    omp_reduction: ClassVar[str | None] = None   # `identity`: see tensor.BinaryOp
 
     def element_type(self, dtypes: Sequence[np.dtype]) -> ScalarType:
         t = result_dtype(self, type(self).fn, dtypes)
@@ -80,6 +83,8 @@ def _scalar_name(tensor_name: str) -> str:
 
 SCALAR_OF_TENSOR: dict[type[Operation], type[ScalarElementwiseOp]] = {}
 TENSOR_OF_SCALAR: dict[type[ScalarElementwiseOp], type[Operation]] = {}
+# The reduction combiners by `reduction_kind` (the names `simd_reduction` attributes hold).
+COMBINER_OF_KIND: dict[str, type[ScalarElementwiseOp]] = {}
 
 
 def _derive(tcls: type[tensor.ElementwiseOp]) -> type[ScalarElementwiseOp]:
@@ -102,9 +107,15 @@ def _derive(tcls: type[tensor.ElementwiseOp]) -> type[ScalarElementwiseOp]:
         impl = getattr(tcls, hook)
         if impl is not getattr(tensor.ElementwiseOp, hook):
             body[hook] = impl
+    # A reduction combiner's facts (kind, OpenMP identifier, identity: see tensor.BinaryOp) hold for its twin.
+    if issubclass(tcls, tensor.BinaryOp) and tcls.reduction_kind is not None:
+        body.update(reduction_kind=tcls.reduction_kind, omp_reduction=tcls.omp_reduction,
+                    identity=staticmethod(tcls.identity))
     cls = type(cls_name, (ScalarElementwiseOp,), body)
     SCALAR_OF_TENSOR[tcls] = cls
     TENSOR_OF_SCALAR[cls] = tcls
+    if cls.reduction_kind is not None:
+        COMBINER_OF_KIND[cls.reduction_kind] = cls
     return cls
 
 
@@ -118,6 +129,11 @@ for _tcls in _elementwise_tensor_ops():
     _cls = _derive(_tcls)
     globals()[_cls.__name__] = _cls
     __all__.append(_cls.__name__)
+
+
+def cast_to(b: Any, v: Value, elem: ScalarType) -> Value:
+    """`v` converted to `elem` with Builder `b` (v itself when it has that type)."""
+    return v if v.type == elem else b.create(CastOp, v, dtype=elem).result  # type: ignore[name-defined]  # noqa: F821
 
 
 class ConstantOp(Operation):

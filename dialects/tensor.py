@@ -91,8 +91,33 @@ class UnaryOp(ElementwiseOp):
 class BinaryOp(ElementwiseOp):
     operands_def = ("lhs", "rhs")
 
+    # The facts of a reduction combiner (add, mul, maximum, minimum, and, or), which its scalar twin
+    # carries too: `reduction_kind` names it in `simd_reduction` attributes, `omp_reduction` is its
+    # OpenMP reduction identifier, and `identity(elem)` is its neutral element for an element type.
+    reduction_kind: ClassVar[str | None] = None
+    omp_reduction: ClassVar[str | None] = None
+
+    @staticmethod
+    def identity(elem: ScalarType) -> Any:
+        raise NotImplementedError("not a reduction combiner")
+
 
 _COMM = BinaryOp.traits | {COMMUTATIVE}
+
+
+def _typed_value(value: Any, elem: ScalarType) -> Any:
+    """`value` as the Python scalar of elem's kind (bool, int or float) that attributes hold."""
+    v = np.asarray(value).astype(elem.dtype)[()]
+    return bool(v) if elem.is_bool else (float(v) if elem.is_float else int(v))
+
+
+def _lowest(elem: ScalarType) -> Any:
+    """The least value of an element type: -inf, the integer minimum, false."""
+    return float("-inf") if elem.is_float else _typed_value(False if elem.is_bool else np.iinfo(elem.dtype).min, elem)
+
+
+def _highest(elem: ScalarType) -> Any:
+    return float("inf") if elem.is_float else _typed_value(True if elem.is_bool else np.iinfo(elem.dtype).max, elem)
 
 
 class AddOp(BinaryOp):
@@ -101,6 +126,11 @@ class AddOp(BinaryOp):
     name = "tensor.add"
     fn = staticmethod(np.add)
     traits = _COMM
+    reduction_kind, omp_reduction = "add", "+"
+
+    @staticmethod
+    def identity(elem: ScalarType) -> Any:
+        return _typed_value(0, elem)
 
 
 class SubOp(BinaryOp):
@@ -116,6 +146,11 @@ class MulOp(BinaryOp):
     name = "tensor.mul"
     fn = staticmethod(np.multiply)
     traits = _COMM
+    reduction_kind, omp_reduction = "mul", "*"
+
+    @staticmethod
+    def identity(elem: ScalarType) -> Any:
+        return _typed_value(1, elem)
 
 
 class TrueDivOp(BinaryOp):
@@ -159,6 +194,8 @@ class MaximumOp(BinaryOp):
     name = "tensor.maximum"
     fn = staticmethod(np.maximum)
     traits = _COMM
+    reduction_kind, omp_reduction = "max", "max"
+    identity = staticmethod(_lowest)
 
 
 class MinimumOp(BinaryOp):
@@ -167,6 +204,8 @@ class MinimumOp(BinaryOp):
     name = "tensor.minimum"
     fn = staticmethod(np.minimum)
     traits = _COMM
+    reduction_kind, omp_reduction = "min", "min"
+    identity = staticmethod(_highest)
 
 
 def _binary_crossentropy(output: Any, target: Any) -> Any:
@@ -237,6 +276,11 @@ class AndOp(BinaryOp):
     name = "tensor.and"
     fn = staticmethod(np.bitwise_and)
     traits = _COMM
+    reduction_kind, omp_reduction = "and", "&"
+
+    @staticmethod
+    def identity(elem: ScalarType) -> Any:
+        return _typed_value(-1, elem)  # every bit set: true, -1, an unsigned type's max
 
 
 class OrOp(BinaryOp):
@@ -245,6 +289,11 @@ class OrOp(BinaryOp):
     name = "tensor.or"
     fn = staticmethod(np.bitwise_or)
     traits = _COMM
+    reduction_kind, omp_reduction = "or", "|"
+
+    @staticmethod
+    def identity(elem: ScalarType) -> Any:
+        return _typed_value(0, elem)
 
 
 class XorOp(BinaryOp):
@@ -367,14 +416,55 @@ class CastOp(UnaryOp):
 # ---------------------------------------------------------------- reductions
 
 
+def widened(elem: ScalarType) -> ScalarType:
+    """The accumulator of a sum or product of `elem`s: float16 -> float32, float32 -> float64 (so a
+    naive loop over 10^7 elements is as accurate as numpy's pairwise sum); other types are kept."""
+    return {"f16": scalar("f32"), "f32": scalar("f64")}.get(elem.name, elem)
+
+
+
 class ReductionOp(Operation):
-    """Base of reductions over `axes` (all when absent), numpy's `keepdims`."""
+    """Base of reductions over `axes` (all when absent), numpy's `keepdims`.
+
+    A reduction that lowers to a loop declares here, once, what every pass and renderer reads:
+    `combiner`, the elementwise op (its scalar twin in loop bodies) that folds one element into
+    the accumulator, whose `identity` starts it; `accumulator_types`, the element types the loop
+    accumulates in (`widens`: float16 in float32, float32 in float64, then the result is cast);
+    `inits`, the start values (numpy's `initial` where the op has one); and `body`, the scalar
+    ops of one step. Composite reductions (mean, var, std) are decomposed into these.
+    """
 
     operands_def = ("x",)
     attrs = {"axes": AttrDef(tuple), "keepdims": AttrDef(bool)}
     traits = frozenset({PURE})
     fn: ClassVar[Callable[..., Any]]
     needs_nonempty: ClassVar[bool] = False  # max/min/argmax have no identity
+    combiner: ClassVar[type[BinaryOp] | None] = None
+    widens: ClassVar[bool] = False  # rounding accumulates: sum and prod run in a wider float
+
+    @property
+    def result_element(self) -> ScalarType:
+        return (self.results[0].type if self.results else self.infer_types()[0]).element  # type: ignore[union-attr]
+
+    def accumulator_types(self) -> list[ScalarType]:
+        """The element types of the loop's accumulators (the first one becomes the result)."""
+        return [widened(self.result_element) if self.widens else self.result_element]
+
+    def inits(self) -> list[Any]:
+        """Start values of the accumulators: numpy's `initial` when given, else the combiner's identity."""
+        assert self.combiner is not None
+        initial = self.attributes.get("initial")
+        acc = self.accumulator_types()[0]
+        return [self.combiner.identity(acc) if initial is None else _typed_value(initial, acc)]
+
+    def body(self, b: Any, x: Value, accs: list[Value], position: Callable[[], Value]) -> list[Value]:
+        """Build (with Builder `b`) one step of the reduction: the new accumulators after element `x`.
+        `position()` builds the element's i64 index in the reduced dims (row-major), for argmax."""
+        from . import scalar as S  # the scalar dialect is derived from this module
+
+        assert self.combiner is not None
+        (acc,) = accs
+        return [b.create(S.SCALAR_OF_TENSOR[self.combiner], acc, S.cast_to(b, x, acc.type)).result]
 
     def reduced_axes(self) -> tuple[int, ...]:
         return normalize_axes(self, self.attributes.get("axes"), tensor_type(self, self.operands[0]).rank)
@@ -413,6 +503,7 @@ class SumOp(ReductionOp):
 
     name = "tensor.sum"
     fn = staticmethod(np.sum)
+    combiner = AddOp
 
 
 class ProdOp(ReductionOp):
@@ -420,6 +511,7 @@ class ProdOp(ReductionOp):
 
     name = "tensor.prod"
     fn = staticmethod(np.prod)
+    combiner = MulOp
 
 
 class _ExtremumOp(ReductionOp):
@@ -438,6 +530,7 @@ class MaxOp(_ExtremumOp):
 
     name = "tensor.max"
     fn = staticmethod(np.max)
+    combiner = MaximumOp  # NaN propagates
 
 
 class MinOp(_ExtremumOp):
@@ -445,16 +538,26 @@ class MinOp(_ExtremumOp):
 
     name = "tensor.min"
     fn = staticmethod(np.min)
+    combiner = MinimumOp
 
 
-class MeanOp(ReductionOp):
+class _MomentOp(ReductionOp):
+    """mean/var/std: decomposed (passes/decompose.py) into sums in `accumulator_types()[0]`, then cast."""
+
+    def accumulator_types(self) -> list[ScalarType]:
+        """numpy's: f64 for ints and bools, f32 for f16, else the dtype."""
+        elem = tensor_type(self, self.operands[0]).element
+        return [(scalar("f32") if elem.name == "f16" else elem) if elem.is_float else scalar("f64")]
+
+
+class MeanOp(_MomentOp):
     """`%m = tensor.mean %x {axes = [0]} : tensor<4xf32>` (ints give f64)"""
 
     name = "tensor.mean"
     fn = staticmethod(np.mean)
 
 
-class VarOp(ReductionOp):
+class VarOp(_MomentOp):
     """Variance with `ddof` (default 0): `%v = tensor.var %x {axes = [1], ddof = 1} : tensor<?xf32>`"""
 
     name = "tensor.var"
@@ -482,6 +585,7 @@ class AllOp(ReductionOp):
 
     name = "tensor.all"
     fn = staticmethod(np.all)
+    combiner = AndOp  # on i1: acc and bool(x)
 
 
 class AnyOp(ReductionOp):
@@ -489,6 +593,7 @@ class AnyOp(ReductionOp):
 
     name = "tensor.any"
     fn = staticmethod(np.any)
+    combiner = OrOp
 
 
 class ArgmaxOp(ReductionOp):
@@ -498,6 +603,31 @@ class ArgmaxOp(ReductionOp):
     name = "tensor.argmax"
     fn = staticmethod(np.argmax)
     needs_nonempty = True
+    better: ClassVar[type[BinaryOp]] = GtOp  # the comparison a new maximum wins by
+    combiner = MaximumOp  # whose identity starts the value accumulator
+
+    def accumulator_types(self) -> list[ScalarType]:
+        """(index of the best element so far, its value)."""
+        return [scalar("i64"), tensor_type(self, self.operands[0]).element]
+
+    def inits(self) -> list[Any]:
+        assert self.combiner is not None
+        return [0, self.combiner.identity(self.accumulator_types()[1])]
+
+    def body(self, b: Any, x: Value, accs: list[Value], position: Callable[[], Value]) -> list[Value]:
+        """Take the element when it beats the value so far (strictly: the first occurrence wins) or
+        when it is NaN and the value so far is not (the first NaN wins), as numpy."""
+        from . import scalar as S
+
+        def make(cls: type[Operation], *operands: Value) -> Value:
+            return b.create(S.SCALAR_OF_TENSOR[cls], *operands).result
+
+        best_at, best = accs
+        at = position()
+        wins = make(self.better, x, best)
+        if best.type.is_float:  # type: ignore[union-attr]
+            wins = make(OrOp, wins, make(AndOp, make(NeOp, x, x), make(EqOp, best, best)))
+        return [make(WhereOp, wins, at, best_at), make(WhereOp, wins, x, best)]
 
     def axis(self) -> int | None:
         axes = self.reduced_axes()
@@ -536,6 +666,8 @@ class ArgminOp(ArgmaxOp):
 
     name = "tensor.argmin"
     fn = staticmethod(np.argmin)
+    better = LtOp
+    combiner = MinimumOp
 
 
 # ---------------------------------------------------------------- softmax family

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from ..dialects import lib as LB
 from ..dialects import loop as L
 from ..dialects import mem as M
@@ -21,6 +19,7 @@ from ..ir.builder import Builder
 from ..ir.core import OP_REGISTRY, Operation, Value
 from ..ir.types import MemRefType, ScalarType, TensorType, f32, f64, i1, i64, index
 from .bufferize import FunctionBufferizer, Ix, broadcast_maps, sop
+from .fuse_elementwise import REDUCTIONS
 
 Rule = Callable[[FunctionBufferizer, Operation], list[Value]]
 RULES: dict[type[Operation], Rule] = {}
@@ -143,92 +142,41 @@ for _name, _cls in sorted(OP_REGISTRY.items()):
         RULES[_cls] = _elementwise
 
 
-def _lowest(t: ScalarType) -> Any:
-    if t.is_float:
-        return float("-inf")
-    if t.is_bool:
-        return False
-    return int(np.iinfo(t.dtype).min)
-
-
-def _highest(t: ScalarType) -> Any:
-    if t.is_float:
-        return float("inf")
-    if t.is_bool:
-        return True
-    return int(np.iinfo(t.dtype).max)
-
-
-def _check_nonempty(cx: FunctionBufferizer, x: Value, axes: Sequence[int]) -> None:
-    size = cx.prod([cx.dim(x, a) for a in axes])
-    cx.check(cx.cmp("ne", size, 0), "reduction over an empty axis has no identity")
-
-
-@rule(T.SumOp, T.ProdOp, T.MaxOp, T.MinOp, T.AllOp, T.AnyOp)
+@rule(*REDUCTIONS)
 def _reduction(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A reduction as one mem.generic: accumulators, inits and body as the op declares them (the same
+    as fuse-elementwise builds), then a cast to the result type when the accumulator is wider."""
     assert isinstance(op, T.ReductionOp)
     x = cx.get(op.operands[0])
     rank = x.type.rank
-    axes = op.reduced_axes()
+    axes = op.reduced_axes()  # argmax without axes: every dim
+    if axes and op.empty_is_error():
+        cx.check(cx.cmp("ne", cx.prod([cx.dim(x, a) for a in axes]), 0),
+                 "reduction over an empty axis has no identity")
     keep = bool(op.attributes.get("keepdims", False))
-    out_el = _tt(op.results[0]).element
     iters = [RED if k in axes else PAR for k in range(rank)]
     out_map = [(-1 if k in axes else k) for k in range(rank)] if keep else [k for k in range(rank) if k not in axes]
-    kind = op.name.split(".")[1]
-    if kind in ("max", "min"):
-        _check_nonempty(cx, x, axes)
-    init: Any = {"sum": 0, "prod": 1, "max": _lowest(out_el), "min": _highest(out_el), "all": True,
-                 "any": False}[kind]
-    if out_el.is_float and kind in ("sum", "prod"):
-        init = float(init)
-    combine = {"sum": "scalar.add", "prod": "scalar.mul", "max": "scalar.maximum", "min": "scalar.minimum",
-               "all": "scalar.and", "any": "scalar.or"}[kind]
 
-    def body(b: Builder, args: list[Value]) -> list[Value]:
-        v, acc = args
-        return [_create(b, combine, acc, _cast(b, v, out_el))]
-    return _generic_alloc(cx, [x], [op.operands[0]], list(op.results), [list(range(rank)), out_map], iters,
-                          [init], body)
-
-
-@rule(T.ArgmaxOp, T.ArgminOp)
-def _argmax(cx: FunctionBufferizer, op: Operation) -> list[Value]:
-    assert isinstance(op, T.ArgmaxOp)
-    x = cx.get(op.operands[0])
-    rank = x.type.rank
-    axis = op.axis()
-    axes = list(range(rank)) if axis is None else [axis]
-    keep = bool(op.attributes.get("keepdims", False))
-    el = x.type.element
-    is_max = op.name == "tensor.argmax"
-    _check_nonempty(cx, x, axes)
-    iters = [RED if k in axes else PAR for k in range(rank)]
-    out_map = [(-1 if k in axes else k) for k in range(rank)] if keep else [k for k in range(rank) if k not in axes]
-    if axis is None and keep:
-        out_map = [-1] * len(_tt(op.results[0]).shape)
-    sizes = cx.shape(x)
-    # The flat index over the reduced dims (row-major), from their iteration indices.
-    strides = cx.contiguous_strides([sizes[a] for a in axes])
-    stride_vals = [cx.ix(s) for s in strides]
-
-    def body(b: Builder, args: list[Value]) -> list[Value]:
-        v, ai, m = args
+    def position(b: Builder) -> Value:
+        """The flat (row-major) index over the reduced dims, from their iteration indices."""
+        strides = cx.contiguous_strides([cx.dim(x, a) for a in axes])
         flat: Value | None = None
-        for a, s in zip(axes, stride_vals):
-            i = b.create(T.IndexOp, dim=a).result
-            term = _create(b, "scalar.mul", i, s)
+        for a, stride in zip(axes, strides):
+            term = _create(b, "scalar.mul", b.create(T.IndexOp, dim=a).result, cx.ix(stride))
             flat = term if flat is None else _create(b, "scalar.add", flat, term)
-        j = _cast(b, flat if flat is not None else _create(b, "scalar.constant", value=_typed(0, index)), i64)
-        better = _create(b, "scalar.gt" if is_max else "scalar.lt", v, m)
-        if el.is_float:  # the first NaN wins, as in numpy
-            v_nan = _create(b, "scalar.ne", v, v)
-            m_num = _create(b, "scalar.eq", m, m)
-            better = _create(b, "scalar.or", better, _create(b, "scalar.and", v_nan, m_num))
-        return [_create(b, "scalar.select", better, j, ai), _create(b, "scalar.select", better, v, m)]
-    init = _lowest(el) if is_max else _highest(el)
-    outs = _generic_alloc(cx, [x], [op.operands[0]], [op.results[0], op.results[0]],
-                          [list(range(rank)), out_map, out_map], iters, [0, init], body, out_elems=[i64, el])
-    return [outs[0]]
+        return _cast(b, flat if flat is not None else _create(b, "scalar.constant", value=_typed(0, index)), i64)
+
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        return op.body(b, args[0], args[1:], lambda: position(b))
+    accs = op.accumulator_types()
+    outs = _generic_alloc(cx, [x], [op.operands[0]], [op.results[0]] * len(accs),
+                          [list(range(rank))] + [out_map] * len(accs), iters, op.inits(), body, out_elems=accs)
+    want = _tt(op.results[0]).element
+    if outs[0].type.element == want:
+        return [outs[0]]
+    result = cx.alloc(cx.shape(outs[0]), want)
+    _assign(cx, outs[0], result)
+    return [result]
 
 
 def _typed(value: Any, t: ScalarType) -> Any:
@@ -245,10 +193,6 @@ def _mul_add_body(out_el: ScalarType) -> Callable[[Builder, list[Value]], list[V
         p = _create(b, "scalar.mul", _cast(b, a, out_el), _cast(b, c, out_el))
         return [_create(b, "scalar.add", acc, p)]
     return body
-
-
-def _zero(t: ScalarType) -> Any:
-    return 0.0 if t.is_float else (False if t.is_bool else 0)
 
 
 def _check_contraction(cx: FunctionBufferizer, a: Ix, b: Ix) -> None:
@@ -280,7 +224,7 @@ def _dot(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         n_iter = k + 1
     _check_contraction(cx, cx.dim(a, ra - 1), cx.dim(b, 0 if rb == 1 else rb - 2))
     iters = [PAR] * (n_iter - 1) + [RED]
-    return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), maps, iters, [_zero(el)],
+    return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), maps, iters, [T.AddOp.identity(el)],
                           _mul_add_body(el))
 
 
@@ -331,7 +275,7 @@ def _batched_matmul(cx: FunctionBufferizer, op: Operation, a: Value, b: Value) -
     _check_contraction(cx, cx.dim(a, ra - 1), cx.dim(b, 0 if rb == 1 else rb - 2))
     iters = [PAR] * kdim + [RED]
     return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), [map_a, map_b, out_map], iters,
-                          [_zero(tr.element)], _mul_add_body(tr.element))
+                          [T.AddOp.identity(tr.element)], _mul_add_body(tr.element))
 
 
 # ---------------------------------------------------------------- views
@@ -727,7 +671,7 @@ def _constant(cx: FunctionBufferizer, op: Operation) -> list[Value]:
 
 
 CORE_OPS: tuple[type[Operation], ...] = (
-    T.GenericOp, T.SumOp, T.ProdOp, T.MaxOp, T.MinOp, T.AllOp, T.AnyOp, T.ArgmaxOp, T.ArgminOp, T.DotOp,
+    T.GenericOp, *REDUCTIONS, T.DotOp,
     T.MatmulOp, T.ReshapeOp, T.TransposeOp, T.BroadcastToOp, T.SubtensorOp, T.TakeOp, T.SetTakeOp, T.IncTakeOp,
     T.SetSubtensorOp, T.IncSubtensorOp, T.ConcatenateOp, T.ZerosOp, T.OnesOp, T.AllocOp, T.ArangeOp, T.EyeOp,
     T.ConstantOp, T.ShapeOp,

@@ -30,7 +30,7 @@ from ..dialects import tensor as T
 from ..ir.attributes import DYN
 from ..ir.core import Operation, Value
 from ..ir.rewriter import PatternRewriter, RewritePattern, apply_patterns_greedily, make_constant
-from ..ir.types import ScalarType, TensorType, compatible, f32, f64, i64
+from ..ir.types import ScalarType, TensorType, compatible, i64
 from .pass_manager import Pass
 
 Size = int | Value  # a static size, or a 0-d i64 tensor holding it
@@ -105,13 +105,6 @@ def _tt(v: Value) -> TensorType:
     return v.type
 
 
-def _acc_dtype(elem: ScalarType) -> ScalarType:
-    """numpy's accumulator of mean/var: f64 for ints and bools, f32 for f16, else the dtype."""
-    if not elem.is_float:
-        return f64
-    return f32 if elem.dtype == np.float16 else elem
-
-
 def _reduce_attrs(op: Operation, keepdims: bool) -> dict[str, Any]:
     return {"axes": list(op.reduced_axes()), "keepdims": keepdims}  # type: ignore[attr-defined]
 
@@ -119,11 +112,16 @@ def _reduce_attrs(op: Operation, keepdims: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------- decompositions (one per op)
 
 
+def _accumulator(op: Operation) -> ScalarType:
+    assert isinstance(op, T.ReductionOp)
+    return op.accumulator_types()[0]
+
+
 def _mean(op: Operation, e: _Emitter) -> Value:
-    """mean(x) = cast(sum(cast(x, acc)) / cast(n, acc)); n = product of the reduced dims, acc = numpy's
-    accumulator dtype (f64 for ints, f32 for f16)."""
+    """mean(x) = cast(sum(cast(x, acc)) / cast(n, acc)); n = product of the reduced dims, acc = the op's
+    declared accumulator (numpy's: f64 for ints, f32 for f16)."""
     x = op.operands[0]
-    acc = _acc_dtype(_tt(x).element)
+    acc = _accumulator(op)
     s = e.make(T.SumOp, e.cast(x, acc), **_reduce_attrs(op, bool(op.attr("keepdims", False))))
     n = e.size_value(e.count(x, op.reduced_axes()), acc)  # type: ignore[attr-defined]
     return e.make(T.TrueDivOp, s, n)
@@ -133,7 +131,7 @@ def _var(op: Operation, e: _Emitter) -> Value:
     """var(x) = sum((x - mean(x, keepdims))²) / max(n - ddof, 0), in numpy's accumulator dtype (this is
     the doc's mean(d²)·n/(n-ddof), written as numpy computes it so n <= ddof gives inf/nan as numpy)."""
     x = op.operands[0]
-    acc = _acc_dtype(_tt(x).element)
+    acc = _accumulator(op)
     axes = op.reduced_axes()  # type: ignore[attr-defined]
     xs = e.cast(x, acc)
     n = e.size_value(e.count(x, axes), acc)

@@ -16,18 +16,19 @@ docs/lowering.md section 2. The pass works block by block in two phases:
    with the same `dtype`). The result has exactly the root's type.
 
 Reductions: iteration dims are the operand's dims, the reduced ones "reduction"; the output map
-lists the kept dims (-1 for keepdims). Inits: sum 0, prod 1, max -inf (ints: dtype min, bool:
-false), min +inf (dtype max, true), all true, any false. Operands are cast to the accumulator
-dtype first (sum of i32 accumulates in i64, as numpy). Max/min use scalar.maximum/minimum (NaN
-propagates). argmax/argmin carry (index, value) as two outputs, the value output unused: the
-candidate at `tensor.index` wins when strictly better, or when it is NaN and the value so far
-is not (first occurrence wins; the first NaN wins, as numpy). argmax over all dims of a tensor
-of rank != 1 reduces a `tensor.reshape` of it to one dim. A reduction over no dims is an
-elementwise cast.
+lists the kept dims (-1 for keepdims). The body, inits and accumulator types are the op's own
+(`tensor.ReductionOp`: `body`, `inits`, `accumulator_types`): the combiner's scalar twin folds each
+element, cast to the accumulator type, into the accumulator, which starts at `initial` or the
+combiner's identity (sum 0, prod 1, max -inf / dtype min / false, min +inf, all true, any false).
+Sums and products of float16/float32 accumulate in float32/float64: the generic yields the wider
+type and a second generic casts it to the result type. Max/min use scalar.maximum/minimum (NaN
+propagates). argmax/argmin carry (index, value) as two outputs, the value output unused. argmax
+over all dims of a tensor of rank != 1 reduces a `tensor.reshape` of it to one dim. A reduction
+over no dims applies its body once to each element (from the init).
 
-Empty reductions: sum/prod/all/any give their init. max/min/argmax/argmin over an axis that is
-empty only at run time give the init (-inf, +inf, index 0) where numpy raises: the tensor op's
-verifier refuses static empty axes, and there is no run-time check at this level.
+Empty reductions: sum/prod/all/any, and max/min with `initial`, give their init. max/min without
+`initial` and argmax/argmin get `nonempty = true`: reducing an axis that is empty at run time is
+an error, as numpy's (the tensor op's verifier refuses static empty axes).
 
 Legal on entry: verified IR of any dialect. On exit: no elementwise tensor op (ElementwiseOp with a
 scalar twin) and no sum/prod/max/min/all/any/argmax/argmin outside generic bodies; everything
@@ -45,13 +46,15 @@ from ..dialects import scalar as S
 from ..dialects import tensor as T
 from ..dialects.generic_base import GenericBase
 from ..ir.attributes import Typed
-from ..ir.core import Block, Operation, Region, Value
+from ..ir.builder import Builder
+from ..ir.core import OP_REGISTRY, Block, Operation, Region, Value
 from ..ir.rewriter import constant_array
 from ..ir.types import Dim, ScalarType, TensorType, Type, i64, index, scalar
 from .pass_manager import Pass
 
-REDUCTIONS: tuple[type[Operation], ...] = (T.SumOp, T.ProdOp, T.MaxOp, T.MinOp, T.AllOp, T.AnyOp,
-                                           T.ArgmaxOp, T.ArgminOp)
+# The reductions that become loops: those that declare a combiner (mean/var/std are decomposed first).
+REDUCTIONS: tuple[type[T.ReductionOp], ...] = tuple(
+    c for _, c in sorted(OP_REGISTRY.items()) if issubclass(c, T.ReductionOp) and c.combiner is not None)
 
 
 def is_elementwise(op: Operation) -> bool:
@@ -79,51 +82,6 @@ def _typed(arr: np.ndarray) -> Typed:
     # The shortest decimal that reads back as the same f16/f32 value (as make_constant does).
     value = float(str(item)) if arr.dtype.kind == "f" else item.item()
     return Typed(value, elem)
-
-
-# ---------------------------------------------------------------- reduction kinds
-
-
-def _lowest(elem: ScalarType) -> Any:
-    if elem.is_float:
-        return float("-inf")
-    if elem.is_bool:
-        return False
-    return int(np.iinfo(elem.dtype).min)
-
-
-def _highest(elem: ScalarType) -> Any:
-    if elem.is_float:
-        return float("inf")
-    if elem.is_bool:
-        return True
-    return int(np.iinfo(elem.dtype).max)
-
-
-def _zero(elem: ScalarType) -> Any:
-    return 0.0 if elem.is_float else (False if elem.is_bool else 0)
-
-
-def _one(elem: ScalarType) -> Any:
-    return 1.0 if elem.is_float else (True if elem.is_bool else 1)
-
-
-@dataclass(frozen=True)
-class _Combine:
-    """How a reduction folds one element into its accumulator: `combine(acc, cast(x, acc dtype))`."""
-
-    combine: type[Operation]
-    init: Any  # a function of the accumulator's element type
-
-
-COMBINE: dict[type[Operation], _Combine] = {
-    T.SumOp: _Combine(S.AddOp, _zero),          # acc + x, from 0
-    T.ProdOp: _Combine(S.MulOp, _one),          # acc * x, from 1
-    T.MaxOp: _Combine(S.MaximumOp, _lowest),    # maximum(acc, x), from -inf / dtype min (NaN propagates)
-    T.MinOp: _Combine(S.MinimumOp, _highest),   # minimum(acc, x), from +inf / dtype max
-    T.AllOp: _Combine(S.AndOp, _one),           # acc and bool(x), from true
-    T.AnyOp: _Combine(S.OrOp, _zero),           # acc or bool(x), from false
-}
 
 
 # ---------------------------------------------------------------- groups
@@ -245,9 +203,6 @@ class _BodyBuilder:
         self.block.append(op)
         return op.results[0]
 
-    def cast(self, v: Value, elem: ScalarType) -> Value:
-        return v if v.type == elem else self.add(S.CastOp, v, dtype=elem)
-
     def member(self, op: Operation) -> Value:
         cls = S.SCALAR_OF_TENSOR[type(op)]
         v = self.add(cls, *[self.values[o] for o in op.operands], result=_tt(op.result).element, loc=op.loc,
@@ -299,10 +254,9 @@ def build_generic(group: Group) -> None:
     in_maps, _ = body.maps_and_sizes()
     want = _tt(root.results[0])
     out_types: list[TensorType] = [want]
-    is_arg = isinstance(root, T.ArgmaxOp)
-    if is_arg and red:
-        assert x is not None
-        out_types.append(TensorType(want.shape, _tt(x).element))
+    if reduction:  # the accumulators, in the types the op declares
+        assert isinstance(root, T.ReductionOp)
+        out_types = [TensorType(want.shape, t) for t in root.accumulator_types()]
     gblock, accs = body.start([t.element for t in out_types])
     for m in group.members:
         if m is not root:
@@ -311,59 +265,44 @@ def build_generic(group: Group) -> None:
     if not reduction:
         yielded = [body.member(root)]
     else:
-        assert x is not None
-        xv = body.values[x]
-        elem = want.element
-        if is_arg:
-            yielded, inits = _arg_body(body, root, xv, accs, red)
-        elif not red:  # a reduction over no dims: each element, cast to the result dtype
-            yielded = [body.cast(xv, elem)]
-        else:
-            kind = COMBINE[type(root)]
-            initial = root.attributes.get("initial")
-            inits = [kind.init(elem) if initial is None else initial]
-            yielded = [body.add(kind.combine, accs[0], body.cast(xv, elem))]
+        assert x is not None and isinstance(root, T.ReductionOp)
+        b = Builder.at_end(gblock, root.loc)
+
+        def position() -> Value:  # argmax's index: the one reduced dim (the operand is flattened)
+            if not red:
+                return b.create(S.ConstantOp, value=Typed(0, i64)).result
+            return S.cast_to(b, b.create(T.IndexOp, dim=red[0], result_types=[index]).result, i64)
+        yielded = root.body(b, body.values[x], accs, position)
+        inits = root.inits()
     gblock.append(S.YieldOp.build(*yielded, loc=root.loc))
 
     iterators = ["reduction" if k in red else "parallel" for k in range(n)]
     attrs: dict[str, Any] = {"maps": [list(m) for m in in_maps] + [list(out_map)] * len(out_types),
                              "iterators": iterators}
-    if inits is not None and red:
+    if inits is not None:
         attrs["inits"] = inits
-    if red and getattr(root, "empty_is_error", lambda: False)():
+    if red and isinstance(root, T.ReductionOp) and root.empty_is_error():
         attrs["nonempty"] = True  # max/min/argmax/argmin: an empty reduction is an error, as in numpy
     generic = T.GenericOp.build(*body.inputs, result_types=out_types, regions=[Region([gblock])], loc=root.loc,
                                 **attrs)
     block.insert(block.index(root), generic)
-    generic.results[0].name_hint = root.results[0].name_hint
-    root.results[0].replace_all_uses_with(generic.results[0])
+    value = generic.results[0]
+    cast: Operation | None = None
+    if value.type != want:  # a wider accumulator: the result is cast, by a generic of its own
+        cast = T.CastOp.build(value, dtype=want.element, loc=root.loc)
+        block.insert(block.index(root), cast)
+        value.name_hint = f"{root.results[0].name_hint or 'r'}_acc"
+        value = cast.result
+    value.name_hint = root.results[0].name_hint
+    root.results[0].replace_all_uses_with(value)
     for m in reversed(group.members):
         m.erase()
     for v, _ in body.consts:  # inlined 0-d constants that nothing else uses
         owner = getattr(v, "op", None)
         if owner is not None and owner.parent is not None and not v.uses:
             owner.erase()
-
-
-def _arg_body(body: _BodyBuilder, root: Operation, xv: Value, accs: list[Value],
-              red: list[int]) -> tuple[list[Value], list[Any] | None]:
-    """argmax/argmin: take the element at tensor.index when it beats the value so far (strictly:
-    the first occurrence wins) or when it is NaN and the value so far is not (the first NaN wins)."""
-    if not red:  # one element (a 0-d operand): index 0
-        return [body.add(S.ConstantOp, value=Typed(0, i64))], None
-    elem = xv.type
-    assert isinstance(elem, ScalarType)
-    is_max = type(root) is T.ArgmaxOp
-    ai, m = accs
-    j = body.add(S.CastOp, body.add(T.IndexOp, dim=red[0], result=index), dtype=i64)
-    better = body.add(S.GtOp if is_max else S.LtOp, xv, m)
-    if elem.is_float:
-        x_nan = body.add(S.NeOp, xv, xv)
-        m_num = body.add(S.EqOp, m, m)
-        better = body.add(S.OrOp, better, body.add(S.AndOp, x_nan, m_num))
-    new_i = body.add(S.SelectOp, better, j, ai)
-    new_m = body.add(S.SelectOp, better, xv, m)
-    return [new_i, new_m], [0, _lowest(elem) if is_max else _highest(elem)]
+    if cast is not None:
+        build_generic(Group(cast, [cast]))
 
 
 def fuse_block(block: Block) -> bool:
@@ -397,5 +336,5 @@ class FuseElementwisePass(Pass):
         return changed
 
 
-__all__ = ["COMBINE", "REDUCTIONS", "FuseElementwisePass", "Group", "build_generic", "group_block",
+__all__ = ["REDUCTIONS", "FuseElementwisePass", "Group", "build_generic", "group_block",
            "is_elementwise", "is_reduction"]

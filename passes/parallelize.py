@@ -49,8 +49,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
 from ..dialects import loop as L
 from ..dialects import mem as M
 from ..dialects import scalar as S
@@ -63,11 +61,7 @@ from ..ir.types import ScalarType, index
 from .lower_to_loops import typed_constant
 from .pass_manager import Pass
 
-# scalar op -> reduction kind (the names OpenMP's reduction clauses use)
-KIND_OF_OP: dict[str, str] = {"scalar.add": "add", "scalar.mul": "mul", "scalar.maximum": "max",
-                              "scalar.minimum": "min", "scalar.and": "and", "scalar.or": "or"}
-OP_OF_KIND: dict[str, type[Operation]] = {"add": S.AddOp, "mul": S.MulOp, "max": S.MaximumOp,
-                                          "min": S.MinimumOp, "and": S.AndOp, "or": S.OrOp}
+# The reduction kinds and their identities are those the combiners declare (S.COMBINER_OF_KIND).
 # Ops a reduction body may hold besides pure ones: they read memory or nest loops, but write nothing.
 _READ_ONLY = {"mem.load", "loop.for", "loop.if", "loop.yield"}
 
@@ -85,8 +79,8 @@ def reduction_kind(loop: L.ForOp, j: int) -> str | None:
         user, slot = uses[0].op, uses[0].index
         if user.parent is not body:
             return None
-        if user.name in KIND_OF_OP and len(user.operands) == 2:
-            step = KIND_OF_OP[user.name]
+        if isinstance(user, S.ScalarElementwiseOp) and user.reduction_kind is not None:
+            step = user.reduction_kind
             cur = user.result
         elif isinstance(user, L.ForOp) and slot >= 1:
             step = reduction_kind(user, slot - 1)
@@ -120,22 +114,8 @@ def writes_nothing(loop: Operation) -> bool:
 
 
 def identity(kind: str, t: ScalarType) -> Typed:
-    """The neutral element of a reduction op for element type t."""
-    dt = t.dtype if t != index else np.dtype(np.int64)
-    if kind in ("add", "or"):
-        value: object = 0
-    elif kind == "mul":
-        value = 1
-    elif kind == "and":
-        value = True if dt.kind == "b" else -1
-    elif dt.kind == "f":
-        value = -np.inf if kind == "max" else np.inf
-    elif dt.kind == "b":
-        value = kind == "min"
-    else:
-        info = np.iinfo(dt)
-        value = info.min if kind == "max" else info.max
-    return typed_constant(value, t)
+    """The neutral element of a reduction kind for element type t (as its combiner declares it)."""
+    return typed_constant(S.COMBINER_OF_KIND[kind].identity(t), t)
 
 
 def _static_trip_count(v: Value) -> int | None:
@@ -195,7 +175,7 @@ def split_reduction(loop: L.ForOp, kinds: list[str], chunks: int) -> None:
     new = []
     for kind, buf, acc in zip(kinds, partials, combine.body.args[1:]):
         v = cb.create(M.LoadOp, buf, combine.body.args[0]).result
-        new.append(cb.create(OP_OF_KIND[kind], acc, v).result)
+        new.append(cb.create(S.COMBINER_OF_KIND[kind], acc, v).result)
     cb.create(L.YieldOp, *new)
     for old, r in zip(loop.results, combine.results):
         r.name_hint = old.name_hint
@@ -266,5 +246,4 @@ class ParallelizePass(Pass):
         return changed
 
 
-__all__ = ["KIND_OF_OP", "OP_OF_KIND", "ParallelizePass", "identity", "loop_kind", "reduction_kind",
-           "split_reduction"]
+__all__ = ["ParallelizePass", "identity", "loop_kind", "reduction_kind", "split_reduction"]
