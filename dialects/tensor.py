@@ -504,6 +504,7 @@ class SumOp(ReductionOp):
     name = "tensor.sum"
     fn = staticmethod(np.sum)
     combiner = AddOp
+    widens = True
 
 
 class ProdOp(ReductionOp):
@@ -512,6 +513,7 @@ class ProdOp(ReductionOp):
     name = "tensor.prod"
     fn = staticmethod(np.prod)
     combiner = MulOp
+    widens = True
 
 
 class _ExtremumOp(ReductionOp):
@@ -545,9 +547,9 @@ class _MomentOp(ReductionOp):
     """mean/var/std: decomposed (passes/decompose.py) into sums in `accumulator_types()[0]`, then cast."""
 
     def accumulator_types(self) -> list[ScalarType]:
-        """numpy's: f64 for ints and bools, f32 for f16, else the dtype."""
+        """Floats widened as sums are (float16 -> float32 as numpy, float32 -> float64); ints and bools in f64."""
         elem = tensor_type(self, self.operands[0]).element
-        return [(scalar("f32") if elem.name == "f16" else elem) if elem.is_float else scalar("f64")]
+        return [widened(elem) if elem.is_float else scalar("f64")]
 
 
 class MeanOp(_MomentOp):
