@@ -119,7 +119,7 @@ def _accumulator(op: Operation) -> ScalarType:
 
 def _mean(op: Operation, e: _Emitter) -> Value:
     """mean(x) = cast(sum(cast(x, acc)) / cast(n, acc)); n = product of the reduced dims, acc = the op's
-    declared accumulator (f64 for ints and float32, f32 for f16), so the division is in it too."""
+    declared accumulator (f64), so the division is in it too."""
     x = op.operands[0]
     acc = _accumulator(op)
     s = e.make(T.SumOp, e.cast(x, acc), **_reduce_attrs(op, bool(op.attr("keepdims", False))))

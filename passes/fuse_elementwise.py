@@ -20,8 +20,8 @@ lists the kept dims (-1 for keepdims). The body, inits and accumulator types are
 (`tensor.ReductionOp`: `body`, `inits`, `accumulator_types`): the combiner's scalar twin folds each
 element, cast to the accumulator type, into the accumulator, which starts at `initial` or the
 combiner's identity (sum 0, prod 1, max -inf / dtype min / false, min +inf, all true, any false).
-Sums and products of float16/float32 accumulate in float32/float64: the generic yields the wider
-type and a second generic casts it to the result type. Max/min use scalar.maximum/minimum (NaN
+Sums and products of float16/float32 accumulate in float64: the generic yields the wider type and
+a second generic casts it to the result type. Max/min use scalar.maximum/minimum (NaN
 propagates). argmax/argmin carry (index, value) as two outputs, the value output unused. argmax
 over all dims of a tensor of rank != 1 reduces a `tensor.reshape` of it to one dim. A reduction
 over no dims applies its body once to each element (from the init).
