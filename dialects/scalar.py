@@ -19,12 +19,13 @@ Interpreter rules return numpy scalars of the result dtype.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..ir.attributes import Typed
+from ..ir.builder import Builder
 from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, PURE, TERMINATOR, AttrDef, Operation, Value
 from ..ir.types import ScalarType, Type, i1, i64, index
 from . import tensor
@@ -47,8 +48,10 @@ class ScalarElementwiseOp(Operation):
     tensor_op: ClassVar[type[tensor.ElementwiseOp]]
     fn: ClassVar[Any]
     traits = frozenset({PURE})
-    reduction_kind: ClassVar[str | None] = None  # set on reduction combiners (add, mul, ...), with
-    omp_reduction: ClassVar[str | None] = None   # `identity`: see tensor.BinaryOp
+    # Set on reduction combiners (add, mul, maximum, minimum, and, or) from their tensor twin: see tensor.BinaryOp.
+    reduction_kind: ClassVar[str | None] = None
+    omp_reduction: ClassVar[str | None] = None
+    identity: ClassVar[Callable[[ScalarType], Any]]
 
     def element_type(self, dtypes: Sequence[np.dtype]) -> ScalarType:
         t = result_dtype(self, type(self).fn, dtypes)
@@ -131,9 +134,9 @@ for _tcls in _elementwise_tensor_ops():
     __all__.append(_cls.__name__)
 
 
-def cast_to(b: Any, v: Value, elem: ScalarType) -> Value:
+def cast_to(b: Builder, v: Value, elem: ScalarType) -> Value:
     """`v` converted to `elem` with Builder `b` (v itself when it has that type)."""
-    return v if v.type == elem else b.create(CastOp, v, dtype=elem).result  # type: ignore[name-defined]  # noqa: F821
+    return v if v.type == elem else b.create(SCALAR_OF_TENSOR[tensor.CastOp], v, dtype=elem).result
 
 
 class ConstantOp(Operation):

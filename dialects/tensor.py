@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..ir.attributes import Dense, Typed
+from ..ir.builder import Builder
 from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, ELEMENTWISE, PURE, AttrDef, Operation, Value
 from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
 from ..ir.types import index as index_type
@@ -117,6 +118,7 @@ def _lowest(elem: ScalarType) -> Any:
 
 
 def _highest(elem: ScalarType) -> Any:
+    """The greatest value of an element type: +inf, the integer maximum, true."""
     return float("inf") if elem.is_float else _typed_value(True if elem.is_bool else np.iinfo(elem.dtype).max, elem)
 
 
@@ -458,7 +460,7 @@ class ReductionOp(Operation):
         acc = self.accumulator_types()[0]
         return [self.combiner.identity(acc) if initial is None else _typed_value(initial, acc)]
 
-    def body(self, b: Any, x: Value, accs: list[Value], position: Callable[[], Value]) -> list[Value]:
+    def body(self, b: Builder, x: Value, accs: list[Value], position: Callable[[], Value]) -> list[Value]:
         """Build (with Builder `b`) one step of the reduction: the new accumulators after element `x`.
         `position()` builds the element's i64 index in the reduced dims (row-major), for argmax."""
         from . import scalar as S  # the scalar dialect is derived from this module
@@ -548,7 +550,8 @@ class _MomentOp(ReductionOp):
     """mean/var/std: decomposed (passes/decompose.py) into sums in `accumulator_types()[0]`, then cast."""
 
     def accumulator_types(self) -> list[ScalarType]:
-        """float64, as sums (numpy's: float32 for float16, the dtype for float32; f64 for ints and bools)."""
+        """float64 for every input type, as sums of floats (numpy: float32 for float16 and the dtype itself
+        for float32; float64 for ints and bools)."""
         return [scalar("f64")]
 
 
@@ -616,7 +619,7 @@ class ArgmaxOp(ReductionOp):
         assert self.combiner is not None
         return [0, self.combiner.identity(self.accumulator_types()[1])]
 
-    def body(self, b: Any, x: Value, accs: list[Value], position: Callable[[], Value]) -> list[Value]:
+    def body(self, b: Builder, x: Value, accs: list[Value], position: Callable[[], Value]) -> list[Value]:
         """Take the element when it beats the value so far (strictly: the first occurrence wins) or
         when it is NaN and the value so far is not (the first NaN wins), as numpy."""
         from . import scalar as S
