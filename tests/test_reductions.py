@@ -389,3 +389,32 @@ def test_the_reductions_on_the_c_target(name: str) -> None:
     f = c_function(REDUCTIONS, name)
     for x, want in zip(_inputs(name), _reference(name)):
         _assert_same(_outcome(f, x), want, f"C target: @{name} on {x.dtype}{x.shape}")
+
+
+# ---------------------------------------------------------------- the declarations
+
+
+def test_every_reduction_op_declares_how_it_lowers() -> None:
+    """Each reduction op class either declares a combiner (and so lowers to a loop through fuse-elementwise or
+    bufferize's rule, which share its body) or is decomposed; each combiner's identity is neutral."""
+    from tensorir.dialects import scalar as S
+    from tensorir.dialects import tensor as TD
+    from tensorir.ir.core import OP_REGISTRY
+    from tensorir.ir.types import scalar
+    from tensorir.passes.bufferize_rules import RULES
+    from tensorir.passes.decompose import DECOMPOSITIONS
+    from tensorir.passes.fuse_elementwise import REDUCTIONS as FUSED
+
+    reductions = [c for c in OP_REGISTRY.values() if issubclass(c, TD.ReductionOp)]
+    assert {c for c in reductions if c.combiner is None} == {c for c in reductions if c in DECOMPOSITIONS}
+    assert set(FUSED) == {c for c in reductions if c.combiner is not None} <= set(RULES)
+    assert set(S.COMBINER_OF_KIND.values()) == {S.SCALAR_OF_TENSOR[c.combiner] for c in FUSED}
+    rng = np.random.default_rng(0)
+    for kind, cls in S.COMBINER_OF_KIND.items():
+        for name in ("f16", "f32", "f64", "i8", "i32", "i64", "ui8", "i1"):
+            t = scalar(name)
+            if kind in ("and", "or") and t.is_float:
+                continue  # bitwise: integers and booleans only
+            x = rng.integers(-5, 5, 8).astype(t.dtype)
+            ident = np.asarray(cls.identity(t)).astype(t.dtype)
+            np.testing.assert_array_equal(cls.fn(ident, x), x, err_msg=f"{kind} on {name}")
