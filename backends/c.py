@@ -27,8 +27,7 @@ from ..dialects import mem as M
 from ..ir.attributes import DYN
 from ..ir.core import Operation, OpResult, TirError, Value
 from ..ir.types import MemRefType, ScalarType, f32
-from .cstyle import (CStyleRenderer, MemRef, _Loop, _mul, _paren, _root_of, _simd_reductions, _written_args,
-                     c_string)
+from .cstyle import CStyleRenderer, MemRef, _Loop, _mul, _paren, _root_of, _simd_reductions, _written_args, c_string
 
 __all__ = ["CRenderer", "render_c"]
 

@@ -747,7 +747,8 @@ class CStyleRenderer:
     def work_estimate(self, op: Operation, bounds: list[str]) -> str:
         """Trip count of a parallel nest for the OpenMP `if` clause: its bounds times the work of the
         loops inside it, counting the bounds known before it (so a row-wise reduction counts its rows'
-        length; a chunk `min(size, ...)` counts `size`). Sibling inner loops (a fused nest) add up rather than multiply."""
+        length; a chunk `min(size, ...)` counts `size`). Sibling inner loops (a fused nest) add up rather
+        than multiply."""
         root = op
 
         def child_loops(o: Operation) -> list[Operation]:
@@ -842,7 +843,8 @@ class CStyleRenderer:
             self.emit(f"{self.type_name(t)} {comp} = {self.literal(0, t)};")
             self.emit(f"for ({self.index_type} {lo} = 0; {lo} < {bound}; {lo} += {self.SUM_BLOCK}) {{")
             self.depth += 1
-            self.emit(f"{self.index_type} {hi} = {lo} + {self.SUM_BLOCK} < {bound} ? {lo} + {self.SUM_BLOCK} : {bound};")
+            end = f"{lo} + {self.SUM_BLOCK}"
+            self.emit(f"{self.index_type} {hi} = {end} < {bound} ? {end} : {bound};")
             self.emit(f"{self.type_name(t)} {block_acc} = {self.literal(0, t)};")
             accs = [block_acc]
             self.names[body_block.args[1]] = block_acc
@@ -870,7 +872,8 @@ class CStyleRenderer:
                     self.emit(f"{a} = {n};")
             self.close_pending(self._pending_close)
 
-        header = f"for ({self.index_type} {iv} = {lo}; {iv} < {hi}; ++{iv})" if blocked else self._loop_header(iv, bound)
+        header = (f"for ({self.index_type} {iv} = {lo}; {iv} < {hi}; ++{iv})" if blocked
+                  else self._loop_header(iv, bound))
         if self._innermost(op):
             self._versioned(op, body_block.args[0], pragmas, pragmas, inner, header)
         else:
