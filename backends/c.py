@@ -89,7 +89,7 @@ class CRenderer(CStyleRenderer):
         return "#pragma omp simd" + "".join(" " + c for c in clauses)
 
     # ---- reductions over a dim that is not the unit-stride one: the column form
-    COLUMN_BLOCK: ClassVar[int] = 256  # output columns per accumulator row (a thread's task)
+    COLUMN_BLOCK: ClassVar[int] = 2048  # the most output columns of an accumulator row (a thread's task)
 
     def render_parallel(self, op: Operation) -> None:
         """A kernel's outermost `loop.parallel` over a reduction's outputs whose last output dim is the
@@ -145,11 +145,11 @@ class CRenderer(CStyleRenderer):
         return nest, unit, cond
 
     def _render_columns(self, op: Operation, nest: list[LP.ForOp], unit: list[str]) -> None:
-        """The column form: each task owns up to COLUMN_BLOCK output columns (the last parallel dim),
-        initialises an accumulator row per iter arg, adds every input row into it with a unit-stride
-        `omp simd` loop, then stores it. Tasks run on threads; with fewer tasks than threads (tall and
-        skinny inputs) the rows are split over threads instead, their partial rows combined by an
-        OpenMP array reduction (simple reductions only)."""
+        """The column form: each task owns a block of output columns (the last parallel dim; about one block
+        per thread, 64 to COLUMN_BLOCK columns), initialises an accumulator row per iter arg, adds every
+        input row into it with a unit-stride `omp simd` loop, then stores it. Tasks run on threads; with
+        fewer tasks than threads (tall and skinny inputs) the rows are split over threads instead, their
+        partial rows combined by an OpenMP array reduction (simple reductions only)."""
         assert isinstance(op, LP.ParallelOp)
         saved = self.loop
         self.loop = _Loop(set(unit) | saved.unit_strides)
@@ -159,11 +159,15 @@ class CRenderer(CStyleRenderer):
         args = op.body.args
         for a in args[:-1]:
             self.names[a] = self.fresh(a.name_hint, "i")
-        blk, nblk, lo, w, j = (self.fresh(n) for n in ("blk", "nblk", "col_lo", "cols", "j"))
+        blk, nblk, width, lo, w, j = (self.fresh(n) for n in ("blk", "nblk", "width", "col_lo", "cols", "j"))
         accs = [self.fresh(a.name_hint, "acc") for a in nest[-1].body.args[1:]]
         types = [r.type for r in nest[0].results]
         work = self.work_estimate(op, bounds)
-        self.emit(f"const {self.index_type} {nblk} = ({bounds[-1]} + {self.COLUMN_BLOCK - 1}) / {self.COLUMN_BLOCK};")
+        # a block per thread (long contiguous runs of each row), at least 64 and at most COLUMN_BLOCK columns
+        n, most = bounds[-1], self.COLUMN_BLOCK
+        self.emit(f"{self.index_type} {width} = (({n} + ctx->nthreads - 1) / ctx->nthreads + 63) / 64 * 64;")
+        self.emit(f"if ({width} > {most}) {width} = {most};")
+        self.emit(f"const {self.index_type} {nblk} = ({n} + {width} - 1) / {width};")
         kinds = _simd_reductions(nest[-1], len(accs))
         rows = None if kinds is None else self.simd_pragma(
             [(k, f"{a}[:{w}]", t) for k, a, t in zip(kinds, accs, types)])  # type: ignore[misc]
@@ -175,13 +179,13 @@ class CRenderer(CStyleRenderer):
         if len(bounds) > 1:
             pragma = pragma.replace("parallel for", f"parallel for collapse({len(bounds)})", 1)
         self.emit(pragma)
-        self._column_tasks(op, nest, accs, types, (blk, nblk, lo, w, j), None)
+        self._column_tasks(op, nest, accs, types, (blk, nblk, width, lo, w, j), None)
         if rows is not None:
             self.depth -= 1
             self.emit("} else {")
             self.depth += 1
             row_pragma = self._parallel_pragma(work) + rows[len("#pragma omp simd"):]
-            self._column_tasks(op, nest, accs, types, (blk, nblk, lo, w, j), row_pragma)
+            self._column_tasks(op, nest, accs, types, (blk, nblk, width, lo, w, j), row_pragma)
             self.depth -= 1
             self.emit("}")
         self.loop = saved
@@ -189,10 +193,10 @@ class CRenderer(CStyleRenderer):
         self.loop_depth -= 1
 
     def _column_tasks(self, op: LP.ParallelOp, nest: list[LP.ForOp], accs: list[str], types: list[Any],
-                      names: tuple[str, str, str, str, str], row_pragma: str | None) -> None:
+                      names: tuple[str, str, str, str, str, str], row_pragma: str | None) -> None:
         """The loops over tasks (outer output dims x column blocks) and, inside, one task; `row_pragma`
         (the row-split variant) goes on the outermost reduction loop."""
-        blk, nblk, lo, w, j = names
+        blk, nblk, width, lo, w, j = names
         bounds = [self.value(b) for b in op.operands]
         args = op.body.args
         opened = 0
@@ -201,9 +205,8 @@ class CRenderer(CStyleRenderer):
             self.depth += 1
             opened += 1
         with self.block(self._loop_header(blk, nblk)):
-            self.emit(f"const {self.index_type} {lo} = {blk} * {self.COLUMN_BLOCK};")
-            self.emit(f"const {self.index_type} {w} = {bounds[-1]} - {lo} < {self.COLUMN_BLOCK} ? "
-                      f"{bounds[-1]} - {lo} : {self.COLUMN_BLOCK};")
+            self.emit(f"const {self.index_type} {lo} = {blk} * {width};")
+            self.emit(f"const {self.index_type} {w} = {bounds[-1]} - {lo} < {width} ? {bounds[-1]} - {lo} : {width};")
             for a, t in zip(accs, types):
                 self.emit(f"{self.type_name(t)} {a}[{self.COLUMN_BLOCK}];")
             with self.block(self._loop_header(j, w)):
