@@ -17,17 +17,18 @@ tir_ops.h) and the module tables.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..dialects import func as F
 from ..dialects import kernel as K
 from ..dialects import lib as L
+from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects import scalar as S
 from ..ir.attributes import DYN
 from ..ir.core import Operation, OpResult, TirError, Value
 from ..ir.types import MemRefType, ScalarType, f32, scalar
-from .cstyle import CStyleRenderer, MemRef, _mul, _paren, _root_of, _written_args, c_string
+from .cstyle import CStyleRenderer, MemRef, _Loop, _mul, _paren, _root_of, _simd_reductions, _written_args, c_string
 
 __all__ = ["CRenderer", "render_c"]
 
@@ -85,6 +86,169 @@ class CRenderer(CStyleRenderer):
         if self.range_flag:
             clauses.append(f"reduction(|:{self.range_flag})")
         return "#pragma omp simd" + "".join(" " + c for c in clauses)
+
+    # ---- reductions over a dim that is not the unit-stride one: the column form
+    COLUMN_BLOCK: ClassVar[int] = 2048  # the most output columns of an accumulator row (a thread's task)
+
+    def render_parallel(self, op: Operation) -> None:
+        """A kernel's outermost `loop.parallel` over a reduction's outputs whose last output dim is the
+        inputs' unit-stride one while the reduced dim is not (sum over axis 0 of a C-order matrix) also
+        gets the column form, chosen at run time on the strides (docs/lowering.md, emit-c)."""
+        plan = self._column_plan(op) if self.parallel_depth == 0 and not self.range_flag else None
+        if plan is None:
+            super().render_parallel(op)
+            return
+        nest, unit, cond = plan
+        if not cond:
+            self._render_columns(op, nest, unit)
+            return
+        self.emit(f"if ({' && '.join(cond)}) {{")
+        self.depth += 1
+        self._render_columns(op, nest, unit)
+        self.depth -= 1
+        self.emit("} else {")
+        self.depth += 1
+        super().render_parallel(op)
+        self.depth -= 1
+        self.emit("}")
+
+    def _column_plan(self, op: Operation) -> tuple[list[LP.ForOp], list[str], list[str]] | None:
+        """(the reduction nest, the strides the column form assumes 1, the run-time condition) when `op` is
+        `loop.parallel { %r = perfect loop.for nest (writes nothing); ops storing %r; }` whose last
+        induction variable walks unit stride and whose innermost reduction one does not; else None."""
+        ops = op.body.ops[:-1]
+        if not ops or not isinstance(ops[0], LP.ForOp) or any(o.regions for o in ops[1:]):
+            return None
+        nest = [ops[0]]
+        while not self._innermost(nest[-1]):
+            outer = nest[-1].body.ops
+            if len(outer) != 2 or not isinstance(outer[0], LP.ForOp):
+                return None
+            inner = outer[0]
+            if inner.operands[1:] != nest[-1].body.args[1:] or outer[1].operands != inner.results:
+                return None
+            nest.append(inner)
+        if any(isinstance(o, (M.StoreOp, M.CopyOp)) for o in nest[-1].walk()):
+            return None
+        stored = {_root_of(o.operands[1]) for o in ops[1:] if isinstance(o, M.StoreOp)}
+        if any(isinstance(o, M.LoadOp) and _root_of(o.operands[0]) in stored for o in nest[-1].walk()):
+            return None
+        unit, col_literal = self._walked_strides(op, op.body.args[-1])
+        red, red_literal = self._walked_strides(nest[-1], nest[-1].body.args[0])
+        strided = any(s != "1" for s in red_literal)
+        if any(s != "1" for s in col_literal) or not (red or strided):
+            return None
+        cond = [f"{s} == 1" for s in unit]
+        if not strided:
+            cond.append("!(" + " && ".join(f"{s} == 1" for s in red) + ")")
+        return nest, unit, cond
+
+    def _render_columns(self, op: Operation, nest: list[LP.ForOp], unit: list[str]) -> None:
+        """The column form: each task owns a block of output columns (the last parallel dim; about one block
+        per thread, 64 to COLUMN_BLOCK columns), initialises an accumulator row per iter arg, adds every
+        input row into it with a unit-stride `omp simd` loop, then stores it. Tasks run on threads; with
+        fewer tasks than threads (tall and skinny inputs) the rows are split over threads instead, their
+        partial rows combined by an OpenMP array reduction (simple reductions only)."""
+        assert isinstance(op, LP.ParallelOp)
+        saved = self.loop
+        self.loop = _Loop(set(unit) | saved.unit_strides)
+        self.parallel_depth += 1
+        self.loop_depth += 1
+        bounds = [self.value(b) for b in op.operands]
+        args = op.body.args
+        for a in args[:-1]:
+            self.names[a] = self.fresh(a.name_hint, "i")
+        blk, nblk, width, lo, w, j = (self.fresh(n) for n in ("blk", "nblk", "width", "col_lo", "cols", "j"))
+        accs = [self.fresh(a.name_hint, "acc") for a in nest[-1].body.args[1:]]
+        types = [r.type for r in nest[0].results]
+        work = self.work_estimate(op, bounds)
+        # a block per thread (long contiguous runs of each row), at least 64 and at most COLUMN_BLOCK columns
+        n, most = bounds[-1], self.COLUMN_BLOCK
+        self.emit(f"{self.index_type} {width} = (({n} + ctx->nthreads - 1) / ctx->nthreads + 63) / 64 * 64;")
+        self.emit(f"if ({width} > {most}) {width} = {most};")
+        self.emit(f"const {self.index_type} {nblk} = ({n} + {width} - 1) / {width};")
+        kinds = _simd_reductions(nest[-1], len(accs))
+        rows = None if kinds is None else self.simd_pragma(
+            [(k, f"{a}[:{w}]", t) for k, a, t in zip(kinds, accs, types)])  # type: ignore[misc]
+        tasks = " * ".join(_paren(b) for b in [*bounds[:-1], nblk])
+        if rows is not None:
+            self.emit(f"if ({tasks} >= ctx->nthreads) {{")
+            self.depth += 1
+        pragma = self._parallel_pragma(work)
+        if len(bounds) > 1:
+            pragma = pragma.replace("parallel for", f"parallel for collapse({len(bounds)})", 1)
+        self.emit(pragma)
+        self._column_tasks(op, nest, accs, types, (blk, nblk, width, lo, w, j), None)
+        if rows is not None:
+            self.depth -= 1
+            self.emit("} else {")
+            self.depth += 1
+            row_pragma = self._parallel_pragma(work) + rows[len("#pragma omp simd"):]
+            self._column_tasks(op, nest, accs, types, (blk, nblk, width, lo, w, j), row_pragma)
+            self.depth -= 1
+            self.emit("}")
+        self.loop = saved
+        self.parallel_depth -= 1
+        self.loop_depth -= 1
+
+    def _column_tasks(self, op: LP.ParallelOp, nest: list[LP.ForOp], accs: list[str], types: list[Any],
+                      names: tuple[str, str, str, str, str, str], row_pragma: str | None) -> None:
+        """The loops over tasks (outer output dims x column blocks) and, inside, one task; `row_pragma`
+        (the row-split variant) goes on the outermost reduction loop."""
+        blk, nblk, width, lo, w, j = names
+        bounds = [self.value(b) for b in op.operands]
+        args = op.body.args
+        opened = 0
+        for a, b in zip(args[:-1], bounds):
+            self.emit(f"{self._loop_header(self.names[a], b)} {{")
+            self.depth += 1
+            opened += 1
+        with self.block(self._loop_header(blk, nblk)):
+            self.emit(f"const {self.index_type} {lo} = {blk} * {width};")
+            self.emit(f"const {self.index_type} {w} = {bounds[-1]} - {lo} < {width} ? {bounds[-1]} - {lo} : {width};")
+            for a, t in zip(accs, types):
+                self.emit(f"{self.type_name(t)} {a}[{self.COLUMN_BLOCK}];")
+            with self.block(self._loop_header(j, w)):
+                for a, init in zip(accs, nest[0].operands[1:]):
+                    self.emit(f"{a}[{j}] = {self.value(init)};")
+            if row_pragma:
+                self.emit(row_pragma)
+            for f in nest:
+                iv = self.fresh(f.body.args[0].name_hint, "i")
+                self.names[f.body.args[0]] = iv
+                self.emit(f"{self._loop_header(iv, self.value(f.operands[0]))} {{")
+                self.depth += 1
+            inner = nest[-1].body
+            for a, acc in zip(inner.args[1:], accs):
+                self.names[a] = f"{acc}[{j}]"
+            self.emit("#pragma omp simd")
+            with self.block(self._loop_header(j, w)):
+                self._bind_column(args[-1], lo, j)
+                self.render_block(inner)
+                y = inner.terminator
+                assert y is not None
+                nexts = [self.value(v) for v in y.operands]
+                if len(accs) > 1:  # all next values are read before any is assigned
+                    tmps = [self.fresh(f"{acc}_next") for acc in accs]
+                    for tmp, n, t in zip(tmps, nexts, types):
+                        self.emit(f"{self.type_name(t)} {tmp} = {n};")
+                    nexts = tmps
+                for acc, n in zip(accs, nexts):
+                    self.emit(f"{acc}[{j}] = {n};")
+                self.close_pending(self._pending_close)
+            self.close_pending(len(nest))
+            for r, acc in zip(nest[0].results, accs):
+                self.names[r] = f"{acc}[{j}]"
+            with self.block(self._loop_header(j, w)):
+                self._bind_column(args[-1], lo, j)
+                for o in op.body.ops[1:-1]:
+                    self.render_op(o)
+        self.close_pending(opened)
+
+    def _bind_column(self, col: Value, lo: str, j: str) -> None:
+        name = self.fresh(col.name_hint, "i")
+        self.emit(f"const {self.index_type} {name} = {lo} + {j};")
+        self.names[col] = name
 
     # ---- range versioning of float32 sin/cos
     def slow_path_fallback(self) -> str | None:

@@ -681,10 +681,12 @@ class CStyleRenderer:
     def _innermost(self, op: Operation) -> bool:
         return not any(isinstance(o, (LP.ForOp, LP.ParallelOp)) for o in op.walk() if o is not op)
 
-    def _unit_stride_candidates(self, loop_op: Operation, iv: Value) -> list[str]:
-        """Dynamic strides of accesses whose subscript is the innermost induction variable: the fast
-        path assumes them 1. Only memrefs defined outside the loop (their strides are in scope)."""
-        found: list[str] = []
+    def _walked_strides(self, loop_op: Operation, iv: Value) -> tuple[list[str], list[str]]:
+        """(dynamic, literal) strides of the accesses in `loop_op` whose subscript walks `iv`: the
+        induction variable itself or `iv + v` with `v` defined outside `loop_op` (a shifted chunk).
+        Only memrefs defined outside the loop (their strides are in scope)."""
+        dynamic: list[str] = []
+        literal: list[str] = []
         for o in loop_op.walk():
             if isinstance(o, M.LoadOp):
                 ref, idx = o.operands[0], o.operands[1:]
@@ -694,11 +696,16 @@ class CStyleRenderer:
                 continue
             if isinstance(ref, OpResult) and ref.op.is_within(loop_op) or ref not in self.memrefs:
                 continue
-            m = self.memrefs[ref]
-            for i, s in zip(idx, m.strides):
-                if i is iv and not _is_int_literal(s) and s not in found:
+            for i, s in zip(idx, self.memrefs[ref].strides):
+                found = literal if _is_int_literal(s) else dynamic
+                if _walks(i, iv, loop_op) and s not in found:
                     found.append(s)
-        return found
+        return dynamic, literal
+
+    def _unit_stride_candidates(self, loop_op: Operation, iv: Value) -> list[str]:
+        """Dynamic strides of accesses whose subscript walks the innermost induction variable: the fast
+        path assumes them 1."""
+        return self._walked_strides(loop_op, iv)[0]
 
     def _loop_header(self, iv: str, bound: str) -> str:
         return f"for ({self.index_type} {iv} = 0; {iv} < {bound}; ++{iv})"
@@ -740,7 +747,8 @@ class CStyleRenderer:
     def work_estimate(self, op: Operation, bounds: list[str]) -> str:
         """Trip count of a parallel nest for the OpenMP `if` clause: its bounds times the work of the
         loops inside it, counting the bounds known before it (so a row-wise reduction counts its rows'
-        length). Sibling inner loops (a fused nest) add up rather than multiply."""
+        length; a chunk `min(size, ...)` counts `size`). Sibling inner loops (a fused nest) add up rather
+        than multiply."""
         root = op
 
         def child_loops(o: Operation) -> list[Operation]:
@@ -760,7 +768,8 @@ class CStyleRenderer:
             for child in child_loops(o):
                 factors = []
                 for b in (child.operands[:1] if isinstance(child, LP.ForOp) else child.operands):
-                    if not (isinstance(b, OpResult) and b.op.is_within(root)) and b in self.names:
+                    b = _invariant_bound(b, root)
+                    if b is not None and b in self.names:
                         factors.append(self.value(b))
                 parts.append(factors + inner_work(child))
             parts = [p for p in parts if p]
@@ -822,6 +831,23 @@ class CStyleRenderer:
             self.names[arg] = name
             accs.append(name)
         kinds = _simd_reductions(op, len(accs))
+        blocked = self._blocked_sum(op, kinds)
+        outer_accs = accs
+        if blocked:
+            # A float sum adds blocks of SUM_BLOCK elements (one simd reduction each) with a compensated
+            # accumulator: as accurate as numpy's pairwise sum, as fast as one simd reduction.
+            t = op.results[0].type
+            assert isinstance(t, ScalarType)
+            comp, block_acc = self.fresh(f"{accs[0]}_c"), self.fresh(f"{accs[0]}_b")
+            lo, hi = self.fresh(f"{iv}_lo"), self.fresh(f"{iv}_hi")
+            self.emit(f"{self.type_name(t)} {comp} = {self.literal(0, t)};")
+            self.emit(f"for ({self.index_type} {lo} = 0; {lo} < {bound}; {lo} += {self.SUM_BLOCK}) {{")
+            self.depth += 1
+            end = f"{lo} + {self.SUM_BLOCK}"
+            self.emit(f"{self.index_type} {hi} = {end} < {bound} ? {end} : {bound};")
+            self.emit(f"{self.type_name(t)} {block_acc} = {self.literal(0, t)};")
+            accs = [block_acc]
+            self.names[body_block.args[1]] = block_acc
         pragmas: list[str] = []
         if kinds is not None and self._innermost(op):
             p = self.simd_pragma([(k, a, r.type) for k, a, r in zip(kinds, accs, op.results)])  # type: ignore[misc]
@@ -846,15 +872,30 @@ class CStyleRenderer:
                     self.emit(f"{a} = {n};")
             self.close_pending(self._pending_close)
 
-        header = self._loop_header(iv, bound)
+        header = (f"for ({self.index_type} {iv} = {lo}; {iv} < {hi}; ++{iv})" if blocked
+                  else self._loop_header(iv, bound))
         if self._innermost(op):
             self._versioned(op, body_block.args[0], pragmas, pragmas, inner, header)
         else:
             with self.block(header):
                 inner()
         self.loop_depth -= 1
-        for res, a in zip(op.results, accs):
+        if blocked:
+            suffix = self.ops_suffix(op.results[0].type)  # type: ignore[arg-type]
+            self.emit(f"tir_sum_step_{suffix}(&{outer_accs[0]}, &{comp}, {block_acc});")
+            self.depth -= 1
+            self.emit("}")
+            self.emit(f"{outer_accs[0]} = tir_sum_finish_{suffix}({outer_accs[0]}, {comp});")
+        for res, a in zip(op.results, outer_accs):
             self.names[res] = a
+
+    SUM_BLOCK: ClassVar[int] = 128  # elements per simd block of a compensated float sum
+
+    def _blocked_sum(self, op: LP.ForOp, kinds: list[str] | None) -> bool:
+        """Whether `op` is an innermost float32/float64 sum of one accumulator (rendered in blocks)."""
+        t = op.results[0].type if len(op.results) == 1 else None
+        return (kinds == ["add"] and isinstance(t, ScalarType) and t.name in ("f32", "f64")
+                and self._innermost(op) and self.simd_pragma([("add", "_", t)]) is not None)
 
     def render_if(self, op: Operation) -> None:
         outs = []
@@ -935,6 +976,26 @@ class CStyleRenderer:
         self.parallel_depth = 0
         self.loop_depth = 0
         self.has_check = False
+
+
+def _invariant_bound(b: Value, root: Operation) -> Value | None:
+    """`b` when it is defined outside `root`, else a bound of it that is (`min(size, ...)`: a chunk)."""
+    if not (isinstance(b, OpResult) and b.op.is_within(root)):
+        return b
+    if isinstance(b.op, S.MinimumOp):
+        found = [v for v in (_invariant_bound(a, root) for a in b.op.operands) if v is not None]
+        return found[0] if found else None
+    return None
+
+
+def _walks(i: Value, iv: Value, loop_op: Operation) -> bool:
+    """Whether subscript `i` is `iv` or `iv + v` with `v` defined outside `loop_op`."""
+    if i is iv:
+        return True
+    if isinstance(i, OpResult) and isinstance(i.op, S.AddOp) and iv in i.op.operands:
+        other = i.op.operands[1] if i.op.operands[0] is iv else i.op.operands[0]
+        return not (isinstance(other, OpResult) and other.op.is_within(loop_op))
+    return False
 
 
 def _merge_pragmas(parallel: str, simd: str) -> str:

@@ -21,7 +21,7 @@ becomes
     loop.parallel %chunks ({
     ^bb0(%c: index):
       %lo = %c * %size
-      %len = max(min(%lo + %size, %n) - %lo, 0)
+      %len = min(%size, max(%n - %lo, 0))
       %p = loop.for %len iter %identity ({               the op's identity: 0, 1, -inf, +inf, ...
       ^bb0(%ii: index, %acc: f32):
         %i = %ii + %lo
@@ -160,8 +160,9 @@ def split_reduction(loop: L.ForOp, kinds: list[str], chunks: int) -> None:
     c.name_hint = "chunk_id"
     pb = Builder.at_end(par.body, loop.loc)
     lo = pb.create(S.MulOp, c, size).result
-    hi = pb.create(S.MinimumOp, pb.create(S.AddOp, lo, size).result, n).result
-    length = pb.create(S.MaximumOp, pb.create(S.SubOp, hi, lo).result, zero).result
+    rest = pb.create(S.MaximumOp, pb.create(S.SubOp, n, lo).result, zero).result
+    # min(size, ...): the renderer counts a chunk as `size` iterations of work (its OpenMP threshold)
+    length = pb.create(S.MinimumOp, size, rest).result
     lo.name_hint, length.name_hint = "lo", "len"
     part = pb.insert(L.ForOp([length, *idents], None, dict(loop.attributes), [_shifted_body(loop, lo)]))
     for buf, r in zip(partials, part.results):

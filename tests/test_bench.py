@@ -40,3 +40,19 @@ def test_bench_quick_w1_w2(tmp_path: Path) -> None:
             assert tir[0]["impl"].startswith("tensorir C")
     # the table went to stdout with a header naming the machine
     assert "machine:" in proc.stdout and "W1 fused elementwise" in proc.stdout
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None,
+                    reason="no C compiler for tensorir's C target")
+def test_bench_quick_w5_reductions(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tensorir.tools.bench", "--quick", "--workloads", "W5", "--no-peers", "--json",
+         str(out)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    from tensorir.tools.bench import W5_REDUCTIONS
+    assert len({r["case"] for r in rows}) == len(W5_REDUCTIONS)
+    for case in {r["case"] for r in rows}:
+        checked = [r for r in rows if r["case"] == case and r["group"] in ("numpy", "tensorir")]
+        assert len(checked) == 2 and all(r["correct"] and r["status"] == "ok" for r in checked), checked

@@ -11,11 +11,14 @@ Workloads (float32):
     W2  copy of 10M elements: the memory-bandwidth floor
     W3  matrix product 1024 and 2048 (GFLOP/s)
     W4  row softmax and row logsumexp of 4096x4096, against the memory-traffic floor
+    W5  reductions over every axis and layout (sum/max/mean over axis 0 of 4096x4096, 100000x64 and 256x512,
+        max over axis 1, sum(x.T, axis=1), full sums of a 10M vector and of 4096x4096), against reading the
+        input once
 
 Every implementation's output is checked against numpy in float64 (norm-wise relative error) before it
 is timed. A sample is a batch of calls lasting >= ~20 ms (a few ms with --quick); the table shows the
 median per-call time over >= 7 samples (3 with --quick) after warm-up, its ratio to numpy's row of the
-same case and, for W1 (10M), W2 and W4, to the floor: the bytes the workload must read and write divided
+same case and, for W1 (10M), W2, W4 and W5, to the floor: the bytes the workload must read and write divided
 by the best copy rate measured in this run (W2's rows).
 
 The C references are compiled at run time with tensorir's C compiler and flags (`config.cc`,
@@ -63,7 +66,7 @@ FORBIDDEN_FLAGS = ("-ffast-math", "-Ofast", "-fassociative-math", "-ffinite-math
                    "-funsafe-math-optimizations", "-fno-signed-zeros", "-freciprocal-math")
 REQUIRED_FLAGS = ("-fno-math-errno", "-fPIC", "-shared", "-fopenmp")
 RTOL = 1e-5  # norm-wise relative error accepted against numpy float64
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
 
 
 # ---------------------------------------------------------------- results
@@ -712,6 +715,53 @@ def w4_cases(st: Settings, cref: CReference | None, peers: Peers, n: int) -> lis
                  floor_bytes=4 * n * n + 4 * n)]
 
 
+# (name, shape, transposed input, reduction, axis) of W5; `None` axis: the full reduction
+W5_REDUCTIONS: list[tuple[str, tuple[int, ...], bool, str, int | None]] = [
+    ("sum axis 0 of {}", (4096, 4096), False, "sum", 0),
+    ("max axis 0 of {}", (4096, 4096), False, "max", 0),
+    ("mean axis 0 of {}", (4096, 4096), False, "mean", 0),
+    ("sum axis 0 of {}", (100_000, 64), False, "sum", 0),
+    ("sum axis 0 of {} (bias gradient)", (256, 512), False, "sum", 0),
+    ("max axis 1 of {}", (4096, 4096), False, "max", 1),
+    ("sum(x.T, axis=1) of {}", (4096, 4096), True, "sum", 1),
+    ("full sum of {}", (10_000_000,), False, "sum", None),
+    ("full sum of {}", (4096, 4096), False, "sum", None),
+]
+
+
+def w5_cases(st: Settings, peers: Peers) -> list[Case]:
+    """Reductions over each axis and layout: numpy, tensorir and JAX; the floor reads the input once."""
+    cases = []
+    for name, shape, transposed, op, axis in W5_REDUCTIONS:
+        if st.quick:
+            shape = tuple(max(1, d // 16) for d in shape)
+        x = np.random.default_rng(5).uniform(-1, 1, shape).astype(np.float32)
+        arg = x.T if transposed else x
+        dims = "x".join(str(d) for d in shape)
+
+        def reduce(mod: Any, v: Any, op: str = op, axis: int | None = axis) -> Any:
+            return getattr(mod, op)(v, axis=axis)
+
+        def tir_graph(T: Any, ndim: int = len(shape), reduce: Callable[..., Any] = reduce) -> tuple[list[Any], Any]:
+            v = T.fmatrix("x") if ndim == 2 else T.fvector("x")
+            return [v], reduce(T, v)
+
+        def jax_fn(v: Any, reduce: Callable[..., Any] = reduce) -> Any:
+            _, jnp = peers.jax()
+            return reduce(jnp, v)
+
+        impls: list[tuple[str, str, Callable[[], Impl]]] = [
+            ("numpy eager", "numpy", lambda a=arg, reduce=reduce: Impl(lambda: reduce(np, a))),
+            ("tensorir C" if st.target == "c" else f"tensorir {st.target} (C target not available)", "tensorir",
+             lambda a=arg, g=tir_graph: peers.tensorir(g, [a])),
+            ("jax.jit", "jax", lambda a=arg, f=jax_fn: peers.jax_impl(f, [a]))]
+        out_size = 1 if axis is None else x.size // shape[axis]
+        cases.append(Case("W5", f"W5 {name.format(dims)}", f"W5 {name.format(dims)} float32",
+                          lambda a=arg, reduce=reduce: np.asarray(reduce(np, a.astype(np.float64))), impls,
+                          floor_bytes=4 * (x.size + out_size)))
+    return cases
+
+
 # ---------------------------------------------------------------- compile times (W1)
 
 _TIR_CHILD = """
@@ -932,7 +982,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=textwrap.dedent(__doc__.split("\n\n", 1)[1]))
     p.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke run)")
-    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated subset of W1,W2,W3,W4")
+    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated subset of W1,W2,W3,W4,W5")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for every pool (OpenMP, BLAS, tensorir); default: all available cores, pools "
                         "left at their defaults")
@@ -1014,7 +1064,7 @@ def main(argv: list[str] | None = None) -> int:
 
     q = args.quick
     cases: list[Case] = []
-    if "W2" in args.workloads:  # first: its copy rate is the floor of W1 and W4
+    if "W2" in args.workloads:  # first: its copy rate is the floor of W1, W4 and W5
         cases += w2_cases(st, cref, peers, 1_000_000 if q else 10_000_000)
     if "W1" in args.workloads:
         cases += w1_cases(st, cref, peers, [100_000, 1000] if q else [10_000_000, 1000])
@@ -1022,9 +1072,11 @@ def main(argv: list[str] | None = None) -> int:
         cases += w3_cases(st, cref, peers, [256, 512] if q else [1024, 2048])
     if "W4" in args.workloads:
         cases += w4_cases(st, cref, peers, 512 if q else 4096)
+    if "W5" in args.workloads:
+        cases += w5_cases(st, peers)
 
     rows: list[Row] = []
-    if "W2" not in args.workloads and ({"W1", "W4"} & set(args.workloads)):
+    if "W2" not in args.workloads and ({"W1", "W4", "W5"} & set(args.workloads)):
         # A floor probe: W2's numpy and C copy rows, measured but not printed.
         probe = w2_cases(st, cref, peers, 1_000_000 if q else 10_000_000)[0]
         probe.impls = [i for i in probe.impls if i[1] in ("numpy", "c-ref")]

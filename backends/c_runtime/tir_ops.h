@@ -73,8 +73,8 @@ TIR__UNSIGNED_INT_OPS(uint16_t, ui16)
 TIR__UNSIGNED_INT_OPS(uint32_t, ui32)
 TIR__UNSIGNED_INT_OPS(uint64_t, ui64)
 
-/* ---- float helpers (F: float type, N: suffix f32/f64, FL/CP/FM: floor, copysign, fmod) ---- */
-#define TIR__FLOAT_OPS(F, N, FL, CP, FM)                                                                     \
+/* ---- float helpers (F: float type, N: suffix f32/f64, FL/CP/FM/AB: floor, copysign, fmod, fabs) ---- */
+#define TIR__FLOAT_OPS(F, N, FL, CP, FM, AB)                                                                \
     /* np.maximum / np.minimum: NaN in either operand wins; on ties the second operand (as numpy). */      \
     TIR_OPS_INLINE F tir_max_##N(F a, F b) { return (a > b || a != a) ? a : b; }                            \
     TIR_OPS_INLINE F tir_min_##N(F a, F b) { return (a < b || a != a) ? a : b; }                            \
@@ -96,10 +96,18 @@ TIR__UNSIGNED_INT_OPS(uint64_t, ui64)
         if (b == 0) return mod;                                                                              \
         if (mod != 0) return ((b < 0) != (mod < 0)) ? mod + b : mod;                                         \
         return CP((F)0, b);                                                                                  \
-    }
+    }                                                                                                        \
+    /* Blocked float sums (backends/cstyle.py render_for): *sum + *comp tracks the exact sum of the block   \
+     * sums added (Neumaier); the finish drops a compensation that inf/NaN made NaN (the sum says it). */   \
+    TIR_OPS_INLINE void tir_sum_step_##N(F* sum, F* comp, F x) {                                            \
+        F t = *sum + x;                                                                                      \
+        *comp += (AB(*sum) >= AB(x)) ? (*sum - t) + x : (x - t) + *sum;                                      \
+        *sum = t;                                                                                            \
+    }                                                                                                        \
+    TIR_OPS_INLINE F tir_sum_finish_##N(F sum, F comp) { return comp - comp == 0 ? sum + comp : sum; }
 
-TIR__FLOAT_OPS(float, f32, floorf, copysignf, fmodf)
-TIR__FLOAT_OPS(double, f64, floor, copysign, fmod)
+TIR__FLOAT_OPS(float, f32, floorf, copysignf, fmodf, fabsf)
+TIR__FLOAT_OPS(double, f64, floor, copysign, fmod, fabs)
 
 
 /* ---- BLAS calls of lib.gemm / lib.gemv on buffers of any strides (host code; needs tir_runtime.h) ----

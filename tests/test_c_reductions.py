@@ -1,0 +1,110 @@
+"""Reductions on the C target in every loop structure it picks at run time (docs/lowering.md, emit-c):
+the column form (over blocks of output columns, or rows split over threads) when the reduced dim is not
+the unit-stride one, the row form otherwise, split full reductions, and blocked compensated float sums.
+Each function is checked against the reference interpreter on C-order, Fortran-order, transposed,
+sliced and reversed inputs; float64 sums against math.fsum with numpy's own error as the bound."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+import tensorir
+from tensorir import config
+from tensorir import tensor as T
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                                reason="no C compiler on this machine (the C target needs one)")
+
+RNG = np.random.default_rng(7)
+
+
+def layouts(a: np.ndarray) -> list[np.ndarray]:
+    """`a` in C order, Fortran order, as a sliced view (every other element) and reversed along axis 0."""
+    big = np.zeros(tuple(2 * s for s in a.shape), a.dtype)
+    sliced = big[tuple(slice(None, None, 2) for _ in a.shape)]
+    sliced[...] = a
+    reversed_ = np.ascontiguousarray(a[::-1])[::-1]
+    return [a, np.asfortranarray(a), sliced, reversed_]
+
+
+def check(inputs: list[T.Variable], outputs: list[T.Variable], shapes: list[tuple[int, ...]],
+          make: object = None) -> None:
+    f_c = tensorir.function(inputs, outputs, target="c")
+    f_i = tensorir.function(inputs, outputs, target="interp")
+    for shape in shapes:
+        x = make(shape) if callable(make) else RNG.uniform(-2, 2, shape).astype(np.float32)
+        want = f_i(x)
+        for arg in layouts(x):
+            for w, g in zip(want, f_c(arg)):
+                where = f"{shape} strides {arg.strides}"
+                assert g.dtype == w.dtype and g.shape == w.shape, where
+                if w.dtype.kind == "f":
+                    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4, equal_nan=True, err_msg=where)
+                else:
+                    np.testing.assert_array_equal(g, w, err_msg=where)
+
+
+# column blocks: more than one block of 256 columns, a partial last block; few columns and many rows
+# (the row split when there are fewer blocks than threads); empty dims.
+SHAPES_2D = [(37, 600), (3000, 5), (300, 257), (1, 9), (0, 40), (40, 0)]
+
+
+def test_float_reductions_over_each_axis_in_every_layout() -> None:
+    x = T.fmatrix("x")
+    outs = [x.sum(axis=0), x.sum(axis=1), x.sum(), x.prod(axis=0), x.max(axis=0), x.min(axis=1),
+            x.mean(axis=0), x.var(axis=0), x.sum(axis=0, keepdims=True), T.sum(x.T, axis=1)]
+    with config.change_flags(threads=4):
+        check([x], outs, SHAPES_2D[:4])
+        check([x], [x.sum(axis=0), x.sum(axis=1, keepdims=True), x.sum()], SHAPES_2D[4:])
+
+
+def test_argmax_and_nan_propagation_in_the_column_form() -> None:
+    x = T.fmatrix("x")
+
+    def with_nans(shape: tuple[int, ...]) -> np.ndarray:
+        a = RNG.uniform(-2, 2, shape).astype(np.float32)
+        a[RNG.random(shape) < 0.01] = np.nan
+        return a
+    with config.change_flags(threads=4):
+        check([x], [T.argmax(x, axis=0), T.argmin(x, axis=1), x.max(axis=0), x.min(axis=0)],
+              [(37, 600), (3000, 5)], with_nans)
+
+
+def test_integer_and_bool_reductions() -> None:
+    i, c = T.lmatrix("i"), T.tensor("bool", (None, None), name="c")
+    with config.change_flags(threads=4):
+        check([i], [i.sum(axis=0), i.max(axis=0), i.prod(axis=1), T.argmax(i, axis=0)], [(37, 600), (3000, 5)],
+              lambda s: RNG.integers(-3, 4, s).astype(np.int64))
+        check([c], [c.all(axis=0), c.any(axis=0), c.any(axis=1)], [(37, 600), (3000, 5)],
+              lambda s: RNG.random(s) < 0.9)
+
+
+def test_three_d_middle_and_leading_axes() -> None:
+    x = T.ftensor3("x")
+    outs = [x.sum(axis=1), x.sum(axis=0), x.sum(axis=(0, 1)), x.max(axis=(0, 2)), x.mean(axis=1, keepdims=True)]
+    with config.change_flags(threads=4):
+        check([x], outs, [(4, 70, 300), (2, 3, 5)])
+
+
+def _fsum_bound(x: np.ndarray, got: float, numpy_sum: float) -> tuple[float, float]:
+    exact = math.fsum(x.ravel().tolist())
+    numpy_err = abs(numpy_sum - exact) / abs(exact)
+    bound = max(2 * numpy_err, 4 * np.finfo(np.float64).eps * math.log2(x.size) * np.abs(x).sum() / abs(exact))
+    return abs(got - exact) / abs(exact), bound
+
+
+@pytest.mark.parametrize("values", ["tenth", "uniform"])
+def test_float64_sums_are_as_accurate_as_numpys_pairwise_sum(values: str) -> None:
+    n = 10**7
+    x = np.full(n, 0.1) if values == "tenth" else RNG.uniform(0, 1, n)
+    v, m = T.dvector("v"), T.dmatrix("m")
+    err, bound = _fsum_bound(x, float(tensorir.function([v], v.sum())(x)), float(x.sum()))
+    assert err <= bound, (err, bound)
+    rows = x.reshape(2, n // 2)  # the sum over the unit-stride axis
+    got = tensorir.function([m], m.sum(axis=1))(rows)
+    for k in range(2):
+        err, bound = _fsum_bound(rows[k], float(got[k]), float(rows[k].sum()))
+        assert err <= bound, (k, err, bound)
