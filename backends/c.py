@@ -166,6 +166,7 @@ class CRenderer(CStyleRenderer):
         n, most = bounds[-1], self.COLUMN_BLOCK
         self.emit(f"{self.index_type} {width} = (({n} + ctx->nthreads - 1) / ctx->nthreads + 63) / 64 * 64;")
         self.emit(f"if ({width} > {most}) {width} = {most};")
+        self.emit(f"if ({width} < 64) {width} = 64;  /* no columns: no block, and no division by 0 */")
         self.emit(f"const {self.index_type} {nblk} = ({n} + {width} - 1) / {width};")
         kinds = _simd_reductions(nest[-1], len(accs))
         rows = None if kinds is None else self.simd_pragma(

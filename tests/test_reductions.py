@@ -29,7 +29,6 @@ from tensorir.runtime.interpreter import Interpreter
 needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                               reason="no C compiler on this machine (the C target needs one)")
 TARGETS = [pytest.param("c", marks=needs_cc), "interp"]
-F64_PENDING = pytest.mark.xfail(strict=True, reason="float64 blocked summation lands with i6-speed")
 
 # ---------------------------------------------------------------- accuracy
 
@@ -42,22 +41,24 @@ def exact_sum(x: np.ndarray, axis: int | None) -> np.ndarray:
     return np.apply_along_axis(math.fsum, axis, x64)
 
 
-def assert_as_accurate_as_numpy(got: Any, numpy_value: Any, exact: np.ndarray) -> None:
-    """|got - exact| <= max(2 |numpy - exact|, eps |exact|), elementwise, eps = the result dtype's machine
-    epsilon (2^-10, 2^-23, 2^-52).
+def assert_as_accurate_as_numpy(got: Any, numpy_value: Any, exact: np.ndarray, scale: Any = None) -> None:
+    """|got - exact| <= max(2 |numpy - exact|, eps (|exact| + scale)), elementwise, eps = the result dtype's
+    machine epsilon (2^-10, 2^-23, 2^-52), scale = the sum of the magnitudes summed (default |exact|).
 
     Why this bound: a result stored in the dtype is off by up to half an ulp (<= eps/2 |exact|) even when
-    it is computed exactly, and numpy's pairwise sum can be that lucky on a given input (its error is
-    then that rounding, or 0 where the sum happens to be representable), so the floor is one eps |exact|:
-    the rounding and as much again. Above the floor the bound is twice numpy's own error on the same
-    input: tensorir may be less lucky than numpy, not worse by more than a factor of two."""
+    it is computed exactly, and any summation order rounds at the scale of its inputs (a partial sum of
+    magnitude up to sum|x|) at least once, where numpy's order may be lucky on a given input (its error is
+    then 0, or that final rounding): so the floor is eps (|exact| + sum|x|), which is log2(n) times below
+    numpy's own worst case. Above the floor the bound is twice numpy's own error on the same input:
+    tensorir may be less lucky than numpy, not worse by more than a factor of two."""
     got = np.asarray(got)
     numpy_value = np.asarray(numpy_value)
     assert got.dtype == numpy_value.dtype and got.shape == numpy_value.shape
     eps = float(np.finfo(got.dtype).eps)
     err = np.abs(got.astype(np.float64) - exact)
     err_numpy = np.abs(numpy_value.astype(np.float64) - exact)
-    bound = np.maximum(2 * err_numpy, eps * np.abs(exact))
+    scale = np.abs(exact) if scale is None else np.asarray(scale)
+    bound = np.maximum(2 * err_numpy, eps * (np.abs(exact) + scale))
     k = int(np.argmax(err - bound))  # the worst element (flat index)
     assert np.all(err <= bound), (f"error {err.flat[k]:.3g} (got {got.flat[k]!r}, exact {exact.flat[k]!r}) above "
                                   f"the bound {bound.flat[k]:.3g} (numpy's error {err_numpy.flat[k]:.3g})")
@@ -83,9 +84,8 @@ def _normal(shape: tuple[int, ...], dtype: str, rng: np.random.Generator) -> np.
 
 
 # (input maker, shape, dtype, axis): few big cases, sizes up to 10^7. float16 sums must stay below 65504.
-# float64 on the C target: only the constant input, whose naive-sum error is systematic (10^4 times the
-# bound on any machine); on random inputs a naive float64 loop is sometimes within the bound and sometimes
-# not (by summation order, which the SIMD width changes), so they would make a flaky strict xfail.
+# float64 sums on the C target add SIMD blocks into a compensated total (docs/lowering.md): a naive loop
+# errs by 2.5e-12 on 10^7 values of 0.1, where numpy's pairwise sum is exact.
 ACCURACY_CASES = [
     pytest.param(_const, (10**7,), "float32", None, id="f32-0.1-1e7"),
     pytest.param(_uniform, (10**6,), "float32", None, id="f32-uniform-1e6"),
@@ -97,23 +97,24 @@ ACCURACY_CASES = [
     pytest.param(_normal, (10**6,), "float16", None, id="f16-normal-1e6"),
     pytest.param(_const, (200, 5000), "float16", 1, id="f16-0.1-200x5000-axis1"),
     pytest.param(_const, (10**7,), "float64", None, id="f64-0.1-1e7"),
+    pytest.param(_uniform, (10**6,), "float64", None, id="f64-uniform-1e6"),
+    pytest.param(_normal, (10**6,), "float64", None, id="f64-normal-1e6"),
+    pytest.param(_const, (2, 5 * 10**6), "float64", 1, id="f64-0.1-2x5e6-axis1"),
+    pytest.param(_normal, (1000, 1000), "float64", 0, id="f64-normal-1000x1000-axis0"),
 ]
 
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize(("make", "shape", "dtype", "axis"), ACCURACY_CASES)
-def test_sum_and_mean_are_as_accurate_as_numpy(request: pytest.FixtureRequest, target: str,
-                                               make: Callable[..., np.ndarray], shape: tuple[int, ...],
-                                               dtype: str, axis: int | None) -> None:
-    if target == "c" and dtype == "float64":
-        # A naive float64 loop errs by 2.5e-12 on 10^7 values of 0.1 where numpy's pairwise sum is exact.
-        request.applymarker(F64_PENDING)
+def test_sum_and_mean_are_as_accurate_as_numpy(target: str, make: Callable[..., np.ndarray],
+                                               shape: tuple[int, ...], dtype: str, axis: int | None) -> None:
     x = make(shape, dtype, np.random.default_rng(7))
     total, mean = sum_and_mean(target, dtype, len(shape), axis)(x)
     exact = exact_sum(x, axis)
     n = x.size if axis is None else x.shape[axis]
-    assert_as_accurate_as_numpy(total, x.sum(axis=axis), exact)
-    assert_as_accurate_as_numpy(mean, x.mean(axis=axis), exact / n)
+    scale = np.abs(x.astype(np.float64)).sum(axis=axis)
+    assert_as_accurate_as_numpy(total, x.sum(axis=axis), exact, scale)
+    assert_as_accurate_as_numpy(mean, x.mean(axis=axis), exact / n, scale / n)
 
 
 @pytest.mark.parametrize("target", TARGETS)
