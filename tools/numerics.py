@@ -87,8 +87,8 @@ class NumericsChecker(PassInstrumentation):
                 f"pass{'' if self.passes == 1 else 'es'} (compared after the {self.compared} that changed the IR)")
         skipped = [n for n in self.functions if n not in self.inputs]
         if skipped:
-            text += (f"; not checked: {', '.join('@' + n for n in skipped)} (fail on every random input "
-                     f"size {', '.join(map(str, _SIZES))})")
+            text += (f"; not checked: {', '.join('@' + n for n in skipped)} (no random inputs of the sizes "
+                     f"{', '.join(map(str, _SIZES))} run)")
         return text
 
     def after_pass(self, pass_: Pass, module: Operation, changed: bool) -> None:

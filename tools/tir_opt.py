@@ -1,6 +1,6 @@
 """`tir-opt`: run passes on .tir files and show the IR between them (the pass-debugging tool).
 
-    tir-opt FILE... [-p canonicalize,cse | --pipeline interp] [--print-ir-after-all]
+    tir-opt FILE... [-p canonicalize,cse | --pipeline cpu|interp] [--print-ir-after-all]
             [--print-ir-before-all] [--print-ir-after=PASS] [--print-ir-before=PASS]
             [--print-ir-diff] [--dump-dir DIR] [--timing] [--print-generic]
             [--print-debuginfo] [--verify-diagnostics] [--split-input-file]
@@ -8,8 +8,9 @@
 
 FILE `-` reads stdin. IR dumps go to stdout in MLIR's style
 (`// -----// IR Dump After canonicalize //----- //`), the final IR to stdout or OUT, the
-timing table to stderr. User errors (parse, verifier, unknown pass, missing file) print one
-line (plus a source excerpt for parse errors) on stderr and exit with 1.
+timing table to stderr. User errors (parse, verifier, unknown pass or pipeline, missing file) print
+one line (plus a source excerpt for parse errors) on stderr and exit with 1. `--help` lists the
+passes and pipelines; `--check-numerics` ends with a line on stderr saying what it compared.
 
 `--verify-diagnostics` checks `// expected-error @+1 {{substring}}` comments (also `@-N`,
 `@above`, `@below`; no offset = the same line) against the error the file produces; with
