@@ -20,7 +20,9 @@ sets `debug`. Afterwards they are plain attributes of `tensorir.config`:
 | cflags   | -O3 -march=native  | flags for `cc` (space-separated)                                          |
 | threads  | 0                  | threads of compiled code (OpenMP loops and BLAS); 0: all available cores  |
 | debug    | 0                  | 0 quiet; 1 pass names and timings; 2 IR after each pass; 3 IR before and  |
-|          |                    | after each pass; 4 generated source; 5 compiler command lines (also `DEBUG=n`) |
+|          |                    | after each pass; 4 generated source; 5 compiler command lines (also `DEBUG=n`); |
+|          |                    | each level includes the lower ones; a cache hit prints `cache hit: PATH` and |
+|          |                    | runs the passes again for levels 2-3 (no compiler runs: level 5 adds nothing) |
 | verify   | True               | run the verifier after every pass (`verify=0` for speed)                  |
 
 An unknown key in `TENSORIR_FLAGS` is a warning that names the known keys; a

@@ -1,6 +1,6 @@
 """The `mem` dialect: buffers (memrefs), the memory level that `bufferize` produces.
 
-    %m = mem.alloc %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
+    %m = mem.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
     %d = mem.dim %m {axis = 0} : index
     %t = mem.view %m sizes %d {offset = 0, shape = [4, ?], strides = [1, 4]} : memref<4x?xf32, strides=[1,4]>
     %x = mem.load %m indices %i, %j : f32
@@ -133,7 +133,7 @@ def _check_dyn_operands(op: Operation, operands: Sequence[Value], n_dyn: int) ->
 
 class AllocOp(Operation):
     """A new contiguous buffer; `?` sizes come from the `index` operands, in order:
-    `%m = mem.alloc %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>`."""
+    `%m = mem.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>`."""
 
     name = "mem.alloc"
     operands_def = ("sizes*",)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..ir.attributes import DYN, Dense, Typed
 from ..ir.core import Operation, OpResult, TirError, Value
-from ..ir.types import Dim, ScalarType, TensorType, scalar
+from ..ir.types import Dim, ScalarType, TensorType, index, scalar
 
 DynamicMarker = type(DYN)
 
@@ -140,16 +140,17 @@ def static_int(v: Value) -> int | None:
 
 
 def check_size_operands(op: Operation, operands: Sequence[Value], n_dyn: int, *, integer: bool = True) -> None:
-    """The dynamic operands filling `?` entries: as many as entries, each a 0-d (integer) tensor."""
+    """The dynamic operands filling `?` entries: as many as entries, each a 0-d (integer) tensor, or
+    (sizes, `integer`) an `index`."""
     if len(operands) != n_dyn:
         raise op.error(f"has {n_dyn} '?' entr{'y' if n_dyn == 1 else 'ies'} but {len(operands)} "
                        f"dynamic operand{'' if len(operands) == 1 else 's'}")
     for k, v in enumerate(operands):
         t = v.type
         ok = isinstance(t, TensorType) and t.rank == 0 and (t.element.is_int or not integer and t.element.is_float)
-        if not ok:
-            kind = "integer" if integer else "numeric"
-            raise op.error(f"dynamic operand #{k} must be a 0-d {kind} tensor, got {t}")
+        if not ok and not (integer and t == index):
+            kind = "an index or a 0-d integer tensor" if integer else "a 0-d numeric tensor"
+            raise op.error(f"dynamic operand #{k} must be {kind}, got {t}")
 
 
 def count_dynamic(lists: Sequence[Sequence[Any] | None]) -> int:

@@ -1,9 +1,10 @@
 """Shape, indexing and creation ops of the `tensor` dialect (re-exported by dialects/tensor.py).
 
 Sizes and bounds may be dynamic: an attribute entry `?` takes the value of the
-op's next trailing 0-d integer operand, in order (MLIR's mixed static/dynamic
-convention): `%y = tensor.reshape %x sizes %n {shape = [?, -1]} : tensor<?x?xf32>` (the printer
-names a trailing variadic segment: `sizes`, `bounds`).
+op's next trailing operand, in order (MLIR's mixed static/dynamic convention):
+`%y = tensor.reshape %x sizes %n {shape = [?, -1]} : tensor<?x?xf32>`. A size operand is an
+`index` or a 0-d integer tensor, written after the word `sizes` in every op (`tensor.zeros sizes %n`);
+other trailing segments are named when they follow operands (`bounds`).
 Where such an operand is a `tensor.constant`, inference reads it and keeps the
 dim static.
 
@@ -616,7 +617,7 @@ class IncTakeOp(SetTakeOp):
 
 
 class _FilledOp(Operation):
-    """zeros/ones: `{shape = [...], dtype = f32}` with `?` entries from 0-d integer operands."""
+    """zeros/ones: `{shape = [...], dtype = f32}` with `?` entries from size operands."""
 
     operands_def = ("sizes*",)
     attrs = {"shape": AttrDef(tuple, required=True), "dtype": AttrDef(ScalarType, default=f64)}
@@ -644,7 +645,7 @@ class _FilledOp(Operation):
 
 
 class ZerosOp(_FilledOp):
-    """`%z = tensor.zeros %n {shape = [?, 3], dtype = f32} : tensor<?x3xf32>` (dtype default f64)."""
+    """`%z = tensor.zeros sizes %n {shape = [?, 3], dtype = f32} : tensor<?x3xf32>` (dtype default f64)."""
 
     name = "tensor.zeros"
 
@@ -657,7 +658,7 @@ class OnesOp(_FilledOp):
 
 
 class EyeOp(Operation):
-    """Theano's eye(n, m, k): ones on the k-th diagonal: `%e = tensor.eye %n {n = ?, m = 4, k = 0, dtype = f32}
+    """Theano's eye(n, m, k): ones on the k-th diagonal: `%e = tensor.eye sizes %n {n = ?, m = 4, k = 0, dtype = f32}
     : tensor<?x4xf32>` (m absent: n; `?` entries taken in the order n, m, k)."""
 
     name = "tensor.eye"

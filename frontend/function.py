@@ -129,7 +129,7 @@ def run_pipeline(module: ModuleOp, pipeline: str) -> dict[str, str]:
     """Run the named pass pipeline on `module`; returns the IR text after each pass, by pass name.
 
     `config.verify` turns the verifier between passes on or off; `config.debug` >= 1 prints pass
-    names and timings, >= 2 also the IR after each pass (on stderr).
+    names and timings, >= 2 also the IR after each pass, >= 3 also before it (on stderr).
     """
     from .. import passes
     from ..config import config
@@ -137,6 +137,10 @@ def run_pipeline(module: ModuleOp, pipeline: str) -> dict[str, str]:
     stages: dict[str, str] = {}
 
     class Record(passes.PassInstrumentation):
+        def before_pass(self, pass_: Any, module: Any) -> None:
+            if config.debug >= 3:
+                print(f"// ----- IR before {pass_.spec()}\n{print_module(module)}", file=sys.stderr)
+
         def after_pass(self, pass_: Any, module: Any, changed: bool) -> None:
             text = print_module(module)
             stages[pass_.spec()] = text
@@ -257,7 +261,9 @@ class Function:
             # only if someone asks for them (f.ir(stage)).
             self.module.attributes[target.source_attr] = hit[0]  # type: ignore[index]
             if config.debug >= 1:
-                print(f"tensorir: @{self.name}: {self.target} source from the cache", file=sys.stderr)
+                print(f"tensorir: @{self.name}: cache hit: {cache.source_path(source_key)}", file=sys.stderr)
+            if config.debug >= 2:  # the IR dumps DEBUG promises: run the pipeline again, for printing only
+                self._stages = self._run_pipeline(self._build())
             self._run = target.make_runner(self.module, self.name, hit[1])
         else:
             self._stages = self._run_pipeline(self.module)

@@ -80,8 +80,10 @@ def _lark() -> Lark:
 
 
 def parse(text: str, filename: str = "<string>") -> ModuleOp:
-    """Parse `.tir` text into a module (the top-level ops, or the one module written)."""
+    """Parse `.tir` text into a module (the top-level ops, or the one module written); a leading UTF-8
+    byte order mark is skipped."""
     load_dialects()
+    text = text.removeprefix("\ufeff")
     try:
         tree = _lark().parse(text)
     except UnexpectedInput as e:
@@ -409,11 +411,15 @@ class _IRBuilder:
         return op
 
     def operand_tokens(self, cls: type[Operation], tree: Tree | None) -> list[Token]:
-        """The operand names, checking the keyword before a variadic segment (`wrt` in tensor.grad)."""
+        """The operand names, checking the keyword before a variadic segment (`wrt` in tensor.grad,
+        `sizes`); the keyword may be left out."""
         if tree is None:
             return []
-        head_t, kw, tail_t = tree.children
-        toks = list(head_t.children)
+        lead_kw, head_t, kw, tail_t = tree.children
+        if lead_kw is not None and kw is not None:
+            raise self.error(kw, f"unexpected '{kw.value}': '{cls.name}' names one operand group")
+        toks = list(head_t.children) + (list(tail_t.children) if kw is not None else [])
+        kw, before = (lead_kw, 0) if lead_kw is not None else (kw, len(head_t.children))
         if kw is None:
             return toks
         defs = cls.operands_def
@@ -424,10 +430,10 @@ class _IRBuilder:
         if kw.value != seg:
             raise self.error(kw, f"expected keyword '{seg}' (the name of the variadic operands of '{cls.name}'), "
                                  f"got '{kw.value}'")
-        if len(toks) != var:
-            raise self.error(kw, f"keyword '{seg}' must follow the first {var} operand{'s' if var != 1 else ''} "
-                                 f"of '{cls.name}', not {len(toks)}")
-        return toks + list(tail_t.children)
+        if before != var:
+            where = "come first" if var == 0 else f"follow the first {var} operand{'s' if var != 1 else ''}"
+            raise self.error(kw, f"keyword '{seg}' must {where} in '{cls.name}', not after {before}")
+        return toks
 
     def generic_op(self, tree: Tree) -> Operation:
         res_tok, name_tok, values_t, regions_t, attrs_t, ftype_t, loc_t = tree.children

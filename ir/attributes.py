@@ -35,7 +35,7 @@ class Typed:
 class _Dynamic:
     """The `?` marker in attribute arrays: a size or bound taken from the op's next dynamic
     operand, in order (MLIR's convention for mixed static/dynamic sizes):
-    `tensor.zeros %n {shape = [?, 3], dtype = f32}`."""
+    `tensor.zeros sizes %n {shape = [?, 3], dtype = f32}`."""
 
     _instance: _Dynamic | None = None
 

@@ -244,6 +244,17 @@ class Operation:
             raise ValueError(f"'{self.name}' has {len(self.results)} results, not one")
         return self.results[0]
 
+    @classmethod
+    def named_segment(cls) -> tuple[int, str] | None:
+        """(position, name) of the variadic operand segment when the text writes its name before it:
+        when it follows other operands (`tensor.grad %c wrt %w`), and always for size operands, so that
+        every op with sizes reads the same (`tensor.zeros sizes %n`, `tensor.reshape %x sizes %n`)."""
+        var = next((k for k, n in enumerate(cls.operands_def) if n.endswith("*")), None)
+        if var is None:
+            return None
+        seg = cls.operands_def[var][:-1]
+        return (var, seg) if var > 0 or seg == "sizes" else None
+
     def _segment(self, i: int) -> Value | list[Value]:
         """Operand segment i of operands_def (a list for the variadic one)."""
         defs = self.operands_def

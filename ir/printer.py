@@ -4,8 +4,9 @@ Custom form (one uniform syntax for every op, DESIGN.md section 3):
 
     %r = dialect.op %a, %b kw %c, %d {attr = 1} ({ ^bb0(%x: f32): ... }) : tensor<?xf32>
 
-Operands of a variadic segment that is not first are preceded by the
-segment's name (`tensor.grad %cost wrt %w, %b`). Ops without results list
+Operands of a variadic segment that is not first, and size operands, are
+preceded by the segment's name (`tensor.grad %cost wrt %w, %b`,
+`tensor.zeros sizes %n`). Ops without results list
 their operand types after the colon (`func.return %x : tensor<f32>`).
 
 Generic form (`generic=True`), which MLIR-family tools read:
@@ -96,20 +97,18 @@ class Printer:
     def operand_list(self, op: Operation) -> str:
         if not op.operands:
             return ""
-        defs = op.operands_def
-        var = next((k for k, n in enumerate(defs) if n.endswith("*")), None)
-        if var is None or var == 0:
+        named = op.named_segment()
+        if named is None:
             return " " + ", ".join(self.name(v) for v in op.operands)
-        head = op.operands[:var]
-        n_var = len(op.operands) - (len(defs) - 1)
-        seg = op.operands[var:var + n_var]
-        tail = op.operands[var + n_var:]
-        text = " " + ", ".join(self.name(v) for v in head)
+        var, keyword = named
+        n_var = len(op.operands) - (len(op.operands_def) - 1)
+        groups = [op.operands[:var], op.operands[var:var + n_var], op.operands[var + n_var:]]
+        head, seg, tail = (", ".join(self.name(v) for v in g) for g in groups)
+        parts = [head] if head else []
         if seg:
-            text += f" {defs[var].rstrip('*')} " + ", ".join(self.name(v) for v in seg)
-        if tail:
-            text += ", " + ", ".join(self.name(v) for v in tail)
-        return text
+            parts.append(f"{keyword} {seg}")
+        text = " " + " ".join(parts)
+        return text + (", " + tail if tail else "")
 
     def location(self, loc: Location) -> str:
         if not self.debuginfo or loc == UNKNOWN:

@@ -426,12 +426,14 @@ class FunctionBufferizer:
         return self.b.create(M.LoadOp, self.get(tensor)).result
 
     def index_operand(self, tensor: Value) -> Ix:
-        """A 0-d integer tensor operand as an index (static when it is a constant)."""
+        """A size operand (an index or a 0-d integer tensor) as an index (static when it is a constant)."""
         from ..dialects.tensor_common import static_int
 
         s = static_int(tensor)
         if s is not None:
             return s
+        if tensor.type == index:
+            return tensor
         v = self.load_scalar(tensor)
         return v if v.type == index else self.b.create(sop("scalar.cast"), v, dtype=index).result
 

@@ -122,12 +122,15 @@ def get_pass_class(name: str) -> type[Pass]:
     return getattr(importlib.import_module(module), cls_name)
 
 
-def unknown_pass_message(name: str) -> str:
-    known = sorted(PASSES)
-    close = difflib.get_close_matches(name, known + sorted(PIPELINES), n=1)
+def unknown_pass_message(name: str, kind: str = "pass") -> str:
+    """`unknown pass 'x' (did you mean 'y'?); known passes: ...; pipelines: ...`; kind "pipeline" names
+    only pipelines."""
+    pipelines = f"pipelines: {', '.join(sorted(PIPELINES))}"
+    candidates = sorted(PIPELINES) if kind == "pipeline" else sorted(PASSES) + sorted(PIPELINES)
+    close = difflib.get_close_matches(name, candidates, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    return (f"unknown pass '{name}'{hint}; known passes: {', '.join(known)}; "
-            f"pipelines: {', '.join(sorted(PIPELINES))}")
+    known = pipelines if kind == "pipeline" else f"known passes: {', '.join(sorted(PASSES))}; {pipelines}"
+    return f"unknown {kind} '{name}'{hint}; {known}"
 
 
 def _split_top_level(text: str, seps: str) -> list[str]:

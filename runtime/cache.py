@@ -248,19 +248,24 @@ def source_key(ir_text: str, pipeline: str) -> str:
     return h.hexdigest()
 
 
+def source_path(key: str) -> Path:
+    """Where the generated source of an IR (`source_key`) is kept."""
+    return Path(os.path.expanduser(config.cachedir)) / "src" / f"{key}.json"
+
+
 def lookup_source(key: str) -> tuple[str, str] | None:
     """(C source, module key) stored for `key`, or None (also for an unreadable or damaged entry)."""
     try:
-        data = json.loads((Path(os.path.expanduser(config.cachedir)) / "src" / f"{key}.json").read_text())
+        data = json.loads(source_path(key).read_text())
         return str(data["source"]), str(data["module_key"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
 def store_source(key: str, source: str, module_key: str) -> None:
-    folder = Path(os.path.expanduser(config.cachedir)) / "src"
+    path = source_path(key)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic(folder / f"{key}.json", json.dumps({"source": source, "module_key": module_key}).encode())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(path, json.dumps({"source": source, "module_key": module_key}).encode())
     except OSError:
         pass  # a cache that cannot be written only costs time

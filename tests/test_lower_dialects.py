@@ -567,14 +567,14 @@ func.func @main(%t: tensor<?x4xf32>, %w: tensor<4x3xf32>) -> (tensor<?x4xf32>, t
   %one = scalar.constant {value = 1 : index} : index
   %unit = scalar.eq %sx, %one : i1
   mem.check %unit {message = "x must be contiguous"} : i1
-  %buf = mem.alloc %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
+  %buf = mem.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
   %yt = mem.view %buf sizes %n, %n {offset = 0, shape = [?, 4], strides = [1, ?]} : memref<?x4xf32, strides=[1,?]>
   %dx = kernel.to_device %x : memref<?x4xf32>
   kernel.launch %dx, %yt, %n {kernel = @scale} : memref<?x4xf32>, memref<?x4xf32, strides=[1,?]>, index
-  %xc = mem.alloc %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
+  %xc = mem.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
   kernel.to_host %dx, %xc : memref<?x4xf32>, memref<?x4xf32>
   %wb = mem.buffer_of %w : memref<4x3xf32>
-  %o = mem.alloc %n {shape = [?, 3], dtype = f32} : memref<?x3xf32>
+  %o = mem.alloc sizes %n {shape = [?, 3], dtype = f32} : memref<?x3xf32>
   lib.gemm %buf, %wb, %o {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false} \
 : memref<?x4xf32>, memref<4x3xf32>, memref<?x3xf32>
   %col = mem.alloc {shape = [4], dtype = f32} : memref<4xf32>
@@ -594,7 +594,7 @@ func.func @main(%t: tensor<?x4xf32>, %w: tensor<4x3xf32>) -> (tensor<?x4xf32>, t
       %next = scalar.add %acc, %a : f32
       loop.yield %next : f32
   }) : f32
-  %copy = mem.alloc %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
+  %copy = mem.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
   mem.copy %yt, %copy : memref<?x4xf32, strides=[1,?]>, memref<?x4xf32>
   %r0 = mem.tensor_of %copy : tensor<?x4xf32>
   %r1 = mem.tensor_of %o : tensor<?x3xf32>

@@ -273,6 +273,40 @@ func.func @f(%x: tensor<?x3xf32>, %y: tensor<3xf64>) {
     assert "%0 = tensor.add %x, %y : tensor<?x3xf64>" in print_module(module)
 
 
+SIZES_IN = """\
+func.func @f(%n: index, %m: tensor<i64>, %x: tensor<?xf32>) {
+  %z = tensor.zeros sizes %n, %m {shape = [?, ?], dtype = f32}
+  %o = tensor.ones %n {shape = [?]}
+  %e = tensor.eye %m {n = ?}
+  %a = tensor.alloc %x sizes %n {shape = [?, 3]}
+  %r = tensor.reshape %x, %m {shape = [?, 1]}
+  %b = tensor.broadcast_to %x sizes %n, %m {shape = [?, ?]}
+  func.return
+}
+"""
+
+SIZES_OUT = """\
+func.func @f(%n: index, %m: tensor<i64>, %x: tensor<?xf32>) {
+  %z = tensor.zeros sizes %n, %m {shape = [?, ?], dtype = f32} : tensor<?x?xf32>
+  %o = tensor.ones sizes %n {shape = [?], dtype = f64} : tensor<?xf64>
+  %e = tensor.eye sizes %m {n = ?, k = 0, dtype = f64} : tensor<?x?xf64>
+  %a = tensor.alloc %x sizes %n {shape = [?, 3]} : tensor<?x3xf32>
+  %r = tensor.reshape %x sizes %m {shape = [?, 1]} : tensor<?x1xf32>
+  %b = tensor.broadcast_to %x sizes %n, %m {shape = [?, ?]} : tensor<?x?xf32>
+  func.return
+}
+"""
+
+
+def test_size_operands_have_one_form() -> None:
+    """Every op with size operands prints them after `sizes` (the keyword may be left out in input);
+    a size is an index or a 0-d integer tensor."""
+    module = parse(SIZES_IN)
+    verify(module)
+    assert print_module(module) == SIZES_OUT
+    assert print_module(parse(SIZES_OUT)) == SIZES_OUT
+
+
 def test_names_locations_and_comments() -> None:
     text = """// a comment
 func.func @f(%x_1: tensor<f32>, %a.b: tensor<f32>) -> tensor<f32> {  // trailing
@@ -365,6 +399,9 @@ ERRORS = [
     (_HEAD + "  %0 = tensor.reshape %x wrt %n {shape = [?]}\n}", 2, 26, "expected keyword 'sizes'"),
     (_HEAD + "  %0 = tensor.add %x wrt %y\n}", 2, 22, "'tensor.add' has no variadic operand group"),
     (_HEAD + "  %0 = testparser.wrap %x, %x mid %y ({\n}) : f32\n}", 2, 31, "must follow the first 1 operand"),
+    (_HEAD + "  %0 = tensor.zeros %n sizes %n {shape = [?, ?]}\n}", 2, 24, "keyword 'sizes' must come first"),
+    (_HEAD + "  %0 = tensor.reshape sizes %x, %n {shape = [?]}\n}", 2, 23, "must follow the first 1 operand"),
+    (_HEAD + "  %0 = tensor.zeros sizes %n sizes %n {shape = [?, ?]}\n}", 2, 30, "names one operand group"),
     (_HEAD + "  %0 = tensor.add %x, %y\n}", 2, 3, "'tensor.add' op operand shapes (4,) and (3,) do not broadcast"),
     (_HEAD + "  %0 = tensor.constant\n}", 2, 3, "requires attribute 'value'"),
     (_HEAD + "  %0 = tensor.exp %x : tensor<4xfoo>\n}", 2, 33, "unknown element type 'foo'"),

@@ -28,8 +28,8 @@ print(json.dumps({"out": out, "compiles": cache.stats()["compiles"], "lazy_stage
 """
 
 
-def run_script(cachedir: Path) -> tuple[dict, str]:
-    env = dict(os.environ, TENSORIR_FLAGS=f"cachedir={cachedir}", DEBUG="1")
+def run_script(cachedir: Path, debug: int = 1) -> tuple[dict, str]:
+    env = dict(os.environ, TENSORIR_FLAGS=f"cachedir={cachedir}", DEBUG=str(debug))
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
@@ -37,10 +37,10 @@ def run_script(cachedir: Path) -> tuple[dict, str]:
 
 def test_warm_process_skips_pipeline_and_compiler(tmp_path: Path) -> None:
     cold, cold_err = run_script(tmp_path)
-    assert cold["compiles"] == 1 and "source from the cache" not in cold_err
+    assert cold["compiles"] == 1 and "cache hit: " not in cold_err
     warm, warm_err = run_script(tmp_path)
-    assert warm["compiles"] == 0 and "source from the cache" in warm_err
-    assert "canonicalize" not in warm_err.split("source from the cache")[0]  # no pass ran before the hit
+    assert warm["compiles"] == 0 and "cache hit: " in warm_err
+    assert "canonicalize" not in warm_err.split("cache hit: ")[0]  # no pass ran before the hit
     want = (np.exp(np.arange(4, dtype=np.float32)) * 2).tolist()
     assert cold["out"] == warm["out"] and np.allclose(warm["out"], want)
     assert cold["lazy_stages"] and warm["lazy_stages"]
@@ -51,6 +51,27 @@ def test_damaged_entry_is_ignored(tmp_path: Path) -> None:
     for entry in (tmp_path / "src").glob("*.json"):
         entry.write_text("{not json")
     again, err = run_script(tmp_path)
-    assert "source from the cache" not in err and again["compiles"] == 0  # regenerated; the .so was still valid
+    assert "cache hit: " not in err and again["compiles"] == 0  # regenerated; the .so was still valid
     for entry in (tmp_path / "src").glob("*.json"):
         assert json.loads(entry.read_text())["source"].startswith("/*")
+
+
+def _dumps(err: str) -> list[str]:
+    """The IR dump headers and the C source header DEBUG printed, in order."""
+    return [line for line in err.splitlines() if line.startswith(("// ----- IR ", "// ----- C source"))]
+
+
+def test_debug_levels_show_the_ir_on_a_cache_hit(tmp_path: Path) -> None:
+    cold, cold_err = run_script(tmp_path, debug=4)  # a DEBUG run fills the cache like any other
+    warm, warm_err = run_script(tmp_path, debug=4)
+    assert cold["compiles"] == 1 and warm["compiles"] == 0
+    hit = warm_err.split("cache hit: ")[1].splitlines()[0]
+    assert Path(hit).is_file() and Path(hit).parent == tmp_path / "src"
+    dumps = _dumps(cold_err)
+    # DEBUG=3: the IR before and after each pass of the cpu pipeline; DEBUG=4: then the C source.
+    assert dumps[0] == "// ----- IR before inline" and dumps[1].startswith("// ----- IR after inline")
+    assert "// ----- IR before emit-c" in dumps and dumps[-1] == "// ----- C source of @main"
+    assert _dumps(warm_err) == dumps
+    _, err2 = run_script(tmp_path, debug=2)
+    assert not any("IR before" in d for d in _dumps(err2))
+    assert [d for d in _dumps(err2) if "IR after" in d] == [d for d in dumps if "IR after" in d]

@@ -217,3 +217,63 @@ def test_recursion_and_non_utf8_files_are_user_errors(tmp_path: Path) -> None:
     binary.write_bytes(b"\x00\xff garbage")
     assert_user_error(tool("tir_opt", str(binary), cwd=tmp_path), r"not UTF-8 text")
     assert_user_error(tool("tirc", "run", str(binary), cwd=tmp_path), r"not UTF-8 text")
+
+
+def test_readme_size_operands_take_an_index_argument(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    path = tmp_path / "grid.tir"
+    path.write_text(next(b for b in re.findall(r"^```\w*\n(.*?)^```", readme, re.S | re.M) if "@grid" in b))
+    x = np.array([1.0, 2.0, 3.0], np.float32)
+    for target in ("c", "interp"):
+        out = tmp_path / f"{target}.npz"
+        assert tirc.main(["run", str(path), "--input", "n=2", "--input", "x=[1.0, 2.0, 3.0]", "--target", target,
+                          "--output", str(out)]) == 0, capsys.readouterr().err
+        with np.load(out) as data:
+            np.testing.assert_array_equal(data["out0"], np.zeros((2, 3), np.float32))
+            np.testing.assert_array_equal(data["out1"], np.broadcast_to(x, (2, 3)))
+    assert tirc.main(["run", str(path), "--input", "n=2.5", "--input", "x=[1.0]", "--target", "interp"]) == 1
+    assert capsys.readouterr().err.startswith("input %n expects int64 index, got float 2.5")
+    assert tirc.main(["run", str(path), "--input", "n=[2]", "--input", "x=[1.0]", "--target", "interp"]) == 1
+    assert capsys.readouterr().err.startswith("input %n expects a number, got an array of shape (1,)")
+
+
+def test_edge_inputs_give_clear_messages(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = str(files / "good.tir")
+    (files / "empty.tir").write_text("")
+    assert tirc.main(["run", str(files / "empty.tir")]) == 1
+    assert capsys.readouterr().err.startswith(f"{files / 'empty.tir'}:1:1: the file defines no function")
+    (files / "x.npy").write_text("1.0 2.0 3.0\n")  # text, not numpy's format
+    assert tirc.main(["run", good, "--input", f"x={files / 'x.npy'}", "--input", "y=1"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"input %x: '{files / 'x.npy'}' is not a .npy file (numpy.save writes one)\n"
+    bom = files / "bom.tir"
+    bom.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert tirc.main(["run", str(bom), "--input", "x=[1.0, 2.0, 3.0]", "--input", "y=2"]) == 0
+    assert capsys.readouterr().out.startswith("out0 = array([2., 4., 6.], dtype=float32)")
+    proc = tool("tir_opt", "-", stdin="\ufeff" + GOOD, cwd=files)
+    assert proc.returncode == 0 and proc.stdout.startswith("func.func @main"), proc.stderr
+
+
+def test_tir_opt_names_pipelines_and_reports_a_clean_numerics_check(files: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from tensorir.passes import PASSES, PIPELINES
+
+    with pytest.raises(SystemExit):
+        tir_opt.main(["--help"])
+    helptext = capsys.readouterr().out
+    assert all(name in helptext for name in [*PASSES, *PIPELINES])
+    assert "  cpu     inline, canonicalize," in helptext
+    good = str(files / "good.tir")
+    assert tir_opt.main([good, "--pipeline", "nosuch"]) == 1
+    assert capsys.readouterr().err == ("tir-opt: unknown pipeline 'nosuch'; pipelines: cpu, interp "
+                                       "(a list of passes goes in -p)\n")
+    assert tir_opt.main([good, "--pipeline", "interp", "--check-numerics"]) == 0
+    assert capsys.readouterr().err == (f"{good}: --check-numerics: @main: same results after each of 3 passes "
+                                       "(compared after the 1 that changed the IR)\n")
+    odd = files / "odd.tir"  # only 5 elements reshape to (5,): no random size runs it
+    odd.write_text("func.func @five(%x: tensor<?xf32>) -> tensor<5xf32> {\n"
+                   "  %y = tensor.reshape %x {shape = [5]}\n  func.return %y : tensor<5xf32>\n}\n")
+    assert tir_opt.main([str(odd), "-p", "cse", "--check-numerics"]) == 0
+    assert capsys.readouterr().err == (f"{odd}: --check-numerics: no function: same results after each of 1 pass "
+                                       "(compared after the 0 that changed the IR); not checked: @five "
+                                       "(no random inputs of the sizes 3, 4, 1, 2 run)\n")

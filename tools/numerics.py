@@ -58,6 +58,8 @@ class NumericsChecker(PassInstrumentation):
         rng = np.random.default_rng(seed)
         self.inputs: dict[str, list[Any]] = {}
         self.reference: dict[str, list[np.ndarray]] = {}
+        self.functions = [fn.attributes["sym_name"] for fn in _functions(module)]
+        self.passes = self.compared = 0
         for fn in _functions(module):
             name = fn.attributes["sym_name"]
             for n in _SIZES:
@@ -78,9 +80,22 @@ class NumericsChecker(PassInstrumentation):
     def checked(self) -> list[str]:
         return sorted(self.inputs)
 
+    def summary(self) -> str:
+        """What was checked, once every pass agreed (so that a clean run says so)."""
+        names = ", ".join("@" + n for n in self.checked) or "no function"
+        text = (f"--check-numerics: {names}: same results after each of {self.passes} "
+                f"pass{'' if self.passes == 1 else 'es'} (compared after the {self.compared} that changed the IR)")
+        skipped = [n for n in self.functions if n not in self.inputs]
+        if skipped:
+            text += (f"; not checked: {', '.join('@' + n for n in skipped)} (no random inputs of the sizes "
+                     f"{', '.join(map(str, _SIZES))} run)")
+        return text
+
     def after_pass(self, pass_: Pass, module: Operation, changed: bool) -> None:
+        self.passes += 1
         if not changed:
             return
+        self.compared += 1
         for name, args in self.inputs.items():
             try:
                 results = self._run(module, name, args)

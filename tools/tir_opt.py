@@ -1,6 +1,6 @@
 """`tir-opt`: run passes on .tir files and show the IR between them (the pass-debugging tool).
 
-    tir-opt FILE... [-p canonicalize,cse | --pipeline interp] [--print-ir-after-all]
+    tir-opt FILE... [-p canonicalize,cse | --pipeline cpu|interp] [--print-ir-after-all]
             [--print-ir-before-all] [--print-ir-after=PASS] [--print-ir-before=PASS]
             [--print-ir-diff] [--dump-dir DIR] [--timing] [--print-generic]
             [--print-debuginfo] [--verify-diagnostics] [--split-input-file]
@@ -8,8 +8,9 @@
 
 FILE `-` reads stdin. IR dumps go to stdout in MLIR's style
 (`// -----// IR Dump After canonicalize //----- //`), the final IR to stdout or OUT, the
-timing table to stderr. User errors (parse, verifier, unknown pass, missing file) print one
-line (plus a source excerpt for parse errors) on stderr and exit with 1.
+timing table to stderr. User errors (parse, verifier, unknown pass or pipeline, missing file) print
+one line (plus a source excerpt for parse errors) on stderr and exit with 1. `--help` lists the
+passes and pipelines; `--check-numerics` ends with a line on stderr saying what it compared.
 
 `--verify-diagnostics` checks `// expected-error @+1 {{substring}}` comments (also `@-N`,
 `@above`, `@below`; no offset = the same line) against the error the file produces; with
@@ -23,6 +24,7 @@ import difflib
 import os
 import re
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -30,7 +32,15 @@ from ..frontend.parser import read_source
 from ..ir.core import Operation, TirError
 from ..ir.printer import print_module
 from ..ir.verifier import verify
-from ..passes.pass_manager import Pass, PassInstrumentation, PassManager, PassTimer, parse_pipeline
+from ..passes import PASSES, PIPELINES
+from ..passes.pass_manager import (
+    Pass,
+    PassInstrumentation,
+    PassManager,
+    PassTimer,
+    parse_pipeline,
+    unknown_pass_message,
+)
 from . import cli
 from .numerics import NumericsChecker
 
@@ -175,9 +185,12 @@ class Tool:
         insts: list[PassInstrumentation] = [IRPrinter(self.opts.print_opts, self.out, module)]
         if self.opts.timing:
             insts.append(self.timer)
-        if self.opts.check_numerics:
-            insts.append(NumericsChecker(module))
+        checker = NumericsChecker(module) if self.opts.check_numerics else None
+        if checker is not None:
+            insts.append(checker)
         PassManager(passes, verify_each=self.opts.verify, instrumentations=insts).run(module)
+        if checker is not None:
+            self.err.write(f"{filename}: {checker.summary()}\n")
         return module_text(module, generic=self.opts.print_opts.generic, debuginfo=self.opts.print_opts.debuginfo)
 
     def chunks(self, text: str) -> list[tuple[str, int, int]]:
@@ -247,10 +260,17 @@ def diagnose(expected: list[Expectation], error: TirError | None, filename: str)
 
 
 def build_arg_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="tir-opt", description="Run passes on .tir files and show the IR.")
+    width = max(map(len, PIPELINES)) + 2
+    listing = ["passes:", textwrap.fill(", ".join(sorted(PASSES)), 78, initial_indent="  ", subsequent_indent="  "),
+               "pipelines (--pipeline NAME):"]
+    listing += [textwrap.fill(", ".join(v), 78, initial_indent=f"  {k:<{width}}", subsequent_indent=" " * (width + 2))
+                for k, v in sorted(PIPELINES.items())]
+    ap = argparse.ArgumentParser(prog="tir-opt", description="Run passes on .tir files and show the IR.",
+                                 epilog="\n".join(listing), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="*", default=["-"], help="input .tir files ('-' = stdin)")
     ap.add_argument("-p", "--passes", default="", help="comma-separated pass list, e.g. canonicalize,cse")
-    ap.add_argument("--pipeline", default="", help="a named pipeline (interp)")
+    ap.add_argument("--pipeline", default="", metavar="NAME",
+                    help=f"a named pipeline: {', '.join(sorted(PIPELINES))} (listed below)")
     ap.add_argument("--print-ir-after-all", action="store_true")
     ap.add_argument("--print-ir-before-all", action="store_true")
     ap.add_argument("--print-ir-after", action="append", default=[], metavar="PASS")
@@ -279,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
     pipeline = ",".join(s for s in (args.pipeline, args.passes) if s)
     try:
+        if args.pipeline and args.pipeline not in PIPELINES:
+            raise TirError(unknown_pass_message(args.pipeline, "pipeline") + " (a list of passes goes in -p)")
         passes = parse_pipeline(pipeline) if pipeline else []  # report a bad pipeline before reading input
     except TirError as e:
         err.write(f"tir-opt: {e}\n")

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..ir.core import Operation, TirError
+from ..ir.core import Location, Operation, TirError
+from ..ir.types import TensorType, Type
 from ..ir.verifier import verify
 from ..passes import PIPELINES, run_pipeline
 from . import cli
@@ -40,7 +41,10 @@ def load_module(path: str) -> Operation:
 def pick_function(module: Operation, name: str | None) -> Operation:
     funcs = [op for op in module.regions[0].block.ops if op.name == "func.func"]
     names = [f.attributes["sym_name"] for f in funcs]
-    listing = ", ".join("@" + n for n in names) or "none"
+    listing = ", ".join("@" + n for n in names)
+    if not funcs:
+        raise TirError("the file defines no function (a .tir file holds `func.func @name(...) { ... }`)",
+                       Location(module.loc.file, 1, 1))
     if name is not None:
         name = name.lstrip("@")
         for f in funcs:
@@ -59,11 +63,21 @@ def arg_names(fn: Operation) -> list[str]:
     return [a.name_hint or f"arg{i}" for i, a in enumerate(fn.regions[0].block.args)]
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def parse_input_value(text: str, what: str) -> Any:
     if text.endswith(".npy") or os.path.isfile(text):
         try:
-            return np.load(text, allow_pickle=False)
-        except (OSError, ValueError) as e:
+            with open(text, "rb") as f:
+                if f.read(len(_NPY_MAGIC)) != _NPY_MAGIC:
+                    raise TirError(f"{what}: '{text}' is not a .npy file (numpy.save writes one)")
+                f.seek(0)
+                return np.load(f, allow_pickle=False)
+        except ValueError as e:
+            why = "it holds Python objects; tirc reads arrays of numbers" if "allow_pickle" in str(e) else str(e)
+            raise TirError(f"{what}: cannot load '{text}': {why}") from None
+        except OSError as e:
             raise TirError(f"{what}: cannot load '{text}': {getattr(e, 'strerror', None) or e}") from None
     try:
         # A Python literal stays a Python value: like a Python number passed to a compiled function,
@@ -95,9 +109,22 @@ def collect_inputs(fn: Operation, specs: list[str]) -> list[Any]:
     return [given[n] for n in names]
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def check_input(value: Any, t: Type, label: str) -> Any:
+    """An input converted to its argument's type, refusing lossy conversions; a scalar argument (`%n: index`)
+    takes one number (as a 0-d tensor of its type would)."""
     from ..frontend.function import check_argument
-    from ..ir.types import TensorType
+
+    if isinstance(t, TensorType):
+        return check_argument(value, t, label)
+    as_tensor = TensorType((), t)
+    try:
+        return check_argument(value, as_tensor, label)[()]
+    except TirError as e:
+        raise TirError(str(e).replace(f"a 0-d {t.dtype} {as_tensor}", "a number").replace(str(as_tensor), str(t))) \
+            from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     from ..runtime.interpreter import Interpreter
 
     if args.target not in TARGETS:
@@ -109,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     assert pipeline in PIPELINES
     sym = fn.attributes["sym_name"]
     # The Python API's rule for every target: lossless upcasts only, shapes checked, names in errors.
-    inputs = [check_argument(v, t, f"%{a.name_hint or k}") if isinstance(t, TensorType) else v
+    inputs = [check_input(v, t, f"%{a.name_hint or k}")
               for k, (v, t, a) in enumerate(zip(inputs, fn.attributes["function_type"].inputs, fn.body.args))]
     if args.target == "c":
         results = _run_c(module, sym, inputs)
