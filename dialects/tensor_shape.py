@@ -42,6 +42,7 @@ from .tensor_common import (
     normalize_axes,
     normalize_axis,
     runtime_error,
+    size_check_failed,
     tensor_type,
 )
 
@@ -336,6 +337,12 @@ class ConcatenateOp(Operation):
                 raise self.error(f"inputs have ranks {[u.rank for u in types]}, not all equal")
         return normalize_axis(self, self.attributes.get("axis", 0), rank)
 
+    @staticmethod
+    def mismatch(i: int, d: int) -> str:
+        """The run-time check that input #i fits input #0 in dim d (bufferize's mem.check and the
+        interpreter alike), the sizes `{0}`, `{1}` in operand order."""
+        return f"inputs #0 and #{i} differ in dimension {d}: sizes {{0}} and {{1}}"
+
     def infer_types(self) -> list[Type]:
         types = [tensor_type(self, v) for v in self.operands]
         a = self.the_axis()
@@ -354,7 +361,13 @@ class ConcatenateOp(Operation):
         return [TensorType(tuple(out), elem)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        return [np.concatenate(args, axis=self.the_axis())]
+        axis = self.the_axis()
+        first = args[0]
+        for i, x in enumerate(args[1:], 1):
+            for d in range(first.ndim):
+                if d != axis and x.shape[d] != first.shape[d]:
+                    raise size_check_failed(self, self.mismatch(i, d), first.shape[d], x.shape[d])
+        return [np.concatenate(args, axis=axis)]
 
 
 class StackOp(Operation):

@@ -251,8 +251,9 @@ def _zero(t: ScalarType) -> Any:
     return 0.0 if t.is_float else (False if t.is_bool else 0)
 
 
-def _check_contraction(cx: FunctionBufferizer, a: Ix, b: Ix) -> None:
-    cx.check(cx.cmp("eq", a, b), "contraction dims {0} and {1} do not match", a, b)
+def _check_contraction(cx: FunctionBufferizer, a: Value, b: Value) -> None:
+    i, j = T.contraction_dims(a.type.rank, b.type.rank)
+    cx.check(cx.cmp("eq", cx.dim(a, i), cx.dim(b, j)), T.CONTRACTION, cx.dim(a, i), cx.dim(b, j))
 
 
 @rule(T.DotOp, T.MatmulOp)
@@ -278,7 +279,7 @@ def _dot(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         maps = [list(range(ra - 1)) + [k], list(range(ra - 1, ra - 1 + rb - 2)) + [k, ra - 1 + rb - 2],
                 list(range(k))]
         n_iter = k + 1
-    _check_contraction(cx, cx.dim(a, ra - 1), cx.dim(b, 0 if rb == 1 else rb - 2))
+    _check_contraction(cx, a, b)
     iters = [PAR] * (n_iter - 1) + [RED]
     return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), maps, iters, [_zero(el)],
                           _mul_add_body(el))
@@ -292,7 +293,7 @@ def _product_body(el: ScalarType) -> Callable[[Builder, list[Value]], list[Value
 
 def _blas(cx: FunctionBufferizer, a: Value, b: Value, el: ScalarType) -> Value:
     ra, rb = a.type.rank, b.type.rank
-    _check_contraction(cx, cx.dim(a, ra - 1), cx.dim(b, 0))
+    _check_contraction(cx, a, b)
     if ra == 2 and rb == 2:
         c = cx.alloc([cx.dim(a, 0), cx.dim(b, 1)], el)
         cx.b.create(LB.GemmOp, a, b, c, alpha=1.0, beta=0.0, trans_a=False, trans_b=False)
@@ -328,7 +329,7 @@ def _batched_matmul(cx: FunctionBufferizer, op: Operation, a: Value, b: Value) -
     map_a = bm[0] + ([i_dim] if i_dim is not None else []) + [kdim]
     map_b = bm[1] + [kdim] + ([j_dim] if j_dim is not None else [])
     out_map = list(range(kdim))
-    _check_contraction(cx, cx.dim(a, ra - 1), cx.dim(b, 0 if rb == 1 else rb - 2))
+    _check_contraction(cx, a, b)
     iters = [PAR] * kdim + [RED]
     return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), [map_a, map_b, out_map], iters,
                           [_zero(tr.element)], _mul_add_body(tr.element))
@@ -492,11 +493,11 @@ def _concatenate(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     ins = [cx.get(v) for v in op.operands]
     tr = _tt(op.results[0])
     first = ins[0]
-    for x in ins[1:]:
+    for i, x in enumerate(ins[1:], 1):
         for d in range(tr.rank):
             if d != axis:
-                cx.check(cx.cmp("eq", cx.dim(x, d), cx.dim(first, d)),
-                         f"input shapes differ in dim {d}: {{0}} and {{1}}", cx.dim(x, d), cx.dim(first, d))
+                cx.check(cx.cmp("eq", cx.dim(x, d), cx.dim(first, d)), op.mismatch(i, d),
+                         cx.dim(first, d), cx.dim(x, d))
     sizes: list[Ix] = [cx.dim(first, d) for d in range(tr.rank)]
     total: Ix = 0
     for x in ins:

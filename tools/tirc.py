@@ -96,6 +96,7 @@ def collect_inputs(fn: Operation, specs: list[str]) -> list[Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ..dialects.func import argument_label
     from ..frontend.function import check_argument
     from ..ir.types import TensorType
     from ..runtime.interpreter import Interpreter
@@ -109,7 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     assert pipeline in PIPELINES
     sym = fn.attributes["sym_name"]
     # The Python API's rule for every target: lossless upcasts only, shapes checked, names in errors.
-    inputs = [check_argument(v, t, f"%{a.name_hint or k}") if isinstance(t, TensorType) else v
+    inputs = [check_argument(v, t, argument_label(sym, k, a.name_hint), loc=fn.loc) if isinstance(t, TensorType) else v
               for k, (v, t, a) in enumerate(zip(inputs, fn.attributes["function_type"].inputs, fn.body.args))]
     if args.target == "c":
         results = _run_c(module, sym, inputs)
