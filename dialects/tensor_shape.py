@@ -239,8 +239,13 @@ class SqueezeOp(Operation):
         axes = normalize_axes(self, self.attributes["axes"], t.rank)
         for a in axes:
             if t.shape[a] not in (1, None):
-                raise self.error(f"cannot squeeze dimension {a} of size {t.shape[a]}")
+                raise self.error(self.not_one(a).format(t.shape[a]))
         return axes
+
+    @staticmethod
+    def not_one(axis: int) -> str:
+        """Squeezing a dim that is not 1: built, run-time (bufferize's mem.check) and interpreted alike."""
+        return f"cannot squeeze dimension {axis} of size {{0}}: only a dimension of size 1 can be squeezed"
 
     def infer_types(self) -> list[Type]:
         t = tensor_type(self, self.operands[0])
@@ -248,10 +253,11 @@ class SqueezeOp(Operation):
         return [TensorType(tuple(d for k, d in enumerate(t.shape) if k not in axes), t.element)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        try:
-            return [np.squeeze(args[0], axis=self.axes())]
-        except ValueError as e:
-            raise runtime_error(self, str(e)) from None
+        axes = self.axes()
+        for a in axes:
+            if args[0].shape[a] != 1:
+                raise size_check_failed(self, self.not_one(a), args[0].shape[a])
+        return [np.squeeze(args[0], axis=axes)]
 
 
 class BroadcastToOp(Operation):

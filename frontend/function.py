@@ -30,7 +30,7 @@ import numpy as np
 
 from ..dialects.builtin import ModuleOp
 from ..dialects.func import FuncOp, ReturnOp, argument_label, shape_mismatch
-from ..ir.core import Location, TirError, TirTypeError, TirValueError, caller_location
+from ..ir.core import Location, NotSupportedError, TirError, TirTypeError, TirValueError, caller_location
 from ..ir.printer import print_module
 from ..ir.types import TensorType
 from ..ir.verifier import verify
@@ -443,7 +443,8 @@ def function(inputs: Sequence[Variable | In], outputs: Variable | Sequence[Varia
     """
     loc = caller_location()
     if updates:
-        raise TirError("updates= (shared variables) is not supported yet", loc)
+        raise NotSupportedError("tensorir.function(updates=...) (shared variables) is not supported yet (see README)",
+                                loc)
     if mode is not None:
         raise TirError("mode= is not supported; use target= ('interp', ...) instead", loc)
     if allow_input_downcast:

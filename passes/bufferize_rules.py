@@ -346,6 +346,18 @@ def _transpose(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     return [cx.view(x, 0, [cx.dim(x, p) for p in perm], [cx.stride(x, p) for p in perm])]
 
 
+@rule(T.SqueezeOp)
+def _squeeze(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A view without the squeezed dims (never a copy); a dynamic one is checked to be 1."""
+    assert isinstance(op, T.SqueezeOp)
+    x = cx.get(op.operands[0])
+    axes = op.axes()
+    for a in axes:
+        cx.check(cx.cmp("eq", cx.dim(x, a), 1), op.not_one(a), cx.dim(x, a))
+    kept = [d for d in range(x.type.rank) if d not in axes]
+    return [cx.view(x, 0, [cx.dim(x, d) for d in kept], [cx.stride(x, d) for d in kept])]
+
+
 def _sizes(cx: FunctionBufferizer, entries: Sequence[Any], operands: Sequence[Value]) -> list[Any]:
     """Attribute entries with `?` replaced by the (index) value of the next operand."""
     it = iter(operands)
@@ -731,6 +743,6 @@ CORE_OPS: tuple[type[Operation], ...] = (
     T.GenericOp, T.SumOp, T.ProdOp, T.MaxOp, T.MinOp, T.AllOp, T.AnyOp, T.ArgmaxOp, T.ArgminOp, T.DotOp,
     T.MatmulOp, T.ReshapeOp, T.TransposeOp, T.BroadcastToOp, T.SubtensorOp, T.TakeOp, T.SetTakeOp, T.IncTakeOp,
     T.SetSubtensorOp, T.IncSubtensorOp, T.ConcatenateOp, T.ZerosOp, T.OnesOp, T.AllocOp, T.ArangeOp, T.EyeOp,
-    T.ConstantOp, T.ShapeOp,
+    T.ConstantOp, T.ShapeOp, T.SqueezeOp,
 )
 """The core tensor ops of docs/lowering.md section 1 (besides the elementwise ops), each with a rule."""
