@@ -85,7 +85,7 @@ class TirValueError(TirError, ValueError):
 
 
 class NotSupportedError(TirError, NotImplementedError):
-    """A Theano feature tensorir does not have yet (see `tensorir.unsupported`)."""
+    """A Theano feature tensorir does not have yet (the table in frontend/unsupported.py)."""
 
 
 class VerifyError(TirError):
