@@ -98,6 +98,14 @@ def test_static_size_of_an_input_is_a_located_value_error() -> None:
         assert issubclass(cls, ValueError)
 
 
+@pytest.mark.parametrize("shape,given", [((3,), (2,)), ((2, None, 4), (2, 5, 3)), ((None, 1), (0, 0))])
+def test_static_size_message_of_any_rank(shape: tuple[int | None, ...], given: tuple[int, ...]) -> None:
+    x = T.tensor("float64", shape=shape, name="x")
+    _, message = outcome(lambda: function([x], x + 1), np.zeros(given))
+    want = "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    assert message.endswith(f": input 'x' (#0) of @main expects shape {want}, got an array of shape {given}")
+
+
 def test_dtype_and_rank_of_an_input_are_type_errors() -> None:
     x = T.fvector("x")
 
