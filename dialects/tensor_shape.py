@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -91,6 +91,9 @@ class ReshapeOp(Operation):
     operands_def = ("x", "sizes*")
     attrs = {"shape": AttrDef(tuple, required=True)}
     traits = _PURE
+    # The run-time checks (bufferize's mem.check and the interpreter alike).
+    ZERO_REST: ClassVar[str] = "cannot reshape: the other sizes of a -1 reshape multiply to 0"
+    COUNT: ClassVar[str] = "cannot reshape {0} elements into a shape of {1} elements"
 
     def size_entries(self, values: Sequence[Any] | None = None) -> list[Any]:
         shape = self.attributes["shape"]
@@ -127,7 +130,16 @@ class ReshapeOp(Operation):
         return [TensorType(tuple(out), t.element)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        sizes = self.size_entries(args[1:])
+        sizes = [int(s) for s in self.size_entries(args[1:])]
+        rest = [k for k, e in enumerate(self.attributes["shape"]) if e is not DYN and e == -1]
+        total = args[0].size
+        if rest:
+            known = math.prod(s for k, s in enumerate(sizes) if k != rest[0])
+            if known == 0:
+                raise size_check_failed(self, self.ZERO_REST)
+            sizes[rest[0]] = total // known
+        if math.prod(sizes) != total:
+            raise size_check_failed(self, self.COUNT, total, math.prod(sizes))
         try:
             return [np.reshape(args[0], sizes)]
         except ValueError as e:

@@ -373,10 +373,9 @@ def _reshape(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     if any(isinstance(s, int) and s == -1 for s in sizes):
         k = next(j for j, s in enumerate(sizes) if isinstance(s, int) and s == -1)
         known = cx.prod([s for j, s in enumerate(sizes) if j != k])
-        cx.check(cx.cmp("ne", known, 0), "cannot reshape: the other sizes of a -1 reshape multiply to 0")
+        cx.check(cx.cmp("ne", known, 0), T.ReshapeOp.ZERO_REST)
         sizes[k] = cx.floordiv(total, cx.select(cx.cmp("eq", known, 0), 1, known))
-    cx.check(cx.cmp("eq", cx.prod(sizes), total), "cannot reshape {0} elements into a shape of {1} elements",
-             total, cx.prod(sizes))
+    cx.check(cx.cmp("eq", cx.prod(sizes), total), T.ReshapeOp.COUNT, total, cx.prod(sizes))
     sizes = [d if d is not None else s for d, s in zip(tr.shape, sizes)]
     v = cx.view(x, 0, sizes, cx.contiguous_strides(sizes))
     cx.known_contiguous.add(v)

@@ -151,6 +151,17 @@ def test_concatenate_mismatch_lists_sizes_in_operand_order_on_every_target() -> 
     assert message.endswith(f":{line_of('concatenate-three')}: inputs #0 and #2 differ in dimension 1: sizes 3 and 4")
 
 
+def test_reshape_mismatch_at_run_time_reads_the_same_on_every_target() -> None:
+    x, n = T.dmatrix("x"), T.lscalar("n")
+    rest, fixed = x.reshape((n, -1)), x.reshape((n, 6))  # reshape-line
+    where = f"{__file__}:{line_of('reshape-line')}"
+    for out, given, want in ((rest, 5, "cannot reshape 12 elements into a shape of 10 elements"),
+                             (rest, 0, "cannot reshape: the other sizes of a -1 reshape multiply to 0"),
+                             (fixed, 3, "cannot reshape 12 elements into a shape of 18 elements")):
+        cls, message = outcome(lambda out=out: function([x, n], out), np.ones((3, 4)), given)
+        assert message == f"{where}: {want}" and issubclass(cls, ValueError)
+
+
 def test_squeeze_of_a_dim_that_is_not_1_says_so_on_every_target() -> None:
     x = T.dmatrix("x")
     y = T.squeeze(x, axis=0)  # squeeze-line
