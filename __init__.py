@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import sys as _sys
+from typing import Any as _Any
 
 # Absolute imports: pytest collects the repository root (this file) as a package named after the
 # checkout's folder, or as a bare `__init__` module when that name is not an identifier
@@ -22,11 +23,18 @@ from tensorir.config import config  # noqa: I001  (the object replaces the submo
 from tensorir.frontend import tensor_api as tensor
 from tensorir.frontend.function import Function, In, function
 from tensorir.frontend.symbolic import Constant, Variable
-from tensorir.ir.core import TirError
+from tensorir.frontend.unsupported import missing_attribute as _missing_attribute
+from tensorir.ir.core import NotSupportedError, TirError, TirTypeError, TirValueError
 
 # `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
 _sys.modules[__name__ + ".tensor"] = tensor
 
 __version__ = "0.1.0"
 
-__all__ = ["Constant", "Function", "In", "TirError", "Variable", "config", "function", "tensor"]
+__all__ = ["Constant", "Function", "In", "NotSupportedError", "TirError", "TirTypeError", "TirValueError", "Variable",
+           "config", "function", "tensor"]
+
+
+def __getattr__(name: str) -> _Any:
+    # Theano's names that are not built yet (grad, shared, scan ...) say so (frontend/unsupported.py).
+    raise _missing_attribute("tensorir", "tensorir.", name, __all__)

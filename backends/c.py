@@ -415,7 +415,7 @@ class CRenderer(CStyleRenderer):
 
     def bind_argument(self, fn: F.FuncOp, k: int, arg: Value, t: object) -> None:
         name = self.fresh(arg.name_hint, f"arg{k}")
-        label = f"{fn.loc}: argument #{k}" + (f" ('{arg.name_hint}')" if arg.name_hint else "") + f" of @{fn.sym_name}"
+        label = f"{fn.loc}: {F.argument_label(fn.sym_name, k, arg.name_hint)}"
         if isinstance(t, ScalarType):
             ctype = self.type_name(t)
             self.emit(f"{ctype} {name} = *(const {ctype}*)args[{k}].data;")
@@ -441,6 +441,13 @@ class CRenderer(CStyleRenderer):
                     self.emit(f"if ({conds}) return tir_fail(ctx, \"%s\", {msg});")
             src = buf
         self.emit(f"const {ctype}* {name} = (const {ctype}*){src}.data;")
+        static = " || ".join(f"{src}.shape[{d}] != {size}" for d, size in enumerate(t.shape) if size is not None)
+        if static:
+            # The Python-side check's wording (dialects/func.py shape_mismatch), the given shape last.
+            msg = c_string(F.shape_mismatch(label, t.shape, ""))
+            dims = ", ".join(["%lld"] * t.rank) + ("," if t.rank == 1 else "")
+            given = "".join(f", (long long){src}.shape[{d}]" for d in range(t.rank))
+            self.emit(f"if ({static}) return tir_fail(ctx, \"%s({dims})\", {msg}{given});")
         shape, strides = [], []
         for d, size in enumerate(t.shape):
             if size is None:
@@ -448,9 +455,6 @@ class CRenderer(CStyleRenderer):
                 self.emit(f"const int64_t {n} = {src}.shape[{d}];")
                 shape.append(n)
             else:
-                msg = c_string(f"{label} must have size {size} in dimension {d} ({t}), got ")
-                self.emit(f"if ({src}.shape[{d}] != {size}) return tir_fail(ctx, \"%s%lld\", {msg}, "
-                          f"(long long){src}.shape[{d}]);")
                 shape.append(str(size))
         for d, st in enumerate(layout):
             if st is None:

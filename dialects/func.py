@@ -16,6 +16,19 @@ from ..ir.attributes import SymbolRef
 from ..ir.core import ISOLATED, TERMINATOR, AttrDef, Block, Location, Operation, Region
 from ..ir.types import FunctionType, Type, compatible
 from .builtin import enclosing_module
+from .tensor_common import fmt_shape
+
+
+def argument_label(func: str, k: int, name: str | None) -> str:
+    """How errors name argument k of @func: `input 'x' (#0) of @main`."""
+    return (f"input '{name}' (#{k})" if name else f"input #{k}") + f" of @{func}"
+
+
+def shape_mismatch(label: str, shape: Sequence[int | None], got: str) -> str:
+    """The one wording of a call argument whose static dims do not fit its type, for the Python-side
+    check (frontend/function.py) and the C entry (backends/c.py) alike; `got` is the given shape as
+    text, `(2, 3)` (a printf format of it in C, which is why it comes last)."""
+    return f"{label} expects shape {fmt_shape(shape)}, got an array of shape {got}"
 
 
 class FuncOp(Operation):

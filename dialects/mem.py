@@ -31,7 +31,7 @@ from numpy.lib.array_utils import byte_bounds
 from numpy.lib.stride_tricks import as_strided
 
 from ..ir.attributes import DYN
-from ..ir.core import PURE, AttrDef, Operation, TirError, Value
+from ..ir.core import PURE, AttrDef, Operation, TirValueError, Value
 from ..ir.types import Dim, MemRefType, ScalarType, TensorType, Type, index
 from .generic_base import GenericBase
 from .tensor_common import fmt_shape, runtime_error
@@ -236,7 +236,7 @@ class CheckOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         if not bool(args[0]):
-            raise TirError(self.formatted(args[1:]), self.loc)
+            raise TirValueError(self.formatted(args[1:]), self.loc)
         return []
 
 

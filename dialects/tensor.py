@@ -42,6 +42,7 @@ from .tensor_common import (
     normalize_axis,
     result_dtype,
     runtime_error,
+    size_check_failed,
     static_int,
     static_value,
     tensor_type,
@@ -808,9 +809,24 @@ class CategoricalCrossentropyOp(Operation):
 # ---------------------------------------------------------------- linear algebra
 
 
+CONTRACTION = "contraction dims {0} and {1} do not match"  # built, run-time (bufferize) and interpreted alike
+
+
+def contraction_dims(a_rank: int, b_rank: int) -> tuple[int, int]:
+    """The dims dot/matmul contract: a's last with b's only (b 1-d) or second-to-last."""
+    return a_rank - 1, 0 if b_rank == 1 else b_rank - 2
+
+
 def _contract(op: Operation, a: Dim, b: Dim) -> None:
     if a is not None and b is not None and a != b:
-        raise op.error(f"contraction dims {a} and {b} do not match")
+        raise op.error(CONTRACTION.format(a, b))
+
+
+def _contract_at_run_time(op: Operation, a: np.ndarray, b: np.ndarray) -> None:
+    if a.ndim and b.ndim:
+        i, j = contraction_dims(a.ndim, b.ndim)
+        if a.shape[i] != b.shape[j]:
+            raise size_check_failed(op, CONTRACTION, a.shape[i], b.shape[j])
 
 
 class DotOp(Operation):
@@ -834,6 +850,7 @@ class DotOp(Operation):
         return [TensorType(a.shape[:-1] + b.shape[:-2] + b.shape[-1:], elem)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        _contract_at_run_time(self, args[0], args[1])
         return [np.dot(args[0], args[1])]
 
 
@@ -857,6 +874,7 @@ class MatmulOp(Operation):
         return [TensorType(batch + rows + cols, elem)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        _contract_at_run_time(self, args[0], args[1])
         return [np.matmul(args[0], args[1])]
 
 

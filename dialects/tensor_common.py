@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..ir.attributes import DYN, Dense, Typed
-from ..ir.core import Operation, OpResult, TirError, Value
+from ..ir.core import Operation, OpResult, TirError, TirValueError, Value
 from ..ir.types import Dim, ScalarType, TensorType, index, scalar
 
 DynamicMarker = type(DYN)
@@ -111,6 +111,12 @@ def normalize_axes(op: Operation, axes: Sequence[int] | None, rank: int) -> tupl
     if len(set(out)) != len(out):
         raise op.error(f"repeated axis in {list(axes)}")
     return tuple(sorted(out))
+
+
+def size_check_failed(op: Operation, message: str, *sizes: int) -> TirValueError:
+    """A run-time size check of `op` that failed in the interpreter. `message` is the template (`{0}`,
+    `{1}`... for the sizes) that bufferize gives the op's `mem.check`, so every target says the same."""
+    return TirValueError(message.format(*(int(s) for s in sizes)), op.loc)
 
 
 def runtime_error(op: Operation, message: str) -> TirError:

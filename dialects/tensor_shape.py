@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from .tensor_common import (
     normalize_axes,
     normalize_axis,
     runtime_error,
+    size_check_failed,
     tensor_type,
 )
 
@@ -91,6 +92,9 @@ class ReshapeOp(Operation):
     operands_def = ("x", "sizes*")
     attrs = {"shape": AttrDef(tuple, required=True)}
     traits = _PURE
+    # The run-time checks (bufferize's mem.check and the interpreter alike).
+    ZERO_REST: ClassVar[str] = "cannot reshape: the other sizes of a -1 reshape multiply to 0"
+    COUNT: ClassVar[str] = "cannot reshape {0} elements into a shape of {1} elements"
 
     def size_entries(self, values: Sequence[Any] | None = None) -> list[Any]:
         shape = self.attributes["shape"]
@@ -127,7 +131,16 @@ class ReshapeOp(Operation):
         return [TensorType(tuple(out), t.element)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        sizes = self.size_entries(args[1:])
+        sizes = [int(s) for s in self.size_entries(args[1:])]
+        rest = [k for k, e in enumerate(self.attributes["shape"]) if e is not DYN and e == -1]
+        total = args[0].size
+        if rest:
+            known = math.prod(s for k, s in enumerate(sizes) if k != rest[0])
+            if known == 0:
+                raise size_check_failed(self, self.ZERO_REST)
+            sizes[rest[0]] = total // known
+        if math.prod(sizes) != total:
+            raise size_check_failed(self, self.COUNT, total, math.prod(sizes))
         try:
             return [np.reshape(args[0], sizes)]
         except ValueError as e:
@@ -239,8 +252,13 @@ class SqueezeOp(Operation):
         axes = normalize_axes(self, self.attributes["axes"], t.rank)
         for a in axes:
             if t.shape[a] not in (1, None):
-                raise self.error(f"cannot squeeze dimension {a} of size {t.shape[a]}")
+                raise self.error(self.not_one(a).format(t.shape[a]))
         return axes
+
+    @staticmethod
+    def not_one(axis: int) -> str:
+        """Squeezing a dim that is not 1: built, run-time (bufferize's mem.check) and interpreted alike."""
+        return f"cannot squeeze dimension {axis} of size {{0}}: only a dimension of size 1 can be squeezed"
 
     def infer_types(self) -> list[Type]:
         t = tensor_type(self, self.operands[0])
@@ -248,10 +266,11 @@ class SqueezeOp(Operation):
         return [TensorType(tuple(d for k, d in enumerate(t.shape) if k not in axes), t.element)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        try:
-            return [np.squeeze(args[0], axis=self.axes())]
-        except ValueError as e:
-            raise runtime_error(self, str(e)) from None
+        axes = self.axes()
+        for a in axes:
+            if args[0].shape[a] != 1:
+                raise size_check_failed(self, self.not_one(a), args[0].shape[a])
+        return [np.squeeze(args[0], axis=axes)]
 
 
 class BroadcastToOp(Operation):
@@ -337,6 +356,12 @@ class ConcatenateOp(Operation):
                 raise self.error(f"inputs have ranks {[u.rank for u in types]}, not all equal")
         return normalize_axis(self, self.attributes.get("axis", 0), rank)
 
+    @staticmethod
+    def mismatch(i: int, d: int) -> str:
+        """The run-time check that input #i fits input #0 in dim d (bufferize's mem.check and the
+        interpreter alike), the sizes `{0}`, `{1}` in operand order."""
+        return f"inputs #0 and #{i} differ in dimension {d}: sizes {{0}} and {{1}}"
+
     def infer_types(self) -> list[Type]:
         types = [tensor_type(self, v) for v in self.operands]
         a = self.the_axis()
@@ -355,7 +380,13 @@ class ConcatenateOp(Operation):
         return [TensorType(tuple(out), elem)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        return [np.concatenate(args, axis=self.the_axis())]
+        axis = self.the_axis()
+        first = args[0]
+        for i, x in enumerate(args[1:], 1):
+            for d in range(first.ndim):
+                if d != axis and x.shape[d] != first.shape[d]:
+                    raise size_check_failed(self, self.mismatch(i, d), first.shape[d], x.shape[d])
+        return [np.concatenate(args, axis=axis)]
 
 
 class StackOp(Operation):

@@ -21,6 +21,7 @@ input, both types and the fix.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,14 +29,15 @@ from typing import Any
 import numpy as np
 
 from ..dialects.builtin import ModuleOp
-from ..dialects.func import FuncOp, ReturnOp
-from ..ir.core import Location, TirError, caller_location
+from ..dialects.func import FuncOp, ReturnOp, argument_label, shape_mismatch
+from ..ir.core import Location, NotSupportedError, TirError, TirTypeError, TirValueError, caller_location
 from ..ir.printer import print_module
 from ..ir.types import TensorType
 from ..ir.verifier import verify
 from .symbolic import Variable, as_variable, dtype_name, lower
 
 _NO_VALUE = object()
+ON_UNUSED_INPUT = ("raise", "warn", "ignore")  # Theano's choices; 'raise' is its default
 
 
 class In:
@@ -158,36 +160,35 @@ def run_pipeline(module: ModuleOp, pipeline: str) -> dict[str, str]:
 # ---------------------------------------------------------------- argument checking
 
 
-def _fmt_shape(shape: tuple[int | None, ...]) -> str:
-    inner = ", ".join("?" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
-
-
 def check_argument(value: Any, t: TensorType, label: str, strict: bool = False,
-                   allow_downcast: bool | None = None) -> np.ndarray:
-    """Convert one call argument to the input's declared type, refusing lossy conversions."""
+                   allow_downcast: bool | None = None, loc: Location | None = None) -> np.ndarray:
+    """Convert one call argument to the input's declared type, refusing lossy conversions.
+
+    `label` names the input (dialects/func.py argument_label), `loc` is the function's place. As in
+    Theano, a wrong kind of value, dtype or number of dimensions raises a TypeError (TirTypeError), a
+    wrong static size a ValueError (TirValueError), in the wording the C entry uses too."""
     want = t.dtype
     if isinstance(value, Variable):
-        raise TirError(f"input {label} got a symbolic variable; a compiled function is called with "
-                       "numpy arrays or numbers")
+        raise TirTypeError(f"{label} got a symbolic variable; a compiled function is called with "
+                           "numpy arrays or numbers", loc)
     if isinstance(value, np.ndarray) or isinstance(value, np.generic):
         arr = np.asarray(value)
         if arr.dtype != want:
             ok = (not strict and (np.can_cast(arr.dtype, want, "safe") or allow_downcast)) and arr.dtype.kind in "biuf"
             if not ok:
                 what = "array" if isinstance(value, np.ndarray) else "scalar"
-                raise TirError(
-                    f"input {label} expects {dtype_name(t)} {t}, got {arr.dtype} {what} of shape {arr.shape}; "
+                raise TirTypeError(
+                    f"{label} expects {dtype_name(t)} {t}, got {arr.dtype} {what} of shape {arr.shape}; "
                     f"cast it with .astype('{want}') or declare the input with dtype '{arr.dtype}'"
-                    + ("" if strict else " (only lossless upcasts are automatic)"))
+                    + ("" if strict else " (only lossless upcasts are automatic)"), loc)
             arr = arr.astype(want)
     else:
         try:
             raw = np.asarray(value)
         except (ValueError, TypeError) as e:
-            raise TirError(f"input {label} expects {dtype_name(t)} {t}, got {type(value).__name__}: {e}") from None
+            raise TirTypeError(f"{label} expects {dtype_name(t)} {t}, got {type(value).__name__}: {e}", loc) from None
         if raw.dtype.kind not in "biuf":
-            raise TirError(f"input {label} expects {dtype_name(t)} {t}, got {type(value).__name__} {value!r}")
+            raise TirTypeError(f"{label} expects {dtype_name(t)} {t}, got {type(value).__name__} {value!r}", loc)
         with np.errstate(all="ignore"):
             arr = raw.astype(want)
         # Python numbers/lists: accepted when the values survive (floats into any float type, like
@@ -195,13 +196,13 @@ def check_argument(value: Any, t: TensorType, label: str, strict: bool = False,
         lossy = (raw.dtype.kind == "f" and want.kind != "f") or (
             raw.dtype.kind != "f" and not np.array_equal(arr.astype(raw.dtype), raw))
         if (lossy and not allow_downcast) or strict:
-            raise TirError(f"input {label} expects {dtype_name(t)} {t}, got {type(value).__name__} "
-                           f"{value!r} ({raw.dtype}), which does not convert to {want} without loss")
+            raise TirTypeError(f"{label} expects {dtype_name(t)} {t}, got {type(value).__name__} "
+                               f"{value!r} ({raw.dtype}), which does not convert to {want} without loss", loc)
     if arr.ndim != t.rank:
-        raise TirError(f"input {label} expects a {t.rank}-d {dtype_name(t)} {t}, got an array of shape "
-                       f"{arr.shape} ({arr.ndim}-d)")
+        raise TirTypeError(f"{label} expects a {t.rank}-d {dtype_name(t)} {t}, got an array of shape "
+                           f"{arr.shape} ({arr.ndim}-d)", loc)
     if not t.accepts(arr.shape):
-        raise TirError(f"input {label} expects shape {_fmt_shape(t.shape)} ({t}), got an array of shape {arr.shape}")
+        raise TirValueError(shape_mismatch(label, t.shape, str(arr.shape)), loc)
     return arr
 
 
@@ -223,10 +224,14 @@ class Function:
 
     def __init__(self, inputs: Sequence[Variable | In], outputs: Variable | Sequence[Variable] | None,
                  target: str | None = None, name: str | None = None,
-                 givens: Any = None, loc: Location | None = None) -> None:
+                 givens: Any = None, loc: Location | None = None, on_unused_input: str | None = None) -> None:
         from ..config import config
 
         self.loc = loc if loc is not None else caller_location()
+        on_unused_input = "raise" if on_unused_input is None else on_unused_input
+        if on_unused_input not in ON_UNUSED_INPUT:
+            raise TirValueError(f"on_unused_input must be one of {', '.join(map(repr, ON_UNUSED_INPUT))}, "
+                                f"got {on_unused_input!r}", self.loc)
         self.target = target if target is not None else config.target
         self.name = name or "main"
         if self.target not in TARGETS:
@@ -248,6 +253,7 @@ class Function:
         self._givens = self._parse_givens(givens)
 
         self.module = self._build()
+        self._check_unused(on_unused_input)
         target = TARGETS[self.target]
         self._stages: dict[str, str] | None = None
         hit = None
@@ -300,6 +306,21 @@ class Function:
             out[old] = new_v
         return out
 
+    def _check_unused(self, policy: str) -> None:
+        """Theano's on_unused_input: an input the outputs do not need is an error ('raise'), a warning or fine."""
+        if policy == "ignore":
+            return
+        fn = self.module.functions[0]
+        for k, (inp, arg) in enumerate(zip(self._inputs, fn.body.args)):
+            if arg.uses:
+                continue
+            label = f"#{k}" + (f" ('{inp.name}')" if inp.name else "")
+            message = (f"input {label} of tensorir.function is not needed to compute the outputs; pass "
+                       "on_unused_input='warn' or 'ignore' to allow it")
+            if policy == "raise":
+                raise TirError(message, self.loc)
+            warnings.warn(f"{self.loc}: {message}", stacklevel=4)
+
     def _build(self) -> ModuleOp:
         module = ModuleOp.empty()
         in_types = [inp.variable.type for inp in self._inputs]
@@ -329,8 +350,8 @@ class Function:
                 out = fast(*args)
             except TypeError:
                 pass
-            except ValueError as e:  # a run-time check of the compiled code, already located
-                raise TirError(str(e)) from None
+            except ValueError as e:  # a check of the compiled code (static dims, run-time sizes), located
+                raise TirValueError(str(e)) from None
             else:
                 if self._single:
                     return out
@@ -349,18 +370,19 @@ class Function:
             values[k] = v
         arrays: list[np.ndarray] = []
         for k, (inp, v) in enumerate(zip(self._inputs, values)):
-            label = f"'{inp.name}' (#{k})" if inp.name else f"#{k}"
             if v is _NO_VALUE:
                 if not inp.has_default:
                     got = len(args) + len(kwargs)
+                    label = f"'{inp.name}' (#{k})" if inp.name else f"#{k}"
                     raise TirError(f"function @{self.name} is missing a value for input {label}: it takes {n} "
                                    f"argument{'s' if n != 1 else ''}, got {got}" + self._signature())
                 v = inp.default
-            arrays.append(check_argument(v, inp.variable.type, label, inp.strict, inp.allow_downcast))
+            arrays.append(check_argument(v, inp.variable.type, argument_label(self.name, k, inp.name), inp.strict,
+                                         inp.allow_downcast, self.loc))
         try:
             results = self._run(arrays)
         except ValueError as e:  # a run-time check of compiled code, already located
-            raise TirError(str(e)) from None
+            raise TirValueError(str(e)) from None
         # Fresh arrays the caller owns: never an input, a constant or another output's buffer.
         outs = results if self._fresh else [np.array(r, copy=True) for r in results]
         return outs[0] if self._single else outs
@@ -422,12 +444,15 @@ def function(inputs: Sequence[Variable | In], outputs: Variable | Sequence[Varia
 
     One output gives one array per call, a list of outputs a list. `givens` maps variables to
     replacements (variables or values); `target` defaults to `tensorir.config.target`.
+    `on_unused_input`: an input the outputs do not need is an error ('raise', the default as in
+    Theano), a warning ('warn') or allowed ('ignore').
     """
     loc = caller_location()
     if updates:
-        raise TirError("updates= (shared variables) is not supported yet", loc)
+        raise NotSupportedError("tensorir.function(updates=...) (shared variables) is not supported yet (see README)",
+                                loc)
     if mode is not None:
         raise TirError("mode= is not supported; use target= ('interp', ...) instead", loc)
     if allow_input_downcast:
         inputs = [i if isinstance(i, In) else In(i, allow_downcast=True) for i in inputs]
-    return Function(inputs, outputs, target, name, givens, loc)
+    return Function(inputs, outputs, target, name, givens, loc, on_unused_input)

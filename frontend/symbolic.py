@@ -40,6 +40,7 @@ from ..dialects import tensor as _tensor  # noqa: F401
 from ..ir.attributes import DYN, Dense, Typed
 from ..ir.core import OP_REGISTRY, UNKNOWN, Block, Location, Operation, TirError, Value, caller_location
 from ..ir.types import ScalarType, TensorType, scalar
+from .unsupported import missing_attribute
 
 
 def dtype_name(t: TensorType) -> str:
@@ -140,8 +141,10 @@ class Variable:
 
     def __getattr__(self, key: str) -> Any:
         # Methods (x.sum(), x.reshape(...)) forward to the T. function of the same name.
-        if key.startswith("__") or key not in _METHODS:
+        if key.startswith("__"):
             raise AttributeError(f"symbolic variable has no attribute {key!r}")
+        if key not in _METHODS:
+            raise missing_attribute("Variable", "Variable.", key, _METHODS)
         fn = getattr(_api(), _METHODS[key])
 
         def method(*args: Any, **kwargs: Any) -> Any:

@@ -32,6 +32,7 @@ from .symbolic import (
     type_str,
 )
 from .symbolic import constant as _constant
+from .unsupported import missing_attribute as _missing_attribute
 
 # ---------------------------------------------------------------- constructors
 
@@ -955,3 +956,12 @@ __all__ = [n for n in list(globals()) if not n.startswith("_") and n not in (
     "annotations", "builtins", "np", "Any", "Sequence", "Location", "DYN", "Entry", "TirError", "Variable",
     "apply", "as_variable", "as_variables", "dyn_operands", "input_variable", "static_value", "type_str",
     "caller_location")]
+
+
+def __getattr__(name: str) -> Any:
+    # numpy's functions and Theano's modules that T lacks say "not supported yet" (frontend/unsupported.py).
+    raise _missing_attribute("T", "T.", name, __all__)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

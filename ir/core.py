@@ -15,7 +15,6 @@ its traits, `infer_types`, `verify_`, `interpret` and, where it has them,
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -40,15 +39,24 @@ class Location:
 
 UNKNOWN = Location("<unknown>", 0)
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE = __name__.split(".")[0]  # `tensorir`
+
+
+def _internal(frame_globals: dict[str, Any]) -> bool:
+    """Is this frame's module part of the package? Decided by module name, not file path: user scripts
+    may live inside the checkout (examples/, the repository root, `python -c` run there)."""
+    name = frame_globals.get("__name__", "")
+    if name == "__main__":  # `python -m tensorir.tools.x`: the module's own name is in its spec
+        spec = frame_globals.get("__spec__")
+        name = getattr(spec, "name", name) if spec is not None else name
+    return name == _PACKAGE or name.startswith(_PACKAGE + ".")
 
 
 def caller_location() -> Location:
-    """The first stack frame outside this package: the user's `file.py:line`."""
+    """The first stack frame outside this package's modules: the user's `file.py:line`."""
     frame = inspect.currentframe()
     while frame is not None:
-        path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith(_PACKAGE_DIR + os.sep) or os.sep + "tests" + os.sep in path[len(_PACKAGE_DIR):]:
+        if not _internal(frame.f_globals):
             return Location(frame.f_code.co_filename, frame.f_lineno)
         frame = frame.f_back
     return UNKNOWN
@@ -66,6 +74,18 @@ class TirError(Exception):
         self.detail = detail  # extra lines (a source excerpt with a caret), shown after the message
         text = f"{loc}: {message}" if loc is not None and loc != UNKNOWN else message
         super().__init__(text + ("\n" + detail if detail else ""))
+
+
+class TirTypeError(TirError, TypeError):
+    """A value of the wrong kind: a call argument of the wrong dtype or number of dimensions."""
+
+
+class TirValueError(TirError, ValueError):
+    """A value of the right kind but a wrong size: a call argument's static dim, a run-time shape check."""
+
+
+class NotSupportedError(TirError, NotImplementedError):
+    """A Theano feature tensorir does not have yet (the table in frontend/unsupported.py)."""
 
 
 class VerifyError(TirError):

@@ -195,8 +195,9 @@ def _mul_add_body(out_el: ScalarType) -> Callable[[Builder, list[Value]], list[V
     return body
 
 
-def _check_contraction(cx: FunctionBufferizer, a: Ix, b: Ix) -> None:
-    cx.check(cx.cmp("eq", a, b), "contraction dims {0} and {1} do not match", a, b)
+def _check_contraction(cx: FunctionBufferizer, a: Value, b: Value) -> None:
+    i, j = T.contraction_dims(a.type.rank, b.type.rank)
+    cx.check(cx.cmp("eq", cx.dim(a, i), cx.dim(b, j)), T.CONTRACTION, cx.dim(a, i), cx.dim(b, j))
 
 
 @rule(T.DotOp, T.MatmulOp)
@@ -222,7 +223,7 @@ def _dot(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         maps = [list(range(ra - 1)) + [k], list(range(ra - 1, ra - 1 + rb - 2)) + [k, ra - 1 + rb - 2],
                 list(range(k))]
         n_iter = k + 1
-    _check_contraction(cx, cx.dim(a, ra - 1), cx.dim(b, 0 if rb == 1 else rb - 2))
+    _check_contraction(cx, a, b)
     iters = [PAR] * (n_iter - 1) + [RED]
     return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), maps, iters, [T.AddOp.identity(el)],
                           _mul_add_body(el))
@@ -236,7 +237,7 @@ def _product_body(el: ScalarType) -> Callable[[Builder, list[Value]], list[Value
 
 def _blas(cx: FunctionBufferizer, a: Value, b: Value, el: ScalarType) -> Value:
     ra, rb = a.type.rank, b.type.rank
-    _check_contraction(cx, cx.dim(a, ra - 1), cx.dim(b, 0))
+    _check_contraction(cx, a, b)
     if ra == 2 and rb == 2:
         c = cx.alloc([cx.dim(a, 0), cx.dim(b, 1)], el)
         cx.b.create(LB.GemmOp, a, b, c, alpha=1.0, beta=0.0, trans_a=False, trans_b=False)
@@ -272,7 +273,7 @@ def _batched_matmul(cx: FunctionBufferizer, op: Operation, a: Value, b: Value) -
     map_a = bm[0] + ([i_dim] if i_dim is not None else []) + [kdim]
     map_b = bm[1] + [kdim] + ([j_dim] if j_dim is not None else [])
     out_map = list(range(kdim))
-    _check_contraction(cx, cx.dim(a, ra - 1), cx.dim(b, 0 if rb == 1 else rb - 2))
+    _check_contraction(cx, a, b)
     iters = [PAR] * kdim + [RED]
     return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), [map_a, map_b, out_map], iters,
                           [T.AddOp.identity(tr.element)], _mul_add_body(tr.element))
@@ -287,6 +288,18 @@ def _transpose(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     x = cx.get(op.operands[0])
     perm = op.perm()
     return [cx.view(x, 0, [cx.dim(x, p) for p in perm], [cx.stride(x, p) for p in perm])]
+
+
+@rule(T.SqueezeOp)
+def _squeeze(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A view without the squeezed dims (never a copy); a dynamic one is checked to be 1."""
+    assert isinstance(op, T.SqueezeOp)
+    x = cx.get(op.operands[0])
+    axes = op.axes()
+    for a in axes:
+        cx.check(cx.cmp("eq", cx.dim(x, a), 1), op.not_one(a), cx.dim(x, a))
+    kept = [d for d in range(x.type.rank) if d not in axes]
+    return [cx.view(x, 0, [cx.dim(x, d) for d in kept], [cx.stride(x, d) for d in kept])]
 
 
 def _sizes(cx: FunctionBufferizer, entries: Sequence[Any], operands: Sequence[Value]) -> list[Any]:
@@ -304,10 +317,9 @@ def _reshape(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     if any(isinstance(s, int) and s == -1 for s in sizes):
         k = next(j for j, s in enumerate(sizes) if isinstance(s, int) and s == -1)
         known = cx.prod([s for j, s in enumerate(sizes) if j != k])
-        cx.check(cx.cmp("ne", known, 0), "cannot reshape: the other sizes of a -1 reshape multiply to 0")
+        cx.check(cx.cmp("ne", known, 0), T.ReshapeOp.ZERO_REST)
         sizes[k] = cx.floordiv(total, cx.select(cx.cmp("eq", known, 0), 1, known))
-    cx.check(cx.cmp("eq", cx.prod(sizes), total), "cannot reshape {0} elements into a shape of {1} elements",
-             total, cx.prod(sizes))
+    cx.check(cx.cmp("eq", cx.prod(sizes), total), T.ReshapeOp.COUNT, total, cx.prod(sizes))
     sizes = [d if d is not None else s for d, s in zip(tr.shape, sizes)]
     v = cx.view(x, 0, sizes, cx.contiguous_strides(sizes))
     cx.known_contiguous.add(v)
@@ -436,11 +448,11 @@ def _concatenate(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     ins = [cx.get(v) for v in op.operands]
     tr = _tt(op.results[0])
     first = ins[0]
-    for x in ins[1:]:
+    for i, x in enumerate(ins[1:], 1):
         for d in range(tr.rank):
             if d != axis:
-                cx.check(cx.cmp("eq", cx.dim(x, d), cx.dim(first, d)),
-                         f"input shapes differ in dim {d}: {{0}} and {{1}}", cx.dim(x, d), cx.dim(first, d))
+                cx.check(cx.cmp("eq", cx.dim(x, d), cx.dim(first, d)), op.mismatch(i, d),
+                         cx.dim(first, d), cx.dim(x, d))
     sizes: list[Ix] = [cx.dim(first, d) for d in range(tr.rank)]
     total: Ix = 0
     for x in ins:
@@ -674,6 +686,6 @@ CORE_OPS: tuple[type[Operation], ...] = (
     T.GenericOp, *REDUCTIONS, T.DotOp,
     T.MatmulOp, T.ReshapeOp, T.TransposeOp, T.BroadcastToOp, T.SubtensorOp, T.TakeOp, T.SetTakeOp, T.IncTakeOp,
     T.SetSubtensorOp, T.IncSubtensorOp, T.ConcatenateOp, T.ZerosOp, T.OnesOp, T.AllocOp, T.ArangeOp, T.EyeOp,
-    T.ConstantOp, T.ShapeOp,
+    T.ConstantOp, T.ShapeOp, T.SqueezeOp,
 )
 """The core tensor ops of docs/lowering.md section 1 (besides the elementwise ops), each with a rule."""

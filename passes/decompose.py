@@ -7,14 +7,14 @@ result type exactly (dtype and static shape) and location. Dynamic sizes come fr
 
 Legal on entry: verified IR of any dialect (only the tensor ops below are touched).
 On exit: no `tensor.mean/var/std/softmax/log_softmax/logsumexp/categorical_crossentropy/
-binary_crossentropy/relu/outer/stack/flatten/squeeze/expand_dims/dimshuffle` remains; what replaces
+binary_crossentropy/relu/outer/stack/flatten/expand_dims/dimshuffle` remains; what replaces
 them are core tensor ops (elementwise ops, where, cast, sum, max, prod, take, reshape,
-transpose, concatenate, arange, shape, subtensor, constant).
+transpose, concatenate, arange, shape, subtensor, constant). `squeeze` is a core op (a view
+that checks a dynamic squeezed dim is 1, see bufferize_rules.py).
 
 Known gaps (documented, not silent): a softmax-family op over an axis that is empty only at run
 time decomposes to a `tensor.max` that the tensor-level interpreter refuses (after
-fuse-elementwise its init -inf gives numpy's result); squeeze of a dynamic dim that is not 1 is
-caught by the reshape's element count except when another dim is 0.
+fuse-elementwise its init -inf gives numpy's result).
 """
 
 from __future__ import annotations
@@ -263,13 +263,6 @@ def _flatten(op: Operation, e: _Emitter) -> Value:
     return e.reshape(x, [e.dim(x, k) for k in range(n - 1)] + [last])
 
 
-def _squeeze(op: Operation, e: _Emitter) -> Value:
-    """squeeze(x, axes) = reshape(x, the dims not in axes)."""
-    x = op.operands[0]
-    axes = op.axes()  # type: ignore[attr-defined]
-    return e.reshape_like(x, op.result.type, [(x, k) for k in range(_tt(x).rank) if k not in axes])
-
-
 def _expand_dims(op: Operation, e: _Emitter) -> Value:
     """expand_dims(x, axes) = reshape(x, x's dims with 1s inserted at axes)."""
     x = op.operands[0]
@@ -308,7 +301,6 @@ DECOMPOSITIONS: dict[type[Operation], Decomposition] = {
     T.OuterOp: _outer,
     T.StackOp: _stack,
     T.FlattenOp: _flatten,
-    T.SqueezeOp: _squeeze,
     T.ExpandDimsOp: _expand_dims,
     T.DimshuffleOp: _dimshuffle,
 }

@@ -344,6 +344,13 @@ func.func @f(%x: tensor<?x?xf64>) -> tensor<?x2x?xf64> {
   %z = tensor.neg %y : tensor<3x2x?xf64>
   func.return %z : tensor<3x2x?xf64>
 }""", [f64(4, 3)]),
+    "squeeze": ("""
+func.func @f(%x: tensor<?x1x?xf32>, %y: tensor<?x?xf32>) -> (tensor<?x?xf32>, tensor<?xf32>) {
+  %t = tensor.transpose %x {perm = [2, 1, 0]} : tensor<?x1x?xf32>
+  %a = tensor.squeeze %t {axes = [1]} : tensor<?x?xf32>
+  %b = tensor.squeeze %y {axes = [0]} : tensor<?xf32>
+  func.return %a, %b : tensor<?x?xf32>, tensor<?xf32>
+}""", [f32(3, 1, 4), f32(1, 5)]),
     "broadcast_to": ("""
 func.func @f(%x: tensor<?x1xf32>, %n: tensor<i64>) -> tensor<2x?x?xf32> {
   %y = tensor.broadcast_to %x sizes %n {shape = [2, 3, ?]} : tensor<2x3x?xf32>
@@ -395,6 +402,16 @@ def test_bad_reshape_and_broadcast_fail() -> None:
     _, after = bufferized(VIEW_CASES["broadcast_to"][0])
     with pytest.raises(TirError, match="do not broadcast"):
         run(after, "f", f32(2, 1), np.array(4))
+
+
+def test_squeeze_of_a_dynamic_dim_that_is_not_1_fails_as_in_the_interpreter() -> None:
+    before, after = bufferized(VIEW_CASES["squeeze"][0])
+    with pytest.raises(TirError) as ref:
+        run(before, "f", f32(3, 1, 4), f32(2, 5))
+    with pytest.raises(TirError) as got:
+        run(after, "f", f32(3, 1, 4), f32(2, 5))
+    assert str(got.value) == str(ref.value)
+    assert "cannot squeeze dimension 0 of size 2: only a dimension of size 1" in str(got.value)
 
 
 # ---------------------------------------------------------------- indexing and updates
@@ -587,6 +604,7 @@ NUMERIC_TESTS: dict[str, list[str]] = {
     "tensor.inc_subtensor": ["set_subtensor"], "tensor.concatenate": ["concatenate"],
     "tensor.zeros": ["zeros_ones"], "tensor.ones": ["zeros_ones"], "tensor.alloc": ["alloc"],
     "tensor.arange": ["arange"], "tensor.eye": ["eye"], "tensor.constant": ["constant"], "tensor.shape": ["shape"],
+    "tensor.squeeze": ["squeeze"],
 }
 
 

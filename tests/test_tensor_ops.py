@@ -422,7 +422,7 @@ def test_runtime_errors() -> None:
     with pytest.raises(TirError, match="'tensor.pow' op Integers to negative integer powers"):
         run(m, "f", np.array([2, 3]), np.array([1, -1]))
     m, _ = build(T.ReshapeOp, [TensorType((None,), f64)], {"shape": [4]})
-    with pytest.raises(TirError, match="'tensor.reshape' op cannot reshape"):
+    with pytest.raises(TirError, match="^cannot reshape 3 elements into a shape of 4 elements$"):  # as on C
         run(m, "f", np.zeros(3))
 
 

@@ -109,19 +109,19 @@ def collect_inputs(fn: Operation, specs: list[str]) -> list[Any]:
     return [given[n] for n in names]
 
 
-def check_input(value: Any, t: Type, label: str) -> Any:
+def check_input(value: Any, t: Type, label: str, loc: Location | None = None) -> Any:
     """An input converted to its argument's type, refusing lossy conversions; a scalar argument (`%n: index`)
     takes one number (as a 0-d tensor of its type would)."""
     from ..frontend.function import check_argument
 
     if isinstance(t, TensorType):
-        return check_argument(value, t, label)
+        return check_argument(value, t, label, loc=loc)
     as_tensor = TensorType((), t)
     try:
-        return check_argument(value, as_tensor, label)[()]
-    except TirError as e:
-        raise TirError(str(e).replace(f"a 0-d {t.dtype} {as_tensor}", "a number").replace(str(as_tensor), str(t))) \
-            from None
+        return check_argument(value, as_tensor, label, loc=loc)[()]
+    except TirError as e:  # the same error, about a number rather than a 0-d tensor
+        message = e.message.replace(f"a 0-d {t.dtype} {as_tensor}", "a number").replace(str(as_tensor), str(t))
+        raise type(e)(message, e.loc) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -136,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     assert pipeline in PIPELINES
     sym = fn.attributes["sym_name"]
     # The Python API's rule for every target: lossless upcasts only, shapes checked, names in errors.
-    inputs = [check_input(v, t, f"%{a.name_hint or k}")
+    inputs = [check_input(v, t, argument_label(sym, k, a.name_hint), fn.loc)
               for k, (v, t, a) in enumerate(zip(inputs, fn.attributes["function_type"].inputs, fn.body.args))]
     if args.target == "c":
         results = _run_c(module, sym, inputs)

@@ -48,9 +48,9 @@
  * elements).  Anything else -- a different dtype or rank, a non-ndarray --
  * makes run() raise TypeError without calling tir_main; the Python wrapper
  * (runtime/c_module.py) casts and retries, using the module's `signature`.
- * Static dims of the IR types are checked in Python, not here; dynamic
- * shape conditions (broadcasting, matmul inner dims) are checked by the
- * generated code, which reports them with tir_fail.
+ * Static dims of the IR types and dynamic shape conditions (broadcasting,
+ * matmul inner dims) are checked by the generated code, which reports them
+ * with tir_fail.
  *
  * Calls available to tir_main (all from the thread that entered tir_main,
  * never inside an OpenMP parallel region, except tir_fail):

@@ -1,0 +1,257 @@
+"""User errors (tensorir issue 6): located at the user's line, in one wording on every target, with Theano's
+exception classes, and "not supported yet" for what is not built."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorir
+from tensorir import NotSupportedError, TirError, function
+from tensorir import tensor as T
+
+PACKAGE = Path(tensorir.__file__).resolve().parent  # the checkout: the repository root is the package
+TARGETS = ("c", "interp")
+
+
+def line_of(marker: str) -> int:
+    """The line of this file that contains `marker` (a comment), so the tests name lines without counting."""
+    for k, text in enumerate(Path(__file__).read_text().splitlines(), 1):
+        if text.rstrip().endswith(f"# {marker}"):
+            return k
+    raise AssertionError(marker)
+
+
+# ---------------------------------------------------------------- locations by module, not by path
+
+
+def test_a_script_inside_the_checkout_is_located() -> None:
+    # A script in examples/ of the checkout: its frames are not tensorir's although its file lies in the package.
+    path = PACKAGE / "examples" / "user_script.py"
+    source = "from tensorir import tensor as T\nx = T.dmatrix('x')\ny = T.dvector('y')\nT.concatenate([x, y])\n"
+    with pytest.raises(TirError) as info:
+        exec(compile(source, str(path), "exec"), {"__name__": "__main__"})
+    assert str(info.value).startswith(f"{path}:4: 'tensor.concatenate' op inputs have ranks [2, 1]")
+
+
+def _python_in_checkout(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`python -c` with cwd = the checkout and tensorir imported from the checkout's own path (an editable
+    install, a clone named tensorir): line 1 sets that up, `code` starts on line 2."""
+    boot = ("import importlib.util, sys; s = importlib.util.spec_from_file_location('tensorir', "
+            f"{str(PACKAGE / '__init__.py')!r}, submodule_search_locations=[{str(PACKAGE)!r}]); "
+            "m = importlib.util.module_from_spec(s); sys.modules['tensorir'] = m; s.loader.exec_module(m)")
+    env = {**os.environ, "TENSORIR_FLAGS": f"cachedir={tmp_path / 'cache'}"}
+    env.pop("PYTHONPATH", None)
+    return subprocess.run([sys.executable, "-c", boot + "\n" + code], cwd=PACKAGE, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_python_c_in_the_checkout_is_located(tmp_path: Path) -> None:
+    proc = _python_in_checkout("from tensorir import tensor as T\nT.concatenate([T.dmatrix('x'), T.dvector('y')])",
+                               tmp_path)
+    assert proc.returncode == 1
+    assert "Error: <string>:3: 'tensor.concatenate' op inputs have ranks [2, 1]" in proc.stderr, proc.stderr
+
+
+def test_tutorial_run_in_the_checkout_names_its_lines(tmp_path: Path) -> None:
+    proc = _python_in_checkout("import runpy; runpy.run_path('examples/tutorial.py', run_name='__main__')", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "<unknown>" not in proc.stdout
+    assert "from examples/tutorial.py:" in proc.stdout  # the generated C names the line of its function
+
+
+# ---------------------------------------------------------------- one wording, located, on every target
+
+
+def outcome(build: Callable[[], tensorir.Function], *args: Any) -> tuple[type[BaseException], str]:
+    """The exception class and message of calling what `build` compiles, on each target; all must agree."""
+    seen: dict[str, tuple[type[BaseException], str]] = {}
+    for target in TARGETS:
+        with tensorir.config.change_flags(target=target):
+            f = build()
+        with pytest.raises(TirError) as info:
+            f(*args)
+        seen[target] = (type(info.value), str(info.value))
+    assert seen["c"] == seen["interp"]
+    return seen["c"]
+
+
+def test_static_size_of_an_input_is_a_located_value_error() -> None:
+    r = T.drow("r")
+
+    def build() -> tensorir.Function:
+        return function([r], r * 2)  # row-function
+
+    where = f"{__file__}:{line_of('row-function')}"
+    want = f"{where}: input 'r' (#0) of @main expects shape (1, ?), got an array of shape (2, 3)"
+    for given in (np.ones((2, 3)), np.ones((2, 3), dtype=np.float32), [[1.0, 2, 3], [4, 5, 6]]):
+        # float64 takes the C entry's own check, the others the Python-side conversion: one message
+        cls, message = outcome(build, given)
+        assert message == want
+        assert issubclass(cls, ValueError)
+
+
+@pytest.mark.parametrize("shape,given", [((3,), (2,)), ((2, None, 4), (2, 5, 3)), ((None, 1), (0, 0))])
+def test_static_size_message_of_any_rank(shape: tuple[int | None, ...], given: tuple[int, ...]) -> None:
+    x = T.tensor("float64", shape=shape, name="x")
+    _, message = outcome(lambda: function([x], x + 1), np.zeros(given))
+    want = "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    assert message.endswith(f": input 'x' (#0) of @main expects shape {want}, got an array of shape {given}")
+
+
+def test_dtype_and_rank_of_an_input_are_type_errors() -> None:
+    x = T.fvector("x")
+
+    def build() -> tensorir.Function:
+        return function([x], x + 1)  # fvector-function
+
+    where = f"{__file__}:{line_of('fvector-function')}"
+    cls, message = outcome(build, np.ones((2, 2), dtype=np.float32))
+    assert issubclass(cls, TypeError) and message.startswith(f"{where}: input 'x' (#0) of @main expects a 1-d")
+    cls, message = outcome(build, np.ones(3, dtype=np.float64))
+    assert issubclass(cls, TypeError) and message.startswith(f"{where}: input 'x' (#0) of @main expects float32")
+    cls, message = outcome(build, "text")
+    assert issubclass(cls, TypeError)
+
+
+def test_dot_mismatch_at_run_time_reads_the_same_on_every_target() -> None:
+    a, b = T.dmatrices("a", "b")
+    product = T.dot(a, b)  # dot-line
+    cls, message = outcome(lambda: function([a, b], product), np.ones((2, 3)), np.ones((4, 5)))
+    assert message == f"{__file__}:{line_of('dot-line')}: contraction dims 3 and 4 do not match"
+    assert issubclass(cls, ValueError)
+    with pytest.raises(ValueError):
+        np.dot(np.ones((2, 3)), np.ones((4, 5)))  # numpy's class for the same mistake
+
+
+def test_matmul_mismatch_at_run_time_reads_the_same_on_every_target() -> None:
+    a, v = T.tensor3("a"), T.dvector("v")
+    product = T.matmul(a, v)  # matmul-line
+    _, message = outcome(lambda: function([a, v], product), np.ones((2, 2, 3)), np.ones(4))
+    assert message == f"{__file__}:{line_of('matmul-line')}: contraction dims 3 and 4 do not match"
+
+
+def test_concatenate_mismatch_lists_sizes_in_operand_order_on_every_target() -> None:
+    a, b = T.dmatrices("a", "b")
+    joined = T.concatenate([a, b], axis=1)  # concatenate-line
+    cls, message = outcome(lambda: function([a, b], joined), np.ones((2, 3)), np.ones((4, 5)))
+    assert message == (f"{__file__}:{line_of('concatenate-line')}: inputs #0 and #1 differ in dimension 0: "
+                       "sizes 2 and 4")
+    assert issubclass(cls, ValueError)
+    c = T.dmatrix("c")
+    three = T.concatenate([a, b, c])  # concatenate-three
+    _, message = outcome(lambda: function([a, b, c], three), np.ones((1, 3)), np.ones((1, 3)), np.ones((2, 4)))
+    assert message.endswith(f":{line_of('concatenate-three')}: inputs #0 and #2 differ in dimension 1: sizes 3 and 4")
+
+
+def test_reshape_mismatch_at_run_time_reads_the_same_on_every_target() -> None:
+    x, n = T.dmatrix("x"), T.lscalar("n")
+    rest, fixed = x.reshape((n, -1)), x.reshape((n, 6))  # reshape-line
+    where = f"{__file__}:{line_of('reshape-line')}"
+    for out, given, want in ((rest, 5, "cannot reshape 12 elements into a shape of 10 elements"),
+                             (rest, 0, "cannot reshape: the other sizes of a -1 reshape multiply to 0"),
+                             (fixed, 3, "cannot reshape 12 elements into a shape of 18 elements")):
+        cls, message = outcome(lambda out=out: function([x, n], out), np.ones((3, 4)), given)
+        assert message == f"{where}: {want}" and issubclass(cls, ValueError)
+
+
+def test_squeeze_of_a_dim_that_is_not_1_says_so_on_every_target() -> None:
+    x = T.dmatrix("x")
+    y = T.squeeze(x, axis=0)  # squeeze-line
+    cls, message = outcome(lambda: function([x], y), np.ones((3, 4)))
+    assert message == (f"{__file__}:{line_of('squeeze-line')}: cannot squeeze dimension 0 of size 3: "
+                       "only a dimension of size 1 can be squeezed")
+    assert issubclass(cls, ValueError)
+    for target in TARGETS:  # and a dim that is 1 squeezes as numpy does, from any layout
+        data = np.arange(8.0).reshape(4, 2).T[:1]
+        np.testing.assert_array_equal(function([x], y, target=target)(data), np.squeeze(data, axis=0))
+
+
+def test_static_squeeze_error_uses_the_same_words() -> None:
+    with pytest.raises(TirError, match=r"cannot squeeze dimension 1 of size 3: only a dimension of size 1"):
+        T.squeeze(T.tensor("float64", shape=(1, 3)), axis=1)
+
+
+# ---------------------------------------------------------------- on_unused_input
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_on_unused_input(target: str) -> None:
+    x, y = T.dvectors("x", "y")
+    with pytest.raises(TirError, match=r"input #1 \('y'\) of tensorir.function is not needed to compute the outputs"):
+        function([x, y], x * 2, target=target)
+    with pytest.warns(UserWarning, match=r"input #1 \('y'\) .* not needed"):
+        f = function([x, y], x * 2, target=target, on_unused_input="warn")
+    np.testing.assert_array_equal(f([1.0, 2.0], [5.0]), [2.0, 4.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = function([x, y], x * 2, target=target, on_unused_input="ignore")
+    np.testing.assert_array_equal(g([1.0], [5.0, 6.0]), [2.0])
+    with pytest.raises(ValueError, match="on_unused_input must be one of 'raise', 'warn', 'ignore', got 'bogus'"):
+        function([x], x, target=target, on_unused_input="bogus")
+    function([x, y], x + y, target=target)  # both used: no error
+
+
+# ---------------------------------------------------------------- not supported yet
+
+
+def _eval_variable() -> Any:
+    return T.dvector("x").eval()
+
+
+def _from_import() -> Any:
+    from tensorir import shared
+    return shared
+
+
+NOT_YET: dict[str, Callable[[], Any]] = {
+    "tensorir.grad": lambda: tensorir.grad, "tensorir.shared": _from_import, "tensorir.scan": lambda: tensorir.scan,
+    "tensorir.ifelse": lambda: tensorir.ifelse, "tensorir.printing": lambda: tensorir.printing.pp,
+    "tensorir.pp": lambda: tensorir.pp, "tensorir.sparse": lambda: tensorir.sparse,
+    "T.shared_randomstreams": lambda: T.shared_randomstreams.RandomStreams, "T.nlinalg": lambda: T.nlinalg,
+    "T.slinalg": lambda: tensorir.tensor.slinalg, "T.fft": lambda: T.fft, "T.einsum": lambda: T.einsum,
+    "T.grad": lambda: T.grad, "Variable.eval": _eval_variable,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_YET))
+def test_what_is_not_built_says_not_supported_yet(name: str) -> None:
+    with pytest.raises(NotSupportedError) as info:
+        NOT_YET[name]()
+    assert isinstance(info.value, TirError) and isinstance(info.value, NotImplementedError)
+    assert str(info.value).startswith(f"{name} ") and "is not supported yet (see README)" in str(info.value)
+
+
+def test_updates_is_not_supported_yet() -> None:
+    x = T.dvector("x")
+    with pytest.raises(NotSupportedError, match=r"updates=.* is not supported yet"):
+        function([x], x, updates=[(x, x + 1)])
+
+
+def test_unknown_names_are_attribute_errors_with_a_hint() -> None:
+    with pytest.raises(AttributeError, match=r"T.dmatrx does not exist; did you mean T.dmatrix"):
+        T.dmatrx  # noqa: B018
+    with pytest.raises(AttributeError, match=r"tensorir.functon does not exist; did you mean tensorir.function"):
+        tensorir.functon  # noqa: B018
+    with pytest.raises(AttributeError, match=r"Variable.summ does not exist; did you mean Variable.sum"):
+        T.dvector("x").summ  # noqa: B018
+    assert not isinstance(pytest.raises(AttributeError, lambda: T.no_such_thing).value, NotSupportedError)
+    from tensorir import runtime  # submodules still import by from-import
+    assert runtime.__name__ == "tensorir.runtime"
+
+
+def test_dir_of_T_is_the_api() -> None:
+    names = dir(T)
+    for internal in ("np", "Any", "builtins", "Sequence", "TirError", "apply", "caller_location"):
+        assert internal not in names
+    for api in ("dmatrix", "dot", "concatenate", "squeeze", "nnet", "sum", "switch"):
+        assert api in names
+    for name in names:
+        getattr(T, name)  # every listed name exists
