@@ -233,9 +233,11 @@ def test_readme_size_operands_take_an_index_argument(tmp_path: Path, capsys: pyt
             np.testing.assert_array_equal(data["out0"], np.zeros((2, 3), np.float32))
             np.testing.assert_array_equal(data["out1"], np.broadcast_to(x, (2, 3)))
     assert tirc.main(["run", str(path), "--input", "n=2.5", "--input", "x=[1.0]", "--target", "interp"]) == 1
-    assert capsys.readouterr().err.startswith("input %n expects int64 index, got float 2.5")
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}:1:1: input 'n' (#0) of @grid expects int64 index, got float 2.5"), err
     assert tirc.main(["run", str(path), "--input", "n=[2]", "--input", "x=[1.0]", "--target", "interp"]) == 1
-    assert capsys.readouterr().err.startswith("input %n expects a number, got an array of shape (1,)")
+    err = capsys.readouterr().err
+    assert err.startswith(f"{path}:1:1: input 'n' (#0) of @grid expects a number, got an array of shape (1,)"), err
 
 
 def test_edge_inputs_give_clear_messages(files: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..dialects.func import argument_label
 from ..ir.core import Location, Operation, TirError
 from ..ir.types import TensorType, Type
 from ..ir.verifier import verify
