@@ -184,12 +184,17 @@ def check_argument(value: Any, t: TensorType, label: str, strict: bool = False,
             raise TirError(f"input {label} expects {dtype_name(t)} {t}, got {type(value).__name__}: {e}") from None
         if raw.dtype.kind not in "biuf":
             raise TirError(f"input {label} expects {dtype_name(t)} {t}, got {type(value).__name__} {value!r}")
-        with np.errstate(all="ignore"):
-            arr = raw.astype(want)
         # Python numbers/lists: accepted when the values survive (floats into any float type, like
-        # Theano's Python float into floatX); a float into an integer input is refused.
-        lossy = (raw.dtype.kind == "f" and want.kind != "f") or (
-            raw.dtype.kind != "f" and not np.array_equal(arr.astype(raw.dtype), raw))
+        # Theano's Python float into floatX); a float into an integer input is refused. The C entry
+        # converts the common 0-d cases of this rule itself (tir__scalar_arg in tir_runtime.h).
+        arr, lossy = raw, False
+        if raw.dtype != want:
+            with np.errstate(all="ignore"):
+                arr = raw.astype(want)
+                # Integers survive when they come back unchanged and keep their sign (2**63 comes back
+                # from int64's -2**63 as uint64 2**63).
+                lossy = (raw.dtype.kind == "f" and want.kind != "f") or (raw.dtype.kind in "iu" and not (
+                    (arr.astype(raw.dtype) == raw).all() and ((arr < 0) == (raw < 0)).all()))
         if (lossy and not allow_downcast) or strict:
             raise TirError(f"input {label} expects {dtype_name(t)} {t}, got {type(value).__name__} "
                            f"{value!r} ({raw.dtype}), which does not convert to {want} without loss")
@@ -269,6 +274,7 @@ class Function:
         self._fresh = self._fast is not None  # compiled code allocates every result afresh
         self._n_results = len(outs)
         self._by_name = {inp.name: k for k, inp in enumerate(self._inputs) if inp.name}
+        self._strict = [k for k, inp in enumerate(self._inputs) if inp.strict]
 
     # ---- construction
     def _input(self, i: Variable | In, k: int) -> _Input:
@@ -315,10 +321,12 @@ class Function:
     # ---- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fast = self._fast
-        if fast is not None and not kwargs and len(args) == len(self._inputs):
-            # Compiled code checks dtypes, ranks and static dims itself and returns fresh arrays;
-            # anything else (a Python number, another dtype) raises TypeError and takes the
-            # checked path below, which applies Theano's casting rule.
+        if fast is not None and not kwargs and len(args) == len(self._inputs) and (
+                not self._strict or all(isinstance(args[k], (np.ndarray, np.generic)) for k in self._strict)):
+            # Compiled code checks dtypes, ranks and static dims itself, converts the Python and
+            # numpy scalars that the casting rule takes without question (a strict input takes no
+            # Python number: see the condition) and returns fresh arrays; anything else (a list,
+            # another dtype) raises TypeError and takes the checked path below, which applies the rule.
             try:
                 out = fast(*args)
             except TypeError:

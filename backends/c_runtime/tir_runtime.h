@@ -45,9 +45,13 @@
  * Arguments reach tir_main with the declared type number and rank, aligned
  * and in native byte order (run() copies the rare array that is not: byte
  * swapped, misaligned, or with a stride that is not a whole number of
- * elements).  Anything else -- a different dtype or rank, a non-ndarray --
- * makes run() raise TypeError without calling tir_main; the Python wrapper
- * (runtime/c_module.py) casts and retries, using the module's `signature`.
+ * elements).  A 0-d parameter also takes a scalar, converted in C without
+ * an array: a Python bool or int its type holds exactly, a Python float for
+ * a float32/float64 parameter, a numpy scalar of its own dtype (see
+ * tir__scalar_arg).  Anything else -- a different dtype or rank, another
+ * object -- makes run() raise TypeError without calling tir_main; the Python
+ * wrapper (runtime/c_module.py) casts and retries, using the module's
+ * `signature`, and the frontend applies its casting rule.
  * Static dims of the IR types are checked in Python, not here; dynamic
  * shape conditions (broadcasting, matmul inner dims) are checked by the
  * generated code, which reports them with tir_fail.
@@ -600,6 +604,14 @@ static tir_buf* tir_result(tir_ctx* ctx, int k, int32_t ndim, const int64_t* sha
 
 static const char* tir__dtype_name(int typenum, char* out, size_t n) {
     PyArray_Descr* d = PyArray_DescrFromType(typenum);
+    if (d && (d->kind == 'b' || d->kind == 'i' || d->kind == 'u' || d->kind == 'f')) {
+        /* numpy's name, without str(dtype) (Python code, microseconds: the fallback of a call pays it) */
+        const char* base = d->kind == 'b' ? "bool" : d->kind == 'i' ? "int" : d->kind == 'u' ? "uint" : "float";
+        if (d->kind == 'b') snprintf(out, n, "%s", base);
+        else snprintf(out, n, "%s%d", base, (int)(8 * PyDataType_ELSIZE(d)));
+        Py_DECREF(d);
+        return out;
+    }
     PyObject* s = d ? PyObject_Str((PyObject*)d) : NULL;
     const char* c = s ? PyUnicode_AsUTF8(s) : NULL;
     snprintf(out, n, "%s", c ? c : "?");
@@ -624,10 +636,86 @@ static int tir__arg_type_error(const tir_param* p, int i, PyObject* o) {
     return -1;
 }
 
+/* Storage of a 0-d argument given as a Python or numpy scalar (the tir_buf's data points at it). */
+typedef union {
+    double f64;
+    float f32;
+    int64_t i64;
+    char bytes[8];
+} tir__scalar;
+
+/* An integer into a 0-d parameter of type typenum, when the type holds it exactly (an int that a float
+ * type holds exactly only for |v| <= 2^mantissa here; larger ones are left to the caller). 1, or 0. */
+static int tir__scalar_from_int(int typenum, long long v, tir__scalar* s) {
+#define TIR__INT_CASE(npy, ctype, lo, hi) \
+    case npy:                            \
+        if (v < (lo) || v > (hi)) return 0; \
+        *(ctype*)s->bytes = (ctype)v;    \
+        return 1;
+    switch (typenum) {
+        TIR__INT_CASE(NPY_BOOL, npy_bool, 0, 1)
+        TIR__INT_CASE(NPY_INT8, int8_t, INT8_MIN, INT8_MAX)
+        TIR__INT_CASE(NPY_INT16, int16_t, INT16_MIN, INT16_MAX)
+        TIR__INT_CASE(NPY_INT32, int32_t, INT32_MIN, INT32_MAX)
+        TIR__INT_CASE(NPY_INT64, int64_t, INT64_MIN, INT64_MAX)
+        TIR__INT_CASE(NPY_UINT8, uint8_t, 0, UINT8_MAX)
+        TIR__INT_CASE(NPY_UINT16, uint16_t, 0, UINT16_MAX)
+        TIR__INT_CASE(NPY_UINT32, uint32_t, 0, UINT32_MAX)
+        TIR__INT_CASE(NPY_UINT64, uint64_t, 0, INT64_MAX)
+        TIR__INT_CASE(NPY_FLOAT32, float, -(1LL << 24), 1LL << 24)
+        TIR__INT_CASE(NPY_FLOAT64, double, -(1LL << 53), 1LL << 53)
+    default: return 0;
+    }
+#undef TIR__INT_CASE
+}
+
+/* A 0-d argument given as a scalar, converted without making an array: a Python bool or int that the
+ * parameter's type holds exactly, a Python float for a float32/float64 parameter (rounded to float32:
+ * the frontend's casting rule takes a Python float into any float type), or a numpy scalar of the
+ * parameter's own dtype.  1 when converted; 0 otherwise (no exception set): the caller raises TypeError
+ * and the frontend applies its full rule (frontend/function.py check_argument), of which this is the
+ * common, cheap part. */
+static int tir__scalar_arg(int typenum, PyObject* o, tir__scalar* s) {
+    if (PyFloat_CheckExact(o)) {
+        double d = PyFloat_AS_DOUBLE(o);
+        if (typenum == NPY_FLOAT64) s->f64 = d;
+        else if (typenum == NPY_FLOAT32) s->f32 = (float)d;
+        else return 0;
+        return 1;
+    }
+    if (PyLong_CheckExact(o) || PyBool_Check(o)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return 0;
+        }
+        return tir__scalar_from_int(typenum, v, s);
+    }
+    if (PyArray_IsScalar(o, Generic)) {
+        PyArray_Descr* d = PyArray_DescrFromScalar(o);
+        int same = d && PyArray_EquivTypenums(d->type_num, typenum) && PyDataType_ELSIZE(d) <= 8;
+        Py_XDECREF(d);
+        if (!same) {
+            PyErr_Clear();
+            return 0;
+        }
+        PyArray_ScalarAsCtype(o, s->bytes);
+        return 1;
+    }
+    return 0;
+}
+
 /* Fill b from the argument o; *owned receives a new reference when a
- * converted copy had to be made.  0, or -1 with a Python exception set. */
-static int tir__fill_arg(const tir_param* p, int i, PyObject* o, tir_buf* b, PyObject** owned) {
-    if (!PyArray_Check(o)) return tir__arg_type_error(p, i, o);
+ * converted copy had to be made, *scalar the value of a scalar argument.
+ * 0, or -1 with a Python exception set. */
+static int tir__fill_arg(const tir_param* p, int i, PyObject* o, tir_buf* b, PyObject** owned, tir__scalar* scalar) {
+    if (!PyArray_Check(o)) {
+        if (p->ndim != 0 || !tir__scalar_arg(p->typenum, o, scalar)) return tir__arg_type_error(p, i, o);
+        b->data = scalar->bytes;
+        b->ndim = 0;
+        return 0;
+    }
     PyArrayObject* a = (PyArrayObject*)o;
     int tn = PyArray_TYPE(a);
     if ((tn != p->typenum && !PyArray_EquivTypenums(tn, p->typenum)) || PyArray_NDIM(a) != p->ndim)
@@ -677,21 +765,24 @@ static PyObject* tir__run(const tir_spec* spec, PyObject* const* args, Py_ssize_
     tir_buf arg_local[TIR__LOCAL], res_local[TIR__LOCAL];
     PyObject* owned_local[TIR__LOCAL];
     PyObject* obj_local[TIR__LOCAL];
+    tir__scalar scalar_local[TIR__LOCAL];
     int na = spec->nargs, nr = spec->nresults;
     tir_buf* bufs = arg_local;
     tir_buf* rbufs = res_local;
     PyObject** owned = owned_local;
     PyObject** robjs = obj_local;
+    tir__scalar* scalars = scalar_local;
     PyObject* ret = NULL;
     if (na > TIR__LOCAL) {
         bufs = (tir_buf*)PyMem_Malloc(sizeof(tir_buf) * (size_t)na);
         owned = (PyObject**)PyMem_Malloc(sizeof(PyObject*) * (size_t)na);
+        scalars = (tir__scalar*)PyMem_Malloc(sizeof(tir__scalar) * (size_t)na);
     }
     if (nr > TIR__LOCAL) {
         rbufs = (tir_buf*)PyMem_Malloc(sizeof(tir_buf) * (size_t)nr);
         robjs = (PyObject**)PyMem_Malloc(sizeof(PyObject*) * (size_t)nr);
     }
-    if (!bufs || !owned || !rbufs || !robjs) {
+    if (!bufs || !owned || !scalars || !rbufs || !robjs) {
         PyErr_NoMemory();
         goto done_free;
     }
@@ -700,7 +791,7 @@ static PyObject* tir__run(const tir_spec* spec, PyObject* const* args, Py_ssize_
 
     int64_t work = 0;
     for (int i = 0; i < na; ++i) {
-        if (tir__fill_arg(&spec->args[i], i, args[i], &bufs[i], &owned[i]) < 0) goto done;
+        if (tir__fill_arg(&spec->args[i], i, args[i], &bufs[i], &owned[i], &scalars[i]) < 0) goto done;
         work += tir_numel(&bufs[i]);
     }
 
@@ -757,6 +848,7 @@ done:
 done_free:
     if (bufs != arg_local) PyMem_Free(bufs);
     if (owned != owned_local) PyMem_Free(owned);
+    if (scalars != scalar_local) PyMem_Free(scalars);
     if (rbufs != res_local) PyMem_Free(rbufs);
     if (robjs != obj_local) PyMem_Free(robjs);
     return ret;
