@@ -1,0 +1,131 @@
+"""Python numbers, numpy scalars and lists as arguments of compiled functions: the casting rule of
+frontend/function.py (check_argument), on both targets. The C entry converts the common 0-d cases
+itself (tir__scalar_arg in tir_runtime.h); the interpreter target goes through check_argument only,
+so it is the oracle for the C target, and numpy for both."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorir
+from tensorir import In, TirError, function
+from tensorir import tensor as T
+from tensorir.runtime.c_module import load
+
+TARGETS = ["c", "interp"]
+DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32",
+          "float64"]
+VALUES: list[Any] = [
+    False, True, 0, 1, -1, 2, 127, 128, -128, -129, 255, 256, 65535, 65536, -32769, 2**31 - 1, 2**31, -2**31 - 1,
+    2**32, 2**24, 2**24 + 1, -(2**24 + 1), 2**53, 2**53 + 1, 2**63 - 1, -2**63, 2**63, 2**64 - 1, 2**64, -2**63 - 1,
+    0.0, -0.0, 0.5, 1.0, -2.5, 0.1, 1e300, -1e300, 1e-300, 3.4e38, 3.5e38, math.inf, -math.inf, math.nan,
+    np.float64(1.5), np.float32(1.5), np.float16(0.5), np.int64(7), np.int32(-7), np.int8(3), np.uint64(2**63),
+    np.uint8(200), np.bool_(True), np.float64(1e300), "a", None, [1.0], 1 + 2j,
+]
+
+
+def _call(f: tensorir.Function, args: list[Any], k: int) -> tuple[str, Any]:
+    try:
+        return "ok", f(*args)[k]
+    except TirError:
+        return "error", None
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Identical dtype, shape and bits (nan and -0.0 included)."""
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def test_scalar_arguments_c_converts_as_the_rule() -> None:
+    """Every dtype x every kind of scalar: the C entry accepts, refuses and converts exactly as
+    check_argument (the interpreter target) does."""
+    xs = [T.tensor(dtype=d, shape=(), name=f"x_{d}") for d in DTYPES]
+    fc, fi = function(xs, xs, target="c"), function(xs, xs, target="interp")
+    base = [np.zeros((), d) for d in DTYPES]
+    for k, dtype in enumerate(DTYPES):
+        for v in VALUES:
+            args = base[:k] + [v] + base[k + 1:]
+            with np.errstate(all="ignore"):
+                (kc, rc), (ki, ri) = _call(fc, args, k), _call(fi, args, k)
+            assert kc == ki, f"{v!r} into {dtype}: c {kc}, interp {ki}"
+            if kc == "ok":
+                assert _same(rc, ri), f"{v!r} into {dtype}: c {rc!r}, interp {ri!r}"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_python_scalar_casting_rule(target: str) -> None:
+    """The rule against numpy: a Python float goes into any float input (rounded, as Theano's Python
+    float into floatX), an int or bool where the input's type holds it exactly; everything else is
+    an error that names the input."""
+    x, i, b = T.fscalar("x"), T.iscalar("i"), T.scalar("b", dtype="bool")
+    d, u, q = T.dscalar("d"), T.scalar("u", dtype="uint64"), T.lscalar("q")
+    fx, fi, fb = function([x], x, target=target), function([i], i, target=target), function([b], b, target=target)
+    fd, fu, fq = function([d], d, target=target), function([u], u, target=target), function([q], q, target=target)
+    with np.errstate(over="ignore"):
+        f32 = np.float32(1e300)
+    for f, v, want in [(fx, 1.0, np.float32(1.0)), (fx, 0.1, np.float32(0.1)), (fx, 1e300, f32),
+                       (fx, 1, np.float32(1)), (fx, 2**24, np.float32(2**24)), (fx, True, np.float32(1)),
+                       (fi, 7, np.int32(7)), (fi, -2**31, np.int32(-2**31)), (fi, True, np.int32(1)),
+                       (fb, 1, np.True_), (fb, False, np.False_), (fd, 2**53, np.float64(2**53)),
+                       (fd, 2**60, np.float64(2**60)), (fd, 0.1, np.float64(0.1)),
+                       (fu, 2**64 - 1, np.uint64(2**64 - 1)), (fq, -2**63, np.int64(-2**63))]:
+        got = f(v)
+        assert got.dtype == want.dtype and got.shape == () and got == want, (v, got)
+    assert np.isinf(fx(1e300)) and fx(1e300).dtype == np.float32
+    for f, v, name in [(fx, 2**24 + 1, "x"), (fi, 1.0, "i"), (fi, 2**31, "i"), (fb, 2, "b"), (fb, 0.0, "b"),
+                       (fd, 2**53 + 1, "d"), (fu, -1, "u"), (fq, 2**63, "q"), (fq, 2**64 - 1, "q"), (fx, "a", "x"),
+                       (fx, None, "x"), (fx, 1 + 2j, "x"), (fx, [1.0], "x")]:
+        with pytest.raises(TirError, match=f"input '{name}'"):
+            f(v)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_lists_and_numpy_scalars(target: str) -> None:
+    """Lists and nested lists follow the same rule element-wise; numpy scalars are typed values
+    (numpy's safe casts only), as numpy arrays are."""
+    v, m, d = T.fvector("v"), T.dmatrix("m"), T.dscalar("d")
+    fv, fm = function([v], v * 2, target=target), function([m], m + 1, target=target)
+    fd = function([d], d, target=target)
+    np.testing.assert_array_equal(fv([1, 2, 3]), np.array([2, 4, 6], np.float32))
+    assert fv([1.5, 0.1]).dtype == np.float32 and fv([0.1]).tolist() == [float(np.float32(0.1) * 2)]
+    np.testing.assert_array_equal(fm([[1.0, 2.0], [3.0, 4.0]]), np.array([[2.0, 3.0], [4.0, 5.0]]))
+    np.testing.assert_array_equal(fm([[True, 2]]), np.array([[2.0, 3.0]]))
+    assert fd(np.float32(0.1)) == np.float64(np.float32(0.1)) and fd(np.int32(3)) == 3.0
+    for f, bad in [(fv, [2**24 + 1]), (fv, [[1.0]]), (fm, [1.0, 2.0]), (fm, [[1, 2], [3]]), (fv, np.array([1.0])),
+                   (fd, np.complex128(1))]:
+        with pytest.raises(TirError, match="input '[vmd]'"):
+            f(bad)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_strict_input_refuses_python_numbers(target: str) -> None:
+    """In(x, strict=True) takes arrays (and numpy scalars) of its own dtype only, also where the C entry
+    would convert a Python float."""
+    x = T.dscalar("x")
+    f = function([In(x, strict=True)], x * 2, target=target)
+    assert f(np.array(1.5)) == 3.0 and f(np.float64(1.5)) == 3.0
+    for bad in (1.5, 1, True, np.float32(1.5)):
+        with pytest.raises(TirError, match="input 'x'"):
+            f(bad)
+
+
+def test_c_entry_takes_scalars_for_0d_parameters() -> None:
+    """The compiled module's own `run` converts Python and numpy scalars of 0-d parameters (no Python
+    round trip); other objects stay a TypeError, which the frontend answers with the rule."""
+    x, y = T.fscalar("x"), T.dvector("y")
+    f = function([x, y], x * y, target="c")
+    run = load(f.source(), "f").run
+    for v in (2.0, 2, True, np.float32(2.0)):
+        got = run(v, np.array([1.0, 3.0]))
+        np.testing.assert_array_equal(got, np.array([1.0, 3.0]) * np.float32(v))
+    for bad in (np.float64(2.0), "2", [2.0], 1.5 + 0j):
+        with pytest.raises(TypeError, match="argument 0 \\('x'\\) must be a numpy.ndarray of dtype float32 and rank 0"):
+            run(bad, np.array([1.0]))
+    with pytest.raises(TypeError, match="argument 1 \\('y'\\) must be a numpy.ndarray of dtype float64 and rank 1, got "
+                                        "dtype int32 and rank 1"):
+        run(1.0, np.array([1], np.int32))
+    with pytest.raises(TypeError, match="argument 1 \\('y'\\).*got float"):
+        run(1.0, 1.0)  # a scalar is no 1-d argument
