@@ -647,11 +647,13 @@ typedef union {
 /* An integer into a 0-d parameter of type typenum, when the type holds it exactly (an int that a float
  * type holds exactly only for |v| <= 2^mantissa here; larger ones are left to the caller). 1, or 0. */
 static int tir__scalar_from_int(int typenum, long long v, tir__scalar* s) {
-#define TIR__INT_CASE(npy, ctype, lo, hi) \
-    case npy:                            \
+#define TIR__INT_CASE(npy, ctype, lo, hi)  \
+    case npy: {                            \
         if (v < (lo) || v > (hi)) return 0; \
-        *(ctype*)s->bytes = (ctype)v;    \
-        return 1;
+        ctype c = (ctype)v;                \
+        memcpy(s->bytes, &c, sizeof c);    \
+        return 1;                          \
+    }
     switch (typenum) {
         TIR__INT_CASE(NPY_BOOL, npy_bool, 0, 1)
         TIR__INT_CASE(NPY_INT8, int8_t, INT8_MIN, INT8_MAX)
