@@ -274,7 +274,7 @@ class Function:
         self._fresh = self._fast is not None  # compiled code allocates every result afresh
         self._n_results = len(outs)
         self._by_name = {inp.name: k for k, inp in enumerate(self._inputs) if inp.name}
-        self._strict = [k for k, inp in enumerate(self._inputs) if inp.strict]
+        self._strict = [(k, inp.variable.type.dtype) for k, inp in enumerate(self._inputs) if inp.strict]
 
     # ---- construction
     def _input(self, i: Variable | In, k: int) -> _Input:
@@ -322,11 +322,12 @@ class Function:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fast = self._fast
         if fast is not None and not kwargs and len(args) == len(self._inputs) and (
-                not self._strict or all(isinstance(args[k], (np.ndarray, np.generic)) for k in self._strict)):
-            # Compiled code checks dtypes, ranks and static dims itself, converts the Python and
-            # numpy scalars that the casting rule takes without question (a strict input takes no
-            # Python number: see the condition) and returns fresh arrays; anything else (a list,
-            # another dtype) raises TypeError and takes the checked path below, which applies the rule.
+                not self._strict or self._strict_fits(args)):
+            # Compiled code checks dtypes, ranks and static dims itself, converts the safe upcasts and
+            # the Python and numpy scalars that the casting rule takes without question (a strict
+            # input takes neither: see the condition) and returns fresh arrays; anything else (a
+            # list, another dtype) raises TypeError and takes the checked path below, which applies
+            # the rule.
             try:
                 out = fast(*args)
             except TypeError:
@@ -366,6 +367,10 @@ class Function:
         # Fresh arrays the caller owns: never an input, a constant or another output's buffer.
         outs = results if self._fresh else [np.array(r, copy=True) for r in results]
         return outs[0] if self._single else outs
+
+    def _strict_fits(self, args: tuple[Any, ...]) -> bool:
+        """Whether every strict input has an array or numpy scalar of its own dtype."""
+        return all(isinstance(args[k], (np.ndarray, np.generic)) and args[k].dtype == dt for k, dt in self._strict)
 
     def _signature(self) -> str:
         parts = []

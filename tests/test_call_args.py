@@ -24,6 +24,8 @@ VALUES: list[Any] = [
     0.0, -0.0, 0.5, 1.0, -2.5, 0.1, 1e300, -1e300, 1e-300, 3.4e38, 3.5e38, math.inf, -math.inf, math.nan,
     np.float64(1.5), np.float32(1.5), np.float16(0.5), np.int64(7), np.int32(-7), np.int8(3), np.uint64(2**63),
     np.uint8(200), np.bool_(True), np.float64(1e300), "a", None, [1.0], 1 + 2j,
+    np.array(1.5, np.float32), np.array(-3, np.int8), np.array(True), np.array(2**63, np.uint64),
+    np.array(0.5, np.float16), np.array(-1), np.array(1.5, ">f8"), np.array(1j), np.array([1.0]),
 ]
 
 
@@ -53,6 +55,22 @@ def test_scalar_arguments_c_converts_as_the_rule() -> None:
             assert kc == ki, f"{v!r} into {dtype}: c {kc}, interp {ki}"
             if kc == "ok":
                 assert _same(rc, ri), f"{v!r} into {dtype}: c {rc!r}, interp {ri!r}"
+
+
+def test_array_arguments_c_upcasts_as_the_rule() -> None:
+    """Arrays of every dtype (one byte-swapped, one strided) into vectors of every dtype: the C entry
+    upcasts exactly what check_argument takes (numpy's safe casts) and refuses the rest."""
+    xs = [T.tensor(dtype=d, shape=(None,), name=f"x_{d}") for d in DTYPES]
+    fc, fi = function(xs, xs, target="c"), function(xs, xs, target="interp")
+    base = [np.zeros(2, d) for d in DTYPES]
+    data = [np.array([1, 0, 1, 1], d)[::2] for d in DTYPES] + [np.array([1.5, -2.0], ">f8"), np.array([1j, 2])]
+    for k, dtype in enumerate(DTYPES):
+        for v in data:
+            args = base[:k] + [v] + base[k + 1:]
+            (kc, rc), (ki, ri) = _call(fc, args, k), _call(fi, args, k)
+            assert kc == ki, f"{v.dtype} into {dtype}: c {kc}, interp {ki}"
+            if kc == "ok":
+                assert _same(rc, ri) and _same(rc, v.astype(dtype)), f"{v!r} into {dtype}: c {rc!r}, interp {ri!r}"
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -107,25 +125,26 @@ def test_strict_input_refuses_python_numbers(target: str) -> None:
     x = T.dscalar("x")
     f = function([In(x, strict=True)], x * 2, target=target)
     assert f(np.array(1.5)) == 3.0 and f(np.float64(1.5)) == 3.0
-    for bad in (1.5, 1, True, np.float32(1.5)):
+    for bad in (1.5, 1, True, np.float32(1.5), np.array(1.5, np.float32), np.array(1)):
         with pytest.raises(TirError, match="input 'x'"):
             f(bad)
 
 
 def test_c_entry_takes_scalars_for_0d_parameters() -> None:
-    """The compiled module's own `run` converts Python and numpy scalars of 0-d parameters (no Python
-    round trip); other objects stay a TypeError, which the frontend answers with the rule."""
+    """The compiled module's own `run` converts Python and numpy scalars of 0-d parameters and safe
+    upcasts (no Python round trip); other objects stay a TypeError, which the frontend answers with
+    the rule."""
     x, y = T.fscalar("x"), T.dvector("y")
     f = function([x, y], x * y, target="c")
     run = load(f.source(), "f").run
-    for v in (2.0, 2, True, np.float32(2.0)):
-        got = run(v, np.array([1.0, 3.0]))
+    for v in (2.0, 2, True, np.float32(2.0), np.int16(2), np.array(2, np.uint8)):
+        got = run(v, np.array([1, 3], np.int32))  # int32 data upcast to the float64 parameter
         np.testing.assert_array_equal(got, np.array([1.0, 3.0]) * np.float32(v))
     for bad in (np.float64(2.0), "2", [2.0], 1.5 + 0j):
         with pytest.raises(TypeError, match="argument 0 \\('x'\\) must be a numpy.ndarray of dtype float32 and rank 0"):
             run(bad, np.array([1.0]))
     with pytest.raises(TypeError, match="argument 1 \\('y'\\) must be a numpy.ndarray of dtype float64 and rank 1, got "
-                                        "dtype int32 and rank 1"):
-        run(1.0, np.array([1], np.int32))
+                                        "dtype complex128 and rank 1"):
+        run(1.0, np.array([1j]))
     with pytest.raises(TypeError, match="argument 1 \\('y'\\).*got float"):
         run(1.0, 1.0)  # a scalar is no 1-d argument

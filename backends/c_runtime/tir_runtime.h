@@ -45,11 +45,13 @@
  * Arguments reach tir_main with the declared type number and rank, aligned
  * and in native byte order (run() copies the rare array that is not: byte
  * swapped, misaligned, or with a stride that is not a whole number of
- * elements).  A 0-d parameter also takes a scalar, converted in C without
- * an array: a Python bool or int its type holds exactly, a Python float for
- * a float32/float64 parameter, a numpy scalar of its own dtype (see
- * tir__scalar_arg).  Anything else -- a different dtype or rank, another
- * object -- makes run() raise TypeError without calling tir_main; the Python
+ * elements), and converts an array of another bool/int/float dtype that
+ * numpy casts safely (float32 data for a float64 parameter).  A 0-d
+ * parameter also takes a scalar, converted in C without an array: a Python
+ * bool or int its type holds exactly, a Python float for a float32/float64
+ * parameter, a numpy scalar of a dtype an array could have (see
+ * tir__scalar_arg).  Anything else -- another dtype or rank, another object
+ * -- makes run() raise TypeError without calling tir_main; the Python
  * wrapper (runtime/c_module.py) casts and retries, using the module's
  * `signature`, and the frontend applies its casting rule.
  * Static dims of the IR types are checked in Python, not here; dynamic
@@ -671,12 +673,23 @@ static int tir__scalar_from_int(int typenum, long long v, tir__scalar* s) {
 #undef TIR__INT_CASE
 }
 
+/* Whether numpy data of type `from` goes into a parameter of type typenum: the same type, or a bool,
+ * integer or float type that numpy casts to it safely (float32 -> float64, int32 -> int64 or float64, ...). */
+static int tir__castable(PyArray_Descr* from, int typenum) {
+    if (PyArray_EquivTypenums(from->type_num, typenum)) return 1;
+    if (from->kind != 'b' && from->kind != 'i' && from->kind != 'u' && from->kind != 'f') return 0;
+    PyArray_Descr* want = PyArray_DescrFromType(typenum);
+    int ok = want && PyArray_CanCastTypeTo(from, want, NPY_SAFE_CASTING);
+    Py_XDECREF(want);
+    return ok;
+}
+
 /* A 0-d argument given as a scalar, converted without making an array: a Python bool or int that the
  * parameter's type holds exactly, a Python float for a float32/float64 parameter (rounded to float32:
- * the frontend's casting rule takes a Python float into any float type), or a numpy scalar of the
- * parameter's own dtype.  1 when converted; 0 otherwise (no exception set): the caller raises TypeError
- * and the frontend applies its full rule (frontend/function.py check_argument), of which this is the
- * common, cheap part. */
+ * the frontend's casting rule takes a Python float into any float type), or a numpy scalar of a type
+ * that tir__castable takes.  1 when converted; 0 otherwise (no exception set): the caller raises
+ * TypeError and the frontend applies its full rule (frontend/function.py check_argument), of which this
+ * is the common, cheap part. */
 static int tir__scalar_arg(int typenum, PyObject* o, tir__scalar* s) {
     if (PyFloat_CheckExact(o)) {
         double d = PyFloat_AS_DOUBLE(o);
@@ -696,14 +709,12 @@ static int tir__scalar_arg(int typenum, PyObject* o, tir__scalar* s) {
     }
     if (PyArray_IsScalar(o, Generic)) {
         PyArray_Descr* d = PyArray_DescrFromScalar(o);
-        int same = d && PyArray_EquivTypenums(d->type_num, typenum) && PyDataType_ELSIZE(d) <= 8;
+        PyArray_Descr* want = d && tir__castable(d, typenum) ? PyArray_DescrFromType(typenum) : NULL;
+        int ok = want && PyArray_CastScalarToCtype(o, s->bytes, want) == 0;
+        Py_XDECREF(want);
         Py_XDECREF(d);
-        if (!same) {
-            PyErr_Clear();
-            return 0;
-        }
-        PyArray_ScalarAsCtype(o, s->bytes);
-        return 1;
+        if (!ok) PyErr_Clear();
+        return ok;
     }
     return 0;
 }
@@ -720,11 +731,12 @@ static int tir__fill_arg(const tir_param* p, int i, PyObject* o, tir_buf* b, PyO
     }
     PyArrayObject* a = (PyArrayObject*)o;
     int tn = PyArray_TYPE(a);
-    if ((tn != p->typenum && !PyArray_EquivTypenums(tn, p->typenum)) || PyArray_NDIM(a) != p->ndim)
+    int same = tn == p->typenum || PyArray_EquivTypenums(tn, p->typenum);
+    if (PyArray_NDIM(a) != p->ndim || (!same && !tir__castable(PyArray_DESCR(a), p->typenum)))
         return tir__arg_type_error(p, i, o);
     int nd = p->ndim;
     npy_intp item = PyArray_ITEMSIZE(a);
-    int ok = PyArray_ISALIGNED(a) && PyArray_ISNOTSWAPPED(a);
+    int ok = same && PyArray_ISALIGNED(a) && PyArray_ISNOTSWAPPED(a);
     const npy_intp* shape = PyArray_DIMS(a);
     const npy_intp* strides = PyArray_STRIDES(a);
     for (int d = 0; d < nd && ok; ++d) {
@@ -738,7 +750,7 @@ static int tir__fill_arg(const tir_param* p, int i, PyObject* o, tir_buf* b, PyO
         b->ndim = nd;
         return 0;
     }
-    /* rare: byte-swapped, misaligned or odd strides -> aligned native C copy */
+    /* a safe upcast, or rare: byte-swapped, misaligned or odd strides -> aligned native C copy */
     PyArray_Descr* want = PyArray_DescrFromType(p->typenum);
     if (!want) return -1;
     PyObject* c = PyArray_FromArray(a, want, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_ENSURECOPY); /* steals want */
