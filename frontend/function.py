@@ -101,8 +101,9 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
             return [out]
         return [] if out is None else list(out)
 
-    # The extension's own entry: it takes exactly-typed arrays and returns fresh ones, so a call
-    # whose arguments already fit skips the Python-side checks (see Function.__call__).
+    # The extension's own entry: it takes arrays of the declared types (and the safe upcasts and
+    # scalars that the casting rule takes without question) and returns fresh ones, so a call whose
+    # arguments already fit skips the Python-side checks (see Function.__call__).
     run.fast = mod.run  # type: ignore[attr-defined]
     run.module_key = mod.key  # type: ignore[attr-defined]
     return run
