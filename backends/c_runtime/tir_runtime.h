@@ -642,7 +642,6 @@ static int tir__arg_type_error(const tir_param* p, int i, PyObject* o) {
 typedef union {
     double f64;
     float f32;
-    int64_t i64;
     char bytes[8];
 } tir__scalar;
 
