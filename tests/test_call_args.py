@@ -6,6 +6,7 @@ so it is the oracle for the C target, and numpy for both."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -73,31 +74,42 @@ def test_array_arguments_c_upcasts_as_the_rule() -> None:
                 assert _same(rc, ri) and _same(rc, v.astype(dtype)), f"{v!r} into {dtype}: c {rc!r}, interp {ri!r}"
 
 
+def _one_function(inputs: list[Any], outputs: list[Any], target: str) -> Callable[[str, Any], Any]:
+    """One compiled function for several checks (one C compile): `call(name, v)` passes v to the input
+    `name` and zeros to the others, and returns that input's output."""
+    f = function(inputs, outputs, target=target)
+    base = [np.zeros((2,) * x.ndim, x.dtype) for x in inputs]
+    names = [x.name for x in inputs]
+
+    def call(name: str, v: Any) -> Any:
+        k = names.index(name)
+        return f(*base[:k], v, *base[k + 1:])[k]
+    return call
+
+
 @pytest.mark.parametrize("target", TARGETS)
 def test_python_scalar_casting_rule(target: str) -> None:
     """The rule against numpy: a Python float goes into any float input (rounded, as Theano's Python
     float into floatX), an int or bool where the input's type holds it exactly; everything else is
     an error that names the input."""
-    x, i, b = T.fscalar("x"), T.iscalar("i"), T.scalar("b", dtype="bool")
-    d, u, q = T.dscalar("d"), T.scalar("u", dtype="uint64"), T.lscalar("q")
-    fx, fi, fb = function([x], x, target=target), function([i], i, target=target), function([b], b, target=target)
-    fd, fu, fq = function([d], d, target=target), function([u], u, target=target), function([q], q, target=target)
+    xs = [T.fscalar("x"), T.iscalar("i"), T.scalar("b", dtype="bool"), T.dscalar("d"), T.scalar("u", dtype="uint64"),
+          T.lscalar("q")]
+    call = _one_function(xs, xs, target)
     with np.errstate(over="ignore"):
         f32 = np.float32(1e300)
-    for f, v, want in [(fx, 1.0, np.float32(1.0)), (fx, 0.1, np.float32(0.1)), (fx, 1e300, f32),
-                       (fx, 1, np.float32(1)), (fx, 2**24, np.float32(2**24)), (fx, True, np.float32(1)),
-                       (fi, 7, np.int32(7)), (fi, -2**31, np.int32(-2**31)), (fi, True, np.int32(1)),
-                       (fb, 1, np.True_), (fb, False, np.False_), (fd, 2**53, np.float64(2**53)),
-                       (fd, 2**60, np.float64(2**60)), (fd, 0.1, np.float64(0.1)),
-                       (fu, 2**64 - 1, np.uint64(2**64 - 1)), (fq, -2**63, np.int64(-2**63))]:
-        got = f(v)
+    for name, v, want in [("x", 1.0, np.float32(1.0)), ("x", 0.1, np.float32(0.1)), ("x", 1e300, f32),
+                          ("x", 1, np.float32(1)), ("x", 2**24, np.float32(2**24)), ("x", True, np.float32(1)),
+                          ("i", 7, np.int32(7)), ("i", -2**31, np.int32(-2**31)), ("i", True, np.int32(1)),
+                          ("b", 1, np.True_), ("b", False, np.False_), ("d", 2**53, np.float64(2**53)),
+                          ("d", 2**60, np.float64(2**60)), ("d", 0.1, np.float64(0.1)),
+                          ("u", 2**64 - 1, np.uint64(2**64 - 1)), ("q", -2**63, np.int64(-2**63))]:
+        got = call(name, v)
         assert got.dtype == want.dtype and got.shape == () and got == want, (v, got)
-    assert np.isinf(fx(1e300)) and fx(1e300).dtype == np.float32
-    for f, v, name in [(fx, 2**24 + 1, "x"), (fi, 1.0, "i"), (fi, 2**31, "i"), (fb, 2, "b"), (fb, 0.0, "b"),
-                       (fd, 2**53 + 1, "d"), (fu, -1, "u"), (fq, 2**63, "q"), (fq, 2**64 - 1, "q"), (fx, "a", "x"),
-                       (fx, None, "x"), (fx, 1 + 2j, "x"), (fx, [1.0], "x")]:
+    assert np.isinf(call("x", 1e300))
+    for name, v in [("x", 2**24 + 1), ("i", 1.0), ("i", 2**31), ("b", 2), ("b", 0.0), ("d", 2**53 + 1), ("u", -1),
+                    ("q", 2**63), ("q", 2**64 - 1), ("x", "a"), ("x", None), ("x", 1 + 2j), ("x", [1.0])]:
         with pytest.raises(TirError, match=f"input '{name}'"):
-            f(v)
+            call(name, v)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -105,17 +117,16 @@ def test_lists_and_numpy_scalars(target: str) -> None:
     """Lists and nested lists follow the same rule element-wise; numpy scalars are typed values
     (numpy's safe casts only), as numpy arrays are."""
     v, m, d = T.fvector("v"), T.dmatrix("m"), T.dscalar("d")
-    fv, fm = function([v], v * 2, target=target), function([m], m + 1, target=target)
-    fd = function([d], d, target=target)
-    np.testing.assert_array_equal(fv([1, 2, 3]), np.array([2, 4, 6], np.float32))
-    assert fv([1.5, 0.1]).dtype == np.float32 and fv([0.1]).tolist() == [float(np.float32(0.1) * 2)]
-    np.testing.assert_array_equal(fm([[1.0, 2.0], [3.0, 4.0]]), np.array([[2.0, 3.0], [4.0, 5.0]]))
-    np.testing.assert_array_equal(fm([[True, 2]]), np.array([[2.0, 3.0]]))
-    assert fd(np.float32(0.1)) == np.float64(np.float32(0.1)) and fd(np.int32(3)) == 3.0
-    for f, bad in [(fv, [2**24 + 1]), (fv, [[1.0]]), (fm, [1.0, 2.0]), (fm, [[1, 2], [3]]), (fv, np.array([1.0])),
-                   (fd, np.complex128(1))]:
-        with pytest.raises(TirError, match="input '[vmd]'"):
-            f(bad)
+    call = _one_function([v, m, d], [v * 2, m + 1, d], target)
+    np.testing.assert_array_equal(call("v", [1, 2, 3]), np.array([2, 4, 6], np.float32))
+    assert call("v", [1.5, 0.1]).dtype == np.float32 and call("v", [0.1]).tolist() == [float(np.float32(0.1) * 2)]
+    np.testing.assert_array_equal(call("m", [[1.0, 2.0], [3.0, 4.0]]), np.array([[2.0, 3.0], [4.0, 5.0]]))
+    np.testing.assert_array_equal(call("m", [[True, 2]]), np.array([[2.0, 3.0]]))
+    assert call("d", np.float32(0.1)) == np.float64(np.float32(0.1)) and call("d", np.int32(3)) == 3.0
+    for name, bad in [("v", [2**24 + 1]), ("v", [[1.0]]), ("m", [1.0, 2.0]), ("m", [[1, 2], [3]]),
+                      ("v", np.array([1.0])), ("d", np.complex128(1))]:
+        with pytest.raises(TirError, match=f"input '{name}'"):
+            call(name, bad)
 
 
 @pytest.mark.parametrize("target", TARGETS)
