@@ -102,7 +102,7 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
         return [] if out is None else list(out)
 
     # The extension's own entry: it takes arrays of the declared types (and the safe upcasts and
-    # scalars that the casting rule takes without question) and returns fresh ones, so a call whose
+    # numbers and lists that the casting rule takes without question) and returns fresh ones, so a call whose
     # arguments already fit skips the Python-side checks (see Function.__call__).
     run.fast = mod.run  # type: ignore[attr-defined]
     run.module_key = mod.key  # type: ignore[attr-defined]
@@ -187,7 +187,8 @@ def check_argument(value: Any, t: TensorType, label: str, strict: bool = False,
             raise TirError(f"input {label} expects {dtype_name(t)} {t}, got {type(value).__name__} {value!r}")
         # Python numbers/lists: accepted when the values survive (floats into any float type, like
         # Theano's Python float into floatX); a float into an integer input is refused. The C entry
-        # converts the common 0-d cases of this rule itself (tir__scalar_arg in tir_runtime.h).
+        # converts the common cases of this rule itself (tir__scalar_arg, tir__sequence_arg in
+        # tir_runtime.h).
         arr, lossy = raw, False
         if raw.dtype != want:
             with np.errstate(all="ignore"):
@@ -324,11 +325,11 @@ class Function:
         fast = self._fast
         if fast is not None and not kwargs and len(args) == len(self._inputs) and (
                 not self._strict or self._strict_fits(args)):
-            # Compiled code checks dtypes, ranks and static dims itself, converts the safe upcasts and
-            # the Python and numpy scalars that the casting rule takes without question (a strict
-            # input takes neither: see the condition) and returns fresh arrays; anything else (a
-            # list, another dtype) raises TypeError and takes the checked path below, which applies
-            # the rule.
+            # Compiled code checks dtypes, ranks and static dims itself, converts the safe upcasts,
+            # numbers and lists that the casting rule takes without question (a strict input takes
+            # none: see the condition) and returns fresh arrays; anything else (another dtype, a
+            # number that may not fit) raises TypeError and takes the checked path below, which
+            # applies the rule.
             try:
                 out = fast(*args)
             except TypeError:

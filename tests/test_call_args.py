@@ -58,20 +58,38 @@ def test_scalar_arguments_c_converts_as_the_rule() -> None:
                 assert _same(rc, ri), f"{v!r} into {dtype}: c {rc!r}, interp {ri!r}"
 
 
-def test_array_arguments_c_upcasts_as_the_rule() -> None:
-    """Arrays of every dtype (one byte-swapped, one strided) into vectors of every dtype: the C entry
-    upcasts exactly what check_argument takes (numpy's safe casts) and refuses the rest."""
+def test_array_and_list_arguments_c_converts_as_the_rule() -> None:
+    """Arrays of every dtype (one byte-swapped, one strided) and lists of Python numbers into vectors of
+    every dtype: the C entry upcasts and converts exactly what check_argument takes (numpy's safe
+    casts for arrays, the scalar rule element-wise for lists) and refuses the rest."""
     xs = [T.tensor(dtype=d, shape=(None,), name=f"x_{d}") for d in DTYPES]
     fc, fi = function(xs, xs, target="c"), function(xs, xs, target="interp")
     base = [np.zeros(2, d) for d in DTYPES]
-    data = [np.array([1, 0, 1, 1], d)[::2] for d in DTYPES] + [np.array([1.5, -2.0], ">f8"), np.array([1j, 2])]
+    arrays = [np.array([1, 0, 1, 1], d)[::2] for d in DTYPES] + [np.array([1.5, -2.0], ">f8"), np.array([1j, 2])]
+    lists = [[1.0, -2.5], [1, 2], (3, -4), [True, False], [], [1, 2**63], [2**24 + 1, 1], [-1, 5], [300, 1],
+             [70000, 0], [2**53 + 1], [2**60], [2**70], [1e300, 0.1], [math.nan, -math.inf], [1, 2.5], [True, 2],
+             [np.float32(1.5)], [np.array(2, np.int8)], [1.0, "a"], [[1.0]], [None], [1 + 2j]]
     for k, dtype in enumerate(DTYPES):
-        for v in data:
+        for v in arrays + lists:
             args = base[:k] + [v] + base[k + 1:]
             (kc, rc), (ki, ri) = _call(fc, args, k), _call(fi, args, k)
-            assert kc == ki, f"{v.dtype} into {dtype}: c {kc}, interp {ki}"
+            assert kc == ki, f"{v!r} into {dtype}: c {kc}, interp {ki}"
             if kc == "ok":
-                assert _same(rc, ri) and _same(rc, v.astype(dtype)), f"{v!r} into {dtype}: c {rc!r}, interp {ri!r}"
+                with np.errstate(all="ignore"):
+                    want = np.asarray(v).astype(dtype)
+                assert _same(rc, ri) and _same(rc, want), f"{v!r} into {dtype}: c {rc!r}, interp {ri!r}"
+
+
+def test_nested_lists_c_converts_as_the_rule() -> None:
+    """Nested lists for matrices: numpy's array of them, converted element-wise, on both targets alike."""
+    m, n = T.fmatrix("m"), T.lmatrix("n")
+    fc, fi = function([m, n], [m, n], target="c"), function([m, n], [m, n], target="interp")
+    for v in ([[1, 2], [3, 4]], [[1.5], [2.0]], [[True, 0]], [(1, 2)], [[2**40]], [1, 2], [[1, 2], [3]], [[[1]]]):
+        for k in (0, 1):
+            args = [np.zeros((1, 1), np.float32), np.zeros((1, 1), np.int64)]
+            args[k] = v
+            (kc, rc), (ki, ri) = _call(fc, args, k), _call(fi, args, k)
+            assert kc == ki and (kc == "error" or _same(rc, ri)), f"{v!r} into input {k}: c {rc!r}, interp {ri!r}"
 
 
 def _one_function(inputs: list[Any], outputs: list[Any], target: str) -> Callable[[str, Any], Any]:
@@ -151,6 +169,7 @@ def test_c_entry_takes_scalars_for_0d_parameters() -> None:
     for v in (2.0, 2, True, np.float32(2.0), np.int16(2), np.array(2, np.uint8)):
         got = run(v, np.array([1, 3], np.int32))  # int32 data upcast to the float64 parameter
         np.testing.assert_array_equal(got, np.array([1.0, 3.0]) * np.float32(v))
+    np.testing.assert_array_equal(run(2.0, [1, 3]), [2.0, 6.0])  # a list for the 1-d parameter
     for bad in (np.float64(2.0), "2", [2.0], 1.5 + 0j):
         with pytest.raises(TypeError, match="argument 0 \\('x'\\) must be a numpy.ndarray of dtype float32 and rank 0"):
             run(bad, np.array([1.0]))

@@ -50,10 +50,11 @@
  * parameter also takes a scalar, converted in C without an array: a Python
  * bool or int its type holds exactly, a Python float for a float32/float64
  * parameter, a numpy scalar of a dtype an array could have (see
- * tir__scalar_arg).  Anything else -- another dtype or rank, another object
- * -- makes run() raise TypeError without calling tir_main; the Python
- * wrapper (runtime/c_module.py) casts and retries, using the module's
- * `signature`, and the frontend applies its casting rule.
+ * tir__scalar_arg); a parameter of rank n takes an n-deep list or tuple of
+ * such Python numbers (tir__sequence_arg).  Anything else -- another dtype
+ * or rank, another object -- makes run() raise TypeError without calling
+ * tir_main; the Python wrapper (runtime/c_module.py) casts and retries,
+ * using the module's `signature`, and the frontend applies its casting rule.
  * Static dims of the IR types are checked in Python, not here; dynamic
  * shape conditions (broadcasting, matmul inner dims) are checked by the
  * generated code, which reports them with tir_fail.
@@ -645,14 +646,15 @@ typedef union {
     char bytes[8];
 } tir__scalar;
 
-/* An integer into a 0-d parameter of type typenum, when the type holds it exactly (an int that a float
- * type holds exactly only for |v| <= 2^mantissa here; larger ones are left to the caller). 1, or 0. */
-static int tir__scalar_from_int(int typenum, long long v, tir__scalar* s) {
+/* A Python int (or bool) into one element of type typenum at out, when the type holds it exactly (an
+ * int that a float type holds exactly only for |v| <= 2^mantissa here; larger ones are left to the
+ * frontend). 1, or 0. */
+static int tir__from_int(int typenum, long long v, char* out) {
 #define TIR__INT_CASE(npy, ctype, lo, hi)  \
     case npy: {                            \
         if (v < (lo) || v > (hi)) return 0; \
         ctype c = (ctype)v;                \
-        memcpy(s->bytes, &c, sizeof c);    \
+        memcpy(out, &c, sizeof c);         \
         return 1;                          \
     }
     switch (typenum) {
@@ -672,6 +674,21 @@ static int tir__scalar_from_int(int typenum, long long v, tir__scalar* s) {
 #undef TIR__INT_CASE
 }
 
+/* A Python float into one element of type typenum at out: float32 (rounded: the frontend's casting rule
+ * takes a Python float into any float type) or float64. 1, or 0 (other types: left to the frontend). */
+static int tir__from_double(int typenum, double d, char* out) {
+    if (typenum == NPY_FLOAT64) {
+        memcpy(out, &d, sizeof d);
+        return 1;
+    }
+    if (typenum == NPY_FLOAT32) {
+        float f = (float)d;
+        memcpy(out, &f, sizeof f);
+        return 1;
+    }
+    return 0;
+}
+
 /* Whether numpy data of type `from` goes into a parameter of type typenum: the same type, or a bool,
  * integer or float type that numpy casts to it safely (float32 -> float64, int32 -> int64 or float64, ...). */
 static int tir__castable(PyArray_Descr* from, int typenum) {
@@ -683,20 +700,12 @@ static int tir__castable(PyArray_Descr* from, int typenum) {
     return ok;
 }
 
-/* A 0-d argument given as a scalar, converted without making an array: a Python bool or int that the
- * parameter's type holds exactly, a Python float for a float32/float64 parameter (rounded to float32:
- * the frontend's casting rule takes a Python float into any float type), or a numpy scalar of a type
- * that tir__castable takes.  1 when converted; 0 otherwise (no exception set): the caller raises
- * TypeError and the frontend applies its full rule (frontend/function.py check_argument), of which this
- * is the common, cheap part. */
+/* A 0-d argument given as a scalar, converted without making an array: a Python bool, int or float by
+ * tir__from_int / tir__from_double, or a numpy scalar of a type that tir__castable takes.  1 when
+ * converted; 0 otherwise (no exception set): the caller raises TypeError and the frontend applies its
+ * full rule (frontend/function.py check_argument), of which this is the common, cheap part. */
 static int tir__scalar_arg(int typenum, PyObject* o, tir__scalar* s) {
-    if (PyFloat_CheckExact(o)) {
-        double d = PyFloat_AS_DOUBLE(o);
-        if (typenum == NPY_FLOAT64) s->f64 = d;
-        else if (typenum == NPY_FLOAT32) s->f32 = (float)d;
-        else return 0;
-        return 1;
-    }
+    if (PyFloat_CheckExact(o)) return tir__from_double(typenum, PyFloat_AS_DOUBLE(o), s->bytes);
     if (PyLong_CheckExact(o) || PyBool_Check(o)) {
         int overflow = 0;
         long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
@@ -704,7 +713,7 @@ static int tir__scalar_arg(int typenum, PyObject* o, tir__scalar* s) {
             PyErr_Clear();
             return 0;
         }
-        return tir__scalar_from_int(typenum, v, s);
+        return tir__from_int(typenum, v, s->bytes);
     }
     if (PyArray_IsScalar(o, Generic)) {
         PyArray_Descr* d = PyArray_DescrFromScalar(o);
@@ -718,14 +727,67 @@ static int tir__scalar_arg(int typenum, PyObject* o, tir__scalar* s) {
     return 0;
 }
 
+/* A list or tuple (nested for more dims) for a parameter of its rank: numpy's array of it, whose
+ * elements (Python floats, ints or bools) convert one by one as tir__scalar_arg's do.  A new C-contiguous
+ * array of the parameter's type, or NULL (no exception set) when numpy makes another dtype of it or an
+ * element is left to the frontend. */
+static PyObject* tir__sequence_arg(const tir_param* p, PyObject* o) {
+    if (!PyList_Check(o) && !PyTuple_Check(o)) return NULL;
+    PyArrayObject* raw = (PyArrayObject*)PyArray_FromAny(o, NULL, 0, 0, NPY_ARRAY_CARRAY, NULL);
+    if (!raw) {
+        PyErr_Clear();
+        return NULL;
+    }
+    int tn = PyArray_TYPE(raw);
+    int from_float = tn == NPY_FLOAT64, from_bool = tn == NPY_BOOL, from_int = PyArray_EquivTypenums(tn, NPY_INT64);
+    char probe[8]; /* float data goes where a float goes, also when there is none (`[]` is float64) */
+    if (PyArray_NDIM(raw) != p->ndim || !(from_float || from_bool || from_int) ||
+        (from_float && !tir__from_double(p->typenum, 0.0, probe))) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    if (PyArray_EquivTypenums(tn, p->typenum)) return (PyObject*)raw;
+    PyArrayObject* out = (PyArrayObject*)PyArray_EMPTY(p->ndim, PyArray_DIMS(raw), p->typenum, 0);
+    const char* src = (const char*)PyArray_DATA(raw);
+    npy_intp n = PyArray_SIZE(raw), item = out ? PyArray_ITEMSIZE(out) : 0;
+    for (npy_intp k = 0; out && k < n; ++k) {
+        char* dst = (char*)PyArray_DATA(out) + k * item;
+        int ok = from_float ? tir__from_double(p->typenum, ((const double*)src)[k], dst)
+                            : tir__from_int(p->typenum, from_bool ? ((const npy_bool*)src)[k] : ((const int64_t*)src)[k],
+                                            dst);
+        if (!ok) Py_CLEAR(out);
+    }
+    Py_DECREF(raw);
+    PyErr_Clear(); /* a failed allocation too: the frontend's path reports it */
+    return (PyObject*)out;
+}
+
+/* b describes a (fresh) C-contiguous array a of rank nd. */
+static void tir__fill_contiguous(PyArrayObject* a, int nd, tir_buf* b) {
+    b->data = (char*)PyArray_DATA(a);
+    b->ndim = nd;
+    int64_t s = 1;
+    for (int d = nd - 1; d >= 0; --d) {
+        b->shape[d] = PyArray_DIMS(a)[d];
+        b->strides[d] = s;
+        s *= b->shape[d];
+    }
+}
+
 /* Fill b from the argument o; *owned receives a new reference when a
  * converted copy had to be made, *scalar the value of a scalar argument.
  * 0, or -1 with a Python exception set. */
 static int tir__fill_arg(const tir_param* p, int i, PyObject* o, tir_buf* b, PyObject** owned, tir__scalar* scalar) {
     if (!PyArray_Check(o)) {
-        if (p->ndim != 0 || !tir__scalar_arg(p->typenum, o, scalar)) return tir__arg_type_error(p, i, o);
-        b->data = scalar->bytes;
-        b->ndim = 0;
+        if (p->ndim == 0 && tir__scalar_arg(p->typenum, o, scalar)) {
+            b->data = scalar->bytes;
+            b->ndim = 0;
+            return 0;
+        }
+        PyObject* c = p->ndim > 0 ? tir__sequence_arg(p, o) : NULL;
+        if (!c) return tir__arg_type_error(p, i, o);
+        *owned = c;
+        tir__fill_contiguous((PyArrayObject*)c, p->ndim, b);
         return 0;
     }
     PyArrayObject* a = (PyArrayObject*)o;
@@ -755,15 +817,7 @@ static int tir__fill_arg(const tir_param* p, int i, PyObject* o, tir_buf* b, PyO
     PyObject* c = PyArray_FromArray(a, want, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_ENSURECOPY); /* steals want */
     if (!c) return -1;
     *owned = c;
-    a = (PyArrayObject*)c;
-    b->data = (char*)PyArray_DATA(a);
-    b->ndim = nd;
-    int64_t s = 1;
-    for (int d = nd - 1; d >= 0; --d) {
-        b->shape[d] = PyArray_DIMS(a)[d];
-        b->strides[d] = s;
-        s *= b->shape[d];
-    }
+    tir__fill_contiguous((PyArrayObject*)c, nd, b);
     return 0;
 }
 
