@@ -633,6 +633,25 @@ def _expand_dims(x: Variable, axes: tuple[int, ...], loc: Location) -> Variable:
     return apply("tensor.expand_dims", [x], {"axes": tuple(axes)}, loc=loc)
 
 
+def shape_padleft(x: Any, n_ones: int = 1) -> Variable:
+    """Theano's: x with `n_ones` new size-1 dims in front."""
+    loc = caller_location()
+    return _expand_dims(as_variable(x, loc=loc), tuple(range(n_ones)), loc)
+
+
+def shape_padright(x: Any, n_ones: int = 1) -> Variable:
+    """Theano's: x with `n_ones` new size-1 dims at the end."""
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    return _expand_dims(xv, tuple(range(xv.ndim, xv.ndim + n_ones)), loc)
+
+
+def shape_padaxis(x: Any, axis: int) -> Variable:
+    """Theano's: x with a new size-1 dim at `axis` of the result (`expand_dims(x, axis)`)."""
+    loc = caller_location()
+    return _expand_dims(as_variable(x, loc=loc), (_single_axis(axis, loc, "shape_padaxis"),), loc)
+
+
 def squeeze(x: Any, axis: Any = None) -> Variable:
     """x without size-1 dims (only `axis` when given; all static size-1 dims otherwise)."""
     loc = caller_location()

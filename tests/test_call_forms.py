@@ -91,6 +91,13 @@ FORMS: dict[str, Form] = {
     "m.fill(2.5)": (lambda x, m, a, b: m.fill(2.5), lambda x, m, a, b: np.full_like(m, 2.5)),
     "m.clip(0, 3)": (lambda x, m, a, b: m.clip(0, 3), lambda x, m, a, b: m.clip(0, 3)),
     "m.take([1, 0], axis=1)": (lambda x, m, a, b: m.take([1, 0], axis=1), lambda x, m, a, b: m.take([1, 0], axis=1)),
+    "T.shape_padleft(m)": (lambda x, m, a, b: T.shape_padleft(m), lambda x, m, a, b: m[None]),
+    "T.shape_padleft(a, 2)": (lambda x, m, a, b: T.shape_padleft(a, 2), lambda x, m, a, b: a[None, None]),
+    "T.shape_padright(m)": (lambda x, m, a, b: T.shape_padright(m), lambda x, m, a, b: m[:, :, None]),
+    "T.shape_padright(a, n_ones=2)": (lambda x, m, a, b: T.shape_padright(a, n_ones=2),
+                                      lambda x, m, a, b: a[:, None, None]),
+    "T.shape_padaxis(m, 1)": (lambda x, m, a, b: T.shape_padaxis(m, 1), lambda x, m, a, b: m[:, None]),
+    "T.shape_padaxis(m, -1)": (lambda x, m, a, b: T.shape_padaxis(m, -1), lambda x, m, a, b: m[:, :, None]),
 }
 
 
