@@ -103,8 +103,9 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
             return [out]
         return [] if out is None else list(out)
 
-    # The extension's own entry: it takes exactly-typed arrays and returns fresh ones, so a call
-    # whose arguments already fit skips the Python-side checks (see Function.__call__).
+    # The extension's own entry: it takes arrays of the declared types (and the safe upcasts and
+    # numbers and lists that the casting rule takes without question) and returns fresh ones, so a call whose
+    # arguments already fit skips the Python-side checks (see Function.__call__).
     run.fast = mod.run  # type: ignore[attr-defined]
     run.module_key = mod.key  # type: ignore[attr-defined]
     return run
@@ -189,12 +190,18 @@ def check_argument(value: Any, t: TensorType, label: str, strict: bool = False,
             raise TirTypeError(f"{label} expects {dtype_name(t)} {t}, got {type(value).__name__}: {e}", loc) from None
         if raw.dtype.kind not in "biuf":
             raise TirTypeError(f"{label} expects {dtype_name(t)} {t}, got {type(value).__name__} {value!r}", loc)
-        with np.errstate(all="ignore"):
-            arr = raw.astype(want)
         # Python numbers/lists: accepted when the values survive (floats into any float type, like
-        # Theano's Python float into floatX); a float into an integer input is refused.
-        lossy = (raw.dtype.kind == "f" and want.kind != "f") or (
-            raw.dtype.kind != "f" and not np.array_equal(arr.astype(raw.dtype), raw))
+        # Theano's Python float into floatX); a float into an integer input is refused. The C entry
+        # converts the common cases of this rule itself (tir__scalar_arg, tir__sequence_arg in
+        # tir_runtime.h).
+        arr, lossy = raw, False
+        if raw.dtype != want:
+            with np.errstate(all="ignore"):
+                arr = raw.astype(want)
+                # Integers survive when they come back unchanged and keep their sign (2**63 comes back
+                # from int64's -2**63 as uint64 2**63).
+                lossy = (raw.dtype.kind == "f" and want.kind != "f") or (raw.dtype.kind in "iu" and not (
+                    (arr.astype(raw.dtype) == raw).all() and ((arr < 0) == (raw < 0)).all()))
         if (lossy and not allow_downcast) or strict:
             raise TirTypeError(f"{label} expects {dtype_name(t)} {t}, got {type(value).__name__} "
                                f"{value!r} ({raw.dtype}), which does not convert to {want} without loss", loc)
@@ -281,6 +288,7 @@ class Function:
         self._fresh = self._fast is not None  # compiled code allocates every result afresh
         self._n_results = len(outs)
         self._by_name = {inp.name: k for k, inp in enumerate(self._inputs) if inp.name}
+        self._strict = [(k, inp.variable.type.dtype) for k, inp in enumerate(self._inputs) if inp.strict]
 
     # ---- construction
     def _input(self, i: Variable | In, k: int) -> _Input:
@@ -342,10 +350,13 @@ class Function:
     # ---- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fast = self._fast
-        if fast is not None and not kwargs and len(args) == len(self._inputs):
-            # Compiled code checks dtypes, ranks and static dims itself and returns fresh arrays;
-            # anything else (a Python number, another dtype) raises TypeError and takes the
-            # checked path below, which applies Theano's casting rule.
+        if fast is not None and not kwargs and len(args) == len(self._inputs) and (
+                not self._strict or self._strict_fits(args)):
+            # Compiled code checks dtypes, ranks and static dims itself, converts the safe upcasts,
+            # numbers and lists that the casting rule takes without question (a strict input takes
+            # none: see the condition) and returns fresh arrays; anything else (another dtype, a
+            # number that may not fit) raises TypeError and takes the checked path below, which
+            # applies the rule.
             try:
                 out = fast(*args)
             except TypeError:
@@ -386,6 +397,10 @@ class Function:
         # Fresh arrays the caller owns: never an input, a constant or another output's buffer.
         outs = results if self._fresh else [np.array(r, copy=True) for r in results]
         return outs[0] if self._single else outs
+
+    def _strict_fits(self, args: tuple[Any, ...]) -> bool:
+        """Whether every strict input has an array or numpy scalar of its own dtype."""
+        return all(isinstance(args[k], (np.ndarray, np.generic)) and args[k].dtype == dt for k, dt in self._strict)
 
     def _signature(self) -> str:
         parts = []

@@ -212,7 +212,8 @@ class Constant(Variable):
 _METHODS = {name: name for name in (
     "sum", "prod", "max", "min", "mean", "var", "std", "argmax", "argmin", "all", "any",
     "reshape", "dimshuffle", "transpose", "flatten", "astype", "dot", "clip", "round", "squeeze",
-    "exp", "log", "sqrt", "ravel", "take", "swapaxes", "logsumexp", "sigmoid", "expand_dims")}
+    "exp", "log", "sqrt", "ravel", "take", "swapaxes", "logsumexp", "sigmoid", "expand_dims", "zeros_like",
+    "ones_like", "fill")}
 _METHODS["abs"] = "abs"
 
 

@@ -529,11 +529,34 @@ def _index_vector(v: Variable, k: int, loc: Location) -> Variable:
     return _subtensor(v, [("index", k)], loc)
 
 
-def reshape(x: Any, shape: Any, ndim: int | None = None) -> Variable:
-    """x with a new shape; one entry may be -1; entries may be symbolic scalars (`x.shape[0]`)."""
+def _is_sequence(v: Any) -> bool:
+    """A whole shape or axis order in one argument: a list, tuple, array or symbolic vector."""
+    return isinstance(v, (list, tuple)) or (isinstance(v, (np.ndarray, Variable)) and v.ndim == 1)
+
+
+def _one_or_many(args: tuple[Any, ...], keyword: Any, loc: Location, what: str) -> Any:
+    """numpy's two forms of a shape or an axis order: one sequence (`x.reshape((2, -1))`, or by keyword)
+    or its entries as arguments (`x.reshape(2, -1)`). None when neither is given."""
+    if keyword is not None:
+        if args:
+            raise TirError(f"{what} is given twice: as arguments {args!r} and by keyword", loc)
+        return keyword
+    if len(args) == 1 and (args[0] is None or _is_sequence(args[0])):
+        return args[0].tolist() if isinstance(args[0], np.ndarray) else args[0]
+    return list(args) if args else None
+
+
+def reshape(x: Any, *args: Any, shape: Any = None, ndim: int | None = None) -> Variable:
+    """x with a new shape: `T.reshape(x, (2, -1))`, `x.reshape(2, -1)` (numpy's method) or Theano's
+    `T.reshape(x, newshape, ndim)`; one entry may be -1; entries may be symbolic scalars (`x.shape[0]`)."""
     loc = caller_location()
     xv = as_variable(x, loc=loc)
-    sizes = _size_list(shape, loc, "reshape")
+    if len(args) == 2 and _is_sequence(args[0]) and isinstance(args[1], (int, np.integer)):
+        args, ndim = args[:1], int(args[1])
+    new_shape = _one_or_many(args, shape, loc, "reshape: the shape")
+    if new_shape is None:
+        raise TirError("reshape needs a shape: x.reshape((2, -1)) or x.reshape(2, -1)", loc)
+    sizes = _size_list(new_shape, loc, "reshape")
     attr, dyn = dyn_operands(sizes, loc, "reshape shape")
     if ndim is not None and ndim != len(attr):
         raise TirError(f"reshape: ndim={ndim} but the shape has {len(attr)} entries", loc)
@@ -573,12 +596,15 @@ def dimshuffle(x: Any, *pattern: Any) -> Variable:
     return apply("tensor.dimshuffle", [xv], {"pattern": tuple(pat)}, loc=loc)
 
 
-def transpose(x: Any, axes: Sequence[int] | None = None) -> Variable:
-    """Permute dims (reverse them when `axes` is None)."""
+def transpose(x: Any, *args: Any, axes: Any = None) -> Variable:
+    """Permute dims: `T.transpose(x, (2, 0, 1))`, `x.transpose(2, 0, 1)` (numpy's method) or `axes=`;
+    reversed when no order is given."""
     loc = caller_location()
     xv = as_variable(x, loc=loc)
-    perm = tuple(range(xv.ndim))[::-1] if axes is None else tuple(int(a) for a in axes)
-    return _transpose(xv, perm, loc)
+    order = _axes(_one_or_many(args, axes, loc, "transpose: the axes"), loc)
+    if order is None:
+        return _transpose(xv, tuple(range(xv.ndim))[::-1], loc)
+    return _transpose(xv, tuple(a + xv.ndim if a < 0 else a for a in order), loc)  # numpy's negative axes
 
 
 def _transpose(x: Variable, perm: Sequence[int], loc: Location) -> Variable:
@@ -608,6 +634,25 @@ def _expand_dims(x: Variable, axes: tuple[int, ...], loc: Location) -> Variable:
     return apply("tensor.expand_dims", [x], {"axes": tuple(axes)}, loc=loc)
 
 
+def shape_padleft(x: Any, n_ones: int = 1) -> Variable:
+    """Theano's: x with `n_ones` new size-1 dims in front."""
+    loc = caller_location()
+    return _expand_dims(as_variable(x, loc=loc), tuple(range(n_ones)), loc)
+
+
+def shape_padright(x: Any, n_ones: int = 1) -> Variable:
+    """Theano's: x with `n_ones` new size-1 dims at the end."""
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    return _expand_dims(xv, tuple(range(xv.ndim, xv.ndim + n_ones)), loc)
+
+
+def shape_padaxis(x: Any, axis: int) -> Variable:
+    """Theano's: x with a new size-1 dim at `axis` of the result (`expand_dims(x, axis)`)."""
+    loc = caller_location()
+    return _expand_dims(as_variable(x, loc=loc), (_single_axis(axis, loc, "shape_padaxis"),), loc)
+
+
 def squeeze(x: Any, axis: Any = None) -> Variable:
     """x without size-1 dims (only `axis` when given; all static size-1 dims otherwise)."""
     loc = caller_location()
@@ -631,15 +676,38 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Variable:
     loc = caller_location()
     if isinstance(tensors, Variable) or not isinstance(tensors, (list, tuple)) or not tensors:
         raise TirError("T.concatenate takes a non-empty list of tensors", loc)
-    return apply("tensor.concatenate", as_variables(list(tensors), loc), {"axis": int(axis)}, loc=loc)
+    return apply("tensor.concatenate", as_variables(list(tensors), loc),
+                 {"axis": _single_axis(axis, loc, "T.concatenate")}, loc=loc)
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Variable:
-    """Join tensors of one shape along a new dim."""
+def stack(*args: Any, tensors: Sequence[Any] | None = None, axis: int = 0) -> Variable:
+    """Join tensors of one shape along a new dim: `T.stack([a, b], axis=1)` (numpy, Theano; the axis may
+    follow the list) or `T.stack(a, b)` (Theano's older form: the tensors as arguments, axis by keyword)."""
     loc = caller_location()
-    if isinstance(tensors, Variable) or not isinstance(tensors, (list, tuple)) or not tensors:
-        raise TirError("T.stack takes a non-empty list of tensors", loc)
-    return apply("tensor.stack", as_variables(list(tensors), loc), {"axis": int(axis)}, loc=loc)
+    if tensors is not None:
+        if args:
+            raise TirError("T.stack: the tensors are given twice: as arguments and by keyword", loc)
+        args = (tensors,)
+    items = args
+    if args and isinstance(args[0], (list, tuple)):
+        if len(args) > 2:
+            raise TirError(f"T.stack takes a list of tensors and an axis, got {len(args)} arguments", loc)
+        if len(args) == 2:
+            axis = args[1]
+        items = tuple(args[0])
+    if not items:
+        raise TirError("T.stack takes a non-empty list of tensors: T.stack([a, b]) or T.stack(a, b)", loc)
+    return apply("tensor.stack", as_variables(list(items), loc), {"axis": _single_axis(axis, loc, "T.stack")},
+                 loc=loc)
+
+
+def join(axis: int, *tensors: Any) -> Variable:
+    """Theano's `T.join(axis, a, b, ...)`: `T.concatenate([a, b, ...], axis)`."""
+    loc = caller_location()
+    if not tensors:
+        raise TirError("T.join takes an axis and at least one tensor: T.join(0, a, b)", loc)
+    return apply("tensor.concatenate", as_variables(list(tensors), loc),
+                 {"axis": _single_axis(axis, loc, "T.join")}, loc=loc)
 
 
 # ---------------------------------------------------------------- creation

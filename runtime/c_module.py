@@ -1,7 +1,8 @@
 """Load a generated C source as a CPython extension module and call it.
 
     mod = load(source, "f")          # compile through the on-disk cache, import once per process
-    y = mod.run(x, b)                # the extension function itself: exact dtypes and ranks, else TypeError
+    y = mod.run(x, b)                # the extension function itself: the declared ranks and dtypes (or numpy's
+                                     # safe upcasts; Python numbers and lists of them), else TypeError
     y = mod(x, 2.0)                  # convenience: converts arguments to the signature, then run
 
 `run` is the C function (METH_FASTCALL) of the module: argument checks happen in C and the whole host

@@ -45,9 +45,16 @@
  * Arguments reach tir_main with the declared type number and rank, aligned
  * and in native byte order (run() copies the rare array that is not: byte
  * swapped, misaligned, or with a stride that is not a whole number of
- * elements).  Anything else -- a different dtype or rank, a non-ndarray --
- * makes run() raise TypeError without calling tir_main; the Python wrapper
- * (runtime/c_module.py) casts and retries, using the module's `signature`.
+ * elements), and converts an array of another bool/int/float dtype that
+ * numpy casts safely (float32 data for a float64 parameter).  A 0-d
+ * parameter also takes a scalar, converted in C without an array: a Python
+ * bool or int its type holds exactly, a Python float for a float32/float64
+ * parameter, a numpy scalar of a dtype an array could have (see
+ * tir__scalar_arg); a parameter of rank n takes an n-deep list or tuple of
+ * such Python numbers (tir__sequence_arg).  Anything else -- another dtype
+ * or rank, another object -- makes run() raise TypeError without calling
+ * tir_main; the Python wrapper (runtime/c_module.py) casts and retries,
+ * using the module's `signature`, and the frontend applies its casting rule.
  * Static dims of the IR types and dynamic shape conditions (broadcasting,
  * matmul inner dims) are checked by the generated code, which reports them
  * with tir_fail.
@@ -600,6 +607,14 @@ static tir_buf* tir_result(tir_ctx* ctx, int k, int32_t ndim, const int64_t* sha
 
 static const char* tir__dtype_name(int typenum, char* out, size_t n) {
     PyArray_Descr* d = PyArray_DescrFromType(typenum);
+    if (d && (d->kind == 'b' || d->kind == 'i' || d->kind == 'u' || d->kind == 'f')) {
+        /* numpy's name, without str(dtype) (Python code, microseconds: the fallback of a call pays it) */
+        const char* base = d->kind == 'b' ? "bool" : d->kind == 'i' ? "int" : d->kind == 'u' ? "uint" : "float";
+        if (d->kind == 'b') snprintf(out, n, "%s", base);
+        else snprintf(out, n, "%s%d", base, (int)(8 * PyDataType_ELSIZE(d)));
+        Py_DECREF(d);
+        return out;
+    }
     PyObject* s = d ? PyObject_Str((PyObject*)d) : NULL;
     const char* c = s ? PyUnicode_AsUTF8(s) : NULL;
     snprintf(out, n, "%s", c ? c : "?");
@@ -624,17 +639,165 @@ static int tir__arg_type_error(const tir_param* p, int i, PyObject* o) {
     return -1;
 }
 
+/* Storage of a 0-d argument given as a Python or numpy scalar (the tir_buf's data points at it). */
+typedef union {
+    double f64;
+    float f32;
+    char bytes[8];
+} tir__scalar;
+
+/* A Python int (or bool) into one element of type typenum at out, when the type holds it exactly (an
+ * int that a float type holds exactly only for |v| <= 2^mantissa here; larger ones are left to the
+ * frontend). 1, or 0. */
+static int tir__from_int(int typenum, long long v, char* out) {
+#define TIR__INT_CASE(npy, ctype, lo, hi)  \
+    case npy: {                            \
+        if (v < (lo) || v > (hi)) return 0; \
+        ctype c = (ctype)v;                \
+        memcpy(out, &c, sizeof c);         \
+        return 1;                          \
+    }
+    switch (typenum) {
+        TIR__INT_CASE(NPY_BOOL, npy_bool, 0, 1)
+        TIR__INT_CASE(NPY_INT8, int8_t, INT8_MIN, INT8_MAX)
+        TIR__INT_CASE(NPY_INT16, int16_t, INT16_MIN, INT16_MAX)
+        TIR__INT_CASE(NPY_INT32, int32_t, INT32_MIN, INT32_MAX)
+        TIR__INT_CASE(NPY_INT64, int64_t, INT64_MIN, INT64_MAX)
+        TIR__INT_CASE(NPY_UINT8, uint8_t, 0, UINT8_MAX)
+        TIR__INT_CASE(NPY_UINT16, uint16_t, 0, UINT16_MAX)
+        TIR__INT_CASE(NPY_UINT32, uint32_t, 0, UINT32_MAX)
+        TIR__INT_CASE(NPY_UINT64, uint64_t, 0, INT64_MAX)
+        TIR__INT_CASE(NPY_FLOAT32, float, -(1LL << 24), 1LL << 24)
+        TIR__INT_CASE(NPY_FLOAT64, double, -(1LL << 53), 1LL << 53)
+    default: return 0;
+    }
+#undef TIR__INT_CASE
+}
+
+/* A Python float into one element of type typenum at out: float32 (rounded: the frontend's casting rule
+ * takes a Python float into any float type) or float64. 1, or 0 (other types: left to the frontend). */
+static int tir__from_double(int typenum, double d, char* out) {
+    if (typenum == NPY_FLOAT64) {
+        memcpy(out, &d, sizeof d);
+        return 1;
+    }
+    if (typenum == NPY_FLOAT32) {
+        float f = (float)d;
+        memcpy(out, &f, sizeof f);
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether numpy data of type `from` goes into a parameter of type typenum: the same type, or a bool,
+ * integer or float type that numpy casts to it safely (float32 -> float64, int32 -> int64 or float64, ...). */
+static int tir__castable(PyArray_Descr* from, int typenum) {
+    if (PyArray_EquivTypenums(from->type_num, typenum)) return 1;
+    if (from->kind != 'b' && from->kind != 'i' && from->kind != 'u' && from->kind != 'f') return 0;
+    PyArray_Descr* want = PyArray_DescrFromType(typenum);
+    int ok = want && PyArray_CanCastTypeTo(from, want, NPY_SAFE_CASTING);
+    Py_XDECREF(want);
+    return ok;
+}
+
+/* A 0-d argument given as a scalar, converted without making an array: a Python bool, int or float by
+ * tir__from_int / tir__from_double, or a numpy scalar of a type that tir__castable takes.  1 when
+ * converted; 0 otherwise (no exception set): the caller raises TypeError and the frontend applies its
+ * full rule (frontend/function.py check_argument), of which this is the common, cheap part. */
+static int tir__scalar_arg(int typenum, PyObject* o, tir__scalar* s) {
+    if (PyFloat_CheckExact(o)) return tir__from_double(typenum, PyFloat_AS_DOUBLE(o), s->bytes);
+    if (PyLong_CheckExact(o) || PyBool_Check(o)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return 0;
+        }
+        return tir__from_int(typenum, v, s->bytes);
+    }
+    if (PyArray_IsScalar(o, Generic)) {
+        PyArray_Descr* d = PyArray_DescrFromScalar(o);
+        PyArray_Descr* want = d && tir__castable(d, typenum) ? PyArray_DescrFromType(typenum) : NULL;
+        int ok = want && PyArray_CastScalarToCtype(o, s->bytes, want) == 0;
+        Py_XDECREF(want);
+        Py_XDECREF(d);
+        if (!ok) PyErr_Clear();
+        return ok;
+    }
+    return 0;
+}
+
+/* A list or tuple (nested for more dims) for a parameter of its rank: numpy's array of it, whose
+ * elements (Python floats, ints or bools) convert one by one as tir__scalar_arg's do.  A new C-contiguous
+ * array of the parameter's type, or NULL (no exception set) when numpy makes another dtype of it or an
+ * element is left to the frontend. */
+static PyObject* tir__sequence_arg(const tir_param* p, PyObject* o) {
+    if (!PyList_Check(o) && !PyTuple_Check(o)) return NULL;
+    PyArrayObject* raw = (PyArrayObject*)PyArray_FromAny(o, NULL, 0, 0, NPY_ARRAY_CARRAY, NULL);
+    if (!raw) {
+        PyErr_Clear();
+        return NULL;
+    }
+    int tn = PyArray_TYPE(raw);
+    int from_float = tn == NPY_FLOAT64, from_bool = tn == NPY_BOOL, from_int = PyArray_EquivTypenums(tn, NPY_INT64);
+    char probe[8]; /* float data goes where a float goes, also when there is none (`[]` is float64) */
+    if (PyArray_NDIM(raw) != p->ndim || !(from_float || from_bool || from_int) ||
+        (from_float && !tir__from_double(p->typenum, 0.0, probe))) {
+        Py_DECREF(raw);
+        return NULL;
+    }
+    if (PyArray_EquivTypenums(tn, p->typenum)) return (PyObject*)raw;
+    PyArrayObject* out = (PyArrayObject*)PyArray_EMPTY(p->ndim, PyArray_DIMS(raw), p->typenum, 0);
+    const char* src = (const char*)PyArray_DATA(raw);
+    npy_intp n = PyArray_SIZE(raw), item = out ? PyArray_ITEMSIZE(out) : 0;
+    for (npy_intp k = 0; out && k < n; ++k) {
+        char* dst = (char*)PyArray_DATA(out) + k * item;
+        int ok = from_float ? tir__from_double(p->typenum, ((const double*)src)[k], dst)
+                            : tir__from_int(p->typenum, from_bool ? ((const npy_bool*)src)[k] : ((const int64_t*)src)[k],
+                                            dst);
+        if (!ok) Py_CLEAR(out);
+    }
+    Py_DECREF(raw);
+    PyErr_Clear(); /* a failed allocation too: the frontend's path reports it */
+    return (PyObject*)out;
+}
+
+/* b describes a (fresh) C-contiguous array a of rank nd. */
+static void tir__fill_contiguous(PyArrayObject* a, int nd, tir_buf* b) {
+    b->data = (char*)PyArray_DATA(a);
+    b->ndim = nd;
+    int64_t s = 1;
+    for (int d = nd - 1; d >= 0; --d) {
+        b->shape[d] = PyArray_DIMS(a)[d];
+        b->strides[d] = s;
+        s *= b->shape[d];
+    }
+}
+
 /* Fill b from the argument o; *owned receives a new reference when a
- * converted copy had to be made.  0, or -1 with a Python exception set. */
-static int tir__fill_arg(const tir_param* p, int i, PyObject* o, tir_buf* b, PyObject** owned) {
-    if (!PyArray_Check(o)) return tir__arg_type_error(p, i, o);
+ * converted copy had to be made, *scalar the value of a scalar argument.
+ * 0, or -1 with a Python exception set. */
+static int tir__fill_arg(const tir_param* p, int i, PyObject* o, tir_buf* b, PyObject** owned, tir__scalar* scalar) {
+    if (!PyArray_Check(o)) {
+        if (p->ndim == 0 && tir__scalar_arg(p->typenum, o, scalar)) {
+            b->data = scalar->bytes;
+            b->ndim = 0;
+            return 0;
+        }
+        PyObject* c = p->ndim > 0 ? tir__sequence_arg(p, o) : NULL;
+        if (!c) return tir__arg_type_error(p, i, o);
+        *owned = c;
+        tir__fill_contiguous((PyArrayObject*)c, p->ndim, b);
+        return 0;
+    }
     PyArrayObject* a = (PyArrayObject*)o;
     int tn = PyArray_TYPE(a);
-    if ((tn != p->typenum && !PyArray_EquivTypenums(tn, p->typenum)) || PyArray_NDIM(a) != p->ndim)
+    int same = tn == p->typenum || PyArray_EquivTypenums(tn, p->typenum);
+    if (PyArray_NDIM(a) != p->ndim || (!same && !tir__castable(PyArray_DESCR(a), p->typenum)))
         return tir__arg_type_error(p, i, o);
     int nd = p->ndim;
     npy_intp item = PyArray_ITEMSIZE(a);
-    int ok = PyArray_ISALIGNED(a) && PyArray_ISNOTSWAPPED(a);
+    int ok = same && PyArray_ISALIGNED(a) && PyArray_ISNOTSWAPPED(a);
     const npy_intp* shape = PyArray_DIMS(a);
     const npy_intp* strides = PyArray_STRIDES(a);
     for (int d = 0; d < nd && ok; ++d) {
@@ -648,21 +811,13 @@ static int tir__fill_arg(const tir_param* p, int i, PyObject* o, tir_buf* b, PyO
         b->ndim = nd;
         return 0;
     }
-    /* rare: byte-swapped, misaligned or odd strides -> aligned native C copy */
+    /* a safe upcast, or rare: byte-swapped, misaligned or odd strides -> aligned native C copy */
     PyArray_Descr* want = PyArray_DescrFromType(p->typenum);
     if (!want) return -1;
     PyObject* c = PyArray_FromArray(a, want, NPY_ARRAY_IN_ARRAY | NPY_ARRAY_ENSURECOPY); /* steals want */
     if (!c) return -1;
     *owned = c;
-    a = (PyArrayObject*)c;
-    b->data = (char*)PyArray_DATA(a);
-    b->ndim = nd;
-    int64_t s = 1;
-    for (int d = nd - 1; d >= 0; --d) {
-        b->shape[d] = PyArray_DIMS(a)[d];
-        b->strides[d] = s;
-        s *= b->shape[d];
-    }
+    tir__fill_contiguous((PyArrayObject*)c, nd, b);
     return 0;
 }
 
@@ -677,21 +832,24 @@ static PyObject* tir__run(const tir_spec* spec, PyObject* const* args, Py_ssize_
     tir_buf arg_local[TIR__LOCAL], res_local[TIR__LOCAL];
     PyObject* owned_local[TIR__LOCAL];
     PyObject* obj_local[TIR__LOCAL];
+    tir__scalar scalar_local[TIR__LOCAL];
     int na = spec->nargs, nr = spec->nresults;
     tir_buf* bufs = arg_local;
     tir_buf* rbufs = res_local;
     PyObject** owned = owned_local;
     PyObject** robjs = obj_local;
+    tir__scalar* scalars = scalar_local;
     PyObject* ret = NULL;
     if (na > TIR__LOCAL) {
         bufs = (tir_buf*)PyMem_Malloc(sizeof(tir_buf) * (size_t)na);
         owned = (PyObject**)PyMem_Malloc(sizeof(PyObject*) * (size_t)na);
+        scalars = (tir__scalar*)PyMem_Malloc(sizeof(tir__scalar) * (size_t)na);
     }
     if (nr > TIR__LOCAL) {
         rbufs = (tir_buf*)PyMem_Malloc(sizeof(tir_buf) * (size_t)nr);
         robjs = (PyObject**)PyMem_Malloc(sizeof(PyObject*) * (size_t)nr);
     }
-    if (!bufs || !owned || !rbufs || !robjs) {
+    if (!bufs || !owned || !scalars || !rbufs || !robjs) {
         PyErr_NoMemory();
         goto done_free;
     }
@@ -700,7 +858,7 @@ static PyObject* tir__run(const tir_spec* spec, PyObject* const* args, Py_ssize_
 
     int64_t work = 0;
     for (int i = 0; i < na; ++i) {
-        if (tir__fill_arg(&spec->args[i], i, args[i], &bufs[i], &owned[i]) < 0) goto done;
+        if (tir__fill_arg(&spec->args[i], i, args[i], &bufs[i], &owned[i], &scalars[i]) < 0) goto done;
         work += tir_numel(&bufs[i]);
     }
 
@@ -757,6 +915,7 @@ done:
 done_free:
     if (bufs != arg_local) PyMem_Free(bufs);
     if (owned != owned_local) PyMem_Free(owned);
+    if (scalars != scalar_local) PyMem_Free(scalars);
     if (rbufs != res_local) PyMem_Free(rbufs);
     if (robjs != obj_local) PyMem_Free(robjs);
     return ret;
