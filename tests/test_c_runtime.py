@@ -347,7 +347,7 @@ def _thread_ticks() -> dict[str, int]:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc (Linux)")
 def test_idle_workers_sleep(axpb: c_module.CModule, matmul: c_module.CModule) -> None:
-    """One pool, passive: right after tensorir's parallel loops and threaded BLAS, no worker spins.
+    """One pool, a short spin: right after tensorir's parallel loops and threaded BLAS, no worker spins.
 
     Also measures (prints, does not assert: the machine is shared) a numpy matmul right after each."""
     rng = np.random.default_rng(6)

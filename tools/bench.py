@@ -27,8 +27,9 @@ plain loops calling libm, single-threaded and with OpenMP; for W1 also the same 
 vectorizable `tir_*` functions (labelled). tensorir uses `target="c"` when that target is registered in
 `tensorir.frontend.function.TARGETS`, else `target="interp"` (labelled, with a note).
 
-Thread hygiene (see docs: peer-performance): OMP_WAIT_POLICY=PASSIVE and GOMP_SPINCOUNT=0 are set before
-anything loads libgomp, so an idle OpenMP pool never spins next to a BLAS pool; `--threads N` limits
+Thread hygiene (see docs: peer-performance): tensorir's own libgomp setting (a short spin, then sleep:
+runtime/c_module.py THREAD_ENV) is set before anything loads libgomp, so an idle OpenMP pool does not spin
+next to a BLAS pool and the process's one libgomp behaves as it does under tensorir alone; `--threads N` limits
 every pool (OpenMP, BLAS through threadpoolctl, tensorir's `config.threads`, XLA when N is 1).
 The thread pools loaded by the end of the run are listed (threadpoolctl, when installed).
 """
@@ -145,8 +146,11 @@ class Settings:
 
 def thread_hygiene(threads: int | None) -> None:
     """Set the thread environment before any OpenMP runtime (or XLA) is loaded."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("GOMP_SPINCOUNT", "0")
+    from ..runtime.c_module import THREAD_ENV
+
+    if "OMP_WAIT_POLICY" not in os.environ:
+        for k, v in THREAD_ENV.items():
+            os.environ.setdefault(k, v)
     if threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
         if threads == 1:

@@ -126,11 +126,13 @@
  * (scipy_openblas_set_threads_callback_function) that executes OpenBLAS's
  * jobs in an OpenMP region instead of OpenBLAS's own pthreads, which stay
  * asleep.  runtime/c_module.py imports modules with
- * OMP_WAIT_POLICY=PASSIVE and OPENBLAS_THREAD_TIMEOUT=4 (unless the user
- * set them), so idle workers sleep at once instead of spinning on the cores
- * that numpy's own OpenBLAS pool needs (measured: with two spinning pools a
- * numpy matmul right after a tensorir matmul went from 0.3 ms to 4-16 ms).
- * The price of passive waiting is a wake-up of a few to tens of
+ * GOMP_SPINCOUNT=3000 and OPENBLAS_THREAD_TIMEOUT=4 (unless the user set
+ * them), so idle workers spin a few tens of microseconds, then sleep instead
+ * of spinning on the cores that numpy's own OpenBLAS pool needs (measured:
+ * with two spinning pools a numpy matmul right after a tensorir matmul went
+ * from 0.3 ms to 4-16 ms; with OMP_WAIT_POLICY=PASSIVE, sleeping at once,
+ * each parallel region paid 70-140 us of wake-ups on a 2-core VM).
+ * A wake-up still costs a few to tens of
  * microseconds per parallel region: keep loops below TIR_PARALLEL_MIN
  * (element count x a cost weight of your choosing) serial with `if(...)`.
  * Define TIR_BLAS_OWN_THREADS before the include to let OpenBLAS use its own
