@@ -558,7 +558,7 @@ class CStyleRenderer:
         if op.name == "scalar.pow" and ct.dtype.kind == "i":
             # numpy refuses integers to negative integer powers: so does compiled code (at the user's op).
             self.has_check = True
-            message = str(TirError(f"'{op.name}' op integers to negative integer powers are not allowed", op.loc))
+            message = str(TirError(f"'{T.PowOp.name}' op {T.PowOp.NEGATIVE_POWER}", op.loc))
             self.emit(f"if ({_paren(args[1])} < 0) tir_fail(ctx, \"%s\", {c_string(message)});")
 
     # ---- memory

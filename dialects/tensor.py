@@ -26,7 +26,7 @@ import numpy as np
 
 from ..ir.attributes import Dense, Typed
 from ..ir.builder import Builder
-from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, ELEMENTWISE, PURE, AttrDef, Operation, Value
+from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, ELEMENTWISE, PURE, AttrDef, Operation, TirValueError, Value
 from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
 from ..ir.types import index as index_type
 from .generic_base import GenericBase
@@ -34,6 +34,7 @@ from .tensor_common import (
     DynamicMarker,
     bind_dynamic,
     broadcast_shapes,
+    check_broadcast,
     check_broadcast_to,
     check_size_operands,
     count_dynamic,
@@ -79,11 +80,12 @@ class ElementwiseOp(Operation):
         return [TensorType(shape, self.element_type([t.dtype for t in types]))]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        check_broadcast(self, [np.shape(a) for a in args])
         with np.errstate(all="ignore"):
             try:
                 return [self.compute(*args)]
-            except ValueError as e:  # e.g. integers to negative integer powers
-                raise runtime_error(self, str(e)) from None
+            except ValueError as e:  # e.g. integers to negative integer powers (tensor.pow)
+                raise TirValueError(f"'{self.name}' op {e}", self.loc) from None
 
 
 class UnaryOp(ElementwiseOp):
@@ -182,6 +184,14 @@ class PowOp(BinaryOp):
 
     name = "tensor.pow"
     fn = staticmethod(np.power)
+    # numpy refuses integers to negative integer powers; compiled code checks the same (backends/cstyle.py).
+    NEGATIVE_POWER: ClassVar[str] = "integers to negative integer powers are not allowed"
+
+    def compute(self, *args: Any) -> Any:
+        base, exponent = args
+        if np.result_type(base, exponent).kind in "iu" and np.any(np.asarray(exponent) < 0):
+            raise ValueError(PowOp.NEGATIVE_POWER)
+        return np.power(base, exponent)
 
 
 class Arctan2Op(BinaryOp):

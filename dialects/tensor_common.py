@@ -56,6 +56,72 @@ def broadcast_shapes(op: Operation, shapes: Sequence[Sequence[Dim]]) -> tuple[Di
     return tuple(out)
 
 
+def dim_at(shape: Sequence[Any], k: int, rank: int) -> Any:
+    """Dim k of a `rank`-d broadcast of `shape` (numpy's right alignment), None where shape has no such dim."""
+    j = len(shape) - rank + k
+    return shape[j] if j >= 0 else None
+
+
+def _may_differ(a: Any, b: Any) -> bool:
+    """Whether sizes a and b (ints, or run-time values that are not ints) may fail to broadcast."""
+    if a is None or b is None or (isinstance(a, int) and a == 1) or (isinstance(b, int) and b == 1):
+        return False
+    return not (isinstance(a, int) and isinstance(b, int) and a == b) and a is not b
+
+
+def broadcast_pairs(shapes: Sequence[Sequence[Any]]) -> list[tuple[int, int, int]]:
+    """The size pairs numpy's broadcasting of `shapes` needs equal (or one of them 1) that may not be, in
+    the order every target checks them: (dim k of the result, operand i, operand j), dims first, i < j.
+    Entries are ints or run-time sizes: with ints only (the interpreter) the list holds exactly the
+    failing pairs; with run-time sizes (bufferize) each pair becomes one `mem.check`, so both targets
+    report the same first failure."""
+    rank = max((len(s) for s in shapes), default=0)
+    return [(k, i, j) for k in range(rank) for i in range(len(shapes)) for j in range(i + 1, len(shapes))
+            if _may_differ(dim_at(shapes[i], k, rank), dim_at(shapes[j], k, rank))]
+
+
+def _entry(d: Any, values: list[Any]) -> str:
+    """A size as message text: an int itself, a run-time size a `{n}` placeholder appended to `values`."""
+    if isinstance(d, int):
+        return str(d)
+    values.append(d)
+    return f"{{{len(values) - 1}}}"
+
+
+def _shape_text(shape: Sequence[Any], values: list[Any]) -> str:
+    return fmt_shape([_entry(d, values) for d in shape])  # type: ignore[misc]
+
+
+def broadcast_failure(op_name: str, shapes: Sequence[Sequence[Any]], k: int, i: int, j: int) -> tuple[str, list[Any]]:
+    """The message of pair (k, i, j) of `broadcast_pairs` failing, as a `mem.check` template and the run-time
+    sizes its `{n}` stand for (none in the interpreter, whose sizes are ints):
+    `'tensor.add' op operand shapes (3, 4) and (2, 4) do not broadcast: dimension 0 has sizes 3 and 2`."""
+    values: list[Any] = []
+    texts = [_shape_text(s, values) for s in shapes]
+    rank = max(len(s) for s in shapes)
+    a, b = (_entry(dim_at(shapes[x], k, rank), values) for x in (i, j))
+    listed = ", ".join(texts[:-1]) + " and " + texts[-1]
+    return f"'{op_name}' op operand shapes {listed} do not broadcast: dimension {k} has sizes {a} and {b}", values
+
+
+def broadcast_to_failure(op_name: str, what: str, src: Sequence[Any], dst: Sequence[Any],
+                         d: int) -> tuple[str, list[Any]]:
+    """The message of dim d of `src` not broadcasting to `dst` (numpy's broadcast_to) at run time, as
+    `broadcast_failure` gives it: `'tensor.set_subtensor' op value shape (3,) does not broadcast to (2, 4):
+    dimension 1 has sizes 3 and 4` (dimensions of `dst`)."""
+    values: list[Any] = []
+    texts = [_shape_text(s, values) for s in (src, dst)]
+    k = len(dst) - len(src) + d
+    a, b = _entry(src[d], values), _entry(dst[k], values)
+    return (f"'{op_name}' op {what} shape {texts[0]} does not broadcast to {texts[1]}: dimension {k} has sizes "
+            f"{a} and {b}"), values
+
+
+def broadcast_to_dims(src: Sequence[Any], dst: Sequence[Any]) -> list[int]:
+    """The dims of `src` whose broadcast to `dst` may fail, in check order (ints only: exactly the failing ones)."""
+    return [d for d in range(len(src)) if _may_differ(src[d], dst[len(dst) - len(src) + d])]
+
+
 def check_broadcast_to(op: Operation, src: Sequence[Dim], dst: Sequence[Dim], what: str) -> tuple[Dim, ...]:
     """Check that shape `src` broadcasts to `dst` (numpy's broadcast_to); returns `dst` refined by `src`."""
     if len(src) > len(dst):
@@ -117,6 +183,20 @@ def size_check_failed(op: Operation, message: str, *sizes: int) -> TirValueError
     """A run-time size check of `op` that failed in the interpreter. `message` is the template (`{0}`,
     `{1}`... for the sizes) that bufferize gives the op's `mem.check`, so every target says the same."""
     return TirValueError(message.format(*(int(s) for s in sizes)), op.loc)
+
+
+def check_broadcast(op: Operation, shapes: Sequence[Sequence[int]]) -> None:
+    """The interpreter's check of numpy broadcasting, with bufferize's message (`broadcast_failure`)."""
+    failing = broadcast_pairs(shapes)
+    if failing:
+        raise TirValueError(broadcast_failure(op.name, shapes, *failing[0])[0], op.loc)
+
+
+def check_broadcast_to_run_time(op: Operation, what: str, src: Sequence[int], dst: Sequence[int]) -> None:
+    """The interpreter's check of numpy's broadcast_to, with bufferize's message (`broadcast_to_failure`)."""
+    failing = broadcast_to_dims(src, dst)
+    if failing:
+        raise TirValueError(broadcast_to_failure(op.name, what, src, dst, failing[0])[0], op.loc)
 
 
 def runtime_error(op: Operation, message: str) -> TirError:

@@ -37,6 +37,7 @@ from .tensor_common import (
     DynamicMarker,
     bind_dynamic,
     check_broadcast_to,
+    check_broadcast_to_run_time,
     check_size_operands,
     count_dynamic,
     fmt_shape,
@@ -50,7 +51,7 @@ from .tensor_common import (
 __all__ = [
     "AllocOp", "ArangeOp", "BroadcastToOp", "ConcatenateOp", "DimshuffleOp", "ExpandDimsOp", "EyeOp",
     "FlattenOp", "IncSubtensorOp", "IncTakeOp", "OnesOp", "ReshapeOp", "SetSubtensorOp", "SetTakeOp",
-    "ShapeOp", "SqueezeOp", "StackOp", "SubtensorOp", "TakeOp", "TransposeOp", "ZerosOp",
+    "ShapeOp", "SqueezeOp", "StackOp", "SubtensorOp", "TakeOp", "TransposeOp", "ZerosOp", "out_of_bounds",
 ]
 
 _SIZE = (int, DynamicMarker)
@@ -95,6 +96,8 @@ class ReshapeOp(Operation):
     # The run-time checks (bufferize's mem.check and the interpreter alike).
     ZERO_REST: ClassVar[str] = "cannot reshape: the other sizes of a -1 reshape multiply to 0"
     COUNT: ClassVar[str] = "cannot reshape {0} elements into a shape of {1} elements"
+    NEGATIVE: ClassVar[str] = ("cannot reshape into a negative size {0} (only a -1 written in the shape means "
+                               "'the rest')")
 
     def size_entries(self, values: Sequence[Any] | None = None) -> list[Any]:
         shape = self.attributes["shape"]
@@ -132,6 +135,9 @@ class ReshapeOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         sizes = [int(s) for s in self.size_entries(args[1:])]
+        for s, e in zip(sizes, self.attributes["shape"]):
+            if e is DYN and s < 0:
+                raise size_check_failed(self, self.NEGATIVE, s)
         rest = [k for k, e in enumerate(self.attributes["shape"]) if e is not DYN and e == -1]
         total = args[0].size
         if rest:
@@ -298,8 +304,10 @@ class BroadcastToOp(Operation):
         return [TensorType(check_broadcast_to(self, t.shape, dst, "operand"), t.element)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        sizes = [int(s) for s in self.size_entries(args[1:])]
+        check_broadcast_to_run_time(self, "operand", np.shape(args[0]), sizes)
         try:
-            return [np.array(np.broadcast_to(args[0], self.size_entries(args[1:])))]
+            return [np.array(np.broadcast_to(args[0], sizes))]
         except ValueError as e:
             raise runtime_error(self, str(e)) from None
 
@@ -470,7 +478,7 @@ class _SliceMixin(Operation):
             elif d in index_dims:
                 i = begin[d]
                 if size is not None and i is not DYN and not -size <= i < size:
-                    raise self.error(f"index {i} is out of bounds for dimension {d} of size {size}")
+                    raise self.error(f"index {i} is out of bounds for axis {d} of size {size}")
             elif DYN in (begin[d], end[d], step[d]):
                 out.append(None)
             elif size is not None:
@@ -488,7 +496,7 @@ class _SliceMixin(Operation):
             if d in index_dims:
                 i, size = int(begin[d]), x.shape[d]
                 if not -size <= i < size:
-                    raise runtime_error(self, f"index {i} is out of bounds for dimension {d} of size {size}")
+                    raise size_check_failed(self, out_of_bounds(self.name, d), i, size)
                 key.append(i)
             else:
                 key.append(slice(begin[d], end[d], step[d]))
@@ -532,10 +540,8 @@ class SetSubtensorOp(_SliceMixin):
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         out = np.array(args[0], copy=True)
         key = self.index(out, args[2:])
-        try:
-            self.update(out, key, np.asarray(args[1]))
-        except ValueError as e:
-            raise runtime_error(self, str(e)) from None
+        check_broadcast_to_run_time(self, "value", np.shape(args[1]), out[key].shape)
+        self.update(out, key, np.asarray(args[1]))
         return [out]
 
     def update(self, out: np.ndarray, key: tuple[Any, ...], y: np.ndarray) -> None:
@@ -562,11 +568,18 @@ def _check_indices(op: Operation, v: Value) -> TensorType:
     return t
 
 
+def out_of_bounds(op_name: str, axis: int | None) -> str:
+    """The message of an index out of bounds (`{0}` the index, `{1}` the size), on every target."""
+    where = "the flattened tensor" if axis is None else f"axis {axis}"
+    return f"'{op_name}' op index {{0}} is out of bounds for {where} of size {{1}}"
+
+
 def _check_range(op: Operation, idx: np.ndarray, size: int, axis: int | None) -> None:
+    """The smallest index, if it is below -size, else the largest, if it is not below size, is reported
+    (bufferize checks the two in this order)."""
     if idx.size and (idx.min() < -size or idx.max() >= size):
         bad = idx.min() if idx.min() < -size else idx.max()
-        where = "the flattened tensor" if axis is None else f"axis {axis}"
-        raise runtime_error(op, f"index {bad} is out of bounds for {where} of size {size}")
+        raise size_check_failed(op, out_of_bounds(op.name, axis), bad, size)
 
 
 class TakeOp(Operation):
@@ -624,10 +637,8 @@ class SetTakeOp(Operation):
         _check_range(self, idx, x.shape[a], a)
         out = np.array(x, copy=True)
         key = (slice(None),) * a + (idx,)
-        try:
-            self.update(out, key, np.asarray(y).astype(out.dtype))
-        except ValueError as e:
-            raise runtime_error(self, str(e)) from None
+        check_broadcast_to_run_time(self, "value", np.shape(y), x.shape[:a] + idx.shape + x.shape[a + 1:])
+        self.update(out, key, np.asarray(y).astype(out.dtype))
         return [out]
 
     def update(self, out: np.ndarray, key: tuple[Any, ...], y: np.ndarray) -> None:

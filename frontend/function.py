@@ -260,6 +260,8 @@ class Function:
         self._givens = self._parse_givens(givens)
 
         self.module = self._build()
+        # How errors name each input: from the function's parameter names, which the C entry uses too.
+        self._labels = [argument_label(self.name, k, a.name_hint) for k, a in enumerate(self.module.functions[0].args)]
         self._check_unused(on_unused_input)
         target = TARGETS[self.target]
         self._stages: dict[str, str] | None = None
@@ -332,8 +334,7 @@ class Function:
     def _build(self) -> ModuleOp:
         module = ModuleOp.empty()
         in_types = [inp.variable.type for inp in self._inputs]
-        names = [inp.variable.name if inp.variable.name and inp.variable.name.isidentifier() else None
-                 for inp in self._inputs]
+        names = [inp.name if inp.name and inp.name.isidentifier() else None for inp in self._inputs]  # In(name=)
         out_types = [o.type for o in self._outputs]
         fn = FuncOp.create(self.name, in_types, out_types, names, self.loc)
         env = {inp.variable: arg for inp, arg in zip(self._inputs, fn.args)}
@@ -388,7 +389,7 @@ class Function:
                     raise TirError(f"function @{self.name} is missing a value for input {label}: it takes {n} "
                                    f"argument{'s' if n != 1 else ''}, got {got}" + self._signature())
                 v = inp.default
-            arrays.append(check_argument(v, inp.variable.type, argument_label(self.name, k, inp.name), inp.strict,
+            arrays.append(check_argument(v, inp.variable.type, self._labels[k], inp.strict,
                                          inp.allow_downcast, self.loc))
         try:
             results = self._run(arrays)

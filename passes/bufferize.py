@@ -29,9 +29,10 @@ from typing import Any, ClassVar
 
 from ..dialects import func as F
 from ..dialects import mem as M
+from ..dialects.tensor_common import broadcast_failure, broadcast_pairs, dim_at
 from ..ir.attributes import DYN, Typed
 from ..ir.builder import Builder
-from ..ir.core import OP_REGISTRY, Block, Operation, Region, TirError, Value
+from ..ir.core import OP_REGISTRY, Block, Location, Operation, Region, TirError, Value
 from ..ir.types import FunctionType, MemRefType, ScalarType, TensorType, Type, i1, index
 from .dce import eliminate_dead_code
 from .pass_manager import Pass
@@ -338,12 +339,32 @@ class FunctionBufferizer:
             self.arith[key] = v
         return v
 
-    def check(self, cond: Cond, message: str, *values: Ix) -> None:
-        """A run-time check at the current op's location (nothing when it holds statically); `values`
-        fill the message's `{0}`, `{1}`, ... so the error shows the sizes or indices involved."""
+    def check(self, cond: Cond, message: str, *values: Ix, loc: Location | None = None) -> None:
+        """A run-time check at the current op's location, or `loc` (nothing when it holds statically);
+        `values` fill the message's `{0}`, `{1}`, ... so the error shows the sizes or indices involved."""
         if cond is True:
             return
-        self.b.create(M.CheckOp, self.ix(cond), *[self.ix(v) for v in values], message=message)
+        self.b.create(M.CheckOp, self.ix(cond), *[self.ix(v) for v in values], message=message,
+                      loc=loc or self.b.loc)
+
+    def broadcast(self, op_name: str, loc: Location | None, shapes: Sequence[Sequence[Ix]]) -> list[Ix]:
+        """The shape numpy broadcasting gives `shapes` (the operands of op `op_name` at `loc`), with the
+        run-time checks of every pair of sizes that may not broadcast, in the interpreter's order and
+        wording (dialects/tensor_common.py broadcast_pairs, broadcast_failure)."""
+        rank = max((len(s) for s in shapes), default=0)
+        for k, i, j in broadcast_pairs(shapes):
+            a, b = dim_at(shapes[i], k, rank), dim_at(shapes[j], k, rank)
+            ok = self.or_(self.cmp("eq", a, b), self.or_(self.cmp("eq", a, 1), self.cmp("eq", b, 1)))
+            message, values = broadcast_failure(op_name, shapes, k, i, j)
+            self.check(ok, message, *values, loc=loc)
+        out: list[Ix] = []
+        for k in range(rank):
+            size: Ix = 1
+            for d in (dim_at(s, k, rank) for s in shapes):
+                if d is not None and not (isinstance(d, int) and d == 1):
+                    size = self.select(self.cmp("eq", size, 1), d, size)
+            out.append(size)
+        return out
 
     def prod(self, values: Sequence[Ix]) -> Ix:
         out: Ix = 1

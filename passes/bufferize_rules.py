@@ -14,10 +14,11 @@ from ..dialects import loop as L
 from ..dialects import mem as M
 from ..dialects import scalar as S
 from ..dialects import tensor as T
+from ..dialects.tensor_common import broadcast_to_dims, broadcast_to_failure
 from ..ir.attributes import DYN
 from ..ir.builder import Builder
-from ..ir.core import OP_REGISTRY, Operation, Value
-from ..ir.types import MemRefType, ScalarType, TensorType, f32, f64, i1, i64, index
+from ..ir.core import OP_REGISTRY, Block, Operation, Value
+from ..ir.types import MemRefType, ScalarType, TensorType, f32, f64, i64, index
 from .bufferize import FunctionBufferizer, Ix, broadcast_maps, sop
 from .fuse_elementwise import REDUCTIONS
 
@@ -109,12 +110,27 @@ def _generic(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     region = op.regions.pop(0)
     region.parent = None
     inits = op.attributes.get("inits")
+    _member_broadcasts(cx, region.block, ins)
     if op.attributes.get("nonempty") and op.reduction_dims:
         red = set(op.reduction_dims)
         sizes = cx.iteration_sizes(ins, op.maps[:len(ins)], len(op.iterators), [None] * len(op.iterators), red)
         cx.check(cx.cmp("ne", cx.prod([sizes[k] for k in sorted(red)]), 0),
                  "reduction over an empty axis has no identity")
     return _generic_alloc(cx, ins, list(op.inputs), list(op.results), op.maps, op.iterators, inits, region)
+
+
+def _member_broadcasts(cx: FunctionBufferizer, body: Block, ins: Sequence[Value]) -> None:
+    """The broadcasting checks of the elementwise ops that fuse-elementwise put in a generic's body (their
+    scalar twins, at their locations), in program order with the shapes each op had: the interpreter,
+    running the ops one by one, finds the same first failure."""
+    shapes: dict[Value, list[Ix] | None] = {arg: cx.shape(b) for arg, b in zip(body.args, ins)}
+    for o in body.ops:
+        if isinstance(o, S.ConstantOp):
+            shapes[o.result] = []
+        elif isinstance(o, S.ScalarElementwiseOp):
+            operands = [shapes.get(v) for v in o.operands]
+            known = [s for s in operands if s is not None]
+            shapes[o.result] = cx.broadcast(o.tensor_op.name, o.loc, known) if len(known) == len(operands) else None
 
 
 def _elementwise_body(op: Operation) -> Callable[[Builder, list[Value]], list[Value]]:
@@ -133,6 +149,7 @@ def _elementwise(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     maps = broadcast_maps([_tt(v).shape for v in op.operands], out.shape)
     maps.append(list(range(out.rank)))
     ins = [cx.get(v) for v in op.operands]
+    cx.broadcast(op.name, op.loc, [cx.shape(b) for b in ins])
     return _generic_alloc(cx, ins, list(op.operands), list(op.results), maps, [PAR] * out.rank, None,
                           _elementwise_body(op))
 
@@ -313,6 +330,9 @@ def _reshape(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     x = cx.contiguous_buffer(cx.get(op.operands[0]))
     tr = _tt(op.results[0])
     sizes = _sizes(cx, op.attributes["shape"], op.operands[1:])
+    for s in sizes:
+        if not isinstance(s, int):  # a run-time size: -1 only counts where the shape says it
+            cx.check(cx.cmp("ge", s, 0), T.ReshapeOp.NEGATIVE, s)
     total = cx.prod(cx.shape(x))
     if any(isinstance(s, int) and s == -1 for s in sizes):
         k = next(j for j, s in enumerate(sizes) if isinstance(s, int) and s == -1)
@@ -332,18 +352,26 @@ def _broadcast_to(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     tr = _tt(op.results[0])
     sizes = _sizes(cx, op.attributes["shape"], op.operands[1:])
     sizes = [d if d is not None else s for d, s in zip(tr.shape, sizes)]
-    return [_broadcast_view(cx, x, sizes)]
+    return [_broadcast_view(cx, "operand", x, sizes)]
 
 
-def _broadcast_view(cx: FunctionBufferizer, x: Value, sizes: Sequence[Ix]) -> Value:
+def _check_broadcast_to(cx: FunctionBufferizer, what: str, x: Value, sizes: Sequence[Ix]) -> None:
+    """Run-time checks that x broadcasts to `sizes` (numpy's broadcast_to), in the interpreter's order and
+    wording (dialects/tensor_common.py broadcast_to_dims, broadcast_to_failure)."""
+    src = cx.shape(x)
+    for d in broadcast_to_dims(src, sizes):
+        n, target = src[d], sizes[len(sizes) - len(src) + d]
+        message, values = broadcast_to_failure(cx.op.name, what, src, sizes, d)
+        cx.check(cx.or_(cx.cmp("eq", n, target), cx.cmp("eq", n, 1)), message, *values)
+
+
+def _broadcast_view(cx: FunctionBufferizer, what: str, x: Value, sizes: Sequence[Ix]) -> Value:
     """A view of x broadcast to `sizes` (stride 0 along new and size-1 dims), checked."""
+    _check_broadcast_to(cx, what, x, sizes)
     lead = len(sizes) - x.type.rank
     strides: list[Ix] = [0] * lead
     for d in range(x.type.rank):
-        n, target = cx.dim(x, d), sizes[lead + d]
-        cx.check(cx.or_(cx.cmp("eq", n, target), cx.cmp("eq", n, 1)),
-                 "operand shapes do not broadcast: size {0} against {1}", n, target)
-        strides.append(cx.select(cx.cmp("eq", n, target), cx.stride(x, d), 0))
+        strides.append(cx.select(cx.cmp("eq", cx.dim(x, d), sizes[lead + d]), cx.stride(x, d), 0))
     return cx.view(x, 0, sizes, strides)
 
 
@@ -376,7 +404,7 @@ def _slice_view(cx: FunctionBufferizer, op: Operation, x: Value, bounds: Sequenc
         if d in index_dims:
             i = begin[d]
             cx.check(cx.and_(cx.cmp("ge", i, cx.neg(size)), cx.cmp("lt", i, size)),
-                     f"index {{0}} is out of bounds for axis {d} with size {{1}}", i, size)
+                     T.out_of_bounds(cx.op.name, d), i, size)
             i = cx.select(cx.cmp("lt", i, 0), cx.add(i, size), i)
             offset = cx.add(offset, cx.mul(i, stride))
             continue
@@ -437,6 +465,7 @@ def _set_subtensor(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     y = cx.get(op.operands[1])
     out = _writable_copy(cx, op.operands[0], [y])
     view = _slice_view(cx, op, out, op.operands[2:])
+    _check_broadcast_to(cx, "value", y, cx.shape(view))
     _assign(cx, y, view, accumulate=op.name == "tensor.inc_subtensor")
     return [out]
 
@@ -474,21 +503,20 @@ def _concatenate(cx: FunctionBufferizer, op: Operation) -> list[Value]:
 # ---------------------------------------------------------------- integer-array indexing
 
 
-def _check_indices(cx: FunctionBufferizer, idx: Value, size: Ix, where: str) -> None:
-    """All indices in [-size, size): a reduction to one i1, then mem.check."""
+def _check_indices(cx: FunctionBufferizer, idx: Value, size: Ix, axis: int | None) -> None:
+    """All indices in [-size, size): the smallest and largest index by one reduction (from 0 and -1, which
+    pass), then a check of each with the interpreter's message, the smallest first (as it reports)."""
     rank = idx.type.rank
-    ok = cx.alloc([], i1)
-    n = cx.ix(size)
+    bounds = [cx.alloc([], index), cx.alloc([], index)]
 
     def body(b: Builder, args: list[Value]) -> list[Value]:
         i = _cast(b, args[0], index)
-        lo = _create(b, "scalar.ge", i, _create(b, "scalar.sub", _create(b, "scalar.constant",
-                                                                          value=_typed(0, index)), n))
-        hi = _create(b, "scalar.lt", i, n)
-        return [_create(b, "scalar.and", args[1], _create(b, "scalar.and", lo, hi))]
-    cx.generic([idx], [ok], [list(range(rank)), []], [RED] * rank, [True], body)
-    flag = cx.b.create(M.LoadOp, ok).result
-    cx.check(flag, f"index out of bounds for {where}")
+        return [_create(b, "scalar.minimum", args[1], i), _create(b, "scalar.maximum", args[2], i)]
+    cx.generic([idx], bounds, [list(range(rank)), [], []], [RED] * rank, [0, -1], body)
+    lo, hi = (cx.b.create(M.LoadOp, v).result for v in bounds)
+    message = T.out_of_bounds(cx.op.name, axis)
+    cx.check(cx.cmp("ge", lo, cx.neg(size)), message, lo, size)
+    cx.check(cx.cmp("lt", hi, size), message, hi, size)
 
 
 def _wrapped(b: Builder, v: Value, n: Value) -> Value:
@@ -509,7 +537,7 @@ def _take(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         x = cx.view(x, 0, [total], [1])
         a = 0
     size = cx.ix(cx.dim(x, a))
-    _check_indices(cx, idx, size, f"axis {a}" if op.attributes.get("axis") is not None else "the flattened tensor")
+    _check_indices(cx, idx, size, op.the_axis())
     ri = idx.type.rank
     tr = _tt(op.results[0])
     static = list(tr.shape)
@@ -535,11 +563,11 @@ def _set_take(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     out = _writable_copy(cx, op.operands[0], [idx, y])
     a = op.the_axis()
     size = cx.ix(cx.dim(out, a))
-    _check_indices(cx, idx, size, f"axis {a}")
+    _check_indices(cx, idx, size, a)
     ri = idx.type.rank
     target = [*(cx.dim(out, d) for d in range(a)), *cx.shape(idx),
               *(cx.dim(out, d) for d in range(a + 1, out.type.rank))]
-    yb = _broadcast_view(cx, y, target)
+    yb = _broadcast_view(cx, "value", y, target)
     inc = op.name == "tensor.inc_take"
     el = out.type.element
     # Loop order: index dims outermost (in order), then the dims of x around the axis.
@@ -598,7 +626,7 @@ def _alloc(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     sizes = [d if d is not None else s for d, s in zip(tr.shape, sizes)]
     _check_sizes(cx, sizes)
     out = cx.alloc(sizes, tr.element)
-    _assign(cx, _broadcast_view(cx, cx.get(op.operands[0]), sizes), out)
+    _assign(cx, _broadcast_view(cx, "operand", cx.get(op.operands[0]), sizes), out)
     return [out]
 
 

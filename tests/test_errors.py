@@ -179,6 +179,113 @@ def test_static_squeeze_error_uses_the_same_words() -> None:
         T.squeeze(T.tensor("float64", shape=(1, 3)), axis=1)
 
 
+def test_broadcast_mismatch_names_the_op_the_shapes_and_the_dimension_on_every_target() -> None:
+    a, b = T.dmatrices("a", "b")
+    v = T.dvector("v")
+    total, with_vector = a + b, a + v  # add-line
+    where = f"{__file__}:{line_of('add-line')}: 'tensor.add' op operand shapes"
+    cls, message = outcome(lambda: function([a, b], total), np.ones((3, 4)), np.ones((2, 4)))
+    assert message == f"{where} (3, 4) and (2, 4) do not broadcast: dimension 0 has sizes 3 and 2"
+    assert issubclass(cls, ValueError)
+    _, message = outcome(lambda: function([a, v], with_vector), np.ones((3, 4)), np.ones(3))
+    assert message == f"{where} (3, 4) and (3,) do not broadcast: dimension 1 has sizes 4 and 3"
+
+
+def test_broadcast_mismatch_in_a_fused_chain_names_the_op_that_fails() -> None:
+    a, b, c = T.dmatrices("a", "b", "c")
+    total = a + b  # chain-add
+    chain = total * c  # chain-mul
+    build = lambda: function([a, b, c], chain)  # noqa: E731
+    _, message = outcome(build, np.ones((3, 4)), np.ones((1, 4)), np.ones((2, 4)))
+    assert message == (f"{__file__}:{line_of('chain-mul')}: 'tensor.mul' op operand shapes (3, 4) and (2, 4) "
+                       "do not broadcast: dimension 0 has sizes 3 and 2")
+    _, message = outcome(build, np.ones((3, 4)), np.ones((3, 5)), np.ones((3, 4)))
+    assert message == (f"{__file__}:{line_of('chain-add')}: 'tensor.add' op operand shapes (3, 4) and (3, 5) "
+                       "do not broadcast: dimension 1 has sizes 4 and 5")
+    for target in TARGETS:  # a dim that is 1 at run time broadcasts, as numpy's
+        got = function([a, b, c], chain, target=target)(np.ones((3, 1)), np.full((1, 4), 2.0), np.full((3, 1), 3.0))
+        np.testing.assert_array_equal(got, (np.ones((3, 1)) + np.full((1, 4), 2.0)) * np.full((3, 1), 3.0))
+
+
+def test_broadcast_mismatch_of_three_operands_lists_them_in_order() -> None:
+    c, a, b = T.dmatrices("c", "a", "b")
+    picked = T.switch(c, a, b)  # where-line
+    _, message = outcome(lambda: function([c, a, b], picked), np.ones((3, 4)), np.ones((1, 4)), np.ones((2, 4)))
+    assert message == (f"{__file__}:{line_of('where-line')}: 'tensor.where' op operand shapes (3, 4), (1, 4) and "
+                       "(2, 4) do not broadcast: dimension 0 has sizes 3 and 2")
+    _, message = outcome(lambda: function([c, a, b], picked), np.ones((1, 4)), np.ones((1, 5)), np.ones((1, 4)))
+    assert message.endswith("operand shapes (1, 4), (1, 5) and (1, 4) do not broadcast: dimension 1 has sizes 4 and 5")
+
+
+def test_subtensor_value_that_does_not_broadcast_reads_the_same_on_every_target() -> None:
+    x, y = T.dmatrix("x"), T.dvector("y")
+    inc, put = T.inc_subtensor(x[0], y), T.set_subtensor(x[1:], y)  # subtensor-line
+    where = f"{__file__}:{line_of('subtensor-line')}"
+    cls, message = outcome(lambda: function([x, y], inc), np.ones((3, 4)), np.ones(3))
+    assert message == (f"{where}: 'tensor.inc_subtensor' op value shape (3,) does not broadcast to (4,): "
+                       "dimension 0 has sizes 3 and 4")
+    assert issubclass(cls, ValueError)
+    _, message = outcome(lambda: function([x, y], put), np.ones((3, 4)), np.ones(3))
+    assert message == (f"{where}: 'tensor.set_subtensor' op value shape (3,) does not broadcast to (2, 4): "
+                       "dimension 1 has sizes 3 and 4")
+
+
+def test_index_out_of_bounds_names_the_index_and_the_size_on_every_target() -> None:
+    x, i = T.dmatrix("x"), T.lvector("i")
+    picked, put = x[i], T.set_subtensor(x[i], 0.0)  # take-line
+    where = f"{__file__}:{line_of('take-line')}"
+    for given, bad in (([0, 5, 4], 5), ([-4, 7], -4), ([2, -3], None)):
+        if bad is None:
+            for target in TARGETS:  # in bounds, negative ones counting from the end
+                np.testing.assert_array_equal(function([x, i], picked, target=target)(np.eye(3), given),
+                                              np.eye(3)[given])
+            continue
+        cls, message = outcome(lambda: function([x, i], picked), np.ones((3, 4)), np.array(given))
+        assert message == f"{where}: 'tensor.take' op index {bad} is out of bounds for axis 0 of size 3"
+        assert issubclass(cls, ValueError)
+        _, message = outcome(lambda: function([x, i], put), np.ones((3, 4)), np.array(given))
+        assert message == f"{where}: 'tensor.set_take' op index {bad} is out of bounds for axis 0 of size 3"
+    k = T.lscalar("k")
+    element = x[1, k]  # subtensor-index
+    _, message = outcome(lambda: function([x, k], element), np.ones((3, 4)), -5)
+    assert message == (f"{__file__}:{line_of('subtensor-index')}: 'tensor.subtensor' op index -5 is out of bounds "
+                       "for axis 1 of size 4")
+
+
+def test_integers_to_negative_powers_read_the_same_on_every_target() -> None:
+    p, q = T.lvectors("p", "q")
+    power = p ** q  # pow-line
+    cls, message = outcome(lambda: function([p, q], power), np.array([2, 2]), np.array([1, -1]))
+    assert message == (f"{__file__}:{line_of('pow-line')}: 'tensor.pow' op integers to negative integer powers "
+                       "are not allowed")
+    assert issubclass(cls, ValueError)
+    with pytest.raises(ValueError):
+        np.power(np.array([2, 2]), np.array([1, -1]))  # numpy's class
+
+
+def test_negative_run_time_reshape_sizes_are_refused_on_every_target() -> None:
+    x, n, m = T.dmatrix("x"), T.lscalar("n"), T.lscalar("m")
+    both, rest = x.reshape((n, m)), x.reshape((n, -1))  # negative-reshape
+    where = f"{__file__}:{line_of('negative-reshape')}"
+    for out, sizes, bad in ((both, (-2, -6), -2), (both, (2, -6), -6), (rest, (-1,), -1)):
+        cls, message = outcome(lambda out=out: function([x, n, m], out, on_unused_input="ignore"),
+                               np.ones((3, 4)), *sizes, *([0] * (2 - len(sizes))))
+        assert message == (f"{where}: cannot reshape into a negative size {bad} (only a -1 written in the shape "
+                           "means 'the rest')")
+        assert issubclass(cls, ValueError)
+
+
+def test_an_input_alias_names_the_input_on_every_target() -> None:
+    r = T.drow("r")
+
+    def build() -> tensorir.Function:
+        return function([tensorir.In(r, name="alias")], r * 2)  # alias-function
+
+    _, message = outcome(build, np.ones((2, 3)))
+    assert message == (f"{__file__}:{line_of('alias-function')}: input 'alias' (#0) of @main expects shape (1, ?), "
+                       "got an array of shape (2, 3)")
+
+
 # ---------------------------------------------------------------- on_unused_input
 
 

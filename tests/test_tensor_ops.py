@@ -419,7 +419,7 @@ def test_take_family(dynamic: bool) -> None:
 
 def test_runtime_errors() -> None:
     m, _ = build(T.PowOp, [TensorType((2,), i64), TensorType((2,), i64)], {})
-    with pytest.raises(TirError, match="'tensor.pow' op Integers to negative integer powers"):
+    with pytest.raises(TirError, match="'tensor.pow' op integers to negative integer powers are not allowed"):
         run(m, "f", np.array([2, 3]), np.array([1, -1]))
     m, _ = build(T.ReshapeOp, [TensorType((None,), f64)], {"shape": [4]})
     with pytest.raises(TirError, match="^cannot reshape 3 elements into a shape of 4 elements$"):  # as on C
@@ -431,7 +431,7 @@ def test_runtime_index_errors() -> None:
     with pytest.raises(TirError, match="'tensor.take' op index 5 is out of bounds for axis 0 of size 3"):
         run(m, "f", np.zeros(3), np.array([0, 5]))
     m, _ = build(T.SubtensorOp, [TensorType((None,), f64)], {"begin": [4], "index_dims": [0]})
-    with pytest.raises(TirError, match="index 4 is out of bounds for dimension 0 of size 3"):
+    with pytest.raises(TirError, match="^'tensor.subtensor' op index 4 is out of bounds for axis 0 of size 3$"):
         run(m, "f", np.zeros(3))
 
 
@@ -511,7 +511,7 @@ ERRORS: list[tuple[str, list[Type], dict[str, Any], str]] = [
     ("concatenate", [], {}, "needs at least one input"),
     ("stack", [TF((2, 3), f32), TF((2, 4), f32)], {}, "input shapes (2, 3), (2, 4) differ"),
     ("stack", [TF((2,), f32)], {"axis": 2}, "axis 2 is out of range for a tensor of rank 2"),
-    ("subtensor", [TF((5, 6), f32)], {"begin": [7], "index_dims": [0]}, "index 7 is out of bounds for dimension 0"),
+    ("subtensor", [TF((5, 6), f32)], {"begin": [7], "index_dims": [0]}, "index 7 is out of bounds for axis 0"),
     ("subtensor", [TF((5, 6), f32)], {"begin": [1, 2], "end": [3]}, "begin, end and step have different lengths"),
     ("subtensor", [TF((5, 6), f32)], {"begin": [None], "step": [0]}, "slice step of dim 0 is zero"),
     ("subtensor", [TF((5,), f32)], {"begin": [1, 2]}, "slices 2 dims of a tensor of rank 1"),
