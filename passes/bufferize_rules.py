@@ -110,7 +110,7 @@ def _generic(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     region = op.regions.pop(0)
     region.parent = None
     inits = op.attributes.get("inits")
-    _member_broadcasts(cx, region.block, ins)
+    _member_broadcasts(cx, region.block, ins, op.maps[:len(ins)], len(op.iterators))
     if op.attributes.get("nonempty") and op.reduction_dims:
         red = set(op.reduction_dims)
         sizes = cx.iteration_sizes(ins, op.maps[:len(ins)], len(op.iterators), [None] * len(op.iterators), red)
@@ -119,10 +119,15 @@ def _generic(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     return _generic_alloc(cx, ins, list(op.inputs), list(op.results), op.maps, op.iterators, inits, region)
 
 
-def _member_broadcasts(cx: FunctionBufferizer, body: Block, ins: Sequence[Value]) -> None:
+def _member_broadcasts(cx: FunctionBufferizer, body: Block, ins: Sequence[Value], maps: Sequence[Sequence[int]],
+                       n: int) -> None:
     """The broadcasting checks of the elementwise ops that fuse-elementwise put in a generic's body (their
     scalar twins, at their locations), in program order with the shapes each op had: the interpreter,
-    running the ops one by one, finds the same first failure."""
+    running the ops one by one, finds the same first failure. Only for numpy's alignment of the inputs
+    (fuse-elementwise's maps); other generics keep the checks of their iteration sizes alone."""
+    if not all(k in (n - len(m) + d, -1) and (k >= 0 or b.type.shape[d] == 1)
+               for b, m in zip(ins, maps) for d, k in enumerate(m)):
+        return
     shapes: dict[Value, list[Ix] | None] = {arg: cx.shape(b) for arg, b in zip(body.args, ins)}
     for o in body.ops:
         if isinstance(o, S.ConstantOp):

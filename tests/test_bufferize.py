@@ -395,6 +395,26 @@ def test_subtensor_dynamic_bounds_like_python(bounds: tuple[int, int, int]) -> N
     check(text, f64(6, 4), np.array(b), np.array(e), np.array(s))
 
 
+COLUMN_GENERIC = """
+func.func @f(%x: tensor<?x?xf32>, %b: tensor<?xf32>) -> tensor<?x?xf32> {
+  %e = tensor.generic %x, %b {maps = [[0, 1], [0], [0, 1]], iterators = ["parallel", "parallel"]} ({
+  ^bb0(%xv: f32, %bv: f32, %o: f32):
+    %s = scalar.add %xv, %bv : f32
+    scalar.yield %s : f32
+  })
+  func.return %e : tensor<?x?xf32>
+}
+"""
+
+
+def test_a_generic_that_does_not_align_as_numpy_gets_no_numpy_broadcast_check() -> None:
+    # b runs along dim 0 of x (not numpy's alignment): checked against x's rows, not as `x + b` would be.
+    check(COLUMN_GENERIC, f32(3, 4), f32(3))
+    _, after = bufferized(COLUMN_GENERIC)
+    with pytest.raises(TirError, match="do not broadcast"):
+        run(after, "f", f32(3, 4), f32(4))
+
+
 def test_bad_reshape_and_broadcast_fail() -> None:
     _, after = bufferized(VIEW_CASES["reshape_arg"][0])
     with pytest.raises(TirError, match="cannot reshape"):
