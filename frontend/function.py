@@ -370,15 +370,15 @@ class Function:
                 return [out] if self._n_results == 1 else list(out or ())
         n = len(self._inputs)
         if len(args) > n:
-            raise TirError(f"function @{self.name} takes {n} argument{'s' if n != 1 else ''}, got {len(args)}"
-                           + self._signature())
+            raise TirTypeError(f"function @{self.name} takes {n} argument{'s' if n != 1 else ''}, got {len(args)}"
+                               + self._signature(), self.loc)
         values: list[Any] = list(args) + [_NO_VALUE] * (n - len(args))
         for key, v in kwargs.items():
             if key not in self._by_name:
-                raise TirError(f"function @{self.name} has no input named '{key}'" + self._signature())
+                raise TirTypeError(f"function @{self.name} has no input named '{key}'" + self._signature(), self.loc)
             k = self._by_name[key]
             if values[k] is not _NO_VALUE:
-                raise TirError(f"input '{key}' of @{self.name} is given twice (by position and by name)")
+                raise TirTypeError(f"input '{key}' of @{self.name} is given twice (by position and by name)", self.loc)
             values[k] = v
         arrays: list[np.ndarray] = []
         for k, (inp, v) in enumerate(zip(self._inputs, values)):
@@ -386,8 +386,8 @@ class Function:
                 if not inp.has_default:
                     got = len(args) + len(kwargs)
                     label = f"'{inp.name}' (#{k})" if inp.name else f"#{k}"
-                    raise TirError(f"function @{self.name} is missing a value for input {label}: it takes {n} "
-                                   f"argument{'s' if n != 1 else ''}, got {got}" + self._signature())
+                    raise TirTypeError(f"function @{self.name} is missing a value for input {label}: it takes {n} "
+                                       f"argument{'s' if n != 1 else ''}, got {got}" + self._signature(), self.loc)
                 v = inp.default
             arrays.append(check_argument(v, inp.variable.type, self._labels[k], inp.strict,
                                          inp.allow_downcast, self.loc))

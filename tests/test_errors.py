@@ -286,6 +286,29 @@ def test_an_input_alias_names_the_input_on_every_target() -> None:
                        "got an array of shape (2, 3)")
 
 
+def test_calls_with_missing_extra_or_unknown_arguments_are_located_type_errors() -> None:
+    x, y = T.dmatrices("x", "y")
+
+    def build() -> tensorir.Function:
+        return function([x, y], x + y)  # call-function
+
+    where = f"{__file__}:{line_of('call-function')}: function @main"
+    signature = " (signature: main(x: tensor<?x?xf64>, y: tensor<?x?xf64>))"
+    one = np.ones((2, 2))
+    for args, kwargs, want in (
+            ((one,), {}, f"{where} is missing a value for input 'y' (#1): it takes 2 arguments, got 1{signature}"),
+            ((one, one, one), {}, f"{where} takes 2 arguments, got 3{signature}"),
+            ((one,), {"z": one}, f"{where} has no input named 'z'{signature}"),
+            ((one, one), {"y": one}, f"{__file__}:{line_of('call-function')}: input 'y' of @main is given twice "
+                                     "(by position and by name)")):
+        for target in TARGETS:
+            with tensorir.config.change_flags(target=target):
+                f = build()
+            with pytest.raises(TypeError) as info:
+                f(*args, **kwargs)
+            assert isinstance(info.value, TirError) and str(info.value) == want
+
+
 # ---------------------------------------------------------------- on_unused_input
 
 
