@@ -31,6 +31,7 @@ from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
 from ..ir.types import index as index_type
 from .generic_base import GenericBase
 from .tensor_common import (
+    EMPTY_REDUCTION,
     DynamicMarker,
     bind_dynamic,
     broadcast_shapes,
@@ -500,9 +501,11 @@ class ReductionOp(Operation):
     def verify_(self) -> None:
         t = tensor_type(self, self.operands[0])
         if self.empty_is_error() and any(t.shape[a] == 0 for a in self.reduced_axes()):
-            raise self.error("reduction over an empty axis has no identity")
+            raise self.error(EMPTY_REDUCTION)
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        if self.empty_is_error() and any(np.shape(args[0])[a] == 0 for a in self.reduced_axes()):
+            raise size_check_failed(self, EMPTY_REDUCTION)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # numpy warns on the mean/var of empty slices (the result is nan)
             try:
@@ -669,7 +672,7 @@ class ArgmaxOp(ReductionOp):
         if x.ndim == 0:
             x = x.reshape(1)
         if (x.size == 0) if axis is None else x.shape[axis] == 0:
-            raise runtime_error(self, "reduction over an empty axis has no identity")
+            raise size_check_failed(self, EMPTY_REDUCTION)
         out = type(self).fn(x, axis=axis)
         if bool(self.attributes.get("keepdims", False)):
             out = np.asarray(out).reshape(self.results[0].type.shape if axis is None else

@@ -199,6 +199,21 @@ def check_broadcast_to_run_time(op: Operation, what: str, src: Sequence[int], ds
         raise TirValueError(broadcast_to_failure(op.name, what, src, dst, failing[0])[0], op.loc)
 
 
+EMPTY_REDUCTION = "reduction over an empty axis has no identity"  # max/min/argmax at run time, every target
+
+
+def negative_size(op_name: str) -> str:
+    """The run-time message of a negative size given to a creation op (`{0}` the size), on every target."""
+    return f"'{op_name}' op size {{0}} is negative"
+
+
+def check_sizes_run_time(op: Operation, sizes: Sequence[int]) -> None:
+    """The interpreter's check of run-time sizes, in bufferize's order and wording (`negative_size`)."""
+    for s in sizes:
+        if s < 0:
+            raise size_check_failed(op, negative_size(op.name), s)
+
+
 def runtime_error(op: Operation, message: str) -> TirError:
     """An error found while interpreting `op` (e.g. an index out of range), at its location."""
     return TirError(f"'{op.name}' op {message}", op.loc)

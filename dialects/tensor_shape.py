@@ -39,6 +39,7 @@ from .tensor_common import (
     check_broadcast_to,
     check_broadcast_to_run_time,
     check_size_operands,
+    check_sizes_run_time,
     count_dynamic,
     fmt_shape,
     normalize_axes,
@@ -305,6 +306,7 @@ class BroadcastToOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         sizes = [int(s) for s in self.size_entries(args[1:])]
+        check_sizes_run_time(self, sizes)
         check_broadcast_to_run_time(self, "operand", np.shape(args[0]), sizes)
         try:
             return [np.array(np.broadcast_to(args[0], sizes))]
@@ -389,12 +391,17 @@ class ConcatenateOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         axis = self.the_axis()
+        self.check_sizes(self, args, axis)
+        return [np.concatenate(args, axis=axis)]
+
+    @staticmethod
+    def check_sizes(op: Operation, args: Sequence[np.ndarray], axis: int) -> None:
+        """The interpreter's check of the sizes besides `axis`, in bufferize's order and wording."""
         first = args[0]
         for i, x in enumerate(args[1:], 1):
             for d in range(first.ndim):
                 if d != axis and x.shape[d] != first.shape[d]:
-                    raise size_check_failed(self, self.mismatch(i, d), first.shape[d], x.shape[d])
-        return [np.concatenate(args, axis=axis)]
+                    raise size_check_failed(op, ConcatenateOp.mismatch(i, d), first.shape[d], x.shape[d])
 
 
 class StackOp(Operation):
@@ -423,7 +430,10 @@ class StackOp(Operation):
         return [TensorType(tuple(shape), scalar(np.result_type(*[t.dtype for t in types])))]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        return [np.stack(args, axis=self.attributes.get("axis", 0))]
+        # Checked as its decomposition (decompose.py: a concatenate of the inputs with the new axis) is.
+        a = normalize_axis(self, self.attributes.get("axis", 0), np.ndim(args[0]) + 1)
+        ConcatenateOp.check_sizes(self, [np.expand_dims(x, a) for x in args], a)
+        return [np.stack(args, axis=a)]
 
 
 # ---------------------------------------------------------------- basic slicing
@@ -434,6 +444,11 @@ class _SliceMixin(Operation):
 
     n_leading: int = 1  # operands before the dynamic bounds
     attrs = {"begin": AttrDef(tuple), "end": AttrDef(tuple), "step": AttrDef(tuple), "index_dims": AttrDef(tuple)}
+
+    @staticmethod
+    def step_zero(d: int) -> str:
+        """A zero step: refused at build time, and at run time on every target (prefixed with the op)."""
+        return f"slice step of dim {d} is zero"
 
     def slicing(self, values: Sequence[Any] | None = None) -> tuple[list[Any], list[Any], list[Any], set[int]]:
         """(begin, end, step, index dims), `?` bound to operands (compile time) or `values` (run time)."""
@@ -465,7 +480,9 @@ class _SliceMixin(Operation):
                 if end[d] is not None or step[d] is not None:
                     raise self.error(f"index dim {d} must have none as end and step")
             elif step[d] == 0:
-                raise self.error(f"slice step of dim {d} is zero")
+                if values is None:
+                    raise self.error(self.step_zero(d))
+                raise size_check_failed(self, f"'{self.name}' op {self.step_zero(d)}")
         return begin, end, step, index_dims
 
     def slice_shape(self) -> tuple[Dim, ...]:
@@ -681,8 +698,7 @@ class _FilledOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         sizes = self.size_entries(args)
-        if any(s < 0 for s in sizes):
-            raise runtime_error(self, f"negative size in shape {sizes}")
+        check_sizes_run_time(self, sizes)
         return [np.full(sizes, self.fill, dtype=self.attributes["dtype"].dtype)]
 
 
@@ -728,8 +744,7 @@ class EyeOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         n, m, k = self.params(args)
-        if n < 0 or m < 0:
-            raise runtime_error(self, f"negative size n = {n}, m = {m}")
+        check_sizes_run_time(self, [n, m])
         return [np.eye(n, m, k, dtype=self.attributes["dtype"].dtype)]
 
 
@@ -746,14 +761,15 @@ class ArangeOp(Operation):
     attrs = {"start": AttrDef(_NUM, default=0), "stop": AttrDef(_NUM, required=True),
              "step": AttrDef(_NUM, default=1), "dtype": AttrDef(ScalarType)}
     traits = _PURE
+    STEP_ZERO: ClassVar[str] = "step must not be zero"  # at build time, and at run time on every target
 
     def bound_entries(self, values: Sequence[Any] | None = None) -> list[Any]:
         raw = [self.attributes.get("start", 0), self.attributes["stop"], self.attributes.get("step", 1)]
         check_size_operands(self, self.operands, count_dynamic([raw]), integer=False)
         row = bind_dynamic([raw], self.operands if values is None else values)[0]
         assert row is not None
-        if row[2] == 0 and row[2] is not DYN:
-            raise self.error("step must not be zero")
+        if values is None and row[2] == 0 and row[2] is not DYN:
+            raise self.error(self.STEP_ZERO)
         return row
 
     def element(self) -> ScalarType:
@@ -776,5 +792,5 @@ class ArangeOp(Operation):
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         start, stop, step = self.bound_entries(args)
         if step == 0:
-            raise runtime_error(self, "step must not be zero")
+            raise size_check_failed(self, f"'{self.name}' op {self.STEP_ZERO}")
         return [np.arange(start, stop, step, dtype=self.element().dtype)]

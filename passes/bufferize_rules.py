@@ -14,7 +14,7 @@ from ..dialects import loop as L
 from ..dialects import mem as M
 from ..dialects import scalar as S
 from ..dialects import tensor as T
-from ..dialects.tensor_common import broadcast_to_dims, broadcast_to_failure
+from ..dialects.tensor_common import EMPTY_REDUCTION, broadcast_to_dims, broadcast_to_failure, negative_size
 from ..ir.attributes import DYN
 from ..ir.builder import Builder
 from ..ir.core import OP_REGISTRY, Block, Operation, Value
@@ -115,7 +115,7 @@ def _generic(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         red = set(op.reduction_dims)
         sizes = cx.iteration_sizes(ins, op.maps[:len(ins)], len(op.iterators), [None] * len(op.iterators), red)
         cx.check(cx.cmp("ne", cx.prod([sizes[k] for k in sorted(red)]), 0),
-                 "reduction over an empty axis has no identity")
+                 EMPTY_REDUCTION)
     return _generic_alloc(cx, ins, list(op.inputs), list(op.results), op.maps, op.iterators, inits, region)
 
 
@@ -174,7 +174,7 @@ def _reduction(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     axes = op.reduced_axes()  # argmax without axes: every dim
     if axes and op.empty_is_error():
         cx.check(cx.cmp("ne", cx.prod([cx.dim(x, a) for a in axes]), 0),
-                 "reduction over an empty axis has no identity")
+                 EMPTY_REDUCTION)
     keep = bool(op.attributes.get("keepdims", False))
     iters = [RED if k in axes else PAR for k in range(rank)]
     out_map = [(-1 if k in axes else k) for k in range(rank)] if keep else [k for k in range(rank) if k not in axes]
@@ -357,6 +357,7 @@ def _broadcast_to(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     tr = _tt(op.results[0])
     sizes = _sizes(cx, op.attributes["shape"], op.operands[1:])
     sizes = [d if d is not None else s for d, s in zip(tr.shape, sizes)]
+    _check_sizes(cx, sizes)
     return [_broadcast_view(cx, "operand", x, sizes)]
 
 
@@ -414,7 +415,7 @@ def _slice_view(cx: FunctionBufferizer, op: Operation, x: Value, bounds: Sequenc
             offset = cx.add(offset, cx.mul(i, stride))
             continue
         st = 1 if step[d] is None else step[d]
-        cx.check(cx.cmp("ne", st, 0), "slice step cannot be zero")
+        cx.check(cx.cmp("ne", st, 0), f"'{op.name}' op {T.SubtensorOp.step_zero(d)}")
         neg = cx.cmp("lt", st, 0)
         lower = cx.select(neg, -1, 0)
         upper = cx.select(neg, cx.sub(size, 1), size)
@@ -607,7 +608,7 @@ def _fill(cx: FunctionBufferizer, out: Value, body: Callable[[Builder, list[Valu
 def _check_sizes(cx: FunctionBufferizer, sizes: Sequence[Ix]) -> None:
     for s in sizes:
         if not isinstance(s, int):
-            cx.check(cx.cmp("ge", s, 0), "negative size {0}", s)
+            cx.check(cx.cmp("ge", s, 0), negative_size(cx.op.name), s)
 
 
 @rule(T.ZerosOp, T.OnesOp)
@@ -679,12 +680,12 @@ def _arange(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     if floating:  # bounds as f64 scalars; n = ceil((stop - start) / step)
         fv = [cx.const(float(v), f64) if isinstance(v, (int, float)) else _cast(cx.b, v, f64) for v in vals]
         start, stop, step = fv
-        cx.check(cx.b.create(sop("scalar.ne"), step, cx.const(0.0, f64)).result, "step must not be zero")
+        cx.check(cx.b.create(sop("scalar.ne"), step, cx.const(0.0, f64)).result, f"'{op.name}' op {op.STEP_ZERO}")
         q = cx.b.create(sop("scalar.true_div"), cx.b.create(sop("scalar.sub"), stop, start).result, step).result
         n: Ix = cx.maximum(_cast(cx.b, cx.b.create(sop("scalar.ceil"), q).result, index), 0)
     else:
         start, stop, step = vals
-        cx.check(cx.cmp("ne", step, 0), "step must not be zero")
+        cx.check(cx.cmp("ne", step, 0), f"'{op.name}' op {op.STEP_ZERO}")
         n = cx.maximum(cx.neg(cx.floordiv(cx.sub(start, stop), step)), 0)
     size = tr.shape[0] if tr.shape[0] is not None else n
     out = cx.alloc([size], el)

@@ -275,6 +275,26 @@ def test_negative_run_time_reshape_sizes_are_refused_on_every_target() -> None:
         assert issubclass(cls, ValueError)
 
 
+def test_run_time_sizes_steps_and_empty_reductions_read_the_same_on_every_target() -> None:
+    n, k = T.lscalars("n", "k")
+    v, x, y = T.dvector("v"), T.dmatrix("x"), T.dmatrix("y")
+    cases = [  # (inputs, output, arguments, message after the location)
+        ([n], T.zeros((n, 2)), [-1], "'tensor.zeros' op size -1 is negative"),  # sizes-line
+        ([n], T.eye(n), [-2], "'tensor.eye' op size -2 is negative"),  # sizes-line
+        ([v, n], T.alloc(v, n, 3), [np.ones(3), -2], "'tensor.alloc' op size -2 is negative"),  # sizes-line
+        ([n, k], T.arange(n, 5, k), [0, 0], "'tensor.arange' op step must not be zero"),  # sizes-line
+        ([v, k], v[::k], [np.ones(3), 0], "'tensor.subtensor' op slice step of dim 0 is zero"),  # sizes-line
+        ([x], T.max(x, axis=0), [np.ones((0, 3))], "reduction over an empty axis has no identity"),  # sizes-line
+        ([v], T.argmax(v), [np.ones(0)], "reduction over an empty axis has no identity"),  # sizes-line
+        ([x, y], T.stack([x, y]), [np.ones((2, 3)), np.ones((2, 4))],  # sizes-line
+         "inputs #0 and #1 differ in dimension 2: sizes 3 and 4"),
+    ]
+    lines = [k for k, text in enumerate(Path(__file__).read_text().splitlines(), 1) if text.endswith("# sizes-line")]
+    for (inputs, out, args, want), line in zip(cases, lines):
+        cls, message = outcome(lambda inputs=inputs, out=out: function(inputs, out), *args)
+        assert message == f"{__file__}:{line}: {want}" and issubclass(cls, ValueError)
+
+
 def test_an_input_alias_names_the_input_on_every_target() -> None:
     r = T.drow("r")
 
