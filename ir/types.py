@@ -12,6 +12,7 @@ reference interpreter and the type inference share numpy's promotion rules.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,7 +88,9 @@ def scalar(name_or_dtype: object) -> ScalarType:
     try:
         dt = np.dtype(name_or_dtype)  # type: ignore[call-overload]
     except TypeError:
-        raise ValueError(f"unknown element type {name_or_dtype!r}") from None
+        close = difflib.get_close_matches(str(name_or_dtype), list(_DTYPE_ALIASES), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "expected one of " + ", ".join(_DTYPE_ALIASES)
+        raise ValueError(f"unknown element type {name_or_dtype!r}; {hint}") from None
     if dt not in _BY_DTYPE:
         raise ValueError(f"unsupported dtype {dt}")
     return ScalarType(_BY_DTYPE[dt])

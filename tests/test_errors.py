@@ -329,6 +329,15 @@ def test_calls_with_missing_extra_or_unknown_arguments_are_located_type_errors()
             assert isinstance(info.value, TirError) and str(info.value) == want
 
 
+def test_a_misspelt_dtype_is_located_with_a_suggestion() -> None:
+    with pytest.raises(TirError) as info:
+        T.tensor("floot32", shape=(None,))  # dtype-line
+    assert str(info.value) == (f"{__file__}:{line_of('dtype-line')}: unknown element type 'floot32'; did you mean "
+                               "'float32'?")
+    with pytest.raises(TirError, match=r"unknown element type 'x'; expected one of bool, int8, .*, float64$"):
+        T.vector("v", dtype="x")
+
+
 # ---------------------------------------------------------------- on_unused_input
 
 
