@@ -811,11 +811,16 @@ class CategoricalCrossentropyOp(Operation):
         with np.errstate(all="ignore"):
             if self.indexed():
                 n = p.shape[-1]
+                if t.shape != p.shape[:-1]:
+                    raise TirValueError(f"'{self.name}' op class indices of shape {fmt_shape(t.shape)} do not match "
+                                        f"coding_dist of shape {fmt_shape(p.shape)}", self.loc)
                 if t.size and (t.min() < 0 or t.max() >= n):
                     bad = t.min() if t.min() < 0 else t.max()
-                    raise runtime_error(self, f"class index {bad} is out of range for {n} classes")
+                    raise TirValueError(f"'{self.name}' op class index {bad} is out of range for {n} classes", self.loc)
                 picked = np.take_along_axis(p, t[..., None].astype(np.int64), axis=-1)[..., 0]
                 return [np.asarray(-np.log(picked), dtype=dt)]
+            # As its decomposition (decompose.py) computes it: t * log(p), checked as that tensor.mul is.
+            check_broadcast(self, [t.shape, p.shape], name=MulOp.name)
             return [np.asarray(-np.sum(t * np.log(p), axis=-1), dtype=dt)]
 
 
@@ -888,6 +893,8 @@ class MatmulOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         _contract_at_run_time(self, args[0], args[1])
+        if min(np.ndim(x) for x in args) >= 2:
+            check_broadcast(self, [np.shape(x) for x in args], core=2)  # the batch dims
         return [np.matmul(args[0], args[1])]
 
 

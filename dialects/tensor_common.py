@@ -94,7 +94,8 @@ def _shape_text(shape: Sequence[Any], values: list[Any]) -> str:
 
 def broadcast_failure(op_name: str, shapes: Sequence[Sequence[Any]], k: int, i: int, j: int) -> tuple[str, list[Any]]:
     """The message of pair (k, i, j) of `broadcast_pairs` failing, as a `mem.check` template and the run-time
-    sizes its `{n}` stand for (none in the interpreter, whose sizes are ints):
+    sizes its `{n}` stand for (none in the interpreter, whose sizes are ints); `shapes` may have `core` dims
+    more than the pairs' (right alignment keeps k the same dim):
     `'tensor.add' op operand shapes (3, 4) and (2, 4) do not broadcast: dimension 0 has sizes 3 and 2`."""
     values: list[Any] = []
     texts = [_shape_text(s, values) for s in shapes]
@@ -185,11 +186,12 @@ def size_check_failed(op: Operation, message: str, *sizes: int) -> TirValueError
     return TirValueError(message.format(*(int(s) for s in sizes)), op.loc)
 
 
-def check_broadcast(op: Operation, shapes: Sequence[Sequence[int]]) -> None:
-    """The interpreter's check of numpy broadcasting, with bufferize's message (`broadcast_failure`)."""
-    failing = broadcast_pairs(shapes)
+def check_broadcast(op: Operation, shapes: Sequence[Sequence[int]], core: int = 0, name: str | None = None) -> None:
+    """The interpreter's check of numpy broadcasting, with bufferize's message (`broadcast_failure`) for op
+    `name` (default op's own); `core` last dims of each shape do not broadcast (matmul's 2)."""
+    failing = broadcast_pairs([s[:len(s) - core] for s in shapes])
     if failing:
-        raise TirValueError(broadcast_failure(op.name, shapes, *failing[0])[0], op.loc)
+        raise TirValueError(broadcast_failure(name or op.name, shapes, *failing[0])[0], op.loc)
 
 
 def check_broadcast_to_run_time(op: Operation, what: str, src: Sequence[int], dst: Sequence[int]) -> None:

@@ -347,15 +347,16 @@ class FunctionBufferizer:
         self.b.create(M.CheckOp, self.ix(cond), *[self.ix(v) for v in values], message=message,
                       loc=loc or self.b.loc)
 
-    def broadcast(self, op_name: str, loc: Location | None, shapes: Sequence[Sequence[Ix]]) -> list[Ix]:
-        """The shape numpy broadcasting gives `shapes` (the operands of op `op_name` at `loc`), with the
-        run-time checks of every pair of sizes that may not broadcast, in the interpreter's order and
-        wording (dialects/tensor_common.py broadcast_pairs, broadcast_failure)."""
+    def broadcast(self, op_name: str, loc: Location | None, shapes: Sequence[Sequence[Ix]], core: int = 0) -> list[Ix]:
+        """The shape numpy broadcasting gives `shapes` (the operands of op `op_name` at `loc`) but their `core`
+        last dims (matmul's 2), with the run-time checks of every pair of sizes that may not broadcast, in
+        the interpreter's order and wording (dialects/tensor_common.py broadcast_pairs, broadcast_failure)."""
+        full, shapes = shapes, [s[:len(s) - core] for s in shapes]
         rank = max((len(s) for s in shapes), default=0)
         for k, i, j in broadcast_pairs(shapes):
             a, b = dim_at(shapes[i], k, rank), dim_at(shapes[j], k, rank)
             ok = self.or_(self.cmp("eq", a, b), self.or_(self.cmp("eq", a, 1), self.cmp("eq", b, 1)))
-            message, values = broadcast_failure(op_name, shapes, k, i, j)
+            message, values = broadcast_failure(op_name, full, k, i, j)
             self.check(ok, message, *values, loc=loc)
         out: list[Ix] = []
         for k in range(rank):

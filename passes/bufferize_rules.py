@@ -296,6 +296,8 @@ def _batched_matmul(cx: FunctionBufferizer, op: Operation, a: Value, b: Value) -
     map_b = bm[1] + [kdim] + ([j_dim] if j_dim is not None else [])
     out_map = list(range(kdim))
     _check_contraction(cx, a, b)
+    if ra >= 2 and rb >= 2:
+        cx.broadcast(op.name, op.loc, [cx.shape(a), cx.shape(b)], core=2)
     iters = [PAR] * kdim + [RED]
     return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), [map_a, map_b, out_map], iters,
                           [T.AddOp.identity(tr.element)], _mul_add_body(tr.element))

@@ -217,6 +217,30 @@ def test_broadcast_mismatch_of_three_operands_lists_them_in_order() -> None:
     assert message.endswith("operand shapes (1, 4), (1, 5) and (1, 4) do not broadcast: dimension 1 has sizes 4 and 5")
 
 
+def test_matmul_batch_dims_and_crossentropy_targets_that_do_not_broadcast_read_the_same_on_every_target() -> None:
+    a, b, p, t = T.tensor3("a"), T.tensor3("b"), T.dmatrix("p"), T.dmatrix("t")
+    product, loss = T.matmul(a, b), T.nnet.categorical_crossentropy(p, t)  # batch-line
+    where = f"{__file__}:{line_of('batch-line')}"
+    cls, message = outcome(lambda: function([a, b], product), np.ones((2, 3, 4)), np.ones((3, 4, 5)))
+    assert message == (f"{where}: 'tensor.matmul' op operand shapes (2, 3, 4) and (3, 4, 5) do not broadcast: "
+                       "dimension 0 has sizes 2 and 3")
+    assert issubclass(cls, ValueError)
+    # computed as t * log(p): the message names that product, with t first
+    _, message = outcome(lambda: function([p, t], loss), np.ones((2, 3)), np.ones((2, 4)))
+    assert message == (f"{where}: 'tensor.mul' op operand shapes (2, 4) and (2, 3) do not broadcast: "
+                       "dimension 1 has sizes 4 and 3")
+
+
+def test_class_indices_of_the_wrong_length_are_a_located_error_in_the_interpreter() -> None:
+    p, i = T.dmatrix("p"), T.lvector("i")
+    loss = T.nnet.categorical_crossentropy(p, i)  # indices-line
+    with pytest.raises(TirError) as info:  # was numpy's IndexError, without a place
+        function([p, i], loss, target="interp")(np.ones((2, 3)), np.array([0, 1, 2]))
+    assert isinstance(info.value, ValueError)
+    assert str(info.value) == (f"{__file__}:{line_of('indices-line')}: 'tensor.categorical_crossentropy' op class "
+                               "indices of shape (3,) do not match coding_dist of shape (2, 3)")
+
+
 def test_subtensor_value_that_does_not_broadcast_reads_the_same_on_every_target() -> None:
     x, y = T.dmatrix("x"), T.dvector("y")
     inc, put = T.inc_subtensor(x[0], y), T.set_subtensor(x[1:], y)  # subtensor-line
