@@ -38,7 +38,7 @@ from ..dialects import builtin as _builtin  # noqa: F401
 from ..dialects import func as _func  # noqa: F401
 from ..dialects import tensor as _tensor  # noqa: F401
 from ..ir.attributes import DYN, Dense, Typed
-from ..ir.core import OP_REGISTRY, UNKNOWN, Block, Location, Operation, TirError, Value, caller_location
+from ..ir.core import OP_REGISTRY, UNKNOWN, Block, Location, Operation, TirError, TirTypeError, Value, caller_location
 from ..ir.types import ScalarType, TensorType, scalar
 from .unsupported import missing_attribute
 
@@ -323,7 +323,9 @@ def constant(value: Any, dtype: Any = None, name: str | None = None, like: np.dt
         return Constant(np.array(value, dtype=_weak_dtype(value, like, loc)), name, loc)
     arr = np.asarray(value)
     if arr.dtype.kind in "OUSVcMm":
-        raise TirError(f"cannot make a tensor constant of {type(value).__name__} (dtype {arr.dtype})", loc)
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise TirTypeError(f"cannot make a tensor constant of {type(value).__name__} {shown} (dtype {arr.dtype}): "
+                           "a tensor is built from real or boolean numbers, numpy arrays or lists of them", loc)
     if isinstance(value, (list, tuple)):
         # Python sequences follow the weak rules of their elements' kind.
         if arr.dtype.kind == "f":

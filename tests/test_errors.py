@@ -362,6 +362,16 @@ def test_a_misspelt_dtype_is_located_with_a_suggestion() -> None:
         T.vector("v", dtype="x")
 
 
+def test_a_value_that_is_no_tensor_is_a_located_type_error_that_shows_it() -> None:
+    x = T.dmatrix("x")
+    with pytest.raises(TypeError) as info:
+        tensorir.function([x], "x + 1")  # string-output
+    assert isinstance(info.value, TirError)
+    assert str(info.value) == (f"{__file__}:{line_of('string-output')}: cannot make a tensor constant of str 'x + 1' "
+                               "(dtype <U5): a tensor is built from real or boolean numbers, numpy arrays or lists of "
+                               "them")
+
+
 # ---------------------------------------------------------------- on_unused_input
 
 
