@@ -874,8 +874,10 @@ class CStyleRenderer:
 
         header = (f"for ({self.index_type} {iv} = {lo}; {iv} < {hi}; ++{iv})" if blocked
                   else self._loop_header(iv, bound))
+        arg_kind = kinds[0] if kinds in (["argmax"] * 2, ["argmin"] * 2) else None  # type: ignore[index]
         if self._innermost(op):
-            self._versioned(op, body_block.args[0], pragmas, pragmas, inner, header)
+            if arg_kind is None or not self._render_arg_reduction(op, arg_kind, iv, bound, inner):
+                self._versioned(op, body_block.args[0], pragmas, pragmas, inner, header)
         else:
             with self.block(header):
                 inner()
@@ -888,6 +890,63 @@ class CStyleRenderer:
             self.emit(f"{outer_accs[0]} = tir_sum_finish_{suffix}({outer_accs[0]}, {comp});")
         for res, a in zip(op.results, outer_accs):
             self.names[res] = a
+
+    # elements per block of the first-index search of an argmax/argmin (the search stops after the block)
+    ARG_BLOCK: ClassVar[int] = 256
+
+    def _render_arg_reduction(self, op: LP.ForOp, kind: str, iv: str, bound: str, step: Callable[[], None]) -> bool:
+        """An innermost argmax/argmin loop (parallelize's `arg_reduction_kind`) in two vectorizable passes over
+        the same elements: the best value `b` (a simd max/min reduction from the value so far, NaN
+        propagating), then the first index `k` whose element is `b` or NaN (per block of ARG_BLOCK elements a
+        simd "any" reduction; the first block that has one is scanned). The loop's own step at `k` then
+        updates (index, value) exactly as the scalar loop would (numpy's first occurrence and first NaN; an
+        element only equal to the value so far loses). False (nothing emitted) when the target cannot say
+        the value reduction."""
+        body = op.body
+        y = body.terminator
+        assert y is not None
+        x = y.operands[1].op.operands[1]  # type: ignore[attr-defined]  # select(wins, x, best)
+        t = x.type
+        assert isinstance(t, ScalarType)
+        element = _slice(body, x)
+        value_kind = "max" if kind == "argmax" else "min"
+        best, k, hit = self.fresh(f"{self.value(body.args[2])}_b"), self.fresh(f"{iv}_at"), self.fresh(f"{iv}_hit")
+        flag = scalar("i32")
+        pragma, find = self.simd_pragma([(value_kind, best, t)]), self.simd_pragma([("or", hit, flag)])
+        if pragma is None or find is None or any(o.regions for o in element):
+            return False
+
+        def value() -> str:
+            for o in element:
+                self.render_op(o)
+            return self.value(x)
+
+        def fold() -> None:
+            v = value()
+            better = f"tir_{value_kind}_{t.name}({best}, {v})" if t.is_float else \
+                f"({v} {'>' if value_kind == 'max' else '<'} {best} ? {v} : {best})"
+            self.emit(f"{best} = {better};")
+
+        def found() -> str:
+            v = value()
+            return f"({v} == {best} || {v} != {v})" if t.is_float else f"({v} == {best})"
+
+        self.emit(f"{self.type_name(t)} {best} = {self.value(body.args[2])};")
+        self._versioned(op, body.args[0], [pragma], [pragma], fold, self._loop_header(iv, bound))
+        lo, hi = self.fresh(f"{iv}_lo"), self.fresh(f"{iv}_hi")
+        self.emit(f"{self.index_type} {k} = {bound};")
+        with self.block(f"for ({self.index_type} {lo} = 0; {k} == {bound} && {lo} < {bound}; {lo} += {self.ARG_BLOCK})"):
+            end = f"{lo} + {self.ARG_BLOCK}"
+            self.emit(f"const {self.index_type} {hi} = {end} < {bound} ? {end} : {bound};")
+            self.emit(f"{self.type_name(flag)} {hit} = 0;")
+            self._versioned(op, body.args[0], [find], [find], lambda: self.emit(f"{hit} |= {found()};"),
+                            f"for ({self.index_type} {iv} = {lo}; {iv} < {hi}; ++{iv})")
+            with self.block(f"if ({hit}) for ({self.index_type} {iv} = {lo}; {k} == {bound}; ++{iv})"):
+                self.emit(f"if {found()} {k} = {iv};")
+        with self.block(f"if ({k} < {bound})"):
+            self.emit(f"const {self.index_type} {iv} = {k};")
+            step()
+        return True
 
     # elements per simd block of a compensated float sum: at most 16 adds per lane (SSE2's 2 lanes), as in
     # numpy's pairwise sum (8 accumulators over 128 elements); 128 erred by 4 ulps on 5e6 values of 0.1
@@ -1025,6 +1084,16 @@ def _adds_widened(op: LP.ForOp, t: ScalarType) -> bool:
         return False
     src = xs[0].op.operands[0].type
     return isinstance(src, ScalarType) and src.is_float and np.dtype(src.dtype).itemsize < np.dtype(t.dtype).itemsize
+
+
+def _slice(block: Block, v: Value) -> list[Operation]:
+    """The ops of `block` that `v` depends on, in block order."""
+    need, out = {v}, []
+    for o in reversed(block.ops):
+        if any(r in need for r in o.results):
+            out.append(o)
+            need.update(o.operands)
+    return out[::-1]
 
 
 def _simd_reductions(op: Operation, n: int) -> list[str] | None:

@@ -39,7 +39,9 @@ becomes
 
 (b) Every innermost `loop.for` (no loop inside) that writes no memory and whose iter args are all
 reductions by one op gets `{simd_reduction = "add"}` ("mul", "max", "min", "and", "or"): the C
-backend vectorizes it with `#pragma omp simd reduction(...)`.
+backend vectorizes it with `#pragma omp simd reduction(...)`. One that carries (index, value) as
+`tensor.argmax` / `argmin` declare their body (`arg_reduction_kind`) gets `{simd_reduction = "argmax"}`
+("argmin"): the C backend finds the best value with a simd max (min), then its first index.
 
 (c) Nothing else changes: `loop.parallel` already marks independent iterations.
 """
@@ -52,6 +54,7 @@ from typing import ClassVar
 from ..dialects import loop as L
 from ..dialects import mem as M
 from ..dialects import scalar as S
+from ..dialects import tensor as T
 from ..dialects.func import FuncOp
 from ..dialects.kernel import KernelFuncOp
 from ..ir.attributes import Typed
@@ -102,6 +105,48 @@ def loop_kind(loop: L.ForOp) -> str | None:
     if n == 0 or len(kinds) != 1 or None in kinds:
         return None
     return kinds.pop()
+
+
+def arg_reduction_kind(loop: L.ForOp) -> str | None:
+    """"argmax" / "argmin" when `loop` carries (index, value) iter args through the body that
+    `tensor.argmax` / `argmin` declare (ArgmaxOp.body): `%w = better(%x, %best)` (for floats
+    `or(%w, and(ne(%x, %x), eq(%best, %best)))`), yielding `select(%w, %at, %best_at)`, `select(%w, %x, %best)`,
+    where the accumulators are used nowhere else (so `%x` and `%at` depend on the iteration only)."""
+    body = loop.body
+    if len(loop.operands) != 3 or not isinstance(body.ops[-1], L.YieldOp):
+        return None
+    best_at, best = body.args[1:]
+    at_sel, val_sel = (_op_of(v, T.WhereOp) for v in body.ops[-1].operands)
+    if at_sel is None or val_sel is None:
+        return None
+    wins, x = val_sel.operands[0], val_sel.operands[1]
+    if at_sel.operands[0] is not wins or list(at_sel.operands[2:]) != [best_at] or val_sel.operands[2] is not best:
+        return None
+    test = wins
+    uses_of_best = {id(val_sel)}
+    if isinstance(best.type, ScalarType) and best.type.is_float:
+        either = _op_of(wins, T.OrOp)
+        nan = _op_of(either.operands[1], T.AndOp) if either is not None else None
+        is_nan = _op_of(nan.operands[0], T.NeOp) if nan is not None else None
+        not_nan = _op_of(nan.operands[1], T.EqOp) if nan is not None else None
+        if either is None or is_nan is None or not_nan is None or list(is_nan.operands) != [x, x] \
+                or list(not_nan.operands) != [best, best]:
+            return None
+        test = either.operands[0]
+        uses_of_best.add(id(not_nan))
+    for cls in (T.ArgmaxOp, T.ArgminOp):
+        better = _op_of(test, cls.better)
+        if better is not None and list(better.operands) == [x, best]:
+            uses_of_best.add(id(better))
+            if {id(u.op) for u in best.uses} == uses_of_best and [u.op for u in best_at.uses] == [at_sel]:
+                return cls.name.removeprefix("tensor.")
+    return None
+
+
+def _op_of(v: Value, cls: type[Operation]) -> Operation | None:
+    """The op defining `v` when it is the scalar twin of tensor op `cls`."""
+    owner = getattr(v, "op", None)
+    return owner if type(owner) is S.SCALAR_OF_TENSOR[cls] else None
 
 
 def _reduction_kinds(loop: L.ForOp) -> list[str] | None:
@@ -240,11 +285,11 @@ class ParallelizePass(Pass):
                 continue
             if any(isinstance(inner, (L.ForOp, L.ParallelOp)) for inner in op.walk() if inner is not op):
                 continue
-            kind = loop_kind(op)
+            kind = loop_kind(op) or arg_reduction_kind(op)
             if kind is not None and writes_nothing(op):
                 op.attributes["simd_reduction"] = kind
                 changed = True
         return changed
 
 
-__all__ = ["ParallelizePass", "identity", "loop_kind", "reduction_kind", "split_reduction"]
+__all__ = ["ParallelizePass", "arg_reduction_kind", "identity", "loop_kind", "reduction_kind", "split_reduction"]

@@ -86,3 +86,36 @@ def test_three_d_middle_and_leading_axes() -> None:
     outs = [x.sum(axis=1), x.sum(axis=0), x.sum(axis=(0, 1)), x.max(axis=(0, 2)), x.mean(axis=1, keepdims=True)]
     with config.change_flags(threads=4):
         check([x], outs, [(4, 70, 300), (2, 3, 5)])
+
+
+def ties_and_specials(shape: tuple[int, ...]) -> np.ndarray:
+    """Small integers as float32 (many ties) with NaNs; rows of -inf only, +inf only, all NaN and one NaN last."""
+    a = RNG.integers(-3, 4, shape).astype(np.float32)
+    a[RNG.random(shape) < 0.002] = np.nan
+    for row, fill in zip(range(shape[0] if shape[1] else 0), (-np.inf, np.inf, np.nan)):
+        a[row] = fill
+    if shape[0] > 3 and shape[1]:
+        a[3] = np.where(np.isnan(a[3]), 0, a[3])
+        a[3, -1] = np.nan
+    return a
+
+
+def test_argmax_argmin_over_the_unit_stride_axis_and_all_elements() -> None:
+    """The two-pass form of an innermost argmax/argmin loop (best value, then its first index per block):
+    first occurrence on ties, the first NaN, -inf-only rows, rows longer than a search block, every layout."""
+    x, v = T.fmatrix("x"), T.fvector("v")
+    outs = [T.argmax(x, axis=1), T.argmin(x, axis=1), T.argmax(x), T.argmin(x, axis=0, keepdims=True)]
+    with config.change_flags(threads=4):
+        check([x], outs, [(7, 600), (6, 1), (300, 257)], ties_and_specials)
+        check([v], [T.argmax(v), T.argmin(v)], [(700,), (1,)],
+              lambda s: ties_and_specials((1, *s))[0] if RNG.random() < 0.5 else ties_and_specials((4, *s))[3])
+        check([x], [T.argmax(x, axis=1)], [(0, 5)], ties_and_specials)
+
+
+def test_argmax_argmin_of_integers_and_bools() -> None:
+    i, c = T.imatrix("i"), T.tensor("bool", (None, None), name="c")
+    with config.change_flags(threads=4):
+        check([i], [T.argmax(i, axis=1), T.argmin(i, axis=1), T.argmax(i)], [(9, 700), (4, 3)],
+              lambda s: RNG.integers(-2**31, 2**31, s).astype(np.int32) // 2**28)
+        check([c], [T.argmax(c, axis=1), T.argmin(c, axis=1), T.argmin(c)], [(9, 700), (4, 3)],
+              lambda s: RNG.random(s) < 0.995)
