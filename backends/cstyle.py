@@ -935,7 +935,8 @@ class CStyleRenderer:
         self._versioned(op, body.args[0], [pragma], [pragma], fold, self._loop_header(iv, bound))
         lo, hi = self.fresh(f"{iv}_lo"), self.fresh(f"{iv}_hi")
         self.emit(f"{self.index_type} {k} = {bound};")
-        with self.block(f"for ({self.index_type} {lo} = 0; {k} == {bound} && {lo} < {bound}; {lo} += {self.ARG_BLOCK})"):
+        blocks = f"for ({self.index_type} {lo} = 0; {k} == {bound} && {lo} < {bound}; {lo} += {self.ARG_BLOCK})"
+        with self.block(blocks):
             end = f"{lo} + {self.ARG_BLOCK}"
             self.emit(f"const {self.index_type} {hi} = {end} < {bound} ? {end} : {bound};")
             self.emit(f"{self.type_name(flag)} {hit} = 0;")
