@@ -891,17 +891,19 @@ class CStyleRenderer:
         for res, a in zip(op.results, outer_accs):
             self.names[res] = a
 
-    # elements per block of the first-index search of an argmax/argmin (the search stops after the block)
+    # elements per chunk of an argmax/argmin (both passes over a chunk run while it is in L1) and per block of
+    # its first-index search (the search stops after the first block that has the index)
+    ARG_CHUNK: ClassVar[int] = 2048
     ARG_BLOCK: ClassVar[int] = 256
 
     def _render_arg_reduction(self, op: LP.ForOp, kind: str, iv: str, bound: str, step: Callable[[], None]) -> bool:
-        """An innermost argmax/argmin loop (parallelize's `arg_reduction_kind`) in two vectorizable passes over
-        the same elements: the best value `b` (a simd max/min reduction from the value so far, NaN
-        propagating), then the first index `k` whose element is `b` or NaN (per block of ARG_BLOCK elements a
-        simd "any" reduction; the first block that has one is scanned). The loop's own step at `k` then
-        updates (index, value) exactly as the scalar loop would (numpy's first occurrence and first NaN; an
-        element only equal to the value so far loses). False (nothing emitted) when the target cannot say
-        the value reduction."""
+        """An innermost argmax/argmin loop (parallelize's `arg_reduction_kind`) in vectorizable passes over
+        chunks of ARG_CHUNK elements: the chunk's best value `b` (a simd max/min reduction from the value so
+        far, NaN propagating); only when `b` beats the value so far, the first index `k` whose element is `b`
+        or NaN (per block of ARG_BLOCK elements a simd "any" reduction; the first block that has one is
+        scanned), where the loop's own step then updates (index, value) exactly as the scalar loop would
+        (numpy's first occurrence and first NaN). False (nothing emitted) when the target cannot say the
+        value reduction."""
         body = op.body
         y = body.terminator
         assert y is not None
@@ -910,11 +912,14 @@ class CStyleRenderer:
         assert isinstance(t, ScalarType)
         element = _slice(body, x)
         value_kind = "max" if kind == "argmax" else "min"
-        best, k, hit = self.fresh(f"{self.value(body.args[2])}_b"), self.fresh(f"{iv}_at"), self.fresh(f"{iv}_hit")
+        so_far = self.value(body.args[2])
+        best, k, hit = self.fresh(f"{so_far}_b"), self.fresh(f"{iv}_at"), self.fresh(f"{iv}_hit")
+        c_lo, c_hi, lo, hi = (self.fresh(f"{iv}_{n}") for n in ("c_lo", "c_hi", "lo", "hi"))
         flag = scalar("i32")
         pragma, find = self.simd_pragma([(value_kind, best, t)]), self.simd_pragma([("or", hit, flag)])
         if pragma is None or find is None or any(o.regions for o in element):
             return False
+        cmp = ">" if value_kind == "max" else "<"
 
         def value() -> str:
             for o in element:
@@ -923,30 +928,32 @@ class CStyleRenderer:
 
         def fold() -> None:
             v = value()
-            better = f"tir_{value_kind}_{t.name}({best}, {v})" if t.is_float else \
-                f"({v} {'>' if value_kind == 'max' else '<'} {best} ? {v} : {best})"
+            better = f"tir_{value_kind}_{t.name}({best}, {v})" if t.is_float else f"({v} {cmp} {best} ? {v} : {best})"
             self.emit(f"{best} = {better};")
 
         def found() -> str:
             v = value()
             return f"({v} == {best} || {v} != {v})" if t.is_float else f"({v} == {best})"
 
-        self.emit(f"{self.type_name(t)} {best} = {self.value(body.args[2])};")
-        self._versioned(op, body.args[0], [pragma], [pragma], fold, self._loop_header(iv, bound))
-        lo, hi = self.fresh(f"{iv}_lo"), self.fresh(f"{iv}_hi")
-        self.emit(f"{self.index_type} {k} = {bound};")
-        blocks = f"for ({self.index_type} {lo} = 0; {k} == {bound} && {lo} < {bound}; {lo} += {self.ARG_BLOCK})"
-        with self.block(blocks):
-            end = f"{lo} + {self.ARG_BLOCK}"
-            self.emit(f"const {self.index_type} {hi} = {end} < {bound} ? {end} : {bound};")
-            self.emit(f"{self.type_name(flag)} {hit} = 0;")
-            self._versioned(op, body.args[0], [find], [find], lambda: self.emit(f"{hit} |= {found()};"),
-                            f"for ({self.index_type} {iv} = {lo}; {iv} < {hi}; ++{iv})")
-            with self.block(f"if ({hit}) for ({self.index_type} {iv} = {lo}; {k} == {bound}; ++{iv})"):
-                self.emit(f"if {found()} {k} = {iv};")
-        with self.block(f"if ({k} < {bound})"):
-            self.emit(f"const {self.index_type} {iv} = {k};")
-            step()
+        def upto(start: str, end: str, size: int, limit: str) -> str:
+            self.emit(f"const {self.index_type} {end} = {start} + {size} < {limit} ? {start} + {size} : {limit};")
+            return f"for ({self.index_type} {iv} = {start}; {iv} < {end}; ++{iv})"
+
+        with self.block(f"for ({self.index_type} {c_lo} = 0; {c_lo} < {bound}; {c_lo} += {self.ARG_CHUNK})"):
+            header = upto(c_lo, c_hi, self.ARG_CHUNK, bound)
+            self.emit(f"{self.type_name(t)} {best} = {so_far};")
+            self._versioned(op, body.args[0], [pragma], [pragma], fold, header)
+            wins = f"{best} {cmp} {so_far}" + (f" || ({best} != {best} && {so_far} == {so_far})" if t.is_float else "")
+            with self.block(f"if ({wins})"):
+                self.emit(f"{self.index_type} {k} = {c_hi};")
+                with self.block(f"for ({self.index_type} {lo} = {c_lo}; {k} == {c_hi}; {lo} += {self.ARG_BLOCK})"):
+                    header = upto(lo, hi, self.ARG_BLOCK, c_hi)
+                    self.emit(f"{self.type_name(flag)} {hit} = 0;")
+                    self._versioned(op, body.args[0], [find], [find], lambda: self.emit(f"{hit} |= {found()};"), header)
+                    with self.block(f"if ({hit}) for ({self.index_type} {iv} = {lo}; {k} == {c_hi}; ++{iv})"):
+                        self.emit(f"if {found()} {k} = {iv};")
+                self.emit(f"const {self.index_type} {iv} = {k};")
+                step()
         return True
 
     # elements per simd block of a compensated float sum: at most 16 adds per lane (SSE2's 2 lanes), as in

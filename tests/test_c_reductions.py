@@ -101,13 +101,14 @@ def ties_and_specials(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def test_argmax_argmin_over_the_unit_stride_axis_and_all_elements() -> None:
-    """The two-pass form of an innermost argmax/argmin loop (best value, then its first index per block):
-    first occurrence on ties, the first NaN, -inf-only rows, rows longer than a search block, every layout."""
+    """The chunked two-pass form of an innermost argmax/argmin loop (best value, then its first index per
+    block): first occurrence on ties, the first NaN, -inf-only rows, rows longer than a search block and
+    than a chunk, every layout."""
     x, v = T.fmatrix("x"), T.fvector("v")
     outs = [T.argmax(x, axis=1), T.argmin(x, axis=1), T.argmax(x), T.argmin(x, axis=0, keepdims=True)]
     with config.change_flags(threads=4):
-        check([x], outs, [(7, 600), (6, 1), (300, 257)], ties_and_specials)
-        check([v], [T.argmax(v), T.argmin(v)], [(700,), (1,)],
+        check([x], outs, [(7, 600), (6, 1), (300, 257), (5, 4500)], ties_and_specials)
+        check([v], [T.argmax(v), T.argmin(v)], [(5000,), (1,)],
               lambda s: ties_and_specials((1, *s))[0] if RNG.random() < 0.5 else ties_and_specials((4, *s))[3])
         check([x], [T.argmax(x, axis=1)], [(0, 5)], ties_and_specials)
 
