@@ -52,6 +52,10 @@ class CRenderer(CStyleRenderer):
         self.kernel_written: dict[str, list[bool]] = {}
         self.uses_blas = False
         self.user_reductions: set[str] = set()
+        # Host allocations whose only write is a copy of an argument (see _aliasable_copies): the C pointer
+        # aliases the argument when its layout already is the copy's, else it is allocated and copied.
+        self.aliasable: set[Value] = set()
+        self.aliased: dict[Value, str] = {}
         # Range versioning (see render_kernels_with_fast_twins): while the fast twin of a kernel is
         # rendered, float32 sin/cos use the short-range functions and OR this flag when an argument
         # is beyond their range.
@@ -309,10 +313,33 @@ class CRenderer(CStyleRenderer):
             self.alloc_result(name, k, shape)
             self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "result")
             return
-        count = " * ".join(_paren(d) for d in shape) if shape else "1"
-        self.emit(f"{ctype}* {name} = ({ctype}*)tir_alloc(ctx, (size_t)({count}) * sizeof({ctype}));")
-        self.emit(f"if (!{name}) return -1;")
         self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "alloc")
+        if res in self.aliasable:
+            self.emit(f"{ctype}* {name};  /* the copied argument itself when it is laid out as the copy */")
+            return
+        self._allocate(self.memrefs[res])
+
+    def _allocate(self, m: MemRef) -> None:
+        ctype = self.type_name(m.element)
+        count = " * ".join(_paren(d) for d in m.shape) if m.shape else "1"
+        self.emit(f"{m.data} = ({ctype}*)tir_alloc(ctx, (size_t)({count}) * sizeof({ctype}));"
+                  if m.root in self.aliasable else
+                  f"{ctype}* {m.data} = ({ctype}*)tir_alloc(ctx, (size_t)({count}) * sizeof({ctype}));")
+        self.emit(f"if (!{m.data}) return -1;")
+
+    def render_copy(self, op: Operation) -> None:
+        dst = op.operands[1]
+        if self.in_kernel or dst not in self.aliasable:
+            super().render_copy(op)
+            return
+        src, m = self.memref(op.operands[0]), self.memref(dst)
+        same = " && ".join(f"({n} <= 1 || {a} == {b})" for n, a, b in zip(m.shape, src.strides, m.strides)) or "1"
+        ctype = self.type_name(m.element)
+        self.aliased[dst] = f"({ctype}*){src.data}"
+        self.emit(f"if ({same}) {m.data} = ({ctype}*){src.data};")
+        with self.block("else"):
+            self._allocate(m)
+            super().render_copy(op)
 
     def alloc_result(self, name: str, k: int, shape: list[str]) -> None:
         """`name` = data pointer of result k, a fresh numpy array of `shape`."""
@@ -327,7 +354,9 @@ class CRenderer(CStyleRenderer):
 
     def render_dealloc(self, op: Operation) -> None:
         m = self.memref(op.operands[0])
-        if m.kind == "alloc":
+        if op.operands[0] in self.aliased:
+            self.emit(f"if ({m.data} != {self.aliased[op.operands[0]]}) tir_free(ctx, {m.data});")
+        elif m.kind == "alloc":
             self.emit(f"tir_free(ctx, {m.data});")
 
     def _tir_buf(self, m: MemRef) -> str:
@@ -396,6 +425,8 @@ class CRenderer(CStyleRenderer):
             if isinstance(v, OpResult) and isinstance(v.op, M.AllocOp) and v not in self.result_of \
                     and v.op.parent is fn.body:
                 self.result_of[v] = k
+        self.aliasable = _aliasable_copies(fn, self.kernel_written)
+        self.aliased = {}
         self.emit("static int tir_main(tir_ctx* ctx, const tir_buf* args, tir_buf* results) {")
         self.depth += 1
         self.emit("(void)args;")
@@ -582,6 +613,46 @@ def _pick_host(module: Operation, func: str | None) -> F.FuncOp:
         raise TirError(f"emit-c: the module has several functions ({names}); one C source is made per function: "
                        f"name one with emit-c{{func={funcs[-1].sym_name}}} (tir-opt) or --func (tirc)")
     return funcs[0]
+
+
+def _aliasable_copies(fn: F.FuncOp, written: dict[str, list[bool]]) -> set[Value]:
+    """The temporaries of `fn` (`mem.alloc`s in its body that it does not return) whose first use is a
+    `mem.copy` from a function argument (or a view of one) in the body and whose other uses only read them:
+    kernels that do not write them, views read so, copies from them, BLAS inputs, dims, strides and the
+    dealloc (a reshape's copy of an argument before a full argmax)."""
+    body = fn.body
+    returned = set(body.terminator.operands) if body.terminator is not None else set()
+
+    def reads(uses: list[Any]) -> bool:
+        return all(read(u) for u in uses)
+
+    def read(use: Any) -> bool:
+        o = use.op
+        if isinstance(o, M.ViewOp):
+            return o.results[0] not in returned and reads(o.results[0].uses)
+        return isinstance(o, (M.DeallocOp, M.DimOp, M.StrideOp)) or (isinstance(o, M.CopyOp) and use.index == 0) \
+            or (isinstance(o, (L.GemmOp, L.GemvOp)) and use.index < len(o.operands) - 1) \
+            or (isinstance(o, K.LaunchOp) and not written[o.attributes["kernel"].name][use.index])
+
+    out: set[Value] = set()
+    for op in body.ops:
+        v = op.results[0] if isinstance(op, M.AllocOp) else None
+        if v is None or v in returned or not v.uses:
+            continue
+        first = min(v.uses, key=lambda u: _top_index(u.op, body))
+        rest = [u for u in v.uses if u is not first]
+        if isinstance(first.op, M.CopyOp) and first.index == 1 and first.op.parent is body \
+                and _root_of(first.op.operands[0]) in body.args and reads(rest) \
+                and all(_top_index(u.op, body) > body.index(first.op) for u in rest):
+            out.add(v)
+    return out
+
+
+def _top_index(op: Operation, block: Any) -> int:
+    """The position in `block` of the op of `block` that holds `op`."""
+    while op.parent is not block:
+        op = op.parent_op  # type: ignore[assignment]
+    return block.index(op)
 
 
 def _restrict_params(kfn: K.KernelFuncOp, module: Operation) -> list[bool]:

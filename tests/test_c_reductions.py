@@ -120,3 +120,20 @@ def test_argmax_argmin_of_integers_and_bools() -> None:
               lambda s: RNG.integers(-2**31, 2**31, s).astype(np.int32) // 2**28)
         check([c], [T.argmax(c, axis=1), T.argmin(c, axis=1), T.argmin(c)], [(9, 700), (4, 3)],
               lambda s: RNG.random(s) < 0.995)
+
+
+def test_a_copied_argument_that_is_only_read_is_the_argument_when_laid_out_so() -> None:
+    """A full argmax of a matrix reduces a reshape of it, a copy of the argument: the C host uses the
+    argument itself when its strides are already the copy's (C order), else copies; a copy that a kernel
+    then writes (set_subtensor before a sum) is always made, and the caller's array stays as it was."""
+    x = T.fmatrix("x")
+    f = tensorir.function([x], [T.argmax(x)], target="c")
+    assert "buf = (float*)x;" in f.source()
+    with config.change_flags(threads=4):
+        check([x], [T.argmax(x), T.argmin(x)], [(37, 600), (1, 9)], ties_and_specials)
+        g = tensorir.function([x], [T.sum(T.set_subtensor(x[0], 5.0))], target="c")
+        assert "(float*)x;" not in g.source()
+        a = RNG.uniform(-2, 2, (6, 7)).astype(np.float32)
+        before = a.copy()
+        np.testing.assert_allclose(g(a), np.concatenate([np.full(7, 5.0), a[1:].ravel()]).sum(), rtol=1e-5)
+        np.testing.assert_array_equal(a, before)
