@@ -137,3 +137,17 @@ def test_a_copied_argument_that_is_only_read_is_the_argument_when_laid_out_so() 
         before = a.copy()
         np.testing.assert_allclose(g(a), np.concatenate([np.full(7, 5.0), a[1:].ravel()]).sum(), rtol=1e-5)
         np.testing.assert_array_equal(a, before)
+
+
+def test_sibling_reductions_in_one_nest_take_the_column_form() -> None:
+    """Several reduction nests in one parallel loop (fused siblings), with elementwise steps between and after
+    them and a nest that uses an earlier one's result: one column-form pass per group of independent nests."""
+    x = T.fmatrix("x")
+    siblings = [x.sum(axis=0), x.mean(axis=0), x.max(axis=0), T.argmin(x, axis=0), x.min(axis=0) * 2 + x.sum(axis=0)]
+    dependent = [T.sum(T.exp(x - x.max(axis=0)), axis=0), x.prod(axis=0, keepdims=True)]
+    for outs in (siblings, dependent):
+        assert "acc_1[" in tensorir.function([x], outs, target="c").source()  # two accumulator rows
+    with config.change_flags(threads=4):
+        check([x], siblings, SHAPES_2D[:4])
+        check([x], dependent, SHAPES_2D[:4])
+        check([x], [x.sum(axis=0), x.mean(axis=0)], SHAPES_2D[4:])
