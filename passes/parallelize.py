@@ -37,6 +37,10 @@ becomes
     }) {simd_reduction = "add"}
     mem.dealloc %part                                    after the last use of %r
 
+An argmax/argmin loop (`arg_reduction_kind`, below) is split the same way, except that each chunk starts
+from the loop's own init (a chunk where nothing beats it returns it) and the combining loop applies the
+loop's step to each chunk's (index, value), in chunk order: ties and NaNs resolve as in one loop.
+
 (b) Every innermost `loop.for` (no loop inside) that writes no memory and whose iter args are all
 reductions by one op gets `{simd_reduction = "add"}` ("mul", "max", "min", "and", "or"): the C
 backend vectorizes it with `#pragma omp simd reduction(...)`. One that carries (index, value) as
@@ -105,6 +109,9 @@ def loop_kind(loop: L.ForOp) -> str | None:
     if n == 0 or len(kinds) != 1 or None in kinds:
         return None
     return kinds.pop()
+
+
+ARG_KINDS = ("argmax", "argmin")
 
 
 def arg_reduction_kind(loop: L.ForOp) -> str | None:
@@ -194,6 +201,9 @@ def split_reduction(loop: L.ForOp, kinds: list[str], chunks: int) -> None:
     idents = []
     for kind, t, init in zip(kinds, elems, inits):
         assert isinstance(t, ScalarType)
+        if kind in ARG_KINDS:  # a chunk that nothing in beats the init returns the init: combining is exact
+            idents.append(init)
+            continue
         neutral = identity(kind, t)
         owner = getattr(init, "op", None)
         same = isinstance(owner, S.ConstantOp) and repr(owner.attributes["value"]) == repr(neutral)
@@ -218,11 +228,13 @@ def split_reduction(loop: L.ForOp, kinds: list[str], chunks: int) -> None:
     assert isinstance(combine, L.ForOp)
     cb = Builder.at_end(combine.body, loop.loc)
     combine.body.args[0].name_hint = "chunk_id"
-    new = []
-    for kind, buf, acc in zip(kinds, partials, combine.body.args[1:]):
-        v = cb.create(M.LoadOp, buf, combine.body.args[0]).result
-        new.append(cb.create(S.COMBINER_OF_KIND[kind], acc, v).result)
-    cb.create(L.YieldOp, *new)
+    loaded = [cb.create(M.LoadOp, buf, combine.body.args[0]).result for buf in partials]
+    if kinds[0] in ARG_KINDS:
+        _clone_arg_step(loop, loaded, combine)
+    else:
+        new = [cb.create(S.COMBINER_OF_KIND[kind], acc, v).result
+               for kind, v, acc in zip(kinds, loaded, combine.body.args[1:])]
+        cb.create(L.YieldOp, *new)
     for old, r in zip(loop.results, combine.results):
         r.name_hint = old.name_hint
         old.replace_all_uses_with(r)
@@ -237,6 +249,31 @@ def split_reduction(loop: L.ForOp, kinds: list[str], chunks: int) -> None:
     after = Builder.after(last)
     for buf in partials:
         after.create(M.DeallocOp, buf)
+
+
+def _clone_arg_step(loop: L.ForOp, loaded: list[Value], combine: L.ForOp) -> None:
+    """The combining loop of a split argmax/argmin: the original step (comparison and selects, then the
+    yield) with the chunk's (index, value) from `loaded` in place of the element's position and value."""
+    body = loop.body
+    at_sel, val_sel = (v.op for v in body.ops[-1].operands)  # type: ignore[attr-defined]
+    at, x = at_sel.operands[1], val_sel.operands[1]
+    mapping: dict[Value, Value] = {at: loaded[0], x: loaded[1]}
+    mapping.update(zip(body.args[1:], combine.body.args[1:]))
+    element = {id(o) for v in (at, x) for o in _defining_ops(body, v)}
+    b = Builder.at_end(combine.body, loop.loc)
+    for op in body.ops:
+        if id(op) not in element:
+            b.insert(op.clone(mapping))
+
+
+def _defining_ops(block: Block, v: Value) -> list[Operation]:
+    """The ops of `block` that `v` depends on."""
+    need, out = {v}, []
+    for o in reversed(block.ops):
+        if any(r in need for r in o.results):
+            out.append(o)
+            need.update(o.operands)
+    return out
 
 
 def _shifted_body(loop: L.ForOp, lo: Value) -> Region:
@@ -272,7 +309,8 @@ class ParallelizePass(Pass):
     def run(self, module: Operation) -> bool:
         changed = False
         for loop in _top_level_loops(module):
-            kinds = _reduction_kinds(loop)
+            arg = arg_reduction_kind(loop)
+            kinds = [arg, arg] if arg else _reduction_kinds(loop)
             trip = _static_trip_count(loop.operands[0])
             if kinds is None or not writes_nothing(loop) or self.chunks < 2:
                 continue
