@@ -894,7 +894,7 @@ class CStyleRenderer:
     # elements per chunk of an argmax/argmin (both passes over a chunk run while it is in L1) and per block of
     # its first-index search (the search stops after the first block that has the index)
     ARG_CHUNK: ClassVar[int] = 2048
-    ARG_BLOCK: ClassVar[int] = 256
+    ARG_BLOCK: ClassVar[int] = 64
 
     def _render_arg_reduction(self, op: LP.ForOp, kind: str, iv: str, bound: str, step: Callable[[], None]) -> bool:
         """An innermost argmax/argmin loop (parallelize's `arg_reduction_kind`) in vectorizable passes over
@@ -910,7 +910,7 @@ class CStyleRenderer:
         x = y.operands[1].op.operands[1]  # type: ignore[attr-defined]  # select(wins, x, best)
         t = x.type
         assert isinstance(t, ScalarType)
-        element = _slice(body, x)
+        element = LP.ops_defining(body, x)
         value_kind = "max" if kind == "argmax" else "min"
         so_far = self.value(body.args[2])
         best, k, hit = self.fresh(f"{so_far}_b"), self.fresh(f"{iv}_at"), self.fresh(f"{iv}_hit")
@@ -1092,16 +1092,6 @@ def _adds_widened(op: LP.ForOp, t: ScalarType) -> bool:
         return False
     src = xs[0].op.operands[0].type
     return isinstance(src, ScalarType) and src.is_float and np.dtype(src.dtype).itemsize < np.dtype(t.dtype).itemsize
-
-
-def _slice(block: Block, v: Value) -> list[Operation]:
-    """The ops of `block` that `v` depends on, in block order."""
-    need, out = {v}, []
-    for o in reversed(block.ops):
-        if any(r in need for r in o.results):
-            out.append(o)
-            need.update(o.operands)
-    return out[::-1]
 
 
 def _simd_reductions(op: Operation, n: int) -> list[str] | None:

@@ -259,21 +259,11 @@ def _clone_arg_step(loop: L.ForOp, loaded: list[Value], combine: L.ForOp) -> Non
     at, x = at_sel.operands[1], val_sel.operands[1]
     mapping: dict[Value, Value] = {at: loaded[0], x: loaded[1]}
     mapping.update(zip(body.args[1:], combine.body.args[1:]))
-    element = {id(o) for v in (at, x) for o in _defining_ops(body, v)}
+    element = {id(o) for v in (at, x) for o in L.ops_defining(body, v)}
     b = Builder.at_end(combine.body, loop.loc)
     for op in body.ops:
         if id(op) not in element:
             b.insert(op.clone(mapping))
-
-
-def _defining_ops(block: Block, v: Value) -> list[Operation]:
-    """The ops of `block` that `v` depends on."""
-    need, out = {v}, []
-    for o in reversed(block.ops):
-        if any(r in need for r in o.results):
-            out.append(o)
-            need.update(o.operands)
-    return out
 
 
 def _shifted_body(loop: L.ForOp, lo: Value) -> Region:
