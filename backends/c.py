@@ -73,6 +73,13 @@ class CRenderer(CStyleRenderer):
         # also applies to `simd`, so below the threshold gcc would run the loop unvectorized (7x slower).
         return f"#pragma omp parallel for num_threads(ctx->nthreads) if(parallel: {work} >= TIR_PARALLEL_MIN)"
 
+    def select(self, cond: str, a: str, b: str, t: ScalarType) -> str:
+        # A float `?:` can keep gcc from vectorizing ("control flow in loop": softmax over axis 0 selects
+        # each column's max, or 0 where it is infinite, next to an exp); tir_math.h's bitwise select does not.
+        if t.name in ("f32", "f64"):
+            return f"tir__sel{'f' if t.name == 'f32' else 'd'}({cond}, {a}, {b})"
+        return super().select(cond, a, b, t)
+
     def simd_pragma(self, reductions: list[tuple[str, str, ScalarType]]) -> str | None:
         clauses = []
         for kind, var, t in reductions:

@@ -247,7 +247,7 @@ def _compare(op_c: str) -> Callable[[CStyleRenderer, list[str], ScalarType, Oper
 
 
 def _select(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
-    return f"({a[0]} ? {a[1]} : {a[2]})"
+    return r.select(a[0], a[1], a[2], t)
 
 
 def _clip(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
@@ -426,6 +426,10 @@ class CStyleRenderer:
     def ops_suffix(self, t: ScalarType) -> str:
         """The type suffix of tir_ops.h helpers (float16 computes as float32)."""
         return "f32" if t.name == "f16" else "i64" if t.name == "index" else t.name
+
+    def select(self, cond: str, a: str, b: str, t: ScalarType) -> str:
+        """`cond ? a : b` of type t (both operands are already computed values)."""
+        return f"({cond} ? {a} : {b})"
 
     def math_fn(self, name: str, t: ScalarType) -> str:
         f32, f64 = MATH_FUNCS[name]

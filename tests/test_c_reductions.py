@@ -151,3 +151,20 @@ def test_sibling_reductions_in_one_nest_take_the_column_form() -> None:
         check([x], siblings, SHAPES_2D[:4])
         check([x], dependent, SHAPES_2D[:4])
         check([x], [x.sum(axis=0), x.mean(axis=0)], SHAPES_2D[4:])
+
+
+def test_softmax_family_over_axis_0() -> None:
+    """Softmax, log_softmax and logsumexp over the strided axis, with infinite columns (the max is replaced
+    by 0 where it is infinite: a float select, rendered as tir_math.h's bitwise select so the exp loop
+    vectorizes), in every layout."""
+    x = T.fmatrix("x")
+    outs = [T.softmax(x, axis=0), T.log_softmax(x, axis=0), T.logsumexp(x, axis=0)]
+    assert "tir__self(" in tensorir.function([x], outs[:1], target="c").source()
+
+    def with_infinities(shape: tuple[int, ...]) -> np.ndarray:
+        a = RNG.uniform(-3, 3, shape).astype(np.float32)
+        if shape[1] > 2:
+            a[:, 0], a[0, 1], a[-1, 2] = -np.inf, np.inf, -np.inf
+        return a
+    with config.change_flags(threads=4):
+        check([x], outs, [(37, 600), (3000, 5), (1, 9)], with_infinities)
