@@ -52,6 +52,10 @@ class CRenderer(CStyleRenderer):
         self.kernel_written: dict[str, list[bool]] = {}
         self.uses_blas = False
         self.user_reductions: set[str] = set()
+        # Host allocations whose only write is a copy of an argument (see _aliasable_copies): the C pointer
+        # aliases the argument when its layout already is the copy's, else it is allocated and copied.
+        self.aliasable: set[Value] = set()
+        self.aliased: dict[Value, str] = {}
         # Range versioning (see render_kernels_with_fast_twins): while the fast twin of a kernel is
         # rendered, float32 sin/cos use the short-range functions and OR this flag when an argument
         # is beyond their range.
@@ -68,6 +72,13 @@ class CRenderer(CStyleRenderer):
         # `if(parallel: ...)`, not `if(...)`: in OpenMP 5 a bare `if` on a combined `parallel for simd`
         # also applies to `simd`, so below the threshold gcc would run the loop unvectorized (7x slower).
         return f"#pragma omp parallel for num_threads(ctx->nthreads) if(parallel: {work} >= TIR_PARALLEL_MIN)"
+
+    def select(self, cond: str, a: str, b: str, t: ScalarType) -> str:
+        # A float `?:` can keep gcc from vectorizing ("control flow in loop": softmax over axis 0 selects
+        # each column's max, or 0 where it is infinite, next to an exp); tir_math.h's bitwise select does not.
+        if t.name in ("f32", "f64"):
+            return f"tir__sel{'f' if t.name == 'f32' else 'd'}({cond}, {a}, {b})"
+        return super().select(cond, a, b, t)
 
     def simd_pragma(self, reductions: list[tuple[str, str, ScalarType]]) -> str | None:
         clauses = []
@@ -91,20 +102,20 @@ class CRenderer(CStyleRenderer):
     COLUMN_BLOCK: ClassVar[int] = 2048  # the most output columns of an accumulator row (a thread's task)
 
     def render_parallel(self, op: Operation) -> None:
-        """A kernel's outermost `loop.parallel` over a reduction's outputs whose last output dim is the
-        inputs' unit-stride one while the reduced dim is not (sum over axis 0 of a C-order matrix) also
+        """A kernel's outermost `loop.parallel` over reductions' outputs whose last output dim is the
+        inputs' unit-stride one while the reduced dims are not (sum over axis 0 of a C-order matrix) also
         gets the column form, chosen at run time on the strides (docs/lowering.md, emit-c)."""
         plan = self._column_plan(op) if self.parallel_depth == 0 and not self.range_flag else None
         if plan is None:
             super().render_parallel(op)
             return
-        nest, unit, cond = plan
+        nests, unit, cond = plan
         if not cond:
-            self._render_columns(op, nest, unit)
+            self._render_columns(op, nests, unit)
             return
         self.emit(f"if ({' && '.join(cond)}) {{")
         self.depth += 1
-        self._render_columns(op, nest, unit)
+        self._render_columns(op, nests, unit)
         self.depth -= 1
         self.emit("} else {")
         self.depth += 1
@@ -112,14 +123,46 @@ class CRenderer(CStyleRenderer):
         self.depth -= 1
         self.emit("}")
 
-    def _column_plan(self, op: Operation) -> tuple[list[LP.ForOp], list[str], list[str]] | None:
-        """(the reduction nest, the strides the column form assumes 1, the run-time condition) when `op` is
-        `loop.parallel { %r = perfect loop.for nest (writes nothing); ops storing %r; }` whose last
-        induction variable walks unit stride and whose innermost reduction one does not; else None."""
+    def _column_plan(self, op: Operation) -> tuple[list[list[LP.ForOp]], list[str], list[str]] | None:
+        """(the reduction nests, the strides the column form assumes 1, the run-time condition) when `op` is
+        `loop.parallel { perfect loop.for nests (writing nothing), and between and after them loop-free
+        ops (elementwise steps, stores of the results) }` whose last induction variable walks unit stride
+        and the innermost reduction ones do not; else None. Scalars that one step passes to a later one
+        become a value per column."""
         ops = op.body.ops[:-1]
-        if not ops or not isinstance(ops[0], LP.ForOp) or any(o.regions for o in ops[1:]):
+        nests = []
+        for o in ops:
+            if isinstance(o, LP.ForOp):
+                nest = self._perfect_nest(o)
+                if nest is None or any(isinstance(f.operands[0], OpResult) and f.operands[0].op.is_within(op)
+                                       for f in nest):  # the same rows for every column
+                    return None
+                nests.append(nest)
+            elif o.regions:
+                return None
+        if not nests or any(not isinstance(v.type, ScalarType) for v in _column_values(op, nests)):
             return None
-        nest = [ops[0]]
+        stored = {_root_of(o.operands[1]) for o in ops if isinstance(o, M.StoreOp)}
+        unit, col_literal = self._walked_strides(op, op.body.args[-1])
+        if any(s != "1" for s in col_literal):
+            return None
+        cond = [f"{s} == 1" for s in unit]
+        for nest in nests:
+            inner = nest[-1]
+            if any(isinstance(o, (M.StoreOp, M.CopyOp)) or isinstance(o, M.LoadOp) and _root_of(o.operands[0])
+                   in stored for o in inner.walk()):
+                return None
+            red, red_literal = self._walked_strides(inner, inner.body.args[0])
+            if not any(s != "1" for s in red_literal):
+                if not red:
+                    return None
+                cond.append("!(" + " && ".join(f"{s} == 1" for s in red) + ")")
+        return nests, unit, list(dict.fromkeys(cond))
+
+    def _perfect_nest(self, loop: LP.ForOp) -> list[LP.ForOp] | None:
+        """`loop` and the loops it nests, when each but the innermost holds only the next one (reducing the
+        same iter args); else None."""
+        nest = [loop]
         while not self._innermost(nest[-1]):
             outer = nest[-1].body.ops
             if len(outer) != 2 or not isinstance(outer[0], LP.ForOp):
@@ -128,39 +171,26 @@ class CRenderer(CStyleRenderer):
             if inner.operands[1:] != nest[-1].body.args[1:] or outer[1].operands != inner.results:
                 return None
             nest.append(inner)
-        if any(isinstance(o, (M.StoreOp, M.CopyOp)) for o in nest[-1].walk()):
-            return None
-        stored = {_root_of(o.operands[1]) for o in ops[1:] if isinstance(o, M.StoreOp)}
-        if any(isinstance(o, M.LoadOp) and _root_of(o.operands[0]) in stored for o in nest[-1].walk()):
-            return None
-        unit, col_literal = self._walked_strides(op, op.body.args[-1])
-        red, red_literal = self._walked_strides(nest[-1], nest[-1].body.args[0])
-        strided = any(s != "1" for s in red_literal)
-        if any(s != "1" for s in col_literal) or not (red or strided):
-            return None
-        cond = [f"{s} == 1" for s in unit]
-        if not strided:
-            cond.append("!(" + " && ".join(f"{s} == 1" for s in red) + ")")
-        return nest, unit, cond
+        return nest
 
-    def _render_columns(self, op: Operation, nest: list[LP.ForOp], unit: list[str]) -> None:
+    def _render_columns(self, op: Operation, nests: list[list[LP.ForOp]], unit: list[str]) -> None:
         """The column form: each task owns a block of output columns (the last parallel dim; about one block
-        per thread, 64 to COLUMN_BLOCK columns), initialises an accumulator row per iter arg, adds every
-        input row into it with a unit-stride `omp simd` loop, then stores it. Tasks run on threads; with
-        fewer tasks than threads (tall and skinny inputs) the rows are split over threads instead, their
-        partial rows combined by an OpenMP array reduction (simple reductions only)."""
+        per thread, 64 to COLUMN_BLOCK columns) and runs the parallel body's steps in order over the whole
+        block: a reduction nest initialises an accumulator row per iter arg and adds every input row into it
+        with a unit-stride `omp simd` loop; other ops run once per column. Tasks run on threads; with fewer
+        tasks than threads (tall and skinny inputs) the rows of a single simple reduction are split over
+        threads instead, their partial rows combined by an OpenMP array reduction."""
         assert isinstance(op, LP.ParallelOp)
         saved = self.loop
         self.loop = _Loop(set(unit) | saved.unit_strides)
         self.parallel_depth += 1
         self.loop_depth += 1
         bounds = [self.value(b) for b in op.operands]
-        args = op.body.args
-        for a in args[:-1]:
+        for a in op.body.args[:-1]:
             self.names[a] = self.fresh(a.name_hint, "i")
-        blk, nblk, width, lo, w, j = (self.fresh(n) for n in ("blk", "nblk", "width", "col_lo", "cols", "j"))
-        accs = [self.fresh(a.name_hint, "acc") for a in nest[-1].body.args[1:]]
-        types = [r.type for r in nest[0].results]
+        names = tuple(self.fresh(n) for n in ("blk", "nblk", "width", "col_lo", "cols", "j"))
+        _, nblk, width, _, w, _ = names
+        accs = [[self.fresh(a.name_hint, "acc") for a in nest[-1].body.args[1:]] for nest in nests]
         work = self.work_estimate(op, bounds)
         # a block per thread (long contiguous runs of each row), at least 64 and at most COLUMN_BLOCK columns
         n, most = bounds[-1], self.COLUMN_BLOCK
@@ -168,9 +198,9 @@ class CRenderer(CStyleRenderer):
         self.emit(f"if ({width} > {most}) {width} = {most};")
         self.emit(f"if ({width} < 64) {width} = 64;  /* no columns: no block, and no division by 0 */")
         self.emit(f"const {self.index_type} {nblk} = ({n} + {width} - 1) / {width};")
-        kinds = _simd_reductions(nest[-1], len(accs))
+        kinds = _simd_reductions(nests[0][-1], len(accs[0])) if len(nests) == 1 else None
         rows = None if kinds is None else self.simd_pragma(
-            [(k, f"{a}[:{w}]", t) for k, a, t in zip(kinds, accs, types)])  # type: ignore[misc]
+            [(k, f"{a}[:{w}]", r.type) for k, a, r in zip(kinds, accs[0], nests[0][0].results)])  # type: ignore[misc]
         tasks = " * ".join(_paren(b) for b in [*bounds[:-1], nblk])
         if rows is not None:
             self.emit(f"if ({tasks} >= ctx->nthreads) {{")
@@ -179,23 +209,23 @@ class CRenderer(CStyleRenderer):
         if len(bounds) > 1:
             pragma = pragma.replace("parallel for", f"parallel for collapse({len(bounds)})", 1)
         self.emit(pragma)
-        self._column_tasks(op, nest, accs, types, (blk, nblk, width, lo, w, j), None)
+        self._column_tasks(op, nests, accs, names, None)
         if rows is not None:
             self.depth -= 1
             self.emit("} else {")
             self.depth += 1
             row_pragma = self._parallel_pragma(work) + rows[len("#pragma omp simd"):]
-            self._column_tasks(op, nest, accs, types, (blk, nblk, width, lo, w, j), row_pragma)
+            self._column_tasks(op, nests, accs, names, row_pragma)
             self.depth -= 1
             self.emit("}")
         self.loop = saved
         self.parallel_depth -= 1
         self.loop_depth -= 1
 
-    def _column_tasks(self, op: LP.ParallelOp, nest: list[LP.ForOp], accs: list[str], types: list[Any],
-                      names: tuple[str, str, str, str, str, str], row_pragma: str | None) -> None:
+    def _column_tasks(self, op: LP.ParallelOp, nests: list[list[LP.ForOp]], accs: list[list[str]],
+                      names: tuple[str, ...], row_pragma: str | None) -> None:
         """The loops over tasks (outer output dims x column blocks) and, inside, one task; `row_pragma`
-        (the row-split variant) goes on the outermost reduction loop."""
+        (the row-split variant of a single nest) goes on the outermost reduction loop."""
         blk, nblk, width, lo, w, j = names
         bounds = [self.value(b) for b in op.operands]
         args = op.body.args
@@ -204,47 +234,82 @@ class CRenderer(CStyleRenderer):
             self.emit(f"{self._loop_header(self.names[a], b)} {{")
             self.depth += 1
             opened += 1
+        passed = _column_values(op, nests)
         with self.block(self._loop_header(blk, nblk)):
             self.emit(f"const {self.index_type} {lo} = {blk} * {width};")
             self.emit(f"const {self.index_type} {w} = {bounds[-1]} - {lo} < {width} ? {bounds[-1]} - {lo} : {width};")
-            for a, t in zip(accs, types):
-                self.emit(f"{self.type_name(t)} {a}[{self.COLUMN_BLOCK}];")
-            with self.block(self._loop_header(j, w)):
-                for a, init in zip(accs, nest[0].operands[1:]):
+            for nest, nest_accs in zip(nests, accs):
+                for a, r in zip(nest_accs, nest[0].results):
+                    self.emit(f"{self.type_name(r.type)} {a}[{self.COLUMN_BLOCK}];")  # type: ignore[arg-type]
+            arrays = {v: self.fresh(f"{v.name_hint or 'v'}_col") for v in passed}
+            for v, arr in arrays.items():
+                self.emit(f"{self.type_name(v.type)} {arr}[{self.COLUMN_BLOCK}];")  # type: ignore[arg-type]
+            for group, steps in _column_segments(op, nests):
+                if group:
+                    self._column_nests([nests[k] for k in group], [accs[k] for k in group], args[-1], lo, w, j,
+                                       row_pragma)
+                self._column_steps(steps, args[-1], arrays, lo, w, j)
+        self.close_pending(opened)
+
+    def _column_nests(self, nests: list[list[LP.ForOp]], accs: list[list[str]], col: Value, lo: str, w: str,
+                      j: str, row_pragma: str | None) -> None:
+        """Reduction nests over the same rows, over the task's block of columns in one pass: accumulator rows
+        from the inits, then every input row added into them by a unit-stride `omp simd` loop; the nests'
+        results are the rows' columns."""
+        with self.block(self._loop_header(j, w)):
+            for nest, nest_accs in zip(nests, accs):
+                for a, init in zip(nest_accs, nest[0].operands[1:]):
                     self.emit(f"{a}[{j}] = {self.value(init)};")
-            if row_pragma:
-                self.emit(row_pragma)
-            for f in nest:
-                iv = self.fresh(f.body.args[0].name_hint, "i")
-                self.names[f.body.args[0]] = iv
-                self.emit(f"{self._loop_header(iv, self.value(f.operands[0]))} {{")
-                self.depth += 1
-            inner = nest[-1].body
-            for a, acc in zip(inner.args[1:], accs):
-                self.names[a] = f"{acc}[{j}]"
-            self.emit("#pragma omp simd")
-            with self.block(self._loop_header(j, w)):
-                self._bind_column(args[-1], lo, j)
+        if row_pragma:
+            self.emit(row_pragma)
+        for level, f in enumerate(nests[0]):
+            iv = self.fresh(f.body.args[0].name_hint, "i")
+            for nest in nests:
+                self.names[nest[level].body.args[0]] = iv
+            self.emit(f"{self._loop_header(iv, self.value(f.operands[0]))} {{")
+            self.depth += 1
+        self.emit("#pragma omp simd")
+        with self.block(self._loop_header(j, w)):
+            self._bind_column(col, lo, j)
+            for nest, nest_accs in zip(nests, accs):
+                inner = nest[-1].body
+                for a, acc in zip(inner.args[1:], nest_accs):
+                    self.names[a] = f"{acc}[{j}]"
                 self.render_block(inner)
                 y = inner.terminator
                 assert y is not None
                 nexts = [self.value(v) for v in y.operands]
-                if len(accs) > 1:  # all next values are read before any is assigned
-                    tmps = [self.fresh(f"{acc}_next") for acc in accs]
-                    for tmp, n, t in zip(tmps, nexts, types):
-                        self.emit(f"{self.type_name(t)} {tmp} = {n};")
+                if len(nest_accs) > 1:  # all next values are read before any is assigned
+                    tmps = [self.fresh(f"{acc}_next") for acc in nest_accs]
+                    for tmp, n, r in zip(tmps, nexts, nest[0].results):
+                        self.emit(f"{self.type_name(r.type)} {tmp} = {n};")  # type: ignore[arg-type]
                     nexts = tmps
-                for acc, n in zip(accs, nexts):
+                for acc, n in zip(nest_accs, nexts):
                     self.emit(f"{acc}[{j}] = {n};")
                 self.close_pending(self._pending_close)
-            self.close_pending(len(nest))
-            for r, acc in zip(nest[0].results, accs):
+        self.close_pending(len(nests[0]))
+        for nest, nest_accs in zip(nests, accs):
+            for r, acc in zip(nest[0].results, nest_accs):
                 self.names[r] = f"{acc}[{j}]"
-            with self.block(self._loop_header(j, w)):
-                self._bind_column(args[-1], lo, j)
-                for o in op.body.ops[1:-1]:
-                    self.render_op(o)
-        self.close_pending(opened)
+
+    def _column_steps(self, steps: list[Operation], col: Value, arrays: dict[Value, str], lo: str, w: str,
+                      j: str) -> None:
+        """Loop-free ops of the parallel body, once per column of the task; the scalars a later step uses
+        are kept per column in `arrays`."""
+        if not steps:
+            return
+        with self.block(self._loop_header(j, w)):
+            self._bind_column(col, lo, j)
+            for o in steps:
+                self.render_op(o)
+            for o in steps:
+                for r in o.results:
+                    if r in arrays:
+                        self.emit(f"{arrays[r]}[{j}] = {self.value(r)};")
+        for o in steps:
+            for r in o.results:
+                if r in arrays:
+                    self.names[r] = f"{arrays[r]}[{j}]"
 
     def _bind_column(self, col: Value, lo: str, j: str) -> None:
         name = self.fresh(col.name_hint, "i")
@@ -309,10 +374,33 @@ class CRenderer(CStyleRenderer):
             self.alloc_result(name, k, shape)
             self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "result")
             return
-        count = " * ".join(_paren(d) for d in shape) if shape else "1"
-        self.emit(f"{ctype}* {name} = ({ctype}*)tir_alloc(ctx, (size_t)({count}) * sizeof({ctype}));")
-        self.emit(f"if (!{name}) return -1;")
         self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "alloc")
+        if res in self.aliasable:
+            self.emit(f"{ctype}* {name};  /* the copied argument itself when it is laid out as the copy */")
+            return
+        self._allocate(self.memrefs[res])
+
+    def _allocate(self, m: MemRef) -> None:
+        ctype = self.type_name(m.element)
+        count = " * ".join(_paren(d) for d in m.shape) if m.shape else "1"
+        self.emit(f"{m.data} = ({ctype}*)tir_alloc(ctx, (size_t)({count}) * sizeof({ctype}));"
+                  if m.root in self.aliasable else
+                  f"{ctype}* {m.data} = ({ctype}*)tir_alloc(ctx, (size_t)({count}) * sizeof({ctype}));")
+        self.emit(f"if (!{m.data}) return -1;")
+
+    def render_copy(self, op: Operation) -> None:
+        dst = op.operands[1]
+        if self.in_kernel or dst not in self.aliasable:
+            super().render_copy(op)
+            return
+        src, m = self.memref(op.operands[0]), self.memref(dst)
+        same = " && ".join(f"({n} <= 1 || {a} == {b})" for n, a, b in zip(m.shape, src.strides, m.strides)) or "1"
+        ctype = self.type_name(m.element)
+        self.aliased[dst] = f"({ctype}*){src.data}"
+        self.emit(f"if ({same}) {m.data} = ({ctype}*){src.data};")
+        with self.block("else"):
+            self._allocate(m)
+            super().render_copy(op)
 
     def alloc_result(self, name: str, k: int, shape: list[str]) -> None:
         """`name` = data pointer of result k, a fresh numpy array of `shape`."""
@@ -327,7 +415,9 @@ class CRenderer(CStyleRenderer):
 
     def render_dealloc(self, op: Operation) -> None:
         m = self.memref(op.operands[0])
-        if m.kind == "alloc":
+        if op.operands[0] in self.aliased:
+            self.emit(f"if ({m.data} != {self.aliased[op.operands[0]]}) tir_free(ctx, {m.data});")
+        elif m.kind == "alloc":
             self.emit(f"tir_free(ctx, {m.data});")
 
     def _tir_buf(self, m: MemRef) -> str:
@@ -396,6 +486,8 @@ class CRenderer(CStyleRenderer):
             if isinstance(v, OpResult) and isinstance(v.op, M.AllocOp) and v not in self.result_of \
                     and v.op.parent is fn.body:
                 self.result_of[v] = k
+        self.aliasable = _aliasable_copies(fn, self.kernel_written)
+        self.aliased = {}
         self.emit("static int tir_main(tir_ctx* ctx, const tir_buf* args, tir_buf* results) {")
         self.depth += 1
         self.emit("(void)args;")
@@ -539,6 +631,55 @@ class CRenderer(CStyleRenderer):
         return "\n".join(out)
 
 
+def _column_values(op: Operation, nests: list[list[LP.ForOp]]) -> list[Value]:
+    """The results of the loop-free ops of a column-form body that a later step (another op outside their
+    run of loop-free ops, or a nest) uses."""
+    body = op.body.ops[:-1]  # type: ignore[attr-defined]
+    starts = {id(nest[0]) for nest in nests}
+    step_of: dict[Value, int] = {}
+    segment = 0
+    out: list[Value] = []
+    for o in body:
+        if id(o) in starts:
+            segment += 1
+        for inner in o.walk():
+            for v in inner.operands:
+                if step_of.get(v, segment) != segment and v not in out:
+                    out.append(v)
+        if id(o) in starts:
+            segment += 1
+        else:
+            step_of.update((r, segment) for r in o.results)
+    return out
+
+
+def _column_segments(op: Operation, nests: list[list[LP.ForOp]]) -> list[tuple[list[int], list[Operation]]]:
+    """The column form's order of work: (nests run in one pass, then loop-free steps) pairs, in body order,
+    except that a nest over the same rows as the pass before it (same bounds at every level) joins that pass
+    when it uses nothing the pass computes or the steps after it (which then run after the joint pass: the
+    nests write nothing and read nothing the steps store)."""
+    out: list[tuple[list[int], list[Operation]]] = [([], [])]
+    made: set[Value] = set()  # the results of the last pass and of the steps after it
+    for o in op.body.ops[:-1]:  # type: ignore[attr-defined]
+        k = next((k for k, nest in enumerate(nests) if nest[0] is o), None)
+        if k is None:
+            out[-1][1].append(o)
+            made.update(o.results)
+            continue
+        group = out[-1][0]
+        first = nests[group[0]] if group else None
+        joins = first is not None and len(first) == len(nests[k]) \
+            and all(a.operands[0] is b.operands[0] for a, b in zip(first, nests[k])) \
+            and not any(v in made for inner in o.walk() for v in inner.operands)
+        if joins:
+            group.append(k)
+        else:
+            out.append(([k], []))
+            made = set()
+        made.update(o.results)
+    return out
+
+
 def _contiguous(shape: list[str]) -> list[str]:
     out: list[str] = []
     acc = "1"
@@ -582,6 +723,46 @@ def _pick_host(module: Operation, func: str | None) -> F.FuncOp:
         raise TirError(f"emit-c: the module has several functions ({names}); one C source is made per function: "
                        f"name one with emit-c{{func={funcs[-1].sym_name}}} (tir-opt) or --func (tirc)")
     return funcs[0]
+
+
+def _aliasable_copies(fn: F.FuncOp, written: dict[str, list[bool]]) -> set[Value]:
+    """The temporaries of `fn` (`mem.alloc`s in its body that it does not return) whose first use is a
+    `mem.copy` from a function argument (or a view of one) in the body and whose other uses only read them:
+    kernels that do not write them, views read so, copies from them, BLAS inputs, dims, strides and the
+    dealloc (a reshape's copy of an argument before a full argmax)."""
+    body = fn.body
+    returned = set(body.terminator.operands) if body.terminator is not None else set()
+
+    def reads(uses: list[Any]) -> bool:
+        return all(read(u) for u in uses)
+
+    def read(use: Any) -> bool:
+        o = use.op
+        if isinstance(o, M.ViewOp):
+            return o.results[0] not in returned and reads(o.results[0].uses)
+        return isinstance(o, (M.DeallocOp, M.DimOp, M.StrideOp)) or (isinstance(o, M.CopyOp) and use.index == 0) \
+            or (isinstance(o, (L.GemmOp, L.GemvOp)) and use.index < len(o.operands) - 1) \
+            or (isinstance(o, K.LaunchOp) and not written[o.attributes["kernel"].name][use.index])
+
+    out: set[Value] = set()
+    for op in body.ops:
+        v = op.results[0] if isinstance(op, M.AllocOp) else None
+        if v is None or v in returned or not v.uses:
+            continue
+        first = min(v.uses, key=lambda u: _top_index(u.op, body))
+        rest = [u for u in v.uses if u is not first]
+        if isinstance(first.op, M.CopyOp) and first.index == 1 and first.op.parent is body \
+                and _root_of(first.op.operands[0]) in body.args and reads(rest) \
+                and all(_top_index(u.op, body) > body.index(first.op) for u in rest):
+            out.add(v)
+    return out
+
+
+def _top_index(op: Operation, block: Any) -> int:
+    """The position in `block` of the op of `block` that holds `op`."""
+    while op.parent is not block:
+        op = op.parent_op  # type: ignore[assignment]
+    return block.index(op)
 
 
 def _restrict_params(kfn: K.KernelFuncOp, module: Operation) -> list[bool]:

@@ -247,7 +247,7 @@ def _compare(op_c: str) -> Callable[[CStyleRenderer, list[str], ScalarType, Oper
 
 
 def _select(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
-    return f"({a[0]} ? {a[1]} : {a[2]})"
+    return r.select(a[0], a[1], a[2], t)
 
 
 def _clip(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
@@ -426,6 +426,10 @@ class CStyleRenderer:
     def ops_suffix(self, t: ScalarType) -> str:
         """The type suffix of tir_ops.h helpers (float16 computes as float32)."""
         return "f32" if t.name == "f16" else "i64" if t.name == "index" else t.name
+
+    def select(self, cond: str, a: str, b: str, t: ScalarType) -> str:
+        """`cond ? a : b` of type t (both operands are already computed values)."""
+        return f"({cond} ? {a} : {b})"
 
     def math_fn(self, name: str, t: ScalarType) -> str:
         f32, f64 = MATH_FUNCS[name]
@@ -874,8 +878,10 @@ class CStyleRenderer:
 
         header = (f"for ({self.index_type} {iv} = {lo}; {iv} < {hi}; ++{iv})" if blocked
                   else self._loop_header(iv, bound))
+        arg_kind = kinds[0] if kinds in (["argmax"] * 2, ["argmin"] * 2) else None  # type: ignore[index]
         if self._innermost(op):
-            self._versioned(op, body_block.args[0], pragmas, pragmas, inner, header)
+            if arg_kind is None or not self._render_arg_reduction(op, arg_kind, iv, bound, inner):
+                self._versioned(op, body_block.args[0], pragmas, pragmas, inner, header)
         else:
             with self.block(header):
                 inner()
@@ -888,6 +894,71 @@ class CStyleRenderer:
             self.emit(f"{outer_accs[0]} = tir_sum_finish_{suffix}({outer_accs[0]}, {comp});")
         for res, a in zip(op.results, outer_accs):
             self.names[res] = a
+
+    # elements per chunk of an argmax/argmin (both passes over a chunk run while it is in L1) and per block of
+    # its first-index search (the search stops after the first block that has the index)
+    ARG_CHUNK: ClassVar[int] = 2048
+    ARG_BLOCK: ClassVar[int] = 64
+
+    def _render_arg_reduction(self, op: LP.ForOp, kind: str, iv: str, bound: str, step: Callable[[], None]) -> bool:
+        """An innermost argmax/argmin loop (parallelize's `arg_reduction_kind`) in vectorizable passes over
+        chunks of ARG_CHUNK elements: the chunk's best value `b` (a simd max/min reduction from the value so
+        far, NaN propagating); only when `b` beats the value so far, the first index `k` whose element is `b`
+        or NaN (per block of ARG_BLOCK elements a simd "any" reduction; the first block that has one is
+        scanned), where the loop's own step then updates (index, value) exactly as the scalar loop would
+        (numpy's first occurrence and first NaN). False (nothing emitted) when the target cannot say the
+        value reduction."""
+        body = op.body
+        y = body.terminator
+        assert y is not None
+        x = y.operands[1].op.operands[1]  # type: ignore[attr-defined]  # select(wins, x, best)
+        t = x.type
+        assert isinstance(t, ScalarType)
+        element = LP.ops_defining(body, x)
+        value_kind = "max" if kind == "argmax" else "min"
+        so_far = self.value(body.args[2])
+        best, k, hit = self.fresh(f"{so_far}_b"), self.fresh(f"{iv}_at"), self.fresh(f"{iv}_hit")
+        c_lo, c_hi, lo, hi = (self.fresh(f"{iv}_{n}") for n in ("c_lo", "c_hi", "lo", "hi"))
+        flag = scalar("i32")
+        pragma, find = self.simd_pragma([(value_kind, best, t)]), self.simd_pragma([("or", hit, flag)])
+        if pragma is None or find is None or any(o.regions for o in element):
+            return False
+        cmp = ">" if value_kind == "max" else "<"
+
+        def value() -> str:
+            for o in element:
+                self.render_op(o)
+            return self.value(x)
+
+        def fold() -> None:
+            v = value()
+            better = f"tir_{value_kind}_{t.name}({best}, {v})" if t.is_float else f"({v} {cmp} {best} ? {v} : {best})"
+            self.emit(f"{best} = {better};")
+
+        def found() -> str:
+            v = value()
+            return f"({v} == {best} || {v} != {v})" if t.is_float else f"({v} == {best})"
+
+        def upto(start: str, end: str, size: int, limit: str) -> str:
+            self.emit(f"const {self.index_type} {end} = {start} + {size} < {limit} ? {start} + {size} : {limit};")
+            return f"for ({self.index_type} {iv} = {start}; {iv} < {end}; ++{iv})"
+
+        with self.block(f"for ({self.index_type} {c_lo} = 0; {c_lo} < {bound}; {c_lo} += {self.ARG_CHUNK})"):
+            header = upto(c_lo, c_hi, self.ARG_CHUNK, bound)
+            self.emit(f"{self.type_name(t)} {best} = {so_far};")
+            self._versioned(op, body.args[0], [pragma], [pragma], fold, header)
+            wins = f"{best} {cmp} {so_far}" + (f" || ({best} != {best} && {so_far} == {so_far})" if t.is_float else "")
+            with self.block(f"if ({wins})"):
+                self.emit(f"{self.index_type} {k} = {c_hi};")
+                with self.block(f"for ({self.index_type} {lo} = {c_lo}; {k} == {c_hi}; {lo} += {self.ARG_BLOCK})"):
+                    header = upto(lo, hi, self.ARG_BLOCK, c_hi)
+                    self.emit(f"{self.type_name(flag)} {hit} = 0;")
+                    self._versioned(op, body.args[0], [find], [find], lambda: self.emit(f"{hit} |= {found()};"), header)
+                    with self.block(f"if ({hit}) for ({self.index_type} {iv} = {lo}; {k} == {c_hi}; ++{iv})"):
+                        self.emit(f"if {found()} {k} = {iv};")
+                self.emit(f"const {self.index_type} {iv} = {k};")
+                step()
+        return True
 
     # elements per simd block of a compensated float sum: at most 16 adds per lane (SSE2's 2 lanes), as in
     # numpy's pairwise sum (8 accumulators over 128 elements); 128 erred by 4 ulps on 5e6 values of 0.1

@@ -33,7 +33,17 @@ from ..ir.core import TERMINATOR, Block, Operation, Region, Value
 from ..ir.types import Type, i1, index
 from .mem import check_index_operands
 
-__all__ = ["ForOp", "ParallelOp", "IfOp", "YieldOp"]
+__all__ = ["ForOp", "ParallelOp", "IfOp", "YieldOp", "ops_defining"]
+
+
+def ops_defining(block: Block, v: Value) -> list[Operation]:
+    """The ops of `block` that `v` depends on (through their operands), in block order."""
+    need, out = {v}, []
+    for o in reversed(block.ops):
+        if any(r in need for r in o.results):
+            out.append(o)
+            need.update(o.operands)
+    return out[::-1]
 
 
 def _types(values: list[Value] | list[Any]) -> str:

@@ -6,7 +6,8 @@ docs/lowering.md section 2. The pass works block by block in two phases:
    (sum prod max min all any argmax argmin) always roots a group. An elementwise op (a class of
    `SCALAR_OF_TENSOR`) joins the group of its users when every use is in that one group of the
    same block; otherwise (used by two groups, by another op, returned, unused) it roots a group
-   of its own, so a value used twice is computed once. An elementwise op consuming a reduction's
+   of its own, so a value used twice is computed once; except a `tensor.cast`, which is first
+   copied for each of its uses (`recompute_casts`). An elementwise op consuming a reduction's
    result therefore starts a new group, and a reduction absorbs its elementwise producers.
 2. Building one `tensor.generic` per group at its root: the inputs are the group's operands from
    outside (0-d `tensor.constant`s are inlined as `scalar.constant`); every value of rank r lines
@@ -305,7 +306,19 @@ def build_generic(group: Group) -> None:
         build_generic(Group(cast, [cast]))
 
 
+def recompute_casts(block: Block) -> None:
+    """A cast used by several ops becomes one cast per use, each fused into its user's group: redoing a
+    cast costs less than storing its result and reading it back (var's float64 copy of a float32 input,
+    read by the mean's sum and by the deviations, would cost three times the input's bytes)."""
+    for op in list(block.ops):
+        if type(op) is T.CastOp and len(op.result.uses) > 1:
+            for use in op.result.uses[1:]:
+                twin = block.insert(block.index(op) + 1, op.clone())
+                use.op.set_operand(use.index, twin.results[0])
+
+
 def fuse_block(block: Block) -> bool:
+    recompute_casts(block)
     groups = group_block(block)
     for g in groups:
         build_generic(g)

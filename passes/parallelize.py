@@ -37,9 +37,15 @@ becomes
     }) {simd_reduction = "add"}
     mem.dealloc %part                                    after the last use of %r
 
+An argmax/argmin loop (`arg_reduction_kind`, below) is split the same way, except that each chunk starts
+from the loop's own init (a chunk where nothing beats it returns it) and the combining loop applies the
+loop's step to each chunk's (index, value), in chunk order: ties and NaNs resolve as in one loop.
+
 (b) Every innermost `loop.for` (no loop inside) that writes no memory and whose iter args are all
 reductions by one op gets `{simd_reduction = "add"}` ("mul", "max", "min", "and", "or"): the C
-backend vectorizes it with `#pragma omp simd reduction(...)`.
+backend vectorizes it with `#pragma omp simd reduction(...)`. One that carries (index, value) as
+`tensor.argmax` / `argmin` declare their body (`arg_reduction_kind`) gets `{simd_reduction = "argmax"}`
+("argmin"): the C backend finds the best value with a simd max (min), then its first index.
 
 (c) Nothing else changes: `loop.parallel` already marks independent iterations.
 """
@@ -52,6 +58,7 @@ from typing import ClassVar
 from ..dialects import loop as L
 from ..dialects import mem as M
 from ..dialects import scalar as S
+from ..dialects import tensor as T
 from ..dialects.func import FuncOp
 from ..dialects.kernel import KernelFuncOp
 from ..ir.attributes import Typed
@@ -104,6 +111,51 @@ def loop_kind(loop: L.ForOp) -> str | None:
     return kinds.pop()
 
 
+ARG_KINDS = ("argmax", "argmin")
+
+
+def arg_reduction_kind(loop: L.ForOp) -> str | None:
+    """"argmax" / "argmin" when `loop` carries (index, value) iter args through the body that
+    `tensor.argmax` / `argmin` declare (ArgmaxOp.body): `%w = better(%x, %best)` (for floats
+    `or(%w, and(ne(%x, %x), eq(%best, %best)))`), yielding `select(%w, %at, %best_at)`, `select(%w, %x, %best)`,
+    where the accumulators are used nowhere else (so `%x` and `%at` depend on the iteration only)."""
+    body = loop.body
+    if len(loop.operands) != 3 or not isinstance(body.ops[-1], L.YieldOp):
+        return None
+    best_at, best = body.args[1:]
+    at_sel, val_sel = (_op_of(v, T.WhereOp) for v in body.ops[-1].operands)
+    if at_sel is None or val_sel is None:
+        return None
+    wins, x = val_sel.operands[0], val_sel.operands[1]
+    if at_sel.operands[0] is not wins or list(at_sel.operands[2:]) != [best_at] or val_sel.operands[2] is not best:
+        return None
+    test = wins
+    uses_of_best = {id(val_sel)}
+    if isinstance(best.type, ScalarType) and best.type.is_float:
+        either = _op_of(wins, T.OrOp)
+        nan = _op_of(either.operands[1], T.AndOp) if either is not None else None
+        is_nan = _op_of(nan.operands[0], T.NeOp) if nan is not None else None
+        not_nan = _op_of(nan.operands[1], T.EqOp) if nan is not None else None
+        if either is None or is_nan is None or not_nan is None or list(is_nan.operands) != [x, x] \
+                or list(not_nan.operands) != [best, best]:
+            return None
+        test = either.operands[0]
+        uses_of_best.add(id(not_nan))
+    for cls in (T.ArgmaxOp, T.ArgminOp):
+        better = _op_of(test, cls.better)
+        if better is not None and list(better.operands) == [x, best]:
+            uses_of_best.add(id(better))
+            if {id(u.op) for u in best.uses} == uses_of_best and [u.op for u in best_at.uses] == [at_sel]:
+                return cls.name.removeprefix("tensor.")
+    return None
+
+
+def _op_of(v: Value, cls: type[Operation]) -> Operation | None:
+    """The op defining `v` when it is the scalar twin of tensor op `cls`."""
+    owner = getattr(v, "op", None)
+    return owner if type(owner) is S.SCALAR_OF_TENSOR[cls] else None
+
+
 def _reduction_kinds(loop: L.ForOp) -> list[str] | None:
     kinds = [reduction_kind(loop, j) for j in range(len(loop.operands) - 1)]
     return None if not kinds or None in kinds else [k for k in kinds if k is not None]
@@ -149,6 +201,9 @@ def split_reduction(loop: L.ForOp, kinds: list[str], chunks: int) -> None:
     idents = []
     for kind, t, init in zip(kinds, elems, inits):
         assert isinstance(t, ScalarType)
+        if kind in ARG_KINDS:  # a chunk that nothing in beats the init returns the init: combining is exact
+            idents.append(init)
+            continue
         neutral = identity(kind, t)
         owner = getattr(init, "op", None)
         same = isinstance(owner, S.ConstantOp) and repr(owner.attributes["value"]) == repr(neutral)
@@ -173,11 +228,13 @@ def split_reduction(loop: L.ForOp, kinds: list[str], chunks: int) -> None:
     assert isinstance(combine, L.ForOp)
     cb = Builder.at_end(combine.body, loop.loc)
     combine.body.args[0].name_hint = "chunk_id"
-    new = []
-    for kind, buf, acc in zip(kinds, partials, combine.body.args[1:]):
-        v = cb.create(M.LoadOp, buf, combine.body.args[0]).result
-        new.append(cb.create(S.COMBINER_OF_KIND[kind], acc, v).result)
-    cb.create(L.YieldOp, *new)
+    loaded = [cb.create(M.LoadOp, buf, combine.body.args[0]).result for buf in partials]
+    if kinds[0] in ARG_KINDS:
+        _clone_arg_step(loop, loaded, combine)
+    else:
+        new = [cb.create(S.COMBINER_OF_KIND[kind], acc, v).result
+               for kind, v, acc in zip(kinds, loaded, combine.body.args[1:])]
+        cb.create(L.YieldOp, *new)
     for old, r in zip(loop.results, combine.results):
         r.name_hint = old.name_hint
         old.replace_all_uses_with(r)
@@ -192,6 +249,21 @@ def split_reduction(loop: L.ForOp, kinds: list[str], chunks: int) -> None:
     after = Builder.after(last)
     for buf in partials:
         after.create(M.DeallocOp, buf)
+
+
+def _clone_arg_step(loop: L.ForOp, loaded: list[Value], combine: L.ForOp) -> None:
+    """The combining loop of a split argmax/argmin: the original step (comparison and selects, then the
+    yield) with the chunk's (index, value) from `loaded` in place of the element's position and value."""
+    body = loop.body
+    at_sel, val_sel = (v.op for v in body.ops[-1].operands)  # type: ignore[attr-defined]
+    at, x = at_sel.operands[1], val_sel.operands[1]
+    mapping: dict[Value, Value] = {at: loaded[0], x: loaded[1]}
+    mapping.update(zip(body.args[1:], combine.body.args[1:]))
+    element = {id(o) for v in (at, x) for o in L.ops_defining(body, v)}
+    b = Builder.at_end(combine.body, loop.loc)
+    for op in body.ops:
+        if id(op) not in element:
+            b.insert(op.clone(mapping))
 
 
 def _shifted_body(loop: L.ForOp, lo: Value) -> Region:
@@ -227,7 +299,8 @@ class ParallelizePass(Pass):
     def run(self, module: Operation) -> bool:
         changed = False
         for loop in _top_level_loops(module):
-            kinds = _reduction_kinds(loop)
+            arg = arg_reduction_kind(loop)
+            kinds = [arg, arg] if arg else _reduction_kinds(loop)
             trip = _static_trip_count(loop.operands[0])
             if kinds is None or not writes_nothing(loop) or self.chunks < 2:
                 continue
@@ -240,11 +313,11 @@ class ParallelizePass(Pass):
                 continue
             if any(isinstance(inner, (L.ForOp, L.ParallelOp)) for inner in op.walk() if inner is not op):
                 continue
-            kind = loop_kind(op)
+            kind = loop_kind(op) or arg_reduction_kind(op)
             if kind is not None and writes_nothing(op):
                 op.attributes["simd_reduction"] = kind
                 changed = True
         return changed
 
 
-__all__ = ["ParallelizePass", "identity", "loop_kind", "reduction_kind", "split_reduction"]
+__all__ = ["ParallelizePass", "arg_reduction_kind", "identity", "loop_kind", "reduction_kind", "split_reduction"]

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -56,3 +57,13 @@ def test_bench_quick_w5_reductions(tmp_path: Path) -> None:
     for case in {r["case"] for r in rows}:
         checked = [r for r in rows if r["case"] == case and r["group"] in ("numpy", "tensorir")]
         assert len(checked) == 2 and all(r["correct"] and r["status"] == "ok" for r in checked), checked
+
+
+def test_integer_outputs_are_checked_by_equality() -> None:
+    """argmax rows: any integer dtype (JAX's int32 against numpy's int64), equal or wrong; not a float."""
+    from tensorir.tools.bench import rel_error
+    want = np.array([3, 0, 7], dtype=np.int64)
+    assert rel_error(np.array([3, 0, 7], dtype=np.int32), want) == 0.0
+    assert rel_error(np.array([3, 1, 7]), want) == np.inf
+    with pytest.raises(ValueError, match="integer"):
+        rel_error(want.astype(np.float32), want)

@@ -12,14 +12,14 @@ Workloads (float32):
     W3  matrix product 1024 and 2048 (GFLOP/s)
     W4  row softmax and row logsumexp of 4096x4096, against the memory-traffic floor
     W5  reductions over every axis and layout (sum/max/mean over axis 0 of 4096x4096, 100000x64 and 256x512,
-        max over axis 1, sum(x.T, axis=1), full sums of a 10M vector and of 4096x4096), against reading the
-        input once
+        max over axis 1, sum(x.T, axis=1), full sums of a 10M vector and of 4096x4096, argmax over axis 1
+        and over all elements, var and softmax over axis 0), against reading the input once
 
-Every implementation's output is checked against numpy in float64 (norm-wise relative error) before it
-is timed. A sample is a batch of calls lasting >= ~20 ms (a few ms with --quick); the table shows the
-median per-call time over >= 7 samples (3 with --quick) after warm-up, its ratio to numpy's row of the
-same case and, for W1 (10M), W2, W4 and W5, to the floor: the bytes the workload must read and write divided
-by the best copy rate measured in this run (W2's rows).
+Every implementation's output is checked against numpy in float64 (norm-wise relative error; integer
+outputs such as argmax's must be equal) before it is timed. A sample is a batch of calls lasting >= ~20 ms
+(a few ms with --quick); the table shows the median per-call time over >= 7 samples (3 with --quick) after
+warm-up, its ratio to numpy's row of the same case and, for W1 (10M), W2, W4 and W5, to the floor: the bytes
+the workload must read and write divided by the best copy rate measured in this run (W2's rows).
 
 The C references are compiled at run time with tensorir's C compiler and flags (`config.cc`,
 `config.cflags` + `-fno-math-errno -fPIC -shared -fopenmp`, never -ffast-math) and loaded with ctypes:
@@ -240,6 +240,10 @@ def rel_error(got: Any, want: np.ndarray) -> float:
     g = np.asarray(got)
     if g.shape != want.shape:
         raise ValueError(f"output shape {g.shape}, expected {want.shape}")
+    if want.dtype.kind in "iu":  # indices (argmax): equal or wrong, in any integer type (JAX's int32)
+        if g.dtype.kind not in "iu":
+            raise ValueError(f"output dtype {g.dtype}, expected an integer type")
+        return 0.0 if np.array_equal(g, want) else math.inf
     if g.dtype != np.float32:
         raise ValueError(f"output dtype {g.dtype}, expected float32")
     if not np.all(np.isfinite(g)):
@@ -730,7 +734,17 @@ W5_REDUCTIONS: list[tuple[str, tuple[int, ...], bool, str, int | None]] = [
     ("sum(x.T, axis=1) of {}", (4096, 4096), True, "sum", 1),
     ("full sum of {}", (10_000_000,), False, "sum", None),
     ("full sum of {}", (4096, 4096), False, "sum", None),
+    ("argmax axis 1 of {}", (4096, 4096), False, "argmax", 1),
+    ("full argmax of {}", (4096, 4096), False, "argmax", None),
+    ("var axis 0 of {}", (4096, 4096), False, "var", 0),
+    ("softmax axis 0 of {}", (4096, 4096), False, "softmax", 0),
 ]
+
+
+def _softmax(mod: Any, v: Any, axis: int | None) -> Any:
+    """softmax for the modules that have none (numpy, jax.numpy: jax.nn.softmax computes the same)."""
+    e = mod.exp(v - v.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def w5_cases(st: Settings, peers: Peers) -> list[Case]:
@@ -744,7 +758,8 @@ def w5_cases(st: Settings, peers: Peers) -> list[Case]:
         dims = "x".join(str(d) for d in shape)
 
         def reduce(mod: Any, v: Any, op: str = op, axis: int | None = axis) -> Any:
-            return getattr(mod, op)(v, axis=axis)
+            fn = getattr(mod, op, None)  # tensorir's softmax; numpy and jax.numpy have none
+            return fn(v, axis=axis) if fn is not None else _softmax(mod, v, axis)
 
         def tir_graph(T: Any, ndim: int = len(shape), reduce: Callable[..., Any] = reduce) -> tuple[list[Any], Any]:
             v = T.fmatrix("x") if ndim == 2 else T.fvector("x")
@@ -759,10 +774,11 @@ def w5_cases(st: Settings, peers: Peers) -> list[Case]:
             ("tensorir C" if st.target == "c" else f"tensorir {st.target} (C target not available)", "tensorir",
              lambda a=arg, g=tir_graph: peers.tensorir(g, [a])),
             ("jax.jit", "jax", lambda a=arg, f=jax_fn: peers.jax_impl(f, [a]))]
-        out_size = 1 if axis is None else x.size // shape[axis]
+        out_size = x.size if op == "softmax" else 1 if axis is None else x.size // shape[axis]
+        out_bytes = 8 if op == "argmax" else 4
         cases.append(Case("W5", f"W5 {name.format(dims)}", f"W5 {name.format(dims)} float32",
                           lambda a=arg, reduce=reduce: np.asarray(reduce(np, a.astype(np.float64))), impls,
-                          floor_bytes=4 * (x.size + out_size)))
+                          floor_bytes=4 * x.size + out_bytes * out_size))
     return cases
 
 
