@@ -86,7 +86,7 @@ class ElementwiseOp(Operation):
             try:
                 return [self.compute(*args)]
             except ValueError as e:  # e.g. integers to negative integer powers (tensor.pow)
-                raise TirValueError(f"'{self.name}' op {e}", self.loc) from None
+                raise runtime_error(self, str(e)) from None
 
 
 class UnaryOp(ElementwiseOp):
@@ -689,6 +689,22 @@ class ArgminOp(ArgmaxOp):
     combiner = MinimumOp
 
 
+def _loop_reductions() -> tuple[type[ReductionOp], ...]:
+    found: list[type[ReductionOp]] = []
+    stack = list(ReductionOp.__subclasses__())
+    while stack:
+        c = stack.pop()
+        stack.extend(c.__subclasses__())
+        if c.combiner is not None and getattr(c, "name", None):
+            found.append(c)
+    return tuple(sorted(set(found), key=lambda c: c.name))
+
+
+# The reductions that lower to loops (fuse-elementwise, bufferize): those that declare a combiner;
+# mean/var/std are decomposed into them first.
+LOOP_REDUCTIONS: tuple[type[ReductionOp], ...] = _loop_reductions()
+
+
 # ---------------------------------------------------------------- softmax family
 
 
@@ -816,7 +832,7 @@ class CategoricalCrossentropyOp(Operation):
                                         f"coding_dist of shape {fmt_shape(p.shape)}", self.loc)
                 if t.size and (t.min() < 0 or t.max() >= n):
                     bad = t.min() if t.min() < 0 else t.max()
-                    raise TirValueError(f"'{self.name}' op class index {bad} is out of range for {n} classes", self.loc)
+                    raise runtime_error(self, f"class index {bad} is out of range for {n} classes")
                 picked = np.take_along_axis(p, t[..., None].astype(np.int64), axis=-1)[..., 0]
                 return [np.asarray(-np.log(picked), dtype=dt)]
             # As its decomposition (decompose.py) computes it: t * log(p), checked as that tensor.mul is.

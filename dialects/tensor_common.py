@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..ir.attributes import DYN, Dense, Typed
-from ..ir.core import Operation, OpResult, TirError, TirValueError, Value
+from ..ir.core import Operation, OpResult, TirValueError, Value
 from ..ir.types import Dim, ScalarType, TensorType, index, scalar
 
 DynamicMarker = type(DYN)
@@ -216,9 +216,10 @@ def check_sizes_run_time(op: Operation, sizes: Sequence[int]) -> None:
             raise size_check_failed(op, negative_size(op.name), s)
 
 
-def runtime_error(op: Operation, message: str) -> TirError:
-    """An error found while interpreting `op` (e.g. an index out of range), at its location."""
-    return TirError(f"'{op.name}' op {message}", op.loc)
+def runtime_error(op: Operation, message: str) -> TirValueError:
+    """An error found while interpreting `op` (e.g. an index out of range), at its location: a ValueError,
+    as the compiled code's run-time checks raise."""
+    return TirValueError(f"'{op.name}' op {message}", op.loc)
 
 
 # ---------------------------------------------------------------- static values of operands

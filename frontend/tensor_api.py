@@ -634,17 +634,25 @@ def _expand_dims(x: Variable, axes: tuple[int, ...], loc: Location) -> Variable:
     return apply("tensor.expand_dims", [x], {"axes": tuple(axes)}, loc=loc)
 
 
+def _count_of_ones(n_ones: Any, loc: Location, fn: str) -> int:
+    if isinstance(n_ones, (int, np.integer)) and not isinstance(n_ones, bool) and n_ones >= 0:
+        return int(n_ones)
+    raise TirError(f"{fn} takes a non-negative integer n_ones, got {n_ones!r}", loc)
+
+
 def shape_padleft(x: Any, n_ones: int = 1) -> Variable:
     """Theano's: x with `n_ones` new size-1 dims in front."""
     loc = caller_location()
-    return _expand_dims(as_variable(x, loc=loc), tuple(range(n_ones)), loc)
+    n = _count_of_ones(n_ones, loc, "shape_padleft")
+    return _expand_dims(as_variable(x, loc=loc), tuple(range(n)), loc)
 
 
 def shape_padright(x: Any, n_ones: int = 1) -> Variable:
     """Theano's: x with `n_ones` new size-1 dims at the end."""
     loc = caller_location()
+    n = _count_of_ones(n_ones, loc, "shape_padright")
     xv = as_variable(x, loc=loc)
-    return _expand_dims(xv, tuple(range(xv.ndim, xv.ndim + n_ones)), loc)
+    return _expand_dims(xv, tuple(range(xv.ndim, xv.ndim + n)), loc)
 
 
 def shape_padaxis(x: Any, axis: int) -> Variable:

@@ -20,7 +20,6 @@ from ..ir.builder import Builder
 from ..ir.core import OP_REGISTRY, Block, Operation, Value
 from ..ir.types import MemRefType, ScalarType, TensorType, f32, f64, i64, index
 from .bufferize import FunctionBufferizer, Ix, broadcast_maps, sop
-from .fuse_elementwise import REDUCTIONS
 
 Rule = Callable[[FunctionBufferizer, Operation], list[Value]]
 RULES: dict[type[Operation], Rule] = {}
@@ -45,8 +44,6 @@ def _create(b: Builder, name: str, *operands: Value, **attrs: Any) -> Value:
     return b.create(sop(name), *operands, **attrs).result
 
 
-def _cast(b: Builder, v: Value, t: ScalarType) -> Value:
-    return v if v.type == t else _create(b, "scalar.cast", v, dtype=t)
 
 
 def _static_out(results: Sequence[Value], maps: Sequence[Sequence[int]], n: int) -> list[int | None]:
@@ -145,7 +142,7 @@ def _elementwise_body(op: Operation) -> Callable[[Builder, list[Value]], list[Va
 
     def body(b: Builder, args: list[Value]) -> list[Value]:
         y = b.create(cls, *args[:n], **attrs).result
-        return [_cast(b, y, _tt(op.results[0]).element)]
+        return [S.cast_to(b, y, _tt(op.results[0]).element)]
     return body
 
 
@@ -164,7 +161,7 @@ for _name, _cls in sorted(OP_REGISTRY.items()):
         RULES[_cls] = _elementwise
 
 
-@rule(*REDUCTIONS)
+@rule(*T.LOOP_REDUCTIONS)
 def _reduction(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     """A reduction as one mem.generic: accumulators, inits and body as the op declares them (the same
     as fuse-elementwise builds), then a cast to the result type when the accumulator is wider."""
@@ -186,7 +183,7 @@ def _reduction(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         for a, stride in zip(axes, strides):
             term = _create(b, "scalar.mul", b.create(T.IndexOp, dim=a).result, cx.ix(stride))
             flat = term if flat is None else _create(b, "scalar.add", flat, term)
-        return _cast(b, flat if flat is not None else _create(b, "scalar.constant", value=_typed(0, index)), i64)
+        return S.cast_to(b, flat if flat is not None else _create(b, "scalar.constant", value=_typed(0, index)), i64)
 
     def body(b: Builder, args: list[Value]) -> list[Value]:
         return op.body(b, args[0], args[1:], lambda: position(b))
@@ -212,7 +209,7 @@ def _typed(value: Any, t: ScalarType) -> Any:
 def _mul_add_body(out_el: ScalarType) -> Callable[[Builder, list[Value]], list[Value]]:
     def body(b: Builder, args: list[Value]) -> list[Value]:
         a, c, acc = args
-        p = _create(b, "scalar.mul", _cast(b, a, out_el), _cast(b, c, out_el))
+        p = _create(b, "scalar.mul", S.cast_to(b, a, out_el), S.cast_to(b, c, out_el))
         return [_create(b, "scalar.add", acc, p)]
     return body
 
@@ -253,7 +250,7 @@ def _dot(cx: FunctionBufferizer, op: Operation) -> list[Value]:
 
 def _product_body(el: ScalarType) -> Callable[[Builder, list[Value]], list[Value]]:
     def body(b: Builder, args: list[Value]) -> list[Value]:
-        return [_create(b, "scalar.mul", _cast(b, args[0], el), _cast(b, args[1], el))]
+        return [_create(b, "scalar.mul", S.cast_to(b, args[0], el), S.cast_to(b, args[1], el))]
     return body
 
 
@@ -453,7 +450,7 @@ def _assign(cx: FunctionBufferizer, src: Value, dst: Value, accumulate: bool = F
     ident = list(range(rank))
 
     def body(b: Builder, args: list[Value]) -> list[Value]:
-        v = _cast(b, args[0], el)
+        v = S.cast_to(b, args[0], el)
         if accumulate:
             v = _create(b, "scalar.add", args[1], v)
         return [v]
@@ -518,7 +515,7 @@ def _check_indices(cx: FunctionBufferizer, idx: Value, size: Ix, axis: int | Non
     bounds = [cx.alloc([], index), cx.alloc([], index)]
 
     def body(b: Builder, args: list[Value]) -> list[Value]:
-        i = _cast(b, args[0], index)
+        i = S.cast_to(b, args[0], index)
         return [_create(b, "scalar.minimum", args[1], i), _create(b, "scalar.maximum", args[2], i)]
     cx.generic([idx], bounds, [list(range(rank)), [], []], [RED] * rank, [0, -1], body)
     lo, hi = (cx.b.create(M.LoadOp, v).result for v in bounds)
@@ -528,7 +525,7 @@ def _check_indices(cx: FunctionBufferizer, idx: Value, size: Ix, axis: int | Non
 
 
 def _wrapped(b: Builder, v: Value, n: Value) -> Value:
-    i = _cast(b, v, index)
+    i = S.cast_to(b, v, index)
     zero = _create(b, "scalar.constant", value=_typed(0, index))
     return _create(b, "scalar.select", _create(b, "scalar.lt", i, zero), _create(b, "scalar.add", i, n), i)
 
@@ -592,7 +589,7 @@ def _set_take(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     iv = [ivs[k] for k in range(len(target))]
     j = _wrapped(b, b.create(M.LoadOp, idx, *iv[a:a + ri]).result, size)
     subs = [*iv[:a], j, *iv[a + ri:]]
-    v = _cast(b, b.create(M.LoadOp, yb, *iv).result, el)
+    v = S.cast_to(b, b.create(M.LoadOp, yb, *iv).result, el)
     if inc:
         v = _create(b, "scalar.add", b.create(M.LoadOp, out, *subs).result, v)
     b.create(M.StoreOp, v, out, *subs)
@@ -657,7 +654,7 @@ def _eye(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         i = b.create(T.IndexOp, dim=0).result
         j = b.create(T.IndexOp, dim=1).result
         on = _create(b, "scalar.eq", _create(b, "scalar.add", i, kv), j)
-        return [_cast(b, on, el)]
+        return [S.cast_to(b, on, el)]
     _fill(cx, out, body)
     return [out]
 
@@ -680,11 +677,11 @@ def _arange(cx: FunctionBufferizer, op: Operation) -> list[Value]:
             vals.append(cx.index_operand(v))
     floating = any(isinstance(v, float) or (isinstance(v, Value) and v.type != index) for v in vals)
     if floating:  # bounds as f64 scalars; n = ceil((stop - start) / step)
-        fv = [cx.const(float(v), f64) if isinstance(v, (int, float)) else _cast(cx.b, v, f64) for v in vals]
+        fv = [cx.const(float(v), f64) if isinstance(v, (int, float)) else S.cast_to(cx.b, v, f64) for v in vals]
         start, stop, step = fv
         cx.check(cx.b.create(sop("scalar.ne"), step, cx.const(0.0, f64)).result, f"'{op.name}' op {op.STEP_ZERO}")
         q = cx.b.create(sop("scalar.true_div"), cx.b.create(sop("scalar.sub"), stop, start).result, step).result
-        n: Ix = cx.maximum(_cast(cx.b, cx.b.create(sop("scalar.ceil"), q).result, index), 0)
+        n: Ix = cx.maximum(S.cast_to(cx.b, cx.b.create(sop("scalar.ceil"), q).result, index), 0)
     else:
         start, stop, step = vals
         cx.check(cx.cmp("ne", step, 0), f"'{op.name}' op {op.STEP_ZERO}")
@@ -695,9 +692,9 @@ def _arange(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     sv, tv = cx.ix(start) if not floating else start, cx.ix(step) if not floating else step
 
     def body(b: Builder, args: list[Value]) -> list[Value]:
-        i = _cast(b, b.create(T.IndexOp, dim=0).result, calc)
+        i = S.cast_to(b, b.create(T.IndexOp, dim=0).result, calc)
         v = _create(b, "scalar.add", sv, _create(b, "scalar.mul", i, tv))
-        return [_cast(b, v, el)]
+        return [S.cast_to(b, v, el)]
     _fill(cx, out, body)
     return [out]
 
@@ -708,7 +705,7 @@ def _shape(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     out = cx.alloc([x.type.rank], i64)
     for d in range(x.type.rank):
         n = cx.dim(x, d)
-        v = cx.const(n, i64) if isinstance(n, int) else _cast(cx.b, n, i64)
+        v = cx.const(n, i64) if isinstance(n, int) else S.cast_to(cx.b, n, i64)
         cx.b.create(M.StoreOp, v, out, cx.ix(d))
     return [out]
 
@@ -719,7 +716,7 @@ def _constant(cx: FunctionBufferizer, op: Operation) -> list[Value]:
 
 
 CORE_OPS: tuple[type[Operation], ...] = (
-    T.GenericOp, *REDUCTIONS, T.DotOp,
+    T.GenericOp, *T.LOOP_REDUCTIONS, T.DotOp,
     T.MatmulOp, T.ReshapeOp, T.TransposeOp, T.BroadcastToOp, T.SubtensorOp, T.TakeOp, T.SetTakeOp, T.IncTakeOp,
     T.SetSubtensorOp, T.IncSubtensorOp, T.ConcatenateOp, T.ZerosOp, T.OnesOp, T.AllocOp, T.ArangeOp, T.EyeOp,
     T.ConstantOp, T.ShapeOp, T.SqueezeOp,

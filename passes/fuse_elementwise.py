@@ -48,14 +48,12 @@ from ..dialects import tensor as T
 from ..dialects.generic_base import GenericBase
 from ..ir.attributes import Typed
 from ..ir.builder import Builder
-from ..ir.core import OP_REGISTRY, Block, Operation, Region, Value
+from ..ir.core import Block, Operation, Region, Value
 from ..ir.rewriter import constant_array
 from ..ir.types import Dim, ScalarType, TensorType, Type, i64, index, scalar
 from .pass_manager import Pass
 
-# The reductions that become loops: those that declare a combiner (mean/var/std are decomposed first).
-REDUCTIONS: tuple[type[T.ReductionOp], ...] = tuple(
-    c for _, c in sorted(OP_REGISTRY.items()) if issubclass(c, T.ReductionOp) and c.combiner is not None)
+REDUCTIONS = T.LOOP_REDUCTIONS  # those that declare a combiner (dialects/tensor.py)
 
 
 def is_elementwise(op: Operation) -> bool:
@@ -307,14 +305,18 @@ def build_generic(group: Group) -> None:
 
 
 def recompute_casts(block: Block) -> None:
-    """A cast used by several ops becomes one cast per use, each fused into its user's group: redoing a
-    cast costs less than storing its result and reading it back (var's float64 copy of a float32 input,
-    read by the mean's sum and by the deviations, would cost three times the input's bytes)."""
+    """A cast used by several fusible ops (elementwise ops and reductions) becomes one cast per such use,
+    each fused into its user's group: redoing a cast costs less than storing its result and reading it
+    back (var's float64 copy of a float32 input, read by the mean's sum and by the deviations, would cost
+    three times the input's bytes). Other users (dot, return, views) share the original cast."""
     for op in list(block.ops):
-        if type(op) is T.CastOp and len(op.result.uses) > 1:
-            for use in op.result.uses[1:]:
-                twin = block.insert(block.index(op) + 1, op.clone())
-                use.op.set_operand(use.index, twin.results[0])
+        if type(op) is not T.CastOp:
+            continue
+        fusible = [u for u in op.result.uses if is_elementwise(u.op) or is_reduction(u.op)]
+        shared = len(fusible) < len(op.result.uses)  # the original stays for the other users
+        for use in fusible[0 if shared else 1:]:
+            twin = block.insert(block.index(op) + 1, op.clone())
+            use.op.set_operand(use.index, twin.results[0])
 
 
 def fuse_block(block: Block) -> bool:

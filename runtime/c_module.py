@@ -106,14 +106,19 @@ def set_num_threads(n: int) -> None:
         m.set_num_threads(default_threads())
 
 
+def thread_env_defaults() -> dict[str, str]:
+    """The part of THREAD_ENV the user has not decided: a variable already set wins, and an
+    OMP_WAIT_POLICY of the user's also decides the spin (GOMP_SPINCOUNT is left alone)."""
+    user_set = set(os.environ) | ({"GOMP_SPINCOUNT"} if "OMP_WAIT_POLICY" in os.environ else set())
+    return {k: v for k, v in THREAD_ENV.items() if k not in user_set}
+
+
 @contextlib.contextmanager
 def _thread_env() -> Iterator[None]:
     """THREAD_ENV around an import: libgomp and scipy-openblas32 read it when a module first pulls them in
     (a module without BLAS calls does not link OpenBLAS, so that may be a later import than the first)."""
-    user_set = set(os.environ) | ({"GOMP_SPINCOUNT"} if "OMP_WAIT_POLICY" in os.environ else set())
-    added = [k for k in THREAD_ENV if k not in user_set]
-    for k in added:
-        os.environ[k] = THREAD_ENV[k]
+    added = thread_env_defaults()
+    os.environ.update(added)
     try:
         yield
     finally:

@@ -134,6 +134,8 @@ def test_call_forms_static_facts() -> None:
     (lambda x, a: T.stack(a, a, axis=1.5), "T.stack takes one integer axis"),
     (lambda x, a: T.join(0), "T.join takes an axis and at least one tensor"),
     (lambda x, a: T.concatenate([a, a], axis="0"), "T.concatenate takes one integer axis"),
+    (lambda x, a: T.shape_padleft(a, "a"), "shape_padleft takes a non-negative integer n_ones, got 'a'"),
+    (lambda x, a: T.shape_padright(a, -1), "shape_padright takes a non-negative integer n_ones, got -1"),
 ])
 def test_call_form_errors(build: Callable[..., Any], message: str) -> None:
     with pytest.raises(TirError, match=message):

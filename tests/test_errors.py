@@ -314,6 +314,7 @@ def test_run_time_sizes_steps_and_empty_reductions_read_the_same_on_every_target
          "inputs #0 and #1 differ in dimension 2: sizes 3 and 4"),
     ]
     lines = [k for k, text in enumerate(Path(__file__).read_text().splitlines(), 1) if text.endswith("# sizes-line")]
+    assert len(lines) == len(cases)
     for (inputs, out, args, want), line in zip(cases, lines):
         cls, message = outcome(lambda inputs=inputs, out=out: function(inputs, out), *args)
         assert message == f"{__file__}:{line}: {want}" and issubclass(cls, ValueError)

@@ -11,9 +11,10 @@ Workloads (float32):
     W2  copy of 10M elements: the memory-bandwidth floor
     W3  matrix product 1024 and 2048 (GFLOP/s)
     W4  row softmax and row logsumexp of 4096x4096, against the memory-traffic floor
-    W5  reductions over every axis and layout (sum/max/mean over axis 0 of 4096x4096, 100000x64 and 256x512,
-        max over axis 1, sum(x.T, axis=1), full sums of a 10M vector and of 4096x4096, argmax over axis 1
-        and over all elements, var and softmax over axis 0), against reading the input once
+    W5  reductions over every axis and layout (sums over axis 0 of 4096x4096, 100000x64 and 256x512,
+        max/mean over axis 0 and max over axis 1 of 4096x4096, sum(x.T, axis=1), full sums of a 10M vector
+        and of 4096x4096, argmax over axis 1 and over all elements, var and softmax over axis 0), against
+        reading the input once
 
 Every implementation's output is checked against numpy in float64 (norm-wise relative error; integer
 outputs such as argmax's must be equal) before it is timed. A sample is a batch of calls lasting >= ~20 ms
@@ -146,11 +147,9 @@ class Settings:
 
 def thread_hygiene(threads: int | None) -> None:
     """Set the thread environment before any OpenMP runtime (or XLA) is loaded."""
-    from ..runtime.c_module import THREAD_ENV
+    from ..runtime.c_module import thread_env_defaults
 
-    if "OMP_WAIT_POLICY" not in os.environ:
-        for k, v in THREAD_ENV.items():
-            os.environ.setdefault(k, v)
+    os.environ.update(thread_env_defaults())
     if threads is not None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
         if threads == 1:

@@ -82,9 +82,12 @@ class NumericsChecker(PassInstrumentation):
 
     def summary(self) -> str:
         """What was checked, once every pass agreed (so that a clean run says so)."""
-        names = ", ".join("@" + n for n in self.checked) or "no function"
-        text = (f"--check-numerics: {names}: same results after each of {self.passes} "
-                f"pass{'' if self.passes == 1 else 'es'} (compared after the {self.compared} that changed the IR)")
+        if self.checked:
+            text = (f"--check-numerics: {', '.join('@' + n for n in self.checked)}: same results after each of "
+                    f"{self.passes} pass{'' if self.passes == 1 else 'es'} (compared after the {self.compared} "
+                    "that changed the IR)")
+        else:
+            text = "--check-numerics: nothing compared"
         skipped = [n for n in self.functions if n not in self.inputs]
         if skipped:
             text += (f"; not checked: {', '.join('@' + n for n in skipped)} (no random inputs of the sizes "
