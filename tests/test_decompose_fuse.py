@@ -499,3 +499,19 @@ def test_every_touched_op_is_exercised(request: pytest.FixtureRequest) -> None:
     wanted = set(DECOMPOSITIONS) | set(S.SCALAR_OF_TENSOR) | set(REDUCTIONS)
     missing = sorted(c.name for c in wanted - EXERCISED)
     assert not missing, f"not exercised: {missing}"
+
+
+def test_a_cast_is_recomputed_only_inside_fused_groups() -> None:
+    """A cast read by a dot and a return is stored once; its elementwise and reduction users recompute it."""
+    import tensorir
+    from tensorir import tensor as TT
+
+    a, w = TT.fmatrix("a"), TT.dmatrix("w")
+    c = TT.cast(a, "float64")
+    f = tensorir.function([a, w], [c, TT.dot(c, w), TT.exp(c), c.sum()])
+    text = f.ir("fuse-elementwise")
+    assert text.count("tensor.generic") == 3 and text.count("scalar.cast") == 3, text
+    x, y = np.random.default_rng(0).random((3, 4)).astype(np.float32), np.random.default_rng(1).random((4, 2))
+    x64 = x.astype(np.float64)
+    for got, want in zip(f(x, y), [x64, x64 @ y, np.exp(x64), x64.sum()]):
+        np.testing.assert_allclose(got, want)
