@@ -15,11 +15,16 @@ Workloads (float32):
         max/mean over axis 0 and max over axis 1 of 4096x4096, sum(x.T, axis=1), full sums of a 10M vector
         and of 4096x4096, argmax over axis 1 and over all elements, var and softmax over axis 0), against
         reading the input once
+    W6  the layout sweep: ops whose loops must follow the operands' strides rather than their logical order
+        (reductions of Fortran-order, reversed, sliced and 3-d inputs; transposes, dimshuffles and elementwise
+        math on transposed inputs; `x**2`, `x**0.5`, `x**-1`, `x**3`; fused reductions of expressions; layernorm;
+        batched matmul; BLAS products after numpy's own), 4096x4096 unless stated, against reading the inputs
+        and writing the output once
 
 Every implementation's output is checked against numpy in float64 (norm-wise relative error; integer
 outputs such as argmax's must be equal) before it is timed. A sample is a batch of calls lasting >= ~20 ms
 (a few ms with --quick); the table shows the median per-call time over >= 7 samples (3 with --quick) after
-warm-up, its ratio to numpy's row of the same case and, for W1 (10M), W2, W4 and W5, to the floor: the bytes
+warm-up, its ratio to numpy's row of the same case and, for W1 (10M), W2, W4, W5 and W6, to the floor: the bytes
 the workload must read and write divided by the best copy rate measured in this run (W2's rows).
 
 The C references are compiled at run time with tensorir's C compiler and flags (`config.cc`,
@@ -68,7 +73,7 @@ FORBIDDEN_FLAGS = ("-ffast-math", "-Ofast", "-fassociative-math", "-ffinite-math
                    "-funsafe-math-optimizations", "-fno-signed-zeros", "-freciprocal-math")
 REQUIRED_FLAGS = ("-fno-math-errno", "-fPIC", "-shared", "-fopenmp")
 RTOL = 1e-5  # norm-wise relative error accepted against numpy float64
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
 
 
 # ---------------------------------------------------------------- results
@@ -781,6 +786,128 @@ def w5_cases(st: Settings, peers: Peers) -> list[Case]:
     return cases
 
 
+# ---------------------------------------------------------------- W6: the layout sweep
+
+class Api:
+    """The calls whose spelling differs between numpy, jax.numpy and tensorir's `T` (all else is shared)."""
+
+    def __init__(self, kind: str, mod: Any) -> None:
+        self.kind, self.mod = kind, mod
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.mod, name)
+
+    def permute(self, v: Any, axes: tuple[int, ...]) -> Any:
+        return v.dimshuffle(*axes) if self.kind == "tensorir" else self.mod.transpose(v, axes)
+
+    def logsumexp(self, v: Any, axis: int) -> Any:
+        if self.kind == "tensorir":
+            return self.mod.logsumexp(v, axis=axis)
+        m = v.max(axis=axis, keepdims=True)
+        return (m + self.mod.log(self.mod.exp(v - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+    def softmax(self, v: Any, axis: int) -> Any:
+        return self.mod.softmax(v, axis=axis) if self.kind == "tensorir" else _softmax(self.mod, v, axis)
+
+    def log_softmax(self, v: Any, axis: int) -> Any:
+        if self.kind == "tensorir":
+            return self.mod.log_softmax(v, axis=axis)
+        return v - self.logsumexp(v, axis)[(slice(None),) * (axis % v.ndim) + (None,)]
+
+    def layernorm(self, v: Any) -> Any:
+        m = v.mean(axis=1, keepdims=True)
+        return (v - m) / self.mod.sqrt(((v - m) ** 2).mean(axis=1, keepdims=True) + 1e-5)
+
+    def relu(self, v: Any) -> Any:
+        return self.mod.maximum(v, 0)
+
+
+def layout(rng: np.random.Generator, shape: tuple[int, ...], kind: str, lo: float = -1.0) -> np.ndarray:
+    """A float32 input of logical `shape` in memory layout `kind`: C, F (Fortran order), T (a transposed
+    view of a C array), rev (every axis reversed), slice (every other column of a wider array)."""
+    def draw(s: tuple[int, ...]) -> np.ndarray:
+        return rng.uniform(lo, 1.0, s).astype(np.float32)
+    if kind == "C":
+        return draw(shape)
+    if kind == "F":
+        return np.asfortranarray(draw(shape))
+    if kind == "T":
+        return draw(shape[::-1]).T
+    if kind == "rev":
+        return draw(shape)[(slice(None, None, -1),) * len(shape)]
+    if kind == "slice":
+        return draw(shape[:-1] + (2 * shape[-1],))[..., ::2]
+    raise ValueError(kind)
+
+
+# (name, [(shape, layout)], function of (Api, *inputs)[, flop count of the inputs]). 4096x4096 unless stated; without a flop
+# count the floor reads every input once and writes the output once.
+N6 = 4096
+W6_CASES: list[tuple[Any, ...]] = [
+    ("min axis 0", [((N6, N6), "C")], lambda a, x: a.min(x, axis=0)),
+    ("sum axis 1 of an F-order input", [((N6, N6), "F")], lambda a, x: a.sum(x, axis=1)),
+    ("sum axis 0 of a reversed input", [((N6, N6), "rev")], lambda a, x: a.sum(x, axis=0)),
+    ("sum axis 0 of a sliced input x[:, ::2]", [((N6, N6 // 2), "slice")], lambda a, x: a.sum(x, axis=0)),
+    ("sum axis 0 of 256^3", [((256, 256, 256), "C")], lambda a, x: a.sum(x, axis=0)),
+    ("sum axis 1 of 256^3", [((256, 256, 256), "C")], lambda a, x: a.sum(x, axis=1)),
+    ("max over all", [((N6, N6), "C")], lambda a, x: a.max(x)),
+    ("log_softmax axis 0", [((N6, N6), "C")], lambda a, x: a.log_softmax(x, 0)),
+    ("logsumexp axis 0", [((N6, N6), "C")], lambda a, x: a.logsumexp(x, 0)),
+    ("x.T + 0", [((N6, N6), "C")], lambda a, x: x.T + 0),
+    ("dimshuffle(2, 0, 1) + 0 of 256^3", [((256, 256, 256), "C")], lambda a, x: a.permute(x, (2, 0, 1)) + 0),
+    ("x * 2 of an F-order input", [((N6, N6), "F")], lambda a, x: x * 2),
+    ("exp(x.T)", [((N6, N6), "C")], lambda a, x: a.exp(x.T)),
+    ("x * 2 of a reversed input", [((N6, N6), "rev")], lambda a, x: x * 2),
+    ("x * 2 of a sliced input x[:, ::2]", [((N6, N6 // 2), "slice")], lambda a, x: x * 2),
+    ("x ** 2", [((N6, N6), "C")], lambda a, x: x ** 2),
+    ("abs(x) ** 0.5", [((N6, N6), "C")], lambda a, x: a.abs(x) ** 0.5),
+    ("x ** -1", [((N6, N6), "C")], lambda a, x: x ** -1),
+    ("x ** 3", [((N6, N6), "C")], lambda a, x: x ** 3),
+    ("mean((x - y) ** 2)", [((N6, N6), "C"), ((N6, N6), "C")], lambda a, x, y: a.mean((x - y) ** 2)),
+    ("layernorm over axis 1", [((N6, N6), "C")], lambda a, x: a.layernorm(x)),
+    ("batched matmul 64x128x128", [((64, 128, 128), "C"), ((64, 128, 128), "C")], lambda a, x, y: a.matmul(x, y),
+     lambda x, y: 2.0 * x.size * y.shape[-1]),
+    ("256x784 @ 784x512", [((256, 784), "C"), ((784, 512), "C")], lambda a, x, w: a.dot(x, w),
+     lambda x, w: 2.0 * x.size * w.shape[1]),
+    ("MLP forward 256x784 -> 512 -> 10", [((256, 784), "C"), ((784, 512), "C"), ((512,), "C"), ((512, 10), "C")],
+     lambda a, x, w1, b1, w2: a.softmax(a.dot(a.relu(a.dot(x, w1) + b1), w2), 1),
+     lambda x, w1, b1, w2: 2.0 * x.shape[0] * w1.shape[1] * (x.shape[1] + w2.shape[1])),
+]
+
+
+def w6_cases(st: Settings, peers: Peers) -> list[Case]:
+    """Ops whose loops must follow the operands' strides, not their logical order: numpy, tensorir, JAX."""
+    cases = []
+    for name, specs, fn, *count in W6_CASES:
+        rng = np.random.default_rng(6)
+        if st.quick:
+            specs = [(tuple(max(1, d // 8) for d in shape), kind) for shape, kind in specs]
+        args = [layout(rng, shape, kind) for shape, kind in specs]
+        flops = count[0](*args) if count else None
+
+        def tir_graph(T: Any, specs: Any = specs, fn: Callable[..., Any] = fn) -> tuple[list[Any], Any]:
+            vs = [T.tensor("float32", shape=(None,) * len(shape), name=f"x{i}") for i, (shape, _) in enumerate(specs)]
+            return vs, fn(Api("tensorir", T), *vs)
+
+        def jax_fn(*vs: Any, fn: Callable[..., Any] = fn) -> Any:
+            _, jnp = peers.jax()
+            return fn(Api("jax", jnp), *vs)
+
+        def ref(args: list[np.ndarray] = args, fn: Callable[..., Any] = fn) -> np.ndarray:
+            return np.asarray(fn(Api("numpy", np), *(a.astype(np.float64) for a in args)))
+
+        out = np.asarray(fn(Api("numpy", np), *args))
+        impls: list[tuple[str, str, Callable[[], Impl]]] = [
+            ("numpy eager", "numpy", lambda args=args, fn=fn: Impl(lambda: fn(Api("numpy", np), *args))),
+            ("tensorir C" if st.target == "c" else f"tensorir {st.target} (C target not available)", "tensorir",
+             lambda args=args, g=tir_graph: peers.tensorir(g, args)),
+            ("jax.jit", "jax", lambda args=args, f=jax_fn: peers.jax_impl(f, args))]
+        dims = ", ".join(f"{'x'.join(map(str, a.shape))}{'' if k == 'C' else ' ' + k}" for a, (_, k) in zip(args, specs))
+        cases.append(Case("W6", f"W6 {name}", f"W6 {name} ({dims}) float32", ref, impls,
+                          floor_bytes=None if flops else sum(a.nbytes for a in args) + out.nbytes, flops=flops))
+    return cases
+
+
 # ---------------------------------------------------------------- compile times (W1)
 
 _TIR_CHILD = """
@@ -1001,7 +1128,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=textwrap.dedent(__doc__.split("\n\n", 1)[1]))
     p.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke run)")
-    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated subset of W1,W2,W3,W4,W5")
+    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated subset of " + ",".join(ALL_WORKLOADS))
     p.add_argument("--threads", type=int, default=None,
                    help="threads for every pool (OpenMP, BLAS, tensorir); default: all available cores, pools "
                         "left at their defaults")
@@ -1093,9 +1220,11 @@ def main(argv: list[str] | None = None) -> int:
         cases += w4_cases(st, cref, peers, 512 if q else 4096)
     if "W5" in args.workloads:
         cases += w5_cases(st, peers)
+    if "W6" in args.workloads:
+        cases += w6_cases(st, peers)
 
     rows: list[Row] = []
-    if "W2" not in args.workloads and ({"W1", "W4", "W5"} & set(args.workloads)):
+    if "W2" not in args.workloads and ({"W1", "W4", "W5", "W6"} & set(args.workloads)):
         # A floor probe: W2's numpy and C copy rows, measured but not printed.
         probe = w2_cases(st, cref, peers, 1_000_000 if q else 10_000_000)[0]
         probe.impls = [i for i in probe.impls if i[1] in ("numpy", "c-ref")]
