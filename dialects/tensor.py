@@ -27,6 +27,7 @@ import numpy as np
 from ..ir.attributes import Dense, Typed
 from ..ir.builder import Builder
 from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, ELEMENTWISE, PURE, AttrDef, Operation, TirValueError, Value
+from ..ir.rewriter import PatternRewriter, RewritePattern, broadcasts_into, constant_array, make_constant
 from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
 from ..ir.types import index as index_type
 from .generic_base import GenericBase
@@ -180,11 +181,54 @@ class ModOp(BinaryOp):
     fn = staticmethod(np.mod)
 
 
+class CheapPower(RewritePattern):
+    """`x ** c` with c a constant whose elements all equal 2, 3, 4, 0.5, -1 or -2 (broadcasting into x)
+    becomes multiplications, `sqrt` or a division, as numpy's power computes `x**2` (square), `x**0.5`
+    (sqrt) and `x**-1` (reciprocal): the same bits as pow for those three; `x**3`, `x**4` and `x**-2` are
+    within 2 ulp of pow (two or three roundings instead of one). Negative powers only of float bases (an
+    integer base raises, as numpy)."""
+
+    root: ClassVar[Any] = None  # PowOp, set below it
+    POWERS: ClassVar[tuple[float, ...]] = (2.0, 3.0, 4.0, 0.5, -1.0, -2.0)
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        x, c = op.operands
+        arr = constant_array(c)
+        t = op.result.type
+        if arr is None or arr.size == 0 or not isinstance(t, TensorType) or x.type != t \
+                or not broadcasts_into(c, x):
+            return False
+        with np.errstate(all="ignore"):
+            p = float(arr.flat[0])
+            if p not in self.POWERS or not np.all(arr == p) or (p < 0 or p == 0.5) and not t.element.is_float:
+                return False
+
+        def make(cls: type[Operation], *args: Value) -> Value:
+            return rewriter.insert_before(op, cls.build(*args, loc=op.loc)).result
+
+        if p == 0.5:
+            new = make(SqrtOp, x)
+        else:
+            new = x if abs(p) == 1.0 else make(MulOp, x, x)
+            if abs(p) == 3.0:
+                new = make(MulOp, new, x)
+            elif abs(p) == 4.0:
+                new = make(MulOp, new, new)
+            if p < 0:
+                one = rewriter.insert_before(op, make_constant(np.ones((), t.dtype), op.loc)).result
+                new = make(TrueDivOp, one, new)
+        if new.type != t:  # e.g. sqrt of an integer base computes in another float type than pow
+            return False
+        rewriter.replace_op(op, [new])
+        return True
+
+
 class PowOp(BinaryOp):
     """`%c = tensor.pow %a, %b : tensor<4xf32>`"""
 
     name = "tensor.pow"
     fn = staticmethod(np.power)
+    canonicalization_patterns = (CheapPower(),)
     # numpy refuses integers to negative integer powers; compiled code checks the same (backends/cstyle.py).
     NEGATIVE_POWER: ClassVar[str] = "integers to negative integer powers are not allowed"
 
@@ -193,6 +237,9 @@ class PowOp(BinaryOp):
         if np.result_type(base, exponent).kind in "iu" and np.any(np.asarray(exponent) < 0):
             raise ValueError(PowOp.NEGATIVE_POWER)
         return np.power(base, exponent)
+
+
+CheapPower.root = PowOp
 
 
 class Arctan2Op(BinaryOp):
