@@ -31,7 +31,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..ir.attributes import DYN
-from ..ir.core import PURE, AttrDef, Operation, Value
+from ..ir.core import ELEMENTWISE, OP_REGISTRY, PURE, AttrDef, Operation, Value
+from ..ir.rewriter import PatternRewriter, RewritePattern, make_constant
 from ..ir.types import Dim, ScalarType, TensorType, Type, f64, i64, scalar
 from .tensor_common import (
     DynamicMarker,
@@ -72,18 +73,58 @@ def _check_cast(op: Operation, src: ScalarType, dst: ScalarType) -> None:
 # ---------------------------------------------------------------- shape ops
 
 
+class ShapeOfElementwise(RewritePattern):
+    """`tensor.shape` of an elementwise op's result is computed from its operands' shapes, as numpy
+    broadcasts them (a dim of 1 takes the other operand's dim; lower ranks are padded with 1s on the
+    left), so a shape query never keeps the op's result alive: the count of `mean((x - y) ** 2)` no longer
+    makes fuse-elementwise store the squares for it. Whether the operands broadcast is checked by the
+    elementwise op itself."""
+
+    root: ClassVar[Any] = None  # ShapeOp, set below it
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        owner = getattr(op.operands[0], "op", None)
+        if owner is None or not owner.has_trait(ELEMENTWISE):
+            return False
+        rank = tensor_type(op, op.operands[0]).rank
+        parts = list(dict.fromkeys(v for v in owner.operands if isinstance(v.type, TensorType) and v.type.rank))
+        if not parts:
+            return False
+
+        def make(name: str, *args: Value, **attrs: Any) -> Value:
+            return rewriter.insert_before(op, OP_REGISTRY[name].build(*args, loc=op.loc, **attrs)).result
+
+        def constant(value: Any) -> Value:
+            return rewriter.insert_before(op, make_constant(np.asarray(value, np.int64), op.loc)).result
+
+        def shape_of(v: Value) -> Value:
+            s = make(ShapeOp.name, v)
+            pad = rank - v.type.rank  # type: ignore[attr-defined]
+            return make(ConcatenateOp.name, constant(np.ones(pad)), s, axis=0) if pad else s
+
+        shape = shape_of(parts[0])
+        for v in parts[1:]:
+            shape = make("tensor.where", make("tensor.eq", shape, constant(1)), shape_of(v), shape)
+        rewriter.replace_op(op, [shape])
+        return True
+
+
 class ShapeOp(Operation):
     """The shape as a vector: `%s = tensor.shape %x : tensor<2xi64>`."""
 
     name = "tensor.shape"
     operands_def = ("x",)
     traits = _PURE
+    canonicalization_patterns = (ShapeOfElementwise(),)
 
     def infer_types(self) -> list[Type]:
         return [TensorType((tensor_type(self, self.operands[0]).rank,), i64)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [np.array(np.shape(args[0]), dtype=np.int64)]
+
+
+ShapeOfElementwise.root = ShapeOp
 
 
 class ReshapeOp(Operation):
