@@ -109,7 +109,7 @@ class CRenderer(CStyleRenderer):
         if plan is None:
             super().render_parallel(op)
             return
-        nests, unit, cond = plan
+        nests, unit, cond, strided = plan
         if not cond:
             self._render_columns(op, nests, unit)
             return
@@ -117,18 +117,25 @@ class CRenderer(CStyleRenderer):
         self.depth += 1
         self._render_columns(op, nests, unit)
         self.depth -= 1
+        if strided:
+            self.emit(f"}} else if ({' && '.join(strided)}) {{")
+            self.depth += 1
+            self._render_columns(op, nests, [])
+            self.depth -= 1
         self.emit("} else {")
         self.depth += 1
         super().render_parallel(op)
         self.depth -= 1
         self.emit("}")
 
-    def _column_plan(self, op: Operation) -> tuple[list[list[LP.ForOp]], list[str], list[str]] | None:
-        """(the reduction nests, the strides the column form assumes 1, the run-time condition) when `op` is
-        `loop.parallel { perfect loop.for nests (writing nothing), and between and after them loop-free
-        ops (elementwise steps, stores of the results) }` whose last induction variable walks unit stride
-        and the innermost reduction ones do not; else None. Scalars that one step passes to a later one
-        become a value per column."""
+    def _column_plan(self, op: Operation) -> tuple[list[list[LP.ForOp]], list[str], list[str], list[str]] | None:
+        """(the reduction nests, the strides the column form assumes 1, the run-time condition, the
+        condition of the strided column form) when `op` is `loop.parallel { perfect loop.for nests (writing
+        nothing), and between and after them loop-free ops (elementwise steps, stores of the results) }`
+        whose last induction variable walks unit stride and the innermost reduction ones do not; else None.
+        The strided column form (no stride assumed 1) serves inputs whose column strides are smaller than
+        their reduction strides without being 1: reversed (-1) or sliced (x[:, ::2]). Scalars that one step
+        passes to a later one become a value per column."""
         ops = op.body.ops[:-1]
         nests = []
         for o in ops:
@@ -147,17 +154,20 @@ class CRenderer(CStyleRenderer):
         if any(s != "1" for s in col_literal):
             return None
         cond = [f"{s} == 1" for s in unit]
+        reduced: list[str] = []
         for nest in nests:
             inner = nest[-1]
             if any(isinstance(o, (M.StoreOp, M.CopyOp)) or isinstance(o, M.LoadOp) and _root_of(o.operands[0])
                    in stored for o in inner.walk()):
                 return None
             red, red_literal = self._walked_strides(inner, inner.body.args[0])
+            reduced += red
             if not any(s != "1" for s in red_literal):
                 if not red:
                     return None
                 cond.append("!(" + " && ".join(f"{s} == 1" for s in red) + ")")
-        return nests, unit, list(dict.fromkeys(cond))
+        strided = [f"llabs({c}) < llabs({r})" for c in unit for r in dict.fromkeys(reduced) if r not in unit]
+        return nests, unit, list(dict.fromkeys(cond)), strided
 
     def _perfect_nest(self, loop: LP.ForOp) -> list[LP.ForOp] | None:
         """`loop` and the loops it nests, when each but the innermost holds only the next one (reducing the

@@ -3,11 +3,18 @@
 Legal on entry: loop-level IR as `lower-to-loops` leaves it (docs/lowering.md, section 4):
 `func.func` bodies of host ops (`mem.alloc/dealloc/dim/stride/view/check/copy`, `lib.*`, scalar
 index arithmetic) and top-level `loop.parallel` / `loop.for` nests of `mem.load/store`, `scalar`
-and `loop` ops. Legal on exit: the same kind of IR, with fewer top-level nests; every fused nest
-is a one-dimensional `loop.parallel` whose body holds the original bodies in their order (the
-inner parallel dims of a nest stay as an inner `loop.parallel`). Nothing else changes.
+and `loop` ops. Legal on exit: the same kind of IR, with fewer top-level nests; a nest fused over
+rows is a one-dimensional `loop.parallel` whose body holds the original bodies in their order (the
+inner parallel dims of a nest stay as an inner `loop.parallel`); a nest fused whole keeps all its
+dims. Nothing else changes.
 
-Two consecutive top-level nests P and Q of a function body are fused when
+Two consecutive top-level nests P and Q over the same dims (two or more, provably equal bounds) are
+fused whole when every access to a buffer one writes and the other uses indexes that buffer (an alloc
+of this function, not a view of it) with exactly the nest's induction variables: iteration (i, j)
+touches only element (i, j). A float64 sum over axis 0 of a 3-d input and its cast to float32 then
+form one nest, which emit-c renders in the column form (docs/lowering.md, section 7).
+
+Otherwise, two consecutive top-level nests P and Q of a function body are fused over rows when
 
 - their outermost bounds are the same value, or provably equal (equal constants, `mem.dim` of
   the same buffer and axis, an alloc's size operand and a `mem.dim` of that alloc, values that
@@ -42,7 +49,7 @@ the exp loop subtracts the row max as a scalar, which gcc then keeps out of its 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -191,8 +198,25 @@ def _row_wise(acc: _Access, iv: Value) -> bool:
     return bool(acc.indices) and acc.indices[0] is iv and keeps_rows(acc.ref)
 
 
+def _pointwise(acc: _Access, nest: L.ParallelOp) -> bool:
+    return acc.indices == list(nest.body.args) and root_of(acc.ref) is acc.ref
+
+
 def independent_rows(p: L.ParallelOp, q: L.ParallelOp) -> bool:
     """Whether running q's iteration i right after p's iteration i keeps every dependence (docstring)."""
+    return _independent(p, q, lambda acc, nest: _row_wise(acc, nest.body.args[0]))
+
+
+def independent_points(p: L.ParallelOp, q: L.ParallelOp) -> bool:
+    """Whether running q's iteration (i, j, ...) right after p's keeps every dependence: p and q have the
+    same dims, and each access to a buffer one writes and the other uses indexes it, not through a view,
+    with exactly the nest's induction variables (the element of this iteration)."""
+    return len(p.operands) == len(q.operands) > 1 and _independent(p, q, _pointwise)
+
+
+def _independent(p: L.ParallelOp, q: L.ParallelOp, local: Callable[[_Access, L.ParallelOp], bool]) -> bool:
+    """Whether every access of p and q to a buffer that one writes and the other uses is `local` to its
+    iteration, and every written buffer is an alloc of this function."""
     pa, qa = _accesses(p), _accesses(q)
     if pa is None or qa is None:
         return False
@@ -205,8 +229,7 @@ def independent_rows(p: L.ParallelOp, q: L.ParallelOp) -> bool:
         if not (isinstance(buf, OpResult) and isinstance(buf.op, M.AllocOp)):
             return False  # only this function's allocs are known not to alias anything else
     for nest, accs in ((p, pa), (q, qa)):
-        iv = nest.body.args[0]
-        if any(root_of(a.ref) in shared and not _row_wise(a, iv) for a in accs):
+        if any(root_of(a.ref) in shared and not local(a, nest) for a in accs):
             return False
     return True
 
@@ -270,15 +293,19 @@ def _move_ops(src: Block, dst: Block, before: Operation | None = None) -> None:
             dst.insert(dst.index(before), op)
 
 
-def fuse(p: L.ParallelOp, q: L.ParallelOp, hoist: list[Operation], sink: list[Operation]) -> L.ParallelOp:
-    """Move the ops between p and q, then q's body (as an inner nest where q has several dims) into p's."""
+def fuse(p: L.ParallelOp, q: L.ParallelOp, hoist: list[Operation], sink: list[Operation],
+         whole: bool = False) -> L.ParallelOp:
+    """Move the ops between p and q, then q's body into p's: over all dims when `whole` (the nests have the
+    same dims), else over the first (q's other dims become an inner nest)."""
     block = p.parent
     assert block is not None
     for op in hoist:
         block.remove(op)
         block.insert(block.index(p), op)
-    p, q = outer_only(p), outer_only(q)
-    q.body.args[0].replace_all_uses_with(p.body.args[0])
+    if not whole:
+        p, q = outer_only(p), outer_only(q)
+    for a, b in zip(q.body.args, p.body.args):
+        a.replace_all_uses_with(b)
     body = q.body
     y = body.terminator
     assert y is not None
@@ -356,7 +383,12 @@ def try_fuse(p: L.ParallelOp, q: L.ParallelOp) -> L.ParallelOp | None:
         return None
     between = block.ops[block.index(p) + 1:block.index(q)]
     plan = _plan_between(between, p)
-    if plan is None or not independent_rows(p, q):
+    if plan is None:
+        return None
+    same_dims = [value_key(b) for b in p.operands] == [value_key(b) for b in q.operands]
+    if same_dims and independent_points(p, q):
+        return fuse(p, q, *plan, whole=True)
+    if not independent_rows(p, q):
         return None
     return fuse(p, q, *plan)
 

@@ -79,6 +79,8 @@ GOLDEN_CASES: dict[str, tuple[Callable[[], list[Any]], int]] = {
     "transposed_view": (lambda: [rand(5, 5)], 2),
     "host_load_between": (lambda: [np.abs(rand(3, 4))], 2),
     "broadcast_view": (lambda: [strided(rand(4, 6))], 1),
+    "whole_nest": (lambda: [strided(rand(3, 4, 5))], 1),
+    "whole_nest_transposed": (lambda: [rand(4, 4)], 2),
 }
 
 
