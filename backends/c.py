@@ -17,6 +17,7 @@ tir_ops.h) and the module tables.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..dialects import func as F
@@ -38,6 +39,18 @@ NPY_TYPES: dict[str, str] = {
     "ui8": "NPY_UINT8", "ui16": "NPY_UINT16", "ui32": "NPY_UINT32", "ui64": "NPY_UINT64",
     "f16": "NPY_FLOAT16", "f32": "NPY_FLOAT32", "f64": "NPY_FLOAT64", "index": "NPY_INT64",
 }
+
+
+@dataclass
+class _ColumnPlan:
+    """A column form of a parallel nest: its reduction nests, the parallel dim of the columns, the strides
+    it assumes 1, its run-time condition and that of its strided twin (none: no strided twin)."""
+
+    nests: list[list[LP.ForOp]]
+    col: int
+    unit: list[str]
+    cond: list[str]
+    strided: list[str]
 
 
 class CRenderer(CStyleRenderer):
@@ -104,23 +117,29 @@ class CRenderer(CStyleRenderer):
     def render_parallel(self, op: Operation) -> None:
         """A kernel's outermost `loop.parallel` over reductions' outputs whose last output dim is the
         inputs' unit-stride one while the reduced dims are not (sum over axis 0 of a C-order matrix) also
-        gets the column form, chosen at run time on the strides (docs/lowering.md, emit-c)."""
-        plan = self._column_plan(op) if self.parallel_depth == 0 and not self.range_flag else None
-        if plan is None:
+        gets the column form, chosen at run time on the strides (docs/lowering.md, emit-c); so does one
+        whose first output dim is (sum over the last axis of a Fortran-order 3-d input)."""
+        last = len(op.operands) - 1
+        plans = [] if self.parallel_depth or self.range_flag else \
+            [p for p in (self._column_plan(op, col) for col in dict.fromkeys((last, 0))) if p is not None]
+        if not plans:
             super().render_parallel(op)
             return
-        nests, unit, cond, strided = plan
-        if not cond:
-            self._render_columns(op, nests, unit)
-            return
-        self.emit(f"if ({' && '.join(cond)}) {{")
-        self.depth += 1
-        self._render_columns(op, nests, unit)
-        self.depth -= 1
-        if strided:
-            self.emit(f"}} else if ({' && '.join(strided)}) {{")
+        # (run-time condition, column dim, strides assumed 1) of each column form, in order
+        forms = [(p.cond, p.col, p.unit) for p in plans] + [(p.strided, p.col, []) for p in plans if p.strided]
+        for k, (cond, col, unit) in enumerate(forms):
+            if not cond:  # literal unit strides: the column form always applies
+                if k:
+                    self.emit("} else {")
+                    self.depth += 1
+                self._render_columns(op, plans[0].nests, unit, col)
+                if k:
+                    self.depth -= 1
+                    self.emit("}")
+                return
+            self.emit(f"{'} else if' if k else 'if'} ({' && '.join(cond)}) {{")
             self.depth += 1
-            self._render_columns(op, nests, [])
+            self._render_columns(op, plans[0].nests, unit, col)
             self.depth -= 1
         self.emit("} else {")
         self.depth += 1
@@ -128,14 +147,14 @@ class CRenderer(CStyleRenderer):
         self.depth -= 1
         self.emit("}")
 
-    def _column_plan(self, op: Operation) -> tuple[list[list[LP.ForOp]], list[str], list[str], list[str]] | None:
-        """(the reduction nests, the strides the column form assumes 1, the run-time condition, the
-        condition of the strided column form) when `op` is `loop.parallel { perfect loop.for nests (writing
-        nothing), and between and after them loop-free ops (elementwise steps, stores of the results) }`
-        whose last induction variable walks unit stride and the innermost reduction ones do not; else None.
-        The strided column form (no stride assumed 1) serves inputs whose column strides are smaller than
-        their reduction strides without being 1: reversed (-1) or sliced (x[:, ::2]). Scalars that one step
-        passes to a later one become a value per column."""
+    def _column_plan(self, op: Operation, col: int) -> _ColumnPlan | None:
+        """The column form of `op` over columns of parallel dim `col` (the plan's fields) when `op` is
+        `loop.parallel { perfect loop.for nests (writing nothing), and between and after them loop-free
+        ops (elementwise steps, stores of the results) }` whose induction variable `col` walks unit stride
+        and the innermost reduction ones do not; else None. The strided column form (no stride assumed 1)
+        serves inputs whose column strides are smaller than their reduction strides without being 1:
+        reversed (-1) or sliced (x[:, ::2]). Scalars that one step passes to a later one become a value per
+        column."""
         ops = op.body.ops[:-1]
         nests = []
         for o in ops:
@@ -150,7 +169,13 @@ class CRenderer(CStyleRenderer):
         if not nests or any(not isinstance(v.type, ScalarType) for v in _column_values(op, nests)):
             return None
         stored = {_root_of(o.operands[1]) for o in ops if isinstance(o, M.StoreOp)}
-        unit, col_literal = self._walked_strides(op, op.body.args[-1])
+        last = col == len(op.operands) - 1
+        if last:
+            unit, col_literal = self._walked_strides(op, op.body.args[col])
+        else:  # the inputs' strides only: the stores of the results walk the output's dim `col` as they are
+            walked = [self._walked_strides(nest[0], op.body.args[col]) for nest in nests]
+            unit = list(dict.fromkeys(s for w in walked for s in w[0]))
+            col_literal = [s for w in walked for s in w[1]]
         if any(s != "1" for s in col_literal):
             return None
         cond = [f"{s} == 1" for s in unit]
@@ -166,8 +191,10 @@ class CRenderer(CStyleRenderer):
                 if not red:
                     return None
                 cond.append("!(" + " && ".join(f"{s} == 1" for s in red) + ")")
+        if not last and not unit:
+            return None  # a first-dim column form only where the strides can tell it apart at run time
         strided = [f"llabs({c}) < llabs({r})" for c in unit for r in dict.fromkeys(reduced) if r not in unit]
-        return nests, unit, list(dict.fromkeys(cond)), strided
+        return _ColumnPlan(nests, col, unit, list(dict.fromkeys(cond)), strided if last else [])
 
     def _perfect_nest(self, loop: LP.ForOp) -> list[LP.ForOp] | None:
         """`loop` and the loops it nests, when each but the innermost holds only the next one (reducing the
@@ -183,8 +210,8 @@ class CRenderer(CStyleRenderer):
             nest.append(inner)
         return nest
 
-    def _render_columns(self, op: Operation, nests: list[list[LP.ForOp]], unit: list[str]) -> None:
-        """The column form: each task owns a block of output columns (the last parallel dim; about one block
+    def _render_columns(self, op: Operation, nests: list[list[LP.ForOp]], unit: list[str], col: int) -> None:
+        """The column form: each task owns a block of output columns (parallel dim `col`; about one block
         per thread, 64 to COLUMN_BLOCK columns) and runs the parallel body's steps in order over the whole
         block: a reduction nest initialises an accumulator row per iter arg and adds every input row into it
         with a unit-stride `omp simd` loop; other ops run once per column. Tasks run on threads; with fewer
@@ -196,14 +223,15 @@ class CRenderer(CStyleRenderer):
         self.parallel_depth += 1
         self.loop_depth += 1
         bounds = [self.value(b) for b in op.operands]
-        for a in op.body.args[:-1]:
-            self.names[a] = self.fresh(a.name_hint, "i")
+        for k, a in enumerate(op.body.args):
+            if k != col:
+                self.names[a] = self.fresh(a.name_hint, "i")
         names = tuple(self.fresh(n) for n in ("blk", "nblk", "width", "col_lo", "cols", "j"))
         _, nblk, width, _, w, _ = names
         accs = [[self.fresh(a.name_hint, "acc") for a in nest[-1].body.args[1:]] for nest in nests]
         work = self.work_estimate(op, bounds)
         # a block per thread (long contiguous runs of each row), at least 64 and at most COLUMN_BLOCK columns
-        n, most = bounds[-1], self.COLUMN_BLOCK
+        n, most = bounds[col], self.COLUMN_BLOCK
         self.emit(f"{self.index_type} {width} = (({n} + ctx->nthreads - 1) / ctx->nthreads + 63) / 64 * 64;")
         self.emit(f"if ({width} > {most}) {width} = {most};")
         self.emit(f"if ({width} < 64) {width} = 64;  /* no columns: no block, and no division by 0 */")
@@ -211,7 +239,7 @@ class CRenderer(CStyleRenderer):
         kinds = _simd_reductions(nests[0][-1], len(accs[0])) if len(nests) == 1 else None
         rows = None if kinds is None else self.simd_pragma(
             [(k, f"{a}[:{w}]", r.type) for k, a, r in zip(kinds, accs[0], nests[0][0].results)])  # type: ignore[misc]
-        tasks = " * ".join(_paren(b) for b in [*bounds[:-1], nblk])
+        tasks = " * ".join(_paren(b) for b in [*bounds[:col], *bounds[col + 1:], nblk])
         if rows is not None:
             self.emit(f"if ({tasks} >= ctx->nthreads) {{")
             self.depth += 1
@@ -219,13 +247,13 @@ class CRenderer(CStyleRenderer):
         if len(bounds) > 1:
             pragma = pragma.replace("parallel for", f"parallel for collapse({len(bounds)})", 1)
         self.emit(pragma)
-        self._column_tasks(op, nests, accs, names, None)
+        self._column_tasks(op, nests, accs, names, None, col)
         if rows is not None:
             self.depth -= 1
             self.emit("} else {")
             self.depth += 1
             row_pragma = self._parallel_pragma(work) + rows[len("#pragma omp simd"):]
-            self._column_tasks(op, nests, accs, names, row_pragma)
+            self._column_tasks(op, nests, accs, names, row_pragma, col)
             self.depth -= 1
             self.emit("}")
         self.loop = saved
@@ -233,21 +261,21 @@ class CRenderer(CStyleRenderer):
         self.loop_depth -= 1
 
     def _column_tasks(self, op: LP.ParallelOp, nests: list[list[LP.ForOp]], accs: list[list[str]],
-                      names: tuple[str, ...], row_pragma: str | None) -> None:
-        """The loops over tasks (outer output dims x column blocks) and, inside, one task; `row_pragma`
-        (the row-split variant of a single nest) goes on the outermost reduction loop."""
+                      names: tuple[str, ...], row_pragma: str | None, col: int) -> None:
+        """The loops over tasks (the other output dims x column blocks of dim `col`) and, inside, one task;
+        `row_pragma` (the row-split variant of a single nest) goes on the outermost reduction loop."""
         blk, nblk, width, lo, w, j = names
         bounds = [self.value(b) for b in op.operands]
         args = op.body.args
         opened = 0
-        for a, b in zip(args[:-1], bounds):
+        for a, b in [(a, b) for k, (a, b) in enumerate(zip(args, bounds)) if k != col]:
             self.emit(f"{self._loop_header(self.names[a], b)} {{")
             self.depth += 1
             opened += 1
         passed = _column_values(op, nests)
         with self.block(self._loop_header(blk, nblk)):
             self.emit(f"const {self.index_type} {lo} = {blk} * {width};")
-            self.emit(f"const {self.index_type} {w} = {bounds[-1]} - {lo} < {width} ? {bounds[-1]} - {lo} : {width};")
+            self.emit(f"const {self.index_type} {w} = {bounds[col]} - {lo} < {width} ? {bounds[col]} - {lo} : {width};")
             for nest, nest_accs in zip(nests, accs):
                 for a, r in zip(nest_accs, nest[0].results):
                     self.emit(f"{self.type_name(r.type)} {a}[{self.COLUMN_BLOCK}];")  # type: ignore[arg-type]
@@ -256,9 +284,9 @@ class CRenderer(CStyleRenderer):
                 self.emit(f"{self.type_name(v.type)} {arr}[{self.COLUMN_BLOCK}];")  # type: ignore[arg-type]
             for group, steps in _column_segments(op, nests):
                 if group:
-                    self._column_nests([nests[k] for k in group], [accs[k] for k in group], args[-1], lo, w, j,
+                    self._column_nests([nests[k] for k in group], [accs[k] for k in group], args[col], lo, w, j,
                                        row_pragma)
-                self._column_steps(steps, args[-1], arrays, lo, w, j)
+                self._column_steps(steps, args[col], arrays, lo, w, j)
         self.close_pending(opened)
 
     def _column_nests(self, nests: list[list[LP.ForOp]], accs: list[list[str]], col: Value, lo: str, w: str,

@@ -88,6 +88,20 @@ def test_three_d_middle_and_leading_axes() -> None:
         check([x], outs, [(4, 70, 300), (2, 3, 5)])
 
 
+def test_three_d_trailing_axis_of_fortran_order_inputs() -> None:
+    """Reductions over the last axis whose first output dim is the inputs' unit-stride one (a
+    Fortran-order input): the column form over the first output dim, argmax and NaNs included."""
+    x = T.ftensor3("x")
+    outs = [x.sum(axis=2), x.max(axis=2), x.argmax(axis=2), x.mean(axis=2, keepdims=True), x.min(axis=(1, 2))]
+
+    def with_nans(shape: tuple[int, ...]) -> np.ndarray:
+        a = RNG.uniform(-2, 2, shape).astype(np.float32)
+        a[RNG.random(shape) < 0.01] = np.nan
+        return np.asfortranarray(a)
+    with config.change_flags(threads=4):
+        check([x], outs, [(300, 7, 40), (70, 3, 5), (1, 1, 1)], make=with_nans)
+
+
 def ties_and_specials(shape: tuple[int, ...]) -> np.ndarray:
     """Small integers as float32 (many ties) with NaNs; rows of -inf only, +inf only, all NaN and one NaN last."""
     a = RNG.integers(-3, 4, shape).astype(np.float32)
