@@ -230,9 +230,13 @@ class CRenderer(CStyleRenderer):
         _, nblk, width, _, w, _ = names
         accs = [[self.fresh(a.name_hint, "acc") for a in nest[-1].body.args[1:]] for nest in nests]
         work = self.work_estimate(op, bounds)
-        # a block per thread (long contiguous runs of each row), at least 64 and at most COLUMN_BLOCK columns
+        # a block per thread over all tasks (long contiguous runs of each row), at most the row and
+        # COLUMN_BLOCK columns, at least 64
         n, most = bounds[col], self.COLUMN_BLOCK
-        self.emit(f"{self.index_type} {width} = (({n} + ctx->nthreads - 1) / ctx->nthreads + 63) / 64 * 64;")
+        total = " * ".join(_paren(b) for b in [*bounds[:col], *bounds[col + 1:], n])
+        self.emit(f"{self.index_type} {width} = ({total} + ctx->nthreads - 1) / ctx->nthreads;")
+        self.emit(f"if ({width} > {n}) {width} = {n};")
+        self.emit(f"{width} = ({width} + 63) / 64 * 64;")
         self.emit(f"if ({width} > {most}) {width} = {most};")
         self.emit(f"if ({width} < 64) {width} = 64;  /* no columns: no block, and no division by 0 */")
         self.emit(f"const {self.index_type} {nblk} = ({n} + {width} - 1) / {width};")

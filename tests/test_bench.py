@@ -67,3 +67,27 @@ def test_integer_outputs_are_checked_by_equality() -> None:
     assert rel_error(np.array([3, 1, 7]), want) == np.inf
     with pytest.raises(ValueError, match="integer"):
         rel_error(want.astype(np.float32), want)
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None,
+                    reason="no C compiler for tensorir's C target")
+def test_bench_w6_layout_sweep_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """W6 cases of each kind (a reduction of a reversed input, a transposing copy, a product with a flop
+    count) run through the harness at --quick sizes: numpy and tensorir rows checked and timed."""
+    from tensorir.tools import bench
+    picked = [c for c in bench.W6_CASES if c[0] in ("sum axis 0 of a reversed input", "x.T + 0",
+                                                    "batched matmul 64x128x128")]
+    assert len(picked) == 3
+    monkeypatch.setattr(bench, "W6_CASES", picked)
+    st = bench.Settings(quick=True, threads=2, threads_given=False, min_sample_s=0.001, samples=2,
+                        target=bench.tensorir_target("auto")[0])
+    peers = bench.Peers(st)
+    peers.jax_error = peers.pytensor_error = "skipped"
+    cases = bench.w6_cases(st, peers)
+    for case in cases:
+        rows = {r.group: r for r in bench.run_case(case, st)}
+        assert rows["numpy"].correct and rows["tensorir"].correct, case.name
+        assert rows["tensorir"].median_s and rows["tensorir"].median_s > 0
+        assert rows["jax"].status == "skipped"
+    assert cases[2].flops == 2.0 * 8 * 16 * 16 * 16  # the quick batched matmul: 8 products of 16x16 by 16x16
+    assert cases[0].floor_bytes == 512 * 512 * 4 + 512 * 4  # reads 512x512 float32 once, writes 512 once
