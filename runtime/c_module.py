@@ -27,10 +27,13 @@ run on) sets the team size of each module at load; `set_num_threads` changes all
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import importlib.machinery
 import importlib.util
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -100,10 +103,93 @@ def default_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Threads of OpenMP loops and BLAS for every loaded module (and, through config.threads, later ones)."""
+    """Threads of OpenMP loops and BLAS for every loaded module (and, through config.threads, later ones)
+    and of numpy's OpenBLAS once it shares the pool (n = 0: the cores; numpy's then keeps its count)."""
     config.threads = n
     for m in _loaded.values():
         m.set_num_threads(default_threads())
+    _numpy_blas_threads()
+
+
+@dataclass(frozen=True)
+class OpenBlasThreads:
+    """The thread controls of an OpenBLAS loaded in this process (ctypes functions)."""
+
+    library: str  # the loaded object it was looked up through
+    set_threads_callback: Any  # void (openblas_threads_callback)
+    set_num_threads: Any  # void (int)
+    get_num_threads: Any  # int (void)
+
+
+# (prefix, suffix) of OpenBLAS's exported names in the builds numpy links: its wheels' scipy-openblas64
+# (scipy_openblas_set_num_threads64_, ...), an ILP64 OpenBLAS with suffixed symbols, a plain OpenBLAS.
+OPENBLAS_SYMBOLS = (("scipy_", "64_"), ("", "64_"), ("", ""))
+
+
+def find_openblas(library: str) -> OpenBlasThreads | None:
+    """The thread controls of the OpenBLAS that the already loaded shared object `library` is or links
+    (dlsym on its handle searches it and its dependencies: the BLAS it really calls, wherever that lives).
+    None for another BLAS (MKL, Accelerate, BLIS), an OpenBLAS without the threads callback (before 0.3.27),
+    or an object that is not loaded."""
+    try:
+        lib = ctypes.CDLL(library, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except (OSError, AttributeError):  # not loaded, or no RTLD_NOLOAD on this platform
+        return None
+    for prefix, suffix in OPENBLAS_SYMBOLS:
+        try:
+            fns = [getattr(lib, f"{prefix}openblas_{name}{suffix}")
+                   for name in ("set_threads_callback_function", "set_num_threads", "get_num_threads")]
+        except AttributeError:
+            continue
+        set_cb, set_n, get_n = fns
+        set_cb.argtypes, set_cb.restype = [ctypes.c_void_p], None
+        set_n.argtypes, set_n.restype = [ctypes.c_int], None
+        get_n.argtypes, get_n.restype = [], ctypes.c_int
+        return OpenBlasThreads(library, set_cb, set_n, get_n)
+    return None
+
+
+def numpy_extension() -> str:
+    """The file of numpy's core extension, which links numpy's BLAS."""
+    try:
+        from numpy._core import _multiarray_umath as core
+    except ImportError:  # numpy 1.x
+        from numpy.core import _multiarray_umath as core  # type: ignore[no-redef]
+    return str(core.__file__)
+
+
+@functools.cache
+def numpy_openblas() -> OpenBlasThreads | None:
+    """numpy's BLAS when it is an OpenBLAS with the threads callback, else None."""
+    return find_openblas(numpy_extension())
+
+
+_shared_blas: list[OpenBlasThreads] = []  # numpy's OpenBLAS, once its jobs run on libgomp's team
+
+
+def share_blas_pool(module: ModuleType) -> None:
+    """Run numpy's OpenBLAS jobs on libgomp's team too, through the module's threads callback (once per process).
+
+    Two pools on the same cores fight: right after a numpy matmul its OpenBLAS pthreads still spin, and a
+    tensorir gemm on libgomp's team (or the reverse) waits for cores (see the module docstring). With the
+    callback in both OpenBLAS copies every BLAS job of the process runs on one team. Elsewhere (numpy on
+    MKL or Accelerate, an older OpenBLAS, a module built without OpenMP) nothing changes."""
+    callback = getattr(module, "blas_threads_callback", None)
+    if _shared_blas or callback is None:
+        return
+    blas = numpy_openblas()
+    if blas is None:
+        return
+    blas.set_threads_callback(callback)
+    _shared_blas.append(blas)
+    _numpy_blas_threads()
+
+
+def _numpy_blas_threads() -> None:
+    """numpy's OpenBLAS, once shared, runs config.threads jobs when that is set; at 0 it keeps its own count
+    (the user's OPENBLAS_NUM_THREADS or threadpoolctl limit, else the cores)."""
+    if _shared_blas and config.threads > 0:
+        _shared_blas[0].set_num_threads(default_threads())
 
 
 def thread_env_defaults() -> dict[str, str]:
@@ -171,6 +257,7 @@ def load(source: str, name_hint: str = "tir", key: str | None = None) -> CModule
         raise TirError(f"compiled module {path} has ABI version {getattr(module, 'abi_version', None)}, expected 1")
     mod = CModule(module, key, path, name_hint)
     mod.set_num_threads(default_threads())
+    share_blas_pool(module)
     _loaded[key] = mod
     return mod
 

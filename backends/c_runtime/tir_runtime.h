@@ -95,8 +95,9 @@
  *
  * BLAS (with TIR_USE_BLAS): scipy-openblas32's cblas, 32-bit `blasint`
  * (check sizes against TIR_BLASINT_MAX), symbols prefixed `scipy_`; use
- * tir_sgemm/tir_dgemm/tir_sgemv/tir_dgemv/tir_sdot/tir_ddot/tir_saxpy/
- * tir_daxpy (same arguments as cblas_*), or tir_cblas(name) for any other.
+ * tir_sgemm/tir_dgemm/tir_sgemv/tir_dgemv/tir_sgemm_batch/tir_dgemm_batch/
+ * tir_sdot/tir_ddot/tir_saxpy/tir_daxpy (same arguments as cblas_*), or
+ * tir_cblas(name) for any other.
  * Never call BLAS inside an OpenMP parallel region: threaded BLAS calls run
  * on the OpenMP team themselves (see "Threads" below), and a nested region
  * gets one thread, on which OpenBLAS's mutually waiting jobs would hang.
@@ -209,6 +210,8 @@
 #define tir_dgemm scipy_cblas_dgemm
 #define tir_sgemv scipy_cblas_sgemv
 #define tir_dgemv scipy_cblas_dgemv
+#define tir_sgemm_batch scipy_cblas_sgemm_batch /* OpenBLAS >= 0.3.29 */
+#define tir_dgemm_batch scipy_cblas_dgemm_batch
 #define tir_sdot scipy_cblas_sdot
 #define tir_ddot scipy_cblas_ddot
 #define tir_saxpy scipy_cblas_saxpy
@@ -927,12 +930,15 @@ done_free:
 /* threads and module init                                                  */
 /* ------------------------------------------------------------------------ */
 
-#if defined(TIR_USE_BLAS) && defined(_OPENMP) && !defined(TIR_BLAS_OWN_THREADS)
+#if defined(_OPENMP) && !defined(TIR_BLAS_OWN_THREADS)
 /* One thread pool: OpenBLAS hands the jobs of a threaded BLAS call to this callback, which runs them on
  * libgomp's team (the pool of loop.parallel) instead of OpenBLAS's own pthreads.  OpenBLAS's level-3
- * jobs wait for each other, so every job needs its own thread: num_threads(numjobs), never nested. */
-static void tir__blas_jobs(int sync, openblas_dojob_callback dojob, int numjobs, size_t elsize, void* jobdata,
-                           int dojob_data) {
+ * jobs wait for each other, so every job needs its own thread: num_threads(numjobs), never nested.
+ * The types are OpenBLAS's openblas_threads_callback (ints in its LP64 and ILP64 builds alike).  Every
+ * OpenMP module defines it, with or without BLAS calls of its own, and exports its address as
+ * `blas_threads_callback`: runtime/c_module.py installs it in numpy's OpenBLAS too. */
+typedef void (*tir__blas_dojob)(int thread_num, void* jobdata, int dojob_data);
+static void tir__blas_jobs(int sync, tir__blas_dojob dojob, int numjobs, size_t elsize, void* jobdata, int dojob_data) {
     (void)sync;
 #pragma omp parallel for num_threads(numjobs) schedule(static, 1)
     for (int i = 0; i < numjobs; ++i) dojob(omp_get_thread_num(), (char*)jobdata + (size_t)i * elsize, dojob_data);
@@ -998,6 +1004,15 @@ static PyObject* tir__init(struct PyModuleDef* def, const tir_spec* spec) {
         Py_DECREF(m);
         return NULL;
     }
+#ifdef TIR__BLAS_CALLBACK
+    PyObject* cb = PyLong_FromVoidPtr((void*)tir__blas_jobs);
+    int added = cb && PyModule_AddObjectRef(m, "blas_threads_callback", cb) == 0;
+    Py_XDECREF(cb);
+    if (!added) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
 #ifdef _OPENMP
     tir__apply_threads(omp_get_max_threads());
 #else
