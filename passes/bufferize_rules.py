@@ -314,13 +314,21 @@ def _matrices(cx: FunctionBufferizer, x: Value, batch: Sequence[Ix], shape: list
     for d in range(len(batch)):
         j = d - (len(batch) - own)
         size = x.type.shape[j] if j >= 0 else 1
-        if j < 0 or size == 1:
+        if j < 0 or (size == 1 and batch[d] != 1):
             lead.append(0)
-        elif size is None:
+        elif size is None and cx.dim(x, j) is not batch[d]:  # 1 at run time against a larger size
             lead.append(cx.select(cx.cmp("eq", cx.dim(x, j), 1), 0, cx.stride(x, j)))
         else:
             lead.append(cx.stride(x, j))
-    return cx.view(x, 0, [*batch, *shape], [*lead, *strides])
+    full_shape, full_strides = [*batch, *shape], [*lead, *strides]
+    if x.type.rank == len(full_shape) and all(_same(p, q) for p, q in zip(
+            [*full_shape, *full_strides], [*cx.shape(x), *(cx.stride(x, d) for d in range(x.type.rank))])):
+        return x
+    return cx.view(x, 0, full_shape, full_strides)
+
+
+def _same(p: Ix, q: Ix) -> bool:
+    return p is q or (isinstance(p, int) and isinstance(q, int) and p == q)
 
 
 def _batched_matmul(cx: FunctionBufferizer, op: Operation, a: Value, b: Value) -> list[Value]:

@@ -10,7 +10,18 @@ plan runs in one foreign call (see backends/c_runtime/tir_runtime.h for the ABI)
 under a unique name (`tir_<key>`) and never entered into sys.modules.
 
 Threads: one pool. Parallel loops and threaded BLAS calls both run on libgomp's team (the module
-routes OpenBLAS's jobs there through its threads callback; see tir_runtime.h). Each import runs with
+routes OpenBLAS's jobs there through its threads callback; see tir_runtime.h), and so do numpy's BLAS
+calls: the first module loaded installs the same callback in numpy's OpenBLAS (`share_blas_pool`; numpy's
+library is found through numpy's own extension, `numpy_openblas`, never by a path; numpy on MKL,
+Accelerate or an OpenBLAS without the callback keeps its own pool, as before). Two pools on two cores
+fought: right after a numpy product its OpenBLAS pthreads spin (about 0.1 s by default) while our gemm's
+jobs wait for cores, and the reverse. Measured on the 2-core VM, numpy 256x784 @ 784x512 and the same
+tensorir gemm alternating (tir-bench's order): tensorir 3.1-4.5 ms against 1.4 ms alone; with one pool
+1.4-1.6 ms, numpy unchanged (1.4-1.6 ms). The alternative, calling numpy's OpenBLAS (ILP64) for our
+gemm instead of scipy-openblas32, would need numpy's library at build time or every call through a
+pointer, and a fallback for when it is not OpenBLAS; the callback alone gives one pool. numpy's OpenBLAS
+then runs `config.threads` jobs once that is set (`set_num_threads(n)`, n > 0); at 0 it keeps its own
+count. Each import runs with
 GOMP_SPINCOUNT=3000 and OPENBLAS_THREAD_TIMEOUT=4 (only where the user has not set
 OMP_WAIT_POLICY/GOMP_SPINCOUNT resp. OPENBLAS_THREAD_TIMEOUT, and only for the duration of the import,
 which is when libgomp and scipy-openblas32 are loaded and read them): a worker spins a few tens of

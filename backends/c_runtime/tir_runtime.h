@@ -116,6 +116,8 @@
  *   mod.abi_version          -> TIR_ABI_VERSION
  *   mod.set_num_threads(n)   threads of OpenMP loops and of OpenBLAS (n >= 1)
  *   mod.get_num_threads()
+ *   mod.blas_threads_callback  address of the OpenBLAS threads callback that
+ *                            runs jobs on libgomp's team (OpenMP builds)
  *
  * The GIL is released around tir_main when the arguments hold at least
  * TIR_GIL_RELEASE_MIN elements (tir_result re-acquires it to allocate);
@@ -136,8 +138,15 @@
  * A wake-up still costs a few to tens of
  * microseconds per parallel region: keep loops below TIR_PARALLEL_MIN
  * (element count x a cost weight of your choosing) serial with `if(...)`.
+ * numpy's OpenBLAS joins the pool too: every OpenMP module exports the
+ * callback's address as `blas_threads_callback`, and runtime/c_module.py
+ * installs it in numpy's OpenBLAS when numpy links one with the callback
+ * (0.3.27+), so numpy's products also run on this team and numpy's pthreads
+ * stay asleep (two pools on two cores made each side's BLAS wait for the
+ * other's spinning threads: a tensorir gemm right after a numpy one took
+ * 2-3x as long).
  * Define TIR_BLAS_OWN_THREADS before the include to let OpenBLAS use its own
- * pthread pool instead (not recommended).
+ * pthread pool instead (not recommended; such a module exports no callback).
  *
  * ========================================================================
  * Reference example: y = x * 2 + b  (x: f32 rank 2, b: f32 rank 1)
