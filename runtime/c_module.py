@@ -19,9 +19,10 @@ jobs wait for cores, and the reverse. Measured on the 2-core VM, numpy 256x784 @
 tensorir gemm alternating (tir-bench's order): tensorir 3.1-4.5 ms against 1.4 ms alone; with one pool
 1.4-1.6 ms, numpy unchanged (1.4-1.6 ms). The alternative, calling numpy's OpenBLAS (ILP64) for our
 gemm instead of scipy-openblas32, would need numpy's library at build time or every call through a
-pointer, and a fallback for when it is not OpenBLAS; the callback alone gives one pool. numpy's OpenBLAS
-then runs `config.threads` jobs once that is set (`set_num_threads(n)`, n > 0); at 0 it keeps its own
-count. Each import runs with
+pointer, and a fallback for when it is not OpenBLAS; the callback alone gives one pool. Once shared,
+numpy's OpenBLAS takes its thread count from `set_num_threads` and from a `config.threads` set when the
+pool is shared; with config.threads 0 until then it keeps its own (OPENBLAS_NUM_THREADS, a threadpoolctl
+limit, else the cores). Each import runs with
 GOMP_SPINCOUNT=3000 and OPENBLAS_THREAD_TIMEOUT=4 (only where the user has not set
 OMP_WAIT_POLICY/GOMP_SPINCOUNT resp. OPENBLAS_THREAD_TIMEOUT, and only for the duration of the import,
 which is when libgomp and scipy-openblas32 are loaded and read them): a worker spins a few tens of
@@ -115,11 +116,12 @@ def default_threads() -> int:
 
 def set_num_threads(n: int) -> None:
     """Threads of OpenMP loops and BLAS for every loaded module (and, through config.threads, later ones)
-    and of numpy's OpenBLAS once it shares the pool (n = 0: the cores; numpy's then keeps its count)."""
+    and of numpy's OpenBLAS once it shares the pool; 0: the cores this process may run on."""
     config.threads = n
     for m in _loaded.values():
         m.set_num_threads(default_threads())
-    _numpy_blas_threads()
+    if _shared_blas:
+        _shared_blas[0].set_num_threads(default_threads())
 
 
 @dataclass(frozen=True)
@@ -193,14 +195,8 @@ def share_blas_pool(module: ModuleType) -> None:
         return
     blas.set_threads_callback(callback)
     _shared_blas.append(blas)
-    _numpy_blas_threads()
-
-
-def _numpy_blas_threads() -> None:
-    """numpy's OpenBLAS, once shared, runs config.threads jobs when that is set; at 0 it keeps its own count
-    (the user's OPENBLAS_NUM_THREADS or threadpoolctl limit, else the cores)."""
-    if _shared_blas and config.threads > 0:
-        _shared_blas[0].set_num_threads(default_threads())
+    if config.threads > 0:  # else numpy's keeps its count: OPENBLAS_NUM_THREADS, a threadpoolctl limit or the cores
+        blas.set_num_threads(default_threads())
 
 
 def thread_env_defaults() -> dict[str, str]:

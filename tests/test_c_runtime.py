@@ -423,12 +423,14 @@ _SHARED_POOL = textwrap.dedent("""
     same = all(np.array_equal(a @ b, before) for _ in range(100))
     numpy_ticks = ticks(numpy_threads) - t0
     tir = mod.run(a32, b32)
-    c_module.set_num_threads(1)
     blas = c_module.numpy_openblas()
+    counts = []
+    for n in (1, 0):
+        c_module.set_num_threads(n)
+        counts.append(blas.get_num_threads() if blas else None)
     print(json.dumps({"found": blas is not None, "callback": callback(), "module": mod.module.blas_threads_callback,
-                      "same": same, "numpy_ticks": numpy_ticks,
-                      "tir_err": float(np.abs(tir - before).max()),
-                      "numpy_threads_after_set": blas.get_num_threads() if blas else None}))
+                      "same": same, "numpy_ticks": numpy_ticks, "tir_err": float(np.abs(tir - before).max()),
+                      "numpy_thread_counts": counts, "cores": c_module.default_threads()}))
 """)
 
 
@@ -448,7 +450,7 @@ def test_numpy_openblas_jobs_run_on_the_shared_pool(cachedir: Path, matmul: c_mo
     assert r["found"] and r["same"] and r["tir_err"] < 1e-3
     assert r["callback"] in (r["module"], "not exported")
     assert r["numpy_ticks"] <= 1, f"numpy's own OpenBLAS threads ran {r['numpy_ticks']} ticks of 100 products"
-    assert r["numpy_threads_after_set"] == 1
+    assert r["numpy_thread_counts"] == [1, r["cores"]]
 
 
 def test_numpy_on_another_blas_keeps_its_pool(cachedir: Path, matmul: c_module.CModule, tmp_path: Path) -> None:
