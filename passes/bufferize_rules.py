@@ -231,7 +231,7 @@ def _dot(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     if ta.element == tb.element == el and el in (f32, f64):
         if ta.rank <= 2 and tb.rank <= 2:
             return [_blas(cx, a, b, el)]
-        if op.name == "tensor.matmul":
+        if op.name == "tensor.matmul" or tb.rank <= 2:  # np.dot of an n-d by a matrix or vector is matmul
             return [_gemm_batch(cx, op, a, b, el)]
     if op.name == "tensor.matmul":
         return _batched_matmul(cx, op, a, b)

@@ -298,15 +298,16 @@ BATCHED = """
 func.func @f(%a: tensor<?x?x?xf32>, %b: tensor<?x?x?xf32>, %m: tensor<?x?xf32>, %v: tensor<?xf32>,
              %d: tensor<?x1x?x?xf64>, %e: tensor<?x?x?xf64>)
     -> (tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>,
-        tensor<?x?x?x?xf64>) {
+        tensor<?x?x?x?xf64>, tensor<?x?x?xf32>) {
   %ab = tensor.matmul %a, %b : tensor<?x?x?xf32>
+  %dot = tensor.dot %a, %m : tensor<?x?x?xf32>
   %am = tensor.matmul %a, %m : tensor<?x?x?xf32>
   %ma = tensor.matmul %m, %a : tensor<?x?x?xf32>
   %av = tensor.matmul %a, %v : tensor<?x?xf32>
   %va = tensor.matmul %v, %a : tensor<?x?xf32>
   %de = tensor.matmul %d, %e : tensor<?x?x?x?xf64>
-  func.return %ab, %am, %ma, %av, %va, %de
-      : tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?x?x?xf64>
+  func.return %ab, %am, %ma, %av, %va, %de, %dot : tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>,
+      tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?x?x?xf64>, tensor<?x?x?xf32>
 }
 """
 
@@ -322,7 +323,7 @@ def _batched_inputs() -> list[list[np.ndarray]]:
 
 
 def test_batched_matmul_is_blas_on_every_layout_and_thread_count() -> None:
-    """One lib.gemm_batch per product: a single cblas gemm_batch call (as many products as threads) or a loop
+    """One lib.gemm_batch per product (np.dot of a 3-d by a matrix too): a single cblas gemm_batch call (as many products as threads) or a loop
     of threaded gemms (fewer), on contiguous, strided (copied for BLAS) and Fortran-order (transposed) inputs."""
     from tensorir.frontend.parser import parse
     from tensorir.passes import run_pipeline
@@ -332,7 +333,7 @@ def test_batched_matmul_is_blas_on_every_layout_and_thread_count() -> None:
     module = parse(BATCHED)
     run_pipeline(module, "cpu")
     source = module.attributes["c.source"]
-    assert source.count("if (tir_gemm_batch_f32(") == 5 and source.count("if (tir_gemm_batch_f64(") == 1
+    assert source.count("if (tir_gemm_batch_f32(") == 6 and source.count("if (tir_gemm_batch_f64(") == 1
     f = c_module.load(source, "f")
     try:
         for threads in (1, 3):  # 1: every batch of 2 or more in one call; 3: batches of 1 and 2 loop

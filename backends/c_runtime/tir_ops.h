@@ -123,11 +123,20 @@ static inline tir_buf tir__matrix(const tir_buf* x) {
     return m;
 }
 
+/* Whether the rows of x's matrices continue across its first nb (batch) dims, as in a C-order stack:
+ * then the batch is one matrix of (batch size x rows) rows with x's row stride. */
+static inline int tir__rows_continue(const tir_buf* x, int nb) {
+    for (int d = 0; d < nb; ++d)
+        if (x->strides[d] != x->shape[d + 1] * x->strides[d + 1]) return 0;
+    return 1;
+}
+
 /* lib.gemm_batch: C[i] = alpha A[i] B[i] + beta C[i] over the batch dims (all but the last two; stride 0 where
- * an operand is broadcast).  With at least as many products as threads and layouts BLAS takes as they are,
- * one cblas_?gemm_batch call, which runs whole products on the threads (small products stay cheap: no
- * threaded call per product); else a loop of tir_gemm (each product threaded by OpenBLAS, copies where a
- * layout needs them). */
+ * an operand is broadcast).  One B for all (stride 0 along every batch dim) and rows of A and C that continue
+ * across the batch: one tir_gemm of all the rows.  Else, with at least as many products as threads and
+ * layouts BLAS takes as they are, one cblas_?gemm_batch call, which runs whole products on the threads
+ * (small products stay cheap: no threaded call per product); else a loop of tir_gemm (each product threaded
+ * by OpenBLAS, copies where a layout needs them). */
 #define TIR__GEMM_BATCH(T, N, GEMM_BATCH)                                                                   \
     __attribute__((unused)) static int tir_gemm_batch_##N(tir_ctx* ctx, const char* where, const tir_buf* A, \
                                                           const tir_buf* B, const tir_buf* C, T alpha, T beta) { \
@@ -145,6 +154,12 @@ static inline tir_buf tir__matrix(const tir_buf* x) {
             return tir_fail(ctx, "%s A (%lld,%lld) @ B (%lld,%lld) does not fit C (%lld,%lld) at run time", where, \
                             (long long)a.shape[0], (long long)k, (long long)b.shape[0], (long long)b.shape[1],  \
                             (long long)m, (long long)n);                                                     \
+        int one_b = 1;                                                                                       \
+        for (int d = 0; d < nb; ++d) one_b &= B->strides[d] == 0;                                           \
+        if (count > 1 && one_b && tir__rows_continue(A, nb) && tir__rows_continue(C, nb)) {                  \
+            a.shape[0] = c.shape[0] = count * m;                                                             \
+            return tir_gemm_##N(ctx, where, &a, &b, &c, 0, 0, alpha, beta);                                  \
+        }                                                                                                    \
         int la = 0, lb = 0, lc = 0;                                                                          \
         int64_t lda = 0, ldb = 0, ldc = 0;                                                                   \
         int batched = count > 1 && count >= ctx->nthreads && count <= TIR_BLASINT_MAX && m > 0 && n > 0 &&  \
