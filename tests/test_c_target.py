@@ -323,8 +323,9 @@ def _batched_inputs() -> list[list[np.ndarray]]:
 
 
 def test_batched_matmul_is_blas_on_every_layout_and_thread_count() -> None:
-    """One lib.gemm_batch per product (np.dot of a 3-d by a matrix too): a single cblas gemm_batch call (as many products as threads) or a loop
-    of threaded gemms (fewer), on contiguous, strided (copied for BLAS) and Fortran-order (transposed) inputs."""
+    """One lib.gemm_batch per product (np.dot of a 3-d by a matrix too): one gemm of all rows (a shared B), a
+    single cblas gemm_batch call (as many products as threads) or a loop of threaded gemms (fewer), on
+    contiguous, strided (copied for BLAS) and Fortran-order (transposed) inputs."""
     from tensorir.frontend.parser import parse
     from tensorir.passes import run_pipeline
     from tensorir.runtime import c_module
