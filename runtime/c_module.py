@@ -19,7 +19,11 @@ jobs wait for cores, and the reverse. Measured on the 2-core VM, numpy 256x784 @
 tensorir gemm alternating (tir-bench's order): tensorir 3.1-4.5 ms against 1.4 ms alone; with one pool
 1.4-1.6 ms, numpy unchanged (1.4-1.6 ms). The alternative, calling numpy's OpenBLAS (ILP64) for our
 gemm instead of scipy-openblas32, would need numpy's library at build time or every call through a
-pointer, and a fallback for when it is not OpenBLAS; the callback alone gives one pool. Once shared,
+pointer, and a fallback for when it is not OpenBLAS; the callback alone gives one pool. The cost: numpy's
+loops of small threaded products (its batched matmul: one threaded sgemm per matrix) pay libgomp's
+region start and join per product; alone that is about as fast as OpenBLAS's own pool, but under load
+from other processes it was up to 2x slower here (OpenBLAS's waiting threads yield the core to a
+preempted partner, libgomp's spin), hence `config.share_blas` (True) to keep numpy's pool. Once shared,
 numpy's OpenBLAS takes its thread count from `set_num_threads` and from a `config.threads` set when the
 pool is shared; with config.threads 0 until then it keeps its own (OPENBLAS_NUM_THREADS, a threadpoolctl
 limit, else the cores). Each import runs with
@@ -186,9 +190,10 @@ def share_blas_pool(module: ModuleType) -> None:
     Two pools on the same cores fight: right after a numpy matmul its OpenBLAS pthreads still spin, and a
     tensorir gemm on libgomp's team (or the reverse) waits for cores (see the module docstring). With the
     callback in both OpenBLAS copies every BLAS job of the process runs on one team. Elsewhere (numpy on
-    MKL or Accelerate, an older OpenBLAS, a module built without OpenMP) nothing changes."""
+    MKL or Accelerate, an older OpenBLAS, a module built without OpenMP, config.share_blas off) nothing
+    changes."""
     callback = getattr(module, "blas_threads_callback", None)
-    if _shared_blas or callback is None:
+    if _shared_blas or callback is None or not config.share_blas:
         return
     blas = numpy_openblas()
     if blas is None:

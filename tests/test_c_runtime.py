@@ -397,6 +397,7 @@ _SHARED_POOL = textwrap.dedent("""
     if sys.argv[3] == "not-openblas":  # numpy as if on another BLAS: its extension links no OpenBLAS
         import _ctypes
         c_module.numpy_extension = lambda: _ctypes.__file__
+    config.share_blas = sys.argv[3] != "off"
 
     def ticks(tids):
         total = 0
@@ -467,6 +468,16 @@ def test_numpy_on_another_blas_keeps_its_pool(cachedir: Path, matmul: c_module.C
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout.strip().splitlines()[-1])
     assert not r["found"] and r["same"] and r["tir_err"] < 1e-3 and r["callback"] in (None, "not exported")
+
+
+def test_share_blas_off_keeps_numpys_pool(cachedir: Path, matmul: c_module.CModule, tmp_path: Path) -> None:
+    src = tmp_path / "mm.c"
+    src.write_text(MATMUL_SRC)
+    p = subprocess.run([sys.executable, "-c", _SHARED_POOL, str(cachedir), str(src), "off"], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["same"] and r["tir_err"] < 1e-3 and r["callback"] in (None, "not exported")
 
 
 # ---------------------------------------------------------------- the cache
