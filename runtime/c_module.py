@@ -22,8 +22,9 @@ gemm instead of scipy-openblas32, would need numpy's library at build time or ev
 pointer, and a fallback for when it is not OpenBLAS; the callback alone gives one pool. The cost: numpy's
 loops of small threaded products (its batched matmul: one threaded sgemm per matrix) pay libgomp's
 region start and join per product; alone that is about as fast as OpenBLAS's own pool, but under load
-from other processes it was up to 2x slower here (OpenBLAS's waiting threads yield the core to a
-preempted partner, libgomp's spin), hence `config.share_blas` (True) to keep numpy's pool. Once shared,
+from other processes it was up to 2x slower here (OpenBLAS's idle threads yield their core while they
+spin, libgomp's do not; the callback's caller does, see tir_runtime.h), hence `config.share_blas`
+(True) to keep numpy's pool. Once shared,
 numpy's OpenBLAS takes its thread count from `set_num_threads` and from a `config.threads` set when the
 pool is shared; with config.threads 0 until then it keeps its own (OPENBLAS_NUM_THREADS, a threadpoolctl
 limit, else the cores). Each import runs with

@@ -200,6 +200,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -949,8 +950,20 @@ done_free:
 typedef void (*tir__blas_dojob)(int thread_num, void* jobdata, int dojob_data);
 static void tir__blas_jobs(int sync, tir__blas_dojob dojob, int numjobs, size_t elsize, void* jobdata, int dojob_data) {
     (void)sync;
-#pragma omp parallel for num_threads(numjobs) schedule(static, 1)
-    for (int i = 0; i < numjobs; ++i) dojob(omp_get_thread_num(), (char*)jobdata + (size_t)i * elsize, dojob_data);
+    int done = 0;
+#pragma omp parallel num_threads(numjobs)
+    {
+#pragma omp for schedule(static, 1) nowait
+        for (int i = 0; i < numjobs; ++i) {
+            dojob(omp_get_thread_num(), (char*)jobdata + (size_t)i * elsize, dojob_data);
+            __atomic_fetch_add(&done, 1, __ATOMIC_RELEASE);
+        }
+        /* The caller waits for the other jobs yielding its core, as OpenBLAS's own threads do, rather than in
+         * libgomp's barrier spin: on a loaded machine a preempted job may need that core (a loop of small
+         * threaded sgemms under load: 12-50 ms -> 7.5-10 ms here, OpenBLAS's own pool 3.3-4.5 ms). */
+        if (omp_get_thread_num() == 0)
+            while (__atomic_load_n(&done, __ATOMIC_ACQUIRE) < numjobs) sched_yield();
+    }
 }
 #define TIR__BLAS_CALLBACK 1
 #endif
