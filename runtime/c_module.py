@@ -21,10 +21,11 @@ tensorir gemm alternating (tir-bench's order): tensorir 3.1-4.5 ms against 1.4 m
 gemm instead of scipy-openblas32, would need numpy's library at build time or every call through a
 pointer, and a fallback for when it is not OpenBLAS; the callback alone gives one pool. The cost: numpy's
 loops of small threaded products (its batched matmul: one threaded sgemm per matrix) pay libgomp's
-region start and join per product; alone that is about as fast as OpenBLAS's own pool, but under load
-from other processes it was up to 2x slower here (OpenBLAS's idle threads yield their core while they
-spin, libgomp's do not; the callback's caller does, see tir_runtime.h), hence `config.share_blas`
-(True) to keep numpy's pool. Once shared,
+region start and join per product; on a quiet machine that is about as fast as OpenBLAS's own pool
+(tir-bench's numpy row 2.5-3.1 ms either way), but with the 2 cores overloaded by other processes (load
+2.5) its medians were 3-24 ms against 3-16 ms, and some runs took 0.1-0.5 s: a libgomp worker that slept
+waits for a busy core at each of the 64 regions, OpenBLAS's own workers keep yield-spinning. Hence
+`config.share_blas` (True) to keep numpy's pool. Once shared,
 numpy's OpenBLAS takes its thread count from `set_num_threads` and from a `config.threads` set when the
 pool is shared; with config.threads 0 until then it keeps its own (OPENBLAS_NUM_THREADS, a threadpoolctl
 limit, else the cores). Each import runs with

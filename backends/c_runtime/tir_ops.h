@@ -110,7 +110,7 @@ TIR__FLOAT_OPS(float, f32, floorf, copysignf, fmodf, fabsf)
 TIR__FLOAT_OPS(double, f64, floor, copysign, fmod, fabs)
 
 
-/* ---- BLAS calls of lib.gemm / lib.gemv / lib.gemm_batch on buffers of any strides (host code; needs tir_runtime.h) ----
+/* ---- BLAS calls of lib.gemm / gemv / gemm_batch on buffers of any strides (host code; needs tir_runtime.h) ----
  * A buffer BLAS cannot take as is (tir_blas_layout) is copied to a contiguous temporary; an output that
  * is not row-major with unit column stride is computed in a temporary and copied back. With beta == 0
  * BLAS ignores the output's old contents (NaN included); with an empty inner dim C = beta * C here.
