@@ -23,8 +23,9 @@ pointer, and a fallback for when it is not OpenBLAS; the callback alone gives on
 loops of small threaded products (its batched matmul: one threaded sgemm per matrix) pay libgomp's
 region start and join per product; on a quiet machine that is about as fast as OpenBLAS's own pool
 (tir-bench's numpy row 2.5-3.1 ms either way), but with the 2 cores overloaded by other processes (load
-2.5) its medians were 3-24 ms against 3-16 ms, and some runs took 0.1-0.5 s: a libgomp worker that slept
-waits for a busy core at each of the 64 regions, OpenBLAS's own workers keep yield-spinning. Hence
+2.5) its medians were 3-24 ms against 3-16 ms, and some runs took 0.1-0.5 s (likely: a libgomp worker
+that fell asleep waits for a busy core at each of the 64 regions, where OpenBLAS's own workers keep
+yield-spinning; a longer GOMP_SPINCOUNT did not clearly help). Hence
 `config.share_blas` (True) to keep numpy's pool. Once shared,
 numpy's OpenBLAS takes its thread count from `set_num_threads` and from a `config.threads` set when the
 pool is shared; with config.threads 0 until then it keeps its own (OPENBLAS_NUM_THREADS, a threadpoolctl
