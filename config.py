@@ -19,6 +19,8 @@ sets `debug`. Afterwards they are plain attributes of `tensorir.config`:
 | cc       | cc                 | the C compiler of the `c` target                                          |
 | cflags   | -O3 -march=native  | flags for `cc` (space-separated)                                          |
 | threads  | 0                  | threads of compiled code (OpenMP loops and BLAS); 0: all available cores  |
+| share_blas | True             | numpy's OpenBLAS runs its jobs on tensorir's thread pool (one pool per    |
+|          |                    | process; runtime/c_module.py); `share_blas=0` leaves numpy its own pool   |
 | debug    | 0                  | 0 quiet; 1 pass names and timings; 2 IR after each pass; 3 IR before and  |
 |          |                    | after each pass; 4 generated source; 5 compiler command lines (also `DEBUG=n`); |
 |          |                    | each level includes the lower ones; a cache hit prints `cache hit: PATH` and |
@@ -104,6 +106,7 @@ FLAGS: dict[str, Flag] = {
     "cc": Flag("cc", _text, "C compiler of the c target"),
     "cflags": Flag("-O3 -march=native", _text, "flags for the C compiler"),
     "threads": Flag(0, _int, "threads of compiled code (OpenMP loops and BLAS); 0 means all available cores"),
+    "share_blas": Flag(True, _bool, "numpy's OpenBLAS runs its jobs on tensorir's thread pool"),
     "debug": Flag(0, _int, "debug output level 0..5"),
     "verify": Flag(True, _bool, "verify the IR after every pass"),
 }

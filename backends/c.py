@@ -1,6 +1,6 @@
 """The C target: one C translation unit per compiled function, in the ABI of backends/c_runtime/tir_runtime.h.
 
-    #define TIR_USE_BLAS 1                       (when the function calls lib.gemm / lib.gemv)
+    #define TIR_USE_BLAS 1                       (when the function calls lib.gemm / gemv / gemm_batch)
     #include "tir_runtime.h"                     (Python, numpy, tir_math.h)
     #include "tir_ops.h"                         (numpy-exact integer division etc., BLAS wrappers)
     static void k0(tir_ctx* ctx, const float* restrict x, int64_t x_n0, ...) { ...loops... }
@@ -468,24 +468,23 @@ class CRenderer(CStyleRenderer):
         return f"&(tir_buf){{(char*){m.data}, {len(m.shape)}, {{{shape}}}, {{{strides}}}}}"
 
     def render_gemm(self, op: Operation) -> None:
-        self.uses_blas = True
-        a, b, c = (self.memref(v) for v in op.operands)
-        t = c.element
-        alpha, beta = (self.literal(op.attributes[k], t) for k in ("alpha", "beta"))
-        where = c_string(f"{op.loc}: '{op.name}' op")
-        ta, tb = int(bool(op.attributes["trans_a"])), int(bool(op.attributes["trans_b"]))
-        self.emit(f"if (tir_gemm_{t.name}(ctx, {where}, {self._tir_buf(a)}, {self._tir_buf(b)}, {self._tir_buf(c)}, "
-                  f"{ta}, {tb}, {alpha}, {beta})) return -1;")
+        self._render_blas(op, "gemm", "trans_a", "trans_b")
 
     def render_gemv(self, op: Operation) -> None:
+        self._render_blas(op, "gemv", "trans")
+
+    def render_gemm_batch(self, op: Operation) -> None:
+        self._render_blas(op, "gemm_batch")
+
+    def _render_blas(self, op: Operation, helper: str, *flags: str) -> None:
+        """`tir_<helper>_<type>(ctx, where, buffers..., flags..., alpha, beta)` of tir_ops.h, on any strides."""
         self.uses_blas = True
-        a, x, y = (self.memref(v) for v in op.operands)
-        t = y.element
-        alpha, beta = (self.literal(op.attributes[k], t) for k in ("alpha", "beta"))
-        where = c_string(f"{op.loc}: '{op.name}' op")
-        ta = int(bool(op.attributes["trans"]))
-        self.emit(f"if (tir_gemv_{t.name}(ctx, {where}, {self._tir_buf(a)}, {self._tir_buf(x)}, {self._tir_buf(y)}, "
-                  f"{ta}, {alpha}, {beta})) return -1;")
+        bufs = [self.memref(v) for v in op.operands]
+        t = bufs[-1].element
+        args = [c_string(f"{op.loc}: '{op.name}' op"), *(self._tir_buf(m) for m in bufs),
+                *(str(int(bool(op.attributes[f]))) for f in flags),
+                *(self.literal(op.attributes[k], t) for k in ("alpha", "beta"))]
+        self.emit(f"if (tir_{helper}_{t.name}(ctx, {', '.join(args)})) return -1;")
 
     def render_launch(self, op: Operation) -> None:
         assert isinstance(op, K.LaunchOp)
@@ -643,7 +642,7 @@ class CRenderer(CStyleRenderer):
             kernel_text += self.render_kernel_versions(kfn, restrict_ok) + [""]
             self.kernel_checks[kfn.sym_name] = self.has_check
         main_text = self.render_host(host)
-        if any(isinstance(o, (L.GemmOp, L.GemvOp)) for o in host.walk()):
+        if any(isinstance(o, L.BlasOp) for o in host.walk()):
             self.uses_blas = True
         ftype = host.function_type
         arg_rows = []
@@ -746,7 +745,7 @@ def _uses_f32_trig(fn: K.KernelFuncOp) -> bool:
 def _reads_what_it_writes(fn: K.KernelFuncOp) -> bool:
     """Whether the kernel loads from (or copies from) a buffer it also writes."""
     read = {_root_of(o.operands[0]) for o in fn.walk() if isinstance(o, (M.LoadOp, M.CopyOp))}
-    read |= {_root_of(v) for o in fn.walk() if isinstance(o, (L.GemmOp, L.GemvOp)) for v in o.operands[:-1]}
+    read |= {_root_of(v) for o in fn.walk() if isinstance(o, L.BlasOp) for v in o.operands[:-1]}
     written = {a for a, w in zip(fn.body.args, _written_args(fn)) if w}
     return bool(read & written) or any(isinstance(o, M.AllocOp) for o in fn.walk())
 
@@ -783,7 +782,7 @@ def _aliasable_copies(fn: F.FuncOp, written: dict[str, list[bool]]) -> set[Value
         if isinstance(o, M.ViewOp):
             return o.results[0] not in returned and reads(o.results[0].uses)
         return isinstance(o, (M.DeallocOp, M.DimOp, M.StrideOp)) or (isinstance(o, M.CopyOp) and use.index == 0) \
-            or (isinstance(o, (L.GemmOp, L.GemvOp)) and use.index < len(o.operands) - 1) \
+            or (isinstance(o, L.BlasOp) and use.index < len(o.operands) - 1) \
             or (isinstance(o, K.LaunchOp) and not written[o.attributes["kernel"].name][use.index])
 
     out: set[Value] = set()

@@ -1124,7 +1124,7 @@ def _written_args(fn: K.KernelFuncOp) -> list[bool]:
             written.add(_root_of(o.operands[1]))
         elif isinstance(o, M.CopyOp):
             written.add(_root_of(o.operands[1]))
-        elif isinstance(o, (L.GemmOp, L.GemvOp)):
+        elif isinstance(o, L.BlasOp):
             written.add(_root_of(o.operands[-1]))
     return [a in written for a in fn.body.args]
 
@@ -1147,5 +1147,6 @@ STMT: dict[type[Operation], str] = {
     T.ConstantOp: "render_tensor_constant",
     L.GemmOp: "render_gemm",
     L.GemvOp: "render_gemv",
+    L.GemmBatchOp: "render_gemm_batch",
     K.LaunchOp: "render_launch",
 }

@@ -3,6 +3,8 @@
     lib.gemm %a, %b, %c {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false}
         : memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>
     lib.gemv %a, %x, %y {alpha = 1.0, beta = 0.0, trans = false} : memref<?x?xf32>, memref<?xf32>, memref<?xf32>
+    lib.gemm_batch %a, %b, %c {alpha = 1.0, beta = 0.0}
+        : memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xf32>
 
 The ops have no results: they write into their last operand, with BLAS semantics
 (`beta = 0` ignores the output's old contents, NaN included; the output must not
@@ -21,13 +23,14 @@ from ..ir.types import Dim, MemRefType, f32, f64
 from .mem import check_writable, memref_type
 from .tensor_common import fmt_shape, runtime_error
 
-__all__ = ["GemmOp", "GemvOp"]
+__all__ = ["BlasOp", "GemmBatchOp", "GemmOp", "GemvOp"]
 
 _NUM = (int, float)
 
 
-class _BlasOp(Operation):
-    """Shared checks of the BLAS calls: memref operands of given ranks, one float element type."""
+class BlasOp(Operation):
+    """Shared checks of the BLAS calls: memref operands of given ranks, one float element type; the last
+    operand is the output."""
 
     num_results = 0
     ranks: ClassVar[tuple[int, ...]] = ()
@@ -64,7 +67,7 @@ def _match(a: Dim, b: Dim) -> bool:
     return a is None or b is None or a == b
 
 
-class GemmOp(_BlasOp):
+class GemmOp(BlasOp):
     """C = alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T:
     `lib.gemm %a, %b, %c {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false}
     : memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>`."""
@@ -103,7 +106,7 @@ class GemmOp(_BlasOp):
         return self.write(c, [a, b], value)
 
 
-class GemvOp(_BlasOp):
+class GemvOp(BlasOp):
     """y = alpha * op(A) @ x + beta * y:
     `lib.gemv %a, %x, %y {alpha = 1.0, beta = 0.0, trans = false} : memref<?x?xf32>, memref<?xf32>, memref<?xf32>`."""
 
@@ -132,3 +135,37 @@ class GemvOp(_BlasOp):
         if beta != 0:
             value = value + beta * y
         return self.write(y, [a, x], value)
+
+
+class GemmBatchOp(BlasOp):
+    """C[i] = alpha * A[i] @ B[i] + beta * C[i] for every index i of the leading (batch) dims:
+    `lib.gemm_batch %a, %b, %c {alpha = 1.0, beta = 0.0} : memref<?x?x?xf32, strides=[0,?,?]>, memref<?x?x?xf32>,
+    memref<?x?x?xf32>`. The operands have one rank (3 or more) and the same batch sizes; an operand broadcast
+    along a batch dim is a view with stride 0 there (BLAS then reads the same matrix for each i)."""
+
+    name = "lib.gemm_batch"
+    operands_def = ("a", "b", "c")
+    attrs = {"alpha": AttrDef(_NUM, default=1.0), "beta": AttrDef(_NUM, default=0.0)}
+    operand_names = ("A", "B", "C")
+
+    def verify_(self) -> None:
+        a, b, c = (t.shape for t in self.typed())
+        if not len(a) == len(b) == len(c) >= 3:
+            raise self.error(f"operands must have one rank, at least 3, got {len(a)}, {len(b)} and {len(c)}")
+        if not all(_match(x, y) and _match(y, z) for x, y, z in zip(a[:-2], b[:-2], c[:-2])):
+            raise self.error(f"batch dims differ: A {fmt_shape(a)}, B {fmt_shape(b)}, C {fmt_shape(c)}")
+        if not _match(a[-1], b[-2]):
+            raise self.error(f"A is {fmt_shape(a)} and B is {fmt_shape(b)}: inner dimensions differ")
+        if not (_match(a[-2], c[-2]) and _match(b[-1], c[-1])):
+            raise self.error(f"C is {fmt_shape(c)} but A @ B is {fmt_shape((*c[:-2], a[-2], b[-1]))}")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        a, b, c = args
+        if not (a.shape[:-2] == b.shape[:-2] == c.shape[:-2] and a.shape[-1] == b.shape[-2]
+                and c.shape[-2:] == (a.shape[-2], b.shape[-1])):
+            raise runtime_error(self, f"A {a.shape} @ B {b.shape} does not fit C {c.shape}")
+        alpha, beta = self.alpha_beta()
+        value = alpha * np.matmul(a, b)
+        if beta != 0:
+            value = value + beta * c
+        return self.write(c, [a, b], value)

@@ -228,8 +228,11 @@ def _dot(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         return _generic_alloc(cx, [a, b], list(op.operands), list(op.results), maps, [PAR] * tr.rank, None,
                               _product_body(tr.element))
     el = tr.element
-    if ta.element == tb.element == el and el in (f32, f64) and ta.rank <= 2 and tb.rank <= 2:
-        return [_blas(cx, a, b, el)]
+    if ta.element == tb.element == el and el in (f32, f64):
+        if ta.rank <= 2 and tb.rank <= 2:
+            return [_blas(cx, a, b, el)]
+        if op.name == "tensor.matmul" or tb.rank <= 2:  # np.dot of an n-d by a matrix or vector is matmul
+            return [_gemm_batch(cx, op, a, b, el)]
     if op.name == "tensor.matmul":
         return _batched_matmul(cx, op, a, b)
     ra, rb = ta.rank, tb.rank
@@ -276,6 +279,56 @@ def _blas(cx: FunctionBufferizer, a: Value, b: Value, el: ScalarType) -> Value:
     y = cx.view(out, 0, [1], [1])
     cx.b.create(LB.GemvOp, row, b, y, alpha=1.0, beta=0.0, trans=False)
     return out
+
+
+def _gemm_batch(cx: FunctionBufferizer, op: Operation, a: Value, b: Value, el: ScalarType) -> Value:
+    """matmul with batch dims as one lib.gemm_batch: each operand viewed as a stack of matrices over the
+    result's batch dims (stride 0 along a dim it broadcasts; a 1-d operand is a 1xK or Kx1 matrix of every
+    batch element), written into a view of the result with the vector's dim put back."""
+    ra, rb = a.type.rank, b.type.rank
+    _check_contraction(cx, a, b)
+    if ra >= 2 and rb >= 2:
+        batch = cx.broadcast(op.name, op.loc, [cx.shape(a), cx.shape(b)], core=2)
+    else:
+        batch = cx.shape(a if ra > 2 else b)[:-2]
+    k = cx.dim(a, ra - 1)
+    m: Ix = cx.dim(a, ra - 2) if ra >= 2 else 1
+    n: Ix = cx.dim(b, rb - 1) if rb >= 2 else 1
+    # a vector is a one-row (a) or one-column (b) matrix; the stride of its extent-1 dim does not matter
+    av = _matrices(cx, a, batch, [m, k], [cx.stride(a, ra - 2), cx.stride(a, ra - 1)] if ra >= 2
+                   else [1, cx.stride(a, 0)])
+    bv = _matrices(cx, b, batch, [k, n], [cx.stride(b, rb - 2), cx.stride(b, rb - 1)] if rb >= 2
+                   else [cx.stride(b, 0), 1])
+    c = cx.alloc([*batch, *([m] if ra >= 2 else []), *([n] if rb >= 2 else [])], el)
+    cs = [cx.stride(c, d) for d in range(len(batch))]
+    cv = c if ra >= 2 and rb >= 2 else cx.view(c, 0, [*batch, m, n], [*cs, n, 1])
+    cx.b.create(LB.GemmBatchOp, av, bv, cv, alpha=1.0, beta=0.0)
+    return c
+
+
+def _matrices(cx: FunctionBufferizer, x: Value, batch: Sequence[Ix], shape: list[Ix], strides: list[Ix]) -> Value:
+    """x as a view of len(batch) + 2 dims: its batch dims (those before its last two) right-aligned to `batch`,
+    stride 0 where x has none or a size 1 that broadcasts, then one matrix of `shape` and `strides`."""
+    own = max(x.type.rank - 2, 0)
+    lead: list[Ix] = []
+    for d in range(len(batch)):
+        j = d - (len(batch) - own)
+        size = x.type.shape[j] if j >= 0 else 1
+        if j < 0 or (size == 1 and batch[d] != 1):
+            lead.append(0)
+        elif size is None and cx.dim(x, j) is not batch[d]:  # 1 at run time against a larger size
+            lead.append(cx.select(cx.cmp("eq", cx.dim(x, j), 1), 0, cx.stride(x, j)))
+        else:
+            lead.append(cx.stride(x, j))
+    full_shape, full_strides = [*batch, *shape], [*lead, *strides]
+    if x.type.rank == len(full_shape) and all(_same(p, q) for p, q in zip(
+            [*full_shape, *full_strides], [*cx.shape(x), *(cx.stride(x, d) for d in range(x.type.rank))])):
+        return x
+    return cx.view(x, 0, full_shape, full_strides)
+
+
+def _same(p: Ix, q: Ix) -> bool:
+    return p is q or (isinstance(p, int) and isinstance(q, int) and p == q)
 
 
 def _batched_matmul(cx: FunctionBufferizer, op: Operation, a: Value, b: Value) -> list[Value]:

@@ -10,7 +10,26 @@ plan runs in one foreign call (see backends/c_runtime/tir_runtime.h for the ABI)
 under a unique name (`tir_<key>`) and never entered into sys.modules.
 
 Threads: one pool. Parallel loops and threaded BLAS calls both run on libgomp's team (the module
-routes OpenBLAS's jobs there through its threads callback; see tir_runtime.h). Each import runs with
+routes OpenBLAS's jobs there through its threads callback; see tir_runtime.h), and so do numpy's BLAS
+calls: the first module loaded installs the same callback in numpy's OpenBLAS (`share_blas_pool`; numpy's
+library is found through numpy's own extension, `numpy_openblas`, never by a path; numpy on MKL,
+Accelerate or an OpenBLAS without the callback keeps its own pool, as before). Two pools on two cores
+fought: right after a numpy product its OpenBLAS pthreads spin (about 0.1 s by default) while our gemm's
+jobs wait for cores, and the reverse. Measured on the 2-core VM, numpy 256x784 @ 784x512 and the same
+tensorir gemm alternating (tir-bench's order): tensorir 3.1-4.5 ms against 1.4 ms alone; with one pool
+1.4-1.6 ms, numpy unchanged (1.4-1.6 ms). The alternative, calling numpy's OpenBLAS (ILP64) for our
+gemm instead of scipy-openblas32, would need numpy's library at build time or every call through a
+pointer, and a fallback for when it is not OpenBLAS; the callback alone gives one pool. The cost: numpy's
+loops of small threaded products (its batched matmul: one threaded sgemm per matrix) pay libgomp's
+region start and join per product; on a quiet machine that is about as fast as OpenBLAS's own pool
+(tir-bench's numpy row 2.5-3.1 ms either way), but with the 2 cores overloaded by other processes (load
+2.5) its medians were 3-24 ms against 3-16 ms, and some runs took 0.1-0.5 s (likely: a libgomp worker
+that fell asleep waits for a busy core at each of the 64 regions, where OpenBLAS's own workers keep
+yield-spinning; a longer GOMP_SPINCOUNT did not clearly help). Hence
+`config.share_blas` (True) to keep numpy's pool. Once shared,
+numpy's OpenBLAS takes its thread count from `set_num_threads` and from a `config.threads` set when the
+pool is shared; with config.threads 0 until then it keeps its own (OPENBLAS_NUM_THREADS, a threadpoolctl
+limit, else the cores). Each import runs with
 GOMP_SPINCOUNT=3000 and OPENBLAS_THREAD_TIMEOUT=4 (only where the user has not set
 OMP_WAIT_POLICY/GOMP_SPINCOUNT resp. OPENBLAS_THREAD_TIMEOUT, and only for the duration of the import,
 which is when libgomp and scipy-openblas32 are loaded and read them): a worker spins a few tens of
@@ -27,10 +46,13 @@ run on) sets the team size of each module at load; `set_num_threads` changes all
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import importlib.machinery
 import importlib.util
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -100,10 +122,89 @@ def default_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Threads of OpenMP loops and BLAS for every loaded module (and, through config.threads, later ones)."""
+    """Threads of OpenMP loops and BLAS for every loaded module (and, through config.threads, later ones)
+    and of numpy's OpenBLAS once it shares the pool; 0: the cores this process may run on."""
     config.threads = n
     for m in _loaded.values():
         m.set_num_threads(default_threads())
+    if _shared_blas:
+        _shared_blas[0].set_num_threads(default_threads())
+
+
+@dataclass(frozen=True)
+class OpenBlasThreads:
+    """The thread controls of an OpenBLAS loaded in this process (ctypes functions)."""
+
+    library: str  # the loaded object it was looked up through
+    set_threads_callback: Any  # void (openblas_threads_callback)
+    set_num_threads: Any  # void (int)
+    get_num_threads: Any  # int (void)
+
+
+# (prefix, suffix) of OpenBLAS's exported names in the builds numpy links: its wheels' scipy-openblas64
+# (scipy_openblas_set_num_threads64_, ...), an ILP64 OpenBLAS with suffixed symbols, a plain OpenBLAS.
+OPENBLAS_SYMBOLS = (("scipy_", "64_"), ("", "64_"), ("", ""))
+
+
+def find_openblas(library: str) -> OpenBlasThreads | None:
+    """The thread controls of the OpenBLAS that the already loaded shared object `library` is or links
+    (dlsym on its handle searches it and its dependencies: the BLAS it really calls, wherever that lives).
+    None for another BLAS (MKL, Accelerate, BLIS), an OpenBLAS without the threads callback (before 0.3.27),
+    or an object that is not loaded."""
+    try:
+        lib = ctypes.CDLL(library, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except (OSError, AttributeError):  # not loaded, or no RTLD_NOLOAD on this platform
+        return None
+    for prefix, suffix in OPENBLAS_SYMBOLS:
+        try:
+            fns = [getattr(lib, f"{prefix}openblas_{name}{suffix}")
+                   for name in ("set_threads_callback_function", "set_num_threads", "get_num_threads")]
+        except AttributeError:
+            continue
+        set_cb, set_n, get_n = fns
+        set_cb.argtypes, set_cb.restype = [ctypes.c_void_p], None
+        set_n.argtypes, set_n.restype = [ctypes.c_int], None
+        get_n.argtypes, get_n.restype = [], ctypes.c_int
+        return OpenBlasThreads(library, set_cb, set_n, get_n)
+    return None
+
+
+def numpy_extension() -> str:
+    """The file of numpy's core extension, which links numpy's BLAS."""
+    try:
+        from numpy._core import _multiarray_umath as core
+    except ImportError:  # numpy 1.x
+        from numpy.core import _multiarray_umath as core  # type: ignore[no-redef]
+    return str(core.__file__)
+
+
+@functools.cache
+def numpy_openblas() -> OpenBlasThreads | None:
+    """numpy's BLAS when it is an OpenBLAS with the threads callback, else None."""
+    return find_openblas(numpy_extension())
+
+
+_shared_blas: list[OpenBlasThreads] = []  # numpy's OpenBLAS, once its jobs run on libgomp's team
+
+
+def share_blas_pool(module: ModuleType) -> None:
+    """Run numpy's OpenBLAS jobs on libgomp's team too, through the module's threads callback (once per process).
+
+    Two pools on the same cores fight: right after a numpy matmul its OpenBLAS pthreads still spin, and a
+    tensorir gemm on libgomp's team (or the reverse) waits for cores (see the module docstring). With the
+    callback in both OpenBLAS copies every BLAS job of the process runs on one team. Elsewhere (numpy on
+    MKL or Accelerate, an older OpenBLAS, a module built without OpenMP, config.share_blas off) nothing
+    changes."""
+    callback = getattr(module, "blas_threads_callback", None)
+    if _shared_blas or callback is None or not config.share_blas:
+        return
+    blas = numpy_openblas()
+    if blas is None:
+        return
+    blas.set_threads_callback(callback)
+    _shared_blas.append(blas)
+    if config.threads > 0:  # else numpy's keeps its count: OPENBLAS_NUM_THREADS, a threadpoolctl limit or the cores
+        blas.set_num_threads(default_threads())
 
 
 def thread_env_defaults() -> dict[str, str]:
@@ -171,6 +272,7 @@ def load(source: str, name_hint: str = "tir", key: str | None = None) -> CModule
         raise TirError(f"compiled module {path} has ABI version {getattr(module, 'abi_version', None)}, expected 1")
     mod = CModule(module, key, path, name_hint)
     mod.set_num_threads(default_threads())
+    share_blas_pool(module)
     _loaded[key] = mod
     return mod
 

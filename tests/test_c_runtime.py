@@ -384,6 +384,104 @@ def test_idle_workers_sleep(axpb: c_module.CModule, matmul: c_module.CModule) ->
           f"(threads={c_module.default_threads()}, load average {os.getloadavg()[0]:.1f})")
 
 
+# ---------------------------------------------------------------- one pool with numpy's OpenBLAS
+
+_SHARED_POOL = textwrap.dedent("""
+    import ctypes, json, os, sys, threading, time
+    import numpy as np
+    numpy_threads = set(os.listdir("/proc/self/task")) - {str(threading.get_native_id())}  # its OpenBLAS's
+    from tensorir.config import config
+    from tensorir.runtime import c_module
+    config.cachedir = sys.argv[1]
+    numpy_ext = c_module.numpy_extension()
+    if sys.argv[3] == "not-openblas":  # numpy as if on another BLAS: its extension links no OpenBLAS
+        import _ctypes
+        c_module.numpy_extension = lambda: _ctypes.__file__
+    config.share_blas = sys.argv[3] != "off"
+
+    def ticks(tids):
+        total = 0
+        for t in tids:
+            with open(f"/proc/self/task/{t}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total
+
+    def callback():  # the threads callback numpy's OpenBLAS holds (NULL: its own pthreads)
+        lib = ctypes.CDLL(numpy_ext, mode=os.RTLD_NOLOAD)
+        try:
+            return ctypes.c_void_p.in_dll(lib, "openblas_threads_callback_").value
+        except ValueError:
+            return "not exported"
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((256, 300)), rng.standard_normal((300, 200))
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    before = a @ b
+    mod = c_module.load(open(sys.argv[2]).read(), "mm")
+    time.sleep(0.3)  # numpy's workers, busy with `before`, fall asleep
+    t0 = ticks(numpy_threads)
+    same = all(np.array_equal(a @ b, before) for _ in range(100))
+    numpy_ticks = ticks(numpy_threads) - t0
+    tir = mod.run(a32, b32)
+    blas = c_module.numpy_openblas()
+    counts = []
+    for n in (1, 0):
+        c_module.set_num_threads(n)
+        counts.append(blas.get_num_threads() if blas else None)
+    print(json.dumps({"found": blas is not None, "callback": callback(), "module": mod.module.blas_threads_callback,
+                      "same": same, "numpy_ticks": numpy_ticks, "tir_err": float(np.abs(tir - before).max()),
+                      "numpy_thread_counts": counts, "cores": c_module.default_threads()}))
+""")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs /proc (Linux)")
+def test_numpy_openblas_jobs_run_on_the_shared_pool(cachedir: Path, matmul: c_module.CModule, tmp_path: Path) -> None:
+    """Where numpy's BLAS is an OpenBLAS with the threads callback, loading a module installs the module's
+    callback there: numpy's products stay bit-identical, its own pthreads do no work any more, and
+    set_num_threads sets its thread count too."""
+    if c_module.numpy_openblas() is None:
+        pytest.skip("numpy's BLAS is not an OpenBLAS with the threads callback (0.3.27+)")
+    src = tmp_path / "mm.c"
+    src.write_text(MATMUL_SRC)
+    p = subprocess.run([sys.executable, "-c", _SHARED_POOL, str(cachedir), str(src), "share"], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["found"] and r["same"] and r["tir_err"] < 1e-3
+    assert r["callback"] in (r["module"], "not exported")
+    assert r["numpy_ticks"] <= 1, f"numpy's own OpenBLAS threads ran {r['numpy_ticks']} ticks of 100 products"
+    assert r["numpy_thread_counts"] == [1, r["cores"]]
+
+
+def test_numpy_on_another_blas_keeps_its_pool(cachedir: Path, matmul: c_module.CModule, tmp_path: Path) -> None:
+    """numpy on MKL, Accelerate or an OpenBLAS without the callback (simulated: numpy's extension resolves to
+    one that links no OpenBLAS): nothing is installed, everything works as before."""
+    import _ctypes
+
+    if not getattr(_ctypes, "__file__", None):
+        pytest.skip("_ctypes is built into this Python: no extension file to stand for numpy's")
+    assert c_module.find_openblas(_ctypes.__file__) is None
+    assert c_module.find_openblas(str(tmp_path / "not-loaded.so")) is None
+    src = tmp_path / "mm.c"
+    src.write_text(MATMUL_SRC)
+    p = subprocess.run([sys.executable, "-c", _SHARED_POOL, str(cachedir), str(src), "not-openblas"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert not r["found"] and r["same"] and r["tir_err"] < 1e-3 and r["callback"] in (None, "not exported")
+
+
+def test_share_blas_off_keeps_numpys_pool(cachedir: Path, matmul: c_module.CModule, tmp_path: Path) -> None:
+    src = tmp_path / "mm.c"
+    src.write_text(MATMUL_SRC)
+    p = subprocess.run([sys.executable, "-c", _SHARED_POOL, str(cachedir), str(src), "off"], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["same"] and r["tir_err"] < 1e-3 and r["callback"] in (None, "not exported")
+
+
 # ---------------------------------------------------------------- the cache
 
 

@@ -290,3 +290,82 @@ def test_max_and_argmax_over_an_empty_axis_raise_like_numpy() -> None:
         for shape in [(0, 3), (3, 0)]:
             with pytest.raises(TirError, match=r"test_c_target.py:\d+: .*(no identity|zero-size array)"):
                 f(f32(*shape))
+
+
+# ---------------------------------------------------------------- batched matmul through BLAS
+
+BATCHED = """
+func.func @f(%a: tensor<?x?x?xf32>, %b: tensor<?x?x?xf32>, %m: tensor<?x?xf32>, %v: tensor<?xf32>,
+             %d: tensor<?x1x?x?xf64>, %e: tensor<?x?x?xf64>)
+    -> (tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?xf32>, tensor<?x?xf32>,
+        tensor<?x?x?x?xf64>, tensor<?x?x?xf32>) {
+  %ab = tensor.matmul %a, %b : tensor<?x?x?xf32>
+  %dot = tensor.dot %a, %m : tensor<?x?x?xf32>
+  %am = tensor.matmul %a, %m : tensor<?x?x?xf32>
+  %ma = tensor.matmul %m, %a : tensor<?x?x?xf32>
+  %av = tensor.matmul %a, %v : tensor<?x?xf32>
+  %va = tensor.matmul %v, %a : tensor<?x?xf32>
+  %de = tensor.matmul %d, %e : tensor<?x?x?x?xf64>
+  func.return %ab, %am, %ma, %av, %va, %de, %dot : tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>,
+      tensor<?x?xf32>, tensor<?x?xf32>, tensor<?x?x?x?xf64>, tensor<?x?x?xf32>
+}
+"""
+
+
+def _batched_inputs() -> list[list[np.ndarray]]:
+    """(batch of a, of b, of d, of e, n): b's batch 1 broadcasts at run time, a batch of one, empty batches and
+    an empty inner dim (the products are then zeros)."""
+    out = []
+    for ba, bb, bd, be, n in [(3, 3, 2, 3, 4), (3, 1, 1, 4, 4), (1, 1, 1, 1, 5), (0, 1, 2, 0, 4), (2, 2, 1, 2, 0)]:
+        out.append([f32(ba, n, n), f32(bb, n, 3), f32(n, n), f32(n), RNG.standard_normal((bd, 1, 3, n)),
+                    RNG.standard_normal((be, n, 2))])
+    return out
+
+
+def test_batched_matmul_is_blas_on_every_layout_and_thread_count() -> None:
+    """One lib.gemm_batch per product (np.dot of a 3-d by a matrix too): one gemm of all rows (a shared B), a
+    single cblas gemm_batch call (as many products as threads) or a loop of threaded gemms (fewer), on
+    contiguous, strided (copied for BLAS) and Fortran-order (transposed) inputs."""
+    from tensorir.frontend.parser import parse
+    from tensorir.passes import run_pipeline
+    from tensorir.runtime import c_module
+    from tensorir.runtime.interpreter import Interpreter
+
+    module = parse(BATCHED)
+    run_pipeline(module, "cpu")
+    source = module.attributes["c.source"]
+    assert source.count("if (tir_gemm_batch_f32(") == 6 and source.count("if (tir_gemm_batch_f64(") == 1
+    f = c_module.load(source, "f")
+    try:
+        for threads in (1, 3):  # 1: every batch of 2 or more in one call; 3: batches of 1 and 2 loop
+            c_module.set_num_threads(threads)
+            for case in _batched_inputs():
+                want = Interpreter(parse(BATCHED)).call("f", case)
+                for layout in (lambda a: a, strided, transposed):
+                    got = f.run(*[layout(a) for a in case])
+                    for k, (g, w) in enumerate(zip(got, want)):
+                        where = f"result #{k}, threads {threads}, shapes {[a.shape for a in case]}"
+                        assert (g.dtype, g.shape) == (w.dtype, w.shape), where
+                        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5, err_msg=where)
+    finally:
+        c_module.set_num_threads(0)
+
+
+def _batched_prefixes() -> list[str]:
+    from test_reductions import _legal_pipelines
+    return _legal_pipelines()
+
+
+@pytest.mark.parametrize("spec", _batched_prefixes())
+def test_batched_matmul_through_every_legal_pipeline_prefix(spec: str) -> None:
+    from tensorir.frontend.parser import parse
+    from tensorir.passes import run_pipeline
+    from tensorir.runtime.interpreter import Interpreter
+
+    module = parse(BATCHED)
+    run_pipeline(module, spec)
+    for case in _batched_inputs():
+        want = Interpreter(parse(BATCHED)).call("f", case)
+        got = Interpreter(module).call("f", [np.copy(a) for a in case])
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5, err_msg=f"-p {spec}")

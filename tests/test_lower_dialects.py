@@ -283,6 +283,26 @@ def test_gemm_trans_b_and_gemv_trans_f64() -> None:
     np.testing.assert_allclose(yv, av.T @ xv + y0)
 
 
+def test_gemm_batch_against_numpy() -> None:
+    """Every batch element's product, through views that broadcast (stride 0) and transpose the operands."""
+    m, b, (a, bm, c) = new_func("f", [MR((None, None, None), f64, [None] * 3), MR((2, None, None), f64, [None] * 3),
+                                      MR((2, None, None), f64)])
+    b.create(LB.GemmBatchOp, a, bm, c, alpha=2.0, beta=0.5)
+    b.create(F.ReturnOp)
+    verify(m)
+    d = np.float64
+    pairs = [(np.broadcast_to(rand(1, 3, 4, dtype=d), (2, 3, 4)), rand(2, 5, 4, dtype=d).transpose(0, 2, 1)),
+             (rand(2, 4, 3, dtype=d).transpose(0, 2, 1), rand(2, 4, 10, dtype=d)[:, ::-1, ::2])]
+    for av, bv in pairs:
+        cv = rand(2, 3, 5, dtype=d)
+        c0 = cv.copy()
+        run(m, "f", av, bv, cv)
+        np.testing.assert_allclose(cv, 2.0 * np.matmul(av, bv) + 0.5 * c0)
+    assert "lib.gemm_batch %a0, %a1, %a2 {alpha = 2.0, beta = 0.5}" in print_module(m)
+    with pytest.raises(TirError, match=r"'lib.gemm_batch' op A \(2, 3, 4\) @ B \(2, 3, 5\) does not fit C"):
+        run(m, "f", rand(2, 3, 4, dtype=d), rand(2, 3, 5, dtype=d), np.zeros((2, 3, 5)))
+
+
 def _kernel_module() -> B.ModuleOp:
     """kernel @k: y[i] = 2 * x[i] for i < n; host @h: tensor -> buffers -> device -> launch -> tensor."""
     m, kb, (x, y, n) = new_func("k", [MR((None,)), MR((None,)), index], cls=K.KernelFuncOp)
@@ -490,6 +510,14 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
     ("lib.gemv", lambda b, a: b.create(LB.GemvOp, *[b.create(M.AllocOp, shape=s, dtype=i32).result
                                                     for s in ([2, 3], [3], [2])]),
      "operands must have one element type, f32 or f64, got i32, i32, i32"),
+    ("lib.gemm_batch", lambda b, a: b.create(LB.GemmBatchOp, a[0], a[0], a[0]),
+     "operands must have one rank, at least 3, got 2, 2 and 2"),
+    ("lib.gemm_batch", lambda b, a: b.create(LB.GemmBatchOp, *[b.create(M.AllocOp, shape=s, dtype=f32).result
+                                                               for s in ([2, 3, 4], [3, 4, 5], [2, 3, 5])]),
+     "batch dims differ: A (2, 3, 4), B (3, 4, 5), C (2, 3, 5)"),
+    ("lib.gemm_batch", lambda b, a: b.create(LB.GemmBatchOp, *[b.create(M.AllocOp, shape=s, dtype=f32).result
+                                                               for s in ([2, 3, 4], [2, 3, 5], [2, 3, 5])]),
+     "A is (2, 3, 4) and B is (2, 3, 5): inner dimensions differ"),
     ("kernel.func", _kernel_with([TensorType((4,), f32)]),
      "argument #0 of @k2 must be a memref or a scalar, got tensor<4xf32>"),
     ("kernel.func", _kernel_with([index], [f32]),
@@ -581,6 +609,11 @@ func.func @main(%t: tensor<?x4xf32>, %w: tensor<4x3xf32>) -> (tensor<?x4xf32>, t
   %c0 = scalar.constant {value = 0 : index} : index
   %row = mem.view %wb {offset = 0, shape = [3], strides = [1]} : memref<3xf32>
   lib.gemv %wb, %row, %col {alpha = 1.0, beta = 0.0, trans = false} : memref<4x3xf32>, memref<3xf32>, memref<4xf32>
+  %ws = mem.view %wb sizes %n {offset = 0, shape = [?, 4, 3], strides = [0, 3, 1]} : memref<?x4x3xf32, strides=[0,3,1]>
+  %wt = mem.view %wb sizes %n {offset = 0, shape = [?, 3, 4], strides = [0, 1, 3]} : memref<?x3x4xf32, strides=[0,1,3]>
+  %os = mem.alloc sizes %n {shape = [?, 4, 4], dtype = f32} : memref<?x4x4xf32>
+  lib.gemm_batch %ws, %wt, %os {alpha = 1.0, beta = 0.0} \
+: memref<?x4x3xf32, strides=[0,3,1]>, memref<?x3x4xf32, strides=[0,1,3]>, memref<?x4x4xf32>
   %zero = scalar.constant {value = 0.0 : f32} : f32
   %s = loop.for %n iter %zero ({
     ^bb0(%i: index, %acc: f32):
@@ -665,7 +698,7 @@ _DIALECTS = ("mem", "loop", "lib", "kernel")
 RUN_TESTED = {
     "mem.alloc", "mem.dealloc", "mem.dim", "mem.stride", "mem.check", "mem.view", "mem.load", "mem.store",
     "mem.copy", "mem.buffer_of",
-    "mem.tensor_of", "loop.for", "loop.parallel", "loop.if", "loop.yield", "lib.gemm", "lib.gemv",
+    "mem.tensor_of", "loop.for", "loop.parallel", "loop.if", "loop.yield", "lib.gemm", "lib.gemv", "lib.gemm_batch",
     "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
 }
 

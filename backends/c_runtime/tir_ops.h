@@ -110,12 +110,94 @@ TIR__FLOAT_OPS(float, f32, floorf, copysignf, fmodf, fabsf)
 TIR__FLOAT_OPS(double, f64, floor, copysign, fmod, fabs)
 
 
-/* ---- BLAS calls of lib.gemm / lib.gemv on buffers of any strides (host code; needs tir_runtime.h) ----
+/* ---- BLAS calls of lib.gemm / gemv / gemm_batch on buffers of any strides (host code; needs tir_runtime.h) ----
  * A buffer BLAS cannot take as is (tir_blas_layout) is copied to a contiguous temporary; an output that
  * is not row-major with unit column stride is computed in a temporary and copied back. With beta == 0
  * BLAS ignores the output's old contents (NaN included); with an empty inner dim C = beta * C here.
  * `where` starts every message (the op's location and name). */
 #if defined(TIR_RUNTIME_H) && defined(TIR_USE_BLAS)
+/* The matrix of the last two dims of x (data: the first batch element's). */
+static inline tir_buf tir__matrix(const tir_buf* x) {
+    int r = x->ndim - 2;
+    tir_buf m = {x->data, 2, {x->shape[r], x->shape[r + 1]}, {x->strides[r], x->strides[r + 1]}};
+    return m;
+}
+
+/* Whether the rows of x's matrices continue across its first nb (batch) dims, as in a C-order stack:
+ * then the batch is one matrix of (batch size x rows) rows with x's row stride. */
+static inline int tir__rows_continue(const tir_buf* x, int nb) {
+    for (int d = 0; d < nb; ++d)
+        if (x->strides[d] != x->shape[d + 1] * x->strides[d + 1]) return 0;
+    return 1;
+}
+
+/* lib.gemm_batch: C[i] = alpha A[i] B[i] + beta C[i] over the batch dims (all but the last two; stride 0 where
+ * an operand is broadcast).  One B for all (stride 0 along every batch dim) and rows of A and C that continue
+ * across the batch: one tir_gemm of all the rows.  Else, with at least as many products as threads and
+ * layouts BLAS takes as they are, one cblas_?gemm_batch call, which runs whole products on the threads
+ * (small products stay cheap: no threaded call per product); else a loop of tir_gemm (each product threaded
+ * by OpenBLAS, copies where a layout needs them). */
+#define TIR__GEMM_BATCH(T, N, GEMM_BATCH)                                                                   \
+    __attribute__((unused)) static int tir_gemm_batch_##N(tir_ctx* ctx, const char* where, const tir_buf* A, \
+                                                          const tir_buf* B, const tir_buf* C, T alpha, T beta) { \
+        int nb = C->ndim - 2;                                                                                \
+        int64_t count = 1;                                                                                   \
+        for (int d = 0; d < nb; ++d) {                                                                       \
+            if (A->shape[d] != C->shape[d] || B->shape[d] != C->shape[d])                                    \
+                return tir_fail(ctx, "%s batch dimension %d has sizes %lld (A), %lld (B) and %lld (C) at run time", \
+                                where, d, (long long)A->shape[d], (long long)B->shape[d], (long long)C->shape[d]); \
+            count *= C->shape[d];                                                                            \
+        }                                                                                                    \
+        tir_buf a = tir__matrix(A), b = tir__matrix(B), c = tir__matrix(C);                                  \
+        int64_t m = c.shape[0], n = c.shape[1], k = a.shape[1];                                              \
+        if (a.shape[0] != m || b.shape[0] != k || b.shape[1] != n)                                           \
+            return tir_fail(ctx, "%s A (%lld,%lld) @ B (%lld,%lld) does not fit C (%lld,%lld) at run time", where, \
+                            (long long)a.shape[0], (long long)k, (long long)b.shape[0], (long long)b.shape[1],  \
+                            (long long)m, (long long)n);                                                     \
+        int one_b = 1;                                                                                       \
+        for (int d = 0; d < nb; ++d) one_b &= B->strides[d] == 0;                                           \
+        if (count > 1 && one_b && tir__rows_continue(A, nb) && tir__rows_continue(C, nb)) {                  \
+            a.shape[0] = c.shape[0] = count * m;                                                             \
+            return tir_gemm_##N(ctx, where, &a, &b, &c, 0, 0, alpha, beta);                                  \
+        }                                                                                                    \
+        int la = 0, lb = 0, lc = 0;                                                                          \
+        int64_t lda = 0, ldb = 0, ldc = 0;                                                                   \
+        int batched = count > 1 && count >= ctx->nthreads && count <= TIR_BLASINT_MAX && m > 0 && n > 0 &&  \
+                      k > 0 && tir_blas_layout(&a, &la, &lda) && tir_blas_layout(&b, &lb, &ldb) &&            \
+                      tir_blas_layout(&c, &lc, &ldc) && lc == 0;                                             \
+        const T** ptrs = NULL; /* count A pointers, count B pointers, count C pointers */                    \
+        if (batched && !(ptrs = (const T**)tir_alloc(ctx, 3 * (size_t)count * sizeof(T*)))) return -1;      \
+        int64_t idx[TIR_MAX_DIMS] = {0}, oa = 0, ob = 0, oc = 0; /* the batch index and its offsets */       \
+        for (int64_t i = 0; i < count; ++i) {                                                                \
+            if (ptrs) {                                                                                      \
+                ptrs[i] = (const T*)A->data + oa;                                                            \
+                ptrs[count + i] = (const T*)B->data + ob;                                                    \
+                ptrs[2 * count + i] = (const T*)C->data + oc;                                                \
+            } else {                                                                                         \
+                a.data = (char*)((const T*)A->data + oa);                                                    \
+                b.data = (char*)((const T*)B->data + ob);                                                    \
+                c.data = (char*)((T*)C->data + oc);                                                          \
+                if (tir_gemm_##N(ctx, where, &a, &b, &c, 0, 0, alpha, beta)) return -1;                      \
+            }                                                                                                \
+            for (int d = nb - 1; d >= 0; --d) {                                                              \
+                oa += A->strides[d], ob += B->strides[d], oc += C->strides[d];                               \
+                if (++idx[d] < C->shape[d]) break;                                                           \
+                oa -= A->strides[d] * idx[d], ob -= B->strides[d] * idx[d], oc -= C->strides[d] * idx[d];    \
+                idx[d] = 0;                                                                                  \
+            }                                                                                                \
+        }                                                                                                    \
+        if (ptrs) {                                                                                          \
+            enum CBLAS_TRANSPOSE ta = la ? CblasTrans : CblasNoTrans, tb = lb ? CblasTrans : CblasNoTrans;   \
+            blasint bm = (blasint)m, bn = (blasint)n, bk = (blasint)k, blda = (blasint)lda, bldb = (blasint)ldb, \
+                    bldc = (blasint)ldc, size = (blasint)count;                                              \
+            T zero = 0;                                                                                      \
+            GEMM_BATCH(CblasRowMajor, &ta, &tb, &bm, &bn, &bk, &alpha, ptrs, &blda, ptrs + count, &bldb,     \
+                       beta == 0 ? &zero : &beta, (T**)(ptrs + 2 * count), &bldc, 1, &size);                \
+            tir_free(ctx, (void*)ptrs);                                                                      \
+        }                                                                                                    \
+        return 0;                                                                                            \
+    }
+
 #define TIR__BLAS_OPS(T, N, GEMM, GEMV)                                                                     \
     __attribute__((unused)) static int tir_gemm_##N(tir_ctx* ctx, const char* where, const tir_buf* A,       \
                                                     const tir_buf* B, const tir_buf* C, int ta, int tb,      \
@@ -220,7 +302,10 @@ TIR__FLOAT_OPS(double, f64, floor, copysign, fmod, fabs)
 
 TIR__BLAS_OPS(float, f32, tir_sgemm, tir_sgemv)
 TIR__BLAS_OPS(double, f64, tir_dgemm, tir_dgemv)
+TIR__GEMM_BATCH(float, f32, tir_sgemm_batch)
+TIR__GEMM_BATCH(double, f64, tir_dgemm_batch)
 #undef TIR__BLAS_OPS
+#undef TIR__GEMM_BATCH
 #endif /* TIR_RUNTIME_H && TIR_USE_BLAS */
 
 #undef TIR__SIGNED_INT_OPS

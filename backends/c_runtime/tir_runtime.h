@@ -95,8 +95,9 @@
  *
  * BLAS (with TIR_USE_BLAS): scipy-openblas32's cblas, 32-bit `blasint`
  * (check sizes against TIR_BLASINT_MAX), symbols prefixed `scipy_`; use
- * tir_sgemm/tir_dgemm/tir_sgemv/tir_dgemv/tir_sdot/tir_ddot/tir_saxpy/
- * tir_daxpy (same arguments as cblas_*), or tir_cblas(name) for any other.
+ * tir_sgemm/tir_dgemm/tir_sgemv/tir_dgemv/tir_sgemm_batch/tir_dgemm_batch/
+ * tir_sdot/tir_ddot/tir_saxpy/tir_daxpy (same arguments as cblas_*), or
+ * tir_cblas(name) for any other.
  * Never call BLAS inside an OpenMP parallel region: threaded BLAS calls run
  * on the OpenMP team themselves (see "Threads" below), and a nested region
  * gets one thread, on which OpenBLAS's mutually waiting jobs would hang.
@@ -115,6 +116,8 @@
  *   mod.abi_version          -> TIR_ABI_VERSION
  *   mod.set_num_threads(n)   threads of OpenMP loops and of OpenBLAS (n >= 1)
  *   mod.get_num_threads()
+ *   mod.blas_threads_callback  address of the OpenBLAS threads callback that
+ *                            runs jobs on libgomp's team (OpenMP builds)
  *
  * The GIL is released around tir_main when the arguments hold at least
  * TIR_GIL_RELEASE_MIN elements (tir_result re-acquires it to allocate);
@@ -135,8 +138,15 @@
  * A wake-up still costs a few to tens of
  * microseconds per parallel region: keep loops below TIR_PARALLEL_MIN
  * (element count x a cost weight of your choosing) serial with `if(...)`.
+ * numpy's OpenBLAS joins the pool too: every OpenMP module exports the
+ * callback's address as `blas_threads_callback`, and runtime/c_module.py
+ * installs it in numpy's OpenBLAS when numpy links one with the callback
+ * (0.3.27+), so numpy's products also run on this team and numpy's pthreads
+ * stay asleep (two pools on two cores made each side's BLAS wait for the
+ * other's spinning threads: a tensorir gemm right after a numpy one took
+ * 2-3x as long).
  * Define TIR_BLAS_OWN_THREADS before the include to let OpenBLAS use its own
- * pthread pool instead (not recommended).
+ * pthread pool instead (not recommended; such a module exports no callback).
  *
  * ========================================================================
  * Reference example: y = x * 2 + b  (x: f32 rank 2, b: f32 rank 1)
@@ -190,6 +200,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -209,6 +220,8 @@
 #define tir_dgemm scipy_cblas_dgemm
 #define tir_sgemv scipy_cblas_sgemv
 #define tir_dgemv scipy_cblas_dgemv
+#define tir_sgemm_batch scipy_cblas_sgemm_batch /* OpenBLAS >= 0.3.29 */
+#define tir_dgemm_batch scipy_cblas_dgemm_batch
 #define tir_sdot scipy_cblas_sdot
 #define tir_ddot scipy_cblas_ddot
 #define tir_saxpy scipy_cblas_saxpy
@@ -927,15 +940,30 @@ done_free:
 /* threads and module init                                                  */
 /* ------------------------------------------------------------------------ */
 
-#if defined(TIR_USE_BLAS) && defined(_OPENMP) && !defined(TIR_BLAS_OWN_THREADS)
+#if defined(_OPENMP) && !defined(TIR_BLAS_OWN_THREADS)
 /* One thread pool: OpenBLAS hands the jobs of a threaded BLAS call to this callback, which runs them on
  * libgomp's team (the pool of loop.parallel) instead of OpenBLAS's own pthreads.  OpenBLAS's level-3
- * jobs wait for each other, so every job needs its own thread: num_threads(numjobs), never nested. */
-static void tir__blas_jobs(int sync, openblas_dojob_callback dojob, int numjobs, size_t elsize, void* jobdata,
-                           int dojob_data) {
+ * jobs wait for each other, so every job needs its own thread: num_threads(numjobs), never nested.
+ * The types are OpenBLAS's openblas_threads_callback (ints in its LP64 and ILP64 builds alike).  Every
+ * OpenMP module defines it, with or without BLAS calls of its own, and exports its address as
+ * `blas_threads_callback`: runtime/c_module.py installs it in numpy's OpenBLAS too. */
+typedef void (*tir__blas_dojob)(int thread_num, void* jobdata, int dojob_data);
+static void tir__blas_jobs(int sync, tir__blas_dojob dojob, int numjobs, size_t elsize, void* jobdata, int dojob_data) {
     (void)sync;
-#pragma omp parallel for num_threads(numjobs) schedule(static, 1)
-    for (int i = 0; i < numjobs; ++i) dojob(omp_get_thread_num(), (char*)jobdata + (size_t)i * elsize, dojob_data);
+    int done = 0;
+#pragma omp parallel num_threads(numjobs)
+    {
+#pragma omp for schedule(static, 1) nowait
+        for (int i = 0; i < numjobs; ++i) {
+            dojob(omp_get_thread_num(), (char*)jobdata + (size_t)i * elsize, dojob_data);
+            __atomic_fetch_add(&done, 1, __ATOMIC_RELEASE);
+        }
+        /* The caller waits for the other jobs yielding its core, as OpenBLAS's own threads do, rather than in
+         * libgomp's barrier spin: on a loaded machine a preempted job may need that core (a loop of small
+         * threaded sgemms under load: 12-50 ms -> 7.5-10 ms here, OpenBLAS's own pool 3.3-4.5 ms). */
+        if (omp_get_thread_num() == 0)
+            while (__atomic_load_n(&done, __ATOMIC_ACQUIRE) < numjobs) sched_yield();
+    }
 }
 #define TIR__BLAS_CALLBACK 1
 #endif
@@ -998,6 +1026,15 @@ static PyObject* tir__init(struct PyModuleDef* def, const tir_spec* spec) {
         Py_DECREF(m);
         return NULL;
     }
+#ifdef TIR__BLAS_CALLBACK
+    PyObject* cb = PyLong_FromVoidPtr((void*)tir__blas_jobs);
+    int added = cb && PyModule_AddObjectRef(m, "blas_threads_callback", cb) == 0;
+    Py_XDECREF(cb);
+    if (!added) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
 #ifdef _OPENMP
     tir__apply_threads(omp_get_max_threads());
 #else
