@@ -26,7 +26,7 @@ from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects import scalar as S
 from ..ir.attributes import DYN
-from ..ir.core import Operation, OpResult, TirError, Value
+from ..ir.core import Location, Operation, OpResult, TirError, Value
 from ..ir.types import MemRefType, ScalarType, f32, scalar
 from .cstyle import CStyleRenderer, MemRef, _Loop, _mul, _paren, _root_of, _simd_reductions, _written_args, c_string
 
@@ -38,6 +38,7 @@ NPY_TYPES: dict[str, str] = {
     "ui8": "NPY_UINT8", "ui16": "NPY_UINT16", "ui32": "NPY_UINT32", "ui64": "NPY_UINT64",
     "f16": "NPY_FLOAT16", "f32": "NPY_FLOAT32", "f64": "NPY_FLOAT64", "index": "NPY_INT64",
 }
+MAX_COPY_RANK = 32  # the most dims tir_ops.h's tir_copy takes (TIR__COPY_MAX_DIMS - 2), numpy's own limit
 
 
 class CRenderer(CStyleRenderer):
@@ -389,18 +390,21 @@ class CRenderer(CStyleRenderer):
         self.emit(f"if (!{m.data}) return -1;")
 
     def render_copy(self, op: Operation) -> None:
-        dst = op.operands[1]
-        if self.in_kernel or dst not in self.aliasable:
+        if self.in_kernel:
             super().render_copy(op)
             return
+        dst = op.operands[1]
         src, m = self.memref(op.operands[0]), self.memref(dst)
+        if dst not in self.aliasable:
+            self._copy(src, m, op.loc)
+            return
         same = " && ".join(f"({n} <= 1 || {a} == {b})" for n, a, b in zip(m.shape, src.strides, m.strides)) or "1"
         ctype = self.type_name(m.element)
         self.aliased[dst] = f"({ctype}*){src.data}"
         self.emit(f"if ({same}) {m.data} = ({ctype}*){src.data};")
         with self.block("else"):
             self._allocate(m)
-            super().render_copy(op)
+            self._copy(src, m, op.loc)
 
     def alloc_result(self, name: str, k: int, shape: list[str]) -> None:
         """`name` = data pointer of result k, a fresh numpy array of `shape`."""
@@ -571,21 +575,19 @@ class CRenderer(CStyleRenderer):
         dst = MemRef(name, src.shape, _contiguous(src.shape), src.element, name, "result")
         self._copy(src, dst)
 
-    def _copy(self, src: MemRef, dst: MemRef) -> None:
+    def _copy(self, src: MemRef, dst: MemRef, loc: Location | None = None) -> None:
+        """A host copy: tir_ops.h's `tir_copy` (merged dims, memcpy runs, tiled transposes, OpenMP)."""
         rank = len(dst.shape)
         if rank == 0:
             self.emit(f"{dst.data}[0] = {src.data}[0];")
             return
-        ivs = [self.fresh(f"c{d}") for d in range(rank)]
-        self.emit("{")
-        self.depth += 1
-        for d in range(rank):
-            self.emit(f"for (int64_t {ivs[d]} = 0; {ivs[d]} < {dst.shape[d]}; ++{ivs[d]}) {{")
-            self.depth += 1
-        s_addr = " + ".join(t for t in (_mul(i, s) for i, s in zip(ivs, src.strides)) if t != "0") or "0"
-        d_addr = " + ".join(t for t in (_mul(i, s) for i, s in zip(ivs, dst.strides)) if t != "0") or "0"
-        self.emit(f"{dst.data}[{d_addr}] = {src.data}[{s_addr}];")
-        self.close_pending(rank + 1)
+        if rank > MAX_COPY_RANK:
+            raise TirError(f"'mem.copy' op of rank {rank} cannot be emitted as C (at most {MAX_COPY_RANK} dims)", loc)
+
+        def array(items: list[str]) -> str:
+            return f"(const int64_t[]){{{', '.join(items)}}}"
+        self.emit(f"tir_copy(ctx, {dst.data}, {src.data}, {rank}, {array(dst.shape)}, {array(dst.strides)}, "
+                  f"{array(src.strides)}, sizeof({self.type_name(dst.element)}));")
 
     # ---- the translation unit
     def render_module(self, module: Operation, func: str | None = None) -> str:
