@@ -96,3 +96,32 @@ def test_copies_into_views_of_a_result() -> None:
                     np.concatenate([b.T, b[::-1].T], axis=0), np.broadcast_to(b[0], a.shape)]
             for g, w in zip(f(a, b), want):
                 np.testing.assert_array_equal(g, w, err_msg=f"{name} {shape}")
+
+
+def test_elementwise_nests_over_transposed_operands() -> None:
+    """Elementwise nests read operands in every layout: an F-order or transposed operand is walked in tiles
+    (the form chosen at run time when some operand's unit stride is not the last dim), several of them at
+    once, next to C-order and broadcast operands, at ranks 2 to 4 and with the tiles' edges, size-0 and size-1
+    dims and dims transposed at run time whichever they are (a dimshuffle of a 3-d input)."""
+    x = T.tensor("float32", shape=(None, None), name="x")
+    y = T.tensor("float32", shape=(None, None), name="y")
+    b = T.tensor("float32", shape=(None,), name="b")
+    z = T.tensor("float64", shape=(None, None, None), name="z")
+    w = T.tensor("int8", shape=(None, None, None, None), name="w")
+    outs = [x * 2, T.exp(x.T), x.T + y, x * y.T - b, (x + b.dimshuffle(0, "x")) * y, z.dimshuffle(2, 0, 1) + 1,
+            T.sqrt(abs(z)) * z.dimshuffle(0, 2, 1), w.dimshuffle(3, 1, 2, 0) * 3]
+    f = tensorir.function([x, y, b, z, w], outs, target="c")
+    assert "tile[" in f.source()
+
+    def want(x: np.ndarray, y: np.ndarray, b: np.ndarray, z: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
+        return [x * 2, np.exp(x.T), x.T + y, x * y.T - b, (x + b[:, None]) * y, z.transpose(2, 0, 1) + 1,
+                np.sqrt(abs(z)) * z.transpose(0, 2, 1), w.transpose(3, 1, 2, 0) * np.int8(3)]
+    for n, m in [(70, 70), (1, 1), (0, 0), (33, 33), (400, 400)]:
+        base = [draw((n, m), "float32"), draw((n, m), "float32"), draw((n,), "float32"),
+                draw((5, n, n), "float64"), draw((3, m, 2, n), "int8")]
+        for name, layout in LAYOUTS.items():
+            args = [layout(a) for a in base]
+            for k, (g, e) in enumerate(zip(f(*args), want(*args))):
+                where = f"output #{k} for {name} inputs of {n}x{m}"
+                assert g.flags.c_contiguous and g.shape == e.shape and g.dtype == e.dtype, where
+                np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-6, err_msg=where)  # fma contraction
