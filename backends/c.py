@@ -371,19 +371,21 @@ class CRenderer(CStyleRenderer):
         self.emit("}")
 
     def _transposable(self, op: Operation) -> dict[Value, list[str | None]]:
-        """For a loop-free `loop.parallel` of rank >= 2: the buffers it loads (defined outside it, every load
-        with the same subscripts, each an induction variable or a value defined outside) that may walk the last
-        dim with a stride other than 0 and 1 -> the stride each induction variable walks (None: not walked)."""
+        """For a loop-free `loop.parallel` of rank >= 2: the buffers it loads and does not write (defined outside
+        it, every load with the same subscripts, each an induction variable or a value defined outside) that may
+        walk the last dim with a stride other than 0 and 1 and another dim with stride 1 -> the stride each
+        induction variable walks (None: not walked)."""
         assert isinstance(op, LP.ParallelOp)
         ivs = op.body.args
         if len(ivs) < 2 or any(o.regions for o in op.body.ops):
             return {}
+        stored = {_root_of(o.operands[1]) for o in op.body.ops if isinstance(o, M.StoreOp)}
         subscripts: dict[Value, list[Value] | None] = {}
         for o in op.body.ops:
             if not isinstance(o, M.LoadOp):
                 continue
             ref, idx = o.operands[0], list(o.operands[1:])
-            if isinstance(ref, OpResult) and ref.op.is_within(op) or ref not in self.memrefs:
+            if isinstance(ref, OpResult) and ref.op.is_within(op) or ref not in self.memrefs or _root_of(ref) in stored:
                 continue
             simple = all(i in ivs or not (isinstance(i, OpResult) and i.op.is_within(op)) for i in idx)
             subscripts[ref] = idx if simple and subscripts.get(ref, idx) == idx else None
@@ -393,7 +395,7 @@ class CRenderer(CStyleRenderer):
                 continue
             strides = self.memrefs[ref].strides
             walked = [next((s for i, s in zip(idx, strides) if i is iv), None) for iv in ivs]
-            if walked[-1] not in (None, "0", "1"):
+            if walked[-1] not in (None, "0", "1") and any(_transposed_along(walked, k) for k in range(len(ivs) - 1)):
                 found[ref] = walked
         return found
 
@@ -449,6 +451,8 @@ class CRenderer(CStyleRenderer):
             self.emit(f"const {ix} {ec} = {bounds[-1]} - {c_lo} < {n} ? {bounds[-1]} - {c_lo} : {n};")
             position = {iv: outer[k] for k, iv in enumerate(ivs[:-1])}
             for ref, walked in operands.items():
+                if static is not None and _transposed_along(walked, static) is None:
+                    continue
                 self._stage_tile(ref, walked, op, position, chosen, pick, (t_lo, c_lo, ea, ec, a, c), ref in always)
             with self.block(self._loop_header(a, ea)):
                 for k in range(rank - 1):
