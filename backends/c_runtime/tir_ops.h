@@ -13,6 +13,8 @@
  *   floats     floor division and remainder (numpy's npy_divmod: signed zeros, inf, nan as numpy),
  *              maximum/minimum that propagate NaN (np.maximum), sign with sign(nan) == nan and
  *              sign(-0.0) == 0.0.
+ *   copies     tir_copy: mem.copy of any strides and element size on the host (merged dims, memcpy runs,
+ *              tiled transposes, OpenMP); needs tir_runtime.h, like the BLAS wrappers below.
  *
  * Signed integer add/sub/mul/neg wrap around as in numpy: the renderer computes them in the unsigned
  * type of the same width (no -fwrapv needed), so they never reach this file.
