@@ -331,7 +331,8 @@ class CRenderer(CStyleRenderer):
 
     # ---- range versioning of float32 sin/cos
     # ---- elementwise nests over transposed operands: the tiled form
-    TILE: ClassVar[int] = 32  # iterations of a tile along each of its two dims
+    TILE_ROWS: ClassVar[int] = 128  # iterations of a tile along the dim a transposed operand walks with unit stride
+    TILE_COLS: ClassVar[int] = 16  # iterations of a tile along the last dim (the output's rows)
 
     def _render_rows_or_tiles(self, op: Operation) -> None:
         """A kernel's outermost loop-free `loop.parallel` (loads, scalar ops, stores) of rank >= 2 in which an
@@ -401,13 +402,14 @@ class CRenderer(CStyleRenderer):
 
     def _render_tiles(self, op: Operation, tdim: str, operands: dict[Value, list[str | None]],
                       always: set[Value]) -> None:
-        """The tiled form: tasks (the other dims x tiles of TILE x TILE iterations of dim `tdim` and the last
-        one; one flat loop on threads) each run their tile row by row, an `omp simd` loop over the last dim.
-        An operand that is transposed at run time is first copied into a small contiguous tile buffer (its
-        rows read in runs along `tdim`): walking it in place would touch TILE lines a power-of-two stride apart,
-        which share a few cache sets (a 4096-float row is 16 KB) and evict each other."""
+        """The tiled form: tasks (the other dims x tiles of TILE_ROWS iterations of dim `tdim` x TILE_COLS of the
+        last one; one flat loop on threads) each run their tile row by row, an `omp simd` loop over the last dim.
+        An operand that is transposed at run time is first copied into a small contiguous buffer, reading its
+        long runs along `tdim` (what memory serves fastest); walking it in place would touch TILE_COLS lines a
+        power-of-two stride apart, which share a few cache sets (a 4096-float row is 16 KB) and evict each
+        other before the next row of the tile uses them."""
         assert isinstance(op, LP.ParallelOp)
-        ix, n = self.index_type, self.TILE
+        ix, nr, nc_ = self.index_type, self.TILE_ROWS, self.TILE_COLS
         ivs = op.body.args
         rank = len(ivs)
         bounds = [self.value(b) for b in op.operands]
@@ -427,8 +429,8 @@ class CRenderer(CStyleRenderer):
         rows, task, rem, t_lo, c_lo, nt, nc, a, c, ea, ec = (self.fresh(x) for x in (
             "rows", "task", "rem", "tile_lo", "col_lo", "ntiles", "ncols", "r", "c", "tile_n", "col_n"))
         self.emit(f"const {ix} {rows} = {chosen(bounds[:-1])};")
-        self.emit(f"const {ix} {nt} = ({rows} + {n - 1}) / {n};")
-        self.emit(f"const {ix} {nc} = ({bounds[-1]} + {n - 1}) / {n};")
+        self.emit(f"const {ix} {nt} = ({rows} + {nr - 1}) / {nr};")
+        self.emit(f"const {ix} {nc} = ({bounds[-1]} + {nc_ - 1}) / {nc_};")
         tasks = " * ".join([nt, nc] + [pick(k, "1", _paren(b)) for k, b in enumerate(bounds[:-1]) if k != static])
         self.emit(self.parallel_pragma(self.work_estimate(op, bounds)) or "")
         self.parallel_depth += 1
@@ -436,8 +438,8 @@ class CRenderer(CStyleRenderer):
         saved = dict(self.memrefs)
         with self.block(self._loop_header(task, tasks)):
             self.emit(f"{ix} {rem} = {task} / {nc};")
-            self.emit(f"const {ix} {c_lo} = {task} % {nc} * {n};")
-            self.emit(f"const {ix} {t_lo} = {rem} % {nt} * {n};")
+            self.emit(f"const {ix} {c_lo} = {task} % {nc} * {nc_};")
+            self.emit(f"const {ix} {t_lo} = {rem} % {nt} * {nr};")
             self.emit(f"{rem} /= {nt};")
             outer = [self.fresh(f"o{k}") for k in range(rank - 1)]
             for k in reversed(range(rank - 1)):
@@ -447,8 +449,8 @@ class CRenderer(CStyleRenderer):
                 self.emit(f"const {ix} {outer[k]} = {pick(k, t_lo, f'{rem} % {_paren(bounds[k])}')};")
                 if k:
                     self.emit(f"{rem} = {pick(k, rem, f'{rem} / {_paren(bounds[k])}')};")
-            self.emit(f"const {ix} {ea} = {rows} - {t_lo} < {n} ? {rows} - {t_lo} : {n};")
-            self.emit(f"const {ix} {ec} = {bounds[-1]} - {c_lo} < {n} ? {bounds[-1]} - {c_lo} : {n};")
+            self.emit(f"const {ix} {ea} = {rows} - {t_lo} < {nr} ? {rows} - {t_lo} : {nr};")
+            self.emit(f"const {ix} {ec} = {bounds[-1]} - {c_lo} < {nc_} ? {bounds[-1]} - {c_lo} : {nc_};")
             position = {iv: outer[k] for k, iv in enumerate(ivs[:-1])}
             for ref, walked in operands.items():
                 if static is not None and _transposed_along(walked, static) is None:
@@ -478,9 +480,10 @@ class CRenderer(CStyleRenderer):
         """When operand `ref` is transposed along the tiled dim at run time (`always`: the tiled form's own
         condition says it is), copy its tile into a contiguous buffer, reading its runs along the tiled dim,
         and let the tile's loads read the buffer (`ref`'s MemRef is replaced until the nest is rendered):
-        element (tiled + r, last + c) is buffer[r * TILE + c], so the loop over the last dim reads it in a run."""
+        element (tiled + r, last + c) is buffer[r * TILE_COLS + c], so the loop over the last dim reads it in a
+        run."""
         t_lo, c_lo, ea, ec, a, c = names
-        ix, n = self.index_type, self.TILE
+        ix, n = self.index_type, self.TILE_COLS
         m = self.memrefs[ref]
         ctype = self.type_name(m.element)
         idx = next(list(o.operands[1:]) for o in op.body.ops if isinstance(o, M.LoadOp) and o.operands[0] is ref)
@@ -497,7 +500,7 @@ class CRenderer(CStyleRenderer):
         # the staging condition says the tiled dim's stride is 1
         unit = [pick(ivs.index(i), "1", s) if i in position else s for i, s in zip(idx, m.strides)]
         addr = " + ".join(_mul(subscript(i), s) for i, s in zip(idx, unit))
-        self.emit(f"{ctype} {buf}[{n * n}];")
+        self.emit(f"{ctype} {buf}[{self.TILE_ROWS * n}];")
 
         def stage() -> None:
             with self.block(self._loop_header(c, ec)), self.block(self._loop_header(a, ea)):
