@@ -102,20 +102,21 @@ def test_elementwise_nests_over_transposed_operands() -> None:
     """Elementwise nests read operands in every layout: an F-order or transposed operand is walked in tiles
     (the form chosen at run time when some operand's unit stride is not the last dim), several of them at
     once, next to C-order and broadcast operands, at ranks 2 to 4 and with the tiles' edges, size-0 and size-1
-    dims and dims transposed at run time whichever they are (a dimshuffle of a 3-d input)."""
+    dims, dims transposed at run time whichever they are (a dimshuffle of a 3-d input), and float32 sin, whose
+    kernel also has a short-range twin."""
     x = T.tensor("float32", shape=(None, None), name="x")
     y = T.tensor("float32", shape=(None, None), name="y")
     b = T.tensor("float32", shape=(None,), name="b")
     z = T.tensor("float64", shape=(None, None, None), name="z")
     w = T.tensor("int8", shape=(None, None, None, None), name="w")
     outs = [x * 2, T.exp(x.T), x.T + y, x * y.T - b, (x + b.dimshuffle(0, "x")) * y, z.dimshuffle(2, 0, 1) + 1,
-            T.sqrt(abs(z)) * z.dimshuffle(0, 2, 1), w.dimshuffle(3, 1, 2, 0) * 3]
+            T.sqrt(abs(z)) * z.dimshuffle(0, 2, 1), w.dimshuffle(3, 1, 2, 0) * 3, T.sin(x.T)]
     f = tensorir.function([x, y, b, z, w], outs, target="c")
     assert "tile[" in f.source()
 
     def want(x: np.ndarray, y: np.ndarray, b: np.ndarray, z: np.ndarray, w: np.ndarray) -> list[np.ndarray]:
         return [x * 2, np.exp(x.T), x.T + y, x * y.T - b, (x + b[:, None]) * y, z.transpose(2, 0, 1) + 1,
-                np.sqrt(abs(z)) * z.transpose(0, 2, 1), w.transpose(3, 1, 2, 0) * np.int8(3)]
+                np.sqrt(abs(z)) * z.transpose(0, 2, 1), w.transpose(3, 1, 2, 0) * np.int8(3), np.sin(x.T)]
     for n, m in [(70, 70), (1, 1), (0, 0), (33, 33), (400, 400)]:
         base = [draw((n, m), "float32"), draw((n, m), "float32"), draw((n,), "float32"),
                 draw((5, n, n), "float64"), draw((3, m, 2, n), "int8")]
