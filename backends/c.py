@@ -373,7 +373,7 @@ class CRenderer(CStyleRenderer):
 
     def _transposable(self, op: Operation) -> dict[Value, list[str | None]]:
         """For a loop-free `loop.parallel` of rank >= 2: the buffers it loads and does not write (defined outside
-        it, every load with the same subscripts, each an induction variable or a value defined outside) that may
+        it, every load with the same subscripts, each a distinct induction variable or a value defined outside) that may
         walk the last dim with a stride other than 0 and 1 and another dim with stride 1 -> the stride each
         induction variable walks (None: not walked)."""
         assert isinstance(op, LP.ParallelOp)
@@ -388,7 +388,9 @@ class CRenderer(CStyleRenderer):
             ref, idx = o.operands[0], list(o.operands[1:])
             if isinstance(ref, OpResult) and ref.op.is_within(op) or ref not in self.memrefs or _root_of(ref) in stored:
                 continue
-            simple = all(i in ivs or not (isinstance(i, OpResult) and i.op.is_within(op)) for i in idx)
+            walked = [i for i in idx if i in ivs]
+            simple = len(set(walked)) == len(walked) and all(
+                i in walked or not (isinstance(i, OpResult) and i.op.is_within(op)) for i in idx)
             subscripts[ref] = idx if simple and subscripts.get(ref, idx) == idx else None
         found: dict[Value, list[str | None]] = {}
         for ref, idx in subscripts.items():
@@ -426,13 +428,16 @@ class CRenderer(CStyleRenderer):
             if static is not None:
                 return items[static]
             return "(" + " : ".join([f"{tdim} == {k} ? {x}" for k, x in enumerate(items[:-1])] + [items[-1]]) + ")"
-        rows, task, rem, t_lo, c_lo, nt, nc, a, c, ea, ec = (self.fresh(x) for x in (
-            "rows", "task", "rem", "tile_lo", "col_lo", "ntiles", "ncols", "r", "c", "tile_n", "col_n"))
+        rows, task, rem, t_lo, c_lo, nt, nc, a, ea, ec = (self.fresh(x) for x in (
+            "rows", "task", "rem", "tile_lo", "col_lo", "ntiles", "ncols", "r", "tile_n", "col_n"))
         self.emit(f"const {ix} {rows} = {chosen(bounds[:-1])};")
         self.emit(f"const {ix} {nt} = ({rows} + {nr - 1}) / {nr};")
         self.emit(f"const {ix} {nc} = ({bounds[-1]} + {nc_ - 1}) / {nc_};")
         tasks = " * ".join([nt, nc] + [pick(k, "1", _paren(b)) for k, b in enumerate(bounds[:-1]) if k != static])
-        self.emit(self.parallel_pragma(self.work_estimate(op, bounds)) or "")
+        # tiles handed out in small groups as threads get free (a thread that loses its core to another process
+        # then delays the nest by a group, not by its whole share)
+        pragma = self.parallel_pragma(self.work_estimate(op, bounds))
+        self.emit(f"{pragma} schedule(dynamic, 16)" if pragma else "")
         self.parallel_depth += 1
         self.loop_depth += 1
         saved = dict(self.memrefs)
@@ -455,7 +460,7 @@ class CRenderer(CStyleRenderer):
             for ref, walked in operands.items():
                 if static is not None and _transposed_along(walked, static) is None:
                     continue
-                self._stage_tile(ref, walked, op, position, chosen, pick, (t_lo, c_lo, ea, ec, a, c), ref in always)
+                self._stage_tile(ref, walked, op, position, chosen, pick, (c_lo, ea, ec), ref in always)
             with self.block(self._loop_header(a, ea)):
                 for k in range(rank - 1):
                     name = self.fresh(ivs[k].name_hint, "i")
@@ -482,7 +487,7 @@ class CRenderer(CStyleRenderer):
         and let the tile's loads read the buffer (`ref`'s MemRef is replaced until the nest is rendered):
         element (tiled + r, last + c) is buffer[r * TILE_COLS + c], so the loop over the last dim reads it in a
         run."""
-        t_lo, c_lo, ea, ec, a, c = names
+        c_lo, ea, ec = names
         ix, n = self.index_type, self.TILE_COLS
         m = self.memrefs[ref]
         ctype = self.type_name(m.element)
@@ -492,19 +497,14 @@ class CRenderer(CStyleRenderer):
         origin = chosen([position[iv] for iv in ivs[:-1]])
         tiled = [("1" if i is ivs[-1] else pick(ivs.index(i), str(n), "0") if i in position else "0") for i in idx]
 
-        def subscript(i: Value) -> str:
-            """Subscript `i` at the tile's element (r, c)."""
-            if i is ivs[-1]:
-                return f"{c_lo} + {c}"
-            return f"{position[i]} + {pick(ivs.index(i), a, '0')}" if i in position else self.value(i)
-        # the staging condition says the tiled dim's stride is 1
-        unit = [pick(ivs.index(i), "1", s) if i in position else s for i, s in zip(idx, m.strides)]
-        addr = " + ".join(_mul(subscript(i), s) for i, s in zip(idx, unit))
+        # the tile's corner; the staging condition says the tiled dim's stride is 1
+        corner = " + ".join(_mul(c_lo if i is ivs[-1] else position.get(i) or self.value(i), stride)
+                            for i, stride in zip(idx, m.strides))
         self.emit(f"{ctype} {buf}[{self.TILE_ROWS * n}];")
 
         def stage() -> None:
-            with self.block(self._loop_header(c, ec)), self.block(self._loop_header(a, ea)):
-                self.emit(f"{buf}[{a} * {n} + {c}] = {m.data}[{addr}];")
+            self.emit(f"tir_transpose({buf}, {n}, {_paren(m.data)} + {_paren(corner)}, {walked[-1]}, {ea}, {ec}, "
+                      f"sizeof({ctype}));")
         if always:
             stage()
             self.emit(f"const {ctype}* {data} = {buf} - ({origin} * {n} + {c_lo});")
