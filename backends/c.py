@@ -329,7 +329,6 @@ class CRenderer(CStyleRenderer):
         self.emit(f"const {self.index_type} {name} = {lo} + {j};")
         self.names[col] = name
 
-    # ---- range versioning of float32 sin/cos
     # ---- elementwise nests over transposed operands: the tiled form
     TILE_ROWS: ClassVar[int] = 128  # iterations of a tile along the dim a transposed operand walks with unit stride
     TILE_COLS: ClassVar[int] = 16  # iterations of a tile along the last dim (the output's rows)
@@ -373,9 +372,9 @@ class CRenderer(CStyleRenderer):
 
     def _transposable(self, op: Operation) -> dict[Value, list[str | None]]:
         """For a loop-free `loop.parallel` of rank >= 2: the buffers it loads and does not write (defined outside
-        it, every load with the same subscripts, each a distinct induction variable or a value defined outside) that may
-        walk the last dim with a stride other than 0 and 1 and another dim with stride 1 -> the stride each
-        induction variable walks (None: not walked)."""
+        it, every load with the same subscripts, each a distinct induction variable or a value defined outside)
+        that may walk the last dim with a stride other than 0 and 1 and another dim with stride 1 -> the stride
+        each induction variable walks (None: not walked)."""
         assert isinstance(op, LP.ParallelOp)
         ivs = op.body.args
         if len(ivs) < 2 or any(o.regions for o in op.body.ops):
@@ -522,6 +521,7 @@ class CRenderer(CStyleRenderer):
                 self.emit(f"{name} = {stride};")
         self.memrefs[ref] = MemRef(data, m.shape, strides, m.element, m.root, m.kind)
 
+    # ---- range versioning of float32 sin/cos
     def slow_path_fallback(self) -> str | None:
         # The fast twin covers unit-stride data only: strided inputs go to the exact kernel (which has
         # both versions), so the twin compiles one loop body instead of two.
