@@ -17,6 +17,7 @@ tir_ops.h) and the module tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -27,9 +28,20 @@ from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects import scalar as S
 from ..ir.attributes import DYN
-from ..ir.core import Operation, OpResult, TirError, Value
+from ..ir.core import Location, Operation, OpResult, TirError, Value
 from ..ir.types import MemRefType, ScalarType, f32, scalar
-from .cstyle import CStyleRenderer, MemRef, _Loop, _mul, _paren, _root_of, _simd_reductions, _written_args, c_string
+from .cstyle import (
+    CStyleRenderer,
+    MemRef,
+    _is_int_literal,
+    _Loop,
+    _mul,
+    _paren,
+    _root_of,
+    _simd_reductions,
+    _written_args,
+    c_string,
+)
 
 __all__ = ["CRenderer", "render_c"]
 
@@ -39,6 +51,7 @@ NPY_TYPES: dict[str, str] = {
     "ui8": "NPY_UINT8", "ui16": "NPY_UINT16", "ui32": "NPY_UINT32", "ui64": "NPY_UINT64",
     "f16": "NPY_FLOAT16", "f32": "NPY_FLOAT32", "f64": "NPY_FLOAT64", "index": "NPY_INT64",
 }
+MAX_COPY_RANK = 32  # the most dims tir_ops.h's tir_copy takes (TIR__COPY_MAX_DIMS - 2), numpy's own limit
 
 
 @dataclass
@@ -123,7 +136,7 @@ class CRenderer(CStyleRenderer):
         plans = [] if self.parallel_depth or self.range_flag else \
             [p for p in (self._column_plan(op, col) for col in dict.fromkeys((last, 0))) if p is not None]
         if not plans:
-            super().render_parallel(op)
+            self._render_rows_or_tiles(op)
             return
         # (run-time condition, column dim, strides assumed 1) of each column form, in order
         forms = [(p.cond, p.col, p.unit) for p in plans] + [(p.strided, p.col, []) for p in plans if p.strided]
@@ -358,6 +371,198 @@ class CRenderer(CStyleRenderer):
         self.emit(f"const {self.index_type} {name} = {lo} + {j};")
         self.names[col] = name
 
+    # ---- elementwise nests over transposed operands: the tiled form
+    TILE_ROWS: ClassVar[int] = 128  # iterations of a tile along the dim a transposed operand walks with unit stride
+    TILE_COLS: ClassVar[int] = 16  # iterations of a tile along the last dim (the output's rows)
+
+    def _render_rows_or_tiles(self, op: Operation) -> None:
+        """A kernel's outermost loop-free `loop.parallel` (loads, scalar ops, stores) of rank >= 2 in which an
+        operand may walk the last dim with a stride other than 1 and another dim with stride 1 (an F-order or
+        transposed input) is also rendered in tiles of those two dims, chosen at run time on the strides:
+        `tdim` is the first such dim, or -1 for the plain row form (docs/lowering.md, emit-c)."""
+        operands = self._transposable(op) if self.parallel_depth == 0 else {}
+        found: dict[int, list[str]] = {}
+        for walked in operands.values():
+            for k in range(len(walked) - 1):
+                cond = _transposed_along(walked, k)
+                if cond is not None:
+                    found.setdefault(k, []).append(f"({cond})")
+        if not found:
+            super().render_parallel(op)
+            return
+        dims = sorted(found)
+        always: set[Value] = set()  # operands transposed whenever the tiled form runs
+        if len(dims) == 1:
+            tdim = str(dims[0])
+            conds = list(dict.fromkeys(found[dims[0]]))
+            if len(conds) == 1:
+                always = {ref for ref, walked in operands.items() if f"({_transposed_along(walked, dims[0])})" in conds}
+            self.emit(f"if ({' || '.join(conds)}) {{")
+        else:
+            tdim = self.fresh("tdim")
+            choice = " : ".join(f"({' || '.join(dict.fromkeys(found[k]))}) ? {k}" for k in dims)
+            self.emit(f"const int {tdim} = {choice} : -1;")
+            self.emit(f"if ({tdim} >= 0) {{")
+        self.depth += 1
+        self._render_tiles(op, tdim, operands, always)
+        self.depth -= 1
+        self.emit("} else {")
+        self.depth += 1
+        super().render_parallel(op)
+        self.depth -= 1
+        self.emit("}")
+
+    def _transposable(self, op: Operation) -> dict[Value, list[str | None]]:
+        """For a loop-free `loop.parallel` of rank >= 2: the buffers it loads and does not write (defined outside
+        it, every load with the same subscripts, each a distinct induction variable or a value defined outside)
+        that may walk the last dim with a stride other than 0 and 1 and another dim with stride 1 -> the stride
+        each induction variable walks (None: not walked)."""
+        assert isinstance(op, LP.ParallelOp)
+        ivs = op.body.args
+        if len(ivs) < 2 or any(o.regions for o in op.body.ops):
+            return {}
+        stored = {_root_of(o.operands[1]) for o in op.body.ops if isinstance(o, M.StoreOp)}
+        subscripts: dict[Value, list[Value] | None] = {}
+        for o in op.body.ops:
+            if not isinstance(o, M.LoadOp):
+                continue
+            ref, idx = o.operands[0], list(o.operands[1:])
+            if isinstance(ref, OpResult) and ref.op.is_within(op) or ref not in self.memrefs or _root_of(ref) in stored:
+                continue
+            walked = [i for i in idx if i in ivs]
+            simple = len(set(walked)) == len(walked) and all(
+                i in walked or not (isinstance(i, OpResult) and i.op.is_within(op)) for i in idx)
+            subscripts[ref] = idx if simple and subscripts.get(ref, idx) == idx else None
+        found: dict[Value, list[str | None]] = {}
+        for ref, idx in subscripts.items():
+            if idx is None:
+                continue
+            strides = self.memrefs[ref].strides
+            walked = [next((s for i, s in zip(idx, strides) if i is iv), None) for iv in ivs]
+            if walked[-1] not in (None, "0", "1") and any(_transposed_along(walked, k) for k in range(len(ivs) - 1)):
+                found[ref] = walked
+        return found
+
+    def _render_tiles(self, op: Operation, tdim: str, operands: dict[Value, list[str | None]],
+                      always: set[Value]) -> None:
+        """The tiled form: tasks (the other dims x tiles of TILE_ROWS iterations of dim `tdim` x TILE_COLS of the
+        last one; one flat loop on threads) each run their tile row by row, an `omp simd` loop over the last dim.
+        An operand that is transposed at run time is first copied into a small contiguous buffer, reading its
+        long runs along `tdim` (what memory serves fastest); walking it in place would touch TILE_COLS lines a
+        power-of-two stride apart, which share a few cache sets (a 4096-float row is 16 KB) and evict each
+        other before the next row of the tile uses them."""
+        assert isinstance(op, LP.ParallelOp)
+        ix, nr, nc_ = self.index_type, self.TILE_ROWS, self.TILE_COLS
+        ivs = op.body.args
+        rank = len(ivs)
+        bounds = [self.value(b) for b in op.operands]
+        static = int(tdim) if _is_int_literal(tdim) else None
+
+        def pick(k: int, yes: str, no: str) -> str:
+            """`yes` for the tiled dim k, else `no` (a run-time choice when `tdim` is)."""
+            if static is not None:
+                return yes if k == static else no
+            return f"({tdim} == {k} ? {yes} : {no})"
+
+        def chosen(items: list[str]) -> str:
+            """items[tdim]."""
+            if static is not None:
+                return items[static]
+            return "(" + " : ".join([f"{tdim} == {k} ? {x}" for k, x in enumerate(items[:-1])] + [items[-1]]) + ")"
+        rows, task, rem, t_lo, c_lo, nt, nc, a, ea, ec = (self.fresh(x) for x in (
+            "rows", "task", "rem", "tile_lo", "col_lo", "ntiles", "ncols", "r", "tile_n", "col_n"))
+        self.emit(f"const {ix} {rows} = {chosen(bounds[:-1])};")
+        self.emit(f"const {ix} {nt} = ({rows} + {nr - 1}) / {nr};")
+        self.emit(f"const {ix} {nc} = ({bounds[-1]} + {nc_ - 1}) / {nc_};")
+        tasks = " * ".join([nt, nc] + [pick(k, "1", _paren(b)) for k, b in enumerate(bounds[:-1]) if k != static])
+        # tiles handed out in small groups as threads get free (a thread that loses its core to another process
+        # then delays the nest by a group, not by its whole share)
+        pragma = self.parallel_pragma(self.work_estimate(op, bounds))
+        self.emit(f"{pragma} schedule(dynamic, 16)" if pragma else "")
+        self.parallel_depth += 1
+        self.loop_depth += 1
+        saved = dict(self.memrefs)
+        with self.block(self._loop_header(task, tasks)):
+            self.emit(f"{ix} {rem} = {task} / {nc};")
+            self.emit(f"const {ix} {c_lo} = {task} % {nc} * {nc_};")
+            self.emit(f"const {ix} {t_lo} = {rem} % {nt} * {nr};")
+            self.emit(f"{rem} /= {nt};")
+            outer = [self.fresh(f"o{k}") for k in range(rank - 1)]
+            for k in reversed(range(rank - 1)):
+                if static == k:
+                    self.emit(f"const {ix} {outer[k]} = {t_lo};")
+                    continue
+                self.emit(f"const {ix} {outer[k]} = {pick(k, t_lo, f'{rem} % {_paren(bounds[k])}')};")
+                if k:
+                    self.emit(f"{rem} = {pick(k, rem, f'{rem} / {_paren(bounds[k])}')};")
+            self.emit(f"const {ix} {ea} = {rows} - {t_lo} < {nr} ? {rows} - {t_lo} : {nr};")
+            self.emit(f"const {ix} {ec} = {bounds[-1]} - {c_lo} < {nc_} ? {bounds[-1]} - {c_lo} : {nc_};")
+            position = {iv: outer[k] for k, iv in enumerate(ivs[:-1])}
+            for ref, walked in operands.items():
+                if static is not None and _transposed_along(walked, static) is None:
+                    continue
+                self._stage_tile(ref, walked, op, position, chosen, pick, (c_lo, ea, ec), ref in always)
+            with self.block(self._loop_header(a, ea)):
+                for k in range(rank - 1):
+                    name = self.fresh(ivs[k].name_hint, "i")
+                    self.names[ivs[k]] = name
+                    step = "" if static not in (None, k) else " + " + pick(k, a, "0")
+                    self.emit(f"const {ix} {name} = {outer[k]}{step};")
+                last = self.fresh(ivs[-1].name_hint, "i")
+                self.names[ivs[-1]] = last
+                simd = self.simd_pragma([])
+                if simd:
+                    self.emit(simd)
+                with self.block(f"for ({ix} {last} = {c_lo}; {last} < {c_lo} + {ec}; ++{last})"):
+                    self.render_block(op.body)
+                    self.close_pending(self._pending_close)
+        self.memrefs = saved
+        self.parallel_depth -= 1
+        self.loop_depth -= 1
+
+    def _stage_tile(self, ref: Value, walked: list[str | None], op: LP.ParallelOp, position: dict[Value, str],
+                    chosen: Callable[[list[str]], str], pick: Callable[[int, str, str], str],
+                    names: tuple[str, ...], always: bool) -> None:
+        """When operand `ref` is transposed along the tiled dim at run time (`always`: the tiled form's own
+        condition says it is), copy its tile into a contiguous buffer, reading its runs along the tiled dim,
+        and let the tile's loads read the buffer (`ref`'s MemRef is replaced until the nest is rendered):
+        element (tiled + r, last + c) is buffer[r * TILE_COLS + c], so the loop over the last dim reads it in a
+        run."""
+        c_lo, ea, ec = names
+        ix, n = self.index_type, self.TILE_COLS
+        m = self.memrefs[ref]
+        ctype = self.type_name(m.element)
+        idx = next(list(o.operands[1:]) for o in op.body.ops if isinstance(o, M.LoadOp) and o.operands[0] is ref)
+        ivs = op.body.args
+        buf, data = self.fresh("tile"), self.fresh("tiled")
+        origin = chosen([position[iv] for iv in ivs[:-1]])
+        tiled = [("1" if i is ivs[-1] else pick(ivs.index(i), str(n), "0") if i in position else "0") for i in idx]
+
+        # the tile's corner; the staging condition says the tiled dim's stride is 1
+        corner = " + ".join(_mul(c_lo if i is ivs[-1] else position.get(i) or self.value(i), stride)
+                            for i, stride in zip(idx, m.strides))
+        self.emit(f"{ctype} {buf}[{self.TILE_ROWS * n}];")
+
+        def stage() -> None:
+            self.emit(f"tir_transpose({buf}, {n}, {_paren(m.data)} + {_paren(corner)}, {walked[-1]}, {ea}, {ec}, "
+                      f"sizeof({ctype}));")
+        if always:
+            stage()
+            self.emit(f"const {ctype}* {data} = {buf} - ({origin} * {n} + {c_lo});")
+            self.memrefs[ref] = MemRef(data, m.shape, tiled, m.element, m.root, m.kind)
+            return
+        strides = [self.fresh(f"{data}_s{j}") for j in range(len(m.strides))]
+        self.emit(f"const {ctype}* {data} = {m.data};")
+        for name, stride in zip(strides, m.strides):
+            self.emit(f"{ix} {name} = {stride};")
+        cond = chosen([x or "0" for x in (_transposed_along(walked, k) for k in range(len(walked) - 1))])
+        with self.block(f"if ({cond})"):
+            stage()
+            self.emit(f"{data} = {buf} - ({origin} * {n} + {c_lo});")
+            for name, stride in zip(strides, tiled):
+                self.emit(f"{name} = {stride};")
+        self.memrefs[ref] = MemRef(data, m.shape, strides, m.element, m.root, m.kind)
+
     # ---- range versioning of float32 sin/cos
     def slow_path_fallback(self) -> str | None:
         # The fast twin covers unit-stride data only: strided inputs go to the exact kernel (which has
@@ -431,18 +636,21 @@ class CRenderer(CStyleRenderer):
         self.emit(f"if (!{m.data}) return -1;")
 
     def render_copy(self, op: Operation) -> None:
-        dst = op.operands[1]
-        if self.in_kernel or dst not in self.aliasable:
+        if self.in_kernel:
             super().render_copy(op)
             return
+        dst = op.operands[1]
         src, m = self.memref(op.operands[0]), self.memref(dst)
+        if dst not in self.aliasable:
+            self._copy(src, m, op.loc)
+            return
         same = " && ".join(f"({n} <= 1 || {a} == {b})" for n, a, b in zip(m.shape, src.strides, m.strides)) or "1"
         ctype = self.type_name(m.element)
         self.aliased[dst] = f"({ctype}*){src.data}"
         self.emit(f"if ({same}) {m.data} = ({ctype}*){src.data};")
         with self.block("else"):
             self._allocate(m)
-            super().render_copy(op)
+            self._copy(src, m, op.loc)
 
     def alloc_result(self, name: str, k: int, shape: list[str]) -> None:
         """`name` = data pointer of result k, a fresh numpy array of `shape`."""
@@ -612,21 +820,19 @@ class CRenderer(CStyleRenderer):
         dst = MemRef(name, src.shape, _contiguous(src.shape), src.element, name, "result")
         self._copy(src, dst)
 
-    def _copy(self, src: MemRef, dst: MemRef) -> None:
+    def _copy(self, src: MemRef, dst: MemRef, loc: Location | None = None) -> None:
+        """A host copy: tir_ops.h's `tir_copy` (merged dims, memcpy runs, tiled transposes, OpenMP)."""
         rank = len(dst.shape)
         if rank == 0:
             self.emit(f"{dst.data}[0] = {src.data}[0];")
             return
-        ivs = [self.fresh(f"c{d}") for d in range(rank)]
-        self.emit("{")
-        self.depth += 1
-        for d in range(rank):
-            self.emit(f"for (int64_t {ivs[d]} = 0; {ivs[d]} < {dst.shape[d]}; ++{ivs[d]}) {{")
-            self.depth += 1
-        s_addr = " + ".join(t for t in (_mul(i, s) for i, s in zip(ivs, src.strides)) if t != "0") or "0"
-        d_addr = " + ".join(t for t in (_mul(i, s) for i, s in zip(ivs, dst.strides)) if t != "0") or "0"
-        self.emit(f"{dst.data}[{d_addr}] = {src.data}[{s_addr}];")
-        self.close_pending(rank + 1)
+        if rank > MAX_COPY_RANK:
+            raise TirError(f"'mem.copy' op of rank {rank} cannot be emitted as C (at most {MAX_COPY_RANK} dims)", loc)
+
+        def array(items: list[str]) -> str:
+            return f"(const int64_t[]){{{', '.join(items)}}}"
+        self.emit(f"tir_copy(ctx, {dst.data}, {src.data}, {rank}, {array(dst.shape)}, {array(dst.strides)}, "
+                  f"{array(src.strides)}, sizeof({self.type_name(dst.element)}));")
 
     # ---- the translation unit
     def render_module(self, module: Operation, func: str | None = None) -> str:
@@ -719,6 +925,18 @@ def _column_segments(op: Operation, nests: list[list[LP.ForOp]]) -> list[tuple[l
             made = set()
         made.update(o.results)
     return out
+
+
+def _transposed_along(walked: list[str | None], k: int) -> str | None:
+    """The run-time condition under which an operand whose induction variables walk `walked` strides (the
+    last one neither 0 nor 1 as a literal) has unit stride along dim k but not along the last dim; None when
+    it cannot."""
+    s, last = walked[k], walked[-1]
+    if s is None or _is_int_literal(s) and s != "1":
+        return None
+    conds = [] if _is_int_literal(last or "") else [f"!({last} == 1 || {last} == 0)"]
+    conds += [] if s == "1" else [f"{s} == 1"]
+    return " && ".join(conds) or "1"
 
 
 def _contiguous(shape: list[str]) -> list[str]:

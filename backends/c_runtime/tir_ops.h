@@ -13,6 +13,8 @@
  *   floats     floor division and remainder (numpy's npy_divmod: signed zeros, inf, nan as numpy),
  *              maximum/minimum that propagate NaN (np.maximum), sign with sign(nan) == nan and
  *              sign(-0.0) == 0.0.
+ *   copies     tir_copy: mem.copy of any strides and element size on the host (merged dims, memcpy runs,
+ *              tiled transposes, OpenMP); needs tir_runtime.h, like the BLAS wrappers below.
  *
  * Signed integer add/sub/mul/neg wrap around as in numpy: the renderer computes them in the unsigned
  * type of the same width (no -fwrapv needed), so they never reach this file.
@@ -22,6 +24,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 #define TIR_OPS_INLINE static inline __attribute__((always_inline, unused))
@@ -109,6 +112,294 @@ TIR__UNSIGNED_INT_OPS(uint64_t, ui64)
 TIR__FLOAT_OPS(float, f32, floorf, copysignf, fmodf, fabsf)
 TIR__FLOAT_OPS(double, f64, floor, copysign, fmod, fabs)
 
+
+/* ---- tile transposes: dst[a * da + b] = src[b * sb + a] for a < ea, b < eb (element strides) ----
+ * tir_transpose stages a transposed operand's tile in elementwise kernels (backends/c.py) and copies the
+ * tiles of tir_copy. On an AVX machine 4-byte elements go by 8x8 blocks in vector registers, about twice
+ * as fast as element by element (measured on 4096x4096 floats); without AVX the vector extension's
+ * shuffles would be lowered to slower code than the plain loop, which is what other machines and sizes get. */
+#if defined(__AVX__) && defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define TIR__TRANSPOSE_8X8 1
+#endif
+#endif
+
+#ifdef TIR__TRANSPOSE_8X8
+typedef uint32_t tir__u32x8 __attribute__((vector_size(32)));
+
+/* dst[i * dn + j] = src[j * sn + i] for i, j < 8: pairs of rows interleaved, then pairs of pairs, then halves. */
+TIR_OPS_INLINE void tir__transpose_8x8(uint32_t* dst, int64_t dn, const uint32_t* src, int64_t sn) {
+    tir__u32x8 r[8], u[8], w[8];
+    for (int i = 0; i < 8; ++i) memcpy(&r[i], src + i * sn, sizeof r[i]);
+    for (int i = 0; i < 4; ++i) {
+        u[2 * i] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        u[2 * i + 1] = __builtin_shufflevector(r[2 * i], r[2 * i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) {
+            w[4 * i + 2 * j] = __builtin_shufflevector(u[4 * i + j], u[4 * i + j + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            w[4 * i + 2 * j + 1] =
+                __builtin_shufflevector(u[4 * i + j], u[4 * i + j + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int i = 0; i < 4; ++i) {
+        tir__u32x8 lo = __builtin_shufflevector(w[i], w[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        tir__u32x8 hi = __builtin_shufflevector(w[i], w[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        memcpy(dst + i * dn, &lo, sizeof lo);
+        memcpy(dst + (i + 4) * dn, &hi, sizeof hi);
+    }
+}
+#endif
+
+#define TIR__TRANSPOSE(T, N)                                                                                 \
+    static void tir__transpose_##N(T* d, int64_t da, const T* s, int64_t sb, int64_t ea, int64_t eb) {       \
+        for (int64_t b = 0; b < eb; ++b)                                                                     \
+            for (int64_t a = 0; a < ea; ++a) d[a * da + b] = s[b * sb + a];                                  \
+    }
+TIR__TRANSPOSE(uint8_t, 1)
+TIR__TRANSPOSE(uint16_t, 2)
+TIR__TRANSPOSE(uint32_t, 4)
+TIR__TRANSPOSE(uint64_t, 8)
+#undef TIR__TRANSPOSE
+
+__attribute__((unused)) static void tir_transpose(void* dst, int64_t da, const void* src, int64_t sb, int64_t ea,
+                                                  int64_t eb, size_t itemsize) {
+    switch (itemsize) {
+    case 1: tir__transpose_1((uint8_t*)dst, da, (const uint8_t*)src, sb, ea, eb); return;
+    case 2: tir__transpose_2((uint16_t*)dst, da, (const uint16_t*)src, sb, ea, eb); return;
+    case 8: tir__transpose_8((uint64_t*)dst, da, (const uint64_t*)src, sb, ea, eb); return;
+    case 4: {
+        uint32_t* d = (uint32_t*)dst;
+        const uint32_t* s = (const uint32_t*)src;
+        int64_t ea8 = 0, eb8 = 0;
+#ifdef TIR__TRANSPOSE_8X8
+        ea8 = ea / 8 * 8;
+        eb8 = eb / 8 * 8;
+        for (int64_t b = 0; b < eb8; b += 8)
+            for (int64_t a = 0; a < ea8; a += 8) tir__transpose_8x8(d + a * da + b, da, s + b * sb + a, sb);
+#endif
+        tir__transpose_4(d + ea8 * da, da, s + ea8, sb, ea - ea8, eb); /* the rows the blocks left */
+        tir__transpose_4(d + eb8, da, s + eb8 * sb, sb, ea8, eb - eb8);  /* and the columns */
+        return;
+    }
+    default:
+        for (int64_t b = 0; b < eb; ++b)
+            for (int64_t a = 0; a < ea; ++a)
+                memcpy((char*)dst + (a * da + b) * (int64_t)itemsize,
+                       (const char*)src + (b * sb + a) * (int64_t)itemsize, itemsize);
+    }
+}
+
+/* ---- mem.copy: a strided N-d copy of any element size (host code; needs tir_runtime.h) ----
+ * tir_copy(ctx, dst, src, rank, shape, dst_strides, src_strides, itemsize), strides in elements (negative
+ * and zero ones too). The dims are put in the destination's order (largest stride first), size-1 dims
+ * dropped and dims contiguous in both buffers merged; the innermost dim is then copied in runs (memcpy
+ * where both sides have unit stride). When the source's unit-stride dim is another one (a transpose),
+ * the copy walks 2-d tiles of those two dims, so both buffers are read and written in cache-line runs.
+ * The tiles (or runs of at most TIR__COPY_RUN elements) are tasks split over ctx->nthreads threads when
+ * the copy has TIR_PARALLEL_MIN elements or more. The buffers must not overlap. */
+#if defined(TIR_RUNTIME_H)
+#define TIR__COPY_MAX_DIMS 34 /* numpy's 32 dims (64 in numpy 2 but tensorir's ABI has 8) + 2 block dims */
+#define TIR__COPY_RUN 65536   /* elements of a task when no dim is tiled */
+
+/* One block: ea rows of eb elements; da/sa the row strides, db/sb the element strides (in elements). A tile
+ * (ea > 1: a transpose; sa == 1) of 4-byte elements on an AVX machine is transposed in 8x8 register blocks,
+ * reading 8 source runs at a time; else it goes through a small contiguous buffer: each of its eb source runs (up to
+ * TIR__COPY_TILE_A elements) is read in one pass, then each destination row (one cache line) written in
+ * one; walking both buffers at once instead would touch dozens of lines a power-of-two stride apart, which
+ * share a few cache sets (a 4096-float row is 16 KB) and evict each other. Long source runs are what the
+ * memory system reads fastest (measured: 256x16 float tiles beat 64x64 ones by about a third). */
+typedef void (*tir__copy_block_fn)(char* dst, const char* src, int64_t ea, int64_t eb, int64_t da, int64_t sa,
+                                   int64_t db, int64_t sb, size_t itemsize);
+
+#define TIR__COPY_TILE_A 256 /* elements of a tile's source run; its destination rows are a cache line */
+#ifdef TIR__TRANSPOSE_8X8 /* tiles of 4-byte elements go straight through registers (tir_transpose) */
+#define TIR__TRANSPOSE_BY_BLOCKS(size) ((size) == 4)
+#else
+#define TIR__TRANSPOSE_BY_BLOCKS(size) 0
+#endif
+#define TIR__COPY_BLOCK(T, N)                                                                                \
+    static void tir__copy_block_##N(char* dst, const char* src, int64_t ea, int64_t eb, int64_t da,          \
+                                    int64_t sa, int64_t db, int64_t sb, size_t itemsize) {                   \
+        (void)itemsize;                                                                                      \
+        T* d = (T*)dst;                                                                                      \
+        const T* s = (const T*)src;                                                                          \
+        if (ea > 1 && TIR__TRANSPOSE_BY_BLOCKS(sizeof(T)) && sa == 1 && db == 1) {                          \
+            tir_transpose(d, da, s, sb, ea, eb, sizeof(T));                                                  \
+        } else if (ea > 1) {                                                                                 \
+            T tmp[TIR__COPY_TILE_A * (64 / sizeof(T))];                                                      \
+            for (int64_t b = 0; b < eb; ++b) {                                                               \
+                T* t = tmp + b * TIR__COPY_TILE_A;                                                           \
+                const T* sr = s + b * sb;                                                                    \
+                if (sa == 1)                                                                                 \
+                    for (int64_t a = 0; a < ea; ++a) t[a] = sr[a];                                           \
+                else                                                                                         \
+                    for (int64_t a = 0; a < ea; ++a) t[a] = sr[a * sa];                                      \
+            }                                                                                                \
+            for (int64_t a = 0; a < ea; ++a) {                                                               \
+                T* dr = d + a * da;                                                                          \
+                if (db == 1)                                                                                 \
+                    for (int64_t b = 0; b < eb; ++b) dr[b] = tmp[b * TIR__COPY_TILE_A + a];                  \
+                else                                                                                         \
+                    for (int64_t b = 0; b < eb; ++b) dr[b * db] = tmp[b * TIR__COPY_TILE_A + a];             \
+            }                                                                                                \
+        } else if (db == 1 && sb == 1) {                                                                     \
+            memcpy(d, s, (size_t)eb * sizeof(T));                                                            \
+        } else {                                                                                             \
+            for (int64_t b = 0; b < eb; ++b) d[b * db] = s[b * sb];                                          \
+        }                                                                                                    \
+    }
+TIR__COPY_BLOCK(uint8_t, 1)
+TIR__COPY_BLOCK(uint16_t, 2)
+TIR__COPY_BLOCK(uint32_t, 4)
+TIR__COPY_BLOCK(uint64_t, 8)
+#undef TIR__COPY_BLOCK
+
+static void tir__copy_block_any(char* dst, const char* src, int64_t ea, int64_t eb, int64_t da, int64_t sa,
+                                int64_t db, int64_t sb, size_t itemsize) {
+    int64_t w = (int64_t)itemsize;
+    for (int64_t a = 0; a < ea; ++a)
+        for (int64_t b = 0; b < eb; ++b) memcpy(dst + (a * da + b * db) * w, src + (a * sa + b * sb) * w, itemsize);
+}
+
+/* The copy as tasks: an odometer over `rank` dims (n, byte strides s and d); the last two are the block
+ * dims, whose task index times the block size (ba, bb) starts a block of the dims (na/sa/da, nb/sb/db). */
+typedef struct {
+    int rank;
+    int64_t n[TIR__COPY_MAX_DIMS], s[TIR__COPY_MAX_DIMS], d[TIR__COPY_MAX_DIMS];
+    int64_t na, sa, da, ba, nb, sb, db, bb;
+    size_t itemsize;
+    tir__copy_block_fn block;
+} tir__copy_plan;
+
+static void tir__copy_tasks(const tir__copy_plan* p, char* dst, const char* src, int64_t lo, int64_t hi) {
+    int64_t idx[TIR__COPY_MAX_DIMS];
+    int64_t rem = lo, so = 0, dof = 0;
+    int r = p->rank;
+    for (int k = r - 1; k >= 0; --k) {
+        idx[k] = rem % p->n[k];
+        rem /= p->n[k];
+        so += idx[k] * p->s[k];
+        dof += idx[k] * p->d[k];
+    }
+    for (int64_t t = lo; t < hi; ++t) {
+        int64_t ea = p->na - idx[r - 2] * p->ba, eb = p->nb - idx[r - 1] * p->bb;
+        p->block(dst + dof, src + so, ea < p->ba ? ea : p->ba, eb < p->bb ? eb : p->bb, p->da, p->sa, p->db, p->sb,
+                 p->itemsize);
+        for (int k = r - 1; k >= 0; --k) { /* the odometer */
+            so += p->s[k];
+            dof += p->d[k];
+            if (++idx[k] < p->n[k]) break;
+            so -= p->n[k] * p->s[k];
+            dof -= p->n[k] * p->d[k];
+            idx[k] = 0;
+        }
+    }
+}
+
+__attribute__((unused)) static void tir_copy(tir_ctx* ctx, void* dst, const void* src, int rank, const int64_t* shape,
+                                             const int64_t* dst_strides, const int64_t* src_strides, size_t itemsize) {
+    int64_t n[TIR__COPY_MAX_DIMS], s[TIR__COPY_MAX_DIMS], d[TIR__COPY_MAX_DIMS];
+    int64_t total = 1, soff = 0, doff = 0;
+    int r = 0;
+    for (int k = 0; k < rank; ++k) {
+        if (shape[k] == 0) return;
+        if (shape[k] == 1) continue;
+        int64_t sk = src_strides[k], dk = dst_strides[k];
+        if (dk < 0) { /* walk the destination forwards (the order of a copy is free) */
+            soff += (shape[k] - 1) * sk;
+            doff += (shape[k] - 1) * dk;
+            sk = -sk;
+            dk = -dk;
+        }
+        int j = r++; /* insertion by destination stride, largest first (stable) */
+        for (; j > 0 && d[j - 1] < dk; --j) {
+            n[j] = n[j - 1];
+            s[j] = s[j - 1];
+            d[j] = d[j - 1];
+        }
+        n[j] = shape[k];
+        s[j] = sk;
+        d[j] = dk;
+        total *= shape[k];
+    }
+    int m = 0; /* merge dims contiguous in both buffers */
+    for (int k = 0; k < r; ++k) {
+        if (m > 0 && s[m - 1] == s[k] * n[k] && d[m - 1] == d[k] * n[k]) {
+            n[m - 1] *= n[k];
+            s[m - 1] = s[k];
+            d[m - 1] = d[k];
+            continue;
+        }
+        n[m] = n[k];
+        s[m] = s[k];
+        d[m] = d[k];
+        ++m;
+    }
+    if (m == 0) { /* one element */
+        n[0] = 1;
+        s[0] = d[0] = 0;
+        m = 1;
+    }
+    /* The block dims: the innermost dim b, and a = the source's unit-stride dim when b is not it (tiles). */
+    int b = m - 1, a = -1;
+    if (llabs(s[b]) != 1)
+        for (int k = b - 1; k >= 0; --k)
+            if (llabs(s[k]) == 1) {
+                a = k;
+                break;
+            }
+    if (a >= 0 && s[a] < 0) { /* the tile reads its source rows forwards */
+        soff += (n[a] - 1) * s[a];
+        doff += (n[a] - 1) * d[a];
+        s[a] = -s[a];
+        d[a] = -d[a];
+    }
+    int64_t w = (int64_t)itemsize;
+    tir__copy_plan p;
+    p.itemsize = itemsize;
+    p.block = itemsize == 1 ? tir__copy_block_1 : itemsize == 2 ? tir__copy_block_2 : itemsize == 4 ? tir__copy_block_4
+              : itemsize == 8 ? tir__copy_block_8 : tir__copy_block_any;
+    p.rank = 0;
+    for (int k = 0; k < m; ++k)
+        if (k != a && k != b) {
+            p.n[p.rank] = n[k];
+            p.s[p.rank] = s[k] * w;
+            p.d[p.rank] = d[k] * w;
+            ++p.rank;
+        }
+    p.na = a >= 0 ? n[a] : 1;
+    p.sa = a >= 0 ? s[a] : 0;
+    p.da = a >= 0 ? d[a] : 0;
+    p.ba = a >= 0 ? TIR__COPY_TILE_A : 1;
+    p.nb = n[b];
+    p.sb = s[b];
+    p.db = d[b];
+    p.bb = a < 0 ? TIR__COPY_RUN : w < 64 ? 64 / w : 1; /* a tile's destination rows: a cache line */
+    int64_t blocks[2] = {(p.na + p.ba - 1) / p.ba, (p.nb + p.bb - 1) / p.bb};
+    int64_t tasks = 1;
+    for (int k = 0; k < 2; ++k) {
+        p.n[p.rank] = blocks[k];
+        p.s[p.rank] = (k ? p.sb * p.bb : p.sa * p.ba) * w;
+        p.d[p.rank] = (k ? p.db * p.bb : p.da * p.ba) * w;
+        ++p.rank;
+    }
+    for (int k = 0; k < p.rank; ++k) tasks *= p.n[k];
+    char* out = (char*)dst + doff * w;
+    const char* in = (const char*)src + soff * w;
+#ifdef _OPENMP
+    if (total >= TIR_PARALLEL_MIN && ctx->nthreads > 1 && tasks > 1) {
+        /* Chunks of tasks handed out as threads get free: a thread that loses its core to another process
+         * (a shared machine) then delays the copy by one chunk, not by its whole half. */
+        int64_t chunks = tasks < 16 * (int64_t)ctx->nthreads ? tasks : 16 * (int64_t)ctx->nthreads;
+#pragma omp parallel for num_threads(ctx->nthreads) schedule(dynamic, 1)
+        for (int64_t c = 0; c < chunks; ++c) tir__copy_tasks(&p, out, in, tasks * c / chunks, tasks * (c + 1) / chunks);
+        return;
+    }
+#endif
+    (void)ctx;
+    tir__copy_tasks(&p, out, in, 0, tasks);
+}
+#endif /* TIR_RUNTIME_H */
 
 /* ---- BLAS calls of lib.gemm / gemv / gemm_batch on buffers of any strides (host code; needs tir_runtime.h) ----
  * A buffer BLAS cannot take as is (tir_blas_layout) is copied to a contiguous temporary; an output that
