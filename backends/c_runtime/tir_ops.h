@@ -14,7 +14,8 @@
  *              maximum/minimum that propagate NaN (np.maximum), sign with sign(nan) == nan and
  *              sign(-0.0) == 0.0.
  *   copies     tir_copy: mem.copy of any strides and element size on the host (merged dims, memcpy runs,
- *              tiled transposes, OpenMP); needs tir_runtime.h, like the BLAS wrappers below.
+ *              tiled transposes, OpenMP); needs tir_runtime.h, like the BLAS wrappers below; tir_transpose
+ *              (a tile); both only where the source defines TIR_USE_COPY (as TIR_USE_BLAS: less to parse).
  *
  * Signed integer add/sub/mul/neg wrap around as in numpy: the renderer computes them in the unsigned
  * type of the same width (no -fwrapv needed), so they never reach this file.
@@ -113,6 +114,7 @@ TIR__FLOAT_OPS(float, f32, floorf, copysignf, fmodf, fabsf)
 TIR__FLOAT_OPS(double, f64, floor, copysign, fmod, fabs)
 
 
+#ifdef TIR_USE_COPY /* defined by sources that copy on the host or tile a kernel: the rest need not parse it */
 /* ---- tile transposes: dst[a * da + b] = src[b * sb + a] for a < ea, b < eb (element strides) ----
  * tir_transpose stages a transposed operand's tile in elementwise kernels (backends/c.py) and copies the
  * tiles of tir_copy. On an AVX machine 4-byte elements go by 8x8 blocks in vector registers, about twice
@@ -400,6 +402,7 @@ __attribute__((unused)) static void tir_copy(tir_ctx* ctx, void* dst, const void
     tir__copy_tasks(&p, out, in, 0, tasks);
 }
 #endif /* TIR_RUNTIME_H */
+#endif /* TIR_USE_COPY */
 
 /* ---- BLAS calls of lib.gemm / gemv / gemm_batch on buffers of any strides (host code; needs tir_runtime.h) ----
  * A buffer BLAS cannot take as is (tir_blas_layout) is copied to a contiguous temporary; an output that
