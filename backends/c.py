@@ -156,6 +156,10 @@ class CRenderer(CStyleRenderer):
             self.depth += 1
             self._render_columns(op, plans[0].nests, unit, col)
             self.depth -= 1
+        self._else_rows(op)
+
+    def _else_rows(self, op: Operation) -> None:
+        """Close a run-time choice of forms with the plain row form of `op` as its `else`."""
         self.emit("} else {")
         self.depth += 1
         super().render_parallel(op)
@@ -408,11 +412,7 @@ class CRenderer(CStyleRenderer):
         self.depth += 1
         self._render_tiles(op, tdim, operands, always)
         self.depth -= 1
-        self.emit("} else {")
-        self.depth += 1
-        super().render_parallel(op)
-        self.depth -= 1
-        self.emit("}")
+        self._else_rows(op)
 
     def _transposable(self, op: Operation) -> dict[Value, list[str | None]]:
         """For a loop-free `loop.parallel` of rank >= 2: the buffers it loads and does not write (defined outside

@@ -16,6 +16,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -442,17 +443,22 @@ def test_numpy_openblas_jobs_run_on_the_shared_pool(cachedir: Path, matmul: c_mo
     set_num_threads sets its thread count too."""
     if c_module.numpy_openblas() is None:
         pytest.skip("numpy's BLAS is not an OpenBLAS with the threads callback (0.3.27+)")
-    src = tmp_path / "mm.c"
-    src.write_text(MATMUL_SRC)
-    p = subprocess.run([sys.executable, "-c", _SHARED_POOL, str(cachedir), str(src), "share"], capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r = _shared_pool_run(cachedir, tmp_path, "share")
     assert r["found"] and r["same"] and r["tir_err"] < 1e-3
     assert r["callback"] in (r["module"], "not exported")
     assert r["numpy_ticks"] <= 1, f"numpy's own OpenBLAS threads ran {r['numpy_ticks']} ticks of 100 products"
     assert r["numpy_thread_counts"] == [1, r["cores"]]
 
+
+
+def _shared_pool_run(cachedir: Path, tmp_path: Path, mode: str) -> dict[str, Any]:
+    """_SHARED_POOL in a fresh process (mode: share, not-openblas, off); its JSON report."""
+    src = tmp_path / "mm.c"
+    src.write_text(MATMUL_SRC)
+    p = subprocess.run([sys.executable, "-c", _SHARED_POOL, str(cachedir), str(src), mode], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 def test_numpy_on_another_blas_keeps_its_pool(cachedir: Path, matmul: c_module.CModule, tmp_path: Path) -> None:
     """numpy on MKL, Accelerate or an OpenBLAS without the callback (simulated: numpy's extension resolves to
@@ -463,22 +469,12 @@ def test_numpy_on_another_blas_keeps_its_pool(cachedir: Path, matmul: c_module.C
         pytest.skip("_ctypes is built into this Python: no extension file to stand for numpy's")
     assert c_module.find_openblas(_ctypes.__file__) is None
     assert c_module.find_openblas(str(tmp_path / "not-loaded.so")) is None
-    src = tmp_path / "mm.c"
-    src.write_text(MATMUL_SRC)
-    p = subprocess.run([sys.executable, "-c", _SHARED_POOL, str(cachedir), str(src), "not-openblas"],
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r = _shared_pool_run(cachedir, tmp_path, "not-openblas")
     assert not r["found"] and r["same"] and r["tir_err"] < 1e-3 and r["callback"] in (None, "not exported")
 
 
 def test_share_blas_off_keeps_numpys_pool(cachedir: Path, matmul: c_module.CModule, tmp_path: Path) -> None:
-    src = tmp_path / "mm.c"
-    src.write_text(MATMUL_SRC)
-    p = subprocess.run([sys.executable, "-c", _SHARED_POOL, str(cachedir), str(src), "off"], capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r = _shared_pool_run(cachedir, tmp_path, "off")
     assert r["same"] and r["tir_err"] < 1e-3 and r["callback"] in (None, "not exported")
 
 
