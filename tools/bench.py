@@ -840,8 +840,8 @@ def layout(rng: np.random.Generator, shape: tuple[int, ...], kind: str, lo: floa
     raise ValueError(kind)
 
 
-# (name, [(shape, layout)], function of (Api, *inputs)[, flop count of the inputs]). 4096x4096 unless stated; without a flop
-# count the floor reads every input once and writes the output once.
+# (name, [(shape, layout)], function of (Api, *inputs)[, flop count of the inputs]). 4096x4096 unless stated;
+# without a flop count the floor reads every input once and writes the output once.
 N6 = 4096
 W6_CASES: list[tuple[Any, ...]] = [
     ("min axis 0", [((N6, N6), "C")], lambda a, x: a.min(x, axis=0)),
@@ -906,7 +906,8 @@ def w6_cases(st: Settings, peers: Peers) -> list[Case]:
             ("tensorir C" if st.target == "c" else f"tensorir {st.target} (C target not available)", "tensorir",
              lambda args=args, g=tir_graph: peers.tensorir(g, args)),
             ("jax.jit", "jax", lambda args=args, f=jax_fn: peers.jax_impl(f, args))]
-        dims = ", ".join(f"{'x'.join(map(str, a.shape))}{'' if k == 'C' else ' ' + k}" for a, (_, k) in zip(args, specs))
+        dims = ", ".join(f"{'x'.join(map(str, a.shape))}{'' if k == 'C' else ' ' + k}"
+                         for a, (_, k) in zip(args, specs))
         cases.append(Case("W6", f"W6 {name}", f"W6 {name} ({dims}) float32", ref, impls,
                           floor_bytes=None if flops else sum(a.nbytes for a in args) + out.nbytes, flops=flops))
     return cases
@@ -1132,7 +1133,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=textwrap.dedent(__doc__.split("\n\n", 1)[1]))
     p.add_argument("--quick", action="store_true", help="small sizes and few repeats (a smoke run)")
-    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated subset of " + ",".join(ALL_WORKLOADS))
+    p.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
+                   help="comma-separated subset of " + ",".join(ALL_WORKLOADS))
     p.add_argument("--threads", type=int, default=None,
                    help="threads for every pool (OpenMP, BLAS, tensorir); default: all available cores, pools "
                         "left at their defaults")
