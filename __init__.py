@@ -22,6 +22,7 @@ from typing import Any as _Any
 from tensorir.config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
 from tensorir.frontend import tensor_api as tensor
 from tensorir.frontend.function import Function, In, function
+from tensorir.frontend.shared import SharedVariable, shared
 from tensorir.frontend.symbolic import Constant, Variable
 from tensorir.frontend.unsupported import missing_attribute as _missing_attribute
 from tensorir.ir.core import NotSupportedError, TirError, TirTypeError, TirValueError
@@ -31,8 +32,8 @@ _sys.modules[__name__ + ".tensor"] = tensor
 
 __version__ = "0.1.0"
 
-__all__ = ["Constant", "Function", "In", "NotSupportedError", "TirError", "TirTypeError", "TirValueError", "Variable",
-           "config", "function", "tensor"]
+__all__ = ["Constant", "Function", "In", "NotSupportedError", "SharedVariable", "TirError", "TirTypeError",
+           "TirValueError", "Variable", "config", "function", "shared", "tensor"]
 
 
 def __getattr__(name: str) -> _Any:

@@ -30,10 +30,11 @@ import numpy as np
 
 from ..dialects.builtin import ModuleOp
 from ..dialects.func import FuncOp, ReturnOp, argument_label, shape_mismatch
-from ..ir.core import Location, NotSupportedError, TirError, TirTypeError, TirValueError, caller_location
+from ..ir.core import Location, TirError, TirTypeError, TirValueError, caller_location
 from ..ir.printer import print_module
 from ..ir.types import TensorType
 from ..ir.verifier import verify
+from .shared import SharedVariable, parse_updates, shared_inputs
 from .symbolic import Variable, as_variable, dtype_name, lower
 
 _NO_VALUE = object()
@@ -231,7 +232,8 @@ class Function:
 
     def __init__(self, inputs: Sequence[Variable | In], outputs: Variable | Sequence[Variable] | None,
                  target: str | None = None, name: str | None = None,
-                 givens: Any = None, loc: Location | None = None, on_unused_input: str | None = None) -> None:
+                 givens: Any = None, loc: Location | None = None, on_unused_input: str | None = None,
+                 updates: Any = None) -> None:
         from ..config import config
 
         self.loc = loc if loc is not None else caller_location()
@@ -258,6 +260,9 @@ class Function:
         outs = [] if outputs is None else [outputs] if self._single else list(outputs)
         self._outputs = [as_variable(o, loc=self.loc) for o in outs]  # type: ignore[arg-type]
         self._givens = self._parse_givens(givens)
+        # Shared variables: extra arguments after the explicit inputs, updates extra results (frontend/shared.py).
+        self._updates = parse_updates(updates, self.loc)
+        self._shared = shared_inputs([*self._outputs, *(u for _, u in self._updates)], self._givens)
 
         self.module = self._build()
         # How errors name each input: from the function's parameter names, which the C entry uses too.
@@ -288,12 +293,15 @@ class Function:
                                    self._run.module_key)  # type: ignore[attr-defined]
         self._fast = getattr(self._run, "fast", None)
         self._fresh = self._fast is not None  # compiled code allocates every result afresh
-        self._n_results = len(outs)
+        self._n_results = len(outs) + len(self._updates)
         self._by_name = {inp.name: k for k, inp in enumerate(self._inputs) if inp.name}
         self._strict = [(k, inp.variable.type.dtype) for k, inp in enumerate(self._inputs) if inp.strict]
 
     # ---- construction
     def _input(self, i: Variable | In, k: int) -> _Input:
+        if isinstance(i.variable if isinstance(i, In) else i, SharedVariable):
+            raise TirError(f"input #{k} is a shared variable: shared variables are implicit inputs, never listed "
+                           "(their values come from the variable; use givens to replace one)", self.loc)
         if isinstance(i, In):
             return _Input(i.variable, i.name, i.value, i.has_default, i.strict, i.allow_downcast)
         if isinstance(i, Variable):
@@ -333,12 +341,15 @@ class Function:
 
     def _build(self) -> ModuleOp:
         module = ModuleOp.empty()
-        in_types = [inp.variable.type for inp in self._inputs]
-        names = [inp.name if inp.name and inp.name.isidentifier() else None for inp in self._inputs]  # In(name=)
-        out_types = [o.type for o in self._outputs]
+        variables = [inp.variable for inp in self._inputs] + list(self._shared)
+        in_types = [v.type for v in variables]
+        names = [inp.name for inp in self._inputs] + [v.name for v in self._shared]  # In(name=), shared names
+        names = [n if n and n.isidentifier() else None for n in names]
+        results = self._outputs + [u for _, u in self._updates]
+        out_types = [o.type for o in results]
         fn = FuncOp.create(self.name, in_types, out_types, names, self.loc)
-        env = {inp.variable: arg for inp, arg in zip(self._inputs, fn.args)}
-        values = lower(fn.body, env, self._outputs, self._givens)
+        env = dict(zip(variables, fn.args))
+        values = lower(fn.body, env, results, self._givens)
         if any(v.type != t for v, t in zip(values, out_types)):
             # givens may change types: the function returns what the graph now computes.
             fn.attributes["function_type"] = type(fn.function_type)(tuple(in_types), tuple(v.type for v in values))
@@ -359,15 +370,13 @@ class Function:
             # number that may not fit) raises TypeError and takes the checked path below, which
             # applies the rule.
             try:
-                out = fast(*args)
+                out = fast(*args, *(s._value for s in self._shared))
             except TypeError:
                 pass
             except ValueError as e:  # a check of the compiled code (static dims, run-time sizes), located
                 raise TirValueError(str(e)) from None
             else:
-                if self._single:
-                    return out
-                return [out] if self._n_results == 1 else list(out or ())
+                return self._finish([out] if self._n_results == 1 else list(out or ()))
         n = len(self._inputs)
         if len(args) > n:
             raise TirTypeError(f"function @{self.name} takes {n} argument{'s' if n != 1 else ''}, got {len(args)}"
@@ -391,12 +400,20 @@ class Function:
                 v = inp.default
             arrays.append(check_argument(v, inp.variable.type, self._labels[k], inp.strict,
                                          inp.allow_downcast, self.loc))
+        arrays.extend(s._value for s in self._shared)
         try:
             results = self._run(arrays)
         except ValueError as e:  # a run-time check of compiled code, already located
             raise TirValueError(str(e)) from None
         # Fresh arrays the caller owns: never an input, a constant or another output's buffer.
-        outs = results if self._fresh else [np.array(r, copy=True) for r in results]
+        return self._finish(results if self._fresh else [np.array(r, copy=True) for r in results])
+
+    def _finish(self, results: list[Any]) -> Any:
+        """Store the updates' results (all computed from the old values) and return the outputs."""
+        n = len(results) - len(self._updates)
+        for (var, _), value in zip(self._updates, results[n:]):
+            var._value = value
+        outs = results[:n]
         return outs[0] if self._single else outs
 
     def _strict_fits(self, args: tuple[Any, ...]) -> bool:
@@ -458,17 +475,15 @@ def function(inputs: Sequence[Variable | In], outputs: Variable | Sequence[Varia
              ) -> Function:
     """Compile `outputs` as functions of `inputs` (Theano's `theano.function`).
 
-    One output gives one array per call, a list of outputs a list. `givens` maps variables to
-    replacements (variables or values); `target` defaults to `tensorir.config.target`.
+    One output gives one array per call, a list of outputs a list. `updates` are (shared variable,
+    new value) pairs applied after the outputs are computed (frontend/shared.py); `givens` maps
+    variables to replacements (variables or values); `target` defaults to `tensorir.config.target`.
     `on_unused_input`: an input the outputs do not need is an error ('raise', the default as in
     Theano), a warning ('warn') or allowed ('ignore').
     """
     loc = caller_location()
-    if updates:
-        raise NotSupportedError("tensorir.function(updates=...) (shared variables) is not supported yet (see README)",
-                                loc)
     if mode is not None:
         raise TirError("mode= is not supported; use target= ('interp', ...) instead", loc)
     if allow_input_downcast:
         inputs = [i if isinstance(i, In) else In(i, allow_downcast=True) for i in inputs]
-    return Function(inputs, outputs, target, name, givens, loc, on_unused_input)
+    return Function(inputs, outputs, target, name, givens, loc, on_unused_input, updates)

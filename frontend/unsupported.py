@@ -20,7 +20,7 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     "tensorir": {
         "grad": "gradients", "jacobian": "gradients", "hessian": "gradients", "Rop": "gradients",
         "Lop": "gradients", "gradient": "gradients",
-        "shared": "shared variables", "scan": "scan loops", "ifelse": "lazy conditionals",
+        "scan": "scan loops", "ifelse": "lazy conditionals",
         "printing": "pretty-printing", "pp": "pretty-printing",
         "sparse": "sparse tensors", "sandbox": "MRG random streams",
     },

@@ -753,7 +753,7 @@ def test_missing_input_and_bad_arguments() -> None:
     y = T.dvector("y")
     with pytest.raises(TirError, match="'y'.*not in the inputs"):
         function([x], x + y)
-    with pytest.raises(TirError, match="not supported"):
+    with pytest.raises(TirError, match="not a shared variable"):
         function([x], x, updates=[(x, x + 1)])
     with pytest.raises(TirError, match="target 'cuda' is not available"):
         function([x], x, target="cuda")

@@ -401,12 +401,12 @@ def _eval_variable() -> Any:
 
 
 def _from_import() -> Any:
-    from tensorir import shared
-    return shared
+    from tensorir import scan
+    return scan
 
 
 NOT_YET: dict[str, Callable[[], Any]] = {
-    "tensorir.grad": lambda: tensorir.grad, "tensorir.shared": _from_import, "tensorir.scan": lambda: tensorir.scan,
+    "tensorir.grad": lambda: tensorir.grad, "tensorir.scan": _from_import,
     "tensorir.ifelse": lambda: tensorir.ifelse, "tensorir.printing": lambda: tensorir.printing.pp,
     "tensorir.pp": lambda: tensorir.pp, "tensorir.sparse": lambda: tensorir.sparse,
     "T.shared_randomstreams": lambda: T.shared_randomstreams.RandomStreams, "T.nlinalg": lambda: T.nlinalg,
@@ -423,9 +423,9 @@ def test_what_is_not_built_says_not_supported_yet(name: str) -> None:
     assert str(info.value).startswith(f"{name} ") and "is not supported yet (see README)" in str(info.value)
 
 
-def test_updates_is_not_supported_yet() -> None:
+def test_updates_of_what_is_not_a_shared_variable() -> None:
     x = T.dvector("x")
-    with pytest.raises(NotSupportedError, match=r"updates=.* is not supported yet"):
+    with pytest.raises(TirError, match=r"updates\[0\] updates .*x.*which is not a shared variable"):
         function([x], x, updates=[(x, x + 1)])
 
 

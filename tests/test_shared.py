@@ -1,0 +1,108 @@
+"""Shared variables, updates and givens behave as in Theano's tutorial, on every target (frontend/shared.py)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import tensorir
+from tensorir import TirError, TirTypeError
+from tensorir import tensor as T
+
+TARGETS = ["interp", pytest.param("c", marks=pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler for the C target"))]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_theano_tutorial_accumulator(target: str) -> None:
+    state = tensorir.shared(0, name="state")
+    inc = T.iscalar("inc")
+    accumulator = tensorir.function([inc], state, updates=[(state, state + inc)], target=target)
+    assert accumulator(1) == 0 and state.get_value() == 1
+    assert accumulator(300) == 1 and state.get_value() == 301
+    state.set_value(-1)
+    assert accumulator(3) == -1 and state.get_value() == 2
+    decrementor = tensorir.function([inc], state, updates=[(state, state - inc)], target=target)
+    assert decrementor(2) == 2 and state.get_value() == 0
+    # givens replace the shared variable: the function does not read or change it
+    foo = T.scalar(dtype=state.dtype)
+    skip_shared = tensorir.function([inc, foo], state * 2 + inc, givens=[(state, foo)], target=target)
+    assert skip_shared(1, 3) == 7 and state.get_value() == 0
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_updates_see_old_values_and_run_after_the_outputs(target: str) -> None:
+    a = tensorir.shared(np.array([1.0, 2.0]), name="a")
+    b = tensorir.shared(np.array([3.0, 4.0]), name="b")
+    swap = tensorir.function([], a + b, updates={a: b, b: a}, target=target)
+    np.testing.assert_array_equal(swap(), [4.0, 6.0])
+    np.testing.assert_array_equal(a.get_value(), [3.0, 4.0])
+    np.testing.assert_array_equal(b.get_value(), [1.0, 2.0])
+    none = tensorir.function([], [], updates=[(a, a * 2)], target=target)
+    assert none() == [] and a.get_value().tolist() == [6.0, 8.0]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_sgd_on_shared_weights_matches_numpy(target: str) -> None:
+    """Logistic regression by SGD with the gradient written out: the shared weights follow numpy's steps."""
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((50, 4))
+    ys = (xs @ np.array([1.0, -2.0, 0.5, 0.0]) > 0).astype(np.float64)
+    w = tensorir.shared(np.zeros(4), name="w")
+    b = tensorir.shared(0.0, name="b")
+    x, y = T.dmatrix("x"), T.dvector("y")
+    p = 1 / (1 + T.exp(-(T.dot(x, w) + b)))
+    err = p - y
+    train = tensorir.function([x, y], T.mean(err ** 2), target=target,
+                              updates=[(w, w - 0.5 * T.dot(x.T, err) / 50), (b, b - 0.5 * err.mean())])
+    wn, bn = np.zeros(4), 0.0
+    for _ in range(20):
+        train(xs, ys)
+        pn = 1 / (1 + np.exp(-(xs @ wn + bn)))
+        wn, bn = wn - 0.5 * xs.T @ (pn - ys) / 50, bn - 0.5 * (pn - ys).mean()
+    np.testing.assert_allclose(w.get_value(), wn, rtol=1e-12)
+    np.testing.assert_allclose(b.get_value(), bn, rtol=1e-12)
+
+
+def test_get_and_set_value_copy_unless_borrowed() -> None:
+    data = np.arange(3.0)
+    s = tensorir.shared(data, name="s")
+    data[0] = 100.0
+    assert s.get_value()[0] == 0.0  # copied at creation
+    s.get_value()[1] = 100.0
+    assert s.get_value()[1] == 1.0  # get_value returns a copy
+    assert s.get_value(borrow=True) is s.get_value(borrow=True)
+    aliased = tensorir.shared(data, borrow=True)
+    assert aliased.get_value(borrow=True) is data
+    s.set_value([7, 8, 9, 10])  # numbers that fit; the shape may change, the rank may not
+    assert s.get_value().tolist() == [7.0, 8.0, 9.0, 10.0] and s.get_value().dtype == np.float64
+    with pytest.raises(TirTypeError, match="shared variable 's' expects a 1-d float64"):
+        s.set_value(np.zeros((2, 2)))
+    i = tensorir.shared(np.int32(1), name="i")
+    with pytest.raises(TirTypeError, match="shared variable 'i' expects int32.*got float64"):
+        i.set_value(np.float64(1.5))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_shape_changes_between_calls(target: str) -> None:
+    s = tensorir.shared(np.ones(2), name="s")
+    f = tensorir.function([], s.sum(), updates=[(s, T.concatenate([s, s]))], target=target)
+    assert f() == 2.0 and f() == 4.0 and s.get_value().shape == (8,)
+
+
+def test_bad_updates_and_inputs_are_clear_errors() -> None:
+    s = tensorir.shared(np.zeros(3, np.float32), name="s")
+    x = T.fvector("x")
+    with pytest.raises(TirTypeError, match=r"update of shared variable 's' \(float32 .*\) has type float64"):
+        tensorir.function([x], x, updates=[(s, s + T.dvector("d"))], on_unused_input="ignore")
+    with pytest.raises(TirTypeError, match="must keep the variable's dtype and rank"):
+        tensorir.function([x], x, updates=[(s, T.fmatrix("m"))], on_unused_input="ignore")
+    with pytest.raises(TirError, match="two new values"):
+        tensorir.function([x], x, updates=[(s, s + 1), (s, s * 2)])
+    with pytest.raises(TirError, match="input #0 is a shared variable"):
+        tensorir.function([s], s + 1)
+    with pytest.raises(TirError, match="not a symbolic variable"):
+        tensorir.shared(x)
+    with pytest.raises(TirError, match=r"\(shared variable, new value\) pairs"):
+        tensorir.function([x], x, updates=[s])
