@@ -20,6 +20,10 @@ Workloads (float32):
         math on transposed inputs; `x**2`, `x**0.5`, `x**-1`, `x**3`; fused reductions of expressions; layernorm;
         batched matmul; BLAS products after numpy's own), 4096x4096 unless stated, against reading the inputs
         and writing the output once
+    W7  one SGD step of logistic regression (4000x784) and of an MLP (batch 256, 784-512-512-10, tanh, softmax
+        cross-entropy): tensorir.grad + shared variables + updates, against a hand-written numpy step, PyTensor
+        (pytensor.grad) and JAX (jax.grad + jit); the parameters after one step are checked; plus the cold and
+        warm compile of both graphs
 
 Every implementation's output is checked against numpy in float64 (norm-wise relative error; integer
 outputs such as argmax's must be equal) before it is timed. A sample is a batch of calls lasting >= ~20 ms
@@ -73,7 +77,7 @@ FORBIDDEN_FLAGS = ("-ffast-math", "-Ofast", "-fassociative-math", "-ffinite-math
                    "-funsafe-math-optimizations", "-fno-signed-zeros", "-freciprocal-math")
 REQUIRED_FLAGS = ("-fno-math-errno", "-fPIC", "-shared", "-fopenmp")
 RTOL = 1e-5  # norm-wise relative error accepted against numpy float64
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
 
 
 # ---------------------------------------------------------------- results
@@ -106,6 +110,7 @@ class CompileRow:
 
     impl: str
     status: str = "ok"
+    case: str = "W1"  # W1, or W7's model
     import_s: float | None = None
     cold_build_s: float | None = None
     cold_first_call_s: float | None = None
@@ -118,10 +123,12 @@ class CompileRow:
 
 @dataclass
 class Impl:
-    """A ready implementation: `run()` computes the output (blocking) and returns it."""
+    """A ready implementation: `run()` computes the output (blocking) and returns it; `check()`, when
+    given, returns what the output check compares instead (a training step's parameters after a step)."""
 
     run: Callable[[], Any]
     extra: str = ""
+    check: Callable[[], Any] | None = None
 
 
 @dataclass
@@ -271,7 +278,7 @@ def run_case(case: Case, st: Settings) -> list[Row]:
         try:
             impl = factory()
             row.extra = impl.extra
-            row.rel_err = rel_error(impl.run(), want)
+            row.rel_err = rel_error((impl.check or impl.run)(), want)
             row.correct = row.rel_err == 0.0 if case.exact else row.rel_err <= RTOL
             if not row.correct:
                 row.status = "wrong"
@@ -913,6 +920,167 @@ def w6_cases(st: Settings, peers: Peers) -> list[Case]:
     return cases
 
 
+# ---------------------------------------------------------------- W7: training steps (autodiff + updates)
+
+LEARNING_RATE = 0.1
+
+
+def _log_softmax(mod: Any, z: Any) -> Any:
+    """log_softmax over axis 1 in the calls numpy, jax.numpy, tensorir's T and PyTensor share."""
+    m = z.max(axis=1, keepdims=True)
+    return z - m - mod.log(mod.exp(z - m).sum(axis=1, keepdims=True))
+
+
+def logreg_cost(mod: Any, p: dict[str, Any], x: Any, y: Any) -> Any:
+    """Theano's tutorial logistic regression: mean cross-entropy + 0.01 * |w|^2."""
+    p1 = 1 / (1 + mod.exp(-(mod.dot(x, p["w"]) + p["b"])))
+    return (-y * mod.log(p1) - (1 - y) * mod.log(1 - p1)).mean() + 0.01 * (p["w"] ** 2).sum()
+
+
+def mlp_cost(mod: Any, p: dict[str, Any], x: Any, t: Any) -> Any:
+    """Two tanh hidden layers and a softmax cross-entropy against one-hot targets."""
+    h1 = mod.tanh(mod.dot(x, p["W1"]) + p["b1"])
+    h2 = mod.tanh(mod.dot(h1, p["W2"]) + p["b2"])
+    return -(t * _log_softmax(mod, mod.dot(h2, p["W3"]) + p["b3"])).sum(axis=1).mean()
+
+
+def logreg_grads(p: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """The hand-written gradient of logreg_cost (numpy, any float dtype)."""
+    p1 = 1 / (1 + np.exp(-(x @ p["w"] + p["b"])))
+    gz = (p1 - y) / x.shape[0]
+    return {"w": x.T @ gz + 0.02 * p["w"], "b": gz.sum()}
+
+
+def mlp_grads(p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+    """The hand-written gradient of mlp_cost (numpy, any float dtype)."""
+    h1 = np.tanh(x @ p["W1"] + p["b1"])
+    h2 = np.tanh(h1 @ p["W2"] + p["b2"])
+    z = h2 @ p["W3"] + p["b3"]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    dz = (e / e.sum(axis=1, keepdims=True) - t) / x.shape[0]
+    da2 = (dz @ p["W3"].T) * (1 - h2 * h2)
+    da1 = (da2 @ p["W2"].T) * (1 - h1 * h1)
+    return {"W1": x.T @ da1, "b1": da1.sum(0), "W2": h1.T @ da2, "b2": da2.sum(0), "W3": h2.T @ dz, "b3": dz.sum(0)}
+
+
+def w7_models(quick: bool) -> list[tuple[str, Callable[..., Any], Callable[..., Any], dict[str, np.ndarray],
+                                         np.ndarray, np.ndarray]]:
+    """(name, cost, numpy gradient, initial float32 parameters, x, target) of each model."""
+    rng = np.random.default_rng(7)
+    n, d = (500, 98) if quick else (4000, 784)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    y = (rng.random(n) < 0.5).astype(np.float32)
+    logreg = {"w": (rng.standard_normal(d) * 0.01).astype(np.float32), "b": np.float32(0.0)}
+    batch, sizes = (32, (98, 64, 64, 10)) if quick else (256, (784, 512, 512, 10))
+    xm = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    tm = np.eye(sizes[-1], dtype=np.float32)[rng.integers(0, sizes[-1], batch)]
+    mlp: dict[str, np.ndarray] = {}
+    for k, (a, b) in enumerate(zip(sizes, sizes[1:]), start=1):
+        mlp[f"W{k}"] = (rng.standard_normal((a, b)) / np.sqrt(a)).astype(np.float32)
+        mlp[f"b{k}"] = np.zeros(b, np.float32)
+    dims = "x".join(map(str, x.shape))
+    return [(f"logistic regression SGD step ({dims})", logreg_cost, logreg_grads, logreg, x, y),
+            (f"MLP SGD step (batch {batch}, {'-'.join(map(str, sizes))}, tanh, softmax cross-entropy)", mlp_cost,
+             mlp_grads, mlp, xm, tm)]
+
+
+def _flat(values: Sequence[Any]) -> np.ndarray:
+    return np.concatenate([np.ravel(np.asarray(v)) for v in values])
+
+
+def w7_cases(st: Settings, peers: Peers) -> list[Case]:
+    """One SGD step (gradient and update of every parameter) per call: hand-written numpy, tensorir
+    (tensorir.grad, shared variables, updates), PyTensor (pytensor.grad, shared, updates) and JAX
+    (jax.grad + jit, parameters donated). Checked: the parameters after one step from the same start,
+    against the hand-written step in float64."""
+    cases = []
+    for name, cost, grads, init, x, t in w7_models(st.quick):
+        names = list(init)
+
+        def reference(init: dict[str, np.ndarray] = init, grads: Callable[..., Any] = grads, x: np.ndarray = x,
+                      t: np.ndarray = t) -> np.ndarray:
+            p = {k: np.asarray(v, np.float64) for k, v in init.items()}
+            g = grads(p, x.astype(np.float64), t.astype(np.float64))
+            return _flat([p[k] - LEARNING_RATE * g[k] for k in p])
+
+        def numpy_impl(init: dict[str, np.ndarray] = init, grads: Callable[..., Any] = grads, x: np.ndarray = x,
+                       t: np.ndarray = t) -> Impl:
+            p = {k: np.array(v) for k, v in init.items()}
+
+            def step() -> dict[str, np.ndarray]:
+                g = grads(p, x, t)
+                for k in p:
+                    p[k] -= np.float32(LEARNING_RATE) * g[k]
+                return p
+            return Impl(step, check=lambda: _flat(list(step().values())))
+
+        def tir_impl(init: dict[str, np.ndarray] = init, cost: Callable[..., Any] = cost, x: np.ndarray = x,
+                     t: np.ndarray = t, names: list[str] = names) -> Impl:
+            import tensorir
+            from tensorir import tensor as T
+
+            shared = {k: tensorir.shared(v, name=k) for k, v in init.items()}
+            xv = T.tensor("float32", shape=(None,) * x.ndim, name="x")
+            tv = T.tensor("float32", shape=(None,) * t.ndim, name="t")
+            c = cost(T, shared, xv, tv)
+            gs = tensorir.grad(c, [shared[k] for k in names])
+            f = tensorir.function([xv, tv], c, target=st.target,
+                                  updates=[(shared[k], shared[k] - np.float32(LEARNING_RATE) * g)
+                                           for k, g in zip(names, gs)])
+
+            def check() -> np.ndarray:
+                f(x, t)
+                return _flat([shared[k].get_value(borrow=True) for k in names])
+            return Impl(lambda: f(x, t), extra=f"target={st.target}", check=check)
+
+        def pytensor_impl(init: dict[str, np.ndarray] = init, cost: Callable[..., Any] = cost, x: np.ndarray = x,
+                          t: np.ndarray = t, names: list[str] = names) -> Impl:
+            pytensor, pt = peers.pytensor()
+            shared = {k: pytensor.shared(v, name=k) for k, v in init.items()}
+            xv = pt.tensor("x", dtype="float32", shape=(None,) * x.ndim)
+            tv = pt.tensor("t", dtype="float32", shape=(None,) * t.ndim)
+            c = cost(pt, shared, xv, tv)
+            gs = pytensor.grad(c, [shared[k] for k in names])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                f = pytensor.function([xv, tv], c, mode="CVM", updates=[
+                    (shared[k], shared[k] - np.float32(LEARNING_RATE) * g) for k, g in zip(names, gs)])
+
+            def check() -> np.ndarray:
+                f(x, t)
+                return _flat([shared[k].get_value(borrow=True) for k in names])
+            return Impl(lambda: f(x, t), check=check)
+
+        def jax_impl(init: dict[str, np.ndarray] = init, cost: Callable[..., Any] = cost, x: np.ndarray = x,
+                     t: np.ndarray = t, names: list[str] = names) -> Impl:
+            jax, jnp = peers.jax()
+
+            def step(p: dict[str, Any], xb: Any, tb: Any) -> tuple[dict[str, Any], Any]:
+                c, g = jax.value_and_grad(lambda q: cost(jnp, q, xb, tb))(p)
+                return {k: p[k] - LEARNING_RATE * g[k] for k in p}, c
+            jstep = jax.jit(step, donate_argnums=0)
+            state = {"p": {k: jax.device_put(jnp.asarray(v)) for k, v in init.items()}}
+            jx, jt = jax.device_put(jnp.asarray(x)), jax.device_put(jnp.asarray(t))
+
+            def run() -> Any:
+                state["p"], c = jstep(state["p"], jx, jt)
+                return c.block_until_ready()
+
+            def check() -> np.ndarray:
+                run()
+                return _flat([np.asarray(state["p"][k]) for k in names])
+            return Impl(run, extra=f"device={jax.devices()[0].platform}", check=check)
+
+        impls: list[tuple[str, str, Callable[[], Impl]]] = [
+            ("numpy, hand-written gradient", "numpy", numpy_impl),
+            ("tensorir C" if st.target == "c" else f"tensorir {st.target} (C target not available)", "tensorir",
+             tir_impl),
+            ("jax.jit(jax.grad)", "jax", jax_impl),
+            ("pytensor C (CVM)", "pytensor", pytensor_impl)]
+        cases.append(Case("W7", f"W7 {name.split(' (')[0]}", f"W7 {name}, float32", reference, impls))
+    return cases
+
+
 # ---------------------------------------------------------------- compile times (W1)
 
 _TIR_CHILD = """
@@ -978,47 +1146,99 @@ def run_child(code: str, args: list[str], env: dict[str, str], timeout: float) -
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def compile_times(st: Settings, peers_wanted: bool) -> list[CompileRow]:
-    """Cold compile and warm start of W1, each in a fresh process; cache dirs are fresh temp dirs."""
-    rows: list[CompileRow] = []
-    specs: list[tuple[str, str, list[str], Callable[[str], dict[str, str]]]] = []
+_W7_CHILD = """
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+from tensorir.tools import bench
+model, group, target, quick = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+st = bench.Settings(quick=quick, threads=0, threads_given=False, min_sample_s=0.0, samples=0, target=target)
+peers = bench.Peers(st)
+case = bench.w7_cases(st, peers)[model]
+factory = next(f for _, g, f in case.impls if g == group)
+t0 = time.perf_counter()
+import tensorir
+if group == "jax":
+    peers.jax()
+elif group == "pytensor":
+    peers.pytensor()
+t1 = time.perf_counter()
+impl = factory()
+t2 = time.perf_counter()
+impl.run()
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "first_call_s": t3 - t2}))
+"""
 
+
+def _cache_env(st: Settings) -> dict[str, Callable[[str], dict[str, str]]]:
+    """Environment of a child process whose compiled code goes to a fresh directory, by implementation group."""
     def tir_env(d: str) -> dict[str, str]:
         env = dict(os.environ)
         env["TENSORIR_FLAGS"] = ",".join(filter(None, [env.get("TENSORIR_FLAGS", ""), f"cachedir={d}"]))
         return env
 
-    specs.append((f"tensorir {st.target}", _TIR_CHILD, [st.target], tir_env))
+    def pt_env(d: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTENSOR_FLAGS"] = ",".join(filter(None, [env.get("PYTENSOR_FLAGS", ""), f"compiledir={d}"]))
+        return env
+    return {"tensorir": tir_env, "pytensor": pt_env, "jax": lambda d: dict(os.environ)}
+
+
+def _cold_and_warm(row: CompileRow, code: str, argv: list[str], make_env: Callable[[str], dict[str, str]]) -> None:
+    """Run `code` twice in fresh processes sharing one fresh cache dir: the first is cold, the second warm."""
+    d = tempfile.mkdtemp(prefix="tir-bench-cache-")
+    try:
+        argv = [a.replace("{dir}", d) for a in argv]
+        cold = run_child(code, argv, make_env(d), timeout=600)
+        warm = run_child(code, argv, make_env(d), timeout=600)
+        row.import_s = warm["import_s"]
+        row.cold_build_s, row.cold_first_call_s = cold["build_s"], cold["first_call_s"]
+        row.cold_s = cold["build_s"] + cold["first_call_s"]
+        row.warm_build_s, row.warm_first_call_s = warm["build_s"], warm["first_call_s"]
+        row.warm_s = warm["build_s"] + warm["first_call_s"]
+    except Exception as e:  # noqa: BLE001
+        row.status, row.note = "error", f"{type(e).__name__}: {e}"[:300]
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def w7_compile_times(st: Settings, peers_wanted: bool) -> list[CompileRow]:
+    """Cold and warm construction + first step of W7's two training graphs (JAX has no cache across
+    processes here: both of its runs compile)."""
+    rows: list[CompileRow] = []
+    envs = _cache_env(st)
+    groups = [("tensorir", f"tensorir {st.target}")]
+    if peers_wanted:
+        groups += [("jax", "jax.jit(jax.grad), no persistent cache"), ("pytensor", "pytensor C (CVM), compiledir")]
+    for k, (name, *_) in enumerate(w7_models(st.quick)):
+        for group, label in groups:
+            row = CompileRow(label, case=f"W7 {name.split(' (')[0]}")
+            if group != "tensorir" and module_version(group) is None:
+                row.status, row.note = "skipped", f"{group} not installed"
+            else:
+                _cold_and_warm(row, _W7_CHILD, [str(k), group, st.target, "1" if st.quick else "0"], envs[group])
+            rows.append(row)
+    return rows
+
+
+def compile_times(st: Settings, peers_wanted: bool) -> list[CompileRow]:
+    """Cold compile and warm start of W1, each in a fresh process; cache dirs are fresh temp dirs."""
+    rows: list[CompileRow] = []
+    envs = _cache_env(st)
+    specs: list[tuple[str, str, list[str], Callable[[str], dict[str, str]]]] = [
+        (f"tensorir {st.target}", _TIR_CHILD, [st.target], envs["tensorir"])]
     if peers_wanted:
         if module_version("jax") is not None:
-            specs.append(("jax.jit (persistent compilation cache for warm)", _JAX_CHILD, ["{dir}"],
-                          lambda d: dict(os.environ)))
+            specs.append(("jax.jit (persistent compilation cache for warm)", _JAX_CHILD, ["{dir}"], envs["jax"]))
         else:
             rows.append(CompileRow("jax.jit", status="skipped", note="jax not installed"))
         if module_version("pytensor") is not None:
-            def pt_env(d: str) -> dict[str, str]:
-                env = dict(os.environ)
-                env["PYTENSOR_FLAGS"] = ",".join(filter(None, [env.get("PYTENSOR_FLAGS", ""), f"compiledir={d}"]))
-                return env
-            specs.append(("pytensor C (CVM), compiledir", _PYTENSOR_CHILD, ["CVM"], pt_env))
+            specs.append(("pytensor C (CVM), compiledir", _PYTENSOR_CHILD, ["CVM"], envs["pytensor"]))
         else:
             rows.append(CompileRow("pytensor", status="skipped", note="pytensor not installed"))
     for label, code, args, make_env in specs:
         row = CompileRow(label)
-        d = tempfile.mkdtemp(prefix="tir-bench-cache-")
-        try:
-            argv = [a.replace("{dir}", d) for a in args]
-            cold = run_child(code, argv, make_env(d), timeout=600)
-            warm = run_child(code, argv, make_env(d), timeout=600)
-            row.import_s = warm["import_s"]
-            row.cold_build_s, row.cold_first_call_s = cold["build_s"], cold["first_call_s"]
-            row.cold_s = cold["build_s"] + cold["first_call_s"]
-            row.warm_build_s, row.warm_first_call_s = warm["build_s"], warm["first_call_s"]
-            row.warm_s = warm["build_s"] + warm["first_call_s"]
-        except Exception as e:  # noqa: BLE001
-            row.status, row.note = "error", f"{type(e).__name__}: {e}"[:300]
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
+        _cold_and_warm(row, code, args, make_env)
         rows.append(row)
     return rows
 
@@ -1103,12 +1323,15 @@ def report(cases: list[Case], rows: list[Row], rate: float | None) -> None:
 
 
 def report_compile(rows: list[CompileRow]) -> None:
-    body = [[r.impl, fmt_time(r.import_s), fmt_time(r.cold_s), fmt_time(r.cold_build_s), fmt_time(r.cold_first_call_s),
-             fmt_time(r.warm_s), r.status if r.status != "ok" else "ok", r.note] for r in rows]
-    print_table("W1 compile: cold (fresh cache dir, fresh process) and warm start (cache populated, fresh process); "
-                "build = function construction, first = first call (1,000 elements); import not included",
-                ["implementation", "import", "cold build+first", "cold build", "cold first call", "warm build+first",
-                 "status", "note"], body)
+    for case in dict.fromkeys(r.case for r in rows):
+        body = [[r.impl, fmt_time(r.import_s), fmt_time(r.cold_s), fmt_time(r.cold_build_s),
+                 fmt_time(r.cold_first_call_s), fmt_time(r.warm_s), r.status if r.status != "ok" else "ok", r.note]
+                for r in rows if r.case == case]
+        what = "first call (1,000 elements)" if case == "W1" else "first training step"
+        print_table(f"{case} compile: cold (fresh cache dir, fresh process) and warm start (cache populated, fresh "
+                    f"process); build = function construction, first = {what}; import not included",
+                    ["implementation", "import", "cold build+first", "cold build", "cold first call",
+                     "warm build+first", "status", "note"], body)
 
 
 # ---------------------------------------------------------------- main
@@ -1141,7 +1364,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     p.add_argument("--target", default="auto", help="tensorir target: auto (c when available, else interp), c, interp")
     p.add_argument("--no-peers", action="store_true", help="skip JAX and PyTensor")
-    p.add_argument("--no-compile", action="store_true", help="skip the W1 compile-time measurements")
+    p.add_argument("--no-compile", action="store_true", help="skip the W1 and W7 compile-time measurements")
     args = p.parse_args(argv)
     wl = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     bad = [w for w in wl if w not in ALL_WORKLOADS]
@@ -1228,6 +1451,8 @@ def main(argv: list[str] | None = None) -> int:
         cases += w5_cases(st, peers)
     if "W6" in args.workloads:
         cases += w6_cases(st, peers)
+    if "W7" in args.workloads:
+        cases += w7_cases(st, peers)
 
     rows: list[Row] = []
     if "W2" not in args.workloads and ({"W1", "W4", "W5", "W6"} & set(args.workloads)):
@@ -1251,7 +1476,10 @@ def main(argv: list[str] | None = None) -> int:
         print("... W1 compile times", file=sys.stderr, flush=True)
         compile_rows = compile_times(st, peers_wanted=not args.no_peers and not q)
         if q and not args.no_peers:
-            st.notes.append("--quick: JAX and PyTensor compile times not measured")
+            st.notes.append("--quick: JAX and PyTensor compile times of W1 not measured")
+    if "W7" in args.workloads and not args.no_compile:
+        print("... W7 compile times", file=sys.stderr, flush=True)
+        compile_rows += w7_compile_times(st, peers_wanted=not args.no_peers)
 
     report(cases, rows, rate)
     if compile_rows:
