@@ -24,9 +24,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..ir.attributes import Dense, Typed
+from ..ir.attributes import DYN, Dense, Typed
 from ..ir.builder import Builder
-from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, ELEMENTWISE, PURE, AttrDef, Operation, TirValueError, Value
+from ..ir.core import (
+    COMMUTATIVE,
+    CONSTANT_LIKE,
+    ELEMENTWISE,
+    PURE,
+    AttrDef,
+    NotSupportedError,
+    Operation,
+    TirValueError,
+    Value,
+)
 from ..ir.rewriter import PatternRewriter, RewritePattern, broadcasts_into, constant_array, make_constant
 from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
 from ..ir.types import index as index_type
@@ -49,6 +59,20 @@ from .tensor_common import (
     static_int,
     static_value,
     tensor_type,
+)
+from .tensor_grad import (
+    Grads,
+    Sym,
+    broadcast_like,
+    count,
+    dim,
+    emit,
+    keep_reduced,
+    reshape_like,
+    select,
+    sized,
+    unbroadcast,
+    zeros_like,
 )
 from .tensor_shape import *  # noqa: F403  (re-export: every tensor op is registered by importing this module)
 from .tensor_shape import __all__ as _shape_ops
@@ -110,6 +134,15 @@ class BinaryOp(ElementwiseOp):
 
 _COMM = BinaryOp.traits | {COMMUTATIVE}
 
+PartialsRule = Callable[..., Sequence[Sym | None]]
+
+
+def elementwise_vjp(op: Operation, b: Builder, out_grads: list[Value], rule: PartialsRule) -> Grads:
+    """The gradient of an elementwise op: `rule(*operands, result, g)` gives each operand's cotangent at the
+    result's (broadcast) shape, as Syms (None: none); broadcasting is undone by summing (`unbroadcast`)."""
+    parts = rule(*[Sym(b, v) for v in op.operands], Sym(b, op.result), Sym(b, out_grads[0]))
+    return [None if p is None else unbroadcast(b, p.v, v) for p, v in zip(parts, op.operands)]
+
 
 def _typed_value(value: Any, elem: ScalarType) -> Any:
     """`value` as the Python scalar of elem's kind (bool, int or float) that attributes hold."""
@@ -139,12 +172,18 @@ class AddOp(BinaryOp):
     def identity(elem: ScalarType) -> Any:
         return _typed_value(0, elem)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads, lambda a, c, y, g: [g, g])
+
 
 class SubOp(BinaryOp):
     """`%c = tensor.sub %a, %b : tensor<4xf32>`"""
 
     name = "tensor.sub"
     fn = staticmethod(np.subtract)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads, lambda a, c, y, g: [g, -g])
 
 
 class MulOp(BinaryOp):
@@ -159,6 +198,9 @@ class MulOp(BinaryOp):
     def identity(elem: ScalarType) -> Any:
         return _typed_value(1, elem)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads, lambda a, c, y, g: [g * c, g * a])
+
 
 class TrueDivOp(BinaryOp):
     """True division (ints give f64): `%c = tensor.true_div %a, %b : tensor<4xf64>`"""
@@ -166,9 +208,15 @@ class TrueDivOp(BinaryOp):
     name = "tensor.true_div"
     fn = staticmethod(np.true_divide)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # d(a/c) = da/c - a dc/c^2 = da/c - y dc/c
+        return elementwise_vjp(self, b, out_grads, lambda a, c, y, g: [g / c, -g * y / c])
+
 
 class IntDivOp(BinaryOp):
     """Floor division: `%c = tensor.int_div %a, %b : tensor<4xi32>`"""
+
+    differentiable = False
 
     name = "tensor.int_div"
     fn = staticmethod(np.floor_divide)
@@ -179,6 +227,10 @@ class ModOp(BinaryOp):
 
     name = "tensor.mod"
     fn = staticmethod(np.mod)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # a mod c = a - floor(a/c) c
+        return elementwise_vjp(self, b, out_grads, lambda a, c, y, g: [g, -g * a.op("true_div", c).op("floor")])
 
 
 class CheapPower(RewritePattern):
@@ -238,6 +290,10 @@ class PowOp(BinaryOp):
             raise ValueError(PowOp.NEGATIVE_POWER)
         return np.power(base, exponent)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads,
+                               lambda a, c, y, g: [g * c * a.op("pow", c - 1.0), g * y * a.op("log")])
+
 
 CheapPower.root = PowOp
 
@@ -247,6 +303,10 @@ class Arctan2Op(BinaryOp):
 
     name = "tensor.arctan2"
     fn = staticmethod(np.arctan2)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads,
+                               lambda a, c, y, g: [g * c / (a * a + c * c), -g * a / (a * a + c * c)])
 
 
 class MaximumOp(BinaryOp):
@@ -258,6 +318,11 @@ class MaximumOp(BinaryOp):
     reduction_kind, omp_reduction = "max", "max"
     identity = staticmethod(_lowest)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # ties go to the first operand
+        return elementwise_vjp(self, b, out_grads,
+                               lambda a, c, y, g: [select(a.op("ge", c), g, 0.0), select(a.op("ge", c), 0.0, g)])
+
 
 class MinimumOp(BinaryOp):
     """`%c = tensor.minimum %a, %b : tensor<4xf32>`"""
@@ -267,6 +332,11 @@ class MinimumOp(BinaryOp):
     traits = _COMM
     reduction_kind, omp_reduction = "min", "min"
     identity = staticmethod(_highest)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # ties go to the first operand
+        return elementwise_vjp(self, b, out_grads,
+                               lambda a, c, y, g: [select(a.op("le", c), g, 0.0), select(a.op("le", c), 0.0, g)])
 
 
 def _binary_crossentropy(output: Any, target: Any) -> Any:
@@ -280,12 +350,19 @@ class BinaryCrossentropyOp(BinaryOp):
     operands_def = ("output", "target")
     fn = staticmethod(_binary_crossentropy)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # d/do = (o - t) / (o (1 - o)); d/dt = log(1 - o) - log(o)
+        return elementwise_vjp(self, b, out_grads, lambda o, t, y, g: [
+            g * (o - t) / (o * (1.0 - o)), g * ((1.0 - o).op("log") - o.op("log"))])
+
 
 # comparisons (result i1)
 
 
 class EqOp(BinaryOp):
     """`%c = tensor.eq %a, %b : tensor<4xi1>`"""
+
+    differentiable = False
 
     name = "tensor.eq"
     fn = staticmethod(np.equal)
@@ -295,6 +372,8 @@ class EqOp(BinaryOp):
 class NeOp(BinaryOp):
     """`%c = tensor.ne %a, %b : tensor<4xi1>`"""
 
+    differentiable = False
+
     name = "tensor.ne"
     fn = staticmethod(np.not_equal)
     traits = _COMM
@@ -303,12 +382,16 @@ class NeOp(BinaryOp):
 class LtOp(BinaryOp):
     """`%c = tensor.lt %a, %b : tensor<4xi1>`"""
 
+    differentiable = False
+
     name = "tensor.lt"
     fn = staticmethod(np.less)
 
 
 class LeOp(BinaryOp):
     """`%c = tensor.le %a, %b : tensor<4xi1>`"""
+
+    differentiable = False
 
     name = "tensor.le"
     fn = staticmethod(np.less_equal)
@@ -317,12 +400,16 @@ class LeOp(BinaryOp):
 class GtOp(BinaryOp):
     """`%c = tensor.gt %a, %b : tensor<4xi1>`"""
 
+    differentiable = False
+
     name = "tensor.gt"
     fn = staticmethod(np.greater)
 
 
 class GeOp(BinaryOp):
     """`%c = tensor.ge %a, %b : tensor<4xi1>`"""
+
+    differentiable = False
 
     name = "tensor.ge"
     fn = staticmethod(np.greater_equal)
@@ -333,6 +420,8 @@ class GeOp(BinaryOp):
 
 class AndOp(BinaryOp):
     """Bitwise and (logical on i1): `%c = tensor.and %a, %b : tensor<4xi1>`"""
+
+    differentiable = False
 
     name = "tensor.and"
     fn = staticmethod(np.bitwise_and)
@@ -347,6 +436,8 @@ class AndOp(BinaryOp):
 class OrOp(BinaryOp):
     """`%c = tensor.or %a, %b : tensor<4xi1>`"""
 
+    differentiable = False
+
     name = "tensor.or"
     fn = staticmethod(np.bitwise_or)
     traits = _COMM
@@ -360,6 +451,8 @@ class OrOp(BinaryOp):
 class XorOp(BinaryOp):
     """`%c = tensor.xor %a, %b : tensor<4xi32>`"""
 
+    differentiable = False
+
     name = "tensor.xor"
     fn = staticmethod(np.bitwise_xor)
     traits = _COMM
@@ -368,6 +461,8 @@ class XorOp(BinaryOp):
 class NotOp(UnaryOp):
     """Bitwise not (logical on i1): `%c = tensor.not %a : tensor<4xi1>`"""
 
+    differentiable = False
+
     name = "tensor.not"
     fn = staticmethod(np.invert)
 
@@ -375,12 +470,28 @@ class NotOp(UnaryOp):
 # unary math
 
 
-def _unary(cls_name: str, op_name: str, fn: Callable[..., Any], doc: str = "") -> type[UnaryOp]:
-    """Declare a plain unary op `tensor.<op_name>` whose rule is the numpy function `fn`."""
+UnaryGrad = Callable[[Sym, Sym, Sym], Sym]
+
+
+def _unary(cls_name: str, op_name: str, fn: Callable[..., Any], grad: UnaryGrad, doc: str = "") -> type[UnaryOp]:
+    """Declare a plain unary op `tensor.<op_name>` whose rule is the numpy function `fn` and whose
+    gradient is `grad(x, y, g)`: the cotangent of x from x, the result y and y's cotangent g."""
     text = doc or f"`%y = tensor.{op_name} %x : tensor<?xf32>`"
+
+    def vjp(self: UnaryOp, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads, lambda x, y, g: [grad(x, y, g)])
+
     cls = type(cls_name, (UnaryOp,), {"__doc__": text, "name": f"tensor.{op_name}", "fn": staticmethod(fn),
-                                      "__module__": __name__, "__qualname__": cls_name})
+                                      "vjp": vjp, "__module__": __name__, "__qualname__": cls_name})
     return cls
+
+
+def _zero(x: Sym, y: Sym, g: Sym) -> Sym:
+    """The gradient of a piecewise-constant op (sign, floor, ceil, round): zero, as Theano's."""
+    return Sym(g.b, zeros_like(g.b, g.v))
+
+
+LN2, LN10, TWO_OVER_SQRT_PI = math.log(2.0), math.log(10.0), 2.0 / math.sqrt(math.pi)
 
 
 def _rsqrt(x: Any) -> Any:
@@ -395,28 +506,31 @@ def _softplus(x: Any) -> Any:
     return np.logaddexp(0, x)
 
 
-NegOp = _unary("NegOp", "neg", np.negative)
-AbsOp = _unary("AbsOp", "abs", np.abs)
-SignOp = _unary("SignOp", "sign", np.sign)
-ExpOp = _unary("ExpOp", "exp", np.exp)
-Exp2Op = _unary("Exp2Op", "exp2", np.exp2)
-Expm1Op = _unary("Expm1Op", "expm1", np.expm1)
-LogOp = _unary("LogOp", "log", np.log)
-Log2Op = _unary("Log2Op", "log2", np.log2)
-Log10Op = _unary("Log10Op", "log10", np.log10)
-Log1pOp = _unary("Log1pOp", "log1p", np.log1p)
-SqrtOp = _unary("SqrtOp", "sqrt", np.sqrt)
-RsqrtOp = _unary("RsqrtOp", "rsqrt", _rsqrt, "1/sqrt(x): `%y = tensor.rsqrt %x : tensor<?xf32>`")
-SquareOp = _unary("SquareOp", "square", np.square)
-SinOp = _unary("SinOp", "sin", np.sin)
-CosOp = _unary("CosOp", "cos", np.cos)
-TanOp = _unary("TanOp", "tan", np.tan)
-TanhOp = _unary("TanhOp", "tanh", np.tanh)
-SinhOp = _unary("SinhOp", "sinh", np.sinh)
-CoshOp = _unary("CoshOp", "cosh", np.cosh)
-ArcsinOp = _unary("ArcsinOp", "arcsin", np.arcsin)
-ArccosOp = _unary("ArccosOp", "arccos", np.arccos)
-ArctanOp = _unary("ArctanOp", "arctan", np.arctan)
+NegOp = _unary("NegOp", "neg", np.negative, lambda x, y, g: -g)
+AbsOp = _unary("AbsOp", "abs", np.abs, lambda x, y, g: g * x.op("sign"))
+SignOp = _unary("SignOp", "sign", np.sign, _zero)
+ExpOp = _unary("ExpOp", "exp", np.exp, lambda x, y, g: g * y)
+Exp2Op = _unary("Exp2Op", "exp2", np.exp2, lambda x, y, g: g * y * LN2)
+Expm1Op = _unary("Expm1Op", "expm1", np.expm1, lambda x, y, g: g * (y + 1.0))
+LogOp = _unary("LogOp", "log", np.log, lambda x, y, g: g / x)
+Log2Op = _unary("Log2Op", "log2", np.log2, lambda x, y, g: g / (x * LN2))
+Log10Op = _unary("Log10Op", "log10", np.log10, lambda x, y, g: g / (x * LN10))
+Log1pOp = _unary("Log1pOp", "log1p", np.log1p, lambda x, y, g: g / (x + 1.0))
+SqrtOp = _unary("SqrtOp", "sqrt", np.sqrt, lambda x, y, g: g * 0.5 / y)
+RsqrtOp = _unary("RsqrtOp", "rsqrt", _rsqrt, lambda x, y, g: g * -0.5 * y / x,
+                 "1/sqrt(x): `%y = tensor.rsqrt %x : tensor<?xf32>`")
+SquareOp = _unary("SquareOp", "square", np.square, lambda x, y, g: g * 2.0 * x)
+SinOp = _unary("SinOp", "sin", np.sin, lambda x, y, g: g * x.op("cos"))
+CosOp = _unary("CosOp", "cos", np.cos, lambda x, y, g: -g * x.op("sin"))
+TanOp = _unary("TanOp", "tan", np.tan, lambda x, y, g: g * (y * y + 1.0))
+TanhOp = _unary("TanhOp", "tanh", np.tanh, lambda x, y, g: g * (1.0 - y * y))
+SinhOp = _unary("SinhOp", "sinh", np.sinh, lambda x, y, g: g * x.op("cosh"))
+CoshOp = _unary("CoshOp", "cosh", np.cosh, lambda x, y, g: g * x.op("sinh"))
+ArcsinOp = _unary("ArcsinOp", "arcsin", np.arcsin, lambda x, y, g: g * (1.0 - x * x).op("rsqrt"))
+ArccosOp = _unary("ArccosOp", "arccos", np.arccos, lambda x, y, g: -g * (1.0 - x * x).op("rsqrt"))
+ArctanOp = _unary("ArctanOp", "arctan", np.arctan, lambda x, y, g: g / (x * x + 1.0))
+
+
 def _special(name: str) -> Callable[..., Any]:
     """A scipy.special function, imported on first use (scipy costs ~0.4 s to import)."""
 
@@ -429,16 +543,17 @@ def _special(name: str) -> Callable[..., Any]:
     return fn
 
 
-SigmoidOp = _unary("SigmoidOp", "sigmoid", _special("expit"),
+SigmoidOp = _unary("SigmoidOp", "sigmoid", _special("expit"), lambda x, y, g: g * y * (1.0 - y),
                    "1/(1+exp(-x)) (scipy's expit): `%y = tensor.sigmoid %x : tensor<?xf32>`")
-SoftplusOp = _unary("SoftplusOp", "softplus", _softplus,
+SoftplusOp = _unary("SoftplusOp", "softplus", _softplus, lambda x, y, g: g * x.op("sigmoid"),
                     "log(1+exp(x)), stable (np.logaddexp(0, x)): `%y = tensor.softplus %x : tensor<?xf32>`")
-ErfOp = _unary("ErfOp", "erf", _special("erf"))
-ErfcOp = _unary("ErfcOp", "erfc", _special("erfc"))
-FloorOp = _unary("FloorOp", "floor", np.floor)
-CeilOp = _unary("CeilOp", "ceil", np.ceil)
-RoundOp = _unary("RoundOp", "round", np.round, "Round half to even: `%y = tensor.round %x : tensor<?xf32>`")
-ReluOp = _unary("ReluOp", "relu", _relu, "max(x, 0) in x's dtype: `%y = tensor.relu %x : tensor<?xf32>`")
+ErfOp = _unary("ErfOp", "erf", _special("erf"), lambda x, y, g: g * TWO_OVER_SQRT_PI * (-x * x).op("exp"))
+ErfcOp = _unary("ErfcOp", "erfc", _special("erfc"), lambda x, y, g: -g * TWO_OVER_SQRT_PI * (-x * x).op("exp"))
+FloorOp = _unary("FloorOp", "floor", np.floor, _zero)
+CeilOp = _unary("CeilOp", "ceil", np.ceil, _zero)
+RoundOp = _unary("RoundOp", "round", np.round, _zero, "Round half to even: `%y = tensor.round %x : tensor<?xf32>`")
+ReluOp = _unary("ReluOp", "relu", _relu, lambda x, y, g: select(x.op("gt", 0.0), g, 0.0),
+                "max(x, 0) in x's dtype: `%y = tensor.relu %x : tensor<?xf32>`")
 
 
 class ClipOp(ElementwiseOp):
@@ -448,6 +563,12 @@ class ClipOp(ElementwiseOp):
     operands_def = ("x", "lo", "hi")
     fn = staticmethod(np.clip)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # as Theano's: x's gradient where lo <= x <= hi, lo's where x < lo, hi's where x > hi
+        return elementwise_vjp(self, b, out_grads, lambda x, lo, hi, y, g: [
+            select(x.op("ge", lo).op("and", x.op("le", hi)), g, 0.0), select(x.op("lt", lo), g, 0.0),
+            select(x.op("gt", hi), g, 0.0)])
+
 
 class WhereOp(ElementwiseOp):
     """Select: `%y = tensor.where %cond, %a, %b : tensor<?xf32>` (np.where; all three broadcast)"""
@@ -455,6 +576,9 @@ class WhereOp(ElementwiseOp):
     name = "tensor.where"
     operands_def = ("cond", "a", "b")
     fn = staticmethod(np.where)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads, lambda c, x, z, y, g: [None, select(c, g, 0.0), select(c, 0.0, g)])
 
 
 class CastOp(UnaryOp):
@@ -472,6 +596,10 @@ class CastOp(UnaryOp):
 
     def compute(self, *args: Any) -> Any:
         return np.asarray(args[0]).astype(self.attributes["dtype"].dtype)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # between float types: the gradient cast back (autodiff casts every cotangent to its value's type)
+        return [out_grads[0]]
 
 
 # ---------------------------------------------------------------- reductions
@@ -534,6 +662,10 @@ class ReductionOp(Operation):
     def extra_kwargs(self) -> dict[str, Any]:
         return {}
 
+    def spread(self, b: Builder, g: Value) -> Sym:
+        """A gradient of the result broadcast back to the operand's shape (every reduced element's share)."""
+        return Sym(b, broadcast_like(b, keep_reduced(b, g, self, self.reduced_axes()), self.operands[0]))
+
     def infer_types(self) -> list[Type]:
         t = tensor_type(self, self.operands[0])
         axes = self.reduced_axes()
@@ -570,6 +702,9 @@ class SumOp(ReductionOp):
     combiner = AddOp
     widens = True
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return [self.spread(b, out_grads[0]).v]
+
 
 class ProdOp(ReductionOp):
     """`%s = tensor.prod %x {axes = [0]} : tensor<4xf32>`"""
@@ -578,6 +713,10 @@ class ProdOp(ReductionOp):
     fn = staticmethod(np.prod)
     combiner = MulOp
     widens = True
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # g * prod / x, as Theano's rule for inputs without zeros
+        return [(self.spread(b, out_grads[0]) * self.spread(b, self.result) / Sym(b, self.operands[0])).v]
 
 
 class _ExtremumOp(ReductionOp):
@@ -589,6 +728,11 @@ class _ExtremumOp(ReductionOp):
     def extra_kwargs(self) -> dict[str, Any]:
         initial = self.attributes.get("initial")
         return {} if initial is None else {"initial": initial}
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # routed to the elements equal to the extremum (to each of them on ties, as Theano's)
+        x = Sym(b, self.operands[0])
+        return [select(x.op("eq", self.spread(b, self.result)), self.spread(b, out_grads[0]), 0.0).v]
 
 
 class MaxOp(_ExtremumOp):
@@ -622,6 +766,11 @@ class MeanOp(_MomentOp):
     name = "tensor.mean"
     fn = staticmethod(np.mean)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        g = out_grads[0]
+        n = count(b, self.operands[0], self.reduced_axes(), tensor_type(self, g).dtype)
+        return [(self.spread(b, g) / Sym(b, n)).v]
+
 
 class VarOp(_MomentOp):
     """Variance with `ddof` (default 0): `%v = tensor.var %x {axes = [1], ddof = 1} : tensor<?xf32>`"""
@@ -638,6 +787,17 @@ class VarOp(_MomentOp):
         if self.extra_kwargs()["ddof"] < 0:
             raise self.error(f"ddof must be non-negative, got {self.attributes['ddof']}")
 
+    def centered(self, b: Builder, g: Value) -> Sym:
+        """g * 2 (x - mean) / (n - ddof): the gradient of the variance."""
+        x = Sym(b, self.operands[0])
+        axes = self.reduced_axes()
+        n = Sym(b, count(b, x.v, axes, tensor_type(self, self.result).dtype))
+        mean = x.op("mean", axes=axes, keepdims=True)
+        return self.spread(b, g) * 2.0 * (x - mean) / (n - float(self.extra_kwargs()["ddof"]))
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return [self.centered(b, out_grads[0]).v]
+
 
 class StdOp(VarOp):
     """`%s = tensor.std %x {axes = [0], ddof = 0} : tensor<4xf32>`"""
@@ -645,11 +805,17 @@ class StdOp(VarOp):
     name = "tensor.std"
     fn = staticmethod(np.std)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # d sqrt(v) = dv / (2 sqrt(v))
+        g = Sym(b, out_grads[0]) / (Sym(b, self.result) * 2.0)
+        return [self.centered(b, g.v).v]
+
 
 class AllOp(ReductionOp):
     """`%b = tensor.all %x {axes = [0]} : tensor<4xi1>`"""
 
     name = "tensor.all"
+    differentiable = False
     fn = staticmethod(np.all)
     combiner = AndOp  # on i1: acc and bool(x)
 
@@ -658,6 +824,7 @@ class AnyOp(ReductionOp):
     """`%b = tensor.any %x : tensor<i1>`"""
 
     name = "tensor.any"
+    differentiable = False
     fn = staticmethod(np.any)
     combiner = OrOp
 
@@ -667,6 +834,7 @@ class ArgmaxOp(ReductionOp):
     exactly one axis: `%i = tensor.argmax %x {axes = [1]} : tensor<?xi64>`."""
 
     name = "tensor.argmax"
+    differentiable = False
     fn = staticmethod(np.argmax)
     needs_nonempty = True
     better: ClassVar[type[BinaryOp]] = GtOp  # the comparison a new maximum wins by
@@ -776,6 +944,9 @@ class _AxisOp(Operation):
         self.the_axis()
         return [TensorType(t.shape, self.elem())]
 
+    def axis_sum(self, v: Sym) -> Sym:
+        return v.op("sum", axes=(self.the_axis(),), keepdims=True)
+
     def shifted(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(x - max, max) along the axis, keepdims; infinite maxima are not subtracted."""
         x = np.asarray(x).astype(self.elem().dtype)
@@ -789,6 +960,11 @@ class SoftmaxOp(_AxisOp):
 
     name = "tensor.softmax"
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # y (g - sum(g y)) along the axis (autodiff runs before decompose, so the family keeps its rules)
+        y, g = Sym(b, self.result), Sym(b, out_grads[0])
+        return [(y * (g - self.axis_sum(g * y))).v]
+
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         with np.errstate(all="ignore"):
             z, _ = self.shifted(args[0])
@@ -800,6 +976,10 @@ class LogSoftmaxOp(_AxisOp):
     """x - logsumexp(x) along `axis`: `%p = tensor.log_softmax %x {axis = -1} : tensor<?x10xf32>`"""
 
     name = "tensor.log_softmax"
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        y, g = Sym(b, self.result), Sym(b, out_grads[0])
+        return [(g - y.op("exp") * self.axis_sum(g)).v]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         with np.errstate(all="ignore"):
@@ -813,6 +993,12 @@ class LogsumexpOp(_AxisOp):
 
     name = "tensor.logsumexp"
     attrs = {"axis": AttrDef(int, default=-1), "keepdims": AttrDef(bool, default=False)}
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # g exp(x - y): the softmax of x times the result's gradient
+        x, axes = Sym(b, self.operands[0]), (self.the_axis(),)
+        g, y = (Sym(b, keep_reduced(b, v, self, axes)) for v in (out_grads[0], self.result))
+        return [(g * (x - y).op("exp")).v]
 
     def infer_types(self) -> list[Type]:
         t = tensor_type(self, self.operands[0])
@@ -853,6 +1039,17 @@ class CategoricalCrossentropyOp(Operation):
             return True
         raise self.error(f"true_dist must have rank {p.rank} (probabilities) or {p.rank - 1} (class indices), "
                          f"got rank {t.rank}")
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        """-g t / p for p and -g log(p) for t; with class indices, -g / p at each row's index."""
+        p, t = Sym(b, self.operands[0]), Sym(b, self.operands[1])
+        g = Sym(b, emit(b, "expand_dims", out_grads[0], axes=(-1,)))
+        if not self.indexed():
+            return [unbroadcast(b, (-g * t / p).v, p.v), unbroadcast(b, (-g * p.op("log")).v, t.v)]
+        n = dim(b, p.v, tensor_type(self, p.v).rank - 1)
+        classes = emit(b, "arange", stop=n) if isinstance(n, int) else emit(b, "arange", n, stop=DYN)
+        hit = Sym(b, emit(b, "expand_dims", t.v, axes=(-1,))).op("eq", Sym(b, classes))
+        return [select(hit, -g / p, 0.0).v, None]
 
     def infer_types(self) -> list[Type]:
         p = tensor_type(self, self.operands[0], "coding_dist")
@@ -934,6 +1131,22 @@ class DotOp(Operation):
         _contract_at_run_time(self, args[0], args[1])
         return [np.dot(args[0], args[1])]
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        a, c, g = Sym(b, self.operands[0]), Sym(b, self.operands[1]), Sym(b, out_grads[0])
+        ra, rc = tensor_type(self, a.v).rank, tensor_type(self, c.v).rank
+        if ra == 0 or rc == 0:  # a scaling: mul's rule
+            return MulOp.vjp(self, b, out_grads)  # type: ignore[arg-type]
+        if rc == 1:  # da = g[..., None] c; dc = sum over a's leading dims of a g[..., None]
+            g1 = g.op("expand_dims", axes=(-1,))
+            return [(g1 * c).v, (a * g1).op("sum", axes=tuple(range(ra - 1))).v]
+        if rc > 2:
+            raise NotSupportedError(f"'{self.name}' op has no gradient rule for a {rc}-d right operand "
+                                    "(use tensor.matmul)", self.loc)
+        # c 2-d: da = g c^T; dc = a2^T g2 with a and g as matrices of rows (a 1-d: one row)
+        k = dim(b, c.v, 1)
+        a2, g2 = (Sym(b, sized(b, "reshape", v.v, [-1, d])) for v, d in ((a, dim(b, a.v, ra - 1)), (g, k)))
+        return [g.op("dot", c.op("transpose")).v, a2.op("transpose").op("dot", g2).v]
+
 
 class MatmulOp(Operation):
     """np.matmul with broadcast batch dims: `%c = tensor.matmul %a, %b : tensor<8x?x10xf32>`."""
@@ -953,6 +1166,24 @@ class MatmulOp(Operation):
         rows = a.shape[-2:-1] if a.rank >= 2 else ()
         cols = b.shape[-1:] if b.rank >= 2 else ()
         return [TensorType(batch + rows + cols, elem)]
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # 1-d operands as matrices (a row, c a column), then da = g c^T and dc = a^T g, summed over the
+        # batch dims each operand was broadcast along
+        a, c = self.operands
+        ra, rc = tensor_type(self, a).rank, tensor_type(self, c).rank
+        a2 = Sym(b, a if ra > 1 else emit(b, "expand_dims", a, axes=(0,)))
+        c2 = Sym(b, c if rc > 1 else emit(b, "expand_dims", c, axes=(1,)))
+        g = out_grads[0]
+        g = g if ra > 1 else emit(b, "expand_dims", g, axes=(-2 if rc > 1 else -1,))
+        g2 = Sym(b, g if rc > 1 else emit(b, "expand_dims", g, axes=(-1,)))
+
+        def swap(v: Sym) -> Sym:
+            r = tensor_type(self, v.v).rank
+            return v.op("transpose", perm=tuple(range(r - 2)) + (r - 1, r - 2))
+
+        da, dc = g2.op("matmul", swap(c2)), swap(a2).op("matmul", g2)
+        return [reshape_like(b, unbroadcast(b, da.v, a2.v), a), reshape_like(b, unbroadcast(b, dc.v, c2.v), c)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         _contract_at_run_time(self, args[0], args[1])
@@ -978,6 +1209,12 @@ class OuterOp(Operation):
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [np.outer(args[0], args[1])]
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        a, c, g = (Sym(b, v) for v in (*self.operands, out_grads[0]))
+        flat_a, flat_c = (v.op("reshape", shape=(-1,)) for v in (a, c))
+        return [reshape_like(b, g.op("dot", flat_c).v, a.v),
+                reshape_like(b, g.op("transpose").op("dot", flat_a).v, c.v)]
+
 
 # ---------------------------------------------------------------- constants
 
@@ -987,6 +1224,7 @@ class ConstantOp(Operation):
     `%c = tensor.constant {value = dense<[1.0, 2.0]> : tensor<2xf32>} : tensor<2xf32>`."""
 
     name = "tensor.constant"
+    differentiable = False
     attrs = {"value": AttrDef(required=True)}
     traits = frozenset({PURE, CONSTANT_LIKE})
 
@@ -1023,6 +1261,7 @@ class GenericOp(GenericBase):
     """
 
     name = "tensor.generic"
+    differentiable = False
     operands_def = ("inputs*",)
 
     @property
@@ -1057,6 +1296,7 @@ class IndexOp(Operation):
     `%i = tensor.index {dim = 1} : index`."""
 
     name = "tensor.index"
+    differentiable = False
     attrs = {"dim": AttrDef(int, required=True)}
     traits = frozenset({PURE})
 
