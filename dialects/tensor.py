@@ -139,8 +139,11 @@ PartialsRule = Callable[..., Sequence[Sym | None]]
 
 def elementwise_vjp(op: Operation, b: Builder, out_grads: list[Value], rule: PartialsRule) -> Grads:
     """The gradient of an elementwise op: `rule(*operands, result, g)` gives each operand's cotangent at the
-    result's (broadcast) shape, as Syms (None: none); broadcasting is undone by summing (`unbroadcast`)."""
+    result's (broadcast) shape, as Syms (None: none); broadcasting is undone by summing (`unbroadcast`),
+    except for a single operand, which has the result's shape."""
     parts = rule(*[Sym(b, v) for v in op.operands], Sym(b, op.result), Sym(b, out_grads[0]))
+    if len(op.operands) == 1:
+        return [None if p is None else p.v for p in parts]
     return [None if p is None else unbroadcast(b, p.v, v) for p, v in zip(parts, op.operands)]
 
 
@@ -1243,6 +1246,57 @@ class ConstantOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [self.array]
+
+
+# ---------------------------------------------------------------- gradients
+
+
+class GradOp(Operation):
+    """The gradient of a 0-d float `cost` with respect to each `wrt` value, which the `autodiff` pass expands
+    into ordinary tensor ops by reverse mode (passes/autodiff.py):
+    `%gw, %gb = tensor.grad %cost wrt %w, %b : tensor<784xf32>, tensor<f32>`.
+
+    `consider_constant = k`: the last k `wrt` operands are held constant (no gradient flows through them)
+    and have no result. `disconnected_inputs = "ignore"`: an input the cost does not depend on gets a
+    zero gradient instead of a DisconnectedInputError."""
+
+    name = "tensor.grad"
+    operands_def = ("cost", "wrt*")
+    attrs = {"consider_constant": AttrDef(int), "disconnected_inputs": AttrDef(str)}
+    num_results = None
+    traits = frozenset({PURE})
+    differentiable = False  # never differentiated itself: autodiff expands inner grads first
+    DISCONNECTED: ClassVar[tuple[str, ...]] = ("raise", "ignore")
+
+    def n_constant(self) -> int:
+        k = self.attributes.get("consider_constant", 0)
+        if not 0 <= k <= len(self.operands) - 1:
+            raise self.error(f"consider_constant {k} is not in [0, {len(self.operands) - 1}] (the wrt operands)")
+        return k
+
+    def inputs(self) -> list[Value]:
+        """The values differentiated for (wrt, less the constants)."""
+        return self.operands[1:len(self.operands) - self.n_constant()]
+
+    def constants(self) -> list[Value]:
+        return self.operands[len(self.operands) - self.n_constant():]
+
+    def infer_types(self) -> list[Type]:
+        cost = tensor_type(self, self.operands[0], "cost")
+        if cost.rank != 0 or not cost.element.is_float:
+            raise self.error(f"cost must be a 0-d float tensor, got {cost}")
+        if self.attributes.get("disconnected_inputs", "raise") not in self.DISCONNECTED:
+            raise self.error(f"disconnected_inputs must be one of {list(self.DISCONNECTED)}, "
+                             f"got {self.attributes['disconnected_inputs']!r}")
+        types = [tensor_type(self, v, "wrt operand") for v in self.inputs()]
+        for t in types:
+            if not t.element.is_float:
+                raise self.error(f"cannot differentiate with respect to a tensor of {t.element} (not a float)")
+        return list(types)
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        raise NotSupportedError(f"'{self.name}' op must be expanded by the autodiff pass before it runs "
+                                "(the interp and cpu pipelines run it first; with tir-opt: -p autodiff)", self.loc)
 
 
 # ---------------------------------------------------------------- generic (fused loops)

@@ -79,8 +79,8 @@ def zeros_like(b: Builder, x: Value) -> Value:
 
 def unbroadcast(b: Builder, g: Value, x: Value) -> Value:
     """g (the gradient of a result x was broadcast into) summed down to x's shape: over the leading dims x
-    lacks and the dims where x is 1. A dynamic dim of x that may be 1 at run time is summed (keepdims),
-    broadcast back and sliced to x's size: the sum when it is 1, g itself otherwise."""
+    lacks and the dims where x is 1. Along a dynamic dim of x that may be 1 at run time, g and its sum
+    (broadcast back) are selected by whether x's size is 1, then sliced to x's size."""
     gt, xt = _type(g), _type(x)
     lead = gt.rank - xt.rank
     ones = tuple(lead + k for k, d in enumerate(xt.shape) if d == 1 and gt.shape[lead + k] != 1)
@@ -90,9 +90,12 @@ def unbroadcast(b: Builder, g: Value, x: Value) -> Value:
             g = reshape_like(b, g, x)
     for k, d in enumerate(xt.shape):
         if d is None and _type(g).shape[k] != 1:
+            n = dim(b, x, k)
+            assert isinstance(n, Value)
             summed = broadcast_like(b, emit(b, "sum", g, axes=(k,), keepdims=True), g)
-            g = emit(b, "subtensor", summed, dim(b, x, k), begin=(None,) * (k + 1),
-                     end=(None,) * k + (DYN,), step=(None,) * (k + 1))
+            chosen = emit(b, "where", emit(b, "eq", n, constant(b, 1, np.int64)), summed, g)
+            g = emit(b, "subtensor", chosen, n, begin=(None,) * (k + 1), end=(None,) * k + (DYN,),
+                     step=(None,) * (k + 1))
     return g
 
 
