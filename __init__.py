@@ -24,15 +24,16 @@ from tensorir.frontend import tensor_api as tensor
 from tensorir.frontend.function import Function, In, function
 from tensorir.frontend.symbolic import Constant, Variable
 from tensorir.frontend.unsupported import missing_attribute as _missing_attribute
-from tensorir.ir.core import NotSupportedError, TirError, TirTypeError, TirValueError
+from tensorir.gradient import grad
+from tensorir.ir.core import DisconnectedInputError, NotSupportedError, TirError, TirTypeError, TirValueError
 
 # `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
 _sys.modules[__name__ + ".tensor"] = tensor
 
 __version__ = "0.1.0"
 
-__all__ = ["Constant", "Function", "In", "NotSupportedError", "TirError", "TirTypeError", "TirValueError", "Variable",
-           "config", "function", "tensor"]
+__all__ = ["Constant", "DisconnectedInputError", "Function", "In", "NotSupportedError", "TirError", "TirTypeError",
+           "TirValueError", "Variable", "config", "function", "grad", "gradient", "tensor"]
 
 
 def __getattr__(name: str) -> _Any:
