@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -237,3 +238,11 @@ def test_verify_grad_on_the_c_target() -> None:
         verify_grad(*BINARY_CASES[name], n_tests=1, target="c")
     for name in C_SHAPED:
         verify_grad(*SHAPED_CASES[name], n_tests=1, target="c")
+
+
+def test_check_numerics_runs_functions_that_hold_a_grad_with_it_expanded(capsys: pytest.CaptureFixture[str]) -> None:
+    from tensorir.tools import tir_opt
+
+    path = str(Path(__file__).parent / "ir" / "autodiff.tir")
+    assert tir_opt.main([path, "--pipeline", "interp", "--check-numerics"]) == 0
+    assert "@dynamic_broadcast, @ignored, @tanh_mul: same results after each of 4 passes" in capsys.readouterr().err
