@@ -144,7 +144,8 @@ def elementwise_vjp(op: Operation, b: Builder, out_grads: list[Value], rule: Par
     parts = rule(*[Sym(b, v) for v in op.operands], Sym(b, op.result), Sym(b, out_grads[0]))
     if len(op.operands) == 1:
         return [None if p is None else p.v for p in parts]
-    return [None if p is None else unbroadcast(b, p.v, v) for p, v in zip(parts, op.operands)]
+    return [None if p is None else unbroadcast(b, p.v, v, [o for o in op.operands if o is not v])
+            for p, v in zip(parts, op.operands)]
 
 
 def _typed_value(value: Any, elem: ScalarType) -> Any:

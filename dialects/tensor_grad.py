@@ -77,10 +77,11 @@ def zeros_like(b: Builder, x: Value) -> Value:
     return broadcast_like(b, constant(b, 0, _type(x).dtype), x)
 
 
-def unbroadcast(b: Builder, g: Value, x: Value) -> Value:
+def unbroadcast(b: Builder, g: Value, x: Value, others: Sequence[Value] | None = None) -> Value:
     """g (the gradient of a result x was broadcast into) summed down to x's shape: over the leading dims x
     lacks and the dims where x is 1. Along a dynamic dim of x that may be 1 at run time, g and its sum
-    (broadcast back) are selected by whether x's size is 1, then sliced to x's size."""
+    (broadcast back) are selected by whether x's size is 1, then sliced to x's size; not where x's size is
+    the result's for sure: when `others` (the operands broadcast with x) are all 1 or absent along it."""
     gt, xt = _type(g), _type(x)
     lead = gt.rank - xt.rank
     ones = tuple(lead + k for k, d in enumerate(xt.shape) if d == 1 and gt.shape[lead + k] != 1)
@@ -89,7 +90,7 @@ def unbroadcast(b: Builder, g: Value, x: Value) -> Value:
         if ones:
             g = reshape_like(b, g, x)
     for k, d in enumerate(xt.shape):
-        if d is None and _type(g).shape[k] != 1:
+        if d is None and _type(g).shape[k] != 1 and (others is None or _widened_by(others, k - xt.rank)):
             n = dim(b, x, k)
             assert isinstance(n, Value)
             summed = broadcast_like(b, emit(b, "sum", g, axes=(k,), keepdims=True), g)
@@ -97,6 +98,11 @@ def unbroadcast(b: Builder, g: Value, x: Value) -> Value:
             g = emit(b, "subtensor", chosen, n, begin=(None,) * (k + 1), end=(None,) * k + (DYN,),
                      step=(None,) * (k + 1))
     return g
+
+
+def _widened_by(others: Sequence[Value], k: int) -> bool:
+    """Whether one of `others` may be wider than 1 along dim k (negative: from the right)."""
+    return any(isinstance(o.type, TensorType) and o.type.rank >= -k and o.type.shape[k] != 1 for o in others)
 
 
 def count(b: Builder, x: Value, axes: Sequence[int], dtype: Any) -> Value:
