@@ -1143,13 +1143,19 @@ class DotOp(Operation):
         if rc == 1:  # da = g[..., None] c; dc = sum over a's leading dims of a g[..., None]
             g1 = g.op("expand_dims", axes=(-1,))
             return [(g1 * c).v, (a * g1).op("sum", axes=tuple(range(ra - 1))).v]
-        if rc > 2:
-            raise NotSupportedError(f"'{self.name}' op has no gradient rule for a {rc}-d right operand "
-                                    "(use tensor.matmul)", self.loc)
-        # c 2-d: da = g c^T; dc = a2^T g2 with a and g as matrices of rows (a 1-d: one row)
-        k = dim(b, c.v, 1)
-        a2, g2 = (Sym(b, sized(b, "reshape", v.v, [-1, d])) for v, d in ((a, dim(b, a.v, ra - 1)), (g, k)))
-        return [g.op("dot", c.op("transpose")).v, a2.op("transpose").op("dot", g2).v]
+        # As matrices: a2 (rows of a, n), c2 (n, the rest of c: its batch dims, then k; c's contracted dim n
+        # moved first), g2 (rows of a, the rest of c); then da = g2 c2^T and dc = a2^T g2, shaped back.
+        perm = (rc - 2, *range(rc - 2), rc - 1)
+        ct = c if rc == 2 else c.op("transpose", perm=perm)
+
+        def matrix(v: Sym, already: bool, cols: int | Value) -> Sym:
+            return v if already else Sym(b, sized(b, "reshape", v.v, [-1, cols]))
+
+        c2 = ct if rc == 2 else Sym(b, sized(b, "reshape", ct.v, [dim(b, c.v, rc - 2), -1]))
+        a2, g2 = matrix(a, ra == 2, dim(b, a.v, ra - 1)), matrix(g, ra == rc == 2, dim(b, c2.v, 1))
+        da = reshape_like(b, g2.op("dot", c2.op("transpose")).v, a.v)
+        dc = Sym(b, reshape_like(b, a2.op("transpose").op("dot", g2).v, ct.v))
+        return [da, (dc if rc == 2 else dc.op("transpose", perm=tuple(perm.index(k) for k in range(rc)))).v]
 
 
 class MatmulOp(Operation):

@@ -111,6 +111,8 @@ SHAPED_CASES: dict[str, tuple[Callable[..., Any], list[np.ndarray]]] = {
     "dot_mm": (lambda a, b: T.dot(a, b), [_u(3, 4), _u(4, 2)]),
     "dot_vm": (lambda a, b: T.dot(a, b), [_u(4), _u(4, 2)]),
     "dot_3m": (lambda a, b: T.dot(a, b), [_u(2, 3, 4), _u(4, 2)]),
+    "dot_3m3": (lambda a, b: T.dot(a, b), [_u(2, 4), _u(3, 4, 2)]),
+    "dot_v3": (lambda a, b: T.dot(a, b), [_u(4), _u(2, 4, 3)]),
     "dot_scale": (lambda a, b: T.dot(a, b), [_u(), _u(3)]),
     "matmul_batch": (lambda a, b: T.matmul(a, b), [_u(2, 3, 4), _u(4, 2)]),
     "matmul_vec": (lambda a, b: T.matmul(a, b), [_u(4), _u(2, 4, 3)]),
@@ -243,9 +245,9 @@ def _together(cases: list[tuple[Callable[..., Any], list[np.ndarray]]]) -> tuple
 
 C_CASES = ["add", "mul", "true_div", "pow", "maximum", "clip", "where", "binary_crossentropy", "cast"]
 C_SHAPED = ["sum", "prod", "mean", "max", "var", "std", "softmax", "log_softmax", "logsumexp",
-            "categorical_crossentropy_indexed", "dot_mm", "dot_mv", "matmul_batch", "outer", "reshape", "dimshuffle",
-            "transpose", "broadcast_to", "concatenate", "stack", "subtensor", "set_subtensor", "inc_subtensor", "take",
-            "inc_take"]
+            "categorical_crossentropy_indexed", "dot_mm", "dot_mv", "dot_3m3", "matmul_batch", "outer", "reshape",
+            "dimshuffle", "transpose", "broadcast_to", "concatenate", "stack", "subtensor", "set_subtensor",
+            "inc_subtensor", "take", "inc_take"]
 
 
 def test_verify_grad_on_the_c_target() -> None:
