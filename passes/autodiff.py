@@ -30,9 +30,10 @@ def _floating(v: Value) -> bool:
     return isinstance(v.type, TensorType) and v.type.element.is_float
 
 
-def _tape(grad: T.GradOp) -> tuple[list[Operation], set[Value]]:
+def _tape(grad: T.GradOp) -> tuple[list[Operation], set[Value], set[Value]]:
     """The ops before `grad` in its block through which the cost depends on a wrt value, from the cost
-    backwards, and the values that depend on a wrt value (those a gradient flows into)."""
+    backwards; the values that depend on a wrt value (those a gradient flows into); and those of them the
+    cost depends on."""
     assert grad.parent is not None
     ops = grad.parent.ops[:grad.parent.index(grad)]
     held = set(grad.constants())
@@ -48,7 +49,7 @@ def _tape(grad: T.GradOp) -> tuple[list[Operation], set[Value]]:
         if any(r in needed for r in op.results):
             needed.update(v for v in op.operands if v in live)
             tape.append(op)
-    return tape, live
+    return tape, live, needed
 
 
 def _accumulate(b: Builder, adjoints: dict[Value, Value], v: Value, g: Value) -> None:
@@ -60,11 +61,17 @@ def _accumulate(b: Builder, adjoints: dict[Value, Value], v: Value, g: Value) ->
 
 def expand(grad: T.GradOp) -> None:
     """Replace `grad` by the ops computing its gradients, built just before it."""
+    tape, live, needed = _tape(grad)
+    ignore = grad.attributes.get("disconnected_inputs", "raise") == "ignore"
+    for k, v in enumerate(grad.inputs()):
+        if v not in needed and not ignore:
+            name = f"%{v.name_hint}" if v.name_hint else f"#{k}"
+            raise DisconnectedInputError(f"'{grad.name}' op: the cost does not depend on input {name} (wrt operand "
+                                         f"#{k}); pass disconnected_inputs='ignore' for a zero gradient", grad.loc)
     b = Builder.before(grad)
     cost = grad.operands[0]
     assert isinstance(cost.type, TensorType)
     adjoints: dict[Value, Value] = {cost: constant(b, 1, cost.type.dtype)}
-    tape, live = _tape(grad)
     for op in tape:
         outs = [adjoints.get(r) for r in op.results]
         if all(g is None for g in outs):
@@ -73,18 +80,8 @@ def expand(grad: T.GradOp) -> None:
         for v, g in zip(op.operands, cotangents):
             if g is not None and v in live:
                 _accumulate(b, adjoints, v, g)
-    results = []
-    for k, v in enumerate(grad.inputs()):
-        g = adjoints.get(v)
-        if g is None:
-            if grad.attributes.get("disconnected_inputs", "raise") == "raise":
-                name = f"%{v.name_hint}" if v.name_hint else f"#{k}"
-                raise DisconnectedInputError(
-                    f"'{grad.name}' op: the cost does not depend on input {name} (wrt operand #{k}); "
-                    "pass disconnected_inputs='ignore' for a zero gradient", grad.loc)
-            g = zeros_like(b, v)
-        results.append(g)
-    grad.replace_with(results)
+    # an input reached only through ops whose rule gives it no gradient gets zeros, as a disconnected one
+    grad.replace_with([adjoints[v] if v in adjoints else zeros_like(b, v) for v in grad.inputs()])
 
 
 @dataclass
