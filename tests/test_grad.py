@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,13 @@ def test_check_numerics_runs_functions_that_hold_a_grad_with_it_expanded(capsys:
     path = str(Path(__file__).parent / "ir" / "autodiff.tir")
     assert tir_opt.main([path, "--pipeline", "interp", "--check-numerics"]) == 0
     assert "@dynamic_broadcast, @ignored, @tanh_mul: same results after each of 4 passes" in capsys.readouterr().err
+
+
+def test_tir_opt_prints_the_gradient_graph_after_autodiff(capsys: pytest.CaptureFixture[str]) -> None:
+    from tensorir.tools import tir_opt
+
+    path = str(Path(__file__).parent / "ir" / "autodiff.tir")
+    assert tir_opt.main([path, "--pipeline", "interp", "--print-ir-after=autodiff", "-o", os.devnull]) == 0
+    dump = capsys.readouterr().out
+    assert dump.startswith("// -----// IR Dump After autodiff //----- //\nfunc.func @tanh_mul(")
+    assert "tensor.grad" not in dump and "%5 = tensor.sum %4 {axes = [0], keepdims = false} : tensor<3xf32>" in dump
