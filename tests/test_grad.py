@@ -276,3 +276,18 @@ def test_tir_opt_prints_the_gradient_graph_after_autodiff(capsys: pytest.Capture
     dump = capsys.readouterr().out
     assert dump.startswith("// -----// IR Dump After autodiff //----- //\nfunc.func @tanh_mul(")
     assert "tensor.grad" not in dump and "%5 = tensor.sum %4 {axes = [0], keepdims = false} : tensor<3xf32>" in dump
+
+
+@pytest.mark.parametrize("target", ["interp", "c"])
+def test_logistic_regression_gradient_matches_its_closed_form(target: str) -> None:
+    x, y, w, b = T.dmatrix("x"), T.dvector("y"), T.dvector("w"), T.dscalar("b")
+    p = T.nnet.sigmoid(T.dot(x, w) + b)
+    cost = T.mean(T.nnet.binary_crossentropy(p, y)) + 0.01 * T.sum(w ** 2)
+    gw, gb = tensorir.grad(cost, [w, b])
+    f = tensorir.function([x, y, w, b], [gw, gb], target=target)
+    rng = np.random.default_rng(5)
+    xv, yv, wv = rng.standard_normal((20, 6)), (rng.random(20) < 0.5).astype(np.float64), rng.standard_normal(6)
+    pv = 1 / (1 + np.exp(-(xv @ wv + 0.3)))
+    got_w, got_b = f(xv, yv, wv, 0.3)
+    np.testing.assert_allclose(got_w, xv.T @ (pv - yv) / 20 + 0.02 * wv, rtol=1e-9)
+    np.testing.assert_allclose(got_b, np.mean(pv - yv), rtol=1e-9)
