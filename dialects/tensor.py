@@ -220,9 +220,9 @@ class TrueDivOp(BinaryOp):
 class IntDivOp(BinaryOp):
     """Floor division: `%c = tensor.int_div %a, %b : tensor<4xi32>`"""
 
+    name = "tensor.int_div"
     differentiable = False
 
-    name = "tensor.int_div"
     fn = staticmethod(np.floor_divide)
 
 
@@ -366,9 +366,9 @@ class BinaryCrossentropyOp(BinaryOp):
 class EqOp(BinaryOp):
     """`%c = tensor.eq %a, %b : tensor<4xi1>`"""
 
+    name = "tensor.eq"
     differentiable = False
 
-    name = "tensor.eq"
     fn = staticmethod(np.equal)
     traits = _COMM
 
@@ -376,9 +376,9 @@ class EqOp(BinaryOp):
 class NeOp(BinaryOp):
     """`%c = tensor.ne %a, %b : tensor<4xi1>`"""
 
+    name = "tensor.ne"
     differentiable = False
 
-    name = "tensor.ne"
     fn = staticmethod(np.not_equal)
     traits = _COMM
 
@@ -386,36 +386,36 @@ class NeOp(BinaryOp):
 class LtOp(BinaryOp):
     """`%c = tensor.lt %a, %b : tensor<4xi1>`"""
 
+    name = "tensor.lt"
     differentiable = False
 
-    name = "tensor.lt"
     fn = staticmethod(np.less)
 
 
 class LeOp(BinaryOp):
     """`%c = tensor.le %a, %b : tensor<4xi1>`"""
 
+    name = "tensor.le"
     differentiable = False
 
-    name = "tensor.le"
     fn = staticmethod(np.less_equal)
 
 
 class GtOp(BinaryOp):
     """`%c = tensor.gt %a, %b : tensor<4xi1>`"""
 
+    name = "tensor.gt"
     differentiable = False
 
-    name = "tensor.gt"
     fn = staticmethod(np.greater)
 
 
 class GeOp(BinaryOp):
     """`%c = tensor.ge %a, %b : tensor<4xi1>`"""
 
+    name = "tensor.ge"
     differentiable = False
 
-    name = "tensor.ge"
     fn = staticmethod(np.greater_equal)
 
 
@@ -425,9 +425,9 @@ class GeOp(BinaryOp):
 class AndOp(BinaryOp):
     """Bitwise and (logical on i1): `%c = tensor.and %a, %b : tensor<4xi1>`"""
 
+    name = "tensor.and"
     differentiable = False
 
-    name = "tensor.and"
     fn = staticmethod(np.bitwise_and)
     traits = _COMM
     reduction_kind, omp_reduction = "and", "&"
@@ -440,9 +440,9 @@ class AndOp(BinaryOp):
 class OrOp(BinaryOp):
     """`%c = tensor.or %a, %b : tensor<4xi1>`"""
 
+    name = "tensor.or"
     differentiable = False
 
-    name = "tensor.or"
     fn = staticmethod(np.bitwise_or)
     traits = _COMM
     reduction_kind, omp_reduction = "or", "|"
@@ -455,9 +455,9 @@ class OrOp(BinaryOp):
 class XorOp(BinaryOp):
     """`%c = tensor.xor %a, %b : tensor<4xi32>`"""
 
+    name = "tensor.xor"
     differentiable = False
 
-    name = "tensor.xor"
     fn = staticmethod(np.bitwise_xor)
     traits = _COMM
 
@@ -465,9 +465,9 @@ class XorOp(BinaryOp):
 class NotOp(UnaryOp):
     """Bitwise not (logical on i1): `%c = tensor.not %a : tensor<4xi1>`"""
 
+    name = "tensor.not"
     differentiable = False
 
-    name = "tensor.not"
     fn = staticmethod(np.invert)
 
 
