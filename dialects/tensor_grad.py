@@ -138,13 +138,10 @@ class Sym:
         return Sym(self.b, emit(self.b, name, self.v, *[self._lift(o) for o in others], **attrs))
 
     def __add__(self, o: Sym | float) -> Sym: return self.op("add", o)
-    def __radd__(self, o: float) -> Sym: return Sym(self.b, self._lift(o)).op("add", self)
     def __sub__(self, o: Sym | float) -> Sym: return self.op("sub", o)
     def __rsub__(self, o: float) -> Sym: return Sym(self.b, self._lift(o)).op("sub", self)
     def __mul__(self, o: Sym | float) -> Sym: return self.op("mul", o)
-    def __rmul__(self, o: float) -> Sym: return self.op("mul", o)
     def __truediv__(self, o: Sym | float) -> Sym: return self.op("true_div", o)
-    def __rtruediv__(self, o: float) -> Sym: return Sym(self.b, self._lift(o)).op("true_div", self)
     def __neg__(self) -> Sym: return self.op("neg")
 
 
