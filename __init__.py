@@ -37,5 +37,5 @@ __all__ = ["Constant", "DisconnectedInputError", "Function", "In", "NotSupported
 
 
 def __getattr__(name: str) -> _Any:
-    # Theano's names that are not built yet (grad, shared, scan ...) say so (frontend/unsupported.py).
+    # Theano's names that are not built yet (jacobian, shared, scan ...) say so (frontend/unsupported.py).
     raise _missing_attribute("tensorir", "tensorir.", name, __all__)

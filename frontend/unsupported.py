@@ -1,6 +1,6 @@
 """What tensorir does not have yet, in one table: using it raises NotSupportedError naming the feature.
 
-`tensorir.grad`, `T.nlinalg`, `x.eval()` ... say "<name> is not supported yet (see README)" instead of an
+`tensorir.jacobian`, `T.nlinalg`, `x.eval()` ... say "<name> is not supported yet (see README)" instead of an
 AttributeError on some internal module. A feature that lands deletes its entries here.
 
     UNSUPPORTED["T"]["nlinalg"]  ->  "T.nlinalg (linear algebra) is not supported yet (see README)"
