@@ -25,17 +25,18 @@ from tensorir.frontend.function import Function, In, function
 from tensorir.frontend.shared import SharedVariable, shared
 from tensorir.frontend.symbolic import Constant, Variable
 from tensorir.frontend.unsupported import missing_attribute as _missing_attribute
-from tensorir.ir.core import NotSupportedError, TirError, TirTypeError, TirValueError
+from tensorir.gradient import grad
+from tensorir.ir.core import DisconnectedInputError, NotSupportedError, TirError, TirTypeError, TirValueError
 
 # `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
 _sys.modules[__name__ + ".tensor"] = tensor
 
 __version__ = "0.1.0"
 
-__all__ = ["Constant", "Function", "In", "NotSupportedError", "SharedVariable", "TirError", "TirTypeError",
-           "TirValueError", "Variable", "config", "function", "shared", "tensor"]
+__all__ = ["Constant", "DisconnectedInputError", "Function", "In", "NotSupportedError", "SharedVariable", "TirError",
+           "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "shared", "tensor"]
 
 
 def __getattr__(name: str) -> _Any:
-    # Theano's names that are not built yet (grad, shared, scan ...) say so (frontend/unsupported.py).
+    # Theano's names that are not built yet (jacobian, shared, scan ...) say so (frontend/unsupported.py).
     raise _missing_attribute("tensorir", "tensorir.", name, __all__)

@@ -24,9 +24,19 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..ir.attributes import Dense, Typed
+from ..ir.attributes import DYN, Dense, Typed
 from ..ir.builder import Builder
-from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, ELEMENTWISE, PURE, AttrDef, Operation, TirValueError, Value
+from ..ir.core import (
+    COMMUTATIVE,
+    CONSTANT_LIKE,
+    ELEMENTWISE,
+    PURE,
+    AttrDef,
+    NotSupportedError,
+    Operation,
+    TirValueError,
+    Value,
+)
 from ..ir.rewriter import PatternRewriter, RewritePattern, broadcasts_into, constant_array, make_constant
 from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
 from ..ir.types import index as index_type
@@ -49,6 +59,20 @@ from .tensor_common import (
     static_int,
     static_value,
     tensor_type,
+)
+from .tensor_grad import (
+    Grads,
+    Sym,
+    broadcast_like,
+    count,
+    dim,
+    emit,
+    keep_reduced,
+    reshape_like,
+    select,
+    sized,
+    unbroadcast,
+    zeros_like,
 )
 from .tensor_shape import *  # noqa: F403  (re-export: every tensor op is registered by importing this module)
 from .tensor_shape import __all__ as _shape_ops
@@ -110,6 +134,19 @@ class BinaryOp(ElementwiseOp):
 
 _COMM = BinaryOp.traits | {COMMUTATIVE}
 
+PartialsRule = Callable[..., Sequence[Sym | None]]
+
+
+def elementwise_vjp(op: Operation, b: Builder, out_grads: list[Value], rule: PartialsRule) -> Grads:
+    """The gradient of an elementwise op: `rule(*operands, result, g)` gives each operand's cotangent at the
+    result's (broadcast) shape, as Syms (None: none); broadcasting is undone by summing (`unbroadcast`),
+    except for a single operand, which has the result's shape."""
+    parts = rule(*[Sym(b, v) for v in op.operands], Sym(b, op.result), Sym(b, out_grads[0]))
+    if len(op.operands) == 1:
+        return [None if p is None else p.v for p in parts]
+    return [None if p is None else unbroadcast(b, p.v, v, [o for o in op.operands if o is not v])
+            for p, v in zip(parts, op.operands)]
+
 
 def _typed_value(value: Any, elem: ScalarType) -> Any:
     """`value` as the Python scalar of elem's kind (bool, int or float) that attributes hold."""
@@ -139,12 +176,18 @@ class AddOp(BinaryOp):
     def identity(elem: ScalarType) -> Any:
         return _typed_value(0, elem)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads, lambda a, c, y, g: [g, g])
+
 
 class SubOp(BinaryOp):
     """`%c = tensor.sub %a, %b : tensor<4xf32>`"""
 
     name = "tensor.sub"
     fn = staticmethod(np.subtract)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads, lambda a, c, y, g: [g, -g])
 
 
 class MulOp(BinaryOp):
@@ -159,6 +202,9 @@ class MulOp(BinaryOp):
     def identity(elem: ScalarType) -> Any:
         return _typed_value(1, elem)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads, lambda a, c, y, g: [g * c, g * a])
+
 
 class TrueDivOp(BinaryOp):
     """True division (ints give f64): `%c = tensor.true_div %a, %b : tensor<4xf64>`"""
@@ -166,11 +212,17 @@ class TrueDivOp(BinaryOp):
     name = "tensor.true_div"
     fn = staticmethod(np.true_divide)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # d(a/c) = da/c - a dc/c^2 = da/c - y dc/c
+        return elementwise_vjp(self, b, out_grads, lambda a, c, y, g: [g / c, -g * y / c])
+
 
 class IntDivOp(BinaryOp):
     """Floor division: `%c = tensor.int_div %a, %b : tensor<4xi32>`"""
 
     name = "tensor.int_div"
+    differentiable = False
+
     fn = staticmethod(np.floor_divide)
 
 
@@ -179,6 +231,10 @@ class ModOp(BinaryOp):
 
     name = "tensor.mod"
     fn = staticmethod(np.mod)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # a mod c = a - floor(a/c) c
+        return elementwise_vjp(self, b, out_grads, lambda a, c, y, g: [g, -g * a.op("true_div", c).op("floor")])
 
 
 class CheapPower(RewritePattern):
@@ -238,6 +294,10 @@ class PowOp(BinaryOp):
             raise ValueError(PowOp.NEGATIVE_POWER)
         return np.power(base, exponent)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads,
+                               lambda a, c, y, g: [g * c * a.op("pow", c - 1.0), g * y * a.op("log")])
+
 
 CheapPower.root = PowOp
 
@@ -247,6 +307,10 @@ class Arctan2Op(BinaryOp):
 
     name = "tensor.arctan2"
     fn = staticmethod(np.arctan2)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads,
+                               lambda a, c, y, g: [g * c / (a * a + c * c), -g * a / (a * a + c * c)])
 
 
 class MaximumOp(BinaryOp):
@@ -258,6 +322,11 @@ class MaximumOp(BinaryOp):
     reduction_kind, omp_reduction = "max", "max"
     identity = staticmethod(_lowest)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # ties go to the first operand
+        return elementwise_vjp(self, b, out_grads,
+                               lambda a, c, y, g: [select(a.op("ge", c), g, 0.0), select(a.op("ge", c), 0.0, g)])
+
 
 class MinimumOp(BinaryOp):
     """`%c = tensor.minimum %a, %b : tensor<4xf32>`"""
@@ -267,6 +336,11 @@ class MinimumOp(BinaryOp):
     traits = _COMM
     reduction_kind, omp_reduction = "min", "min"
     identity = staticmethod(_highest)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # ties go to the first operand
+        return elementwise_vjp(self, b, out_grads,
+                               lambda a, c, y, g: [select(a.op("le", c), g, 0.0), select(a.op("le", c), 0.0, g)])
 
 
 def _binary_crossentropy(output: Any, target: Any) -> Any:
@@ -280,6 +354,11 @@ class BinaryCrossentropyOp(BinaryOp):
     operands_def = ("output", "target")
     fn = staticmethod(_binary_crossentropy)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # d/do = (o - t) / (o (1 - o)); d/dt = log(1 - o) - log(o)
+        return elementwise_vjp(self, b, out_grads, lambda o, t, y, g: [
+            g * (o - t) / (o * (1.0 - o)), g * ((1.0 - o).op("log") - o.op("log"))])
+
 
 # comparisons (result i1)
 
@@ -288,6 +367,8 @@ class EqOp(BinaryOp):
     """`%c = tensor.eq %a, %b : tensor<4xi1>`"""
 
     name = "tensor.eq"
+    differentiable = False
+
     fn = staticmethod(np.equal)
     traits = _COMM
 
@@ -296,6 +377,8 @@ class NeOp(BinaryOp):
     """`%c = tensor.ne %a, %b : tensor<4xi1>`"""
 
     name = "tensor.ne"
+    differentiable = False
+
     fn = staticmethod(np.not_equal)
     traits = _COMM
 
@@ -304,6 +387,8 @@ class LtOp(BinaryOp):
     """`%c = tensor.lt %a, %b : tensor<4xi1>`"""
 
     name = "tensor.lt"
+    differentiable = False
+
     fn = staticmethod(np.less)
 
 
@@ -311,6 +396,8 @@ class LeOp(BinaryOp):
     """`%c = tensor.le %a, %b : tensor<4xi1>`"""
 
     name = "tensor.le"
+    differentiable = False
+
     fn = staticmethod(np.less_equal)
 
 
@@ -318,6 +405,8 @@ class GtOp(BinaryOp):
     """`%c = tensor.gt %a, %b : tensor<4xi1>`"""
 
     name = "tensor.gt"
+    differentiable = False
+
     fn = staticmethod(np.greater)
 
 
@@ -325,6 +414,8 @@ class GeOp(BinaryOp):
     """`%c = tensor.ge %a, %b : tensor<4xi1>`"""
 
     name = "tensor.ge"
+    differentiable = False
+
     fn = staticmethod(np.greater_equal)
 
 
@@ -335,6 +426,8 @@ class AndOp(BinaryOp):
     """Bitwise and (logical on i1): `%c = tensor.and %a, %b : tensor<4xi1>`"""
 
     name = "tensor.and"
+    differentiable = False
+
     fn = staticmethod(np.bitwise_and)
     traits = _COMM
     reduction_kind, omp_reduction = "and", "&"
@@ -348,6 +441,8 @@ class OrOp(BinaryOp):
     """`%c = tensor.or %a, %b : tensor<4xi1>`"""
 
     name = "tensor.or"
+    differentiable = False
+
     fn = staticmethod(np.bitwise_or)
     traits = _COMM
     reduction_kind, omp_reduction = "or", "|"
@@ -361,6 +456,8 @@ class XorOp(BinaryOp):
     """`%c = tensor.xor %a, %b : tensor<4xi32>`"""
 
     name = "tensor.xor"
+    differentiable = False
+
     fn = staticmethod(np.bitwise_xor)
     traits = _COMM
 
@@ -369,18 +466,36 @@ class NotOp(UnaryOp):
     """Bitwise not (logical on i1): `%c = tensor.not %a : tensor<4xi1>`"""
 
     name = "tensor.not"
+    differentiable = False
+
     fn = staticmethod(np.invert)
 
 
 # unary math
 
 
-def _unary(cls_name: str, op_name: str, fn: Callable[..., Any], doc: str = "") -> type[UnaryOp]:
-    """Declare a plain unary op `tensor.<op_name>` whose rule is the numpy function `fn`."""
+UnaryGrad = Callable[[Sym, Sym, Sym], Sym]
+
+
+def _unary(cls_name: str, op_name: str, fn: Callable[..., Any], grad: UnaryGrad, doc: str = "") -> type[UnaryOp]:
+    """Declare a plain unary op `tensor.<op_name>` whose rule is the numpy function `fn` and whose
+    gradient is `grad(x, y, g)`: the cotangent of x from x, the result y and y's cotangent g."""
     text = doc or f"`%y = tensor.{op_name} %x : tensor<?xf32>`"
+
+    def vjp(self: UnaryOp, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads, lambda x, y, g: [grad(x, y, g)])
+
     cls = type(cls_name, (UnaryOp,), {"__doc__": text, "name": f"tensor.{op_name}", "fn": staticmethod(fn),
-                                      "__module__": __name__, "__qualname__": cls_name})
+                                      "vjp": vjp, "__module__": __name__, "__qualname__": cls_name})
     return cls
+
+
+def _zero(x: Sym, y: Sym, g: Sym) -> Sym:
+    """The gradient of a piecewise-constant op (sign, floor, ceil, round): zero, as Theano's."""
+    return Sym(g.b, zeros_like(g.b, g.v))
+
+
+LN2, LN10, TWO_OVER_SQRT_PI = math.log(2.0), math.log(10.0), 2.0 / math.sqrt(math.pi)
 
 
 def _rsqrt(x: Any) -> Any:
@@ -395,28 +510,31 @@ def _softplus(x: Any) -> Any:
     return np.logaddexp(0, x)
 
 
-NegOp = _unary("NegOp", "neg", np.negative)
-AbsOp = _unary("AbsOp", "abs", np.abs)
-SignOp = _unary("SignOp", "sign", np.sign)
-ExpOp = _unary("ExpOp", "exp", np.exp)
-Exp2Op = _unary("Exp2Op", "exp2", np.exp2)
-Expm1Op = _unary("Expm1Op", "expm1", np.expm1)
-LogOp = _unary("LogOp", "log", np.log)
-Log2Op = _unary("Log2Op", "log2", np.log2)
-Log10Op = _unary("Log10Op", "log10", np.log10)
-Log1pOp = _unary("Log1pOp", "log1p", np.log1p)
-SqrtOp = _unary("SqrtOp", "sqrt", np.sqrt)
-RsqrtOp = _unary("RsqrtOp", "rsqrt", _rsqrt, "1/sqrt(x): `%y = tensor.rsqrt %x : tensor<?xf32>`")
-SquareOp = _unary("SquareOp", "square", np.square)
-SinOp = _unary("SinOp", "sin", np.sin)
-CosOp = _unary("CosOp", "cos", np.cos)
-TanOp = _unary("TanOp", "tan", np.tan)
-TanhOp = _unary("TanhOp", "tanh", np.tanh)
-SinhOp = _unary("SinhOp", "sinh", np.sinh)
-CoshOp = _unary("CoshOp", "cosh", np.cosh)
-ArcsinOp = _unary("ArcsinOp", "arcsin", np.arcsin)
-ArccosOp = _unary("ArccosOp", "arccos", np.arccos)
-ArctanOp = _unary("ArctanOp", "arctan", np.arctan)
+NegOp = _unary("NegOp", "neg", np.negative, lambda x, y, g: -g)
+AbsOp = _unary("AbsOp", "abs", np.abs, lambda x, y, g: g * x.op("sign"))
+SignOp = _unary("SignOp", "sign", np.sign, _zero)
+ExpOp = _unary("ExpOp", "exp", np.exp, lambda x, y, g: g * y)
+Exp2Op = _unary("Exp2Op", "exp2", np.exp2, lambda x, y, g: g * y * LN2)
+Expm1Op = _unary("Expm1Op", "expm1", np.expm1, lambda x, y, g: g * (y + 1.0))
+LogOp = _unary("LogOp", "log", np.log, lambda x, y, g: g / x)
+Log2Op = _unary("Log2Op", "log2", np.log2, lambda x, y, g: g / (x * LN2))
+Log10Op = _unary("Log10Op", "log10", np.log10, lambda x, y, g: g / (x * LN10))
+Log1pOp = _unary("Log1pOp", "log1p", np.log1p, lambda x, y, g: g / (x + 1.0))
+SqrtOp = _unary("SqrtOp", "sqrt", np.sqrt, lambda x, y, g: g * 0.5 / y)
+RsqrtOp = _unary("RsqrtOp", "rsqrt", _rsqrt, lambda x, y, g: g * -0.5 * y / x,
+                 "1/sqrt(x): `%y = tensor.rsqrt %x : tensor<?xf32>`")
+SquareOp = _unary("SquareOp", "square", np.square, lambda x, y, g: g * 2.0 * x)
+SinOp = _unary("SinOp", "sin", np.sin, lambda x, y, g: g * x.op("cos"))
+CosOp = _unary("CosOp", "cos", np.cos, lambda x, y, g: -g * x.op("sin"))
+TanOp = _unary("TanOp", "tan", np.tan, lambda x, y, g: g * (y * y + 1.0))
+TanhOp = _unary("TanhOp", "tanh", np.tanh, lambda x, y, g: g * (1.0 - y * y))
+SinhOp = _unary("SinhOp", "sinh", np.sinh, lambda x, y, g: g * x.op("cosh"))
+CoshOp = _unary("CoshOp", "cosh", np.cosh, lambda x, y, g: g * x.op("sinh"))
+ArcsinOp = _unary("ArcsinOp", "arcsin", np.arcsin, lambda x, y, g: g * (1.0 - x * x).op("rsqrt"))
+ArccosOp = _unary("ArccosOp", "arccos", np.arccos, lambda x, y, g: -g * (1.0 - x * x).op("rsqrt"))
+ArctanOp = _unary("ArctanOp", "arctan", np.arctan, lambda x, y, g: g / (x * x + 1.0))
+
+
 def _special(name: str) -> Callable[..., Any]:
     """A scipy.special function, imported on first use (scipy costs ~0.4 s to import)."""
 
@@ -429,16 +547,17 @@ def _special(name: str) -> Callable[..., Any]:
     return fn
 
 
-SigmoidOp = _unary("SigmoidOp", "sigmoid", _special("expit"),
+SigmoidOp = _unary("SigmoidOp", "sigmoid", _special("expit"), lambda x, y, g: g * y * (1.0 - y),
                    "1/(1+exp(-x)) (scipy's expit): `%y = tensor.sigmoid %x : tensor<?xf32>`")
-SoftplusOp = _unary("SoftplusOp", "softplus", _softplus,
+SoftplusOp = _unary("SoftplusOp", "softplus", _softplus, lambda x, y, g: g * x.op("sigmoid"),
                     "log(1+exp(x)), stable (np.logaddexp(0, x)): `%y = tensor.softplus %x : tensor<?xf32>`")
-ErfOp = _unary("ErfOp", "erf", _special("erf"))
-ErfcOp = _unary("ErfcOp", "erfc", _special("erfc"))
-FloorOp = _unary("FloorOp", "floor", np.floor)
-CeilOp = _unary("CeilOp", "ceil", np.ceil)
-RoundOp = _unary("RoundOp", "round", np.round, "Round half to even: `%y = tensor.round %x : tensor<?xf32>`")
-ReluOp = _unary("ReluOp", "relu", _relu, "max(x, 0) in x's dtype: `%y = tensor.relu %x : tensor<?xf32>`")
+ErfOp = _unary("ErfOp", "erf", _special("erf"), lambda x, y, g: g * TWO_OVER_SQRT_PI * (-x * x).op("exp"))
+ErfcOp = _unary("ErfcOp", "erfc", _special("erfc"), lambda x, y, g: -g * TWO_OVER_SQRT_PI * (-x * x).op("exp"))
+FloorOp = _unary("FloorOp", "floor", np.floor, _zero)
+CeilOp = _unary("CeilOp", "ceil", np.ceil, _zero)
+RoundOp = _unary("RoundOp", "round", np.round, _zero, "Round half to even: `%y = tensor.round %x : tensor<?xf32>`")
+ReluOp = _unary("ReluOp", "relu", _relu, lambda x, y, g: select(x.op("gt", 0.0), g, 0.0),
+                "max(x, 0) in x's dtype: `%y = tensor.relu %x : tensor<?xf32>`")
 
 
 class ClipOp(ElementwiseOp):
@@ -448,6 +567,12 @@ class ClipOp(ElementwiseOp):
     operands_def = ("x", "lo", "hi")
     fn = staticmethod(np.clip)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # as Theano's: x's gradient where lo <= x <= hi, lo's where x < lo, hi's where x > hi
+        return elementwise_vjp(self, b, out_grads, lambda x, lo, hi, y, g: [
+            select(x.op("ge", lo).op("and", x.op("le", hi)), g, 0.0), select(x.op("lt", lo), g, 0.0),
+            select(x.op("gt", hi), g, 0.0)])
+
 
 class WhereOp(ElementwiseOp):
     """Select: `%y = tensor.where %cond, %a, %b : tensor<?xf32>` (np.where; all three broadcast)"""
@@ -455,6 +580,9 @@ class WhereOp(ElementwiseOp):
     name = "tensor.where"
     operands_def = ("cond", "a", "b")
     fn = staticmethod(np.where)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return elementwise_vjp(self, b, out_grads, lambda c, x, z, y, g: [None, select(c, g, 0.0), select(c, 0.0, g)])
 
 
 class CastOp(UnaryOp):
@@ -472,6 +600,10 @@ class CastOp(UnaryOp):
 
     def compute(self, *args: Any) -> Any:
         return np.asarray(args[0]).astype(self.attributes["dtype"].dtype)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # between float types: the gradient cast back (autodiff casts every cotangent to its value's type)
+        return [out_grads[0]]
 
 
 # ---------------------------------------------------------------- reductions
@@ -534,6 +666,10 @@ class ReductionOp(Operation):
     def extra_kwargs(self) -> dict[str, Any]:
         return {}
 
+    def spread(self, b: Builder, g: Value) -> Sym:
+        """A gradient of the result broadcast back to the operand's shape (every reduced element's share)."""
+        return Sym(b, broadcast_like(b, keep_reduced(b, g, self, self.reduced_axes()), self.operands[0]))
+
     def infer_types(self) -> list[Type]:
         t = tensor_type(self, self.operands[0])
         axes = self.reduced_axes()
@@ -570,6 +706,9 @@ class SumOp(ReductionOp):
     combiner = AddOp
     widens = True
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return [self.spread(b, out_grads[0]).v]
+
 
 class ProdOp(ReductionOp):
     """`%s = tensor.prod %x {axes = [0]} : tensor<4xf32>`"""
@@ -578,6 +717,10 @@ class ProdOp(ReductionOp):
     fn = staticmethod(np.prod)
     combiner = MulOp
     widens = True
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # g * prod / x, as Theano's rule for inputs without zeros
+        return [(self.spread(b, out_grads[0]) * self.spread(b, self.result) / Sym(b, self.operands[0])).v]
 
 
 class _ExtremumOp(ReductionOp):
@@ -589,6 +732,11 @@ class _ExtremumOp(ReductionOp):
     def extra_kwargs(self) -> dict[str, Any]:
         initial = self.attributes.get("initial")
         return {} if initial is None else {"initial": initial}
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # routed to the elements equal to the extremum (to each of them on ties, as Theano's)
+        x = Sym(b, self.operands[0])
+        return [select(x.op("eq", self.spread(b, self.result)), self.spread(b, out_grads[0]), 0.0).v]
 
 
 class MaxOp(_ExtremumOp):
@@ -622,6 +770,11 @@ class MeanOp(_MomentOp):
     name = "tensor.mean"
     fn = staticmethod(np.mean)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        g = out_grads[0]
+        n = count(b, self.operands[0], self.reduced_axes(), tensor_type(self, g).dtype)
+        return [(self.spread(b, g) / Sym(b, n)).v]
+
 
 class VarOp(_MomentOp):
     """Variance with `ddof` (default 0): `%v = tensor.var %x {axes = [1], ddof = 1} : tensor<?xf32>`"""
@@ -638,6 +791,17 @@ class VarOp(_MomentOp):
         if self.extra_kwargs()["ddof"] < 0:
             raise self.error(f"ddof must be non-negative, got {self.attributes['ddof']}")
 
+    def centered(self, b: Builder, g: Value) -> Sym:
+        """g * 2 (x - mean) / (n - ddof): the gradient of the variance."""
+        x = Sym(b, self.operands[0])
+        axes = self.reduced_axes()
+        n = Sym(b, count(b, x.v, axes, tensor_type(self, self.result).dtype))
+        mean = x.op("mean", axes=axes, keepdims=True)
+        return self.spread(b, g) * 2.0 * (x - mean) / (n - float(self.extra_kwargs()["ddof"]))
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return [self.centered(b, out_grads[0]).v]
+
 
 class StdOp(VarOp):
     """`%s = tensor.std %x {axes = [0], ddof = 0} : tensor<4xf32>`"""
@@ -645,11 +809,17 @@ class StdOp(VarOp):
     name = "tensor.std"
     fn = staticmethod(np.std)
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # d sqrt(v) = dv / (2 sqrt(v))
+        g = Sym(b, out_grads[0]) / (Sym(b, self.result) * 2.0)
+        return [self.centered(b, g.v).v]
+
 
 class AllOp(ReductionOp):
     """`%b = tensor.all %x {axes = [0]} : tensor<4xi1>`"""
 
     name = "tensor.all"
+    differentiable = False
     fn = staticmethod(np.all)
     combiner = AndOp  # on i1: acc and bool(x)
 
@@ -658,6 +828,7 @@ class AnyOp(ReductionOp):
     """`%b = tensor.any %x : tensor<i1>`"""
 
     name = "tensor.any"
+    differentiable = False
     fn = staticmethod(np.any)
     combiner = OrOp
 
@@ -667,6 +838,7 @@ class ArgmaxOp(ReductionOp):
     exactly one axis: `%i = tensor.argmax %x {axes = [1]} : tensor<?xi64>`."""
 
     name = "tensor.argmax"
+    differentiable = False
     fn = staticmethod(np.argmax)
     needs_nonempty = True
     better: ClassVar[type[BinaryOp]] = GtOp  # the comparison a new maximum wins by
@@ -776,6 +948,9 @@ class _AxisOp(Operation):
         self.the_axis()
         return [TensorType(t.shape, self.elem())]
 
+    def axis_sum(self, v: Sym) -> Sym:
+        return v.op("sum", axes=(self.the_axis(),), keepdims=True)
+
     def shifted(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(x - max, max) along the axis, keepdims; infinite maxima are not subtracted."""
         x = np.asarray(x).astype(self.elem().dtype)
@@ -789,6 +964,11 @@ class SoftmaxOp(_AxisOp):
 
     name = "tensor.softmax"
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # y (g - sum(g y)) along the axis (autodiff runs before decompose, so the family keeps its rules)
+        y, g = Sym(b, self.result), Sym(b, out_grads[0])
+        return [(y * (g - self.axis_sum(g * y))).v]
+
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         with np.errstate(all="ignore"):
             z, _ = self.shifted(args[0])
@@ -800,6 +980,10 @@ class LogSoftmaxOp(_AxisOp):
     """x - logsumexp(x) along `axis`: `%p = tensor.log_softmax %x {axis = -1} : tensor<?x10xf32>`"""
 
     name = "tensor.log_softmax"
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        y, g = Sym(b, self.result), Sym(b, out_grads[0])
+        return [(g - y.op("exp") * self.axis_sum(g)).v]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         with np.errstate(all="ignore"):
@@ -813,6 +997,12 @@ class LogsumexpOp(_AxisOp):
 
     name = "tensor.logsumexp"
     attrs = {"axis": AttrDef(int, default=-1), "keepdims": AttrDef(bool, default=False)}
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # g exp(x - y): the softmax of x times the result's gradient
+        x, axes = Sym(b, self.operands[0]), (self.the_axis(),)
+        g, y = (Sym(b, keep_reduced(b, v, self, axes)) for v in (out_grads[0], self.result))
+        return [(g * (x - y).op("exp")).v]
 
     def infer_types(self) -> list[Type]:
         t = tensor_type(self, self.operands[0])
@@ -853,6 +1043,17 @@ class CategoricalCrossentropyOp(Operation):
             return True
         raise self.error(f"true_dist must have rank {p.rank} (probabilities) or {p.rank - 1} (class indices), "
                          f"got rank {t.rank}")
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        """-g t / p for p and -g log(p) for t; with class indices, -g / p at each row's index."""
+        p, t = Sym(b, self.operands[0]), Sym(b, self.operands[1])
+        g = Sym(b, emit(b, "expand_dims", out_grads[0], axes=(-1,)))
+        if not self.indexed():
+            return [unbroadcast(b, (-g * t / p).v, p.v), unbroadcast(b, (-g * p.op("log")).v, t.v)]
+        n = dim(b, p.v, tensor_type(self, p.v).rank - 1)
+        classes = emit(b, "arange", stop=n) if isinstance(n, int) else emit(b, "arange", n, stop=DYN)
+        hit = Sym(b, emit(b, "expand_dims", t.v, axes=(-1,))).op("eq", Sym(b, classes))
+        return [select(hit, -g / p, 0.0).v, None]
 
     def infer_types(self) -> list[Type]:
         p = tensor_type(self, self.operands[0], "coding_dist")
@@ -934,6 +1135,28 @@ class DotOp(Operation):
         _contract_at_run_time(self, args[0], args[1])
         return [np.dot(args[0], args[1])]
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        a, c, g = Sym(b, self.operands[0]), Sym(b, self.operands[1]), Sym(b, out_grads[0])
+        ra, rc = tensor_type(self, a.v).rank, tensor_type(self, c.v).rank
+        if ra == 0 or rc == 0:  # a scaling: mul's rule
+            return MulOp.vjp(self, b, out_grads)  # type: ignore[arg-type]
+        if rc == 1:  # da = g[..., None] c; dc = sum over a's leading dims of a g[..., None]
+            g1 = g.op("expand_dims", axes=(-1,))
+            return [(g1 * c).v, (a * g1).op("sum", axes=tuple(range(ra - 1))).v]
+        # As matrices: a2 (rows of a, n), c2 (n, the rest of c: its batch dims, then k; c's contracted dim n
+        # moved first), g2 (rows of a, the rest of c); then da = g2 c2^T and dc = a2^T g2, shaped back.
+        perm = (rc - 2, *range(rc - 2), rc - 1)
+        ct = c if rc == 2 else c.op("transpose", perm=perm)
+
+        def matrix(v: Sym, already: bool, cols: int | Value) -> Sym:
+            return v if already else Sym(b, sized(b, "reshape", v.v, [-1, cols]))
+
+        c2 = ct if rc == 2 else Sym(b, sized(b, "reshape", ct.v, [dim(b, c.v, rc - 2), -1]))
+        a2, g2 = matrix(a, ra == 2, dim(b, a.v, ra - 1)), matrix(g, ra == rc == 2, dim(b, c2.v, 1))
+        da = reshape_like(b, g2.op("dot", c2.op("transpose")).v, a.v)
+        dc = Sym(b, reshape_like(b, a2.op("transpose").op("dot", g2).v, ct.v))
+        return [da, (dc if rc == 2 else dc.op("transpose", perm=tuple(perm.index(k) for k in range(rc)))).v]
+
 
 class MatmulOp(Operation):
     """np.matmul with broadcast batch dims: `%c = tensor.matmul %a, %b : tensor<8x?x10xf32>`."""
@@ -953,6 +1176,24 @@ class MatmulOp(Operation):
         rows = a.shape[-2:-1] if a.rank >= 2 else ()
         cols = b.shape[-1:] if b.rank >= 2 else ()
         return [TensorType(batch + rows + cols, elem)]
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # 1-d operands as matrices (a row, c a column), then da = g c^T and dc = a^T g, summed over the
+        # batch dims each operand was broadcast along
+        a, c = self.operands
+        ra, rc = tensor_type(self, a).rank, tensor_type(self, c).rank
+        a2 = Sym(b, a if ra > 1 else emit(b, "expand_dims", a, axes=(0,)))
+        c2 = Sym(b, c if rc > 1 else emit(b, "expand_dims", c, axes=(1,)))
+        g = out_grads[0]
+        g = g if ra > 1 else emit(b, "expand_dims", g, axes=(-2 if rc > 1 else -1,))
+        g2 = Sym(b, g if rc > 1 else emit(b, "expand_dims", g, axes=(-1,)))
+
+        def swap(v: Sym) -> Sym:
+            r = tensor_type(self, v.v).rank
+            return v.op("transpose", perm=tuple(range(r - 2)) + (r - 1, r - 2))
+
+        da, dc = g2.op("matmul", swap(c2)), swap(a2).op("matmul", g2)
+        return [reshape_like(b, unbroadcast(b, da.v, a2.v), a), reshape_like(b, unbroadcast(b, dc.v, c2.v), c)]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         _contract_at_run_time(self, args[0], args[1])
@@ -978,6 +1219,12 @@ class OuterOp(Operation):
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [np.outer(args[0], args[1])]
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        a, c, g = (Sym(b, v) for v in (*self.operands, out_grads[0]))
+        flat_a, flat_c = (v.op("reshape", shape=(-1,)) for v in (a, c))
+        return [reshape_like(b, g.op("dot", flat_c).v, a.v),
+                reshape_like(b, g.op("transpose").op("dot", flat_a).v, c.v)]
+
 
 # ---------------------------------------------------------------- constants
 
@@ -987,6 +1234,7 @@ class ConstantOp(Operation):
     `%c = tensor.constant {value = dense<[1.0, 2.0]> : tensor<2xf32>} : tensor<2xf32>`."""
 
     name = "tensor.constant"
+    differentiable = False
     attrs = {"value": AttrDef(required=True)}
     traits = frozenset({PURE, CONSTANT_LIKE})
 
@@ -1007,6 +1255,57 @@ class ConstantOp(Operation):
         return [self.array]
 
 
+# ---------------------------------------------------------------- gradients
+
+
+class GradOp(Operation):
+    """The gradient of a 0-d float `cost` with respect to each `wrt` value, which the `autodiff` pass expands
+    into ordinary tensor ops by reverse mode (passes/autodiff.py):
+    `%gw, %gb = tensor.grad %cost wrt %w, %b : tensor<784xf32>, tensor<f32>`.
+
+    `consider_constant = k`: the last k `wrt` operands are held constant (no gradient flows through them)
+    and have no result. `disconnected_inputs = "ignore"`: an input the cost does not depend on gets a
+    zero gradient instead of a DisconnectedInputError."""
+
+    name = "tensor.grad"
+    operands_def = ("cost", "wrt*")
+    attrs = {"consider_constant": AttrDef(int), "disconnected_inputs": AttrDef(str)}
+    num_results = None
+    traits = frozenset({PURE})
+    differentiable = False  # never differentiated itself: autodiff expands inner grads first
+    DISCONNECTED: ClassVar[tuple[str, ...]] = ("raise", "ignore")
+
+    def n_constant(self) -> int:
+        k = self.attributes.get("consider_constant", 0)
+        if not 0 <= k <= len(self.operands) - 1:
+            raise self.error(f"consider_constant {k} is not in [0, {len(self.operands) - 1}] (the wrt operands)")
+        return k
+
+    def inputs(self) -> list[Value]:
+        """The values differentiated for (wrt, less the constants)."""
+        return self.operands[1:len(self.operands) - self.n_constant()]
+
+    def constants(self) -> list[Value]:
+        return self.operands[len(self.operands) - self.n_constant():]
+
+    def infer_types(self) -> list[Type]:
+        cost = tensor_type(self, self.operands[0], "cost")
+        if cost.rank != 0 or not cost.element.is_float:
+            raise self.error(f"cost must be a 0-d float tensor, got {cost}")
+        if self.attributes.get("disconnected_inputs", "raise") not in self.DISCONNECTED:
+            raise self.error(f"disconnected_inputs must be one of {list(self.DISCONNECTED)}, "
+                             f"got {self.attributes['disconnected_inputs']!r}")
+        types = [tensor_type(self, v, "wrt operand") for v in self.inputs()]
+        for t in types:
+            if not t.element.is_float:
+                raise self.error(f"cannot differentiate with respect to a tensor of {t.element} (not a float)")
+        return list(types)
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        raise NotSupportedError(f"'{self.name}' op must be expanded by the autodiff pass before it runs "
+                                "(the interp and cpu pipelines run it first; with tir-opt: -p autodiff)", self.loc)
+
+
 # ---------------------------------------------------------------- generic (fused loops)
 
 
@@ -1023,6 +1322,7 @@ class GenericOp(GenericBase):
     """
 
     name = "tensor.generic"
+    differentiable = False
     operands_def = ("inputs*",)
 
     @property
@@ -1057,6 +1357,7 @@ class IndexOp(Operation):
     `%i = tensor.index {dim = 1} : index`."""
 
     name = "tensor.index"
+    differentiable = False
     attrs = {"dim": AttrDef(int, required=True)}
     traits = frozenset({PURE})
 

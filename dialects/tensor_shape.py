@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..ir.attributes import DYN
+from ..ir.builder import Builder
 from ..ir.core import ELEMENTWISE, OP_REGISTRY, PURE, AttrDef, Operation, Value
 from ..ir.rewriter import PatternRewriter, RewritePattern, make_constant
 from ..ir.types import Dim, ScalarType, TensorType, Type, f64, i64, scalar
@@ -49,6 +50,7 @@ from .tensor_common import (
     size_check_failed,
     tensor_type,
 )
+from .tensor_grad import Grads, dim, emit, reshape_like, unbroadcast, zeros_like
 
 __all__ = [
     "AllocOp", "ArangeOp", "BroadcastToOp", "ConcatenateOp", "DimshuffleOp", "ExpandDimsOp", "EyeOp",
@@ -68,6 +70,15 @@ def _entries(op: Operation, key: str) -> tuple[Any, ...]:
 def _check_cast(op: Operation, src: ScalarType, dst: ScalarType) -> None:
     if not np.can_cast(src.dtype, dst.dtype, "same_kind"):
         raise op.error(f"cannot store {src} values into a tensor of {dst}")
+
+
+def _index_value(b: Builder, e: int | Value) -> Value:
+    """A size as a 0-d i64 tensor (a constant when static)."""
+    return e if isinstance(e, Value) else b.insert(make_constant(np.asarray(e, np.int64), b.loc)).result
+
+
+def _entry(e: int | Value) -> int | DynamicMarker:
+    return e if isinstance(e, int) else DYN
 
 
 # ---------------------------------------------------------------- shape ops
@@ -113,6 +124,7 @@ class ShapeOp(Operation):
     """The shape as a vector: `%s = tensor.shape %x : tensor<2xi64>`."""
 
     name = "tensor.shape"
+    differentiable = False
     operands_def = ("x",)
     traits = _PURE
     canonicalization_patterns = (ShapeOfElementwise(),)
@@ -194,6 +206,9 @@ class ReshapeOp(Operation):
         except ValueError as e:
             raise runtime_error(self, str(e)) from None
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return [reshape_like(b, out_grads[0], self.operands[0]), *[None] * (len(self.operands) - 1)]
+
 
 class DimshuffleOp(Operation):
     """Theano's dimshuffle: `%y = tensor.dimshuffle %x {pattern = [1, "x", 0]} : tensor<3x1x2xf32>`.
@@ -237,6 +252,13 @@ class DimshuffleOp(Operation):
         it = iter(y.shape)
         return [y.reshape([1 if p == "x" else next(it) for p in self.attributes["pattern"]])]
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # the inverse shuffle: each input dim from where the pattern put it, a dropped dim back as a 1
+        pattern = list(self.attributes["pattern"])
+        kept = self.kept()
+        back = tuple(pattern.index(k) if k in kept else "x" for k in range(tensor_type(self, self.operands[0]).rank))
+        return [emit(b, "dimshuffle", out_grads[0], pattern=back)]
+
 
 class TransposeOp(Operation):
     """`%y = tensor.transpose %x {perm = [1, 0]} : tensor<4x3xf32>` (perm absent: reversed dims)."""
@@ -262,6 +284,10 @@ class TransposeOp(Operation):
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [np.transpose(args[0], self.perm())]
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        perm = self.perm()
+        return [emit(b, "transpose", out_grads[0], perm=tuple(perm.index(k) for k in range(len(perm))))]
+
 
 class ExpandDimsOp(Operation):
     """Insert 1-dims at `axes` of the result: `%y = tensor.expand_dims %x {axes = [0]} : tensor<1x3xf32>`."""
@@ -283,6 +309,9 @@ class ExpandDimsOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [np.expand_dims(args[0], self.axes())]
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return [reshape_like(b, out_grads[0], self.operands[0]), *[None] * (len(self.operands) - 1)]
 
 
 class SqueezeOp(Operation):
@@ -320,6 +349,9 @@ class SqueezeOp(Operation):
                 raise size_check_failed(self, self.not_one(a), args[0].shape[a])
         return [np.squeeze(args[0], axis=axes)]
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return [reshape_like(b, out_grads[0], self.operands[0]), *[None] * (len(self.operands) - 1)]
+
 
 class BroadcastToOp(Operation):
     """numpy's broadcast_to: `%y = tensor.broadcast_to %x sizes %n {shape = [?, 3]} : tensor<?x3xf32>`."""
@@ -354,6 +386,9 @@ class BroadcastToOp(Operation):
         except ValueError as e:
             raise runtime_error(self, str(e)) from None
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return [unbroadcast(b, out_grads[0], self.operands[0]), *[None] * (len(self.operands) - 1)]
+
 
 class AllocOp(BroadcastToOp):
     """Theano's alloc: a new tensor filled by broadcasting `value`, dtype of the value:
@@ -385,6 +420,9 @@ class FlattenOp(Operation):
         x = args[0]
         n = self.attributes.get("ndim", 1)
         return [np.reshape(x, x.shape[:n - 1] + (-1,))]
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        return [reshape_like(b, out_grads[0], self.operands[0]), *[None] * (len(self.operands) - 1)]
 
 
 class ConcatenateOp(Operation):
@@ -435,6 +473,21 @@ class ConcatenateOp(Operation):
         self.check_sizes(self, args, axis)
         return [np.concatenate(args, axis=axis)]
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # each input's slice of the gradient along the axis, at the sum of the sizes before it
+        axis = self.the_axis()
+        grads: Grads = []
+        start: int | Value = 0
+        for v in self.operands:
+            size = dim(b, v, axis)
+            end = start + size if isinstance(start, int) and isinstance(size, int) else \
+                emit(b, "add", *(_index_value(b, e) for e in (start, size)))
+            bounds = [e for e in (start, end) if not isinstance(e, int)]
+            grads.append(emit(b, "subtensor", out_grads[0], *bounds, begin=(None,) * axis + (_entry(start),),
+                              end=(None,) * axis + (_entry(end),), step=(None,) * (axis + 1)))
+            start = end
+        return grads
+
     @staticmethod
     def check_sizes(op: Operation, args: Sequence[np.ndarray], axis: int) -> None:
         """The interpreter's check of the sizes besides `axis`, in bufferize's order and wording."""
@@ -475,6 +528,11 @@ class StackOp(Operation):
         a = normalize_axis(self, self.attributes.get("axis", 0), np.ndim(args[0]) + 1)
         ConcatenateOp.check_sizes(self, [np.expand_dims(x, a) for x in args], a)
         return [np.stack(args, axis=a)]
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        a = normalize_axis(self, self.attributes.get("axis", 0), tensor_type(self, self.operands[0]).rank + 1)
+        return [emit(b, "subtensor", out_grads[0], begin=(None,) * a + (i,), end=(None,) * (a + 1),
+                     step=(None,) * (a + 1), index_dims=(a,)) for i in range(len(self.operands))]
 
 
 # ---------------------------------------------------------------- basic slicing
@@ -577,6 +635,11 @@ class SubtensorOp(_SliceMixin):
         x = args[0]
         return [np.array(x[self.index(x, args[1:])])]
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        x, *bounds = self.operands
+        return [emit(b, "inc_subtensor", zeros_like(b, x), out_grads[0], *bounds, **self.attributes),
+                *[None] * len(bounds)]
+
 
 class SetSubtensorOp(_SliceMixin):
     """A copy of x with the slice replaced by y (broadcast to the slice shape): Theano's
@@ -604,6 +667,15 @@ class SetSubtensorOp(_SliceMixin):
 
     def update(self, out: np.ndarray, key: tuple[Any, ...], y: np.ndarray) -> None:
         out[key] = y
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # x's gradient outside the slice (all of it for inc_subtensor), y's the slice summed to y's shape
+        x, y, *bounds = self.operands
+        g = out_grads[0]
+        dy = unbroadcast(b, emit(b, "subtensor", g, *bounds, **self.attributes), y)
+        dx = g if isinstance(self, IncSubtensorOp) else \
+            emit(b, "set_subtensor", g, zeros_like(b, y), *bounds, **self.attributes)
+        return [dx, dy, *[None] * len(bounds)]
 
 
 class IncSubtensorOp(SetSubtensorOp):
@@ -666,6 +738,13 @@ class TakeOp(Operation):
         _check_range(self, idx, x.size if a is None else x.shape[a], a)
         return [np.take(x, idx, axis=a)]
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        x, idx = self.operands
+        a = self.the_axis()
+        base = zeros_like(b, x) if a is not None else emit(b, "reshape", zeros_like(b, x), shape=(-1,))
+        dx = emit(b, "inc_take", base, idx, out_grads[0], axis=0 if a is None else a)
+        return [reshape_like(b, dx, x), None]
+
 
 class SetTakeOp(Operation):
     """A copy of x with x[..., idx, ...] (along `axis`, default 0) set to y (broadcast); Theano's
@@ -701,6 +780,13 @@ class SetTakeOp(Operation):
 
     def update(self, out: np.ndarray, key: tuple[Any, ...], y: np.ndarray) -> None:
         out[key] = y
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        x, idx, y = self.operands
+        g, a = out_grads[0], self.the_axis()
+        dy = unbroadcast(b, emit(b, "take", g, idx, axis=a), y)
+        dx = g if isinstance(self, IncTakeOp) else emit(b, "set_take", g, idx, zeros_like(b, y), axis=a)
+        return [dx, None, dy]
 
 
 class IncTakeOp(SetTakeOp):
@@ -747,12 +833,14 @@ class ZerosOp(_FilledOp):
     """`%z = tensor.zeros sizes %n {shape = [?, 3], dtype = f32} : tensor<?x3xf32>` (dtype default f64)."""
 
     name = "tensor.zeros"
+    differentiable = False
 
 
 class OnesOp(_FilledOp):
     """`%z = tensor.ones {shape = [2, 3], dtype = f32} : tensor<2x3xf32>` (dtype default f64)."""
 
     name = "tensor.ones"
+    differentiable = False
     fill = 1
 
 
@@ -761,6 +849,7 @@ class EyeOp(Operation):
     : tensor<?x4xf32>` (m absent: n; `?` entries taken in the order n, m, k)."""
 
     name = "tensor.eye"
+    differentiable = False
     operands_def = ("sizes*",)
     attrs = {"n": AttrDef(_SIZE, required=True), "m": AttrDef(_SIZE), "k": AttrDef(_SIZE, default=0),
              "dtype": AttrDef(ScalarType, default=f64)}
@@ -798,6 +887,7 @@ class ArangeOp(Operation):
     `dtype` when given, else numpy's for those bounds; the length is static when all bounds are."""
 
     name = "tensor.arange"
+    differentiable = False
     operands_def = ("bounds*",)
     attrs = {"start": AttrDef(_NUM, default=0), "stop": AttrDef(_NUM, required=True),
              "step": AttrDef(_NUM, default=1), "dtype": AttrDef(ScalarType)}

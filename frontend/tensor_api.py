@@ -450,6 +450,21 @@ del nnet.hard_sigmoid
 # ---------------------------------------------------------------- linear algebra
 
 
+def grad(cost: Any, wrt: Any, consider_constant: Sequence[Variable] | None = None,
+         disconnected_inputs: str = "raise") -> Any:
+    """Theano's grad: d cost / d wrt for a 0-d float `cost` (a variable, or a list or tuple of them, and the
+    result has the same structure), as a `tensor.grad` op that the `autodiff` pass expands when the function
+    is compiled. No gradient flows through `consider_constant`; an input the cost does not depend on raises
+    DisconnectedInputError then, unless `disconnected_inputs="ignore"` (a zero gradient)."""
+    loc = caller_location()
+    many = isinstance(wrt, (list, tuple))
+    wrts, held = (list(wrt) if many else [wrt]), list(consider_constant or ())
+    attrs = {"consider_constant": len(held) or None,
+             "disconnected_inputs": None if disconnected_inputs == "raise" else disconnected_inputs}
+    grads = apply("tensor.grad", [as_variable(cost, loc=loc), *wrts, *held], attrs, loc=loc, nout=len(wrts))
+    return type(wrt)(grads) if many else grads[0]
+
+
 def dot(a: Any, b: Any) -> Variable:
     """numpy's dot: matrix product, vector inner product, scaling by a 0-d tensor."""
     loc = caller_location()
@@ -940,7 +955,7 @@ def _fold_getitem(x: Variable, items: list[Any], loc: Location) -> Variable | No
 
 
 def _advanced(x: Variable, items: list[Any], adv: list[int], loc: Location) -> Variable:
-    if len(adv) > 1 or None in items or builtins.any(
+    if len(adv) > 1 or builtins.any(it is None for it in items) or builtins.any(
             not (isinstance(it, slice) and it == slice(None)) for k, it in enumerate(items) if k not in adv):
         raise TirError("integer-array indexing is supported as x[idx] / x[:, idx] with full slices elsewhere", loc)
     axis = adv[0]

@@ -1,6 +1,6 @@
 """What tensorir does not have yet, in one table: using it raises NotSupportedError naming the feature.
 
-`tensorir.grad`, `T.nlinalg`, `x.eval()` ... say "<name> is not supported yet (see README)" instead of an
+`tensorir.jacobian`, `T.nlinalg`, `x.eval()` ... say "<name> is not supported yet (see README)" instead of an
 AttributeError on some internal module. A feature that lands deletes its entries here.
 
     UNSUPPORTED["T"]["nlinalg"]  ->  "T.nlinalg (linear algebra) is not supported yet (see README)"
@@ -18,14 +18,13 @@ from ..ir.core import NotSupportedError
 # namespace -> name -> the feature it belongs to
 UNSUPPORTED: dict[str, dict[str, str]] = {
     "tensorir": {
-        "grad": "gradients", "jacobian": "gradients", "hessian": "gradients", "Rop": "gradients",
-        "Lop": "gradients", "gradient": "gradients",
+        "jacobian": "gradients", "hessian": "gradients", "Rop": "gradients", "Lop": "gradients",
         "scan": "scan loops", "ifelse": "lazy conditionals",
         "printing": "pretty-printing", "pp": "pretty-printing",
         "sparse": "sparse tensors", "sandbox": "MRG random streams",
     },
     "T": {
-        "grad": "gradients", "jacobian": "gradients", "hessian": "gradients", "Rop": "gradients", "Lop": "gradients",
+        "jacobian": "gradients", "hessian": "gradients", "Rop": "gradients", "Lop": "gradients",
         "shared_randomstreams": "random streams", "random": "random streams", "RandomStreams": "random streams",
         "nlinalg": "linear algebra", "slinalg": "linear algebra", "linalg": "linear algebra",
     },

@@ -88,6 +88,10 @@ class NotSupportedError(TirError, NotImplementedError):
     """A Theano feature tensorir does not have yet (the table in frontend/unsupported.py)."""
 
 
+class DisconnectedInputError(TirError, ValueError):
+    """A gradient was asked for with respect to a value the cost does not depend on (Theano's name)."""
+
+
 class VerifyError(TirError):
     """An op broke a rule of its dialect: `file:3:9: 'tensor.add' op ...`."""
 
@@ -417,6 +421,14 @@ class Operation:
 
     def verify_(self) -> None:
         """Extra checks of one op class (beyond arity and types)."""
+
+    # ---- gradient (tensor ops): the rule the autodiff pass reads, declared with the op
+    differentiable: ClassVar[bool] = True  # False: declared without a gradient (comparisons, integer ops)
+
+    def vjp(self, b: Any, out_grads: list[Value]) -> list[Value | None]:
+        """Build (with Builder `b`) the cotangent of each operand from those of the results (reverse
+        mode); None where no gradient flows (integer operands, sizes, indices)."""
+        raise NotSupportedError(f"'{self.name}' op has no gradient rule", self.loc)
 
     # ---- semantics
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 # name -> (module, class). Keep sorted by name.
 PASSES: dict[str, tuple[str, str]] = {
+    "autodiff": ("tensorir.passes.autodiff", "AutodiffPass"),
     "bufferize": ("tensorir.passes.bufferize", "BufferizePass"),
     "canonicalize": ("tensorir.passes.canonicalize", "CanonicalizePass"),
     "cse": ("tensorir.passes.cse", "CSEPass"),
@@ -29,10 +30,10 @@ PASSES: dict[str, tuple[str, str]] = {
 
 # Named pipelines: lists of pass specs. `cpu`, `cuda` and `opencl` come with their backends.
 PIPELINES: dict[str, list[str]] = {
-    "interp": ["canonicalize", "cse", "dce"],
+    "interp": ["autodiff", "canonicalize", "cse", "dce"],
     # docs/lowering.md describes each step of the native pipeline.
-    "cpu": ["inline", "canonicalize", "cse", "decompose", "canonicalize", "cse", "fuse-elementwise", "bufferize",
-            "lower-to-loops", "fuse-loops", "parallelize", "outline-kernels", "emit-c"],
+    "cpu": ["autodiff", "inline", "canonicalize", "cse", "decompose", "canonicalize", "cse", "fuse-elementwise",
+            "bufferize", "lower-to-loops", "fuse-loops", "parallelize", "outline-kernels", "emit-c"],
 }
 
 from .pass_manager import (  # noqa: E402 - the registry above must exist before pass_manager reads it

@@ -386,8 +386,8 @@ def test_parse_pipeline_options() -> None:
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("cannonicalize",
-     "unknown pass 'cannonicalize' (did you mean 'canonicalize'?); known passes: bufferize, canonicalize, cse"),
+    ("cannonicalize", "unknown pass 'cannonicalize' (did you mean 'canonicalize'?); known passes: autodiff, "
+                      "bufferize, canonicalize, cse"),
     ("canonicalize,,cse", "empty pass name"),
     ("canonicalize{bogus=1}", "pass 'canonicalize' has no option 'bogus' (options: max-iterations, fold"),
     ("canonicalize{max-iterations=many}", "cannot read 'many' as int"),
@@ -452,11 +452,13 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.tir"))
 
 @pytest.mark.parametrize("path", GOLDEN + EXAMPLES, ids=[p.name for p in GOLDEN + EXAMPLES])
 def test_interp_pipeline_preserves_results(path: Path) -> None:
-    """Every function of the golden files and examples computes the same before and after `interp`."""
+    """Every function of the golden files and examples computes the same before and after `interp` (before:
+    with its `tensor.grad` ops expanded, which the interpreter cannot run)."""
     from tensorir.frontend.parser import parse
 
     text = path.read_text()
     before, after = parse(text, str(path)), parse(text, str(path))
+    run_pipeline(before, "autodiff")
     run_pipeline(after, "interp")
     rng = np.random.default_rng(3)
     for fn in before.functions:
