@@ -4,6 +4,7 @@ every .tir file through the native pipeline and `tirc run` (checked against nump
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,44 @@ def test_logistic_example_through_tirc_equals_numpy(tmp_path: Path) -> None:
         np.testing.assert_allclose(out["out0"], 1 / (1 + np.exp(-x)), rtol=1e-12)
         np.testing.assert_allclose(out["out1"], out["out0"], rtol=1e-12)
         assert float(out["out2"]) < 1e-12
+
+
+def run_example(tmp_path: Path, name: str, *args: str) -> str:
+    env = dict(os.environ, TENSORIR_FLAGS=f"cachedir={tmp_path / 'cache'}")
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / name), *args], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def accuracy(stdout: str) -> float:
+    found = re.search(r"training accuracy ([0-9.]+)", stdout)
+    assert found, stdout
+    return float(found[1])
+
+
+def test_logistic_regression_example_trains(tmp_path: Path) -> None:
+    """Theano's tutorial (tensorir.grad, shared weights, updates): 300 SGD steps fit the 400 examples."""
+    assert accuracy(run_example(tmp_path, "logistic_regression.py", "300")) > 0.95
+
+
+def test_mlp_example_trains(tmp_path: Path) -> None:
+    """Two tanh layers on three interleaved spirals (not linearly separable) learn them."""
+    assert accuracy(run_example(tmp_path, "mlp.py", "60")) > 0.9
+
+
+def test_gradient_example_through_tirc_equals_the_closed_form(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    x, y, w, b = rng.standard_normal((7, 3)), rng.integers(0, 2, 7).astype(float), rng.standard_normal(3), 0.25
+    for name, value in dict(x=x, y=y, w=w, b=np.array(b)).items():
+        np.save(tmp_path / f"{name}.npy", value)
+    env = dict(os.environ, TENSORIR_FLAGS=f"cachedir={tmp_path / 'cache'}")
+    proc = subprocess.run([sys.executable, "-m", "tensorir.tools.tirc", "run", str(ROOT / "examples" / "gradient.tir"),
+                           *[a for n in "xywb" for a in ("--input", f"{n}={tmp_path / f'{n}.npy'}")],
+                           "--output", str(tmp_path / "out.npz")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    with np.load(tmp_path / "out.npz") as out:
+        np.testing.assert_allclose(out["out0"], -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rtol=1e-12)
+        np.testing.assert_allclose(out["out1"], x.T @ (p - y) / 7, rtol=1e-10)
+        np.testing.assert_allclose(out["out2"], np.mean(p - y), rtol=1e-10)
