@@ -43,7 +43,7 @@ train = tensorir.function([x, t], cost, updates=[(p, p - lr * g) for p, g in zip
 predict = tensorir.function([x], T.argmax(z, axis=1))
 
 order = np.arange(len(X))
-for epoch in range(epochs):
+for _ in range(epochs):
     rng.shuffle(order)
     for k in range(0, len(X), 100):
         batch = order[k:k + 100]
