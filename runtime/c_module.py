@@ -41,6 +41,8 @@ cost 70-140 us of futex wake-ups (x * 2 on 256x512 float32: 101 us, numpy 19 us;
 (tests/test_c_runtime.py prints it). If libgomp was already loaded by another library, its spin policy
 is that library's. `config.threads` (0: the cores this process may
 run on) sets the team size of each module at load; `set_num_threads` changes all loaded ones.
+In a child forked from a process that had loaded compiled code, every module runs on one thread and numpy's
+OpenBLAS gets its own pool back (`_after_fork_in_child`: libgomp is not fork-safe).
 """
 
 from __future__ import annotations
@@ -112,7 +114,9 @@ class CModule:
 
 
 def default_threads() -> int:
-    """config.threads, or (0) the number of cores this process may run on."""
+    """config.threads, or (0) the number of cores this process may run on; 1 in a forked child (below)."""
+    if _forked:
+        return 1
     if config.threads > 0:
         return int(config.threads)
     try:
@@ -185,6 +189,27 @@ def numpy_openblas() -> OpenBlasThreads | None:
 
 
 _shared_blas: list[OpenBlasThreads] = []  # numpy's OpenBLAS, once its jobs run on libgomp's team
+_forked = False  # a fork of a process that had loaded compiled code
+
+
+def _after_fork_in_child() -> None:
+    """libgomp is not fork-safe: in a child forked from a process whose team has run, a parallel region of
+    more than one thread waits for pool threads the child does not have (multiprocessing's default 'fork'
+    start method hung on its first tensorir call or, with the pool shared, numpy product). So in such a child
+    compiled code runs on one thread and numpy's OpenBLAS gets its own pool back (its pthreads server
+    restarts after a fork). Use the 'spawn' or 'forkserver' start method for threads in the workers."""
+    global _forked
+    if not _loaded:
+        return
+    _forked = True
+    for m in _loaded.values():
+        m.set_num_threads(1)
+    if _shared_blas:
+        _shared_blas.pop().set_threads_callback(None)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def share_blas_pool(module: ModuleType) -> None:

@@ -585,3 +585,36 @@ def test_measure_load_times(cachedir: Path, tmp_path: Path) -> None:
     hot = time.perf_counter() - t
     print(f"\nload times: cold (compile) {cold * 1e3:.0f} ms, warm (disk cache) {warm * 1e3:.2f} ms, "
           f"in-memory {hot * 1e6:.1f} us")
+
+
+_FORKED_CHILDREN = textwrap.dedent("""
+    import multiprocessing as mp, sys
+    import numpy as np
+    import tensorir
+    from tensorir import tensor as T
+    x = T.fmatrix("x")
+    f = tensorir.function([x], [T.exp(x) * 2, T.dot(x, x)])  # a parallel loop (above the threshold) and BLAS
+    a = np.random.default_rng(0).standard_normal((600, 600)).astype(np.float32)
+    want = [float(r.sum()) for r in f(a)] + [float((a @ a).sum())]
+
+    def child(_):
+        return [float(r.sum()) for r in f(a)] + [float((a @ a).sum())]
+
+    if __name__ == "__main__":
+        with mp.get_context("fork").Pool(2) as pool:
+            got = pool.map(child, range(2))
+        # one thread in the children: BLAS may sum in another order than the parent's two threads
+        print(all(np.allclose(g, want, rtol=1e-5) for g in got))
+""")
+
+
+def test_forked_children_run_compiled_code_and_numpy(tmp_path: Path) -> None:
+    """libgomp is not fork-safe: a child forked after the parent's team ran (multiprocessing's default start
+    method on Linux) used to hang in its first parallel region, tensorir's or (with the pool shared) numpy's
+    product. Children run compiled code on one thread and give numpy's OpenBLAS its own pool back."""
+    script = tmp_path / "forked.py"
+    script.write_text(_FORKED_CHILDREN)
+    env = dict(os.environ, TENSORIR_FLAGS=f"cachedir={tmp_path / 'cache'}")
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "True"
