@@ -91,3 +91,21 @@ def test_bench_w6_layout_sweep_rows(monkeypatch: pytest.MonkeyPatch) -> None:
         assert rows["jax"].status == "skipped"
     assert cases[2].flops == 2.0 * 8 * 16 * 16 * 16  # the quick batched matmul: 8 products of 16x16 by 16x16
     assert cases[0].floor_bytes == 512 * 512 * 4 + 512 * 4  # reads 512x512 float32 once, writes 512 once
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None,
+                    reason="no C compiler for tensorir's C target")
+def test_bench_w7_training_steps_are_checked() -> None:
+    """W7 at --quick sizes: tensorir's SGD step (tensorir.grad, shared, updates) leaves the parameters the
+    hand-written numpy step computes in float64, for both models, and is timed."""
+    from tensorir.tools import bench
+    st = bench.Settings(quick=True, threads=2, threads_given=False, min_sample_s=0.001, samples=2,
+                        target=bench.tensorir_target("auto")[0])
+    peers = bench.Peers(st)
+    peers.jax_error = peers.pytensor_error = "skipped"
+    cases = bench.w7_cases(st, peers)
+    assert len(cases) == 2
+    for case in cases:
+        rows = {r.group: r for r in bench.run_case(case, st)}
+        assert rows["numpy"].correct and rows["tensorir"].correct, (case.name, rows["tensorir"].note)
+        assert rows["tensorir"].median_s and rows["tensorir"].median_s > 0
