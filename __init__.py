@@ -25,7 +25,7 @@ from tensorir.frontend.function import Function, In, function
 from tensorir.frontend.shared import SharedVariable, shared
 from tensorir.frontend.symbolic import Constant, Variable
 from tensorir.frontend.unsupported import missing_attribute as _missing_attribute
-from tensorir.gradient import grad
+from tensorir.gradient import Lop, Rop, grad, hessian, jacobian
 from tensorir.ir.core import DisconnectedInputError, NotSupportedError, TirError, TirTypeError, TirValueError
 
 # `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
@@ -33,8 +33,9 @@ _sys.modules[__name__ + ".tensor"] = tensor
 
 __version__ = "0.1.0"
 
-__all__ = ["Constant", "DisconnectedInputError", "Function", "In", "NotSupportedError", "SharedVariable", "TirError",
-           "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "shared", "tensor"]
+__all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "Rop", "SharedVariable",
+           "TirError", "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "hessian",
+           "jacobian", "shared", "tensor"]
 
 
 def __getattr__(name: str) -> _Any:

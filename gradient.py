@@ -1,4 +1,5 @@
-"""Gradients in the Python API (Theano's `theano.gradient`): `grad` and `verify_grad`.
+"""Gradients in the Python API (Theano's `theano.gradient`): `grad`, `Lop`, `Rop`, `jacobian`, `hessian`,
+`stop_gradient` (also `disconnected_grad`, Theano's name) and `verify_grad`.
 
     from tensorir.gradient import verify_grad
     verify_grad(lambda x, y: T.tanh(x) * y, [np.random.rand(3, 4), np.random.rand(4)])
@@ -17,10 +18,13 @@ import numpy as np
 from tensorir.frontend import tensor_api as T
 from tensorir.frontend.function import function
 from tensorir.frontend.symbolic import Variable
-from tensorir.frontend.tensor_api import grad
+from tensorir.frontend.tensor_api import Lop, Rop, grad, hessian, jacobian, stop_gradient
 from tensorir.ir.core import DisconnectedInputError
 
-__all__ = ["DisconnectedInputError", "GradientError", "grad", "verify_grad"]
+__all__ = ["DisconnectedInputError", "GradientError", "Lop", "Rop", "disconnected_grad", "grad", "hessian", "jacobian",
+           "stop_gradient", "verify_grad"]
+
+disconnected_grad = stop_gradient
 
 # Theano's defaults by the inputs' float type: the step of the differences and the tolerances.
 EPS = {np.dtype(np.float64): 1e-7, np.dtype(np.float32): 3e-4, np.dtype(np.float16): 1e-1}

@@ -1263,30 +1263,44 @@ class GradOp(Operation):
     into ordinary tensor ops by reverse mode (passes/autodiff.py):
     `%gw, %gb = tensor.grad %cost wrt %w, %b : tensor<784xf32>, tensor<f32>`.
 
-    `consider_constant = k`: the last k `wrt` operands are held constant (no gradient flows through them)
-    and have no result. `disconnected_inputs = "ignore"`: an input the cost does not depend on gets a
-    zero gradient instead of a DisconnectedInputError."""
+    The `wrt` operands end with two optional groups that have no results, counted by attributes:
+    `consider_constant = k`: k values held constant (no gradient flows through them);
+    `known_grads = m`: m values then their m gradients, which are added to theirs (Theano's `known_grads`;
+    with a constant 0 cost, the gradients are those of the known ones alone).
+    `disconnected_inputs = "ignore"` (`"warn"`): an input the cost does not depend on gets a zero gradient
+    (with a warning) instead of a DisconnectedInputError."""
 
     name = "tensor.grad"
     operands_def = ("cost", "wrt*")
-    attrs = {"consider_constant": AttrDef(int), "disconnected_inputs": AttrDef(str)}
+    attrs = {"consider_constant": AttrDef(int), "known_grads": AttrDef(int), "disconnected_inputs": AttrDef(str)}
     num_results = None
     traits = frozenset({PURE})
     differentiable = False  # never differentiated itself: autodiff expands inner grads first
-    DISCONNECTED: ClassVar[tuple[str, ...]] = ("raise", "ignore")
+    DISCONNECTED: ClassVar[tuple[str, ...]] = ("raise", "warn", "ignore")
 
-    def n_constant(self) -> int:
-        k = self.attributes.get("consider_constant", 0)
-        if not 0 <= k <= len(self.operands) - 1:
-            raise self.error(f"consider_constant {k} is not in [0, {len(self.operands) - 1}] (the wrt operands)")
-        return k
+    def _counts(self) -> tuple[int, int]:
+        """(consider_constant, known_grads), checked against the number of operands."""
+        k, m = self.attributes.get("consider_constant", 0), self.attributes.get("known_grads", 0)
+        if k < 0 or m < 0 or k + 2 * m > len(self.operands) - 1:
+            raise self.error(f"consider_constant {k} and known_grads {m} need {k} + 2*{m} of the "
+                             f"{len(self.operands) - 1} wrt operands")
+        return k, m
 
     def inputs(self) -> list[Value]:
-        """The values differentiated for (wrt, less the constants)."""
-        return self.operands[1:len(self.operands) - self.n_constant()]
+        """The values differentiated for (the wrt operands before the constants and known gradients)."""
+        k, m = self._counts()
+        return self.operands[1:len(self.operands) - k - 2 * m]
 
     def constants(self) -> list[Value]:
-        return self.operands[len(self.operands) - self.n_constant():]
+        k, m = self._counts()
+        n = len(self.operands) - 2 * m
+        return self.operands[n - k:n]
+
+    def known(self) -> list[tuple[Value, Value]]:
+        """The (value, its known gradient) pairs."""
+        _, m = self._counts()
+        n = len(self.operands)
+        return list(zip(self.operands[n - 2 * m:n - m], self.operands[n - m:]))
 
     def infer_types(self) -> list[Type]:
         cost = tensor_type(self, self.operands[0], "cost")
@@ -1295,6 +1309,12 @@ class GradOp(Operation):
         if self.attributes.get("disconnected_inputs", "raise") not in self.DISCONNECTED:
             raise self.error(f"disconnected_inputs must be one of {list(self.DISCONNECTED)}, "
                              f"got {self.attributes['disconnected_inputs']!r}")
+        for k, (v, g) in enumerate(self.known()):
+            vt, gt = tensor_type(self, v, "known value"), tensor_type(self, g, "known gradient")
+            if not vt.element.is_float or not gt.element.is_float or vt.rank != gt.rank or any(
+                    a is not None and c is not None and a != c for a, c in zip(vt.shape, gt.shape)):
+                raise self.error(f"known gradient #{k} has type {gt}, its value {vt}: a known gradient is a float "
+                                 "tensor of its value's shape")
         types = [tensor_type(self, v, "wrt operand") for v in self.inputs()]
         for t in types:
             if not t.element.is_float:
@@ -1304,6 +1324,23 @@ class GradOp(Operation):
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         raise NotSupportedError(f"'{self.name}' op must be expanded by the autodiff pass before it runs "
                                 "(the interp and cpu pipelines run it first; with tir-opt: -p autodiff)", self.loc)
+
+
+class StopGradientOp(Operation):
+    """The identity, through which no gradient flows (JAX's `stop_gradient`, Theano's `disconnected_grad`):
+    `%y = tensor.stop_gradient %x : tensor<?xf32>`. The `autodiff` pass replaces it by its operand once the
+    grads are expanded, so no later pass sees it."""
+
+    name = "tensor.stop_gradient"
+    operands_def = ("x",)
+    traits = frozenset({PURE})
+    differentiable = False
+
+    def infer_types(self) -> list[Type]:
+        return [tensor_type(self, self.operands[0])]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [args[0]]
 
 
 # ---------------------------------------------------------------- generic (fused loops)

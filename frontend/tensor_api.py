@@ -450,19 +450,104 @@ del nnet.hard_sigmoid
 # ---------------------------------------------------------------- linear algebra
 
 
+def _structure(x: Any) -> tuple[list[Any], Any]:
+    """A variable or a list/tuple of them as a list, and how to give results the same structure."""
+    if isinstance(x, (list, tuple)):
+        return list(x), type(x)
+    return [x], lambda items: items[0]
+
+
 def grad(cost: Any, wrt: Any, consider_constant: Sequence[Variable] | None = None,
-         disconnected_inputs: str = "raise") -> Any:
+         disconnected_inputs: str = "raise", known_grads: dict[Variable, Any] | None = None) -> Any:
     """Theano's grad: d cost / d wrt for a 0-d float `cost` (a variable, or a list or tuple of them, and the
     result has the same structure), as a `tensor.grad` op that the `autodiff` pass expands when the function
     is compiled. No gradient flows through `consider_constant`; an input the cost does not depend on raises
-    DisconnectedInputError then, unless `disconnected_inputs="ignore"` (a zero gradient)."""
+    DisconnectedInputError then, unless `disconnected_inputs="ignore"` (a zero gradient; "warn": with a
+    warning). `known_grads` maps intermediate variables to gradients added to theirs; with it, `cost` may be
+    None (the gradients are those the known ones give alone)."""
     loc = caller_location()
-    many = isinstance(wrt, (list, tuple))
-    wrts, held = (list(wrt) if many else [wrt]), list(consider_constant or ())
-    attrs = {"consider_constant": len(held) or None,
+    wrts, rebuild = _structure(wrt)
+    held, known = list(consider_constant or ()), list((known_grads or {}).items())
+    if cost is None:
+        if not known:
+            raise TirError("grad needs a cost, or known_grads when cost is None", loc)
+        cost = _constant(np.float64(0.0))
+    values = [as_variable(v, loc=loc) for v, _ in known]
+    grads = [as_variable(g, v.dtype, loc) for v, (_, g) in zip(values, known)]
+    attrs = {"consider_constant": len(held) or None, "known_grads": len(known) or None,
              "disconnected_inputs": None if disconnected_inputs == "raise" else disconnected_inputs}
-    grads = apply("tensor.grad", [as_variable(cost, loc=loc), *wrts, *held], attrs, loc=loc, nout=len(wrts))
-    return type(wrt)(grads) if many else grads[0]
+    results = apply("tensor.grad", [as_variable(cost, loc=loc), *as_variables(wrts, loc), *held, *values, *grads],
+                    attrs, loc=loc, nout=len(wrts))
+    return rebuild(results)
+
+
+def stop_gradient(x: Any) -> Variable:
+    """x, through which no gradient flows (JAX's `stop_gradient`, Theano's `disconnected_grad`): an input
+    reached only through it is disconnected."""
+    loc = caller_location()
+    return apply("tensor.stop_gradient", [as_variable(x, loc=loc)], loc=loc)
+
+
+def Lop(f: Any, wrt: Any, eval_points: Any, consider_constant: Sequence[Variable] | None = None,
+        disconnected_inputs: str = "raise") -> Any:  # noqa: N802 (Theano's name)
+    """The vector-Jacobian product: for each `wrt`, the sum over the outputs `f` (a variable or a list) of
+    eval_point . d f / d wrt (`eval_points` has f's structure); reverse mode, as `grad` with known_grads."""
+    loc = caller_location()
+    fs, _ = _structure(f)
+    points, _ = _structure(eval_points)
+    if len(points) != len(fs):
+        raise TirError(f"Lop: {len(points)} eval_points for {len(fs)} outputs f", loc)
+    return grad(None, wrt, consider_constant, disconnected_inputs, dict(zip(fs, points)))
+
+
+def Rop(f: Any, wrt: Any, eval_points: Any, disconnected_outputs: str = "ignore") -> Any:  # noqa: N802
+    """The Jacobian-vector product: for each output `f` (a variable or a list), the sum over `wrt` of
+    d f / d wrt . eval_point (`eval_points` has wrt's structure). Built from two reverse passes, as
+    PyTensor does: the vector-Jacobian product is linear in its vector u, so d/du of u's product with
+    eval_points is the forward product, and u's value never matters."""
+    loc = caller_location()
+    fs, rebuild = _structure(f)
+    wrts, _ = _structure(wrt)
+    points, _ = _structure(eval_points)
+    if len(points) != len(wrts):
+        raise TirError(f"Rop: {len(points)} eval_points for {len(wrts)} wrt variables", loc)
+    us = [zeros_like(v) for v in fs]
+    vjps = Lop(fs, wrts, us, disconnected_inputs="ignore")
+    terms = [sum(g * as_variable(p, g.dtype, loc)) for g, p in zip(vjps, points)]
+    inner = terms[0]
+    for t in terms[1:]:
+        inner = inner + t
+    return rebuild(grad(inner, us, disconnected_inputs=disconnected_outputs))
+
+
+def jacobian(expression: Any, wrt: Any, consider_constant: Sequence[Variable] | None = None,
+             disconnected_inputs: str = "raise") -> Any:
+    """d expression / d wrt, of shape expression.shape + wrt.shape for each `wrt` (a variable or a list: the
+    result has the same structure); a 0-d expression gives its gradient. One reverse pass per element of the
+    expression, unrolled (Theano loops with scan), so the expression's shape must be known at compile time."""
+    loc = caller_location()
+    e = as_variable(expression, loc=loc)
+    wrts, rebuild = _structure(wrt)
+    if e.ndim == 0:
+        return grad(e, wrt, consider_constant, disconnected_inputs)
+    if None in e.type.shape:
+        raise TirError(f"jacobian: the expression is {type_str(e.type)}; jacobian unrolls one reverse "
+                       "pass per element and needs a shape known at compile time: give the inputs static shapes "
+                       "(T.tensor('float64', shape=(3,)))", loc)
+    flat = _flatten(e, 1, loc)
+    n = int(np.prod(e.type.shape))
+    rows = [grad(flat[i], wrts, consider_constant, disconnected_inputs) for i in builtins.range(n)]
+    return rebuild([reshape(stack([r[k] for r in rows]), (*e.type.shape, *_shape_entries(w, loc)))
+                    for k, w in enumerate(as_variables(wrts, loc))])
+
+
+def hessian(cost: Any, wrt: Any, consider_constant: Sequence[Variable] | None = None,
+            disconnected_inputs: str = "raise") -> Any:
+    """The second derivatives of a 0-d `cost` in each `wrt` (shape wrt.shape + wrt.shape): the jacobian of
+    its gradient, one reverse pass per element of wrt (static shapes, as jacobian)."""
+    wrts, rebuild = _structure(wrt)
+    return rebuild([jacobian(grad(cost, w, consider_constant, disconnected_inputs), w, consider_constant,
+                             disconnected_inputs) for w in wrts])
 
 
 def dot(a: Any, b: Any) -> Variable:

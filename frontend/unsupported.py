@@ -18,13 +18,11 @@ from ..ir.core import NotSupportedError
 # namespace -> name -> the feature it belongs to
 UNSUPPORTED: dict[str, dict[str, str]] = {
     "tensorir": {
-        "jacobian": "gradients", "hessian": "gradients", "Rop": "gradients", "Lop": "gradients",
         "scan": "scan loops", "ifelse": "lazy conditionals",
         "printing": "pretty-printing", "pp": "pretty-printing",
         "sparse": "sparse tensors", "sandbox": "MRG random streams",
     },
     "T": {
-        "jacobian": "gradients", "hessian": "gradients", "Rop": "gradients", "Lop": "gradients",
         "shared_randomstreams": "random streams", "random": "random streams", "RandomStreams": "random streams",
         "nlinalg": "linear algebra", "slinalg": "linear algebra", "linalg": "linear algebra",
     },

@@ -6,15 +6,17 @@ declared with the op in dialects/) builds its operands' cotangents from its resu
 of a value used several times are added. This pass holds no rule of its own. Gradients only flow
 through float values (integer and boolean results give none, as Theano's zero gradient) and never
 through ops declared `differentiable = False`; each gradient is cast to its value's element type.
-Grads are expanded in order, so a grad of a graph that holds a grad (a second derivative) differentiates
-the inner one's expansion.
+Known gradients (`known_grads`) seed their values' cotangents next to the cost's 1. Grads are expanded in
+order, so a grad of a graph that holds a grad (a second derivative) differentiates the inner one's
+expansion; then each `tensor.stop_gradient` is replaced by its operand.
 
-Legal on entry: tensor-dialect IR, possibly with `tensor.grad`. On exit: the same without `tensor.grad`
-(the forward ops stay; dce removes those nothing uses).
+Legal on entry: tensor-dialect IR, possibly with `tensor.grad` and `tensor.stop_gradient`. On exit: the
+same without either (the forward ops stay; dce removes those nothing uses).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -43,7 +45,7 @@ def _tape(grad: T.GradOp) -> tuple[list[Operation], set[Value], set[Value]]:
         if op.differentiable and any(v in live for v in op.operands):
             live.update(r for r in op.results if _floating(r) and r not in held)
             forward.append(op)
-    needed = {grad.operands[0]}  # values the cost depends on
+    needed = {grad.operands[0], *(v for v, _ in grad.known())}  # values the cost depends on
     tape = []
     for op in reversed(forward):
         if any(r in needed for r in op.results):
@@ -62,16 +64,23 @@ def _accumulate(b: Builder, adjoints: dict[Value, Value], v: Value, g: Value) ->
 def expand(grad: T.GradOp) -> None:
     """Replace `grad` by the ops computing its gradients, built just before it."""
     tape, live, needed = _tape(grad)
-    ignore = grad.attributes.get("disconnected_inputs", "raise") == "ignore"
+    policy = grad.attributes.get("disconnected_inputs", "raise")
     for k, v in enumerate(grad.inputs()):
-        if v not in needed and not ignore:
+        if v not in needed and policy != "ignore":
             name = f"%{v.name_hint}" if v.name_hint else f"#{k}"
-            raise DisconnectedInputError(f"'{grad.name}' op: the cost does not depend on input {name} (wrt operand "
-                                         f"#{k}); pass disconnected_inputs='ignore' for a zero gradient", grad.loc)
+            message = f"'{grad.name}' op: the cost does not depend on input {name} (wrt operand #{k})"
+            if policy == "warn":
+                warnings.warn(f"{grad.loc}: {message}; its gradient is zero", stacklevel=2)
+                continue
+            raise DisconnectedInputError(f"{message}; pass disconnected_inputs='ignore' for a zero gradient",
+                                         grad.loc)
     b = Builder.before(grad)
     cost = grad.operands[0]
     assert isinstance(cost.type, TensorType)
     adjoints: dict[Value, Value] = {cost: constant(b, 1, cost.type.dtype)}
+    for v, g in grad.known():
+        if v in live:
+            _accumulate(b, adjoints, v, g)
     for op in tape:
         outs = [adjoints.get(r) for r in op.results]
         if all(g is None for g in outs):
@@ -93,5 +102,8 @@ class AutodiffPass(Pass):
         grads = [op for op in module.walk() if isinstance(op, T.GradOp)]
         for grad in grads:
             expand(grad)
-        return bool(grads)
+        stops = [op for op in module.walk() if isinstance(op, T.StopGradientOp)]
+        for op in stops:
+            op.replace_with([op.operands[0]])
+        return bool(grads or stops)
 
