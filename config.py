@@ -26,6 +26,10 @@ sets `debug`. Afterwards they are plain attributes of `tensorir.config`:
 |          |                    | each level includes the lower ones; a cache hit prints `cache hit: PATH` and |
 |          |                    | runs the passes again for levels 2-3 (no compiler runs: level 5 adds nothing) |
 | verify   | True               | run the verifier after every pass (`verify=0` for speed)                  |
+| tiered   | True               | on a cache miss the C compiler runs in the background and the reference   |
+|          |                    | interpreter answers the calls until the compiled code is loaded (results  |
+|          |                    | within tir_math.h's ulp bounds of the compiled ones); `tiered=0` compiles |
+|          |                    | before `tensorir.function` returns. `f.wait()` waits for the compiled code |
 
 An unknown key in `TENSORIR_FLAGS` is a warning that names the known keys; a
 bad value is an error that names the flag and what it accepts.
@@ -109,6 +113,7 @@ FLAGS: dict[str, Flag] = {
     "share_blas": Flag(True, _bool, "numpy's OpenBLAS runs its jobs on tensorir's thread pool"),
     "debug": Flag(0, _int, "debug output level 0..5"),
     "verify": Flag(True, _bool, "verify the IR after every pass"),
+    "tiered": Flag(True, _bool, "on a cache miss, the interpreter runs the first calls while the C compiles"),
 }
 
 

@@ -34,6 +34,7 @@ from ..ir.core import Location, TirError, TirTypeError, TirValueError, caller_lo
 from ..ir.printer import print_module
 from ..ir.types import TensorType
 from ..ir.verifier import verify
+from ..runtime.background import BackgroundCompile
 from .shared import SharedVariable, parse_updates, shared_inputs
 from .symbolic import Variable, as_variable, dtype_name, lower
 
@@ -270,6 +271,7 @@ class Function:
         self._check_unused(on_unused_input)
         target = TARGETS[self.target]
         self._stages: dict[str, str] | None = None
+        self._pending: BackgroundCompile | None = None
         hit = None
         if target.source_attr is not None:
             from ..runtime import cache
@@ -287,15 +289,57 @@ class Function:
             self._run = target.make_runner(self.module, self.name, hit[1])
         else:
             self._stages = self._run_pipeline(self.module)
-            self._run = target.make_runner(self.module, self.name)
-            if target.source_attr is not None and hasattr(self._run, "module_key"):
-                cache.store_source(source_key, self.module.attributes[target.source_attr],
-                                   self._run.module_key)  # type: ignore[attr-defined]
+            if target.source_attr is not None and config.tiered:
+                self._start_background(target, source_key)
+            else:
+                self._run = target.make_runner(self.module, self.name)
+                if target.source_attr is not None and hasattr(self._run, "module_key"):
+                    cache.store_source(source_key, self.module.attributes[target.source_attr],
+                                       self._run.module_key)  # type: ignore[attr-defined]
         self._fast = getattr(self._run, "fast", None)
         self._fresh = self._fast is not None  # compiled code allocates every result afresh
         self._n_results = len(outs) + len(self._updates)
         self._by_name = {inp.name: k for k, inp in enumerate(self._inputs) if inp.name}
         self._strict = [(k, inp.variable.type.dtype) for k, inp in enumerate(self._inputs) if inp.strict]
+
+    # ---- tiers
+    def _start_background(self, target: Target, source_key: str) -> None:
+        """Tiered execution (flag `tiered`): the compiler runs in the background (runtime/background.py)
+        while the reference interpreter, on the graph through the `interp` pipeline, answers the calls."""
+        from ..runtime import cache
+        from ..runtime.background import BackgroundCompile
+
+        source = self.module.attributes[target.source_attr]  # type: ignore[index]
+        assert isinstance(source, str)
+        self._pending = BackgroundCompile(source, cache.cache_key(source), source_key, self.name)
+        interp = self._build()
+        run_pipeline(interp, TARGETS["interp"].pipeline)
+        self._run = _interp_target(interp, self.name)
+
+    def _adopt(self) -> None:
+        """Switch to the compiled code once its compile has ended (re-raising the compiler's error)."""
+        pending = self._pending
+        assert pending is not None
+        if pending.error is not None:
+            raise pending.error
+        self._pending = None
+        target = TARGETS[self.target]
+        self._run = target.make_runner(self.module, self.name, pending.key)
+        self._fast = getattr(self._run, "fast", None)
+        self._fresh = self._fast is not None
+
+    def wait(self) -> Function:
+        """Wait until the compiled code runs the calls (with tiered execution, after a cache miss, the
+        interpreter answers them until then); returns the function."""
+        if self._pending is not None:
+            self._pending.wait()
+            self._adopt()
+        return self
+
+    @property
+    def compiled(self) -> bool:
+        """Whether calls run the target's compiled code now (False while the interpreter stands in)."""
+        return self._pending is None and self._fast is not None
 
     # ---- construction
     def _input(self, i: Variable | In, k: int) -> _Input:
@@ -377,6 +421,9 @@ class Function:
                 raise TirValueError(str(e)) from None
             else:
                 return self._finish([out] if self._n_results == 1 else list(out or ()))
+        if self._pending is not None and self._pending.ready():
+            self._adopt()
+            return self(*args, **kwargs)
         n = len(self._inputs)
         if len(args) > n:
             raise TirTypeError(f"function @{self.name} takes {n} argument{'s' if n != 1 else ''}, got {len(args)}"

@@ -137,10 +137,27 @@ def _write_atomic(path: Path, data: bytes) -> None:
             os.unlink(tmp)
 
 
+# Lock files open in this process. A child forked while one is held (a background compile's, runtime/
+# background.py) closes its copies: they share the parent's flock, which would otherwise outlive the parent's
+# compile in the child and block the child's own wait for it.
+_open_locks: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    for fd in _open_locks:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _open_locks.clear()
+
+
+os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
 @contextlib.contextmanager
 def _locked(entry: Path) -> Iterator[None]:
     """Hold the entry's flock (waiting for another compiler at most LOCK_TIMEOUT_S)."""
     fd = os.open(entry / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    _open_locks.add(fd)
     try:
         deadline = time.monotonic() + LOCK_TIMEOUT_S
         waited = False
@@ -161,7 +178,9 @@ def _locked(entry: Path) -> Iterator[None]:
                 time.sleep(0.02)
         yield
     finally:
-        os.close(fd)  # releases the flock
+        if fd in _open_locks:  # else a forked child's copy, closed already
+            _open_locks.discard(fd)
+            os.close(fd)  # releases the flock
 
 
 def _build(entry: Path, source: str, key: str) -> None:

@@ -29,7 +29,8 @@ print(json.dumps({"out": out, "compiles": cache.stats()["compiles"], "lazy_stage
 
 
 def run_script(cachedir: Path, debug: int = 1) -> tuple[dict, str]:
-    env = dict(os.environ, TENSORIR_FLAGS=f"cachedir={cachedir}", DEBUG=str(debug))
+    # tiered=0: the cold process compiles before its call (tests/test_tiers.py tests tiered execution)
+    env = dict(os.environ, TENSORIR_FLAGS=f"cachedir={cachedir},tiered=0", DEBUG=str(debug))
     proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
