@@ -397,6 +397,7 @@ class CStyleRenderer:
         self.names: dict[Value, str] = {}
         self.memrefs: dict[Value, MemRef] = {}
         self.used_names: set[str] = set()
+        self.suffixes: dict[str, int] = {}  # base name -> the next suffix fresh() tries
         self.loop = _Loop()
         self.in_kernel = False
         self.parallel_depth = 0  # enclosing loop.parallel ops inside the current function
@@ -464,11 +465,14 @@ class CStyleRenderer:
         base = re.sub(r"\W", "_", hint or "") or default
         if base[0].isdigit():
             base = f"{default}{base}"
-        name, k = base, 0
+        name, k = base, self.suffixes.get(base, 0)  # the suffix to try next: linear in the names, not quadratic
+        if k:
+            name = f"{base}_{k}"
         while name in self.used_names or name in _C_KEYWORDS or name.startswith("tir_"):
             k += 1
             name = f"{base}_{k}"
         self.used_names.add(name)
+        self.suffixes[base] = k + 1
         return name
 
     def value(self, v: Value) -> str:
@@ -1048,6 +1052,7 @@ class CStyleRenderer:
         self.names = {}
         self.memrefs = {}
         self.used_names = set(self.const_names.values())
+        self.suffixes = {}
         self.loop = _Loop()
         self.parallel_depth = 0
         self.loop_depth = 0
