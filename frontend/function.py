@@ -130,8 +130,9 @@ TARGETS: dict[str, Target] = {
 }
 
 
-def run_pipeline(module: ModuleOp, pipeline: str) -> dict[str, str]:
-    """Run the named pass pipeline on `module`; returns the IR text after each pass, by pass name.
+def run_pipeline(module: ModuleOp, pipeline: str, record: bool = True) -> dict[str, str]:
+    """Run the named pass pipeline on `module`; returns the IR text after each pass, by pass name (none
+    unless `record`: printing the IR after each pass costs about a fifth of a pipeline).
 
     `config.verify` turns the verifier between passes on or off; `config.debug` >= 1 prints pass
     names and timings, >= 2 also the IR after each pass, >= 3 also before it (on stderr).
@@ -147,8 +148,11 @@ def run_pipeline(module: ModuleOp, pipeline: str) -> dict[str, str]:
                 print(f"// ----- IR before {pass_.spec()}\n{print_module(module)}", file=sys.stderr)
 
         def after_pass(self, pass_: Any, module: Any, changed: bool) -> None:
+            if not record and config.debug < 2:
+                return
             text = print_module(module)
-            stages[pass_.spec()] = text
+            if record:
+                stages[pass_.spec()] = text
             if config.debug >= 2:
                 print(f"// ----- IR after {pass_.spec()}{'' if changed else ' (unchanged)'}\n{text}", file=sys.stderr)
 
@@ -288,7 +292,10 @@ class Function:
                 self._stages = self._run_pipeline(self._build())
             self._run = target.make_runner(self.module, self.name, hit[1])
         else:
-            self._stages = self._run_pipeline(self.module)
+            if config.debug >= 2:  # the IR is printed after each pass anyway: keep it for f.ir(stage)
+                self._stages = self._run_pipeline(self.module)
+            else:  # printed only if someone asks for them (f.ir(stage)), by running the pipeline again
+                run_pipeline(self.module, target.pipeline, record=False)
             if target.source_attr is not None and config.tiered:
                 self._start_background(target, source_key)
             else:
@@ -313,7 +320,7 @@ class Function:
         assert isinstance(source, str)
         self._pending = BackgroundCompile(source, cache.cache_key(source), source_key, self.name)
         interp = self._build()
-        run_pipeline(interp, TARGETS["interp"].pipeline)
+        run_pipeline(interp, TARGETS["interp"].pipeline, record=False)
         self._run = _interp_target(interp, self.name)
 
     def _adopt(self) -> None:
