@@ -34,6 +34,7 @@ from ..ir.core import Location, TirError, TirTypeError, TirValueError, caller_lo
 from ..ir.printer import print_module
 from ..ir.types import TensorType
 from ..ir.verifier import verify
+from ..passes.tied import set_tied
 from .shared import SharedVariable, parse_updates, shared_inputs
 from .symbolic import Variable, as_variable, dtype_name, lower
 
@@ -355,6 +356,11 @@ class Function:
             fn.attributes["function_type"] = type(fn.function_type)(tuple(in_types), tuple(v.type for v in values))
             self._outputs = [Variable(v.type) if v.type != o.type else o for v, o in zip(values, self._outputs)]
         fn.body.append(ReturnOp.build(*values, loc=self.loc))
+        # Each update may be written into its variable's storage (passes/tied.py decides where it is safe).
+        arg_of = {id(v): k for k, v in enumerate(variables)}
+        n_out = len(self._outputs)
+        set_tied(fn, [-1] * n_out + [arg_of.get(id(var), -1) if values[n_out + k].type.element == var.type.element
+                                     else -1 for k, (var, _) in enumerate(self._updates)])
         module.body.append(fn)
         verify(module)
         return module
