@@ -223,3 +223,16 @@ def test_refused_ties_stay_correct() -> None:
             assert "tir.tied" not in f.ir("bufferize").splitlines()[0]
     for got, want in zip(results["c"], results["interp"]):
         np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+@C_ONLY
+def test_an_output_reading_another_row_is_not_fused_with_the_in_place_update() -> None:
+    """`w - w[0]` reads row 0 in every row of its loop nest; fused with the update's nest (the same dims), row 0
+    would already hold the new value (fuse-loops keeps a tied result's nest apart from its argument's readers)."""
+    start = np.arange(12.0).reshape(3, 4)
+    w = tensorir.shared(start, name="w")
+    f = tensorir.function([], w - w[0], updates=[(w, w * 2.0)], target="c")
+    assert "tir.tied = [-1, 0]" in f.ir("bufferize").splitlines()[0]
+    np.testing.assert_array_equal(f(), start - start[0])
+    np.testing.assert_array_equal(f(), 2 * (start - start[0]))
+    np.testing.assert_array_equal(w.get_value(), 4 * start)
