@@ -553,6 +553,8 @@ class BufferizePass(Pass):
             if isinstance(op, F.FuncOp) and op.name == "func.func" and _has_tensors(op):
                 FunctionBufferizer(op).run()
                 changed = True
+            elif isinstance(op, F.FuncOp) and op.name == "func.func":
+                decide_tied(op)  # a function written on buffers: its ties are checked all the same
         return changed
 
 

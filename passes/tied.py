@@ -86,7 +86,8 @@ def _may_tie(body: Block, returned: list[Value], result: Value, arg: Value) -> b
         return False
     writer = min((u.op for u in uses), key=lambda o: top_index(o, body))
     at = body.index(writer) if writer.parent is body else -1
-    if at < 0 or not _writes_whole(writer, result):
+    # the writer touches R once (no view of R among its inputs), as the buffer it writes whole
+    if at < 0 or sum(u.op is writer for u in uses) != 1 or not _writes_whole(writer, result):
         return False
     if any(u.op is not writer and (top_index(u.op, body) <= at or not _only_reads(u)) for u in uses):
         return False
@@ -99,10 +100,10 @@ def _may_tie(body: Block, returned: list[Value], result: Value, arg: Value) -> b
 
 
 def _writes_whole(op: Operation, result: Value) -> bool:
-    """Whether `op` writes every element of `result` once, in one pass, and reads nothing of it."""
+    """Whether `op`, which uses `result` once, writes every element of it once, in one pass."""
     if isinstance(op, M.CopyOp):  # a copy from a itself (or a view of it) fails the rule on a's reads
         return op.operands[1] is result
-    if not isinstance(op, M.GenericOp) or result in op.inputs or op.outputs.count(result) != 1:
+    if not isinstance(op, M.GenericOp) or result not in op.outputs:
         return False
     k = op.operands.index(result)
     rank = result.type.rank  # type: ignore[attr-defined]
