@@ -106,8 +106,9 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
         return [] if out is None else list(out)
 
     # The extension's own entry: it takes arrays of the declared types (and the safe upcasts and
-    # numbers and lists that the casting rule takes without question) and returns fresh ones, so a call whose
-    # arguments already fit skips the Python-side checks (see Function.__call__).
+    # numbers and lists that the casting rule takes without question) and returns fresh ones (an update
+    # may be its shared variable's own array, written in place), so a call whose arguments already fit
+    # skips the Python-side checks (see Function.__call__).
     run.fast = mod.run  # type: ignore[attr-defined]
     run.module_key = mod.key  # type: ignore[attr-defined]
     return run
@@ -411,11 +412,13 @@ class Function:
             results = self._run(arrays)
         except ValueError as e:  # a run-time check of compiled code, already located
             raise TirValueError(str(e)) from None
-        # Fresh arrays the caller owns: never an input, a constant or another output's buffer.
+        # Outputs the caller owns: never an input, a constant or another output's buffer (an update may be
+        # written into its variable's stored array: frontend/shared.py).
         return self._finish(results if self._fresh else [np.array(r, copy=True) for r in results])
 
     def _finish(self, results: list[Any]) -> Any:
-        """Store the updates' results (all computed from the old values) and return the outputs."""
+        """Store the updates' results (all computed from the old values; an update written in place is the
+        stored array itself) and return the outputs."""
         n = len(results) - len(self._updates)
         for (var, _), value in zip(self._updates, results[n:]):
             var._value = value

@@ -225,7 +225,9 @@ class FunctionBufferizer:
         """`tensor`'s buffer when the current op may overwrite it: an intermediate alloc of type `want`
         that dies here and that none of the op's `others` (buffers) aliases; never for a tied result."""
         b = self.get(tensor)
-        if self.tied.intersection(self.op.results if self.op is not None else ()) or b.type != want or not self.is_root_alloc(b) or not self.dies_here(tensor):
+        if self.op is not None and self.tied.intersection(self.op.results):
+            return None
+        if b.type != want or not self.is_root_alloc(b) or not self.dies_here(tensor):
             return None
         if any(self.root.get(o) is b for o in others):
             return None
