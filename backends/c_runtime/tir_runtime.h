@@ -651,9 +651,9 @@ static int tir__can_tie(tir_ctx* ctx, int k, int a, int32_t ndim, const int64_t*
     const tir_spec* spec = ctx->spec;
     if (a < 0 || a >= spec->nargs || ctx->arg_owned[a] || !PyArray_Check(ctx->arg_objs[a])) return 0;
     PyArrayObject* arr = (PyArrayObject*)ctx->arg_objs[a];
-    if (!PyArray_EquivTypenums(PyArray_TYPE(arr), spec->results[k].typenum) || PyArray_NDIM(arr) != ndim || !PyArray_ISCARRAY(arr) ||
-        !PyArray_ISNOTSWAPPED(arr))
-        return 0;
+    if (!PyArray_EquivTypenums(PyArray_TYPE(arr), spec->results[k].typenum) || PyArray_NDIM(arr) != ndim ||
+        !PyArray_ISCARRAY(arr) || !PyArray_ISNOTSWAPPED(arr))
+        return 0; /* ISCARRAY: C-contiguous, aligned and writeable */
     for (int d = 0; d < ndim; ++d)
         if (PyArray_DIMS(arr)[d] != shape[d]) return 0;
     const char *lo, *hi;
