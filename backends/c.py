@@ -13,7 +13,9 @@
 Kernels are rendered by the shared C-style renderer (backends/cstyle.py); this file adds what only the
 C target has: OpenMP pragmas, the host function as `tir_main` (arguments from `args[k]`, the function's
 returned allocations as `tir_result` arrays, other allocations as `tir_alloc` temporaries, BLAS through
-tir_ops.h) and the module tables.
+tir_ops.h) and the module tables. A result tied to an argument (`tir.tied`, passes/tied.py) is
+`tir_result_tied`: the argument's own array when the runtime finds it fit, written in place; the kernels
+that get both then lose `restrict`, and no temporary stands for a copy of that argument.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..dialects import scalar as S
 from ..ir.attributes import DYN
 from ..ir.core import Location, Operation, OpResult, TirError, Value
 from ..ir.types import MemRefType, ScalarType, f32, scalar
+from ..passes.tied import tied_buffers, top_index
 from .cstyle import (
     CStyleRenderer,
     MemRef,
@@ -83,6 +86,7 @@ class CRenderer(CStyleRenderer):
         # Host allocations whose only write is a copy of an argument (see _aliasable_copies): the C pointer
         # aliases the argument when its layout already is the copy's, else it is allocated and copied.
         self.aliasable: set[Value] = set()
+        self.tied_arg: dict[Value, int] = {}  # a tied result's alloc -> its argument's index (passes/tied.py)
         self.aliased: dict[Value, str] = {}
         # Range versioning (see render_kernels_with_fast_twins): while the fast twin of a kernel is
         # rendered, float32 sin/cos use the short-range functions and OR this flag when an argument
@@ -622,7 +626,7 @@ class CRenderer(CStyleRenderer):
         ctype = self.type_name(t.element)
         k = self.result_of.get(res)
         if k is not None:
-            self.alloc_result(name, k, shape)
+            self.alloc_result(name, k, shape, self.tied_arg.get(res, -1))
             self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "result")
             return
         self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "alloc")
@@ -656,14 +660,15 @@ class CRenderer(CStyleRenderer):
             self._allocate(m)
             self._copy(src, m, op.loc)
 
-    def alloc_result(self, name: str, k: int, shape: list[str]) -> None:
-        """`name` = data pointer of result k, a fresh numpy array of `shape`."""
+    def alloc_result(self, name: str, k: int, shape: list[str], tied: int = -1) -> None:
+        """`name` = data pointer of result k, a fresh numpy array of `shape` (or argument `tied`'s array)."""
         t = self.result_types[k]
         ctype = self.type_name(t.element if isinstance(t, MemRefType) else t)  # type: ignore[arg-type]
         shp = self.fresh(f"{name}_shape")
         self.emit(f"int64_t {shp}[{max(len(shape), 1)}] = {{{', '.join(shape) or '0'}}};")
         buf = self.fresh(f"{name}_res")
-        self.emit(f"tir_buf* {buf} = tir_result(ctx, {k}, {len(shape)}, {shp});")
+        call = f"tir_result(ctx, {k}, " if tied < 0 else f"tir_result_tied(ctx, {k}, {tied}, "
+        self.emit(f"tir_buf* {buf} = {call}{len(shape)}, {shp});")
         self.emit(f"if (!{buf}) return -1;")
         self.emit(f"{ctype}* {name} = ({ctype}*){buf}->data;")
 
@@ -739,6 +744,7 @@ class CRenderer(CStyleRenderer):
             if isinstance(v, OpResult) and isinstance(v.op, M.AllocOp) and v not in self.result_of \
                     and v.op.parent is fn.body:
                 self.result_of[v] = k
+        self.tied_arg = {buf: arg.index for buf, arg in tied_buffers(fn).items()}
         self.aliasable = _aliasable_copies(fn, self.kernel_written)
         self.aliased = {}
         self.emit("static int tir_main(tir_ctx* ctx, const tir_buf* args, tir_buf* results) {")
@@ -848,7 +854,7 @@ class CRenderer(CStyleRenderer):
         for kfn in kernels:
             if kfn.sym_name not in launched:
                 continue
-            restrict_ok = _restrict_params(kfn, module)
+            restrict_ok = _restrict_params(kfn, module, tied_buffers(host))
             self.kernel_written[kfn.sym_name] = _written_args(kfn)
             kernel_text += self.render_kernel_versions(kfn, restrict_ok) + [""]
             self.kernel_checks[kfn.sym_name] = self.has_check
@@ -995,9 +1001,11 @@ def _aliasable_copies(fn: F.FuncOp, written: dict[str, list[bool]]) -> set[Value
     """The temporaries of `fn` (`mem.alloc`s in its body that it does not return) whose first use is a
     `mem.copy` from a function argument (or a view of one) in the body and whose other uses only read them:
     kernels that do not write them, views read so, copies from them, BLAS inputs, dims, strides and the
-    dealloc (a reshape's copy of an argument before a full argmax)."""
+    dealloc (a reshape's copy of an argument before a full argmax). Not of an argument a tied result may
+    overwrite: the copy keeps the old value."""
     body = fn.body
     returned = set(body.terminator.operands) if body.terminator is not None else set()
+    overwritten = set(tied_buffers(fn).values())
 
     def reads(uses: list[Any]) -> bool:
         return all(read(u) for u in uses)
@@ -1015,31 +1023,25 @@ def _aliasable_copies(fn: F.FuncOp, written: dict[str, list[bool]]) -> set[Value
         v = op.results[0] if isinstance(op, M.AllocOp) else None
         if v is None or v in returned or not v.uses:
             continue
-        first = min(v.uses, key=lambda u: _top_index(u.op, body))
+        first = min(v.uses, key=lambda u: top_index(u.op, body))
         rest = [u for u in v.uses if u is not first]
         if isinstance(first.op, M.CopyOp) and first.index == 1 and first.op.parent is body \
-                and _root_of(first.op.operands[0]) in body.args and reads(rest) \
-                and all(_top_index(u.op, body) > body.index(first.op) for u in rest):
+                and _root_of(first.op.operands[0]) in set(body.args) - overwritten and reads(rest) \
+                and all(top_index(u.op, body) > body.index(first.op) for u in rest):
             out.add(v)
     return out
 
 
-def _top_index(op: Operation, block: Any) -> int:
-    """The position in `block` of the op of `block` that holds `op`."""
-    while op.parent is not block:
-        op = op.parent_op  # type: ignore[assignment]
-    return block.index(op)
-
-
-def _restrict_params(kfn: K.KernelFuncOp, module: Operation) -> list[bool]:
+def _restrict_params(kfn: K.KernelFuncOp, module: Operation, tied: dict[Value, Value]) -> list[bool]:
     """`restrict` is kept on a pointer parameter unless some launch passes a buffer that another parameter
-    also reaches while one of the two is written."""
+    also reaches while one of the two is written; a tied result's buffer counts as its argument (`tied`)."""
     written = _written_args(kfn)
     ok = [True] * len(kfn.body.args)
     for launch in module.walk():
         if not isinstance(launch, K.LaunchOp) or launch.attributes["kernel"].name != kfn.sym_name:
             continue
-        roots = [_root_of(v) if isinstance(v.type, MemRefType) else None for v in launch.operands]
+        roots = [tied.get(_root_of(v), _root_of(v)) if isinstance(v.type, MemRefType) else None
+                 for v in launch.operands]
         for i, ri in enumerate(roots):
             for j, rj in enumerate(roots):
                 if i < j and ri is not None and ri is rj and (written[i] or written[j]):

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from ..ir.attributes import SymbolRef
 from ..ir.core import ISOLATED, TERMINATOR, AttrDef, Block, Location, Operation, Region
-from ..ir.types import FunctionType, Type, compatible
+from ..ir.types import FunctionType, MemRefType, TensorType, Type, compatible
 from .builtin import enclosing_module
 from .tensor_common import fmt_shape
 
@@ -34,6 +34,9 @@ def shape_mismatch(label: str, shape: Sequence[int | None], got: str) -> str:
 class FuncOp(Operation):
     """A function: a name, a type and a body whose block arguments are its parameters.
 
+    `attributes {tir.tied = [-1, 1]}` ties results to arguments: per result, the argument whose
+    storage it may be written into, or -1 (passes/tied.py: who sets it and when it holds).
+
     Also the base of other function-like ops (`kernel.func`): they change `name` and
     `return_op` and share construction, verification and the custom printed form.
     """
@@ -43,7 +46,8 @@ class FuncOp(Operation):
     num_results = 0
     num_regions = 1
     attrs = {"sym_name": AttrDef(str, required=True),
-             "function_type": AttrDef(FunctionType, required=True)}
+             "function_type": AttrDef(FunctionType, required=True),
+             "tir.tied": AttrDef(tuple)}
     traits = frozenset({ISOLATED})
 
     @classmethod
@@ -82,6 +86,25 @@ class FuncOp(Operation):
         term = self.body.terminator
         if term is None or term.name != self.return_op:
             raise self.error(f"@{self.sym_name} must end with {self.return_op}")
+        if "tir.tied" in self.attributes:
+            self._verify_tied(self.attributes["tir.tied"])
+
+    def _verify_tied(self, tied: tuple) -> None:
+        ft = self.function_type
+        if len(tied) != len(ft.results) or not all(type(a) is int for a in tied):
+            raise self.error(f"tir.tied needs one integer per result ({len(ft.results)}), got {list(tied)}")
+        for r, a in enumerate(tied):
+            if a == -1:
+                continue
+            if not 0 <= a < len(ft.inputs):
+                raise self.error(f"tir.tied ties result {r} to argument {a}, which does not exist")
+            if tied.count(a) > 1:
+                raise self.error(f"tir.tied ties argument {a} to more than one result")
+            t, u = ft.results[r], ft.inputs[a]
+            if not (isinstance(t, (TensorType, MemRefType)) and isinstance(u, (TensorType, MemRefType))
+                    and t.element == u.element and t.rank == u.rank):
+                raise self.error(f"tir.tied ties result {r} ({t}) to argument {a} ({u}); a tied pair needs "
+                                 "the same element type and rank")
 
     def print_custom(self, p: Any, depth: int) -> str:
         pad = p.indent_unit * depth

@@ -34,6 +34,7 @@ from ..ir.core import Location, TirError, TirTypeError, TirValueError, caller_lo
 from ..ir.printer import print_module
 from ..ir.types import TensorType
 from ..ir.verifier import verify
+from ..passes.tied import set_tied
 from ..runtime.background import BackgroundCompile
 from .shared import SharedVariable, parse_updates, shared_inputs
 from .symbolic import Variable, as_variable, dtype_name, lower
@@ -106,8 +107,9 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
         return [] if out is None else list(out)
 
     # The extension's own entry: it takes arrays of the declared types (and the safe upcasts and
-    # numbers and lists that the casting rule takes without question) and returns fresh ones, so a call whose
-    # arguments already fit skips the Python-side checks (see Function.__call__).
+    # numbers and lists that the casting rule takes without question) and returns fresh ones (an update
+    # may be its shared variable's own array, written in place), so a call whose arguments already fit
+    # skips the Python-side checks (see Function.__call__).
     run.fast = mod.run  # type: ignore[attr-defined]
     run.module_key = mod.key  # type: ignore[attr-defined]
     return run
@@ -406,6 +408,11 @@ class Function:
             fn.attributes["function_type"] = type(fn.function_type)(tuple(in_types), tuple(v.type for v in values))
             self._outputs = [Variable(v.type) if v.type != o.type else o for v, o in zip(values, self._outputs)]
         fn.body.append(ReturnOp.build(*values, loc=self.loc))
+        # Each update may be written into its variable's storage (passes/tied.py decides where it is safe).
+        arg_of = {id(v): k for k, v in enumerate(variables)}
+        n_out = len(self._outputs)
+        set_tied(fn, [-1] * n_out + [arg_of.get(id(var), -1) if values[n_out + k].type.element == var.type.element
+                                     else -1 for k, (var, _) in enumerate(self._updates)])
         module.body.append(fn)
         verify(module)
         return module
@@ -459,11 +466,13 @@ class Function:
             results = self._run(arrays)
         except ValueError as e:  # a run-time check of compiled code, already located
             raise TirValueError(str(e)) from None
-        # Fresh arrays the caller owns: never an input, a constant or another output's buffer.
+        # Outputs the caller owns: never an input, a constant or another output's buffer (an update may be
+        # written into its variable's stored array: frontend/shared.py).
         return self._finish(results if self._fresh else [np.array(r, copy=True) for r in results])
 
     def _finish(self, results: list[Any]) -> Any:
-        """Store the updates' results (all computed from the old values) and return the outputs."""
+        """Store the updates' results (all computed from the old values; an update written in place is the
+        stored array itself) and return the outputs."""
         n = len(results) - len(self._updates)
         for (var, _), value in zip(self._updates, results[n:]):
             var._value = value

@@ -8,7 +8,15 @@ A shared variable is a graph input that the caller never passes: `tensorir.funct
 its graph reads (after `givens`) an extra argument of the function it builds, after the explicit
 inputs, and each update an extra result; a call passes the current values and, once every output is
 computed, stores the update results (all computed from the old values: `[(a, b), (b, a)]` swaps). The
-stored value is the fresh array the call returned, not a copy of it.
+stored value is the array the call returned, not a copy of it.
+
+In place: each update result is tied to its variable's argument (`tir.tied`, passes/tied.py), so
+compiled code writes the new value into the stored array itself where the graph allows it (every read
+of the old value first, or at the element written: an SGD step) and the array does (exact dtype and
+shape, C-contiguous, aligned, writeable, no memory shared with another argument); the variable then
+keeps the same array from call to call. Elsewhere, and on the interpreter, it gets a fresh array; the
+values are the same. As in Theano, `get_value(borrow=True)` is that storage, which a later call may
+overwrite, and `shared(a, borrow=True)` makes `a` the storage the updates write.
 
 Its type has the value's dtype and rank and dynamic dims, so `set_value` may change the shape.
 """
@@ -33,8 +41,8 @@ class SharedVariable(Variable):
         self._value = value
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
-        """The current value: a copy, or with `borrow=True` the stored array itself (a later call or
-        `set_value` replaces it rather than writing into it)."""
+        """The current value: a copy, or with `borrow=True` the stored array itself (a later call may
+        write its update into it, in place; `set_value` replaces it)."""
         return self._value if borrow or return_internal_type else self._value.copy()
 
     def set_value(self, value: Any, borrow: bool = False) -> None:

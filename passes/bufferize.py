@@ -18,7 +18,10 @@ How (per function, one sweep in program order):
 - every dynamic size is `mem.dim` (cached per buffer and axis) plus folded `index` arithmetic;
 - a buffer's root (the alloc, argument or constant it views) is tracked, so an output can reuse
   an input's alloc when no tensor aliasing that alloc is used later (in place), and each
-  intermediate alloc gets a `mem.dealloc` after the last use of any view of it.
+  intermediate alloc gets a `mem.dealloc` after the last use of any view of it;
+- a result tied to an argument (`tir.tied`, passes/tied.py) gets a fresh alloc of its own rather
+  than an operand's (the argument's storage may become that alloc), and once the body is converted
+  `decide_tied` keeps the ties that are safe and drops the others.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ..ir.core import OP_REGISTRY, Block, Location, Operation, Region, TirError,
 from ..ir.types import FunctionType, MemRefType, ScalarType, TensorType, Type, i1, index
 from .dce import eliminate_dead_code
 from .pass_manager import Pass
+from .tied import decide_tied, tied_of
 
 Ix = int | Value  # an index known at compile time (int) or computed at run time (an `index` value)
 Cond = bool | Value  # an i1 known at compile time or computed
@@ -71,6 +75,10 @@ class FunctionBufferizer:
         self.consts: dict[tuple[Any, ScalarType], Value] = {}
         self.arith: dict[tuple[Any, ...], Value] = {}
         self.known_contiguous: set[Value] = set()  # views with dynamic strides that are row-major
+        term = fn.body.terminator
+        # Tensors returned as tied results: never written into an operand's buffer (passes/tied.py).
+        self.tied: set[Value] = {term.operands[r] for r, a in enumerate(tied_of(fn)) if a >= 0} \
+            if term is not None else set()
         self.b = Builder(self.block, 0)
         self.op: Operation | None = None
         self.pos = 0
@@ -132,6 +140,7 @@ class FunctionBufferizer:
         term = self.block.terminator
         results = tuple(v.type for v in term.operands) if term is not None else ()
         self.fn.attributes["function_type"] = FunctionType(inputs, results)
+        decide_tied(self.fn)
 
     def bind(self, tensor: Value, buffer: Value) -> None:
         self.buf[tensor] = buffer
@@ -214,8 +223,10 @@ class FunctionBufferizer:
 
     def reusable(self, tensor: Value, want: MemRefType, others: Sequence[Value] = ()) -> Value | None:
         """`tensor`'s buffer when the current op may overwrite it: an intermediate alloc of type `want`
-        that dies here and that none of the op's `others` (buffers) aliases."""
+        that dies here and that none of the op's `others` (buffers) aliases; never for a tied result."""
         b = self.get(tensor)
+        if self.op is not None and self.tied.intersection(self.op.results):
+            return None
         if b.type != want or not self.is_root_alloc(b) or not self.dies_here(tensor):
             return None
         if any(self.root.get(o) is b for o in others):
@@ -544,6 +555,8 @@ class BufferizePass(Pass):
             if isinstance(op, F.FuncOp) and op.name == "func.func" and _has_tensors(op):
                 FunctionBufferizer(op).run()
                 changed = True
+            elif isinstance(op, F.FuncOp) and op.name == "func.func":
+                decide_tied(op)  # a function written on buffers: its ties are checked all the same
         return changed
 
 

@@ -41,7 +41,8 @@ Softmax after `lower-to-loops` (the row max, exp, row sum and division nests) be
                                                                  })
                                                                  mem.dealloc %m
 
-so each row is read from memory once and stays in cache for the later steps. Within a fused nest,
+so each row is read from memory once and stays in cache for the later steps. A nest that uses a tied
+result's alloc is never fused with one that uses the argument it is tied to (passes/tied.py). Within a fused nest,
 a load of what the same iteration stored earlier at the same indices (the row max, the row sum)
 uses the stored value, and a buffer left write-only by that is dropped (in the sketch, %m and %s go:
 the exp loop subtracts the row max as a scalar, which gcc then keeps out of its vector loop).
@@ -63,6 +64,7 @@ from ..ir.builder import Builder
 from ..ir.core import PURE, Block, Operation, OpResult, Value
 from ..ir.types import MemRefType
 from .pass_manager import Pass
+from .tied import tied_buffers
 
 # Ops a fusable body may hold besides pure ones (structure, and the accesses the analysis reads).
 _BODY_OPS = (L.ForOp, L.ParallelOp, L.IfOp, L.YieldOp, M.LoadOp, M.StoreOp)
@@ -228,6 +230,9 @@ def _independent(p: L.ParallelOp, q: L.ParallelOp, local: Callable[[_Access, L.P
     for buf in written_p | written_q:
         if not (isinstance(buf, OpResult) and isinstance(buf.op, M.AllocOp)):
             return False  # only this function's allocs are known not to alias anything else
+    tied = tied_buffers(_function_of(p))
+    if any(tied.get(b) in used_q for b in used_p) or any(tied.get(b) in used_p for b in used_q):
+        return False  # a tied result's alloc may be its argument's storage: keep their order (passes/tied.py)
     for nest, accs in ((p, pa), (q, qa)):
         if any(root_of(a.ref) in shared and not local(a, nest) for a in accs):
             return False
@@ -423,6 +428,12 @@ def fuse_block(block: Block) -> bool:
             changed = True
         k = block.index(p) + 1
     return changed
+
+
+def _function_of(op: Operation) -> FuncOp:
+    while not isinstance(op, FuncOp):
+        op = op.parent_op  # type: ignore[assignment]
+    return op
 
 
 def _functions(module: Operation) -> Iterator[FuncOp]:

@@ -106,3 +106,133 @@ def test_bad_updates_and_inputs_are_clear_errors() -> None:
         tensorir.shared(x)
     with pytest.raises(TirError, match=r"\(shared variable, new value\) pairs"):
         tensorir.function([x], x, updates=[s])
+
+
+# ---------------------------------------------------------------- in-place updates (passes/tied.py)
+
+C_ONLY = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                            reason="no C compiler for the C target")
+
+
+def _numpy_sgd(xs: np.ndarray, ys: np.ndarray, w: np.ndarray, b: float, steps: int) -> tuple[np.ndarray, float]:
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(xs @ w + b)))
+        w, b = w - 0.5 * xs.T @ (p - ys) / len(ys) - 0.01 * w, b - 0.5 * (p - ys).mean()
+    return w, b
+
+
+def _sgd_step(w: tensorir.SharedVariable, b: tensorir.SharedVariable) -> tensorir.Function:
+    x, y = T.dmatrix("x"), T.dvector("y")
+    p = 1 / (1 + T.exp(-(T.dot(x, w) + b)))
+    err = p - y
+    return tensorir.function([x, y], T.mean(err ** 2), target="c",
+                             updates=[(w, w - 0.5 * T.dot(x.T, err) / y.shape[0] - 0.01 * w),
+                                      (b, b - 0.5 * err.mean())])
+
+
+@C_ONLY
+def test_sgd_step_updates_the_shared_storage_in_place() -> None:
+    rng = np.random.default_rng(1)
+    xs, ys = rng.standard_normal((40, 5)), (rng.random(40) < 0.5).astype(np.float64)
+    w, b = tensorir.shared(np.zeros(5), name="w"), tensorir.shared(0.0, name="b")
+    train = _sgd_step(w, b)
+    assert "tir.tied = [-1, 3, 2]" in train.ir("bufferize").splitlines()[0]  # (cost, w, b) <- args (x, y, b, w)
+    w0, b0 = w.get_value(borrow=True), b.get_value(borrow=True)
+    address = w0.__array_interface__["data"][0]
+    for _ in range(6):
+        train(xs, ys)
+    assert w.get_value(borrow=True) is w0 and b.get_value(borrow=True) is b0
+    assert w0.__array_interface__["data"][0] == address
+    wn, bn = _numpy_sgd(xs, ys, np.zeros(5), 0.0, 6)
+    np.testing.assert_allclose(w0, wn, rtol=1e-12)
+    np.testing.assert_allclose(b0, bn, rtol=1e-12)
+
+
+@C_ONLY
+def test_in_place_updates_keep_swaps_and_cross_reads() -> None:
+    a = tensorir.shared(np.array([1.0, 2.0]), name="a")
+    b = tensorir.shared(np.array([3.0, 4.0]), name="b")
+    swap = tensorir.function([], a + b, updates=[(a, b), (b, a)], target="c")
+    an, bn = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    for _ in range(3):
+        np.testing.assert_array_equal(swap(), an + bn)
+        an, bn = bn, an
+        np.testing.assert_array_equal(a.get_value(), an)
+        np.testing.assert_array_equal(b.get_value(), bn)
+    # each update reads the other variable's old value, one after the other's update is computed
+    cross = tensorir.function([], [], updates=[(a, a + b), (b, a * 2 - b)], target="c")
+    for _ in range(3):
+        cross()
+        an, bn = an + bn, an * 2 - bn
+        np.testing.assert_array_equal(a.get_value(), an)
+        np.testing.assert_array_equal(b.get_value(), bn)
+
+
+@C_ONLY
+def test_borrowed_values_that_cannot_be_written_fall_back_to_fresh_arrays() -> None:
+    w, b = tensorir.shared(np.zeros(5), name="w"), tensorir.shared(0.0, name="b")
+    train = _sgd_step(w, b)
+    rng = np.random.default_rng(2)
+    xs, ys = rng.standard_normal((30, 5)), (rng.random(30) < 0.5).astype(np.float64)
+    start = rng.standard_normal(5)
+    wn, bn = _numpy_sgd(xs, ys, start, 0.0, 1)
+    strided = np.repeat(start, 2)
+    readonly = start.copy()
+    readonly.setflags(write=False)
+    for value, untouched in ((strided[::2], strided.copy()), (readonly, readonly.copy())):
+        w.set_value(value, borrow=True)
+        b.set_value(0.0)
+        train(xs, ys)
+        assert w.get_value(borrow=True) is not value
+        np.testing.assert_allclose(w.get_value(), wn, rtol=1e-12)
+        np.testing.assert_array_equal(strided if value.base is strided else value, untouched)
+    # a writeable contiguous array given with borrow=True is the storage: the step writes into it (as Theano)
+    mine = start.copy()
+    w.set_value(mine, borrow=True)
+    b.set_value(0.0)
+    train(xs, ys)
+    assert w.get_value(borrow=True) is mine
+    np.testing.assert_allclose(mine, wn, rtol=1e-12)
+
+
+@C_ONLY
+def test_a_shared_value_also_passed_as_an_input_is_not_overwritten_while_read() -> None:
+    s = tensorir.shared(np.arange(6.0), name="s")
+    x = T.dvector("x")
+    f = tensorir.function([x], [], updates=[(s, s * 2 + x[::-1])], target="c")
+    for _ in range(3):
+        current = s.get_value(borrow=True)
+        expected = current * 2 + current[::-1]
+        f(current)  # the same memory as the variable: writing it in place would change x[::-1] while read
+        np.testing.assert_array_equal(s.get_value(), expected)
+
+
+@C_ONLY
+def test_refused_ties_stay_correct() -> None:
+    """Updates that read their variable transposed or reversed, and an output that reads the old value after
+    the update: no tie after bufferize, fresh arrays, the same values as the interpreter."""
+    m0 = np.arange(9.0).reshape(3, 3)
+    results = {}
+    for target in ("interp", "c"):
+        m = tensorir.shared(m0, name="m")
+        v = tensorir.shared(np.arange(3.0), name="v")
+        f = tensorir.function([], v, updates=[(m, m + m.T * 0.5), (v, v + v[::-1] * 0.5)], target=target)
+        outs = [f() for _ in range(3)]
+        results[target] = (outs, m.get_value(), v.get_value())
+        if target == "c":
+            assert "tir.tied" not in f.ir("bufferize").splitlines()[0]
+    for got, want in zip(results["c"], results["interp"]):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+@C_ONLY
+def test_an_output_reading_another_row_is_not_fused_with_the_in_place_update() -> None:
+    """`w - w[0]` reads row 0 in every row of its loop nest; fused with the update's nest (the same dims), row 0
+    would already hold the new value (fuse-loops keeps a tied result's nest apart from its argument's readers)."""
+    start = np.arange(12.0).reshape(3, 4)
+    w = tensorir.shared(start, name="w")
+    f = tensorir.function([], w - w[0], updates=[(w, w * 2.0)], target="c")
+    assert "tir.tied = [-1, 0]" in f.ir("bufferize").splitlines()[0]
+    np.testing.assert_array_equal(f(), start - start[0])
+    np.testing.assert_array_equal(f(), 2 * (start - start[0]))
+    np.testing.assert_array_equal(w.get_value(), 4 * start)

@@ -67,6 +67,12 @@
  *       declared dtype and returns its view (also stored in results[k]).
  *       Each result exactly once; NULL on failure (the error is set: return
  *       nonzero at once).  The array is handed to the user as is: no copy.
+ *   tir_buf* tir_result_tied(tir_ctx* ctx, int k, int a, int32_t ndim, const int64_t* shape)
+ *       result k as argument a's own array, which the caller then writes in
+ *       place, when that array can be it (tir__can_tie: exactly the declared
+ *       dtype, this shape, C-contiguous, aligned, writeable, given as is and
+ *       overlapping no other argument); else tir_result.  Only for a result
+ *       the IR ties to argument a (func attribute tir.tied, passes/tied.py).
  *   void* tir_alloc(tir_ctx* ctx, size_t bytes)
  *       64-byte aligned temporary, freed automatically when tir_main
  *       returns (success or error).  NULL on failure (error set: MemoryError).
@@ -361,6 +367,8 @@ struct tir_ctx {
     int nthreads;            /* threads for parallel loops and BLAS (>= 1) */
     int failed;              /* TIR_OK or TIR_ERR_* (first failure wins) */
     const tir_spec* spec;
+    PyObject* const* arg_objs;  /* [nargs], the arguments as given */
+    PyObject* const* arg_owned; /* [nargs], the converted copy of an argument, or NULL */
     PyObject** result_objs;  /* [nresults], NULL until tir_result(k) */
     tir_buf* result_bufs;    /* [nresults], the `results` of tir_main */
     tir__block* temps;       /* live tir_alloc blocks */
@@ -561,6 +569,20 @@ static PyObject* tir__pooled_array(int ndim, npy_intp* dims, int typenum) {
     return arr;
 }
 
+/* results[k] describes the C-contiguous array arr of this shape. */
+static tir_buf* tir__result_buf(tir_ctx* ctx, int k, PyObject* arr, int32_t ndim, const int64_t* shape) {
+    tir_buf* b = &ctx->result_bufs[k];
+    b->data = (char*)PyArray_DATA((PyArrayObject*)arr);
+    b->ndim = ndim;
+    int64_t s = 1;
+    for (int d = ndim - 1; d >= 0; --d) {
+        b->shape[d] = shape[d];
+        b->strides[d] = s;
+        s *= shape[d];
+    }
+    return b;
+}
+
 static tir_buf* tir_result(tir_ctx* ctx, int k, int32_t ndim, const int64_t* shape) {
     const tir_spec* spec = ctx->spec;
     if (k < 0 || k >= spec->nresults) {
@@ -604,16 +626,57 @@ static tir_buf* tir_result(tir_ctx* ctx, int k, int32_t ndim, const int64_t* sha
     if (ctx->tstate) ctx->tstate = PyEval_SaveThread();
     if (!arr) return NULL;
     ctx->result_objs[k] = arr;
-    tir_buf* b = &ctx->result_bufs[k];
-    b->data = (char*)PyArray_DATA((PyArrayObject*)arr);
-    b->ndim = ndim;
-    int64_t s = 1;
-    for (int d = ndim - 1; d >= 0; --d) {
-        b->shape[d] = shape[d];
-        b->strides[d] = s;
-        s *= shape[d];
+    return tir__result_buf(ctx, k, arr, ndim, shape);
+}
+
+/* The bytes [*lo, *hi) that array a spans (any strides). */
+static void tir__byte_range(PyArrayObject* a, const char** lo, const char** hi) {
+    const char* base = PyArray_BYTES(a);
+    npy_intp low = 0, high = PyArray_ITEMSIZE(a);
+    for (int d = 0; d < PyArray_NDIM(a); ++d) {
+        npy_intp n = PyArray_DIMS(a)[d], s = PyArray_STRIDES(a)[d];
+        if (n == 0) {
+            high = low;
+            break;
+        }
+        if (s < 0) low += (n - 1) * s;
+        else high += (n - 1) * s;
     }
-    return b;
+    *lo = base + low;
+    *hi = base + high;
+}
+
+/* Whether argument a's array may be written in place as result k of this shape (see tir_result_tied). */
+static int tir__can_tie(tir_ctx* ctx, int k, int a, int32_t ndim, const int64_t* shape) {
+    const tir_spec* spec = ctx->spec;
+    if (a < 0 || a >= spec->nargs || ctx->arg_owned[a] || !PyArray_Check(ctx->arg_objs[a])) return 0;
+    PyArrayObject* arr = (PyArrayObject*)ctx->arg_objs[a];
+    if (!PyArray_EquivTypenums(PyArray_TYPE(arr), spec->results[k].typenum) || PyArray_NDIM(arr) != ndim ||
+        !PyArray_ISCARRAY(arr) || !PyArray_ISNOTSWAPPED(arr))
+        return 0; /* ISCARRAY: C-contiguous, aligned and writeable */
+    for (int d = 0; d < ndim; ++d)
+        if (PyArray_DIMS(arr)[d] != shape[d]) return 0;
+    const char *lo, *hi;
+    tir__byte_range(arr, &lo, &hi);
+    for (int i = 0; i < spec->nargs; ++i) {
+        /* a converted copy or a scalar argument is private storage; an array may share memory with a */
+        if (i == a || ctx->arg_owned[i] || !PyArray_Check(ctx->arg_objs[i])) continue;
+        const char *l, *h;
+        tir__byte_range((PyArrayObject*)ctx->arg_objs[i], &l, &h);
+        if (l < hi && lo < h) return 0;
+    }
+    return 1;
+}
+
+__attribute__((unused))
+static tir_buf* tir_result_tied(tir_ctx* ctx, int k, int a, int32_t ndim, const int64_t* shape) {
+    if (!tir__can_tie(ctx, k, a, ndim, shape) || ctx->result_objs[k]) return tir_result(ctx, k, ndim, shape);
+    PyObject* arr = ctx->arg_objs[a];
+    if (ctx->tstate) PyEval_RestoreThread(ctx->tstate);
+    Py_INCREF(arr);
+    if (ctx->tstate) ctx->tstate = PyEval_SaveThread();
+    ctx->result_objs[k] = arr;
+    return tir__result_buf(ctx, k, arr, ndim, shape);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -881,6 +944,8 @@ static PyObject* tir__run(const tir_spec* spec, PyObject* const* args, Py_ssize_
     ctx.nthreads = tir__nthreads;
     ctx.failed = TIR_OK;
     ctx.spec = spec;
+    ctx.arg_objs = args;
+    ctx.arg_owned = owned;
     ctx.result_objs = robjs;
     ctx.result_bufs = rbufs;
     ctx.temps = NULL;

@@ -1,0 +1,146 @@
+"""Tied results: a function result that may be written into the storage of one of its arguments.
+
+    func.func @step(%x: tensor<?x?xf32>, %w: tensor<?xf32>) -> (tensor<f32>, tensor<?xf32>)
+        attributes {tir.tied = [-1, 1]} { ... }
+
+`tir.tied` on a `func.func` has one entry per result: the index of the argument whose storage the
+result may reuse, or -1 (MLIR/IREE's tied results, JAX's `donate_argnums`). `tensorir.function`
+ties each shared variable's update to the variable's argument; a `.tir` author may write it too. The
+verifier (dialects/func.py) checks that each tied pair has the same element type and rank and that
+no argument is tied twice.
+
+At the tensor level the attribute is a request. `bufferize` calls `decide_tied`, which keeps an entry
+only where writing the result into the argument cannot change a value still to be read (the rule
+below), and drops the others (the attribute goes when no entry is left), so the IR after `bufferize`
+says what the compiled code may do. emit-c then asks the runtime for the argument's array as that
+result (`tir_result_tied`, backends/c_runtime/tir_runtime.h), which hands it over only when it is
+C-contiguous, aligned, writeable, of the exact dtype and shape, and overlaps no other argument;
+otherwise the result is a fresh array, as an untied one.
+
+The rule, on the bufferized body (result r returns alloc R, tied to argument a):
+- R is returned once, and its first user is its only writer: a `mem.generic` whose iterators are all
+  parallel and that writes R (itself, not a view) through the identity map, or a `mem.copy` into R
+  (from anything but a); every later use of R (or of a view of it) only reads it;
+- every read of a (or of a view of it) comes before the writer in program order, or is an input of
+  that generic that is a itself read through the identity map: the element the same iteration then
+  writes (`w - lr * gw`, an SGD step). Sizes and strides (`mem.dim`, `mem.stride`) may be read anywhere.
+Anything else keeps the fresh buffer: a reduction accumulating into R over several passes, R written
+piece by piece, a transposed read of a, a read of a after the update (the old value returned as an
+output), a swap's second copy.
+
+Later passes keep the decision true: `fuse-loops` does not fuse a nest that uses R with one that uses
+a (tied_buffers), and emit-c drops `restrict` where a kernel gets both, never lets a temporary alias a
+(its copy-elision of arguments) and so never reruns such a kernel (the fast sin/cos twins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..dialects import func as F
+from ..dialects import lib as L
+from ..dialects import mem as M
+from ..ir.core import Block, Operation, OpResult, Use, Value
+
+TIED = "tir.tied"
+
+
+def tied_of(fn: F.FuncOp) -> list[int]:
+    """Per result of `fn`, the index of the argument it is tied to, or -1."""
+    tied = fn.attributes.get(TIED)
+    return list(tied) if tied is not None else [-1] * len(fn.function_type.results)
+
+
+def set_tied(fn: F.FuncOp, tied: Sequence[int]) -> None:
+    """Set `fn`'s ties (none left: no attribute)."""
+    if any(a >= 0 for a in tied):
+        fn.attributes[TIED] = tuple(tied)
+    else:
+        fn.attributes.pop(TIED, None)
+
+
+def tied_buffers(fn: F.FuncOp) -> dict[Value, Value]:
+    """After bufferize: the returned alloc of each tied result -> the argument whose storage it may be."""
+    term = fn.body.terminator
+    if term is None or TIED not in fn.attributes:
+        return {}
+    return {term.operands[r]: fn.body.args[a] for r, a in enumerate(tied_of(fn)) if a >= 0}
+
+
+def decide_tied(fn: F.FuncOp) -> None:
+    """Keep each tie of bufferized `fn` only where the rule of this module's docstring holds."""
+    term = fn.body.terminator
+    if term is None or TIED not in fn.attributes:
+        return
+    returned = list(term.operands)
+    set_tied(fn, [a if a >= 0 and _may_tie(fn.body, returned, returned[r], fn.body.args[a]) else -1
+                  for r, a in enumerate(tied_of(fn))])
+
+
+def _may_tie(body: Block, returned: list[Value], result: Value, arg: Value) -> bool:
+    if not (isinstance(result, OpResult) and isinstance(result.op, M.AllocOp) and result.op.parent is body) \
+            or returned.count(result) != 1:
+        return False
+    uses = [u for u in _uses_through_views(result) if not isinstance(u.op, (M.DimOp, M.StrideOp))]
+    if not uses:
+        return False
+    writer = min((u.op for u in uses), key=lambda o: top_index(o, body))
+    at = body.index(writer) if writer.parent is body else -1
+    # the writer touches R once (no view of R among its inputs), as the buffer it writes whole
+    if at < 0 or sum(u.op is writer for u in uses) != 1 or not _writes_whole(writer, result):
+        return False
+    if any(u.op is not writer and (top_index(u.op, body) <= at or not _only_reads(u)) for u in uses):
+        return False
+    for u in _uses_through_views(arg):
+        if isinstance(u.op, (M.DimOp, M.StrideOp)) or top_index(u.op, body) < at:
+            continue
+        if not (u.op is writer and u.op.operands[u.index] is arg and _same_element(writer, u.index, result)):
+            return False
+    return True
+
+
+def _writes_whole(op: Operation, result: Value) -> bool:
+    """Whether `op`, which uses `result` once, writes every element of it once, in one pass."""
+    if isinstance(op, M.CopyOp):  # a copy from a itself (or a view of it) fails the rule on a's reads
+        return op.operands[1] is result
+    if not isinstance(op, M.GenericOp) or result not in op.outputs:
+        return False
+    k = op.operands.index(result)
+    rank = result.type.rank  # type: ignore[attr-defined]
+    return all(it == "parallel" for it in op.iterators) and op.maps[k] == tuple(range(rank)) \
+        and len(op.iterators) == rank
+
+
+def _same_element(op: Operation, k: int, result: Value) -> bool:
+    """Whether input k of generic `op` is read at the element of `result` the same iteration writes."""
+    return isinstance(op, M.GenericOp) and k < len(op.inputs) \
+        and op.maps[k] == op.maps[op.operands.index(result)]
+
+
+def _only_reads(use: Use) -> bool:
+    o, k = use.op, use.index
+    if isinstance(o, M.GenericOp):
+        return k < len(o.inputs)
+    if isinstance(o, M.CopyOp):
+        return k == 0
+    if isinstance(o, L.BlasOp):
+        return k < len(o.operands) - 1
+    return isinstance(o, (M.LoadOp, M.DeallocOp, F.ReturnOp))
+
+
+def _uses_through_views(v: Value) -> list[Use]:
+    """The uses of `v` and of every view of it, views themselves left out."""
+    out: list[Use] = []
+    for u in v.uses:
+        if isinstance(u.op, M.ViewOp):
+            out += _uses_through_views(u.op.results[0])
+        else:
+            out.append(u)
+    return out
+
+
+def top_index(op: Operation, block: Block) -> int:
+    """The position in `block` of the op of `block` that holds `op`."""
+    while op.parent is not block:
+        op = op.parent_op  # type: ignore[assignment]
+    return block.index(op)
