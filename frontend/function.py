@@ -294,13 +294,13 @@ class Function:
                 self._stages = self._run_pipeline(self._build())
             self._run = target.make_runner(self.module, self.name, hit[1])
         else:
-            if config.debug >= 2:  # the IR is printed after each pass anyway: keep it for f.ir(stage)
-                self._stages = self._run_pipeline(self.module)
-            else:  # printed only if someone asks for them (f.ir(stage)), by running the pipeline again
-                run_pipeline(self.module, target.pipeline, record=False)
-            if target.source_attr is not None and config.tiered:
+            if target.source_attr is not None and config.tiered and config.debug < 2:
                 self._start_background(target, source_key)
             else:
+                if config.debug >= 2:  # the IR is printed after each pass anyway: keep it for f.ir(stage)
+                    self._stages = self._run_pipeline(self.module)
+                else:  # printed only if someone asks for them (f.ir(stage)), by running the pipeline again
+                    run_pipeline(self.module, target.pipeline, record=False)
                 self._run = target.make_runner(self.module, self.name)
                 if target.source_attr is not None and hasattr(self._run, "module_key"):
                     cache.store_source(source_key, self.module.attributes[target.source_attr],
@@ -313,27 +313,38 @@ class Function:
 
     # ---- tiers
     def _start_background(self, target: Target, source_key: str) -> None:
-        """Tiered execution (flag `tiered`): the compiler runs in the background (runtime/background.py)
-        while the reference interpreter, on the graph through the `interp` pipeline, answers the calls."""
-        from ..runtime import cache
+        """Tiered execution (flag `tiered`): the target's pipeline and compiler run in the background
+        (runtime/background.py) while the reference interpreter, on the graph through the `interp`
+        pipeline, answers the calls. A missing compiler or a refused flag is an error here, at once."""
+        from ..runtime import ccompiler
         from ..runtime.background import BackgroundCompile
 
-        source = self.module.attributes[target.source_attr]  # type: ignore[index]
-        assert isinstance(source, str)
-        self._pending = BackgroundCompile(source, cache.cache_key(source), source_key, self.name)
+        ccompiler.find_compiler()
+        ccompiler.compile_flags()
+
+        def produce() -> str:  # on a module of its own: a forked child may run it again from the start
+            module = self._build()
+            run_pipeline(module, target.pipeline, record=False)
+            source = module.attributes[target.source_attr]  # type: ignore[index]
+            assert isinstance(source, str)
+            self.module = module
+            return source
+
+        self._pending = BackgroundCompile(produce, source_key, self.name)
         interp = self._build()
         run_pipeline(interp, TARGETS["interp"].pipeline, record=False)
         self._run = _interp_target(interp, self.name)
 
     def _adopt(self) -> None:
-        """Switch to the compiled code once its compile has ended (re-raising the compiler's error)."""
+        """Switch to the compiled code once its compile has ended (re-raising the pipeline's or the
+        compiler's error)."""
         pending = self._pending
         assert pending is not None
+        pending.wait()
         if pending.error is not None:
             raise pending.error
         self._pending = None
-        target = TARGETS[self.target]
-        self._run = target.make_runner(self.module, self.name, pending.key)
+        self._run = TARGETS[self.target].make_runner(self.module, self.name, pending.key)
         self._fast = getattr(self._run, "fast", None)
         self._fresh = self._fast is not None
 
@@ -341,7 +352,6 @@ class Function:
         """Wait until the compiled code runs the calls (with tiered execution, after a cache miss, the
         interpreter answers them until then); returns the function."""
         if self._pending is not None:
-            self._pending.wait()
             self._adopt()
         return self
 
@@ -515,6 +525,8 @@ class Function:
 
     def source(self) -> str:
         """The generated source of a compiled target (the C translation unit for target="c")."""
+        if self._pending is not None:  # tiered: the pipeline that generates it may still run
+            self._pending.wait_source()
         source = self.module.attributes.get("c.source")
         if not isinstance(source, str):
             raise TirError(f"target '{self.target}' generates no source (try target=\"c\")")

@@ -1,48 +1,71 @@
-"""Tiered execution's second tier: the C compiler runs in a background thread while the reference
-interpreter answers a function's first calls (frontend/function.py; flag `tiered`).
+"""Tiered execution's second tier: the target's pass pipeline and the C compiler run in a background
+thread while the reference interpreter answers a function's first calls (frontend/function.py; flag
+`tiered`).
 
-A `BackgroundCompile` runs `cache.get` (the compiler, through the disk cache and its lock) on a thread of
-its own; the compiler is a subprocess, so the thread holds no GIL while it waits. The caller polls `ready()`
-on each call and, once it is, loads the module on its own thread (importing an extension is not done off
-the main thread). The thread is not a daemon: a process that ends while a compile runs waits for it, so
+A `BackgroundCompile` runs, on a thread of its own, `produce()` (the pass pipeline down to C source),
+then `cache.get` (the compiler, through the disk cache and its lock; a subprocess, so the thread holds
+no GIL while it waits), then stores the source under the IR's key (cache.store_source) so the next
+process skips the passes too. The caller polls `ready()` on each call and, once it is, loads the module
+on its own thread. The thread is not a daemon: a process that ends while a compile runs waits for it, so
 the module is in the cache and the next process compiles nothing. A forked child has no such thread: in
-it `ready()` is true at once and the load compiles (or waits for the parent's compile, through the lock).
+it `ready()` is true at once, and the caller produces and loads the code itself (cache.get waits for the
+parent's compile through the entry's lock).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
 from . import cache
 
 
 class BackgroundCompile:
-    """The compile of one C source (its cache key computed by the caller, which finds the compiler and
-    checks the flags, so those errors come at once), started at construction; once built, the source is
-    stored under `source_key` too (the IR's key: cache.store_source), so the next process skips the passes."""
+    """The production and compile of one function's C source, started at construction."""
 
-    def __init__(self, source: str, key: str, source_key: str, name_hint: str) -> None:
-        self.source, self.key, self.source_key = source, key, source_key
+    def __init__(self, produce: Callable[[], str], source_key: str, name_hint: str) -> None:
+        self.produce, self.source_key = produce, source_key
+        self.source: str | None = None
+        self.key: str | None = None
         self.error: BaseException | None = None
         self._pid = os.getpid()
         self._done = threading.Event()
+        self._sourced = threading.Event()  # the source is produced (or production failed)
         self._thread = threading.Thread(target=self._work, name=f"tensorir-cc-{name_hint}")
         self._thread.start()
 
     def _work(self) -> None:
         try:
-            cache.get(self.source, key=self.key)
-            cache.store_source(self.source_key, self.source, self.key)
+            self.compile()
         except BaseException as e:  # noqa: BLE001 (re-raised on the caller's thread by the next call)
             self.error = e
         finally:
+            self._sourced.set()
             self._done.set()
 
+    def compile(self) -> None:
+        if self.source is None:
+            self.source = self.produce()
+        self._sourced.set()
+        self.key = cache.cache_key(self.source)
+        cache.get(self.source, key=self.key)
+        cache.store_source(self.source_key, self.source, self.key)
+
     def ready(self) -> bool:
-        """Whether the compile has ended (or this is a forked child, where it never will)."""
+        """Whether the work has ended (or this is a forked child, where it never will)."""
         return self._done.is_set() or os.getpid() != self._pid
 
+    def wait_source(self) -> None:
+        """Wait for the source (not for its compile)."""
+        if os.getpid() == self._pid:
+            self._sourced.wait()
+        elif self.source is None:
+            self.compile()
+
     def wait(self) -> None:
+        """Wait for the work (in a forked child: do it here)."""
         if os.getpid() == self._pid:
             self._done.wait()
+        elif self.key is None and self.error is None:
+            self.compile()
