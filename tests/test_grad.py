@@ -208,6 +208,20 @@ def test_dynamic_dims_that_are_one_at_run_time_are_summed(target: str) -> None:
                                               keepdims=True).reshape(sb))
 
 
+@pytest.mark.parametrize("target", ["interp", "c"])
+def test_a_dim_of_one_next_to_a_dynamic_dim_broadcast_at_run_time(target: str) -> None:
+    # m is 1x? and broadcast to 3x2: its gradient is summed along dim 0 (static) and, when x has one column,
+    # along dim 1 (found at run time); it once was reshaped to m's shape before that second sum
+    x = T.dmatrix("x")
+    m = T.mean(x, axis=0, keepdims=True)
+    w = R.uniform(-1, 1, (3, 2))
+    f = tensorir.function([x], tensorir.grad(T.sum(T.exp(m) * w), x), target=target)
+    xv = R.uniform(-1, 1, (3, 1))
+    np.testing.assert_allclose(f(xv), np.full((3, 1), np.exp(xv.mean()) * w.sum() / 3))
+    xv = R.uniform(-1, 1, (3, 2))
+    np.testing.assert_allclose(f(xv), np.broadcast_to(np.exp(xv.mean(axis=0)) * w.sum(axis=0) / 3, (3, 2)))
+
+
 def test_consider_constant_stops_the_gradient_and_wrt_keeps_its_structure() -> None:
     x = T.dvector("x")
     y = T.exp(x)
