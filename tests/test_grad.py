@@ -222,6 +222,18 @@ def test_a_dim_of_one_next_to_a_dynamic_dim_broadcast_at_run_time(target: str) -
     np.testing.assert_allclose(f(xv), np.broadcast_to(np.exp(xv.mean(axis=0)) * w.sum(axis=0) / 3, (3, 2)))
 
 
+def test_a_gradient_has_its_values_static_shape() -> None:
+    # concatenate's rule slices s's 1x1 gradient from a 1x? one, typed 1x?: dimshuffle's rule, which drops
+    # both dims, refused it
+    s, x = T.dscalar("s"), T.drow("x")
+    c = T.concatenate([s.dimshuffle("x", "x"), x], axis=1)
+    f = tensorir.function([s, x], tensorir.grad(T.sum(T.exp(c)), [s, x]), target="interp")
+    xv = np.array([[0.1, -0.2, 0.3]])
+    gs, gx = f(0.5, xv)
+    np.testing.assert_allclose(gs, np.exp(0.5))
+    np.testing.assert_allclose(gx, np.exp(xv))
+
+
 def test_consider_constant_stops_the_gradient_and_wrt_keeps_its_structure() -> None:
     x = T.dvector("x")
     y = T.exp(x)
