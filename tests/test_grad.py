@@ -234,6 +234,17 @@ def test_a_gradient_has_its_values_static_shape() -> None:
     np.testing.assert_allclose(gx, np.exp(xv))
 
 
+@pytest.mark.parametrize("target", ["interp", "c"])
+def test_prod_gradient_with_zeros_is_the_product_of_the_others(target: str) -> None:
+    # rows without a zero, with one, with two; it was g * prod / x: nan at a zero
+    x = T.dmatrix("x")
+    f = tensorir.function([x], tensorir.grad(T.sum(T.prod(x, axis=1) * np.array([1.0, 2.0, 3.0])), x),
+                          target=target)
+    xv = np.array([[0.5, -2.0, 1.5, 3.0], [0.5, 0.0, 1.5, 3.0], [0.0, -2.0, 0.0, 3.0]])
+    others = [[np.prod(np.delete(row, j)) for j in range(4)] for row in xv]
+    np.testing.assert_allclose(f(xv), np.array([[1.0], [2.0], [3.0]]) * others)
+
+
 def test_consider_constant_stops_the_gradient_and_wrt_keeps_its_structure() -> None:
     x = T.dvector("x")
     y = T.exp(x)
