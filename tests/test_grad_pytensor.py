@@ -2,10 +2,10 @@
 
 A seeded generator grows a random graph over 1-3 float64 inputs of small broadcasting shapes from a broad op
 set. Each op is written once, as a function of a library namespace (`NP`, `TIR`, `PT` below), so the SAME graph
-is built with numpy (which the generator uses to keep every op inside its domain and away from its kinks), with
-tensorir's Theano-style API and with pytensor.tensor. The cost is the sum of each unused result projected on a
-fixed random tensor; tensorir's gradients with respect to every input, on the "interp" and "c" targets, must
-equal `pytensor.grad`'s.
+is built with numpy (which the generator uses to keep every op inside its domain, and off values merely near a
+kink), with tensorir's Theano-style API and with pytensor.tensor. The cost is the sum of each unused result
+projected on a fixed random tensor; tensorir's gradients with respect to every input, on the "interp" and "c"
+targets, must equal `pytensor.grad`'s.
 """
 
 from __future__ import annotations
