@@ -719,8 +719,17 @@ class ProdOp(ReductionOp):
     widens = True
 
     def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
-        # g * prod / x, as Theano's rule for inputs without zeros
-        return [(self.spread(b, out_grads[0]) * self.spread(b, self.result) / Sym(b, self.operands[0])).v]
+        # Theano's rule: g * prod / x where no reduced element is 0; where one is, it gets g times the
+        # product of the others and they get 0; where several are, all get 0
+        x = Sym(b, self.operands[0])
+        zero = x.op("eq", 0.0)
+        nonzero = select(zero, 1.0, x)
+        axes = {"axes": self.reduced_axes(), "keepdims": bool(self.attributes.get("keepdims", False))}
+        others = self.spread(b, nonzero.op("prod", **axes).v)  # the product of the nonzero elements
+        zeros = self.spread(b, zero.op("cast", dtype=tensor_type(self, x.v).element).op("sum", **axes).v)
+        one_zero = select(zeros.op("eq", 1.0), others, 0.0)
+        no_zero = select(zeros.op("eq", 0.0), others / nonzero, 0.0)
+        return [(self.spread(b, out_grads[0]) * select(zero, one_zero, no_zero)).v]
 
 
 class _ExtremumOp(ReductionOp):

@@ -85,10 +85,10 @@ def unbroadcast(b: Builder, g: Value, x: Value, others: Sequence[Value] | None =
     gt, xt = _type(g), _type(x)
     lead = gt.rank - xt.rank
     ones = tuple(lead + k for k, d in enumerate(xt.shape) if d == 1 and gt.shape[lead + k] != 1)
-    if lead or ones:
-        g = emit(b, "sum", g, axes=tuple(range(lead)) + ones, keepdims=False)
-        if ones:
-            g = reshape_like(b, g, x)
+    if ones:  # summed keeping the dims: reshaping to x's shape would fail where x's `?` dims are still wider
+        g = emit(b, "sum", g, axes=ones, keepdims=True)
+    if lead:
+        g = emit(b, "sum", g, axes=tuple(range(lead)), keepdims=False)
     for k, d in enumerate(xt.shape):
         if d is None and _type(g).shape[k] != 1 and (others is None or _widened_by(others, k - xt.rank)):
             n = dim(b, x, k)

@@ -5,10 +5,10 @@ For `%g = tensor.grad %cost wrt %x`, the ops of the grad's block before it that 
 declared with the op in dialects/) builds its operands' cotangents from its results', and cotangents
 of a value used several times are added. This pass holds no rule of its own. Gradients only flow
 through float values (integer and boolean results give none, as Theano's zero gradient) and never
-through ops declared `differentiable = False`; each gradient is cast to its value's element type.
-Known gradients (`known_grads`) seed their values' cotangents next to the cost's 1. Grads are expanded in
-order, so a grad of a graph that holds a grad (a second derivative) differentiates the inner one's
-expansion; then each `tensor.stop_gradient` is replaced by its operand.
+through ops declared `differentiable = False`; each gradient is cast to its value's element type and
+given its value's static dims. Known gradients (`known_grads`) seed their values' cotangents next to the
+cost's 1. Grads are expanded in order, so a grad of a graph that holds a grad (a second derivative)
+differentiates the inner one's expansion; then each `tensor.stop_gradient` is replaced by its operand.
 
 Legal on entry: tensor-dialect IR, possibly with `tensor.grad` and `tensor.stop_gradient`. On exit: the
 same without either (the forward ops stay; dce removes those nothing uses).
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..dialects import tensor as T
-from ..dialects.tensor_grad import constant, emit, zeros_like
+from ..dialects.tensor_grad import constant, emit, reshape_like, zeros_like
 from ..ir.builder import Builder
 from ..ir.core import DisconnectedInputError, Operation, Value
 from ..ir.types import TensorType
@@ -55,9 +55,12 @@ def _tape(grad: T.GradOp) -> tuple[list[Operation], set[Value], set[Value]]:
 
 
 def _accumulate(b: Builder, adjoints: dict[Value, Value], v: Value, g: Value) -> None:
-    assert isinstance(v.type, TensorType)
-    if g.type.element != v.type.element:  # type: ignore[union-attr]
+    assert isinstance(v.type, TensorType) and isinstance(g.type, TensorType)
+    if g.type.element != v.type.element:
         g = emit(b, "cast", g, dtype=v.type.element)
+    if any(d is not None and e is None for d, e in zip(v.type.shape, g.type.shape)):
+        # a rule may build a less static type (a slice of a `?` dim); the rules of v's users rely on v's
+        g = reshape_like(b, g, v)
     adjoints[v] = emit(b, "add", adjoints[v], g) if v in adjoints else g
 
 

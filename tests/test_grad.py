@@ -208,6 +208,43 @@ def test_dynamic_dims_that_are_one_at_run_time_are_summed(target: str) -> None:
                                               keepdims=True).reshape(sb))
 
 
+@pytest.mark.parametrize("target", ["interp", "c"])
+def test_a_dim_of_one_next_to_a_dynamic_dim_broadcast_at_run_time(target: str) -> None:
+    # m is 1x? and broadcast to 3x2: its gradient is summed along dim 0 (static) and, when x has one column,
+    # along dim 1 (found at run time); it once was reshaped to m's shape before that second sum
+    x = T.dmatrix("x")
+    m = T.mean(x, axis=0, keepdims=True)
+    w = R.uniform(-1, 1, (3, 2))
+    f = tensorir.function([x], tensorir.grad(T.sum(T.exp(m) * w), x), target=target)
+    xv = R.uniform(-1, 1, (3, 1))
+    np.testing.assert_allclose(f(xv), np.full((3, 1), np.exp(xv.mean()) * w.sum() / 3))
+    xv = R.uniform(-1, 1, (3, 2))
+    np.testing.assert_allclose(f(xv), np.broadcast_to(np.exp(xv.mean(axis=0)) * w.sum(axis=0) / 3, (3, 2)))
+
+
+def test_a_gradient_has_its_values_static_shape() -> None:
+    # concatenate's rule slices s's 1x1 gradient from a 1x? one, typed 1x?: dimshuffle's rule, which drops
+    # both dims, refused it
+    s, x = T.dscalar("s"), T.drow("x")
+    c = T.concatenate([s.dimshuffle("x", "x"), x], axis=1)
+    f = tensorir.function([s, x], tensorir.grad(T.sum(T.exp(c)), [s, x]), target="interp")
+    xv = np.array([[0.1, -0.2, 0.3]])
+    gs, gx = f(0.5, xv)
+    np.testing.assert_allclose(gs, np.exp(0.5))
+    np.testing.assert_allclose(gx, np.exp(xv))
+
+
+@pytest.mark.parametrize("target", ["interp", "c"])
+def test_prod_gradient_with_zeros_is_the_product_of_the_others(target: str) -> None:
+    # rows without a zero, with one, with two; it was g * prod / x: nan at a zero
+    x = T.dmatrix("x")
+    f = tensorir.function([x], tensorir.grad(T.sum(T.prod(x, axis=1) * np.array([1.0, 2.0, 3.0])), x),
+                          target=target)
+    xv = np.array([[0.5, -2.0, 1.5, 3.0], [0.5, 0.0, 1.5, 3.0], [0.0, -2.0, 0.0, 3.0]])
+    others = [[np.prod(np.delete(row, j)) for j in range(4)] for row in xv]
+    np.testing.assert_allclose(f(xv), np.array([[1.0], [2.0], [3.0]]) * others)
+
+
 def test_consider_constant_stops_the_gradient_and_wrt_keeps_its_structure() -> None:
     x = T.dvector("x")
     y = T.exp(x)
