@@ -21,10 +21,11 @@ input, both types and the fix.
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +37,9 @@ from ..ir.types import TensorType
 from ..ir.verifier import verify
 from .shared import SharedVariable, parse_updates, shared_inputs
 from .symbolic import Variable, as_variable, dtype_name, lower
+
+if TYPE_CHECKING:
+    from ..passes import PassTimer
 
 _NO_VALUE = object()
 ON_UNUSED_INPUT = ("raise", "warn", "ignore")  # Theano's choices; 'raise' is its default
@@ -88,6 +92,7 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
     """The `cpu` pipeline has stored the C source in the module (emit-c): compile it (through the disk
     cache) and call it; the arguments were already converted by `check_argument`."""
     from ..config import config
+    from ..runtime import cache
     from ..runtime.c_module import load
 
     source = module.attributes.get("c.source")
@@ -95,7 +100,13 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
         raise TirError("the cpu pipeline produced no C source (emit-c did not run)")
     if config.debug >= 4:
         print(f"// ----- C source of @{name}\n{source}", file=sys.stderr)
+    before = cache.stats()
     mod = load(source, name, key)
+    if config.debug >= 1:
+        after = cache.stats()
+        runs = int(after["compiles"] - before["compiles"])
+        debug_line(name, f"C compiler {after['compile_s'] - before['compile_s']:.3f} s ({runs} run{'s' * (runs > 1)})"
+                   if runs else "C compiler not run: the compiled module is in the cache")
     n_results = len(mod.results)
 
     def run(args: list[np.ndarray]) -> list[Any]:
@@ -129,8 +140,14 @@ TARGETS: dict[str, Target] = {
 }
 
 
-def run_pipeline(module: ModuleOp, pipeline: str) -> dict[str, str]:
-    """Run the named pass pipeline on `module`; returns the IR text after each pass, by pass name.
+def debug_line(name: str, text: str) -> None:
+    """One line of the DEBUG report about function @name, on stderr."""
+    print(f"tensorir: @{name}: {text}", file=sys.stderr)
+
+
+def run_pipeline(module: ModuleOp, pipeline: str) -> tuple[dict[str, str], PassTimer]:
+    """Run the named pass pipeline on `module`; returns the IR text after each pass, by pass name, and
+    the `PassTimer` that timed each pass.
 
     `config.verify` turns the verifier between passes on or off; `config.debug` >= 1 prints pass
     names and timings, >= 2 also the IR after each pass, >= 3 also before it (on stderr).
@@ -152,11 +169,10 @@ def run_pipeline(module: ModuleOp, pipeline: str) -> dict[str, str]:
                 print(f"// ----- IR after {pass_.spec()}{'' if changed else ' (unchanged)'}\n{text}", file=sys.stderr)
 
     timer = passes.PassTimer()
-    instruments: list[Any] = [Record()] + ([timer] if config.debug >= 1 else [])
-    passes.run_pipeline(module, pipeline, verify_each=bool(config.verify), instrumentations=instruments)
+    passes.run_pipeline(module, pipeline, verify_each=bool(config.verify), instrumentations=[Record(), timer])
     if config.debug >= 1:
         print(timer.report(), file=sys.stderr)
-    return stages
+    return stages, timer
 
 
 # ---------------------------------------------------------------- argument checking
@@ -236,6 +252,7 @@ class Function:
                  updates: Any = None) -> None:
         from ..config import config
 
+        start = time.perf_counter()
         self.loc = loc if loc is not None else caller_location()
         on_unused_input = "raise" if on_unused_input is None else on_unused_input
         if on_unused_input not in ON_UNUSED_INPUT:
@@ -281,16 +298,21 @@ class Function:
             # only if someone asks for them (f.ir(stage)).
             self.module.attributes[target.source_attr] = hit[0]  # type: ignore[index]
             if config.debug >= 1:
-                print(f"tensorir: @{self.name}: cache hit: {cache.source_path(source_key)}", file=sys.stderr)
+                debug_line(self.name, f"cache hit: {cache.source_path(source_key)}")
             if config.debug >= 2:  # the IR dumps DEBUG promises: run the pipeline again, for printing only
                 self._stages = self._run_pipeline(self._build())
             self._run = target.make_runner(self.module, self.name, hit[1])
         else:
-            self._stages = self._run_pipeline(self.module)
+            if config.debug >= 1 and target.source_attr is not None:
+                debug_line(self.name, f"cache miss: {cache.source_path(source_key)}")
+            self._stages = self._run_pipeline(self.module, report=config.debug >= 1)
             self._run = target.make_runner(self.module, self.name)
             if target.source_attr is not None and hasattr(self._run, "module_key"):
                 cache.store_source(source_key, self.module.attributes[target.source_attr],
                                    self._run.module_key)  # type: ignore[attr-defined]
+        if config.debug >= 1:
+            debug_line(self.name, f"ready in {time.perf_counter() - start:.3f} s"
+                       + (" (cache hit)" if hit is not None else ""))
         self._fast = getattr(self._run, "fast", None)
         self._fresh = self._fast is not None  # compiled code allocates every result afresh
         self._n_results = len(outs) + len(self._updates)
@@ -429,10 +451,28 @@ class Function:
             parts.append(text)
         return f" (signature: {self.name}({', '.join(parts)}))"
 
-    def _run_pipeline(self, module: ModuleOp) -> dict[str, str]:
+    def _run_pipeline(self, module: ModuleOp, report: bool = False) -> dict[str, str]:
+        """The stages (see `stages`); `report`: print the passes' and code generation's times (DEBUG=1)."""
+        target = TARGETS[self.target]
         stages = {"tensor": print_module(module)}
-        stages.update(run_pipeline(module, TARGETS[self.target].pipeline))
+        start = time.perf_counter()
+        after, timer = run_pipeline(module, target.pipeline)
+        wall = time.perf_counter() - start
+        stages.update(after)
         stages["final"] = print_module(module)
+        if report:
+            # Code generation: the emit-* passes (emit-c), which turn the lowest IR into source text.
+            emit = [(name, t) for name, t in timer.times if name.startswith("emit-")]
+            emit_s = sum(t for _, t in emit)
+            bodies_s = sum(t for _, t in timer.times) - emit_s
+            other_s = wall - emit_s - bodies_s
+            count = len(timer.times) - len(emit)
+            debug_line(self.name, f"passes {wall - emit_s:.3f} s ({count} passes {bodies_s:.3f} s; "
+                                  f"verifier, IR text of each stage and imports {other_s:.3f} s)")
+            if emit:
+                source = module.attributes.get(target.source_attr or "")
+                size = f", {len(source.splitlines())} lines" if isinstance(source, str) else ""
+                debug_line(self.name, f"code generation {emit_s:.3f} s ({', '.join(n for n, _ in emit)}{size})")
         return stages
 
     @property
