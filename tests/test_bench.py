@@ -156,7 +156,7 @@ def test_compile_limit_stops_the_run_and_what_it_started(tmp_path: Path) -> None
 
 def test_compile_times_skips_missing_peers_and_longer_chains(monkeypatch: pytest.MonkeyPatch) -> None:
     """Peers that are not installed are skipped rows; a tool over the limit on the 100-op chain is not run on
-    the 400-op one (shown over the limit); --skip-slow-peers leaves out PyTensor's 400-op chain."""
+    the 400-op one (shown over the limit); --skip-slow-peers leaves out PyTensor's wide graph."""
     from tensorir.tools import bench
     ran: list[tuple[str, str]] = []
 
@@ -171,14 +171,14 @@ def test_compile_times_skips_missing_peers_and_longer_chains(monkeypatch: pytest
     monkeypatch.setattr(bench, "_cold_and_warm", fake)
     monkeypatch.setattr(bench, "module_version", lambda name: None if name == "numba" else "1")
     st = bench.Settings(quick=False, threads=2, threads_given=False, min_sample_s=0.0, samples=0, target="c")
-    rows = bench.compile_times(st, ["chain100", "chain400", "W1"], lambda g: g != "W1", limit=10.0,
+    rows = bench.compile_times(st, ["chain100", "chain400", "wide", "W1"], lambda g: g != "W1", limit=10.0,
                                skip_slow=True)
     assert ran == [("tensorir", "chain100"), ("jax", "chain100"), ("pytensor", "chain100"), ("tensorir", "chain400"),
-                   ("tensorir", "W1")]
+                   ("pytensor", "chain400"), ("tensorir", "wide"), ("jax", "wide"), ("tensorir", "W1")]
     by = {(r.graph, r.impl.split()[0]): r for r in rows}
     assert by["chain400", "jax.jit"].status == "over limit" and bench.compile_cell(by["chain400", "jax.jit"],
                                                                                     "cold") == ">10 s"
-    assert by["chain400", "pytensor"].status == "skipped" and "skip-slow" in by["chain400", "pytensor"].note
+    assert by["wide", "pytensor"].status == "skipped" and "skip-slow" in by["wide", "pytensor"].note
     impls = {r.graph: r.impl for r in rows}
     assert bench.growth(rows, impls["W1"], "chain100", "chain400") == "3.0x"  # tensorir: 6 s / 2 s
     assert bench.growth(rows, by["chain100", "jax.jit"].impl, "chain100", "chain400") == "-"  # no 100-op time
