@@ -21,10 +21,13 @@ sets `debug`. Afterwards they are plain attributes of `tensorir.config`:
 | threads  | 0                  | threads of compiled code (OpenMP loops and BLAS); 0: all available cores  |
 | share_blas | True             | numpy's OpenBLAS runs its jobs on tensorir's thread pool (one pool per    |
 |          |                    | process; runtime/c_module.py); `share_blas=0` leaves numpy its own pool   |
-| debug    | 0                  | 0 quiet; 1 pass names and timings; 2 IR after each pass; 3 IR before and  |
-|          |                    | after each pass; 4 generated source; 5 compiler command lines (also `DEBUG=n`); |
-|          |                    | each level includes the lower ones; a cache hit prints `cache hit: PATH` and |
-|          |                    | runs the passes again for levels 2-3 (no compiler runs: level 5 adds nothing) |
+| debug    | 0                  | 0 quiet; 1 where compile time goes: `cache miss`/`cache hit: PATH`, each   |
+|          |                    | pass's time, then one line each for the passes, code generation (emit-c),  |
+|          |                    | the C compiler (its wall time) and the total (`ready in`); 2 IR after each |
+|          |                    | pass; 3 IR before and after each pass; 4 generated source; 5 compiler      |
+|          |                    | command lines (also `DEBUG=n`); each level includes the lower ones, all on |
+|          |                    | stderr; a cache hit runs the passes again for levels 2-3 (no compiler runs: |
+|          |                    | level 5 adds nothing)                                                     |
 | verify   | True               | run the verifier after every pass (`verify=0` for speed)                  |
 | tiered   | True               | on a cache miss the C compiler runs in the background and the reference   |
 |          |                    | interpreter answers the calls until the compiled code is loaded (results  |

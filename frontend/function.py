@@ -21,10 +21,11 @@ input, both types and the fix.
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from ..passes.tied import set_tied
 from ..runtime.background import BackgroundCompile
 from .shared import SharedVariable, parse_updates, shared_inputs
 from .symbolic import Variable, as_variable, dtype_name, lower
+
+if TYPE_CHECKING:
+    from ..passes import PassTimer
 
 _NO_VALUE = object()
 ON_UNUSED_INPUT = ("raise", "warn", "ignore")  # Theano's choices; 'raise' is its default
@@ -90,6 +94,7 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
     """The `cpu` pipeline has stored the C source in the module (emit-c): compile it (through the disk
     cache) and call it; the arguments were already converted by `check_argument`."""
     from ..config import config
+    from ..runtime import cache
     from ..runtime.c_module import load
 
     source = module.attributes.get("c.source")
@@ -97,7 +102,13 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
         raise TirError("the cpu pipeline produced no C source (emit-c did not run)")
     if config.debug >= 4:
         print(f"// ----- C source of @{name}\n{source}", file=sys.stderr)
+    before = cache.stats()
     mod = load(source, name, key)
+    if config.debug >= 1:
+        after = cache.stats()
+        runs = int(after["compiles"] - before["compiles"])
+        debug_line(name, f"C compiler {after['compile_s'] - before['compile_s']:.3f} s ({runs} run{'s' * (runs > 1)})"
+                   if runs else "C compiler not run: the compiled module is in the cache")
     n_results = len(mod.results)
 
     def run(args: list[np.ndarray]) -> list[Any]:
@@ -132,9 +143,15 @@ TARGETS: dict[str, Target] = {
 }
 
 
-def run_pipeline(module: ModuleOp, pipeline: str, record: bool = True) -> dict[str, str]:
+def debug_line(name: str, text: str) -> None:
+    """One line of the DEBUG report about function @name, on stderr."""
+    print(f"tensorir: @{name}: {text}", file=sys.stderr)
+
+
+def run_pipeline(module: ModuleOp, pipeline: str, record: bool = True) -> tuple[dict[str, str], PassTimer]:
     """Run the named pass pipeline on `module`; returns the IR text after each pass, by pass name (none
-    unless `record`: printing the IR after each pass costs about a fifth of a pipeline).
+    unless `record`: printing the IR after each pass costs about a fifth of a pipeline), and the
+    `PassTimer` that timed each pass.
 
     `config.verify` turns the verifier between passes on or off; `config.debug` >= 1 prints pass
     names and timings, >= 2 also the IR after each pass, >= 3 also before it (on stderr).
@@ -159,11 +176,10 @@ def run_pipeline(module: ModuleOp, pipeline: str, record: bool = True) -> dict[s
                 print(f"// ----- IR after {pass_.spec()}{'' if changed else ' (unchanged)'}\n{text}", file=sys.stderr)
 
     timer = passes.PassTimer()
-    instruments: list[Any] = [Record()] + ([timer] if config.debug >= 1 else [])
-    passes.run_pipeline(module, pipeline, verify_each=bool(config.verify), instrumentations=instruments)
+    passes.run_pipeline(module, pipeline, verify_each=bool(config.verify), instrumentations=[Record(), timer])
     if config.debug >= 1:
         print(timer.report(), file=sys.stderr)
-    return stages
+    return stages, timer
 
 
 # ---------------------------------------------------------------- argument checking
@@ -243,6 +259,7 @@ class Function:
                  updates: Any = None) -> None:
         from ..config import config
 
+        start = time.perf_counter()
         self.loc = loc if loc is not None else caller_location()
         on_unused_input = "raise" if on_unused_input is None else on_unused_input
         if on_unused_input not in ON_UNUSED_INPUT:
@@ -289,22 +306,27 @@ class Function:
             # only if someone asks for them (f.ir(stage)).
             self.module.attributes[target.source_attr] = hit[0]  # type: ignore[index]
             if config.debug >= 1:
-                print(f"tensorir: @{self.name}: cache hit: {cache.source_path(source_key)}", file=sys.stderr)
+                debug_line(self.name, f"cache hit: {cache.source_path(source_key)}")
             if config.debug >= 2:  # the IR dumps DEBUG promises: run the pipeline again, for printing only
                 self._stages = self._run_pipeline(self._build())
             self._run = target.make_runner(self.module, self.name, hit[1])
         else:
+            if config.debug >= 1 and target.source_attr is not None:
+                debug_line(self.name, f"cache miss: {cache.source_path(source_key)}")
             if target.source_attr is not None and config.tiered and config.debug < 2:
                 self._start_background(target, source_key)
             else:
-                if config.debug >= 2:  # the IR is printed after each pass anyway: keep it for f.ir(stage)
-                    self._stages = self._run_pipeline(self.module)
-                else:  # printed only if someone asks for them (f.ir(stage)), by running the pipeline again
-                    run_pipeline(self.module, target.pipeline, record=False)
+                # The stages are kept when DEBUG>=2 prints them anyway; else f.ir(stage) runs the pipeline again.
+                self._stages = self._run_pipeline(self.module, report=config.debug >= 1,
+                                                  record=config.debug >= 2) or None
                 self._run = target.make_runner(self.module, self.name)
                 if target.source_attr is not None and hasattr(self._run, "module_key"):
                     cache.store_source(source_key, self.module.attributes[target.source_attr],
                                        self._run.module_key)  # type: ignore[attr-defined]
+        if config.debug >= 1:
+            tier = " (the interpreter runs the calls while the C compiles)" if self._pending is not None else ""
+            debug_line(self.name, f"ready in {time.perf_counter() - start:.3f} s"
+                       + (" (cache hit)" if hit is not None else tier))
         self._fast = getattr(self._run, "fast", None)
         self._fresh = self._fast is not None  # compiled code allocates every result afresh
         self._n_results = len(outs) + len(self._updates)
@@ -316,6 +338,8 @@ class Function:
         """Tiered execution (flag `tiered`): the target's pipeline and compiler run in the background
         (runtime/background.py) while the reference interpreter, on the graph through the `interp`
         pipeline, answers the calls. A missing compiler or a refused flag is an error here, at once."""
+        from .. import passes
+        from ..config import config
         from ..runtime import ccompiler
         from ..runtime.background import BackgroundCompile
 
@@ -324,7 +348,7 @@ class Function:
 
         def produce() -> str:  # on a module of its own: a forked child may run it again from the start
             module = self._build()
-            run_pipeline(module, target.pipeline, record=False)
+            self._run_pipeline(module, report=config.debug >= 1, record=False)
             source = module.attributes[target.source_attr]  # type: ignore[index]
             assert isinstance(source, str)
             self.module = module
@@ -332,18 +356,22 @@ class Function:
 
         self._pending = BackgroundCompile(produce, source_key, self.name)
         interp = self._build()
-        run_pipeline(interp, TARGETS["interp"].pipeline, record=False)
+        passes.run_pipeline(interp, TARGETS["interp"].pipeline, verify_each=bool(config.verify))
         self._run = _interp_target(interp, self.name)
 
     def _adopt(self) -> None:
         """Switch to the compiled code once its compile has ended (re-raising the pipeline's or the
         compiler's error)."""
+        from ..config import config
+
         pending = self._pending
         assert pending is not None
         pending.wait()
         if pending.error is not None:
             raise pending.error
         self._pending = None
+        if config.debug >= 1:
+            debug_line(self.name, "the compiled code runs the calls from now on")
         self._run = TARGETS[self.target].make_runner(self.module, self.name, pending.key)
         self._fast = getattr(self._run, "fast", None)
         self._fresh = self._fast is not None
@@ -502,10 +530,31 @@ class Function:
             parts.append(text)
         return f" (signature: {self.name}({', '.join(parts)}))"
 
-    def _run_pipeline(self, module: ModuleOp) -> dict[str, str]:
-        stages = {"tensor": print_module(module)}
-        stages.update(run_pipeline(module, TARGETS[self.target].pipeline))
-        stages["final"] = print_module(module)
+    def _run_pipeline(self, module: ModuleOp, report: bool = False, record: bool = True) -> dict[str, str]:
+        """The stages (see `stages`; none unless `record`); `report`: print the passes' and code
+        generation's times (DEBUG=1)."""
+        target = TARGETS[self.target]
+        stages = {"tensor": print_module(module)} if record else {}
+        start = time.perf_counter()
+        after, timer = run_pipeline(module, target.pipeline, record)
+        wall = time.perf_counter() - start
+        if record:
+            stages.update(after)
+            stages["final"] = print_module(module)
+        if report:
+            # Code generation: the emit-* passes (emit-c), which turn the lowest IR into source text.
+            emit = [(name, t) for name, t in timer.times if name.startswith("emit-")]
+            emit_s = sum(t for _, t in emit)
+            bodies_s = sum(t for _, t in timer.times) - emit_s
+            other_s = wall - emit_s - bodies_s
+            count = len(timer.times) - len(emit)
+            debug_line(self.name, f"passes {wall - emit_s:.3f} s ({count} passes {bodies_s:.3f} s; "
+                                  f"verifier{', IR text of each stage' if record else ''} and imports "
+                                  f"{other_s:.3f} s)")
+            if emit:
+                source = module.attributes.get(target.source_attr or "")
+                size = f", {len(source.splitlines())} lines" if isinstance(source, str) else ""
+                debug_line(self.name, f"code generation {emit_s:.3f} s ({', '.join(n for n, _ in emit)}{size})")
         return stages
 
     @property

@@ -42,13 +42,14 @@ LOCK_TIMEOUT_S = 600.0
 _stats = {"disk_hits": 0, "memory_hits": 0, "rebuilds": 0, "lock_waits": 0}
 
 
-def stats() -> dict[str, int]:
-    """Counters of this process: compiles (compiler runs), disk_hits, memory_hits, rebuilds, lock_waits."""
-    return {"compiles": ccompiler._counters["compiles"], **_stats}
+def stats() -> dict[str, float]:
+    """Counters of this process: compiles (compiler runs), compile_s (their wall time, seconds), disk_hits,
+    memory_hits, rebuilds, lock_waits."""
+    return {**ccompiler._counters, **_stats}
 
 
 def reset_stats() -> None:
-    ccompiler._counters["compiles"] = 0
+    ccompiler._counters.update(compiles=0, compile_s=0.0)
     for k in _stats:
         _stats[k] = 0
 

@@ -10,7 +10,8 @@ builds the command line and turns failures into `TirError`s that say what to do:
 
 `config.cflags` (default `-O3 -march=native`) is the user's part: optimisation level and target CPU;
 the rest is required. `-ffast-math` and its parts are refused: tir_math.h relies on IEEE semantics.
-`DEBUG>=5` (config.debug) prints each command line to stderr.
+`DEBUG>=5` (config.debug) prints each command line to stderr; the compiler's wall time is counted
+(`cache.stats()["compile_s"]`), which `DEBUG>=1` reports per function (frontend/function.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,8 +122,8 @@ def runtime_headers_digest() -> str:
     return h.hexdigest()
 
 
-# Compiler invocations in this process (cache.stats() reports it).
-_counters = {"compiles": 0}
+# Compiler invocations in this process and their wall time in seconds (cache.stats() reports them).
+_counters: dict[str, float] = {"compiles": 0, "compile_s": 0.0}
 
 
 def compile_module(source_path: Path, output_path: Path, modname: str, compiler: Compiler | None = None) -> None:
@@ -137,10 +139,13 @@ def compile_module(source_path: Path, output_path: Path, modname: str, compiler:
     if config.debug >= 5:
         print("tensorir: " + shlex.join(cmd), file=sys.stderr)
     _counters["compiles"] += 1
+    start = time.perf_counter()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as e:
         raise TirError(f"C compiler {cc.path!r} cannot be run ({e.strerror}): {_NO_COMPILER_HELP}") from None
+    finally:
+        _counters["compile_s"] += time.perf_counter() - start
     if out.returncode != 0:
         lines = [ln for ln in (out.stderr or out.stdout).splitlines() if ln.strip()]
         errors = [ln for ln in lines if "error" in ln] or lines

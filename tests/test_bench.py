@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +110,83 @@ def test_bench_w7_training_steps_are_checked() -> None:
         rows = {r.group: r for r in bench.run_case(case, st)}
         assert rows["numpy"].correct and rows["tensorir"].correct, (case.name, rows["tensorir"].note)
         assert rows["tensorir"].median_s and rows["tensorir"].median_s > 0
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None,
+                    reason="no C compiler for tensorir's C target")
+def test_bench_w8_quick_compile_scaling(tmp_path: Path) -> None:
+    """W8 --quick: the 10-op chain compiled cold and warm in fresh processes, its first result checked against
+    numpy float64, and the scaling table printed."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tensorir.tools.bench", "--quick", "--workloads", "W8", "--no-peers", "--json",
+         str(out)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    from tensorir.tools.bench import RTOL
+    [row] = doc["compile"]
+    assert row["graph"] == "chain10" and row["status"] == "ok", row
+    assert row["rel_err"] <= RTOL and row["cold_s"] > 0 and row["warm_s"] > 0
+    if doc["tensorir_target"] == "c":
+        assert 0 < row["cold_cc_s"] <= row["cold_s"]  # the cold run compiled C
+    assert "W8 compile time as the graph grows" in proc.stdout and "chain of 10 ops" in proc.stdout
+
+
+def test_compile_limit_stops_the_run_and_what_it_started(tmp_path: Path) -> None:
+    """A run past --compile-limit is killed with the processes it started (the C compiler) and shown as '>N s'."""
+    from tensorir.tools import bench
+    pid_file = tmp_path / "pid"
+    code = ("import subprocess, sys, time\n"
+            "p = subprocess.Popen(['sleep', '60'])\n"
+            "open(sys.argv[1], 'w').write(str(p.pid))\n"
+            "time.sleep(60)\n")
+    row = bench.CompileRow("child")
+    bench._cold_and_warm(row, code, [str(pid_file)], lambda d: dict(os.environ), limit=2.0)
+    assert row.status == "over limit" and row.over_limit == "cold" and row.cold_s is None, row
+    assert bench.compile_cell(row, "cold") == ">2 s"
+    grandchild = int(pid_file.read_text())
+    for _ in range(100):  # killed; gone once its new parent has reaped it
+        state = Path(f"/proc/{grandchild}/stat")
+        if not state.exists() or state.read_text().split(") ")[1].startswith("Z"):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the grandchild {grandchild} still runs")
+
+
+def test_compile_times_skips_missing_peers_and_longer_chains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Peers that are not installed are skipped rows; a tool over the limit on the 100-op chain is not run on
+    the 400-op one (shown over the limit); --skip-slow-peers leaves out PyTensor's wide graph."""
+    from tensorir.tools import bench
+    ran: list[tuple[str, str]] = []
+
+    def fake(row: bench.CompileRow, code: str, argv: list[str], make_env: object, limit: float) -> None:
+        graph, group = argv[0], argv[1]
+        ran.append((group, graph))
+        row.limit_s = limit
+        if group == "jax" and graph == "chain100":
+            row.status, row.over_limit = "over limit", "cold"
+        else:
+            row.cold_s = row.warm_s = {"chain100": 2.0, "chain400": 6.0}.get(graph, 1.0)
+    monkeypatch.setattr(bench, "_cold_and_warm", fake)
+    monkeypatch.setattr(bench, "module_version", lambda name: None if name == "numba" else "1")
+    st = bench.Settings(quick=False, threads=2, threads_given=False, min_sample_s=0.0, samples=0, target="c")
+    rows = bench.compile_times(st, ["chain100", "chain400", "wide", "W1"], lambda g: g != "W1", limit=10.0,
+                               skip_slow=True)
+    assert ran == [("tensorir", "chain100"), ("jax", "chain100"), ("pytensor", "chain100"), ("tensorir", "chain400"),
+                   ("pytensor", "chain400"), ("tensorir", "wide"), ("jax", "wide"), ("tensorir", "W1")]
+    by = {(r.graph, r.impl.split()[0]): r for r in rows}
+    assert by["chain400", "jax.jit"].status == "over limit" and bench.compile_cell(by["chain400", "jax.jit"],
+                                                                                    "cold") == ">10 s"
+    assert by["wide", "pytensor"].status == "skipped" and "skip-slow" in by["wide", "pytensor"].note
+    impls = {r.graph: r.impl for r in rows}
+    assert bench.growth(rows, impls["W1"], "chain100", "chain400") == "3.0x"  # tensorir: 6 s / 2 s
+    assert bench.growth(rows, by["chain100", "jax.jit"].impl, "chain100", "chain400") == "-"  # no 100-op time
+    over = [bench.CompileRow("t", graph="chain100", cold_s=2.0),
+            bench.CompileRow("t", graph="chain400", limit_s=10.0, over_limit="cold")]
+    assert bench.growth(over, "t", "chain100", "chain400") == ">5.0x"
+    monkeypatch.setattr(bench, "module_version", lambda name: None)
+    rows = bench.compile_times(st, ["chain10"], lambda g: True, limit=10.0, skip_slow=False)
+    assert [(r.impl.split()[0], r.status) for r in rows] == [("tensorir", "ok"), ("jax.jit", "skipped"),
+                                                               ("pytensor", "skipped")]
+    assert all("not installed" in r.note for r in rows[1:])

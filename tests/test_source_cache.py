@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,8 @@ x = T.fvector("x")
 f = tensorir.function([x], T.exp(x) * 2)
 out = f(np.arange(4, dtype=np.float32)).tolist()
 lazy = "mem.generic" in f.ir("bufferize")  # stages on demand, even from the cache
-print(json.dumps({"out": out, "compiles": cache.stats()["compiles"], "lazy_stages": lazy}))
+print(json.dumps({"out": out, "compiles": cache.stats()["compiles"], "lazy_stages": lazy,
+                  "lines": len(f.source().splitlines())}))
 """
 
 
@@ -78,3 +80,37 @@ def test_debug_levels_show_the_ir_on_a_cache_hit(tmp_path: Path) -> None:
     _, err2 = run_script(tmp_path, debug=2)
     assert not any("IR before" in d for d in _dumps(err2))
     assert [d for d in _dumps(err2) if "IR after" in d] == [d for d in dumps if "IR after" in d]
+
+
+def _report(err: str) -> dict[str, tuple[float, str]]:
+    """The DEBUG=1 timing lines of @main: {what: (seconds, rest of the line)}."""
+    found = {}
+    for line in err.splitlines():
+        m = re.fullmatch(r"tensorir: @main: (passes|code generation|C compiler|ready in) (\d+\.\d+) s(.*)", line)
+        if m:
+            assert m[1] not in found, err
+            found[m[1]] = (float(m[2]), m[3])
+    return found
+
+
+def test_debug_1_reports_where_compile_time_goes(tmp_path: Path) -> None:
+    """DEBUG=1: a cold build prints the cache miss, then the passes, code generation (emit-c) and the C
+    compiler on separate lines with their wall times, and the total; a warm one the hit and no compile."""
+    cold, err = run_script(tmp_path, debug=1)
+    assert re.search(r"^tensorir: @main: cache miss: .*\.json$", err, re.M), err
+    times = _report(err)
+    assert set(times) == {"passes", "code generation", "C compiler", "ready in"}, err
+    assert all(seconds >= 0 for seconds, _ in times.values())
+    parts = times["passes"][0] + times["code generation"][0] + times["C compiler"][0]
+    assert 0 < parts <= times["ready in"][0] + 0.002  # each printed rounded to the millisecond
+    assert times["code generation"][1] == f" (emit-c, {cold['lines']} lines)"
+    assert times["C compiler"][1] == " (1 run)" and cold["compiles"] == 1
+    count = re.fullmatch(r" \((\d+) passes .*", times["passes"][1])
+    from tensorir.passes import PIPELINES
+    assert count and int(count[1]) == len(PIPELINES["cpu"]) - 1  # all but emit-c
+    warm, warm_err = run_script(tmp_path, debug=1)
+    assert warm["compiles"] == 0 and "tensorir: @main: cache hit: " in warm_err
+    assert "tensorir: @main: C compiler not run: the compiled module is in the cache" in warm_err
+    warm_times = _report(warm_err)
+    assert set(warm_times) == {"ready in"} and warm_times["ready in"][1] == " (cache hit)", warm_err
+    assert "cache miss" not in warm_err

@@ -24,6 +24,14 @@ Workloads (float32):
         cross-entropy): tensorir.grad + shared variables + updates, against a hand-written numpy step, PyTensor
         (pytensor.grad) and JAX (jax.grad + jit); the parameters after one step are checked; plus the cold and
         warm compile of both graphs
+    W8  compile time as the graph grows: chains of 10, 100 and 400 elementwise ops (sin and tanh in turn, a
+        float32 vector), 50 outputs of sum(exp(a*k)*b, axis=1) + max(a-b, axis=0).sum() (k = 1..50), W1's
+        expression and W7's two training steps, each cold (fresh cache dir) and warm (cache populated), each in a
+        fresh process from building the function until its first result is returned (checked against numpy
+        float64): tensorir (with its C compiler's share), jax.jit (its persistent compilation cache for warm)
+        and PyTensor's C linker (a fresh compiledir); the growth 400/100 ops of each. Each run may take
+        --compile-limit seconds (120; shown as '>120 s'); a tool over the limit on a chain is not run on the
+        longer one; --skip-slow-peers leaves out PyTensor's wide graph and MLP step; --quick: the 10-op chain only
 
 Every implementation's output is checked against numpy in float64 (norm-wise relative error; integer
 outputs such as argmax's must be equal) before it is timed. A sample is a batch of calls lasting >= ~20 ms
@@ -47,6 +55,7 @@ The thread pools loaded by the end of the run are listed (threadpoolctl, when in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import math
@@ -54,6 +63,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -77,7 +87,7 @@ FORBIDDEN_FLAGS = ("-ffast-math", "-Ofast", "-fassociative-math", "-ffinite-math
                    "-funsafe-math-optimizations", "-fno-signed-zeros", "-freciprocal-math")
 REQUIRED_FLAGS = ("-fno-math-errno", "-fPIC", "-shared", "-fopenmp")
 RTOL = 1e-5  # norm-wise relative error accepted against numpy float64
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")
 
 
 # ---------------------------------------------------------------- results
@@ -106,11 +116,12 @@ class Row:
 
 @dataclass
 class CompileRow:
-    """Cold compile (fresh cache) and warm start (cache populated) of W1, each in a fresh process."""
+    """Cold compile (fresh cache) and warm start (cache populated) of one graph, each in a fresh process."""
 
     impl: str
-    status: str = "ok"
-    case: str = "W1"  # W1, or W7's model
+    status: str = "ok"  # ok | wrong | over limit | error | skipped
+    case: str = ""  # W8_GRAPHS[graph]
+    graph: str = ""  # a key of W8_GRAPHS
     import_s: float | None = None
     cold_build_s: float | None = None
     cold_first_call_s: float | None = None
@@ -118,6 +129,10 @@ class CompileRow:
     warm_build_s: float | None = None
     warm_first_call_s: float | None = None
     warm_s: float | None = None
+    cold_cc_s: float | None = None  # tensorir: the C compiler's share of cold_s
+    rel_err: float | None = None  # of the cold run's first result against numpy float64
+    limit_s: float | None = None  # each run's time limit
+    over_limit: str = ""  # the run (cold, warm) stopped at the limit
     note: str = ""
 
 
@@ -492,7 +507,7 @@ class Peers:
         jax, jnp = self.jax()
         jf = jax.jit(fn)
         jargs = [jax.device_put(jnp.asarray(a)) for a in args]
-        return Impl(lambda: jf(*jargs).block_until_ready(), extra=f"device={jax.devices()[0].platform}")
+        return Impl(lambda: jax.block_until_ready(jf(*jargs)), extra=f"device={jax.devices()[0].platform}")
 
     # ---- PyTensor
     def pytensor(self) -> Any:
@@ -545,6 +560,11 @@ def w1_numpy_out(x: np.ndarray) -> Impl:
     return Impl(run)
 
 
+def w1_expr(mod: Any, x: Any) -> Any:
+    """W1's expression over numpy, jax.numpy, tensorir's T or PyTensor."""
+    return mod.exp(-x * x / 2) * mod.sin(x) + mod.log1p(mod.abs(x))
+
+
 def w1_cases(st: Settings, cref: CReference | None, peers: Peers, sizes: Sequence[int]) -> list[Case]:
     cases = []
     rng = np.random.default_rng(0)
@@ -553,19 +573,17 @@ def w1_cases(st: Settings, cref: CReference | None, peers: Peers, sizes: Sequenc
         x = (rng.standard_normal(n) * 3).astype(np.float32)
 
         def ref(x: np.ndarray = x) -> np.ndarray:
-            d = x.astype(np.float64)
-            return np.exp(-d * d / 2) * np.sin(d) + np.log1p(np.abs(d))
+            return w1_expr(np, x.astype(np.float64))
 
         def tir_graph(T: Any) -> tuple[list[Any], Any]:
             v = T.fvector("x")
-            return [v], T.exp(-v * v / 2) * T.sin(v) + T.log1p(T.abs(v))
+            return [v], w1_expr(T, v)
 
         def jax_fn(v: Any) -> Any:
-            _, jnp = peers.jax()
-            return jnp.exp(-v * v / 2) * jnp.sin(v) + jnp.log1p(jnp.abs(v))
+            return w1_expr(peers.jax()[1], v)
 
         impls = w_common_impls(
-            numpy=[("numpy eager", lambda x=x: Impl(lambda: np.exp(-x * x / 2) * np.sin(x) + np.log1p(np.abs(x)))),
+            numpy=[("numpy eager", lambda x=x: Impl(lambda: w1_expr(np, x))),
                    ("numpy out= (no temporaries)", lambda x=x: w1_numpy_out(x))],
             cref=cref and [(f"C loop libm {threads_label(k)}", lambda k=k, x=x: cref.unary("w1_libm", x, k))
                            for k in thread_counts(nt)]
@@ -1081,93 +1099,135 @@ def w7_cases(st: Settings, peers: Peers) -> list[Case]:
     return cases
 
 
-# ---------------------------------------------------------------- compile times (W1)
+# ---------------------------------------------------------------- W8: compile time as the graph grows
 
-_TIR_CHILD = """
-import json, sys, time
-t0 = time.perf_counter()
-import numpy as np
-import tensorir
-from tensorir import tensor as T
-t1 = time.perf_counter()
-x = T.fvector("x")
-f = tensorir.function([x], T.exp(-x * x / 2) * T.sin(x) + T.log1p(T.abs(x)), target=sys.argv[1])
-t2 = time.perf_counter()
-f(np.linspace(-5, 5, 1000, dtype=np.float32))
-t3 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "first_call_s": t3 - t2}))
-"""
-
-_JAX_CHILD = """
-import json, sys, time
-t0 = time.perf_counter()
-import numpy as np
-import jax
-import jax.numpy as jnp
-jax.config.update("jax_compilation_cache_dir", sys.argv[1])
-for key, value in (("jax_persistent_cache_min_compile_time_secs", 0.0),
-                   ("jax_persistent_cache_min_entry_size_bytes", 0)):
-    try:
-        jax.config.update(key, value)
-    except Exception:
-        pass
-x = jnp.asarray(np.linspace(-5, 5, 1000, dtype=np.float32)).block_until_ready()
-t1 = time.perf_counter()
-f = jax.jit(lambda v: jnp.exp(-v * v / 2) * jnp.sin(v) + jnp.log1p(jnp.abs(v)))
-t2 = time.perf_counter()
-f(x).block_until_ready()
-t3 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "first_call_s": t3 - t2}))
-"""
-
-_PYTENSOR_CHILD = """
-import json, sys, time, warnings
-warnings.simplefilter("ignore")
-t0 = time.perf_counter()
-import numpy as np
-import pytensor
-import pytensor.tensor as pt
-t1 = time.perf_counter()
-x = pt.fvector("x")
-f = pytensor.function([x], pt.exp(-x * x / 2) * pt.sin(x) + pt.log1p(pt.abs(x)), mode=sys.argv[1])
-t2 = time.perf_counter()
-f(np.linspace(-5, 5, 1000, dtype=np.float32))
-t3 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "first_call_s": t3 - t2}))
-"""
+W8_CHAINS = (10, 100, 400)
+W8_WIDE_OUTPUTS = 50
 
 
-def run_child(code: str, args: list[str], env: dict[str, str], timeout: float) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["(no stderr)"])[-1]
-        raise RuntimeError(f"child process failed (rc {proc.returncode}): {tail[:300]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+def sin_tanh_chain(mod: Any, x: Any, n: int) -> Any:
+    """n elementwise ops on x, sin and tanh in turn."""
+    for k in range(n):
+        x = mod.sin(x) if k % 2 == 0 else mod.tanh(x)
+    return x
 
 
-_W7_CHILD = """
-import json, sys, time, warnings
+def wide_graph(mod: Any, a: Any, b: Any) -> list[Any]:
+    """W8_WIDE_OUTPUTS outputs sum(exp(a*k)*b, axis=1) + max(a-b, axis=0).sum(), k = 1, 2, ..."""
+    return [(mod.exp(a * k) * b).sum(axis=1) + (a - b).max(axis=0).sum() for k in range(1, W8_WIDE_OUTPUTS + 1)]
+
+
+# graph id -> the case name of its rows; the W7 graphs' names are W7's case names.
+W8_GRAPHS = {**{f"chain{n}": f"chain of {n} ops (sin, tanh)" for n in W8_CHAINS},
+             "wide": f"wide: {W8_WIDE_OUTPUTS} outputs of sum(exp(a*k)*b, axis=1) + max(a-b, axis=0).sum()",
+             "W1": "W1 exp(-x*x/2)*sin(x) + log1p(abs(x))",
+             "logreg": "W7 logistic regression SGD step", "mlp": "W7 MLP SGD step"}
+W7_GRAPHS = ("logreg", "mlp")  # in w7_models' order
+# --skip-slow-peers: the (group, graph) pairs that took a minute or more on the project's 2-core machine.
+W8_SLOW = {("pytensor", "wide"), ("pytensor", "mlp")}
+
+
+def w8_expression(graph: str) -> tuple[Callable[..., Any], list[np.ndarray]]:
+    """The expression (over numpy, jax.numpy, tensorir's T or PyTensor, applied to the inputs) and the float32
+    inputs of an expression graph of W8."""
+    rng = np.random.default_rng(8)
+    x = np.linspace(-3, 3, 1000, dtype=np.float32)
+    if graph.startswith("chain"):
+        n = int(graph.removeprefix("chain"))
+        return (lambda mod, v: sin_tanh_chain(mod, v, n)), [x]
+    if graph == "wide":  # small entries: exp(a*50) stays finite
+        return wide_graph, [rng.random((64, 32), np.float32) * 0.1, rng.random((64, 32), np.float32)]
+    if graph == "W1":
+        return w1_expr, [x]
+    raise ValueError(f"unknown W8 expression graph {graph!r}")
+
+
+def _flat_outputs(out: Any) -> np.ndarray:
+    return _flat(out if isinstance(out, (list, tuple)) else [out])
+
+
+def w8_child(graph: str, group: str, target: str, quick: bool, cachedir: str) -> dict[str, Any]:
+    """Run in a fresh process (`_W8_CHILD`): build `graph` with `group` (tensorir, jax or pytensor) and call
+    it once; returns the seconds of the library's import, of building the function and of its first call,
+    the result's error against numpy float64 and, for tensorir, the C compiler's share. JAX keeps its
+    compiled code in `cachedir` (its persistent compilation cache: the second process is warm)."""
+    st = Settings(quick=quick, threads=0, threads_given=False, min_sample_s=0.0, samples=0, target=target)
+    peers = Peers(st)
+    # The graph's data and builder, made before the clock starts; `first(impl)` returns the first result.
+    if graph in W7_GRAPHS:
+        case = w7_cases(st, peers)[W7_GRAPHS.index(graph)]
+        factory = next(f for _, g, f in case.impls if g == group)
+        reference = case.reference
+
+        def first(impl: Impl) -> Any:
+            return impl.check()  # type: ignore[misc]  # one step, then the parameters
+    else:
+        expr, args = w8_expression(graph)
+
+        def build(mod: Any) -> tuple[list[Any], Any]:
+            inputs = [mod.fvector(f"x{k}") if a.ndim == 1 else mod.fmatrix(f"x{k}") for k, a in enumerate(args)]
+            return inputs, expr(mod, *inputs)
+        factory = {"tensorir": lambda: peers.tensorir(build, args),
+                   "pytensor": lambda: peers.pytensor_impl("CVM", build, args),
+                   "jax": lambda: peers.jax_impl(lambda *v: expr(peers.jax()[1], *v), args)}[group]
+
+        def first(impl: Impl) -> Any:
+            return _flat_outputs(impl.run())
+
+        def reference() -> np.ndarray:
+            return _flat_outputs(expr(np, *(a.astype(np.float64) for a in args)))
+    t0 = time.perf_counter()
+    if group == "jax":
+        jax, _ = peers.jax()
+        jax.config.update("jax_compilation_cache_dir", cachedir)
+        for key, value in (("jax_persistent_cache_min_compile_time_secs", 0.0),
+                           ("jax_persistent_cache_min_entry_size_bytes", 0)):
+            with contextlib.suppress(AttributeError, KeyError):  # options of some JAX versions only
+                jax.config.update(key, value)
+        jax.devices()  # the backend's start, as tensorir's and PyTensor's imports are not counted either
+    elif group == "pytensor":
+        peers.pytensor()
+    from ..runtime import cache
+
+    t1 = time.perf_counter()
+    impl = factory()
+    t2 = time.perf_counter()
+    got = first(impl)
+    t3 = time.perf_counter()
+    return {"import_s": t1 - t0, "build_s": t2 - t1, "first_call_s": t3 - t2, "rel_err": rel_error(got, reference()),
+            "cc_s": cache.stats()["compile_s"] if group == "tensorir" else None}
+
+
+# ---------------------------------------------------------------- compile times (W1, W7, W8)
+
+_W8_CHILD = """
+import json, sys, warnings
 warnings.simplefilter("ignore")
 from tensorir.tools import bench
-model, group, target, quick = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
-st = bench.Settings(quick=quick, threads=0, threads_given=False, min_sample_s=0.0, samples=0, target=target)
-peers = bench.Peers(st)
-case = bench.w7_cases(st, peers)[model]
-factory = next(f for _, g, f in case.impls if g == group)
-t0 = time.perf_counter()
-import tensorir
-if group == "jax":
-    peers.jax()
-elif group == "pytensor":
-    peers.pytensor()
-t1 = time.perf_counter()
-impl = factory()
-t2 = time.perf_counter()
-impl.run()
-t3 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "build_s": t2 - t1, "first_call_s": t3 - t2}))
+graph, group, target, quick, cachedir = sys.argv[1:]
+print(json.dumps(bench.w8_child(graph, group, target, quick == "1", cachedir)))
 """
+
+
+class OverLimit(Exception):
+    """A child process ran past its time limit (and was killed with the processes it started)."""
+
+
+def run_child(code: str, args: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Run `code` in a fresh Python; its last stdout line is JSON. Past `timeout` seconds the child and
+    everything it started (the C compiler) are killed: OverLimit."""
+    with subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the child's process group
+            proc.communicate()
+            raise OverLimit(f"over the {timeout:g} s limit") from None
+    if proc.returncode != 0:
+        tail = (err.strip().splitlines() or ["(no stderr)"])[-1]
+        raise RuntimeError(f"child process failed (rc {proc.returncode}): {tail[:300]}")
+    return dict(json.loads(out.strip().splitlines()[-1]))
 
 
 def _cache_env(st: Settings) -> dict[str, Callable[[str], dict[str, str]]]:
@@ -1184,63 +1244,75 @@ def _cache_env(st: Settings) -> dict[str, Callable[[str], dict[str, str]]]:
     return {"tensorir": tir_env, "pytensor": pt_env, "jax": lambda d: dict(os.environ)}
 
 
-def _cold_and_warm(row: CompileRow, code: str, argv: list[str], make_env: Callable[[str], dict[str, str]]) -> None:
-    """Run `code` twice in fresh processes sharing one fresh cache dir: the first is cold, the second warm."""
+def _cold_and_warm(row: CompileRow, code: str, argv: list[str], make_env: Callable[[str], dict[str, str]],
+                   limit: float) -> None:
+    """Run `code` twice in fresh processes sharing one fresh cache dir ("{dir}" in argv): the first is cold,
+    the second warm; each may take `limit` seconds."""
     d = tempfile.mkdtemp(prefix="tir-bench-cache-")
+    argv = [a.replace("{dir}", d) for a in argv]
+    row.limit_s = limit
+    phase = "cold"
     try:
-        argv = [a.replace("{dir}", d) for a in argv]
-        cold = run_child(code, argv, make_env(d), timeout=600)
-        warm = run_child(code, argv, make_env(d), timeout=600)
-        row.import_s = warm["import_s"]
+        cold = run_child(code, argv, make_env(d), timeout=limit)
         row.cold_build_s, row.cold_first_call_s = cold["build_s"], cold["first_call_s"]
         row.cold_s = cold["build_s"] + cold["first_call_s"]
+        row.cold_cc_s, row.rel_err = cold.get("cc_s"), cold.get("rel_err")
+        if row.rel_err is not None and not row.rel_err <= RTOL:
+            row.status, row.note = "wrong", f"first result differs from numpy float64 (rel.err {row.rel_err:.1e})"
+        phase = "warm"
+        warm = run_child(code, argv, make_env(d), timeout=limit)
+        row.import_s = warm["import_s"]
         row.warm_build_s, row.warm_first_call_s = warm["build_s"], warm["first_call_s"]
         row.warm_s = warm["build_s"] + warm["first_call_s"]
+    except OverLimit as e:
+        row.status, row.over_limit, row.note = "over limit", phase, f"{phase} run {e}"
     except Exception as e:  # noqa: BLE001
-        row.status, row.note = "error", f"{type(e).__name__}: {e}"[:300]
+        row.status, row.note = "error", f"{phase} run: {type(e).__name__}: {e}"[:300]
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def w7_compile_times(st: Settings, peers_wanted: bool) -> list[CompileRow]:
-    """Cold and warm construction + first step of W7's two training graphs (JAX has no cache across
-    processes here: both of its runs compile)."""
+COMPILE_GROUPS = (("tensorir", "tensorir {target}"), ("jax", "jax.jit (persistent compilation cache for warm)"),
+                  ("pytensor", "pytensor C (CVM), fresh compiledir"))
+
+
+def compile_times(st: Settings, graphs: Sequence[str], peers_for: Callable[[str], bool], limit: float,
+                  skip_slow: bool) -> list[CompileRow]:
+    """Cold compile (fresh cache dir, fresh process) and warm start (the same cache dir, another fresh process)
+    of each graph of `graphs` (W8_GRAPHS' ids), by tensorir and, where `peers_for(graph)`, JAX and PyTensor:
+    each from building the function until its first result is returned, each run at most `limit` seconds.
+    A tool that ran over the limit on a chain is not run on the longer chains; `skip_slow`: nor on W8_SLOW."""
     rows: list[CompileRow] = []
     envs = _cache_env(st)
-    groups = [("tensorir", f"tensorir {st.target}")]
-    if peers_wanted:
-        groups += [("jax", "jax.jit(jax.grad), no persistent cache"), ("pytensor", "pytensor C (CVM), compiledir")]
-    for k, (name, *_) in enumerate(w7_models(st.quick)):
-        for group, label in groups:
-            row = CompileRow(label, case=f"W7 {name.split(' (')[0]}")
+    over: set[str] = set()  # groups over the limit on a chain
+    for graph in graphs:
+        for group, label in COMPILE_GROUPS if peers_for(graph) else COMPILE_GROUPS[:1]:
+            row = CompileRow(label.format(target=st.target), case=W8_GRAPHS[graph], graph=graph)
             if group != "tensorir" and module_version(group) is None:
                 row.status, row.note = "skipped", f"{group} not installed"
+            elif graph.startswith("chain") and group in over:
+                row.status, row.limit_s, row.over_limit = "over limit", limit, "cold"
+                row.note = "not run: a shorter chain ran over the limit"
+            elif skip_slow and (group, graph) in W8_SLOW:
+                row.status, row.note = "skipped", "--skip-slow-peers"
             else:
-                _cold_and_warm(row, _W7_CHILD, [str(k), group, st.target, "1" if st.quick else "0"], envs[group])
+                _cold_and_warm(row, _W8_CHILD, [graph, group, st.target, "1" if st.quick else "0", "{dir}"],
+                               envs[group], limit)
+                if row.over_limit and graph.startswith("chain"):
+                    over.add(group)
             rows.append(row)
     return rows
 
 
-def compile_times(st: Settings, peers_wanted: bool) -> list[CompileRow]:
-    """Cold compile and warm start of W1, each in a fresh process; cache dirs are fresh temp dirs."""
-    rows: list[CompileRow] = []
-    envs = _cache_env(st)
-    specs: list[tuple[str, str, list[str], Callable[[str], dict[str, str]]]] = [
-        (f"tensorir {st.target}", _TIR_CHILD, [st.target], envs["tensorir"])]
-    if peers_wanted:
-        if module_version("jax") is not None:
-            specs.append(("jax.jit (persistent compilation cache for warm)", _JAX_CHILD, ["{dir}"], envs["jax"]))
-        else:
-            rows.append(CompileRow("jax.jit", status="skipped", note="jax not installed"))
-        if module_version("pytensor") is not None:
-            specs.append(("pytensor C (CVM), compiledir", _PYTENSOR_CHILD, ["CVM"], envs["pytensor"]))
-        else:
-            rows.append(CompileRow("pytensor", status="skipped", note="pytensor not installed"))
-    for label, code, args, make_env in specs:
-        row = CompileRow(label)
-        _cold_and_warm(row, code, args, make_env)
-        rows.append(row)
-    return rows
+def compile_graphs(workloads: Sequence[str], quick: bool) -> list[str]:
+    """The graphs whose compile times the selected workloads show: W1's, W7's two, W8's (the 10-op chain only
+    with --quick)."""
+    graphs = ["W1"] if "W1" in workloads else []
+    if "W8" in workloads:
+        graphs += ["chain10"] if quick else [g for g in W8_GRAPHS if g not in graphs]
+    if "W7" in workloads:
+        graphs += [g for g in W7_GRAPHS if g not in graphs]
+    return graphs
 
 
 # ---------------------------------------------------------------- floors and report
@@ -1322,16 +1394,65 @@ def report(cases: list[Case], rows: list[Row], rate: float | None) -> None:
                             "calls x samples", "extra / note"], body)
 
 
+def compile_cell(row: CompileRow, phase: str) -> str:
+    """cold_s or warm_s of the row, or `>LIMIT s` where that run was stopped."""
+    return f">{row.limit_s:g} s" if row.over_limit == phase else fmt_time(getattr(row, f"{phase}_s"))
+
+
 def report_compile(rows: list[CompileRow]) -> None:
     for case in dict.fromkeys(r.case for r in rows):
-        body = [[r.impl, fmt_time(r.import_s), fmt_time(r.cold_s), fmt_time(r.cold_build_s),
-                 fmt_time(r.cold_first_call_s), fmt_time(r.warm_s), r.status if r.status != "ok" else "ok", r.note]
+        body = [[r.impl, fmt_time(r.import_s), compile_cell(r, "cold"), fmt_time(r.cold_build_s),
+                 fmt_time(r.cold_first_call_s), compile_cell(r, "warm"), r.status, r.note]
                 for r in rows if r.case == case]
-        what = "first call (1,000 elements)" if case == "W1" else "first training step"
+        what = "first training step" if case in (W8_GRAPHS[g] for g in W7_GRAPHS) else "first call"
         print_table(f"{case} compile: cold (fresh cache dir, fresh process) and warm start (cache populated, fresh "
                     f"process); build = function construction, first = {what}; import not included",
                     ["implementation", "import", "cold build+first", "cold build", "cold first call",
                      "warm build+first", "status", "note"], body)
+
+
+def growth(rows: list[CompileRow], impl: str, small: str, large: str) -> str:
+    """Cold compile time of graph `large` over that of `small` for one implementation: `4.1x`, `>2.3x` when
+    the large one ran over the limit, `-` when either is missing."""
+    cold = {r.graph: r for r in rows if r.impl == impl}
+    a, b = cold.get(small), cold.get(large)
+    if a is None or b is None or not a.cold_s:
+        return "-"
+    if b.over_limit == "cold" and b.limit_s:
+        return f">{b.limit_s / a.cold_s:.1f}x"
+    return "-" if b.cold_s is None else f"{b.cold_s / a.cold_s:.1f}x"
+
+
+def report_scaling(rows: list[CompileRow]) -> None:
+    """W8's table: one row per graph, the cold and warm times of each implementation; then the growth of the
+    cold compile from the 100- to the 400-op chain."""
+    impls = list(dict.fromkeys(r.impl for r in rows))
+    by = {(r.case, r.impl): r for r in rows}
+    header = ["graph"]
+    for impl in impls:
+        header += [f"{impl.split(' (')[0]} cold", "warm"] + (["of which cc"] if impl.startswith("tensorir") else [])
+    body = []
+    for case in dict.fromkeys(r.case for r in rows):
+        line = [case]
+        for impl in impls:
+            r = by.get((case, impl))
+            cells = ["-", "-"] if r is None else [compile_cell(r, "cold") if r.status != "skipped" else "skipped",
+                                                  compile_cell(r, "warm")]
+            if impl.startswith("tensorir"):
+                cells.append(fmt_time(r.cold_cc_s) if r is not None else "-")
+            line += cells
+        body.append(line)
+    print_table("W8 compile time as the graph grows: cold = fresh cache dir, warm = cache populated, each a fresh "
+                "process, from building the function until its first result (import not included); "
+                "of which cc = tensorir's C compiler", header, body)
+    small, large = (f"chain{n}" for n in W8_CHAINS[-2:])
+    if any(r.graph == large for r in rows):
+        print(f"\ngrowth of the cold compile, {W8_CHAINS[-1]}-op chain / {W8_CHAINS[-2]}-op chain (linear: "
+              f"{W8_CHAINS[-1] / W8_CHAINS[-2]:.1f}x): "
+              + ", ".join(f"{impl.split(' (')[0]} {growth(rows, impl, small, large)}" for impl in impls))
+    for r in rows:
+        if r.status != "ok":
+            print(f"  {r.case}, {r.impl}: {r.status}: {r.note}")
 
 
 # ---------------------------------------------------------------- main
@@ -1364,7 +1485,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     p.add_argument("--target", default="auto", help="tensorir target: auto (c when available, else interp), c, interp")
     p.add_argument("--no-peers", action="store_true", help="skip JAX and PyTensor")
-    p.add_argument("--no-compile", action="store_true", help="skip the W1 and W7 compile-time measurements")
+    p.add_argument("--no-compile", action="store_true",
+                   help="skip the compile-time measurements (those of W1 and W7; W8 has nothing else)")
+    p.add_argument("--compile-limit", type=float, default=120.0, metavar="SECONDS",
+                   help="time limit of each compile-time run (cold or warm), shown as '>SECONDS s' (default 120)")
+    p.add_argument("--skip-slow-peers", action="store_true",
+                   help="W8: do not run PyTensor on the wide graph and the MLP step (a minute or more each)")
     args = p.parse_args(argv)
     wl = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     bad = [w for w in wl if w not in ALL_WORKLOADS]
@@ -1472,18 +1598,20 @@ def main(argv: list[str] | None = None) -> int:
     finish_ratios(cases, rows, rate)
 
     compile_rows: list[CompileRow] = []
-    if "W1" in args.workloads and not args.no_compile:
-        print("... W1 compile times", file=sys.stderr, flush=True)
-        compile_rows = compile_times(st, peers_wanted=not args.no_peers and not q)
-        if q and not args.no_peers:
+    graphs = [] if args.no_compile else compile_graphs(args.workloads, q)
+    if graphs:
+        print(f"... compile times of {', '.join(graphs)}", file=sys.stderr, flush=True)
+        # --quick: W1's compile without the peers (as the smoke test of W1 wants it short)
+        compile_rows = compile_times(st, graphs, lambda g: not args.no_peers and not (q and g == "W1"),
+                                     args.compile_limit, args.skip_slow_peers)
+        if q and not args.no_peers and "W1" in graphs:
             st.notes.append("--quick: JAX and PyTensor compile times of W1 not measured")
-    if "W7" in args.workloads and not args.no_compile:
-        print("... W7 compile times", file=sys.stderr, flush=True)
-        compile_rows += w7_compile_times(st, peers_wanted=not args.no_peers)
 
     report(cases, rows, rate)
     if compile_rows:
         report_compile(compile_rows)
+    if "W8" in args.workloads and compile_rows:
+        report_scaling([r for r in compile_rows if r.graph in compile_graphs(["W8"], q)])
     load_end = load_average()
     if load_end is not None:
         print(f"\nload average at end: {load_end[0]:.2f} (1 min)")
