@@ -20,6 +20,15 @@ from collections.abc import Callable
 
 from . import cache
 
+THREAD_PREFIX = "tensorir-cc-"
+
+
+def wait_all() -> None:
+    """Wait for every background compile of this process (tir-bench times how long they take)."""
+    for thread in threading.enumerate():
+        if thread.name.startswith(THREAD_PREFIX):
+            thread.join()
+
 
 class BackgroundCompile:
     """The production and compile of one function's C source, started at construction."""
@@ -32,7 +41,7 @@ class BackgroundCompile:
         self._pid = os.getpid()
         self._done = threading.Event()
         self._sourced = threading.Event()  # the source is produced (or production failed)
-        self._thread = threading.Thread(target=self._work, name=f"tensorir-cc-{name_hint}")
+        self._thread = threading.Thread(target=self._work, name=THREAD_PREFIX + name_hint)
         self._thread.start()
 
     def _work(self) -> None:
