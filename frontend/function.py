@@ -367,6 +367,8 @@ class Function:
         pending = self._pending
         assert pending is not None
         pending.wait()
+        if not pending.ready():  # a forked child: the interpreter goes on (runtime/background.py)
+            return
         if pending.error is not None:
             raise pending.error
         self._pending = None

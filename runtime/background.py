@@ -7,9 +7,10 @@ then `cache.get` (the compiler, through the disk cache and its lock; a subproces
 no GIL while it waits), then stores the source under the IR's key (cache.store_source) so the next
 process skips the passes too. The caller polls `ready()` on each call and, once it is, loads the module
 on its own thread. The thread is not a daemon: a process that ends while a compile runs waits for it, so
-the module is in the cache and the next process compiles nothing. A forked child has no such thread: in
-it `ready()` is true at once, and the caller produces and loads the code itself (cache.get waits for the
-parent's compile through the entry's lock).
+the module is in the cache and the next process compiles nothing. A child forked while the work runs has
+no such thread, and whatever lock that thread held at the fork (an import's, the cache entry's) stays held
+in it: the child never takes the compiled tier (`ready()` stays false and `wait()` returns at once) and
+its calls keep running on the interpreter.
 """
 
 from __future__ import annotations
@@ -61,20 +62,20 @@ class BackgroundCompile:
         cache.get(self.source, key=self.key)
         cache.store_source(self.source_key, self.source, self.key)
 
+    def in_child(self) -> bool:
+        """Whether this is a process forked while the work ran (where it never ends)."""
+        return os.getpid() != self._pid
+
     def ready(self) -> bool:
-        """Whether the work has ended (or this is a forked child, where it never will)."""
-        return self._done.is_set() or os.getpid() != self._pid
+        """Whether the work has ended (never, in a forked child)."""
+        return self._done.is_set() and not self.in_child()
 
     def wait_source(self) -> None:
         """Wait for the source (not for its compile)."""
-        if os.getpid() == self._pid:
+        if not self.in_child():
             self._sourced.wait()
-        elif self.source is None:
-            self.compile()
 
     def wait(self) -> None:
-        """Wait for the work (in a forked child: do it here)."""
-        if os.getpid() == self._pid:
+        """Wait for the work (in a forked child: return at once)."""
+        if not self.in_child():
             self._done.wait()
-        elif self.key is None and self.error is None:
-            self.compile()

@@ -614,7 +614,8 @@ def test_forked_children_run_compiled_code_and_numpy(tmp_path: Path) -> None:
     product. Children run compiled code on one thread and give numpy's OpenBLAS its own pool back."""
     script = tmp_path / "forked.py"
     script.write_text(_FORKED_CHILDREN)
-    env = dict(os.environ, TENSORIR_FLAGS=f"cachedir={tmp_path / 'cache'}")
+    # tiered=0: compiled before the fork (a child forked during a background compile: tests/test_tiers.py)
+    env = dict(os.environ, TENSORIR_FLAGS=f"cachedir={tmp_path / 'cache'},tiered=0")
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().splitlines()[-1] == "True"

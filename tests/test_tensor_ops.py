@@ -461,9 +461,13 @@ ERRORS: list[tuple[str, list[Type], dict[str, Any], str]] = [
     ("grad", [TF((3,), f32), TF((3,), f32)], {}, "cost must be a 0-d float tensor, got tensor<3xf32>"),
     ("grad", [TF((), i32), TF((3,), f32)], {}, "cost must be a 0-d float tensor, got tensor<i32>"),
     ("grad", [TF((), f32), TF((3,), i32)], {}, "cannot differentiate with respect to a tensor of i32"),
-    ("grad", [TF((), f32), TF((3,), f32)], {"disconnected_inputs": "warn"},
-     "disconnected_inputs must be one of ['raise', 'ignore'], got 'warn'"),
-    ("grad", [TF((), f32), TF((3,), f32)], {"consider_constant": 2}, "consider_constant 2 is not in [0, 1]"),
+    ("grad", [TF((), f32), TF((3,), f32)], {"disconnected_inputs": "loud"},
+     "disconnected_inputs must be one of ['raise', 'warn', 'ignore'], got 'loud'"),
+    ("grad", [TF((), f32), TF((3,), f32)], {"consider_constant": 2},
+     "consider_constant 2 and known_grads 0 need 2 + 2*0 of the 1 wrt operands"),
+    ("grad", [TF((), f32), TF((3,), f32), TF((3,), f32), TF((2,), f32)], {"known_grads": 1},
+     "known gradient #0 has type tensor<2xf32>, its value tensor<3xf32>"),
+    ("stop_gradient", [f32], {}, "must be a tensor"),
     ("and", [TF((3,), f32), TF((3,), f32)], {}, "is not defined for element types (f32, f32)"),
     ("or", [TF((3,), f64), TF((3,), i1)], {}, "is not defined for element types (f64, i1)"),
     ("xor", [TF((3,), f32), TF((3,), i32)], {}, "is not defined for element types"),
@@ -574,8 +578,9 @@ def test_every_tensor_op_is_tested() -> None:
         "subtensor", "set_subtensor", "inc_subtensor", "take", "inc_take", "set_take", "zeros", "ones", "eye",
         "arange", "constant"}
     error_tested = {e[0] for e in ERRORS}
-    # tensor.grad runs only once autodiff expanded it (its refusal and its expansion: tests/test_grad.py)
-    assert tensor_ops - run_tested - {"grad"} == set(), "ops without an interpreter test"
+    # tensor.grad runs only once autodiff expanded it (its refusal and its expansion: tests/test_grad.py);
+    # tensor.stop_gradient runs on the interpreter in tests/test_grad_api.py
+    assert tensor_ops - run_tested - {"grad", "stop_gradient"} == set(), "ops without an interpreter test"
     assert tensor_ops - error_tested == set(), "ops without a verifier-error test"
 
 

@@ -97,3 +97,31 @@ def test_a_process_that_ends_first_waits_for_the_compile_so_the_next_one_compile
                                       check=True).stdout) for _ in range(2)]
     assert runs[1] == {"compiled": True, "compiles": 0}
     assert list(tmp_path.glob("c/*/module.so"))
+
+
+_FORKED: list[tensorir.Function] = []  # the function a forked child calls (a fork copies it; no pickling)
+
+
+def _call_in_child(a: np.ndarray, b: np.float32) -> tuple[bool, list[float]]:
+    f = _FORKED[0]
+    return f.compiled, f(a, b).tolist()
+
+
+def test_a_child_forked_during_the_compile_runs_the_interpreter(tmp_path: Path) -> None:
+    import multiprocessing as mp
+
+    wrapper, release = _held_compiler(tmp_path)
+    inputs, out = _graph()
+    a, b = np.linspace(-1, 1, 9, dtype=np.float32), np.float32(1.5)
+    with config.change_flags(tiered=True, cc=str(wrapper), cachedir=str(tmp_path / "cache")):
+        f = tensorir.function(inputs, out)
+        f(a, b)
+        _FORKED[:] = [f]
+        with mp.get_context("fork").Pool(1) as pool:  # the parent's compile is held: it runs during the fork
+            compiled, got = pool.apply(_call_in_child, (a, b))
+        _FORKED.clear()
+        release.touch()
+        f.wait()
+    assert not compiled
+    np.testing.assert_array_equal(got, tensorir.function(inputs, out, target="interp")(a, b))
+    assert f.compiled
