@@ -7,6 +7,12 @@ builds the command line and turns failures into `TirError`s that say what to do:
     cc -O3 -march=native <config.cflags> -fno-math-errno -fPIC -shared -fopenmp -std=gnu11
        -I<python> -I<numpy> -I<c_runtime> -I<openblas> -DTIR_MODNAME=<name> src.c -o out.so
        -Wl,--as-needed -L<openblas lib> -lscipy_openblas -Wl,-rpath,<openblas lib>
+       [-L<entry> -l:libtir_sinf-<key>.so -Wl,-rpath,<entry> ...]
+
+The last line links the math functions the source calls out of line (runtime/mathlib.py), each a library
+built once by `compile_library` with the same flags (cached by runtime/cache.py `math_libraries`):
+
+    cc <config.cflags> <required flags> -I<c_runtime> -Wl,-soname,libtir_sinf-<key>.so lib.c -o lib.so
 
 `config.cflags` (default `-O3 -march=native`) is the user's part: optimisation level and target CPU;
 the rest is required. `-ffast-math` and its parts are refused: tir_math.h relies on IEEE semantics.
@@ -23,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,12 +127,23 @@ def runtime_headers_digest() -> str:
     return h.hexdigest()
 
 
-# Compiler invocations in this process (cache.stats() reports it).
-_counters = {"compiles": 0}
+# Compiler invocations in this process (cache.stats() reports them): modules, math libraries.
+_counters = {"compiles": 0, "library_compiles": 0}
 
 
-def compile_module(source_path: Path, output_path: Path, modname: str, compiler: Compiler | None = None) -> None:
-    """Build `source_path` into the extension module `output_path` whose init is `PyInit_<modname>`.
+def _library_link_flags(libraries: Sequence[Path]) -> list[str]:
+    """Link to each library by its file name (its soname) with an rpath to its directory: the module finds it
+    wherever the process runs, and a moved cache fails to load and is rebuilt (runtime/c_module.load)."""
+    flags = []
+    for lib in libraries:
+        flags += [f"-L{lib.parent}", f"-l:{lib.name}", f"-Wl,-rpath,{lib.parent}"]
+    return flags
+
+
+def compile_module(source_path: Path, output_path: Path, modname: str, compiler: Compiler | None = None,
+                   libraries: Sequence[Path] = ()) -> None:
+    """Build `source_path` into the extension module `output_path` whose init is `PyInit_<modname>`, linked
+    to `libraries` (the math functions it calls out of line: runtime/mathlib.py).
 
     Raises TirError with the first error lines of the compiler (and where the source was kept) on failure.
     """
@@ -133,10 +151,22 @@ def compile_module(source_path: Path, output_path: Path, modname: str, compiler:
     flags = compile_flags()
     link = [f for f in flags if f.startswith(("-Wl,", "-L", "-l"))]
     cflags = [f for f in flags if f not in link]
-    cmd = [cc.path, *cflags, f"-DTIR_MODNAME={modname}", str(source_path), "-o", str(output_path), *link]
+    _run(cc, [cc.path, *cflags, f"-DTIR_MODNAME={modname}", str(source_path), "-o", str(output_path), *link,
+              *_library_link_flags(libraries)], source_path, "compiles")
+
+
+def compile_library(source_path: Path, output_path: Path, soname: str, compiler: Compiler | None = None) -> None:
+    """Build `source_path` (runtime/mathlib.py's source of one function) into a shared library named `soname`,
+    with the user's flags and the required ones, as generated code."""
+    cc = compiler or find_compiler()
+    _run(cc, [cc.path, *user_flags(), *REQUIRED_FLAGS, f"-I{RUNTIME_DIR}", f"-Wl,-soname,{soname}",
+              str(source_path), "-o", str(output_path)], source_path, "library_compiles")
+
+
+def _run(cc: Compiler, cmd: list[str], source_path: Path, counter: str) -> None:
     if config.debug >= 5:
         print("tensorir: " + shlex.join(cmd), file=sys.stderr)
-    _counters["compiles"] += 1
+    _counters[counter] += 1
     try:
         out = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as e:

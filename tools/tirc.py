@@ -192,7 +192,7 @@ def _run_c(module: Operation, sym: str, inputs: list[Any]) -> list[Any]:
 def cmd_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..runtime import ccompiler
+    from ..runtime import cache, ccompiler, mathlib
 
     if args.target != "c":
         raise TirError(f"tirc build: target '{args.target}' is not available yet (available: c)")
@@ -207,7 +207,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         c_path.write_text(source)
     except OSError as e:
         raise TirError(f"cannot write into '{out_dir}': {e.strerror or e}") from None
-    ccompiler.compile_module(c_path, out_dir / f"{sym}.so", sym)
+    ccompiler.compile_module(c_path, out_dir / f"{sym}.so", sym,
+                             libraries=cache.math_libraries(mathlib.used(source)))
     print(f"{c_path}\n{out_dir / (sym + '.so')}")
     return 0
 
