@@ -131,7 +131,7 @@ def runtime_headers_digest() -> str:
 _counters = {"compiles": 0, "library_compiles": 0}
 
 
-def _library_link_flags(libraries: Sequence[Path]) -> list[str]:
+def library_link_flags(libraries: Sequence[Path]) -> list[str]:
     """Link to each library by its file name (its soname) with an rpath to its directory: the module finds it
     wherever the process runs, and a moved cache fails to load and is rebuilt (runtime/c_module.load)."""
     flags = []
@@ -152,7 +152,7 @@ def compile_module(source_path: Path, output_path: Path, modname: str, compiler:
     link = [f for f in flags if f.startswith(("-Wl,", "-L", "-l"))]
     cflags = [f for f in flags if f not in link]
     _run(cc, [cc.path, *cflags, f"-DTIR_MODNAME={modname}", str(source_path), "-o", str(output_path), *link,
-              *_library_link_flags(libraries)], source_path, "compiles")
+              *library_link_flags(libraries)], source_path, "compiles")
 
 
 def compile_library(source_path: Path, output_path: Path, soname: str, compiler: Compiler | None = None) -> None:
