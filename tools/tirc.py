@@ -1,7 +1,8 @@
 """`tirc`: compile and run .tir files.
 
     tirc run FILE [--func F] --input x=x.npy --input y=3.5 [--output out.npz] [--target interp|c]
-    tirc build FILE [--func F] -o DIR   (writes DIR/<func>.c and the compiled DIR/<func>.so)
+    tirc build FILE [--func F] -o DIR   (writes DIR/<func>.c and the compiled DIR/<func>.so, which links
+                                         the math libraries it calls from the cache: runtime/mathlib.py)
 
 `run` parses FILE, runs the target's pipeline (`interp`: canonicalize, cse, dce) and then the
 reference interpreter on the inputs, named by the function's argument names; a value is a
