@@ -588,14 +588,14 @@ class CRenderer(CStyleRenderer):
         return fn
 
     def _library_call_count(self, kfn: K.KernelFuncOp) -> int:
-        """How many ops of the kernel call a function of runtime/mathlib.py's table."""
-        def calls_library(o: Operation) -> bool:
+        """How many scalar ops of the kernel call a function of runtime/mathlib.py's table."""
+        count = 0
+        for o in kfn.walk():
             name = o.name.removeprefix("scalar.")
-            t = o.results[0].type if o.results else None
-            return name in MATH_FUNCS and isinstance(t, ScalarType) and MATH_FUNCS[name][t.name == "f64"] in \
-                mathlib.FUNCTIONS
-
-        return sum(1 for o in kfn.walk() if o.name.startswith("scalar.") and calls_library(o))
+            if o.name.startswith("scalar.") and name in MATH_FUNCS and o.results:
+                t = o.results[0].type
+                count += isinstance(t, ScalarType) and CStyleRenderer.math_fn(self, name, t) in mathlib.FUNCTIONS
+        return count
 
     def render_scalar(self, op: Operation) -> None:
         super().render_scalar(op)
