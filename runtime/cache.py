@@ -189,10 +189,15 @@ def _build(entry: Path, source: str, key: str, library: str | None) -> None:
         _write_atomic(src, source.encode())
     tmp = entry / f"{so_name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
+        functions = mathlib.used(source)
         if library:
             ccompiler.compile_library(src, tmp, so_name)
-        else:
-            ccompiler.compile_module(src, tmp, module_name(key), libraries=math_libraries(mathlib.used(source)))
+        elif all(_library_built(fn) for fn in functions):
+            ccompiler.compile_module(src, tmp, module_name(key), libraries=math_libraries(functions))
+        else:  # the first module to call them (once per machine): build the libraries while compiling it
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                libraries = pool.submit(math_libraries, functions)
+                ccompiler.compile_module(src, tmp, module_name(key), libraries=libraries.result)
         digest = _sha256_file(tmp)
         os.replace(tmp, entry / so_name)
         _write_atomic(entry / sha_name, (digest + "\n").encode())
@@ -231,6 +236,11 @@ def get(source: str, *, key: str | None = None, rebuild: bool = False, library: 
             _stats["rebuilds"] += 1
         _build(entry, source, key, library)
     return key, so
+
+
+def _library_built(fn: str) -> bool:
+    key = cache_key(mathlib.library_source(fn))
+    return is_valid(cache_root() / key, *_files(key, fn))
 
 
 def math_libraries(functions: list[str]) -> list[Path]:

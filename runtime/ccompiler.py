@@ -21,6 +21,7 @@ the rest is required. `-ffast-math` and its parts are refused: tir_math.h relies
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -29,7 +30,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,9 +142,11 @@ def library_link_flags(libraries: Sequence[Path]) -> list[str]:
 
 
 def compile_module(source_path: Path, output_path: Path, modname: str, compiler: Compiler | None = None,
-                   libraries: Sequence[Path] = ()) -> None:
+                   libraries: Sequence[Path] | Callable[[], Sequence[Path]] = ()) -> None:
     """Build `source_path` into the extension module `output_path` whose init is `PyInit_<modname>`, linked
-    to `libraries` (the math functions it calls out of line: runtime/mathlib.py).
+    to `libraries` (the math functions it calls out of line: runtime/mathlib.py). A callable `libraries`
+    (that waits for libraries being built meanwhile) is called between compiling the module to an object
+    file and linking it.
 
     Raises TirError with the first error lines of the compiler (and where the source was kept) on failure.
     """
@@ -151,8 +154,18 @@ def compile_module(source_path: Path, output_path: Path, modname: str, compiler:
     flags = compile_flags()
     link = [f for f in flags if f.startswith(("-Wl,", "-L", "-l"))]
     cflags = [f for f in flags if f not in link]
-    _run(cc, [cc.path, *cflags, f"-DTIR_MODNAME={modname}", str(source_path), "-o", str(output_path), *link,
-              *library_link_flags(libraries)], source_path, "compiles")
+    compile_ = [cc.path, *cflags, f"-DTIR_MODNAME={modname}", str(source_path)]
+    if not callable(libraries):
+        _run(cc, [*compile_, "-o", str(output_path), *link, *library_link_flags(libraries)], source_path, "compiles")
+        return
+    obj = output_path.with_name(output_path.name + ".o")
+    try:
+        _run(cc, [*compile_, "-c", "-o", str(obj)], source_path, "compiles")
+        _run(cc, [cc.path, *cflags, str(obj), "-o", str(output_path), *link, *library_link_flags(libraries())],
+             source_path, None)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(obj)
 
 
 def compile_library(source_path: Path, output_path: Path, soname: str, compiler: Compiler | None = None) -> None:
@@ -163,10 +176,11 @@ def compile_library(source_path: Path, output_path: Path, soname: str, compiler:
               str(source_path), "-o", str(output_path)], source_path, "library_compiles")
 
 
-def _run(cc: Compiler, cmd: list[str], source_path: Path, counter: str) -> None:
+def _run(cc: Compiler, cmd: list[str], source_path: Path, counter: str | None) -> None:
     if config.debug >= 5:
         print("tensorir: " + shlex.join(cmd), file=sys.stderr)
-    _counters[counter] += 1
+    if counter:
+        _counters[counter] += 1
     try:
         out = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as e:
