@@ -189,15 +189,10 @@ def _build(entry: Path, source: str, key: str, library: str | None) -> None:
         _write_atomic(src, source.encode())
     tmp = entry / f"{so_name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        functions = mathlib.used(source)
         if library:
             ccompiler.compile_library(src, tmp, so_name)
-        elif all(_library_built(fn) for fn in functions):
-            ccompiler.compile_module(src, tmp, module_name(key), libraries=math_libraries(functions))
-        else:  # the first module to call them (once per machine): build the libraries while compiling it
-            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                libraries = pool.submit(math_libraries, functions)
-                ccompiler.compile_module(src, tmp, module_name(key), libraries=libraries.result)
+        else:
+            _compile_module(src, tmp, key, mathlib.used(source))
         digest = _sha256_file(tmp)
         os.replace(tmp, entry / so_name)
         _write_atomic(entry / sha_name, (digest + "\n").encode())
@@ -206,8 +201,19 @@ def _build(entry: Path, source: str, key: str, library: str | None) -> None:
             os.unlink(tmp)
 
 
+def _compile_module(src: Path, out: Path, key: str, functions: list[str]) -> None:
+    """Compile the module, linked to the math libraries of `functions`."""
+    if all(_library_built(fn) for fn in functions):
+        ccompiler.compile_module(src, out, module_name(key), libraries=math_libraries(functions))
+        return
+    # the first module to call them (once per machine): build the libraries while compiling it
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        libraries = pool.submit(math_libraries, functions)
+        ccompiler.compile_module(src, out, module_name(key), libraries=libraries.result)
+
+
 def get(source: str, *, key: str | None = None, rebuild: bool = False, library: str | None = None) -> tuple[str, Path]:
-    """(key, path of a valid module.so) for `source`, compiling it if no valid entry exists.
+    """(key, path of a valid module.so, or library) for `source`, compiling it if no valid entry exists.
 
     `rebuild=True` compiles even over an entry whose checksum is fine (the caller could not load it).
     `library`: `source` is the math library of that tir_math.h function (`math_libraries`), not a module.
@@ -239,6 +245,7 @@ def get(source: str, *, key: str | None = None, rebuild: bool = False, library: 
 
 
 def _library_built(fn: str) -> bool:
+    """Whether the math library of `fn` is in the cache (valid) under the current compiler and flags."""
     key = cache_key(mathlib.library_source(fn))
     return is_valid(cache_root() / key, *_files(key, fn))
 
