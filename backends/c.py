@@ -34,7 +34,9 @@ from ..ir.attributes import DYN
 from ..ir.core import Location, Operation, OpResult, TirError, Value
 from ..ir.types import MemRefType, ScalarType, f32, scalar
 from ..passes.tied import tied_buffers, top_index
+from ..runtime import mathlib
 from .cstyle import (
+    MATH_FUNCS,
     CStyleRenderer,
     MemRef,
     _is_int_literal,
@@ -93,6 +95,10 @@ class CRenderer(CStyleRenderer):
         # is beyond their range.
         self.range_flag: str | None = None
         self.fast_twins: set[str] = set()
+        # tir_math.h functions called out of line (runtime/mathlib.py): those of mathlib.ALWAYS, and every
+        # one of mathlib.FUNCTIONS while a kernel with more than mathlib.INLINE_MAX of their calls is rendered.
+        self.library_calls: set[str] = set()
+        self.large_kernel = False
 
     def _flag_clause(self) -> str:
         return f" reduction(|:{self.range_flag})" if self.range_flag else ""
@@ -578,9 +584,22 @@ class CRenderer(CStyleRenderer):
         return f"{self.range_flag} = 1;" if self.range_flag else None
 
     def math_fn(self, name: str, t: ScalarType) -> str:
-        if self.range_flag and name in ("sin", "cos") and t.name == "f32":
-            return f"tir_{name}f_fast"
-        return super().math_fn(name, t)
+        fn = f"tir_{name}f_fast" if self.range_flag and name in ("sin", "cos") and t.name == "f32" \
+            else super().math_fn(name, t)
+        if fn in mathlib.ALWAYS or (self.large_kernel and fn in mathlib.FUNCTIONS):
+            self.library_calls.add(fn)
+            return mathlib.symbol(fn)
+        return fn
+
+    def _library_call_count(self, kfn: K.KernelFuncOp) -> int:
+        """How many scalar ops of the kernel call a function of runtime/mathlib.py's table."""
+        count = 0
+        for o in kfn.walk():
+            name = o.name.removeprefix("scalar.")
+            if o.name.startswith("scalar.") and name in MATH_FUNCS and o.results:
+                t = o.results[0].type
+                count += isinstance(t, ScalarType) and CStyleRenderer.math_fn(self, name, t) in mathlib.FUNCTIONS
+        return count
 
     def render_scalar(self, op: Operation) -> None:
         super().render_scalar(op)
@@ -598,15 +617,17 @@ class CRenderer(CStyleRenderer):
         a buffer it writes (and whose buffers don't alias): then every output element is written
         again with the exact value.
         """
-        exact = self.render_kernel(kfn, restrict_ok)
-        has_check = self.has_check
-        if not (_uses_f32_trig(kfn) and all(restrict_ok) and not _reads_what_it_writes(kfn)):
-            return exact
-        self.range_flag = "tir_big"
+        self.large_kernel = self._library_call_count(kfn) > mathlib.INLINE_MAX
         try:
+            exact = self.render_kernel(kfn, restrict_ok)
+            has_check = self.has_check
+            if not (_uses_f32_trig(kfn) and all(restrict_ok) and not _reads_what_it_writes(kfn)):
+                return exact
+            self.range_flag = "tir_big"
             twin = self.render_kernel(kfn, restrict_ok)
         finally:
             self.range_flag = None
+            self.large_kernel = False
         self.has_check = has_check or self.has_check
         head = twin[0].replace(f"{self.kernel_prefix} {kfn.sym_name}(", f"static int {kfn.sym_name}_fast(", 1)
         self.fast_twins.add(kfn.sym_name)
@@ -872,6 +893,8 @@ class CRenderer(CStyleRenderer):
         if self.uses_copy:
             out.append("#define TIR_USE_COPY 1")
         out += ['#include "tir_runtime.h"', '#include "tir_ops.h"', ""]
+        if self.library_calls:
+            out += [mathlib.declaration(fn) for fn in sorted(self.library_calls)] + [""]
         for red in sorted(self.user_reductions):
             kind, tname = red.split(":")
             ctype = self.type_names[tname]

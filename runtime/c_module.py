@@ -63,7 +63,7 @@ import numpy as np
 
 from ..config import config
 from ..ir.core import TirError
-from . import cache
+from . import cache, mathlib
 
 # Set around the first import (libgomp and OpenBLAS read them when they are loaded); the user's values win.
 THREAD_ENV = {"GOMP_SPINCOUNT": "3000", "OPENBLAS_THREAD_TIMEOUT": "4"}
@@ -287,6 +287,11 @@ def load(source: str, name_hint: str = "tir", key: str | None = None) -> CModule
     except ImportError as first:
         # A valid checksum over a module that does not load (an edited entry, a library that moved): rebuild once.
         key, path = cache.get(source, key=key, rebuild=True)
+        # The math libraries it links (runtime/mathlib.py) may have been missing: glibc then remembers for the
+        # life of the process that their rpath directories do not exist. Loaded by path first, they are found
+        # by their sonames.
+        for lib in cache.math_libraries(mathlib.used(source)):
+            ctypes.CDLL(str(lib))
         try:
             with _thread_env():
                 module = _import(name, path)

@@ -6,6 +6,10 @@ Layout, under `config.cachedir` (default `$XDG_CACHE_HOME/tensorir` or `~/.cache
     c/<key>/module.so       the extension module, init function PyInit_tir_<key[:32]>
     c/<key>/module.sha256   checksum of module.so, written after it: a missing or wrong one means rebuild
     c/<key>/lock            fcntl.flock'ed by the process compiling this entry
+    c/<key>/libtir_sinf-<key[:16]>.so, library.sha256
+                            instead of module.so and module.sha256: a math library (`math_libraries`,
+                            runtime/mathlib.py), one per tir_math.h function, built the first time a module
+                            calls it and linked by the modules that do
 
 `key` = sha256 of the source, the compiler (path and `--version`), the flags, the Python ABI, numpy's
 version, tensorir's version, the runtime headers and (with -march=native) the CPU's model and flags.
@@ -19,6 +23,7 @@ crashed compiler never blocks anyone); a live holder that hangs is waited for at
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
 import fcntl
@@ -36,20 +41,22 @@ from pathlib import Path
 
 from ..config import config
 from ..ir.core import TirError
-from . import ccompiler
+from . import ccompiler, mathlib
 
 LOCK_TIMEOUT_S = 600.0
-_stats = {"disk_hits": 0, "memory_hits": 0, "rebuilds": 0, "lock_waits": 0}
+_stats = {"disk_hits": 0, "memory_hits": 0, "rebuilds": 0, "lock_waits": 0, "library_hits": 0}
 
 
 def stats() -> dict[str, float]:
-    """Counters of this process: compiles (compiler runs), compile_s (their wall time, seconds), disk_hits,
-    memory_hits, rebuilds, lock_waits."""
+    """Counters of this process: compiles (compiler runs for modules), compile_s (the wall time of every
+    compiler run, seconds), disk_hits, memory_hits, rebuilds, lock_waits; library_compiles and library_hits
+    for the math libraries (`math_libraries`)."""
     return {**ccompiler._counters, **_stats}
 
 
 def reset_stats() -> None:
-    ccompiler._counters.update(compiles=0, compile_s=0.0)
+    for k in ccompiler._counters:
+        ccompiler._counters[k] = 0
     for k in _stats:
         _stats[k] = 0
 
@@ -118,11 +125,11 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def is_valid(entry: Path) -> bool:
-    """module.so exists and matches module.sha256."""
+def is_valid(entry: Path, so_name: str = "module.so", sha_name: str = "module.sha256") -> bool:
+    """module.so (or a library's `so_name`) exists and matches module.sha256 (`sha_name`)."""
     try:
-        want = (entry / "module.sha256").read_text().strip()
-        return bool(want) and _sha256_file(entry / "module.so") == want
+        want = (entry / sha_name).read_text().strip()
+        return bool(want) and _sha256_file(entry / so_name) == want
     except OSError:
         return False
 
@@ -184,48 +191,95 @@ def _locked(entry: Path) -> Iterator[None]:
             os.close(fd)  # releases the flock
 
 
-def _build(entry: Path, source: str, key: str) -> None:
+def library_file(key: str, fn: str) -> str:
+    """The file name, also the soname, of the math library of tir_math.h's `fn` (runtime/mathlib.py) under `key`:
+    unique per key, so that modules of two flag sets in one process each find their own."""
+    return f"lib{fn}-{key[:16]}.so"
+
+
+def _files(key: str, library: str | None) -> tuple[str, str]:
+    """(shared object, checksum) file names of an entry: a module's, or that of the math library of `library`."""
+    return (library_file(key, library), "library.sha256") if library else ("module.so", "module.sha256")
+
+
+def _build(entry: Path, source: str, key: str, library: str | None) -> None:
+    so_name, sha_name = _files(key, library)
     src = entry / "source.c"
     if not src.exists() or src.read_text(errors="replace") != source:
         _write_atomic(src, source.encode())
-    tmp = entry / f"module.so.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = entry / f"{so_name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        ccompiler.compile_module(src, tmp, module_name(key))
+        if library:
+            ccompiler.compile_library(src, tmp, so_name)
+        else:
+            _compile_module(src, tmp, key, mathlib.used(source))
         digest = _sha256_file(tmp)
-        os.replace(tmp, entry / "module.so")
-        _write_atomic(entry / "module.sha256", (digest + "\n").encode())
+        os.replace(tmp, entry / so_name)
+        _write_atomic(entry / sha_name, (digest + "\n").encode())
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
 
 
-def get(source: str, *, key: str | None = None, rebuild: bool = False) -> tuple[str, Path]:
-    """(key, path of a valid module.so) for `source`, compiling it if no valid entry exists.
+def _compile_module(src: Path, out: Path, key: str, functions: list[str]) -> None:
+    """Compile the module, linked to the math libraries of `functions`."""
+    if all(_library_built(fn) for fn in functions):
+        ccompiler.compile_module(src, out, module_name(key), libraries=math_libraries(functions))
+        return
+    # the first module to call them (once per machine): build the libraries while compiling it
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        libraries = pool.submit(math_libraries, functions)
+        ccompiler.compile_module(src, out, module_name(key), libraries=libraries.result)
+
+
+def get(source: str, *, key: str | None = None, rebuild: bool = False, library: str | None = None) -> tuple[str, Path]:
+    """(key, path of a valid module.so, or library) for `source`, compiling it if no valid entry exists.
 
     `rebuild=True` compiles even over an entry whose checksum is fine (the caller could not load it).
+    `library`: `source` is the math library of that tir_math.h function (`math_libraries`), not a module.
     """
     key = key or cache_key(source)
     entry = cache_root() / key
-    so = entry / "module.so"
-    if not rebuild and is_valid(entry):
-        _stats["disk_hits"] += 1
+    so_name, sha_name = _files(key, library)
+    so, sha = entry / so_name, entry / sha_name
+    hits = "library_hits" if library else "disk_hits"
+    if not rebuild and is_valid(entry, so_name, sha_name):
+        _stats[hits] += 1
         return key, so
     try:
         entry.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise TirError(f"cannot create the cache directory {entry} ({e.strerror}); "
                        "set TENSORIR_FLAGS=cachedir=/a/writable/dir") from None
-    stamp = (entry / "module.sha256").read_text() if rebuild and (entry / "module.sha256").exists() else None
+    stamp = sha.read_text() if rebuild and sha.exists() else None
     with _locked(entry):
         # Another process may have built (or rebuilt) it while we waited.
-        current = (entry / "module.sha256").read_text() if (entry / "module.sha256").exists() else None
-        if is_valid(entry) and not (rebuild and current == stamp):
-            _stats["disk_hits"] += 1
+        current = sha.read_text() if sha.exists() else None
+        if is_valid(entry, so_name, sha_name) and not (rebuild and current == stamp):
+            _stats[hits] += 1
             return key, so
         if so.exists() or rebuild:
             _stats["rebuilds"] += 1
-        _build(entry, source, key)
+        _build(entry, source, key, library)
     return key, so
+
+
+def _library_built(fn: str) -> bool:
+    """Whether the math library of `fn` is in the cache (valid) under the current compiler and flags."""
+    key = cache_key(mathlib.library_source(fn))
+    return is_valid(cache_root() / key, *_files(key, fn))
+
+
+def math_libraries(functions: list[str]) -> list[Path]:
+    """The math libraries of tir_math.h's `functions` (runtime/mathlib.py) under the current compiler and
+    flags, building the missing ones (in parallel: each takes a compiler run of ~0.2 s, once per machine)."""
+    def one(fn: str) -> Path:
+        return get(mathlib.library_source(fn), library=fn)[1]
+
+    if len(functions) <= 1:
+        return [one(fn) for fn in functions]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(functions), os.cpu_count() or 1)) as pool:
+        return list(pool.map(one, functions))
 
 
 # ---------------------------------------------------------------- generated sources, keyed by IR

@@ -7,6 +7,12 @@ builds the command line and turns failures into `TirError`s that say what to do:
     cc -O3 -march=native <config.cflags> -fno-math-errno -fPIC -shared -fopenmp -std=gnu11
        -I<python> -I<numpy> -I<c_runtime> -I<openblas> -DTIR_MODNAME=<name> src.c -o out.so
        -Wl,--as-needed -L<openblas lib> -lscipy_openblas -Wl,-rpath,<openblas lib>
+       [-L<entry> -l:libtir_sinf-<key>.so -Wl,-rpath,<entry> ...]
+
+The last line links the math functions the source calls out of line (runtime/mathlib.py), each a library
+built once by `compile_library` with the same flags (cached by runtime/cache.py `math_libraries`):
+
+    cc <config.cflags> <required flags> -I<c_runtime> -Wl,-soname,libtir_sinf-<key>.so lib.c -o lib.so
 
 `config.cflags` (default `-O3 -march=native`) is the user's part: optimisation level and target CPU;
 the rest is required. `-ffast-math` and its parts are refused: tir_math.h relies on IEEE semantics.
@@ -16,6 +22,7 @@ the rest is required. `-ffast-math` and its parts are refused: tir_math.h relies
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -25,6 +32,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,12 +130,26 @@ def runtime_headers_digest() -> str:
     return h.hexdigest()
 
 
-# Compiler invocations in this process and their wall time in seconds (cache.stats() reports them).
-_counters: dict[str, float] = {"compiles": 0, "compile_s": 0.0}
+# Compiler invocations in this process (cache.stats() reports them): modules, math libraries, and the
+# wall time of all of them in seconds.
+_counters: dict[str, float] = {"compiles": 0, "library_compiles": 0, "compile_s": 0.0}
 
 
-def compile_module(source_path: Path, output_path: Path, modname: str, compiler: Compiler | None = None) -> None:
-    """Build `source_path` into the extension module `output_path` whose init is `PyInit_<modname>`.
+def library_link_flags(libraries: Sequence[Path]) -> list[str]:
+    """Link to each library by its file name (its soname) with an rpath to its directory: the module finds it
+    wherever the process runs, and a moved cache fails to load and is rebuilt (runtime/c_module.load)."""
+    flags = []
+    for lib in libraries:
+        flags += [f"-L{lib.parent}", f"-l:{lib.name}", f"-Wl,-rpath,{lib.parent}"]
+    return flags
+
+
+def compile_module(source_path: Path, output_path: Path, modname: str, compiler: Compiler | None = None,
+                   libraries: Sequence[Path] | Callable[[], Sequence[Path]] = ()) -> None:
+    """Build `source_path` into the extension module `output_path` whose init is `PyInit_<modname>`, linked
+    to `libraries` (the math functions it calls out of line: runtime/mathlib.py). A callable `libraries`
+    (that waits for libraries being built meanwhile) is called between compiling the module to an object
+    file and linking it.
 
     Raises TirError with the first error lines of the compiler (and where the source was kept) on failure.
     """
@@ -135,10 +157,33 @@ def compile_module(source_path: Path, output_path: Path, modname: str, compiler:
     flags = compile_flags()
     link = [f for f in flags if f.startswith(("-Wl,", "-L", "-l"))]
     cflags = [f for f in flags if f not in link]
-    cmd = [cc.path, *cflags, f"-DTIR_MODNAME={modname}", str(source_path), "-o", str(output_path), *link]
+    compile_ = [cc.path, *cflags, f"-DTIR_MODNAME={modname}", str(source_path)]
+    if not callable(libraries):
+        _run(cc, [*compile_, "-o", str(output_path), *link, *library_link_flags(libraries)], source_path, "compiles")
+        return
+    obj = output_path.with_name(output_path.name + ".o")
+    try:
+        _run(cc, [*compile_, "-c", "-o", str(obj)], source_path, "compiles")
+        _run(cc, [cc.path, *cflags, str(obj), "-o", str(output_path), *link, *library_link_flags(libraries())],
+             source_path, None)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(obj)
+
+
+def compile_library(source_path: Path, output_path: Path, soname: str, compiler: Compiler | None = None) -> None:
+    """Build `source_path` (runtime/mathlib.py's source of one function) into a shared library named `soname`,
+    with the user's flags and the required ones, as generated code."""
+    cc = compiler or find_compiler()
+    _run(cc, [cc.path, *user_flags(), *REQUIRED_FLAGS, f"-I{RUNTIME_DIR}", f"-Wl,-soname,{soname}",
+              str(source_path), "-o", str(output_path)], source_path, "library_compiles")
+
+
+def _run(cc: Compiler, cmd: list[str], source_path: Path, counter: str | None) -> None:
     if config.debug >= 5:
         print("tensorir: " + shlex.join(cmd), file=sys.stderr)
-    _counters["compiles"] += 1
+    if counter:
+        _counters[counter] += 1
     start = time.perf_counter()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True)

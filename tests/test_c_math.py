@@ -2,7 +2,9 @@
 
 Builds a small shared library from a generated C file (one loop per function),
 loads it with ctypes and compares against float64 numpy/scipy references
-rounded to float32.  Skipped when gcc is unavailable.
+rounded to float32: once with the functions inlined, once calling the vector
+variants of the out-of-line math libraries (runtime/mathlib.py).  Skipped when
+gcc is unavailable.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tensorir.runtime import cache, ccompiler, mathlib
 
 RUNTIME_DIR = Path(__file__).resolve().parents[1] / "backends" / "c_runtime"
 # Must match the "REQUIRED COMPILER FLAGS" comment in tir_math.h.
@@ -34,34 +37,49 @@ F32_BINARY = ["atan2f", "powf"]
 F64_UNARY = ["exp", "expm1", "log", "log1p", "sin", "cos", "tanh", "sigmoid", "softplus", "erf"]
 
 
-def _c_source() -> str:
+def _c_source(library: bool) -> str:
+    """One loop per function; with `library`, the loops call the out-of-line functions of runtime/mathlib.py
+    (their vector variants, as generated code does) wherever the library has them."""
+    def fn(name: str) -> str:
+        return mathlib.symbol(f"tir_{name}") if library and f"tir_{name}" in mathlib.FUNCTIONS else f"tir_{name}"
+
     lines = ['#include "tir_math.h"']
+    if library:
+        lines += [mathlib.declaration(f"tir_{f}") for f in F32_UNARY + F32_BINARY + F64_UNARY
+                  if f"tir_{f}" in mathlib.FUNCTIONS]
     for f in F32_UNARY:
         lines.append(
             f"void tir_test_{f}(const float* x, float* y, long n)"
-            f"{{ for (long i = 0; i < n; ++i) y[i] = tir_{f}(x[i]); }}"
+            f"{{ for (long i = 0; i < n; ++i) y[i] = {fn(f)}(x[i]); }}"
         )
     for f in F32_BINARY:
         lines.append(
             f"void tir_test_{f}(const float* a, const float* b, float* y, long n)"
-            f"{{ for (long i = 0; i < n; ++i) y[i] = tir_{f}(a[i], b[i]); }}"
+            f"{{ for (long i = 0; i < n; ++i) y[i] = {fn(f)}(a[i], b[i]); }}"
         )
     for f in F64_UNARY:
         lines.append(
             f"void tir_test_{f}(const double* x, double* y, long n)"
-            f"{{ for (long i = 0; i < n; ++i) y[i] = tir_{f}(x[i]); }}"
+            f"{{ for (long i = 0; i < n; ++i) y[i] = {fn(f)}(x[i]); }}"
         )
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture(scope="module")
-def lib(tmp_path_factory):
+@pytest.fixture(scope="module", params=["inline", "library"])
+def lib(request, tmp_path_factory):
+    """The functions inlined into the test loops, or called from the math libraries the c target links
+    (built with config.cflags, as for generated code; the loops compiled with -fopenmp-simd)."""
+    library = request.param == "library"
     d = tmp_path_factory.mktemp("tirmath")
     src = d / "t.c"
-    src.write_text(_c_source())
+    src.write_text(_c_source(library))
     so = d / "libt.so"
+    link = []
+    if library:
+        used = sorted(f"tir_{f}" for f in F32_UNARY + F32_BINARY + F64_UNARY if f"tir_{f}" in mathlib.FUNCTIONS)
+        link = ["-fopenmp-simd", *ccompiler.library_link_flags(cache.math_libraries(used))]
     subprocess.run(
-        [GCC, *CFLAGS, "-shared", "-fPIC", f"-I{RUNTIME_DIR}", str(src), "-o", str(so)],
+        [GCC, *CFLAGS, "-shared", "-fPIC", f"-I{RUNTIME_DIR}", str(src), "-o", str(so), *link],
         check=True, capture_output=True, text=True,
     )
     return ctypes.CDLL(str(so))
@@ -379,3 +397,25 @@ def test_w1_loop_vectorizes(tmp_path, march):
     msgs = res.stdout + res.stderr
     # the `for` loop is on line 4 of W1_SRC
     assert re.search(r"w1\.c:4:\d+: optimized: loop vectorized using (16|32|64) byte vectors", msgs), msgs
+
+
+@pytest.mark.parametrize("march", ["native", "x86-64", "x86-64-v3", "znver1", "skylake-avx512"])
+def test_library_calls_vectorize(tmp_path, march):
+    # A loop calling the out-of-line functions (runtime/mathlib.py's declarations, as generated code has them)
+    # vectorizes with calls of their vector-ABI variants (_ZGV<isa>N<lanes>v_...), whichever ISA the flags
+    # pick; the library defines every variant (test_math_library_is_built_once, tests/test_c_target.py).
+    src = tmp_path / "lib.c"
+    src.write_text("\n".join([
+        mathlib.declaration("tir_sinf"), mathlib.declaration("tir_powf"),
+        "void f(const float* restrict x, float* restrict y, long n) {",
+        "    for (long i = 0; i < n; ++i) y[i] = tir_lib_powf(tir_lib_sinf(x[i]), x[i]);",
+        "}", ""]))
+    flags = [f if not f.startswith("-march=") else f"-march={march}" for f in CFLAGS]
+    res = subprocess.run([GCC, *flags, "-fopenmp-simd", "-fopt-info-vec-optimized", "-S", str(src), "-o", "-"],
+                         check=False, capture_output=True, text=True)
+    if res.returncode != 0 and march != "native":
+        pytest.skip(f"gcc does not know -march={march}")
+    assert res.returncode == 0, res.stderr
+    assert re.search(r"lib\.c:6:\d+: optimized: loop vectorized using (16|32|64) byte vectors", res.stderr), res.stderr
+    assert re.search(r"call\s+_ZGV[bcde]N\d+v_tir_lib_sinf", res.stdout)
+    assert re.search(r"call\s+_ZGV[bcde]N\d+vv_tir_lib_powf", res.stdout)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 from tensorir.config import config
 from tensorir.ir.core import TirError
-from tensorir.runtime import c_module, cache, ccompiler
+from tensorir.runtime import c_module, cache, ccompiler, mathlib
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler (cc/gcc) on this machine")
@@ -545,6 +546,74 @@ def test_truncated_entry_is_rebuilt(cachedir: Path) -> None:
     mod = c_module.load(source, "add3")
     assert cache.stats()["compiles"] == c0 + 3
     np.testing.assert_array_equal(mod.run(np.zeros(3, np.float32)), [3.0, 3.0, 3.0])
+
+
+def _stats_delta(before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before[k] for k, v in cache.stats().items()}
+
+
+def test_math_library_is_built_once_and_declared(tmp_path: Path) -> None:
+    """float32 sin's exact path is called out of line (runtime/mathlib.py): its library is compiled with the
+    first function that needs it and linked, not compiled, by the next; generated code only declares it."""
+    import tensorir
+    from tensorir import tensor as T
+
+    x = T.fvector("x")
+    rng = np.random.default_rng(0)
+    v = np.concatenate([rng.uniform(-10, 10, 999), rng.uniform(-1e6, 1e6, 999)]).astype(np.float32)
+    with config.change_flags(cachedir=str(tmp_path)):
+        before = cache.stats()
+        f = tensorir.function([x], T.sin(x) * 2)
+        assert {k: _stats_delta(before)[k] for k in ("compiles", "library_compiles")} == \
+            {"compiles": 1, "library_compiles": 1}
+        before = cache.stats()
+        g = tensorir.function([x], T.sin(x + 1))
+        delta = _stats_delta(before)
+        assert (delta["compiles"], delta["library_compiles"], delta["library_hits"]) == (1, 0, 1)
+        for fn, want in ((f, np.sin(v.astype(np.float64)) * 2), (g, np.sin(v.astype(np.float64) + 1))):
+            np.testing.assert_allclose(fn(v[::2]), want[::2], rtol=1e-6, atol=1e-6)  # strided: the exact kernel
+        src = g.source()
+        assert mathlib.declaration("tir_sinf") in src and not re.search(r"tir_lib_sinf\([^;]*\)\s*\{", src)
+        libs = list(tmp_path.glob("c/*/libtir_sinf-*.so"))
+        assert len(libs) == 1
+        module = next(m for m in tmp_path.glob("c/*/module.so") if (m.parent / "source.c").read_text() == src)
+        if shutil.which("nm"):
+            nm = subprocess.run(["nm", "-D", str(module)], capture_output=True, text=True, check=True).stdout
+            defined = [ln for ln in nm.splitlines() if "tir_lib_" in ln and not ln.split()[-2] == "U"]
+            assert not defined and re.search(r" U _ZGV[bcde]N\d+v_tir_lib_sinf", nm), nm
+        # another process loads the module and its library without compiling or even looking them up; with
+        # the library removed from under the module, the load fails and both are rebuilt
+        src_file = tmp_path / "g.c"
+        src_file.write_text(src)
+        r = _result(_spawn(tmp_path, src_file))
+        assert (r["stats"]["compiles"], r["stats"]["library_compiles"], r["stats"]["library_hits"]) == (0, 0, 0)
+        shutil.rmtree(libs[0].parent)
+        r = _result(_spawn(tmp_path, src_file))
+        assert (r["stats"]["compiles"], r["stats"]["library_compiles"], r["stats"]["rebuilds"]) == (1, 1, 1)
+        np.testing.assert_allclose(r["y"], np.sin(np.arange(4) + 1.0), rtol=1e-6)
+
+
+def test_large_kernels_call_every_math_function(tmp_path: Path) -> None:
+    """A kernel with more than mathlib.INLINE_MAX math calls calls all of them out of line, a small one
+    inlines all but the exact sin/cos; both compute what the reference interpreter does."""
+    import tensorir
+    from tensorir import tensor as T
+
+    x = T.fvector("x")
+    chain = x
+    for k in range(mathlib.INLINE_MAX + 1):
+        chain = T.tanh(chain) if k % 2 else T.exp(-chain * chain)
+    small = T.exp(-x * x / 2) * T.sin(x) + T.log1p(abs(x))
+    v = np.random.default_rng(1).uniform(-3, 3, 1001).astype(np.float32)
+    with config.change_flags(cachedir=str(tmp_path)):
+        for expr, called, inlined in ((chain, ["tir_lib_expf", "tir_lib_tanhf"], []),
+                                      (small, ["tir_lib_sinf"], ["tir_expf", "tir_log1pf", "tir_sinf_fast"])):
+            f = tensorir.function([x], expr)
+            src = f.source()
+            assert all(f"{name}(" in src for name in called + inlined), src
+            assert sorted(set(re.findall(r"tir_lib_\w+(?=\()", src))) == called
+            want = tensorir.function([x], expr, target="interp")(v)
+            np.testing.assert_allclose(f(v), want, rtol=1e-5, atol=1e-6)
 
 
 def test_missing_compiler_is_a_clear_error() -> None:

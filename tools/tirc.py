@@ -1,7 +1,8 @@
 """`tirc`: compile and run .tir files.
 
     tirc run FILE [--func F] --input x=x.npy --input y=3.5 [--output out.npz] [--target interp|c]
-    tirc build FILE [--func F] -o DIR   (writes DIR/<func>.c and the compiled DIR/<func>.so)
+    tirc build FILE [--func F] -o DIR   (writes DIR/<func>.c and the compiled DIR/<func>.so, which links
+                                         the math libraries it calls from the cache: runtime/mathlib.py)
 
 `run` parses FILE, runs the target's pipeline (`interp`: canonicalize, cse, dce) and then the
 reference interpreter on the inputs, named by the function's argument names; a value is a
@@ -192,7 +193,7 @@ def _run_c(module: Operation, sym: str, inputs: list[Any]) -> list[Any]:
 def cmd_build(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..runtime import ccompiler
+    from ..runtime import cache, ccompiler, mathlib
 
     if args.target != "c":
         raise TirError(f"tirc build: target '{args.target}' is not available yet (available: c)")
@@ -207,7 +208,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         c_path.write_text(source)
     except OSError as e:
         raise TirError(f"cannot write into '{out_dir}': {e.strerror or e}") from None
-    ccompiler.compile_module(c_path, out_dir / f"{sym}.so", sym)
+    ccompiler.compile_module(c_path, out_dir / f"{sym}.so", sym,
+                             libraries=cache.math_libraries(mathlib.used(source)))
     print(f"{c_path}\n{out_dir / (sym + '.so')}")
     return 0
 

@@ -9,7 +9,10 @@
  *
  *     for (long i = 0; i < n; ++i) y[i] = tir_expf(-x[i]*x[i]/2)*tir_sinf(x[i]);
  *
- * is auto-vectorized (AVX2: 4 doubles / 8 floats per op).  Integer selects
+ * is auto-vectorized (AVX2: 4 doubles / 8 floats per op).  Generated code
+ * may also call a function out of line: runtime/mathlib.py compiles each one
+ * once into a small library with its x86 vector-ABI variants (`#pragma omp
+ * declare simd`), whose clones vectorize the same body.  Integer selects
  * must also use the bitwise helpers: a plain `c ? a : b` on ints vectorizes
  * with AVX-512 masks but is "control flow in loop" for -march=haswell/znver3.
  *
