@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from . import cache
@@ -24,11 +25,16 @@ from . import cache
 THREAD_PREFIX = "tensorir-cc-"
 
 
-def wait_all() -> None:
-    """Wait for every background compile of this process (tir-bench times how long they take)."""
+def wait_all(timeout: float | None = None) -> bool:
+    """Wait for every background compile of this process, at most `timeout` seconds in all (tir-bench times
+    how long they take); whether they all ended."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     for thread in threading.enumerate():
         if thread.name.startswith(THREAD_PREFIX):
-            thread.join()
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return False
+    return True
 
 
 class BackgroundCompile:

@@ -1147,7 +1147,7 @@ def _flat_outputs(out: Any) -> np.ndarray:
     return _flat(out if isinstance(out, (list, tuple)) else [out])
 
 
-def w8_child(graph: str, group: str, target: str, quick: bool, cachedir: str) -> dict[str, Any]:
+def w8_child(graph: str, group: str, target: str, quick: bool, cachedir: str, wait_s: float) -> dict[str, Any]:
     """Run in a fresh process (`_W8_CHILD`): build `graph` with `group` (tensorir, jax or pytensor) and call
     it once; returns the seconds of the library's import, of building the function and of its first call,
     the result's error against numpy float64 and, for tensorir, the C compiler's share. JAX keeps its
@@ -1196,11 +1196,14 @@ def w8_child(graph: str, group: str, target: str, quick: bool, cachedir: str) ->
     t2 = time.perf_counter()
     got = first(impl)
     t3 = time.perf_counter()
-    wait_all()  # tiered execution: the compiled code is ready when its background compile ends
+    # tiered execution: the compiled code is ready when its background compile ends (waited for at most wait_s;
+    # past it, the script kills its process group, the compiler with it: the cache stays cold)
+    ready = wait_all(max(0.0, wait_s - (time.perf_counter() - t0)))
     t4 = time.perf_counter()
     tir = group == "tensorir"
     return {"import_s": t1 - t0, "build_s": t2 - t1, "first_call_s": t3 - t2, "rel_err": rel_error(got, reference()),
-            "cc_s": cache.stats()["compile_s"] if tir else None, "compiled_s": t4 - t1 if tir else None}
+            "cc_s": cache.stats()["compile_s"] if tir and ready else None,
+            "compiled_s": t4 - t1 if tir and ready else None, "compile_unfinished": not ready}
 
 
 # ---------------------------------------------------------------- compile times (W1, W7, W8)
@@ -1209,8 +1212,12 @@ _W8_CHILD = """
 import json, sys, warnings
 warnings.simplefilter("ignore")
 from tensorir.tools import bench
-graph, group, target, quick, cachedir = sys.argv[1:]
-print(json.dumps(bench.w8_child(graph, group, target, quick == "1", cachedir)))
+graph, group, target, quick, cachedir, wait_s = sys.argv[1:]
+result = bench.w8_child(graph, group, target, quick == "1", cachedir, float(wait_s))
+print(json.dumps(result), flush=True)
+if result["compile_unfinished"]:
+    import os, signal
+    os.killpg(os.getpgrp(), signal.SIGKILL)  # its own session (run_child): the compiler still running too
 """
 
 
@@ -1229,6 +1236,9 @@ def run_child(code: str, args: list[str], env: dict[str, str], timeout: float) -
             os.killpg(proc.pid, signal.SIGKILL)  # its own session: the child's process group
             proc.communicate()
             raise OverLimit(f"over the {timeout:g} s limit") from None
+    lines = out.strip().splitlines()
+    if proc.returncode == -signal.SIGKILL and lines and '"compile_unfinished": true' in lines[-1]:
+        return dict(json.loads(lines[-1]))  # its first result, then it killed itself and its compiler
     if proc.returncode != 0:
         tail = (err.strip().splitlines() or ["(no stderr)"])[-1]
         raise RuntimeError(f"child process failed (rc {proc.returncode}): {tail[:300]}")
@@ -1264,6 +1274,9 @@ def _cold_and_warm(row: CompileRow, code: str, argv: list[str], make_env: Callab
         row.cold_cc_s, row.cold_compiled_s, row.rel_err = cold.get("cc_s"), cold.get("compiled_s"), cold.get("rel_err")
         if row.rel_err is not None and not row.rel_err <= RTOL:
             row.status, row.note = "wrong", f"first result differs from numpy float64 (rel.err {row.rel_err:.1e})"
+        if cold.get("compile_unfinished"):
+            row.note = f"its compiled code was not ready within the {limit:g} s limit: no warm run (cache cold)"
+            return
         phase = "warm"
         warm = run_child(code, argv, make_env(d), timeout=limit)
         row.import_s = warm["import_s"]
@@ -1301,7 +1314,8 @@ def compile_times(st: Settings, graphs: Sequence[str], peers_for: Callable[[str]
             elif skip_slow and (group, graph) in W8_SLOW:
                 row.status, row.note = "skipped", "--skip-slow-peers"
             else:
-                _cold_and_warm(row, _W8_CHILD, [graph, group, st.target, "1" if st.quick else "0", "{dir}"],
+                _cold_and_warm(row, _W8_CHILD, [graph, group, st.target, "1" if st.quick else "0", "{dir}",
+                                                str(0.8 * limit)],
                                envs[group], limit)
                 if row.over_limit and graph.startswith("chain"):
                     over.add(group)
@@ -1444,7 +1458,9 @@ def report_scaling(rows: list[CompileRow]) -> None:
             cells = ["-", "-"] if r is None else [compile_cell(r, "cold") if r.status != "skipped" else "skipped",
                                                   compile_cell(r, "warm")]
             if impl.startswith("tensorir"):
-                cells.append(f"{fmt_time(r.cold_compiled_s)} ({fmt_time(r.cold_cc_s)})" if r is not None else "-")
+                ready = (f">{r.limit_s:g} s" if r.cold_compiled_s is None and r.limit_s and r.cold_s is not None
+                         else f"{fmt_time(r.cold_compiled_s)} ({fmt_time(r.cold_cc_s)})") if r is not None else "-"
+                cells.append(ready)
             line += cells
         body.append(line)
     print_table("W8 compile time as the graph grows: cold = fresh cache dir, warm = cache populated, each a fresh "
@@ -1457,7 +1473,7 @@ def report_scaling(rows: list[CompileRow]) -> None:
               f"{W8_CHAINS[-1] / W8_CHAINS[-2]:.1f}x): "
               + ", ".join(f"{impl.split(' (')[0]} {growth(rows, impl, small, large)}" for impl in impls))
     for r in rows:
-        if r.status != "ok":
+        if r.status != "ok" or r.note:
             print(f"  {r.case}, {r.impl}: {r.status}: {r.note}")
 
 
