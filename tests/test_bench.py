@@ -128,8 +128,9 @@ def test_bench_w8_quick_compile_scaling(tmp_path: Path) -> None:
     assert row["graph"] == "chain10" and row["status"] == "ok", row
     assert row["rel_err"] <= RTOL and row["cold_s"] > 0 and row["warm_s"] > 0
     if doc["tensorir_target"] == "c":
-        # the cold run compiled C, in the background: its first result came before (tiered execution)
-        assert 0 < row["cold_cc_s"] <= row["cold_compiled_s"] and row["cold_s"] <= row["cold_compiled_s"]
+        # the cold run compiled C (cc_s sums the compiler runs, the math libraries' in parallel), in the
+        # background: its first result came before (tiered execution)
+        assert row["cold_cc_s"] > 0 and row["cold_s"] <= row["cold_compiled_s"]
     assert "W8 compile time as the graph grows" in proc.stdout and "chain of 10 ops" in proc.stdout
 
 
