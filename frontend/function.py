@@ -90,9 +90,10 @@ def _interp_target(module: ModuleOp, name: str, key: str | None = None) -> Runne
     return run
 
 
-def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
+def _c_target(module: ModuleOp, name: str, key: str | None = None, report: bool = True) -> Runner:
     """The `cpu` pipeline has stored the C source in the module (emit-c): compile it (through the disk
-    cache) and call it; the arguments were already converted by `check_argument`."""
+    cache) and call it; the arguments were already converted by `check_argument`. `report`: DEBUG=1's
+    line about the C compiler (a background compile reports its own)."""
     from ..config import config
     from ..runtime import cache
     from ..runtime.c_module import load
@@ -104,7 +105,7 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None) -> Runner:
         print(f"// ----- C source of @{name}\n{source}", file=sys.stderr)
     before = cache.stats()
     mod = load(source, name, key)
-    if config.debug >= 1:
+    if config.debug >= 1 and report:
         after = cache.stats()
         runs = int(after["compiles"] - before["compiles"])
         debug_line(name, f"C compiler {after['compile_s'] - before['compile_s']:.3f} s ({runs} run{'s' * (runs > 1)})"
@@ -373,8 +374,9 @@ class Function:
             raise pending.error
         self._pending = None
         if config.debug >= 1:
-            debug_line(self.name, "the compiled code runs the calls from now on")
-        self._run = TARGETS[self.target].make_runner(self.module, self.name, pending.key)
+            debug_line(self.name, f"C compiler {pending.compile_s:.3f} s in the background; the compiled code runs "
+                                  "the calls from now on")
+        self._run = TARGETS[self.target].make_runner(self.module, self.name, pending.key, report=False)
         self._fast = getattr(self._run, "fast", None)
         self._fresh = self._fast is not None
 
@@ -578,6 +580,8 @@ class Function:
         """The generated source of a compiled target (the C translation unit for target="c")."""
         if self._pending is not None:  # tiered: the pipeline that generates it may still run
             self._pending.wait_source()
+            if self._pending.source is None and self._pending.error is not None:
+                raise self._pending.error
         source = self.module.attributes.get("c.source")
         if not isinstance(source, str):
             raise TirError(f"target '{self.target}' generates no source (try target=\"c\")")

@@ -44,6 +44,7 @@ class BackgroundCompile:
         self.produce, self.source_key = produce, source_key
         self.source: str | None = None
         self.key: str | None = None
+        self.compile_s = 0.0  # the compiler's seconds (cache.stats, which other threads may add to meanwhile)
         self.error: BaseException | None = None
         self._pid = os.getpid()
         self._done = threading.Event()
@@ -65,7 +66,9 @@ class BackgroundCompile:
             self.source = self.produce()
         self._sourced.set()
         self.key = cache.cache_key(self.source)
+        before = cache.stats()["compile_s"]
         cache.get(self.source, key=self.key)
+        self.compile_s = cache.stats()["compile_s"] - before
         cache.store_source(self.source_key, self.source, self.key)
 
     def in_child(self) -> bool:

@@ -125,3 +125,15 @@ def test_a_child_forked_during_the_compile_runs_the_interpreter(tmp_path: Path) 
     assert not compiled
     np.testing.assert_array_equal(got, tensorir.function(inputs, out, target="interp")(a, b))
     assert f.compiled
+
+
+def test_debug_1_says_which_tier_runs_and_what_the_background_compile_took(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    inputs, out = _graph()
+    with config.change_flags(tiered=True, debug=1, cachedir=str(tmp_path)):
+        f = tensorir.function(inputs, out)
+        f.wait()
+    err = capsys.readouterr().err
+    assert "(the interpreter runs the calls while the C compiles)" in err
+    seconds = err.split("C compiler ")[-1].split(" s in the background")[0]
+    assert float(seconds) > 0 and "C compiler not run" not in err
