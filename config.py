@@ -30,9 +30,10 @@ sets `debug`. Afterwards they are plain attributes of `tensorir.config`:
 |          |                    | level 5 adds nothing)                                                     |
 | verify   | True               | run the verifier after every pass (`verify=0` for speed)                  |
 | tiered   | True               | on a cache miss the C compiler runs in the background and the reference   |
-|          |                    | interpreter answers the calls until the compiled code is loaded (results  |
-|          |                    | within tir_math.h's ulp bounds of the compiled ones); `tiered=0` compiles |
-|          |                    | before `tensorir.function` returns. `f.wait()` waits for the compiled code |
+|          |                    | interpreter answers the calls until the compiled code is loaded (numpy:   |
+|          |                    | equal to rounding, not bit for bit: libm math, float32 sums in float32);  |
+|          |                    | `tiered=0` compiles before `tensorir.function` returns. `f.wait()` waits  |
+|          |                    | for the compiled code                                                      |
 
 An unknown key in `TENSORIR_FLAGS` is a warning that names the known keys; a
 bad value is an error that names the flag and what it accepts.

@@ -77,7 +77,7 @@ class NumericsChecker(PassInstrumentation):
 
     @staticmethod
     def _run(module: Operation, name: str, args: list[Any]) -> list[np.ndarray]:
-        if any(op.name == GradOp.name for op in module.walk()):  # what a tensor.grad computes is its expansion
+        if any(isinstance(op, GradOp) for op in module.walk()):  # what a tensor.grad computes is its expansion
             module = module.clone()
             AutodiffPass().run(module)
         with np.errstate(all="ignore"):
