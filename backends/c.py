@@ -4,7 +4,10 @@
     #define TIR_USE_COPY 1                       (when it copies on the host or tiles a kernel: tir_copy)
     #include "tir_runtime.h"                     (Python, numpy, tir_math.h)
     #include "tir_ops.h"                         (numpy-exact integer division etc., BLAS wrappers)
-    static void k0(tir_ctx* ctx, const float* restrict x, int64_t x_n0, ...) { ...loops... }
+    TIR_KERNEL void k0(tir_ctx* ctx, const float* restrict x, int64_t x_n0, ...);   (each kernel's prototype)
+    /* tir:kernel */
+    TIR_KERNEL void k0(tir_ctx* ctx, const float* restrict x, int64_t x_n0, ...) { ...loops... }
+    /* tir:host */
     static const tir_param tir_args[] = {{"x", NPY_FLOAT32, 1}};
     static const tir_param tir_results[] = {{"r0", NPY_FLOAT32, 1}};
     static int tir_main(tir_ctx* ctx, const tir_buf* args, tir_buf* results) { ...host plan... }
@@ -16,6 +19,11 @@ returned allocations as `tir_result` arrays, other allocations as `tir_alloc` te
 tir_ops.h) and the module tables. A result tied to an argument (`tir.tied`, passes/tied.py) is
 `tir_result_tied`: the argument's own array when the runtime finds it fit, written in place; the kernels
 that get both then lose `restrict`, and no temporary stands for a copy of that argument.
+
+The `/* tir:kernel */` and `/* tir:host */` lines split the source into translation units that the compiler
+driver may build in parallel (runtime/ccompiler.py `translation_units`): the text before the first marker is
+the prelude every unit starts with, which is why it declares every kernel. `TIR_KERNEL` is `static` in one
+unit and empty (hidden visibility) when the kernels are compiled apart.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from ..ir.core import Location, Operation, OpResult, TirError, Value
 from ..ir.types import MemRefType, ScalarType, f32, scalar
 from ..passes.tied import tied_buffers, top_index
 from ..runtime import mathlib
+from ..runtime.ccompiler import HOST_MARK, KERNEL_MARK
 from .cstyle import (
     MATH_FUNCS,
     CStyleRenderer,
@@ -75,7 +84,7 @@ class _ColumnPlan:
 class CRenderer(CStyleRenderer):
     """The C target's knobs: OpenMP threads over the outermost parallel loop, `omp simd` inner loops."""
 
-    kernel_prefix: ClassVar[str] = "static void"
+    kernel_prefix: ClassVar[str] = "TIR_KERNEL void"
 
     def __init__(self) -> None:
         super().__init__()
@@ -629,7 +638,7 @@ class CRenderer(CStyleRenderer):
             self.range_flag = None
             self.large_kernel = False
         self.has_check = has_check or self.has_check
-        head = twin[0].replace(f"{self.kernel_prefix} {kfn.sym_name}(", f"static int {kfn.sym_name}_fast(", 1)
+        head = twin[0].replace(f"{self.kernel_prefix} {kfn.sym_name}(", f"TIR_KERNEL int {kfn.sym_name}_fast(", 1)
         self.fast_twins.add(kfn.sym_name)
         return [head, "    int tir_big = 0;", *twin[1:-1], "    return tir_big;", twin[-1], "", *exact]
 
@@ -877,7 +886,7 @@ class CRenderer(CStyleRenderer):
                 continue
             restrict_ok = _restrict_params(kfn, module, tied_buffers(host))
             self.kernel_written[kfn.sym_name] = _written_args(kfn)
-            kernel_text += self.render_kernel_versions(kfn, restrict_ok) + [""]
+            kernel_text += [KERNEL_MARK, *self.render_kernel_versions(kfn, restrict_ok), ""]
             self.kernel_checks[kfn.sym_name] = self.has_check
         main_text = self.render_host(host)
         if any(isinstance(o, L.BlasOp) for o in host.walk()):
@@ -905,7 +914,8 @@ class CRenderer(CStyleRenderer):
             out.append("")
         if self.globals:
             out += self.globals + [""]
-        out += kernel_text
+        out += [line.removesuffix(" {") + ";" for line in kernel_text if line.startswith("TIR_KERNEL ")]
+        out += ["", *kernel_text, HOST_MARK]
         out.append(f"static const tir_param tir_args[] = {{{', '.join(arg_rows)}}};")
         out.append(f"static const tir_param tir_results[] = {{{', '.join(res_rows)}}};")
         out.append("")

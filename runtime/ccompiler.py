@@ -14,6 +14,11 @@ built once by `compile_library` with the same flags (cached by runtime/cache.py 
 
     cc <config.cflags> <required flags> -I<c_runtime> -Wl,-soname,libtir_sinf-<key>.so lib.c -o lib.so
 
+A module with many lines of kernels is compiled as several translation units at once, one compiler process
+per core (`translation_units`: each unit the source's prelude and a share of its kernels, `-DTIR_KERNEL=` so
+the kernels link across units), then linked: the MLP training step's module builds in 5.0 s instead of 8.1 s
+on the project's 2-core machine.
+
 `config.cflags` (default `-O3 -march=native`) is the user's part: optimisation level and target CPU;
 the rest is required. `-ffast-math` and its parts are refused: tir_math.h relies on IEEE semantics.
 `DEBUG>=5` (config.debug) prints each command line to stderr; the compiler's wall time is counted
@@ -47,6 +52,13 @@ REQUIRED_FLAGS = ("-fno-math-errno", "-fPIC", "-shared", "-fopenmp", "-std=gnu11
 # Flags that break tir_math.h (error-free transforms, nan/inf handling): never accepted from config.cflags.
 FORBIDDEN_FLAGS = ("-ffast-math", "-Ofast", "-fassociative-math", "-ffinite-math-only",
                    "-funsafe-math-optimizations", "-fno-signed-zeros", "-freciprocal-math")
+
+# The lines that split generated C into translation units (backends/c.py, `translation_units`), and the
+# fewest lines of kernels worth a second compiler process.
+KERNEL_MARK = "/* tir:kernel */"
+HOST_MARK = "/* tir:host */"
+SPLIT_MIN_LINES = 400
+LOOP_WEIGHT = 10
 
 _NO_COMPILER_HELP = (
     "install one (Debian/Ubuntu: `apt-get install gcc`) or point tensorir at it with "
@@ -148,8 +160,9 @@ def compile_module(source_path: Path, output_path: Path, modname: str, compiler:
                    libraries: Sequence[Path] | Callable[[], Sequence[Path]] = ()) -> None:
     """Build `source_path` into the extension module `output_path` whose init is `PyInit_<modname>`, linked
     to `libraries` (the math functions it calls out of line: runtime/mathlib.py). A callable `libraries`
-    (that waits for libraries being built meanwhile) is called between compiling the module to an object
-    file and linking it.
+    (that waits for libraries being built meanwhile) is called between compiling the module to object
+    files and linking them. A large source is compiled as several translation units at once
+    (`translation_units`), written next to `output_path` and removed afterwards unless the compiler fails.
 
     Raises TirError with the first error lines of the compiler (and where the source was kept) on failure.
     """
@@ -157,45 +170,104 @@ def compile_module(source_path: Path, output_path: Path, modname: str, compiler:
     flags = compile_flags()
     link = [f for f in flags if f.startswith(("-Wl,", "-L", "-l"))]
     cflags = [f for f in flags if f not in link]
-    compile_ = [cc.path, *cflags, f"-DTIR_MODNAME={modname}", str(source_path)]
-    if not callable(libraries):
-        _run(cc, [*compile_, "-o", str(output_path), *link, *library_link_flags(libraries)], source_path, "compiles")
+    units = translation_units(source_path.read_text(), compile_jobs())
+    if len(units) == 1 and not callable(libraries):
+        _run(cc, [[cc.path, *cflags, f"-DTIR_MODNAME={modname}", str(source_path), "-o", str(output_path), *link,
+                   *library_link_flags(libraries)]], [source_path], "compiles")
         return
-    obj = output_path.with_name(output_path.name + ".o")
+    paths = [source_path] if len(units) == 1 else \
+        [output_path.with_name(f"{output_path.name}.unit{k}.c") for k in range(len(units))]
+    objects = [output_path.with_name(f"{output_path.name}.unit{k}.o") for k in range(len(units))]
+    defines = [f"-DTIR_MODNAME={modname}"] + (["-DTIR_KERNEL="] if len(units) > 1 else [])
     try:
-        _run(cc, [*compile_, "-c", "-o", str(obj)], source_path, "compiles")
-        _run(cc, [cc.path, *cflags, str(obj), "-o", str(output_path), *link, *library_link_flags(libraries())],
-             source_path, None)
+        if len(units) > 1:
+            for path, text in zip(paths, units):
+                path.write_text(text)
+        _run(cc, [[cc.path, *cflags, *defines, "-c", str(src), "-o", str(obj)] for src, obj in zip(paths, objects)],
+             paths, "compiles")
+        libs = libraries() if callable(libraries) else libraries
+        _run(cc, [[cc.path, *cflags, *map(str, objects), "-o", str(output_path), *link, *library_link_flags(libs)]],
+             [source_path], None)
+        for path in paths if len(units) > 1 else []:
+            path.unlink()
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(obj)
+        for obj in objects:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(obj)
+
+
+def compile_jobs() -> int:
+    """How many compiler processes one module may run at once: the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def translation_units(source: str, jobs: int) -> list[str]:
+    """`source` (backends/c.py's, with its KERNEL_MARK and HOST_MARK lines) as at most `jobs` translation
+    units: each the prelude (the text before the first mark, which declares every kernel) and a share of the
+    kernels and the host part, shared out by weight, heaviest first, to the lightest unit; the parts keep their
+    order in a unit. A part weighs its lines plus LOOP_WEIGHT per loop: gcc's time, measured on the MLP step's
+    module, is about 1 ms per line of straight host code and 10 ms more per loop (each one vectorized,
+    versioned, unrolled). `[source]` when there is one job, one part, or fewer than SPLIT_MIN_LINES lines of
+    kernels, where another compiler process would cost more than it saves."""
+    lines = source.split("\n")
+    marks = [k for k, line in enumerate(lines) if line in (KERNEL_MARK, HOST_MARK)]
+    if not marks or lines[marks[-1]] != HOST_MARK:
+        return [source]
+    prelude = lines[:marks[0]]
+    parts = [lines[a:b] for a, b in zip(marks, [*marks[1:], len(lines)])]
+    kernel_lines = sum(len(p) for p in parts[:-1])
+    n = min(jobs, len(parts))
+    if n < 2 or kernel_lines < SPLIT_MIN_LINES:
+        return [source]
+    weights = [len(p) + LOOP_WEIGHT * sum("for (" in line for line in p) for p in parts]
+    bins: list[list[int]] = [[] for _ in range(n)]
+    sizes = [0] * n
+    for k in sorted(range(len(parts)), key=lambda k: -weights[k]):
+        b = sizes.index(min(sizes))
+        bins[b].append(k)
+        sizes[b] += weights[k]
+    return ["\n".join(prelude + [line for k in sorted(ks) for line in parts[k]]) for ks in bins if ks]
 
 
 def compile_library(source_path: Path, output_path: Path, soname: str, compiler: Compiler | None = None) -> None:
     """Build `source_path` (runtime/mathlib.py's source of one function) into a shared library named `soname`,
     with the user's flags and the required ones, as generated code."""
     cc = compiler or find_compiler()
-    _run(cc, [cc.path, *user_flags(), *REQUIRED_FLAGS, f"-I{RUNTIME_DIR}", f"-Wl,-soname,{soname}",
-              str(source_path), "-o", str(output_path)], source_path, "library_compiles")
+    _run(cc, [[cc.path, *user_flags(), *REQUIRED_FLAGS, f"-I{RUNTIME_DIR}", f"-Wl,-soname,{soname}",
+               str(source_path), "-o", str(output_path)]], [source_path], "library_compiles")
 
 
-def _run(cc: Compiler, cmd: list[str], source_path: Path, counter: str | None) -> None:
-    if config.debug >= 5:
-        print("tensorir: " + shlex.join(cmd), file=sys.stderr)
+def _run(cc: Compiler, cmds: list[list[str]], source_paths: list[Path], counter: str | None) -> None:
+    """Run the compiler commands `cmds` (of `source_paths`) at once, counted as one run of `counter`, and
+    wait for all; the first that failed raises."""
+    for cmd in cmds:
+        if config.debug >= 5:
+            print("tensorir: " + shlex.join(cmd), file=sys.stderr)
     if counter:
         _counters[counter] += 1
     start = time.perf_counter()
+    procs: list[subprocess.Popen[str]] = []
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True)
+        for cmd in cmds:
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        outs = [p.communicate() for p in procs]
     except OSError as e:
         raise TirError(f"C compiler {cc.path!r} cannot be run ({e.strerror}): {_NO_COMPILER_HELP}") from None
     finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         _counters["compile_s"] += time.perf_counter() - start
-    if out.returncode != 0:
-        lines = [ln for ln in (out.stderr or out.stdout).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if "error" in ln] or lines
-        first = errors[0] if errors else f"exit status {out.returncode}"
-        start = lines.index(first) if first in lines else 0
-        detail = "\n".join(lines[start:start + 20])
-        raise TirError(f"C compiler failed on generated code ({cc.path}, exit {out.returncode}); "
-                       f"source kept at {source_path}", detail=detail)
+    for p, (stdout, stderr), source_path in zip(procs, outs, source_paths):
+        if p.returncode != 0:
+            lines = [ln for ln in (stderr or stdout).splitlines() if ln.strip()]
+            errors = [ln for ln in lines if "error" in ln] or lines
+            first = errors[0] if errors else f"exit status {p.returncode}"
+            at = lines.index(first) if first in lines else 0
+            detail = "\n".join(lines[at:at + 20])
+            raise TirError(f"C compiler failed on generated code ({cc.path}, exit {p.returncode}); "
+                           f"source kept at {source_path}", detail=detail)

@@ -168,3 +168,24 @@ def test_c_target(name: str) -> None:
         np.testing.assert_allclose(f(x), ref(x.astype(np.float64)), rtol=1e-5, atol=1e-6)
     source = f.source()
     assert source.count("#pragma omp parallel for") == 1, "one fused kernel"
+
+
+def test_fused_nests_are_bounded_in_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twelve row sums over the same rows: unbounded, fuse-loops makes one nest of all of them (one C function
+    that gcc's time grows faster than); with MAX_FUSED_OPS each fused nest holds at most that many ops, and
+    the results stay the same."""
+    from tensorir.passes import fuse_loops
+
+    a = T.matrix("a", dtype="float32")
+    text = loops_ir([a], [(T.exp(a * k)).sum(axis=1) for k in range(1, 13)])
+    x = strided(rand(5, 7))
+    monkeypatch.setattr(fuse_loops, "MAX_FUSED_OPS", 10**9)
+    _, unbounded = fuse_and_compare(text, "main", [x])
+    monkeypatch.setattr(fuse_loops, "MAX_FUSED_OPS", 64)
+    before, bounded = fuse_and_compare(text, "main", [x])
+    assert unbounded == 1 and 1 < bounded < before
+    m = parse(text)
+    PassManager("fuse-loops").run(m)
+    fn = next(f for f in m.regions[0].block.ops if f.name == "func.func")
+    sizes = [fuse_loops.nest_size(op) for op in fn.regions[0].block.ops if op.name == "loop.parallel"]
+    assert max(sizes) <= 64

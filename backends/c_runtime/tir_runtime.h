@@ -192,6 +192,14 @@
 #ifndef TIR_RUNTIME_H
 #define TIR_RUNTIME_H
 
+/* The linkage of generated kernels: `static` in a module of one translation unit; the compiler driver
+ * defines it empty when it builds the kernels in units of their own (runtime/ccompiler.py), where
+ * -fvisibility=hidden keeps them out of the module's symbols. Kernels use no numpy API: only the host
+ * unit imports it. */
+#ifndef TIR_KERNEL
+#define TIR_KERNEL static
+#endif
+
 #define PY_SSIZE_T_CLEAN
 #include <Python.h> /* first: it sets feature macros for the libc headers */
 
