@@ -237,7 +237,7 @@ def infer(name: str, types: Sequence[TensorType], attrs: dict[str, Any], loc: Lo
     cls = op_class(name, loc)
     block = Block(list(types))  # throwaway operands: only their types matter
     op = cls(list(block.args), None, attrs, None, loc)
-    op.verify()
+    op.verify_()  # the constructor checked the arity and inferred the result types
     out = [r.type for r in op.results]
     for t in out:
         if not isinstance(t, TensorType):
@@ -428,7 +428,7 @@ def lower(block: Block, inputs: dict[Variable, Value], outputs: Sequence[Variabl
         operands = [env[i] for i in ins]
         try:
             op = cls.build(*operands, loc=node.loc, **node.attrs)
-            op.verify()
+            op.verify_()  # build inferred the result types: the rest of Operation.verify holds
         except TirError as e:
             raise _at(e, node.loc) from None
         block.append(op)
