@@ -640,7 +640,7 @@ class CRenderer(CStyleRenderer):
         self.has_check = has_check or self.has_check
         head = twin[0].replace(f"{self.kernel_prefix} {kfn.sym_name}(", f"TIR_KERNEL int {kfn.sym_name}_fast(", 1)
         self.fast_twins.add(kfn.sym_name)
-        return [head, "    int tir_big = 0;", *twin[1:-1], "    return tir_big;", twin[-1], "", *exact]
+        return [head, "    int tir_big = 0;", *twin[1:-1], "    return tir_big;", twin[-1], "", KERNEL_MARK, *exact]
 
     # ---- host ops
     def render_alloc(self, op: Operation) -> None:

@@ -53,12 +53,13 @@ REQUIRED_FLAGS = ("-fno-math-errno", "-fPIC", "-shared", "-fopenmp", "-std=gnu11
 FORBIDDEN_FLAGS = ("-ffast-math", "-Ofast", "-fassociative-math", "-ffinite-math-only",
                    "-funsafe-math-optimizations", "-fno-signed-zeros", "-freciprocal-math")
 
-# The lines that split generated C into translation units (backends/c.py, `translation_units`), and the
-# fewest lines of kernels worth a second compiler process.
+# The lines that split generated C into translation units (backends/c.py, `translation_units`), a loop's
+# weight in lines, and the least weight of kernels worth a second compiler process (which parses the
+# runtime header again: ~0.1 s).
 KERNEL_MARK = "/* tir:kernel */"
 HOST_MARK = "/* tir:host */"
-SPLIT_MIN_LINES = 400
 LOOP_WEIGHT = 10
+SPLIT_MIN_WEIGHT = 300
 
 _NO_COMPILER_HELP = (
     "install one (Debian/Ubuntu: `apt-get install gcc`) or point tensorir at it with "
@@ -210,19 +211,18 @@ def translation_units(source: str, jobs: int) -> list[str]:
     kernels and the host part, shared out by weight, heaviest first, to the lightest unit; the parts keep their
     order in a unit. A part weighs its lines plus LOOP_WEIGHT per loop: gcc's time, measured on the MLP step's
     module, is about 1 ms per line of straight host code and 10 ms more per loop (each one vectorized,
-    versioned, unrolled). `[source]` when there is one job, one part, or fewer than SPLIT_MIN_LINES lines of
-    kernels, where another compiler process would cost more than it saves."""
+    versioned, unrolled). `[source]` when there is one job, one part, or kernels that weigh less than
+    SPLIT_MIN_WEIGHT, where another compiler process would cost more than it saves."""
     lines = source.split("\n")
     marks = [k for k, line in enumerate(lines) if line in (KERNEL_MARK, HOST_MARK)]
     if not marks or lines[marks[-1]] != HOST_MARK:
         return [source]
     prelude = lines[:marks[0]]
     parts = [lines[a:b] for a, b in zip(marks, [*marks[1:], len(lines)])]
-    kernel_lines = sum(len(p) for p in parts[:-1])
-    n = min(jobs, len(parts))
-    if n < 2 or kernel_lines < SPLIT_MIN_LINES:
-        return [source]
     weights = [len(p) + LOOP_WEIGHT * sum("for (" in line for line in p) for p in parts]
+    n = min(jobs, len(parts))
+    if n < 2 or sum(weights[:-1]) < SPLIT_MIN_WEIGHT:
+        return [source]
     bins: list[list[int]] = [[] for _ in range(n)]
     sizes = [0] * n
     for k in sorted(range(len(parts)), key=lambda k: -weights[k]):

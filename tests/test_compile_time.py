@@ -1,6 +1,7 @@
 """A large module's kernels compile as several translation units at once (runtime/ccompiler.py
-`translation_units`): the split itself, against the source it came from, and compiled functions built from
-several units against numpy, with the units' files gone afterwards."""
+`translation_units`, issue 9): the split itself, against the source it came from, and compiled functions
+built from several units against numpy, with the units' files gone afterwards. (fuse-loops' bound on a
+fused nest is tested with the pass: tests/test_fuse_loops.py.)"""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def test_compiled_from_several_units(tmp_path: Path, monkeypatch: pytest.MonkeyP
             commands.append(len(cmds))
         return run(cc, cmds, paths, counter)
 
-    monkeypatch.setattr(ccompiler, "SPLIT_MIN_LINES", 0)
+    monkeypatch.setattr(ccompiler, "SPLIT_MIN_WEIGHT", 0)
     monkeypatch.setattr(ccompiler, "compile_jobs", lambda: 3)
     monkeypatch.setattr(ccompiler, "_run", counting)
     a, b = T.matrix("a", dtype="float32"), T.matrix("b", dtype="float32")
@@ -94,9 +95,35 @@ def test_compiled_from_several_units(tmp_path: Path, monkeypatch: pytest.MonkeyP
             np.testing.assert_allclose(got, w, rtol=2e-5, atol=2e-5)
 
 
+def test_a_fast_twin_and_its_exact_kernel_in_units_of_their_own(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """float32 sin gets a fast twin and the exact kernel the host runs when an argument is >= 2^17: each is a
+    part of its own, so the module is three units (twin, exact kernel, host), and both paths agree with numpy."""
+    commands: list[int] = []
+    run = ccompiler._run
+
+    def counting(cc, cmds, paths, counter):  # type: ignore[no-untyped-def]
+        if counter == "compiles":
+            commands.append(len(cmds))
+        return run(cc, cmds, paths, counter)
+
+    monkeypatch.setattr(ccompiler, "SPLIT_MIN_WEIGHT", 0)
+    monkeypatch.setattr(ccompiler, "compile_jobs", lambda: 4)
+    monkeypatch.setattr(ccompiler, "_run", counting)
+    x = T.vector("x", dtype="float32")
+    with config.change_flags(cachedir=str(tmp_path)):
+        f = tensorir.function([x], T.sin(x) * T.tanh(x) + T.cos(x * 3), target="c")
+    assert commands == [3] and "_fast(" in f.source()
+    for v in (np.linspace(-50, 50, 1001), np.array([1.0, 3e5, -7e6, 2.0**17])):
+        v = v.astype(np.float32)
+        w = v.astype(np.float64)
+        np.testing.assert_allclose(f(v), np.sin(w) * np.tanh(w) + np.cos(np.float32(w * 3).astype(np.float64)),
+                                   rtol=1e-5, atol=1e-6)
+
+
 def test_a_failing_unit_names_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A compiler error in one unit raises TirError naming that unit's kept source."""
-    monkeypatch.setattr(ccompiler, "SPLIT_MIN_LINES", 0)
+    monkeypatch.setattr(ccompiler, "SPLIT_MIN_WEIGHT", 0)
     monkeypatch.setattr(ccompiler, "compile_jobs", lambda: 2)
     text = source([1, 1]).replace("for (int i0 = 0; i0 < x; ++i0) {}", "this is not C;", 1)
     src = tmp_path / "bad.c"
@@ -105,3 +132,4 @@ def test_a_failing_unit_names_its_file(tmp_path: Path, monkeypatch: pytest.Monke
         ccompiler.compile_module(src, tmp_path / "bad.so", "bad")
     kept = Path(str(e.value).split("source kept at ")[1].split()[0].rstrip(";:,"))
     assert "this is not C" in kept.read_text()
+
