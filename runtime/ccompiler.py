@@ -14,10 +14,9 @@ built once by `compile_library` with the same flags (cached by runtime/cache.py 
 
     cc <config.cflags> <required flags> -I<c_runtime> -Wl,-soname,libtir_sinf-<key>.so lib.c -o lib.so
 
-A module with many lines of kernels is compiled as several translation units at once, one compiler process
-per core (`translation_units`: each unit the source's prelude and a share of its kernels, `-DTIR_KERNEL=` so
-the kernels link across units), then linked: the MLP training step's module builds in 5.0 s instead of 8.1 s
-on the project's 2-core machine.
+A large module is compiled as several translation units at once (`translation_units`: each unit the
+source's prelude and a share of its kernels, one per core, and the host function in a unit of its own at
+-O1; `-DTIR_KERNEL=` so the kernels link across units), then linked.
 
 `config.cflags` (default `-O3 -march=native`) is the user's part: optimisation level and target CPU;
 the rest is required. `-ffast-math` and its parts are refused: tir_math.h relies on IEEE semantics.
@@ -184,8 +183,9 @@ def compile_module(source_path: Path, output_path: Path, modname: str, compiler:
         if len(units) > 1:
             for path, text in zip(paths, units):
                 path.write_text(text)
-        _run(cc, [[cc.path, *cflags, *defines, "-c", str(src), "-o", str(obj)] for src, obj in zip(paths, objects)],
-             paths, "compiles")
+        host = host_flags(cflags) if len(units) > 1 else []
+        _run(cc, [[cc.path, *cflags, *defines, *(host if k == len(units) - 1 else []), "-c", str(src), "-o", str(obj)]
+                  for k, (src, obj) in enumerate(zip(paths, objects))], paths, "compiles")
         libs = libraries() if callable(libraries) else libraries
         _run(cc, [[cc.path, *cflags, *map(str, objects), "-o", str(output_path), *link, *library_link_flags(libs)]],
              [source_path], None)
@@ -206,30 +206,40 @@ def compile_jobs() -> int:
 
 
 def translation_units(source: str, jobs: int) -> list[str]:
-    """`source` (backends/c.py's, with its KERNEL_MARK and HOST_MARK lines) as at most `jobs` translation
-    units: each the prelude (the text before the first mark, which declares every kernel) and a share of the
-    kernels and the host part, shared out by weight, heaviest first, to the lightest unit; the parts keep their
-    order in a unit. A part weighs its lines plus LOOP_WEIGHT per loop: gcc's time, measured on the MLP step's
-    module, is about 1 ms per line of straight host code and 10 ms more per loop (each one vectorized,
-    versioned, unrolled). `[source]` when there is one job, one part, or kernels that weigh less than
-    SPLIT_MIN_WEIGHT, where another compiler process would cost more than it saves."""
+    """`source` (backends/c.py's, with its KERNEL_MARK and HOST_MARK lines) as translation units, each the
+    prelude (the text before the first mark, which declares every kernel) and some of the parts: the kernels
+    shared out to at most `jobs` units by weight, heaviest first to the lightest unit (the parts keep their
+    order in a unit), then the host part alone in the last unit, which is compiled at -O1 (`compile_module`).
+    A part weighs its lines plus LOOP_WEIGHT per loop: gcc's time, measured on the MLP step's module, is about
+    1 ms per line of straight host code and 10 ms more per loop (each one vectorized, versioned, unrolled).
+    `[source]` when there is one job, or the parts weigh less than SPLIT_MIN_WEIGHT, where another compiler
+    process would cost more than it saves."""
     lines = source.split("\n")
     marks = [k for k, line in enumerate(lines) if line in (KERNEL_MARK, HOST_MARK)]
-    if not marks or lines[marks[-1]] != HOST_MARK:
+    if len(marks) < 2 or lines[marks[-1]] != HOST_MARK:
         return [source]
     prelude = lines[:marks[0]]
     parts = [lines[a:b] for a, b in zip(marks, [*marks[1:], len(lines)])]
     weights = [len(p) + LOOP_WEIGHT * sum("for (" in line for line in p) for p in parts]
-    n = min(jobs, len(parts))
-    if n < 2 or sum(weights[:-1]) < SPLIT_MIN_WEIGHT:
+    if jobs < 2 or sum(weights) < SPLIT_MIN_WEIGHT:
         return [source]
+    n = min(jobs, len(parts) - 1)
     bins: list[list[int]] = [[] for _ in range(n)]
     sizes = [0] * n
-    for k in sorted(range(len(parts)), key=lambda k: -weights[k]):
+    for k in sorted(range(len(parts) - 1), key=lambda k: -weights[k]):
         b = sizes.index(min(sizes))
         bins[b].append(k)
         sizes[b] += weights[k]
-    return ["\n".join(prelude + [line for k in sorted(ks) for line in parts[k]]) for ks in bins if ks]
+    bins.append([len(parts) - 1])
+    return ["\n".join(prelude + [line for k in sorted(ks) for line in parts[k]]) for ks in bins]
+
+
+def host_flags(cflags: Sequence[str]) -> list[str]:
+    """The flags that follow `cflags` for the host unit of a split module: -O1 where `cflags` optimise more.
+    The host function is straight-line bookkeeping (shapes, checks, allocations, kernel calls) that gcc
+    compiles in half the time at -O1 (the MLP step's: 1.2 s instead of 2.5 s) and that runs as fast."""
+    levels = [f for f in cflags if f.startswith("-O")]
+    return ["-O1"] if levels and levels[-1] in ("-O2", "-O3", "-Ofast") else []
 
 
 def compile_library(source_path: Path, output_path: Path, soname: str, compiler: Compiler | None = None) -> None:
