@@ -108,8 +108,10 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None, report: bool 
     if config.debug >= 1 and report:
         after = cache.stats()
         runs = int(after["compiles"] - before["compiles"])
-        debug_line(name, f"C compiler {after['compile_s'] - before['compile_s']:.3f} s ({runs} run{'s' * (runs > 1)})"
-                   if runs else "C compiler not run: the compiled module is in the cache")
+        units = int(after["units"] - before["units"])
+        at_once = f" of {units} translation units at once" if units > runs else ""
+        debug_line(name, f"C compiler {after['compile_s'] - before['compile_s']:.3f} s ({runs} run{'s' * (runs > 1)}"
+                         f"{at_once})" if runs else "C compiler not run: the compiled module is in the cache")
     n_results = len(mod.results)
 
     def run(args: list[np.ndarray]) -> list[Any]:

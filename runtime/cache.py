@@ -48,9 +48,10 @@ _stats = {"disk_hits": 0, "memory_hits": 0, "rebuilds": 0, "lock_waits": 0, "lib
 
 
 def stats() -> dict[str, float]:
-    """Counters of this process: compiles (compiler runs for modules), compile_s (the wall time of every
-    compiler run, seconds), disk_hits, memory_hits, rebuilds, lock_waits; library_compiles and library_hits
-    for the math libraries (`math_libraries`)."""
+    """Counters of this process: compiles (compiler runs for modules), units (their translation units:
+    runtime/ccompiler.py `translation_units`), compile_s (the wall time of every compiler run, seconds),
+    disk_hits, memory_hits, rebuilds, lock_waits; library_compiles and library_hits for the math libraries
+    (`math_libraries`)."""
     return {**ccompiler._counters, **_stats}
 
 

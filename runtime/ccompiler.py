@@ -142,9 +142,9 @@ def runtime_headers_digest() -> str:
     return h.hexdigest()
 
 
-# Compiler invocations in this process (cache.stats() reports them): modules, math libraries, and the
-# wall time of all of them in seconds.
-_counters: dict[str, float] = {"compiles": 0, "library_compiles": 0, "compile_s": 0.0}
+# Compiler invocations in this process (cache.stats() reports them): modules, their translation units,
+# math libraries, and the wall time of all of them in seconds.
+_counters: dict[str, float] = {"compiles": 0, "units": 0, "library_compiles": 0, "compile_s": 0.0}
 
 
 def library_link_flags(libraries: Sequence[Path]) -> list[str]:
@@ -171,6 +171,7 @@ def compile_module(source_path: Path, output_path: Path, modname: str, compiler:
     link = [f for f in flags if f.startswith(("-Wl,", "-L", "-l"))]
     cflags = [f for f in flags if f not in link]
     units = translation_units(source_path.read_text(), compile_jobs())
+    _counters["units"] += len(units)
     if len(units) == 1 and not callable(libraries):
         _run(cc, [[cc.path, *cflags, f"-DTIR_MODNAME={modname}", str(source_path), "-o", str(output_path), *link,
                    *library_link_flags(libraries)]], [source_path], "compiles")
