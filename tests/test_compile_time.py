@@ -6,13 +6,14 @@ fused nest is tested with the pass: tests/test_fuse_loops.py.)"""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import tensorir
 from tensorir import tensor as T
 from tensorir.config import config
-from tensorir.runtime import ccompiler
+from tensorir.runtime import cache, ccompiler
 from tensorir.runtime.ccompiler import HOST_MARK, KERNEL_MARK, translation_units
 
 
@@ -70,26 +71,26 @@ def test_never_more_units_than_parts() -> None:
     assert len(translation_units(source([500]), 8)) == 2  # the kernel, the host
 
 
+def compiled_units(cachedir: Path, inputs: list[Any], outputs: Any) -> tuple[Any, int]:
+    """A C function compiled afresh in `cachedir` (one compiler run), and how many units that run compiled."""
+    before = cache.stats()
+    with config.change_flags(cachedir=str(cachedir)):
+        f = tensorir.function(inputs, outputs, target="c")
+    after = cache.stats()
+    assert after["compiles"] == before["compiles"] + 1
+    return f, int(after["units"] - before["units"])
+
+
 def test_compiled_from_several_units(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A function of several kernels, each unit compiled apart (kernels not static), agrees with numpy on
     ordinary and strided inputs; the compiler ran one process per unit, and left no unit file behind."""
-    commands: list[int] = []
-    run = ccompiler._run
-
-    def counting(cc, cmds, paths, counter):  # type: ignore[no-untyped-def]
-        if counter == "compiles":
-            commands.append(len(cmds))
-        return run(cc, cmds, paths, counter)
-
     monkeypatch.setattr(ccompiler, "SPLIT_MIN_WEIGHT", 0)
     monkeypatch.setattr(ccompiler, "compile_jobs", lambda: 3)
-    monkeypatch.setattr(ccompiler, "_run", counting)
     a, b = T.matrix("a", dtype="float32"), T.matrix("b", dtype="float32")
     outs = [T.tanh(a * 2 + b).sum(axis=1), (a - b).max(axis=0), T.dot(a, b.T).sum(axis=0) * 3]
-    with config.change_flags(cachedir=str(tmp_path)):
-        f = tensorir.function([a, b], outs, target="c")
+    f, units = compiled_units(tmp_path, [a, b], outs)
     kernels = f.source().count(KERNEL_MARK)
-    assert kernels >= 2 and commands == [min(3, kernels) + 1], "units of kernels, and the host's"
+    assert kernels >= 2 and units == min(3, kernels) + 1, "units of kernels, and the host's"
     assert not list(tmp_path.rglob("*.unit*")), "the units' sources and objects are removed"
     rng = np.random.default_rng(3)
     for x, y in [(rng.standard_normal((7, 5)), rng.standard_normal((7, 5))),
@@ -105,21 +106,11 @@ def test_a_fast_twin_and_its_exact_kernel_in_units_of_their_own(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """float32 sin gets a fast twin and the exact kernel the host runs when an argument is >= 2^17: each is a
     part of its own, so the module is three units (twin, exact kernel, host), and both paths agree with numpy."""
-    commands: list[int] = []
-    run = ccompiler._run
-
-    def counting(cc, cmds, paths, counter):  # type: ignore[no-untyped-def]
-        if counter == "compiles":
-            commands.append(len(cmds))
-        return run(cc, cmds, paths, counter)
-
     monkeypatch.setattr(ccompiler, "SPLIT_MIN_WEIGHT", 0)
     monkeypatch.setattr(ccompiler, "compile_jobs", lambda: 4)
-    monkeypatch.setattr(ccompiler, "_run", counting)
     x = T.vector("x", dtype="float32")
-    with config.change_flags(cachedir=str(tmp_path)):
-        f = tensorir.function([x], T.sin(x) * T.tanh(x) + T.cos(x * 3), target="c")
-    assert commands == [3] and "_fast(" in f.source()
+    f, units = compiled_units(tmp_path, [x], T.sin(x) * T.tanh(x) + T.cos(x * 3))
+    assert units == 3 and "_fast(" in f.source()
     for v in (np.linspace(-50, 50, 1001), np.array([1.0, 3e5, -7e6, 2.0**17])):
         v = v.astype(np.float32)
         w = v.astype(np.float64)
