@@ -22,8 +22,8 @@ Workloads (float32):
         and writing the output once
     W7  one SGD step of logistic regression (4000x784) and of an MLP (batch 256, 784-512-512-10, tanh, softmax
         cross-entropy): tensorir.grad + shared variables + updates, against a hand-written numpy step, PyTensor
-        (pytensor.grad) and JAX (jax.grad + jit); the parameters after one step are checked; plus the cold and
-        warm compile of both graphs
+        (pytensor.grad) and JAX (jax.grad + jit); the parameters after one step are checked; tensorir's kernels
+        and library calls per step beside PyTensor's nodes; plus the cold and warm compile of both graphs
     W8  compile time as the graph grows: chains of 10, 100 and 400 elementwise ops (sin and tanh in turn, a
         float32 vector), 50 outputs of sum(exp(a*k)*b, axis=1) + max(a-b, axis=0).sum() (k = 1..50), W1's
         expression and W7's two training steps, each cold (fresh cache dir) and warm (cache populated), each in a
@@ -1007,6 +1007,20 @@ def _flat(values: Sequence[Any]) -> np.ndarray:
     return np.concatenate([np.ravel(np.asarray(v)) for v in values])
 
 
+def compiled_calls(f: Any) -> str:
+    """What one call of tensorir function `f` runs, to set beside PyTensor's node count: its kernel launches
+    and library (BLAS) calls, counted in the IR after `outline-kernels` (targets without that stage: '')."""
+    from tensorir.dialects.kernel import LaunchOp
+    from tensorir.dialects.lib import BlasOp
+    from tensorir.frontend.parser import parse
+
+    if "outline-kernels" not in f.stages:
+        return ""
+    ops = list(parse(f.ir("outline-kernels")).walk())
+    kernels, calls = sum(isinstance(o, LaunchOp) for o in ops), sum(isinstance(o, BlasOp) for o in ops)
+    return f"{kernels} kernel{'s' * (kernels != 1)} + {calls} library call{'s' * (calls != 1)}"
+
+
 def w7_cases(st: Settings, peers: Peers) -> list[Case]:
     """One SGD step (gradient and update of every parameter) per call: hand-written numpy, tensorir
     (tensorir.grad, shared variables, updates), PyTensor (pytensor.grad, shared, updates) and JAX
@@ -1050,7 +1064,7 @@ def w7_cases(st: Settings, peers: Peers) -> list[Case]:
             def check() -> np.ndarray:
                 f(x, t)
                 return _flat([shared[k].get_value(borrow=True) for k in names])
-            return Impl(lambda: f(x, t), extra=f"target={st.target}", check=check)
+            return Impl(lambda: f(x, t), extra=f"target={st.target}, {compiled_calls(f)}", check=check)
 
         def pytensor_impl(init: dict[str, np.ndarray] = init, cost: Callable[..., Any] = cost, x: np.ndarray = x,
                           t: np.ndarray = t, names: list[str] = names) -> Impl:
@@ -1068,7 +1082,8 @@ def w7_cases(st: Settings, peers: Peers) -> list[Case]:
             def check() -> np.ndarray:
                 f(x, t)
                 return _flat([shared[k].get_value(borrow=True) for k in names])
-            return Impl(lambda: f(x, t), check=check)
+            nodes = len(f.maker.fgraph.apply_nodes)
+            return Impl(lambda: f(x, t), extra=f"{nodes} nodes", check=check)
 
         def jax_impl(init: dict[str, np.ndarray] = init, cost: Callable[..., Any] = cost, x: np.ndarray = x,
                      t: np.ndarray = t, names: list[str] = names) -> Impl:
