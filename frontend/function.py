@@ -539,10 +539,9 @@ class Function:
         passes.run_pipeline(module, TARGETS[self.target].pipeline, verify_each=bool(config.verify),
                             instrumentations=[checker])
         results = self._run(arrays)
-        source_attr = TARGETS[self.target].source_attr
-        code = module.attributes.get(source_attr) if source_attr is not None else None
+        source = module.attributes.get(TARGETS[self.target].source_attr or "")
         checker.check(self.name, results, f"the code of target '{self.target}'",
-                      code if isinstance(code, str) else f"// ----- IR that runs\n{print_module(module)}")
+                      lambda: source if isinstance(source, str) else f"// ----- IR that runs\n{print_module(module)}")
         return results
 
     def _finish(self, results: list[Any]) -> Any:

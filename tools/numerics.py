@@ -11,10 +11,10 @@ element:
     // ----- IR after bufferize
     func.func @f(...
 
-(the lines after the message hold the module that pass produced). Floats compare with a relative and absolute
-tolerance per width (`_RTOL`: passes may reassociate float arithmetic), integers and
-booleans exactly. `tensorir.function(..., mode="debug")` checks each call's arguments
-with the same machinery (`ResultChecker`).
+(the lines after the message hold the module that pass produced). Floats compare
+with a relative and absolute tolerance per width (`_RTOL`: passes may reassociate
+float arithmetic), integers and booleans exactly. `tensorir.function(..., mode="debug")`
+checks each call's arguments with the same machinery (`ResultChecker`).
 
 A function holding `tensor.grad` runs with it expanded (by the autodiff pass, on a copy).
 
@@ -25,6 +25,7 @@ size n, tried in the order 3, 4, 1, 2 until the original IR runs on them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -91,22 +92,25 @@ class ResultChecker(PassInstrumentation):
         if not changed:
             return
         self.compared += 1
-        ir = f"// ----- IR after {pass_.spec()}\n{print_module(module)}"
+
+        def ir() -> str:  # printed only for an error: printing costs about a fifth of a pipeline
+            return f"// ----- IR after {pass_.spec()}\n{print_module(module)}"
+
         for name, args in self.inputs.items():
             try:
                 results = interpret(module, name, args)
             except TirError as e:
                 raise TirError(f"{self.who}: after pass '{pass_.name}', @{name} fails on inputs the "
-                               f"original ran on: {e}", detail=ir) from None
+                               f"original ran on: {e}", detail=ir()) from None
             self.check(name, results, f"pass '{pass_.name}'", ir)
 
-    def check(self, name: str, results: list[Any], culprit: str, detail: str) -> None:
-        """Compare results of @name with its reference results; TirError naming `culprit` (with
-        `detail`, the code it produced) at the first that differs beyond rounding."""
+    def check(self, name: str, results: list[Any], culprit: str, code: Callable[[], str]) -> None:
+        """Compare results of @name with its reference results; at the first that differs beyond
+        rounding, a TirError naming `culprit`, with the code it produced (`code()`) as its detail."""
         for k, (want, got) in enumerate(zip(self.reference[name], results)):
             problem = _compare(want, np.array(got))
             if problem:
-                raise TirError(f"{self.who}: {culprit} changed result #{k} of @{name}: {problem}", detail=detail)
+                raise TirError(f"{self.who}: {culprit} changed result #{k} of @{name}: {problem}", detail=code())
 
 
 def interpret(module: Operation, name: str, args: list[Any]) -> list[np.ndarray]:
