@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 _NO_VALUE = object()
 ON_UNUSED_INPUT = ("raise", "warn", "ignore")  # Theano's choices; 'raise' is its default
+MODES = (None, "debug")  # None: compile and run; "debug": see Function._debug_call
 
 
 class In:
@@ -259,7 +260,7 @@ class Function:
     def __init__(self, inputs: Sequence[Variable | In], outputs: Variable | Sequence[Variable] | None,
                  target: str | None = None, name: str | None = None,
                  givens: Any = None, loc: Location | None = None, on_unused_input: str | None = None,
-                 updates: Any = None) -> None:
+                 updates: Any = None, mode: str | None = None) -> None:
         from ..config import config
 
         start = time.perf_counter()
@@ -268,6 +269,10 @@ class Function:
         if on_unused_input not in ON_UNUSED_INPUT:
             raise TirValueError(f"on_unused_input must be one of {', '.join(map(repr, ON_UNUSED_INPUT))}, "
                                 f"got {on_unused_input!r}", self.loc)
+        if mode not in MODES:
+            raise TirValueError(f"unknown mode {mode!r}; the modes are None (the default: compile and run) and "
+                                "'debug' (each call checks every pass against the reference interpreter)", self.loc)
+        self.mode = mode
         self.target = target if target is not None else config.target
         self.name = name or "main"
         if self.target not in TARGETS:
@@ -316,7 +321,7 @@ class Function:
         else:
             if config.debug >= 1 and target.source_attr is not None:
                 debug_line(self.name, f"cache miss: {cache.source_path(source_key)}")
-            if target.source_attr is not None and config.tiered and config.debug < 2:
+            if target.source_attr is not None and config.tiered and config.debug < 2 and mode is None:
                 self._start_background(target, source_key)
             else:
                 # The stages are kept when DEBUG>=2 prints them anyway; else f.ir(stage) runs the pipeline again.
@@ -332,6 +337,8 @@ class Function:
                        + (" (cache hit)" if hit is not None else tier))
         self._fast = getattr(self._run, "fast", None)
         self._fresh = self._fast is not None  # compiled code allocates every result afresh
+        if mode == "debug":
+            self._fast = None  # every call takes the checked path, which checks the passes
         self._n_results = len(outs) + len(self._updates)
         self._by_name = {inp.name: k for k, inp in enumerate(self._inputs) if inp.name}
         self._strict = [(k, inp.variable.type.dtype) for k, inp in enumerate(self._inputs) if inp.strict]
@@ -392,7 +399,7 @@ class Function:
     @property
     def compiled(self) -> bool:
         """Whether calls run the target's compiled code now (False while the interpreter stands in)."""
-        return self._pending is None and self._fast is not None
+        return self._pending is None and self._fresh
 
     # ---- construction
     def _input(self, i: Variable | In, k: int) -> _Input:
@@ -507,12 +514,35 @@ class Function:
                                          inp.allow_downcast, self.loc))
         arrays.extend(s._value for s in self._shared)
         try:
-            results = self._run(arrays)
+            results = self._debug_call(arrays) if self.mode == "debug" else self._run(arrays)
         except ValueError as e:  # a run-time check of compiled code, already located
             raise TirValueError(str(e)) from None
         # Outputs the caller owns: never an input, a constant or another output's buffer (an update may be
         # written into its variable's stored array: frontend/shared.py).
         return self._finish(results if self._fresh else [np.array(r, copy=True) for r in results])
+
+    def _debug_call(self, arrays: list[np.ndarray]) -> list[Any]:
+        """mode="debug" (Theano's DebugMode): the reference interpreter runs the function on this call's
+        arguments as built and again after each pass of the target's pipeline that changed it; the first
+        pass after which a result differs is a TirError that names it, the result and its worst element,
+        with the IR that pass produced (tools/numerics.py's ResultChecker, as `tir-opt --check-numerics`;
+        floats within its tolerance, integers and booleans exactly). Every stage the interpreter runs
+        is checked: tensor, fused, memory and loop, kernel. Then the target's own code runs, and its
+        results are checked against the interpreter's too (a difference names the target's code)."""
+        from .. import passes
+        from ..config import config
+        from ..tools.numerics import ResultChecker
+
+        checker = ResultChecker("mode='debug'")
+        module = self._build()
+        checker.add(module, self.name, arrays)
+        passes.run_pipeline(module, TARGETS[self.target].pipeline, verify_each=bool(config.verify),
+                            instrumentations=[checker])
+        results = self._run(arrays)
+        source = module.attributes.get(TARGETS[self.target].source_attr or "")
+        checker.check(self.name, results, f"the code of target '{self.target}'",
+                      lambda: source if isinstance(source, str) else f"// ----- IR that runs\n{print_module(module)}")
+        return results
 
     def _finish(self, results: list[Any]) -> Any:
         """Store the updates' results (all computed from the old values; an update written in place is the
@@ -611,11 +641,11 @@ def function(inputs: Sequence[Variable | In], outputs: Variable | Sequence[Varia
     new value) pairs applied after the outputs are computed (frontend/shared.py); `givens` maps
     variables to replacements (variables or values); `target` defaults to `tensorir.config.target`.
     `on_unused_input`: an input the outputs do not need is an error ('raise', the default as in
-    Theano), a warning ('warn') or allowed ('ignore').
+    Theano), a warning ('warn') or allowed ('ignore'). `mode="debug"` checks every pass of the
+    target's pipeline against the reference interpreter on each call's arguments (Theano's
+    DebugMode; see `Function._debug_call`); `mode=None`, the default, compiles and runs.
     """
     loc = caller_location()
-    if mode is not None:
-        raise TirError("mode= is not supported; use target= ('interp', ...) instead", loc)
     if allow_input_downcast:
         inputs = [i if isinstance(i, In) else In(i, allow_downcast=True) for i in inputs]
-    return Function(inputs, outputs, target, name, givens, loc, on_unused_input, updates)
+    return Function(inputs, outputs, target, name, givens, loc, on_unused_input, updates, mode)
