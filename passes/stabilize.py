@@ -36,6 +36,7 @@ from ..ir.rewriter import (
     apply_patterns_greedily,
     broadcasts_into,
     constant_array,
+    is_trivially_dead,
 )
 from ..ir.types import TensorType
 from .pass_manager import Pass
@@ -169,6 +170,22 @@ RULES: list[Rule] = [
 ]
 
 
+class _Stabilizer(RuleSet):
+    """RULES, each rewrite followed by erasing the ops of the replaced expression that it left unused
+    (other dead ops stay where they are: removing them is canonicalize's and dce's business)."""
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        stack = list(op.operands)
+        if not super().match_and_rewrite(op, rewriter):
+            return False
+        while stack:
+            owner = getattr(stack.pop(), "op", None)
+            if owner is not None and is_trivially_dead(owner):
+                stack.extend(owner.operands)
+                rewriter.erase_op(owner)
+        return True
+
+
 @dataclass
 class StabilizePass(Pass):
     name: ClassVar[str] = "stabilize"
@@ -177,5 +194,5 @@ class StabilizePass(Pass):
     max_iterations: int = 10
 
     def run(self, module: Operation) -> bool:
-        # No folding: constants are canonicalize's business; the ops a rewrite leaves dead are erased.
-        return apply_patterns_greedily(module, [RuleSet(RULES)], max_iterations=self.max_iterations, fold=False)
+        return apply_patterns_greedily(module, [_Stabilizer(RULES)], max_iterations=self.max_iterations, fold=False,
+                                       erase_dead=False)
