@@ -42,7 +42,7 @@ from ..ir.types import TensorType
 from .pass_manager import Pass
 
 X = Var("x")
-T = Var("t")
+TARGET = Var("t")
 
 
 class _Detached:
@@ -166,7 +166,7 @@ RULES: list[Rule] = [
     Rule("tensor.sqrt", (Op("tensor.mul", X, X),), ABS),                          # sqrt(x*x) -> abs x
     Rule("tensor.sqrt", (Op("tensor.square", X),), ABS),                          # sqrt(square x) -> abs x
     Rule("tensor.sqrt", (Op("tensor.pow", X, Splat(2)),), ABS),                   # sqrt(x**2) -> abs x
-    Rule("tensor.binary_crossentropy", (SIGMOID, T), Stable(_bce_logits)),  # bce(sigmoid z, t) -> softplus z - t*z
+    Rule("tensor.binary_crossentropy", (SIGMOID, TARGET), Stable(_bce_logits)),  # bce(sigmoid z, t) -> softplus z - t*z
 ]
 
 
