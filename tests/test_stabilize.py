@@ -7,7 +7,7 @@ finite gradients, where the unstable ones overflow.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -58,38 +58,37 @@ def test_rewritten_functions_equal_the_unrewritten_ones(dtype: str) -> None:
             np.testing.assert_allclose(g, w, rtol=tol, atol=tol, err_msg=f"{target}: output {k}")
 
 
-def _compile(inputs: Sequence[Any], build: Callable[..., Any], target: str, wrt: bool = True) -> Any:
-    """A function of `inputs` returning build(*inputs) (a scalar cost when `wrt`) and its gradient wrt inputs[0]."""
-    out = build(*inputs)
-    outs = [out, tensorir.grad(out, inputs[0])] if wrt else [out]
-    return tensorir.function(list(inputs), outs, target=target)
+# (cost of a vector v, value of v, the cost there, its gradient there): each cost overflows as written.
+EXTREMES: list[tuple[Callable[[Any], Any], list[float], float, list[float]]] = [
+    # log(sigmoid(-1000)) = -1000; d/dx = 1 - sigmoid(x) = 1.
+    (lambda v: T.sum(T.log(T.nnet.sigmoid(v))), [-1000.0], -1000.0, [1.0]),
+    # log(1 - sigmoid(1000)) = -1000; d/dx = -sigmoid(x) = -1.
+    (lambda v: T.sum(T.log(1 - T.nnet.sigmoid(v))), [1000.0], -1000.0, [-1.0]),
+    # log(1 + exp(1000)) = 1000; d/dx = sigmoid(x) = 1.
+    (lambda v: T.sum(T.log(1 + T.exp(v))), [1000.0], 1000.0, [1.0]),
+    # log(sum(exp([1e4, 1e4]))) = 1e4 + log 2; d/dx = softmax(x) = [1/2, 1/2].
+    (lambda v: T.log(T.sum(T.exp(v))), [1e4, 1e4], 1e4 + math.log(2.0), [0.5, 0.5]),
+    # log(softmax([1000, 0]))[1] = -1000; d/dx = onehot(1) - softmax(x) = [-1, 1].
+    (lambda v: T.log(T.nnet.softmax(v))[1], [1000.0, 0.0], -1000.0, [-1.0, 1.0]),
+]
 
 
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_stable_at_extreme_inputs(target: str, dtype: str) -> None:
     """The default pipeline keeps what overflows in the written form finite, gradients included."""
-    x = T.vector("x", dtype=dtype)
-
-    def check(build: Callable[..., Any], value: list[float], want: Any, want_grad: Any) -> None:
-        f = _compile([x], build, target)
-        out, grad = f(np.array(value, dtype=dtype))
-        np.testing.assert_allclose(out, want, rtol={"float32": 1e-6, "float64": 1e-12}[dtype])
-        assert np.all(np.isfinite(grad)), grad
+    vs = [T.vector(f"v{k}", dtype=dtype) for k in range(len(EXTREMES))]
+    costs = [cost(v) for v, (cost, *_) in zip(vs, EXTREMES)]
+    f = tensorir.function(vs, costs + [tensorir.grad(c, v) for c, v in zip(costs, vs)], target=target)
+    results = f(*[np.array(value, dtype=dtype) for _, value, _, _ in EXTREMES])
+    for k, (_, _, want, want_grad) in enumerate(EXTREMES):
+        out, grad = results[k], results[len(EXTREMES) + k]
+        np.testing.assert_allclose(out, want, rtol={"float32": 1e-6, "float64": 1e-12}[dtype], err_msg=str(k))
+        assert np.all(np.isfinite(grad)), (k, grad)
         # A gradient such as exp(x - logsumexp(x)) takes the rounding of the result (1e4's ulp in float32, 1e-3)
         # into an exponent: relative error up to that ulp.
-        np.testing.assert_allclose(grad, want_grad, rtol={"float32": 1e-3, "float64": 1e-9}[dtype], atol=1e-30)
-
-    # log(sigmoid(-1000)) = -1000; d/dx = 1 - sigmoid(x) = 1.
-    check(lambda v: T.sum(T.log(T.nnet.sigmoid(v))), [-1000.0], -1000.0, [1.0])
-    # log(1 - sigmoid(1000)) = -1000; d/dx = -sigmoid(x) = -1.
-    check(lambda v: T.sum(T.log(1 - T.nnet.sigmoid(v))), [1000.0], -1000.0, [-1.0])
-    # log(1 + exp(1000)) = 1000; d/dx = sigmoid(x) = 1.
-    check(lambda v: T.sum(T.log(1 + T.exp(v))), [1000.0], 1000.0, [1.0])
-    # log(sum(exp([1e4, 1e4]))) = 1e4 + log 2; d/dx = softmax(x) = [1/2, 1/2].
-    check(lambda v: T.log(T.sum(T.exp(v))), [1e4, 1e4], 1e4 + math.log(2.0), [0.5, 0.5])
-    # log(softmax([1000, 0]))[1] = -1000; d/dx = onehot(1) - softmax(x) = [-1, 1].
-    check(lambda v: T.log(T.nnet.softmax(v))[1], [1000.0, 0.0], -1000.0, [-1.0, 1.0])
+        np.testing.assert_allclose(grad, want_grad, rtol={"float32": 1e-3, "float64": 1e-9}[dtype], atol=1e-30,
+                                   err_msg=str(k))
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -108,13 +107,12 @@ def test_crossentropy_of_a_saturated_sigmoid(target: str, dtype: str) -> None:
     z, t = T.vector("z", dtype=dtype), T.vector("t", dtype=dtype)
     zs = np.array([100.0, -100.0, 100.0, -100.0], dtype=dtype)
     ts = np.array([0.0, 1.0, 1.0, 0.0], dtype=dtype)
-    f = _compile([z, t], lambda a, b: T.sum(T.nnet.binary_crossentropy(T.nnet.sigmoid(a), b)), target)
-    elementwise = _compile([z, t], lambda a, b: T.nnet.binary_crossentropy(T.nnet.sigmoid(a), b), target,
-                           wrt=False)
-    (losses,) = elementwise(zs, ts)
-    np.testing.assert_allclose(losses, [100.0, 100.0, 0.0, 0.0], atol=1e-30)
-    cost, grad = f(zs, ts)
-    assert np.isfinite(cost) and cost == pytest.approx(200.0)
+    losses = T.nnet.binary_crossentropy(T.nnet.sigmoid(z), t)
+    cost = T.sum(losses)
+    f = tensorir.function([z, t], [losses, cost, tensorir.grad(cost, z)], target=target)
+    elementwise, total, grad = f(zs, ts)
+    np.testing.assert_allclose(elementwise, [100.0, 100.0, 0.0, 0.0], atol=1e-30)
+    assert np.isfinite(total) and total == pytest.approx(200.0)
     sigmoid = 1.0 / (1.0 + np.exp(-zs.astype(np.float64)))
     np.testing.assert_allclose(grad, sigmoid - ts, rtol=1e-6, atol=1e-30)
 
