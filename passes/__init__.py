@@ -26,14 +26,17 @@ PASSES: dict[str, tuple[str, str]] = {
     "lower-to-loops": ("tensorir.passes.lower_to_loops", "LowerToLoopsPass"),
     "outline-kernels": ("tensorir.passes.outline_kernels", "OutlineKernelsPass"),
     "parallelize": ("tensorir.passes.parallelize", "ParallelizePass"),
+    "stabilize": ("tensorir.passes.stabilize", "StabilizePass"),
 }
 
 # Named pipelines: lists of pass specs. `cpu`, `cuda` and `opencl` come with their backends.
 PIPELINES: dict[str, list[str]] = {
-    "interp": ["autodiff", "canonicalize", "cse", "dce"],
+    # stabilize runs before autodiff, so that gradients are taken of the stable forms.
+    "interp": ["stabilize", "autodiff", "canonicalize", "cse", "dce"],
     # docs/lowering.md describes each step of the native pipeline.
-    "cpu": ["autodiff", "inline", "canonicalize", "cse", "decompose", "canonicalize", "cse", "fuse-elementwise",
-            "bufferize", "lower-to-loops", "fuse-loops", "parallelize", "outline-kernels", "emit-c"],
+    "cpu": ["stabilize", "autodiff", "inline", "canonicalize", "cse", "decompose", "canonicalize", "cse",
+            "fuse-elementwise", "bufferize", "lower-to-loops", "fuse-loops", "parallelize", "outline-kernels",
+            "emit-c"],
 }
 
 from .pass_manager import (  # noqa: E402 - the registry above must exist before pass_manager reads it
