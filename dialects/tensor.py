@@ -1149,9 +1149,11 @@ class DotOp(Operation):
         ra, rc = tensor_type(self, a.v).rank, tensor_type(self, c.v).rank
         if ra == 0 or rc == 0:  # a scaling: mul's rule
             return MulOp.vjp(self, b, out_grads)  # type: ignore[arg-type]
-        if rc == 1:  # da = g[..., None] c; dc = sum over a's leading dims of a g[..., None]
+        if rc == 1:  # da = g[..., None] c; dc = a^T g for a matrix (a matrix-vector product: BLAS gemv, as the
+            # forward one), else the sum over a's leading dims of a g[..., None]
             g1 = g.op("expand_dims", axes=(-1,))
-            return [(g1 * c).v, (a * g1).op("sum", axes=tuple(range(ra - 1))).v]
+            dc = a.op("transpose").op("dot", g) if ra == 2 else (a * g1).op("sum", axes=tuple(range(ra - 1)))
+            return [(g1 * c).v, dc.v]
         # As matrices: a2 (rows of a, n), c2 (n, the rest of c: its batch dims, then k; c's contracted dim n
         # moved first), g2 (rows of a, the rest of c); then da = g2 c2^T and dc = a2^T g2, shaped back.
         perm = (rc - 2, *range(rc - 2), rc - 1)

@@ -328,3 +328,18 @@ def test_logistic_regression_gradient_matches_its_closed_form(target: str) -> No
     got_w, got_b = f(xv, yv, wv, 0.3)
     np.testing.assert_allclose(got_w, xv.T @ (pv - yv) / 20 + 0.02 * wv, rtol=1e-9)
     np.testing.assert_allclose(got_b, np.mean(pv - yv), rtol=1e-9)
+
+
+def test_the_gradient_of_a_matrix_vector_product_is_a_blas_product_too() -> None:
+    """d/dw of dot(x, w) is x^T g: a gemv of x's transpose (no float64 sum over a temporary of x's size), as the
+    forward product is; its value equals numpy's on C-order and transposed inputs."""
+    x, w = T.matrix("x", dtype="float32"), T.vector("w", dtype="float32")
+    cost = (T.tanh(T.dot(x, w)) ** 2).sum()
+    f = tensorir.function([x, w], tensorir.grad(cost, w), target="c")
+    assert f.ir("lower-to-loops").count("lib.gemv") == 2
+    rng = np.random.default_rng(11)
+    for xv in (rng.standard_normal((300, 40)), rng.standard_normal((40, 300)).T):
+        xv = xv.astype(np.float32)
+        wv = (rng.standard_normal(40) * 0.1).astype(np.float32)
+        z = np.tanh(xv.astype(np.float64) @ wv)
+        np.testing.assert_allclose(f(xv, wv), xv.T.astype(np.float64) @ (2 * z * (1 - z * z)), rtol=1e-4, atol=1e-5)
