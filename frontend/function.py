@@ -351,7 +351,6 @@ class Function:
         from .. import passes
         from ..config import config
         from ..runtime import ccompiler
-        from ..runtime.background import BackgroundCompile
 
         ccompiler.find_compiler()
         ccompiler.compile_flags()

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..dialects.tensor import GradOp
 from ..ir.core import OP_REGISTRY, Location, Operation, Value
 from ..ir.rewriter import (
     ONE,
@@ -96,7 +97,7 @@ class Stable(Replacement):
         if not isinstance(x, TensorType) or not x.element.is_float:
             return None
         interior, constants = _replaced(op, env)
-        if any(user.name == "tensor.grad" for v in interior for user in v.users):
+        if any(isinstance(user, GradOp) for v in interior for user in v.users):
             return None
         new = _Detached(op.loc)
         value = self.make(op, env, new)

@@ -21,7 +21,8 @@ def source(kernel_lines: list[int], host_lines: int = 3) -> str:
     """A source as backends/c.py lays it out: prelude, marked kernels of the given sizes, marked host."""
     lines = ["/* prelude */", '#include "tir_runtime.h"', "TIR_KERNEL void k0(int);", ""]
     for k, n in enumerate(kernel_lines):
-        lines += [KERNEL_MARK, f"TIR_KERNEL void k{k}(int x) {{", *[f"    for (int i{j} = 0; i{j} < x; ++i{j}) {{}}" for j in range(n)], "}"]
+        loops = [f"    for (int i{j} = 0; i{j} < x; ++i{j}) {{}}" for j in range(n)]
+        lines += [KERNEL_MARK, f"TIR_KERNEL void k{k}(int x) {{", *loops, "}"]
     lines += [HOST_MARK, "int tir_host(void) {", *["    ;"] * host_lines, "    return 0;", "}"]
     return "\n".join(lines)
 
