@@ -16,6 +16,7 @@ import pytest
 from tensorir.dialects import tensor as T
 from tensorir.dialects.builtin import ModuleOp
 from tensorir.dialects.func import FuncOp, ReturnOp
+from tensorir.frontend.parser import parse
 from tensorir.ir.attributes import Dense, Typed
 from tensorir.ir.builder import Builder
 from tensorir.ir.core import PURE, TERMINATOR, Block, Location, Operation, Region, TirError, Value
@@ -28,7 +29,7 @@ from tensorir.ir.rewriter import (
 from tensorir.ir.types import TensorType, Type, f32, f64, i32, scalar
 from tensorir.passes import PIPELINES, Pass, PassInstrumentation, PassManager, parse_pipeline, run_pipeline
 from tensorir.passes.canonicalize import CanonicalizePass
-from tensorir.passes.cse import CSEPass
+from tensorir.passes.cse import CSEPass, regions_key
 from tensorir.passes.dce import DCEPass
 from tensorir.runtime.interpreter import run
 
@@ -356,6 +357,26 @@ def test_cse_scopes() -> None:
     CSEPass().run(m)
     assert [op.name for op in blocks[0].ops] == ["tensor.neg", "test.yield"]
     assert [op.name for op in blocks[1].ops] == ["tensor.neg", "test.yield"]
+
+
+def test_cse_merges_ops_whose_regions_are_structurally_equal() -> None:
+    text = (Path(__file__).parent / "ir" / "cse.tir").read_text()
+    m = parse(text[text.index("\nfunc.func @regions"):])
+    before = m.clone()
+    assert CSEPass().run(m)
+    assert [op.name for op in m.walk()].count("tensor.generic") == 2
+    x = np.random.default_rng(3).standard_normal(7).astype(np.float32)
+    np.testing.assert_array_equal(run(m, "regions", x)[0], run(before, "regions", x)[0])
+    # a body with an op that has effects has no key: never merged
+    blocks: list[Block] = []
+
+    def body(b: Builder, a: list[Value]) -> list[Value]:
+        blocks.append(_region_op(b, lambda i: [i.create(_EffectOp, a[0]).result]))
+        blocks.append(_region_op(b, lambda i: [i.create(T.NegOp, a[0]).result]))
+        return [a[0]]
+
+    build([tt(3)], body)
+    assert regions_key([blocks[0].parent]) is None and regions_key([blocks[1].parent]) is not None
 
 
 def test_dce() -> None:
