@@ -236,3 +236,21 @@ def test_an_output_reading_another_row_is_not_fused_with_the_in_place_update() -
     np.testing.assert_array_equal(f(), start - start[0])
     np.testing.assert_array_equal(f(), 2 * (start - start[0]))
     np.testing.assert_array_equal(w.get_value(), 4 * start)
+
+
+@C_ONLY
+def test_the_same_array_passed_twice_is_read_not_written() -> None:
+    """Intermediates written in place (bufferize reuses a dying buffer) never write an argument: the same array
+    given as two inputs, or overlapping views of it, keeps its values and every output equals the interpreter's."""
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    outs = [T.exp(x * 2 + y) - y, (x - y.T * 3) * x, (x * y).sum(axis=0), x + 1]
+    fs = {target: tensorir.function([x, y], outs, target=target) for target in ("interp", "c")}
+    a = np.random.default_rng(5).standard_normal((4, 4))
+    original = a.copy()
+    for args in ((a, a), (a, a[::-1]), (a.T, a)):
+        want = fs["interp"](*args)
+        got = fs["c"](*args)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-14)
+        np.testing.assert_array_equal(a, original)
+        assert not any(np.shares_memory(g, a) for g in got)
