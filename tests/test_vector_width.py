@@ -7,7 +7,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from tensorir import config
 from tensorir.config import ConfigError
 from tensorir.runtime import ccompiler, vector_width
