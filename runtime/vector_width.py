@@ -93,8 +93,17 @@ def flags(user: list[str]) -> list[str]:
     mode = config.vector_width
     if mode == "native" or user_sets_width(user):
         return []
-    width = int(mode) if mode != "auto" else probe(tuple(user), config.cc, config.cachedir)
+    width = int(mode) if mode != "auto" else probe(tuple(user), config.cc)
     return [f"{FLAG}{width}"] if width else []
+
+
+def setting() -> str:
+    """The value of `config.vector_width` that gives the current choice without a probe: for child processes
+    (tir-bench's cold compiles), whose fresh cache directory would otherwise make them probe again."""
+    from . import ccompiler
+
+    chosen = flags(ccompiler.user_flags())
+    return chosen[0][len(FLAG):] if chosen else "native"
 
 
 def _key(cc_path: str, cc_version: str, user: tuple[str, ...]) -> str:
@@ -112,9 +121,10 @@ def probe_path(key: str, cachedir: str) -> Path:
 
 
 @functools.cache
-def probe(user: tuple[str, ...], cc: str, cachedir: str) -> int | None:
-    """The measured width (or None: the default) for the compiler `cc` with the user's flags `user`, from the
-    disk cache or measured now and stored there. Never raises: a failed probe is None, not stored."""
+def probe(user: tuple[str, ...], cc: str) -> int | None:
+    """The measured width (or None: the default) for the compiler `cc` (config.cc) with the user's flags `user`,
+    from the disk cache (in config.cachedir) or measured now and stored there; once per process. Never raises:
+    a failed probe is None, not stored."""
     from ..ir.core import TirError
     from . import ccompiler
 
@@ -125,7 +135,7 @@ def probe(user: tuple[str, ...], cc: str, cachedir: str) -> int | None:
         compiler = ccompiler.find_compiler()
     except TirError:
         return None
-    path = probe_path(_key(compiler.path, compiler.version, user), cachedir)
+    path = probe_path(_key(compiler.path, compiler.version, user), config.cachedir)
     try:
         saved = json.loads(path.read_text())
         width, times = saved["width"], saved["times"]

@@ -94,7 +94,7 @@ def test_a_failed_probe_means_no_flag(monkeypatch, fresh):
 def test_probe_on_this_machine_is_measured_once_and_cached(monkeypatch, fresh, capfd):
     supported = vector_width.candidates(vector_width._cpu_flags(), platform.machine())
     with config.change_flags(vector_width="auto", debug=1):
-        width = vector_width.probe(tuple(ccompiler.user_flags()), config.cc, config.cachedir)
+        width = vector_width.probe(tuple(ccompiler.user_flags()), config.cc)
         assert width in [None, *supported]
         assert _width_flags(ccompiler.compile_flags()) == ([f"-mprefer-vector-width={width}"] if width else [])
         err = capfd.readouterr().err
@@ -105,5 +105,17 @@ def test_probe_on_this_machine_is_measured_once_and_cached(monkeypatch, fresh, c
         # a second process reads the disk cache: it compiles nothing
         vector_width.probe.cache_clear()
         monkeypatch.setattr(vector_width, "measure", lambda *a: pytest.fail("probed twice"))
-        assert vector_width.probe(tuple(ccompiler.user_flags()), config.cc, config.cachedir) == width
+        assert vector_width.probe(tuple(ccompiler.user_flags()), config.cc) == width
         assert "vector width probe (cached)" in capfd.readouterr().err
+
+
+def test_setting_reproduces_the_choice_without_a_probe(monkeypatch):
+    """What tir-bench passes to the child processes of its cold compiles, whose fresh cache would probe again."""
+    monkeypatch.setattr(vector_width, "probe", lambda user, cc: 256)
+    assert vector_width.setting() == "256"
+    monkeypatch.setattr(vector_width, "probe", lambda user, cc: None)
+    assert vector_width.setting() == "native"
+    with config.change_flags(vector_width=128):
+        assert vector_width.setting() == "128"
+    with config.change_flags(cflags="-O3 -mprefer-vector-width=512"):
+        assert vector_width.setting() == "native"  # no flag of ours: the user's own decides

@@ -1265,9 +1265,15 @@ def run_child(code: str, args: list[str], env: dict[str, str], timeout: float) -
 
 def _cache_env(st: Settings) -> dict[str, Callable[[str], dict[str, str]]]:
     """Environment of a child process whose compiled code goes to a fresh directory, by implementation group."""
+    from ..runtime import vector_width
+
+    # the vector width this process chose: a child's fresh cache would make it probe again, in its timed compile
+    width = vector_width.setting()
+
     def tir_env(d: str) -> dict[str, str]:
         env = dict(os.environ)
-        env["TENSORIR_FLAGS"] = ",".join(filter(None, [env.get("TENSORIR_FLAGS", ""), f"cachedir={d}"]))
+        env["TENSORIR_FLAGS"] = ",".join(filter(None, [env.get("TENSORIR_FLAGS", ""), f"cachedir={d}",
+                                                       f"vector_width={width}"]))
         return env
 
     def pt_env(d: str) -> dict[str, str]:
