@@ -18,6 +18,10 @@ sets `debug`. Afterwards they are plain attributes of `tensorir.config`:
 |          |                    | when that variable is set)                                                |
 | cc       | cc                 | the C compiler of the `c` target                                          |
 | cflags   | -O3 -march=native  | flags for `cc` (space-separated)                                          |
+| vector_width | auto           | `-mprefer-vector-width` of generated C: `auto` measures a probe kernel at |
+|          |                    | each width the CPU has, once per machine (cached in cachedir), and keeps  |
+|          |                    | the fastest (runtime/vector_width.py); `128`/`256`/`512` that width;      |
+|          |                    | `native` the compiler's default. A width set in `cflags` wins             |
 | threads  | 0                  | threads of compiled code (OpenMP loops and BLAS); 0: all available cores  |
 | share_blas | True             | numpy's OpenBLAS runs its jobs on tensorir's thread pool (one pool per    |
 |          |                    | process; runtime/c_module.py); `share_blas=0` leaves numpy its own pool   |
@@ -113,6 +117,8 @@ FLAGS: dict[str, Flag] = {
                                   "tensorir"), _text, "compiled code cache directory"),
     "cc": Flag("cc", _text, "C compiler of the c target"),
     "cflags": Flag("-O3 -march=native", _text, "flags for the C compiler"),
+    "vector_width": Flag("auto", _choice("auto", "128", "256", "512", "native"),
+                         "-mprefer-vector-width of generated C: measured (auto), a width, or the compiler's (native)"),
     "threads": Flag(0, _int, "threads of compiled code (OpenMP loops and BLAS); 0 means all available cores"),
     "share_blas": Flag(True, _bool, "numpy's OpenBLAS runs its jobs on tensorir's thread pool"),
     "debug": Flag(0, _int, "debug output level 0..5"),

@@ -266,7 +266,7 @@ def load(source: str, name_hint: str = "tir", key: str | None = None) -> CModule
 
     `key`: its module key when the caller already knows it (cache.lookup_source), which saves
     finding the compiler and its flags."""
-    memo = (source, config.cc, config.cflags)
+    memo = (source, config.cc, config.cflags, config.vector_width)
     if key is not None:
         _keys.setdefault(memo, key)
     key = _keys.get(memo)

@@ -289,7 +289,7 @@ def math_libraries(functions: list[str]) -> list[Path]:
 # IR (with locations: they are in the C's messages) to the C source the pipeline produced and to that
 # source's module key above. The key also covers everything that could change either: tensorir's own
 # code (size and mtime of each of its modules), the compiler (its file's path, size and mtime, and
-# config.cc/cflags), the CPU and the environment of `_environment_id`.
+# config.cc and the flags, vector width included), the CPU and the environment of `_environment_id`.
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -316,8 +316,8 @@ def _compiler_file_id() -> str:
 
 def source_key(ir_text: str, pipeline: str) -> str:
     h = hashlib.sha256()
-    for part in (ir_text, pipeline, _code_id(), _compiler_file_id(), config.cc, config.cflags, _cpu_id(),
-                 _environment_id()):
+    for part in (ir_text, pipeline, _code_id(), _compiler_file_id(), config.cc,
+                 " ".join(ccompiler.target_flags()), _cpu_id(), _environment_id()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()

@@ -4,7 +4,7 @@ The generated source includes `tir_runtime.h` (backends/c_runtime/), which pulls
 API, `tir_math.h` and, with `TIR_USE_BLAS`, scipy-openblas32's cblas. This module finds the compiler,
 builds the command line and turns failures into `TirError`s that say what to do:
 
-    cc -O3 -march=native <config.cflags> -fno-math-errno -fPIC -shared -fopenmp -std=gnu11
+    cc <config.cflags> [-mprefer-vector-width=N] -fno-math-errno -fPIC -shared -fopenmp -std=gnu11
        -I<python> -I<numpy> -I<c_runtime> -I<openblas> -DTIR_MODNAME=<name> src.c -o out.so
        -Wl,--as-needed -L<openblas lib> -lscipy_openblas -Wl,-rpath,<openblas lib>
        [-L<entry> -l:libtir_sinf-<key>.so -Wl,-rpath,<entry> ...]
@@ -12,13 +12,16 @@ builds the command line and turns failures into `TirError`s that say what to do:
 The last line links the math functions the source calls out of line (runtime/mathlib.py), each a library
 built once by `compile_library` with the same flags (cached by runtime/cache.py `math_libraries`):
 
-    cc <config.cflags> <required flags> -I<c_runtime> -Wl,-soname,libtir_sinf-<key>.so lib.c -o lib.so
+    cc <config.cflags> [-mprefer-vector-width=N] <required flags> -I<c_runtime>
+       -Wl,-soname,libtir_sinf-<key>.so lib.c -o lib.so
 
 A large module is compiled as several translation units at once (`translation_units`: each unit the
 source's prelude and a share of its kernels, one per core, and the host function in a unit of its own at
 -O1; `-DTIR_KERNEL=` so the kernels link across units), then linked.
 
 `config.cflags` (default `-O3 -march=native`) is the user's part: optimisation level and target CPU;
+`-mprefer-vector-width=N` joins them as `config.vector_width` says (runtime/vector_width.py: by default
+the width a probe kernel ran fastest at, measured once per machine), unless they set the width themselves;
 the rest is required. `-ffast-math` and its parts are refused: tir_math.h relies on IEEE semantics.
 `DEBUG>=5` (config.debug) prints each command line to stderr; the compiler's wall time is counted
 (`cache.stats()["compile_s"]`), which `DEBUG>=1` reports per function (frontend/function.py).
@@ -42,6 +45,7 @@ from pathlib import Path
 
 from ..config import config
 from ..ir.core import TirError
+from . import vector_width
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "backends" / "c_runtime"
 
@@ -124,12 +128,18 @@ def user_flags() -> list[str]:
     return flags
 
 
+def target_flags() -> list[str]:
+    """`user_flags` and the vector width chosen for them (runtime/vector_width.py, `config.vector_width`)."""
+    user = user_flags()
+    return [*user, *vector_width.flags(user)]
+
+
 def compile_flags() -> list[str]:
     """Every flag except the module name, sources and outputs (part of the cache key)."""
     inc, libdir, lib = _openblas()
     includes = {sysconfig.get_paths()["include"], sysconfig.get_paths()["platinclude"], _numpy_include(),
                 str(RUNTIME_DIR), inc}
-    return [*user_flags(), *REQUIRED_FLAGS, *(f"-I{d}" for d in sorted(includes)),
+    return [*target_flags(), *REQUIRED_FLAGS, *(f"-I{d}" for d in sorted(includes)),
             "-Wl,--as-needed", f"-L{libdir}", f"-l{lib}", f"-Wl,-rpath,{libdir}"]
 
 
@@ -247,7 +257,7 @@ def compile_library(source_path: Path, output_path: Path, soname: str, compiler:
     """Build `source_path` (runtime/mathlib.py's source of one function) into a shared library named `soname`,
     with the user's flags and the required ones, as generated code."""
     cc = compiler or find_compiler()
-    _run(cc, [[cc.path, *user_flags(), *REQUIRED_FLAGS, f"-I{RUNTIME_DIR}", f"-Wl,-soname,{soname}",
+    _run(cc, [[cc.path, *target_flags(), *REQUIRED_FLAGS, f"-I{RUNTIME_DIR}", f"-Wl,-soname,{soname}",
                str(source_path), "-o", str(output_path)]], [source_path], "library_compiles")
 
 

@@ -40,10 +40,11 @@ warm-up, its ratio to numpy's row of the same case and, for W1 (10M), W2, W4, W5
 the workload must read and write divided by the best copy rate measured in this run (W2's rows).
 
 The C references are compiled at run time with tensorir's C compiler and flags (`config.cc`,
-`config.cflags` + `-fno-math-errno -fPIC -shared -fopenmp`, never -ffast-math) and loaded with ctypes:
-plain loops calling libm, single-threaded and with OpenMP; for W1 also the same loop on tir_math.h's
-vectorizable `tir_*` functions (labelled). tensorir uses `target="c"` when that target is registered in
-`tensorir.frontend.function.TARGETS`, else `target="interp"` (labelled, with a note).
+`config.cflags` and the vector width generated code gets, + `-fno-math-errno -fPIC -shared -fopenmp`,
+never -ffast-math) and loaded with ctypes: plain loops calling libm, single-threaded and with OpenMP; for
+W1 also the same loop on tir_math.h's vectorizable `tir_*` functions (labelled). tensorir uses `target="c"`
+when that target is registered in `tensorir.frontend.function.TARGETS`, else `target="interp"` (labelled,
+with a note).
 
 Thread hygiene (see docs: peer-performance): tensorir's own libgomp setting (a short spin, then sleep:
 runtime/c_module.py THREAD_ENV) is set before anything loads libgomp, so an idle OpenMP pool does not spin
@@ -415,11 +416,13 @@ class CReference:
 
     def __init__(self, workdir: Path) -> None:
         from ..config import config
+        from ..runtime import vector_width
 
         flags = shlex.split(config.cflags)
         bad = [f for f in flags if f in FORBIDDEN_FLAGS]
         if bad:
             raise RuntimeError(f"config.cflags contains {' '.join(bad)}: the references are never built with it")
+        flags += vector_width.flags(flags)  # the width generated code gets (runtime/vector_width.py)
         src = workdir / "tir_bench_ref.c"
         so = workdir / "tir_bench_ref.so"
         src.write_text(C_SOURCE)
@@ -1262,9 +1265,15 @@ def run_child(code: str, args: list[str], env: dict[str, str], timeout: float) -
 
 def _cache_env(st: Settings) -> dict[str, Callable[[str], dict[str, str]]]:
     """Environment of a child process whose compiled code goes to a fresh directory, by implementation group."""
+    from ..runtime import vector_width
+
+    # the vector width this process chose: a child's fresh cache would make it probe again, in its timed compile
+    width = vector_width.setting()
+
     def tir_env(d: str) -> dict[str, str]:
         env = dict(os.environ)
-        env["TENSORIR_FLAGS"] = ",".join(filter(None, [env.get("TENSORIR_FLAGS", ""), f"cachedir={d}"]))
+        env["TENSORIR_FLAGS"] = ",".join(filter(None, [env.get("TENSORIR_FLAGS", ""), f"cachedir={d}",
+                                                       f"vector_width={width}"]))
         return env
 
     def pt_env(d: str) -> dict[str, str]:
@@ -1579,7 +1588,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"threads: {threads}{' (--threads)' if args.threads else ' (all available cores)'}; "
           + ", ".join(f"{k}={os.environ[k]}" for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS",
                                                        "OPENBLAS_NUM_THREADS", "XLA_FLAGS") if k in os.environ))
-    print(f"tensorir target: {target}")
+    from ..runtime import vector_width
+
+    print(f"tensorir target: {target}; vector width: {vector_width.describe()}")
     load_start = load_average()
     if load_start is not None:
         busy = load_start[0] > 0.5
