@@ -281,6 +281,40 @@ def _blas(cx: FunctionBufferizer, a: Value, b: Value, el: ScalarType) -> Value:
     return out
 
 
+@rule(T.GemmOp)
+def _gemm(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """One lib.gemm (lib.gemv where a factor is a vector) into an output that first holds c: c's own buffer
+    where c dies here with the product's sizes, else a fresh alloc that a broadcast view of c is copied into
+    (the bias row of a layer); BLAS then adds alpha * s * op(a) @ op(b) to beta times it."""
+    assert isinstance(op, T.GemmOp)
+    a, b = cx.get(op.operands[0]), cx.get(op.operands[1])
+    ta, tb = bool(op.attributes["trans_a"]), bool(op.attributes["trans_b"])
+    ka, kb = cx.dim(a, 0 if ta else a.type.rank - 1), cx.dim(b, 1 if tb else 0)
+    cx.check(cx.cmp("eq", ka, kb), T.CONTRACTION, ka, kb)
+    shape = ([cx.dim(a, 1 if ta else 0)] if a.type.rank == 2 else []) + \
+        ([cx.dim(b, 0 if tb else 1)] if b.type.rank == 2 else [])
+    tr = _tt(op.results[0])
+    out, beta = None, 0.0
+    if op.c is not None:
+        beta = op.attributes["beta"]
+        out = cx.reusable(op.c, MemRefType(tr.shape, tr.element), [a, b])
+        if out is not None and not all(isinstance(n, int) or n is cx.dim(out, d) for d, n in enumerate(shape)):
+            out = None  # c may be smaller at run time (broadcast): it cannot hold the result
+    if out is None:
+        out = cx.alloc(shape, tr.element)
+        if op.c is not None:
+            cx.b.create(M.CopyOp, _broadcast_view(cx, "c", cx.get(op.c), shape), out)
+    scale = [cx.load_scalar(op.scale)] if op.scale is not None else []
+    alpha = op.attributes["alpha"]
+    if a.type.rank == b.type.rank == 2:
+        cx.b.create(LB.GemmOp, a, b, out, *scale, alpha=alpha, beta=beta, trans_a=ta, trans_b=tb)
+    elif a.type.rank == 2:
+        cx.b.create(LB.GemvOp, a, b, out, *scale, alpha=alpha, beta=beta, trans=ta)
+    else:  # x @ op(B) = op(B)^T x
+        cx.b.create(LB.GemvOp, b, a, out, *scale, alpha=alpha, beta=beta, trans=not tb)
+    return [out]
+
+
 def _gemm_batch(cx: FunctionBufferizer, op: Operation, a: Value, b: Value, el: ScalarType) -> Value:
     """matmul with batch dims as one lib.gemm_batch: each operand viewed as a stack of matrices over the
     result's batch dims (stride 0 along a dim it broadcasts; a 1-d operand is a 1xK or Kx1 matrix of every
