@@ -1165,8 +1165,11 @@ class DotOp(Operation):
 
         c2 = ct if rc == 2 else Sym(b, sized(b, "reshape", ct.v, [dim(b, c.v, rc - 2), -1]))
         a2, g2 = matrix(a, ra == 2, dim(b, a.v, ra - 1)), matrix(g, ra == rc == 2, dim(b, c2.v, 1))
-        da = reshape_like(b, g2.op("dot", c2.op("transpose")).v, a.v)
-        dc = Sym(b, reshape_like(b, a2.op("transpose").op("dot", g2).v, ct.v))
+        da2, dc2 = g2.op("dot", c2.op("transpose")), a2.op("transpose").op("dot", g2)
+        if ra == rc == 2:  # the products have a's and c's shapes already: no reshape between an SGD update
+            return [da2.v, dc2.v]  # `W - lr * dot(x.T, g)` and the product (the gemm pass fuses them)
+        da = reshape_like(b, da2.v, a.v)
+        dc = Sym(b, reshape_like(b, dc2.v, ct.v))
         return [da, (dc if rc == 2 else dc.op("transpose", perm=tuple(perm.index(k) for k in range(rc)))).v]
 
 
