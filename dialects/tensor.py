@@ -1282,6 +1282,25 @@ class GemmOp(Operation):
             value = value + self.attributes["beta"] * args[2]
         return [np.asarray(value, dtype=product.dtype)]
 
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        """With P = op(a) @ op(b) and h = alpha s g: d op(a) = h op(b)^T (h[:, None] op(b) for a vector op(b)),
+        d op(b) = op(a)^T h (op(a)[:, None] h for a vector op(a)), each transposed back where flagged;
+        dc = beta g summed to c's shape, ds = alpha sum(g P)."""
+        x, y, g = (Sym(b, v) for v in (*self.operands[:2], out_grads[0]))
+        ta, tb = self.attributes["trans_a"], self.attributes["trans_b"]
+        opa, opb = (v.op("transpose") if t else v for v, t in ((x, ta), (y, tb)))
+        alpha, s = self.attributes["alpha"], self.scale
+        h = g * alpha if s is None else g * alpha * Sym(b, s)
+        ra, rb = (tensor_type(self, v.v).rank for v in (opa, opb))
+        da = h.op("dot", opb.op("transpose")) if rb == 2 else h.op("expand_dims", axes=(-1,)) * opb
+        db = opa.op("transpose").op("dot", h) if ra == 2 else opa.op("expand_dims", axes=(-1,)) * h
+        grads: Grads = [(da.op("transpose") if ta else da).v, (db.op("transpose") if tb else db).v]
+        if self.c is not None:
+            grads.append(unbroadcast(b, (g * self.attributes["beta"]).v, self.c))
+        if s is not None:
+            grads.append((g * opa.op("dot", opb) * alpha).op("sum").v)
+        return grads
+
 
 class OuterOp(Operation):
     """np.outer (operands flattened): `%c = tensor.outer %a, %b : tensor<3x4xf32>`."""

@@ -38,7 +38,14 @@ import numpy as np
 from ..dialects import tensor as T
 from ..dialects.func import FuncOp
 from ..ir.core import Operation, Value
-from ..ir.rewriter import PatternRewriter, RewritePattern, apply_patterns_greedily, constant_array, make_constant
+from ..ir.rewriter import (
+    PatternRewriter,
+    RewritePattern,
+    apply_patterns_greedily,
+    constant_array,
+    is_trivially_dead,
+    make_constant,
+)
 from ..ir.types import TensorType, f32, f64
 from .pass_manager import Pass
 
@@ -107,9 +114,15 @@ class Gemm:
             return False
         rewriter.insert_before(op, new)
         new.result.name_hint = op.result.name_hint
+        stack = list(op.operands)
         rewriter.replace_op(op, new.result)
         if self.source is not None:
             rewriter.replace_op(self.source, new.result)  # the shape queries left read the same shape
+        while stack:  # what only the replaced ops read (a folded transpose, a constant factor)
+            owner = getattr(stack.pop(), "op", None)
+            if owner is not None and owner.parent is not None and is_trivially_dead(owner):
+                stack.extend(owner.operands)
+                rewriter.erase_op(owner)
         return True
 
 
