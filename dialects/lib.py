@@ -50,7 +50,10 @@ class BlasOp(Operation):
         if len(elements) != 1 or not elements <= {f32, f64}:
             raise self.error("operands must have one element type, f32 or f64, got "
                              + ", ".join(str(t.element) for t in types))
-        for v in self.operands[len(self.operand_names):]:
+        scales = self.operands[len(self.operand_names):]
+        if len(scales) > 1:
+            raise self.error(f"takes at most one scale, got {len(scales)}")
+        for v in scales:
             if v.type != types[-1].element:
                 raise self.error(f"scale must be a {types[-1].element} scalar, got {v.type}")
         return types
