@@ -152,3 +152,18 @@ def test_gemm_gradient_matches_finite_differences() -> None:
             costs = [run(m, "f", *args[:k], y, *args[k + 1:])[0] for y in (hi, lo)]
             fd[i] = (costs[0] - costs[1]) / (2 * eps)
         np.testing.assert_allclose(gk, fd, rtol=1e-6, atol=1e-7, err_msg=f"gradient {k}")
+
+
+def test_vector_update_is_as_accurate_as_the_unfused_one() -> None:
+    """w - lr * X^T g as one gemv (beta = 1) errs no more than numpy's product and update in float32
+    (OpenBLAS's gemv adds each row block's partial sum into y: rounded at w's magnitude, several times)."""
+    x = T.tensor("float32", shape=(None, None), name="x")
+    g, w = (T.tensor("float32", shape=(None,), name=n) for n in "gw")
+    f = tensorir.function([x, g, w], w - 0.1 * T.dot(x.T, g), target="c")
+    assert gemms(f) == 1
+    xn = RNG.standard_normal((4000, 64)).astype(np.float32)
+    gn = (RNG.standard_normal(4000) * 1e-3).astype(np.float32)
+    wn = (RNG.standard_normal(64) * 0.03).astype(np.float32)
+    exact = wn.astype(np.float64) - 0.1 * (xn.T.astype(np.float64) @ gn.astype(np.float64))
+    unfused = np.abs((wn - np.float32(0.1) * (xn.T @ gn)) - exact).max()
+    assert np.abs(f(xn, gn, wn) - exact).max() <= 2 * unfused + np.spacing(np.float32(0.03))
