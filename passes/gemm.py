@@ -18,7 +18,10 @@ computed twice):
 - `k * G`, `G * k`, `G / k` (k a constant of one element) -> alpha and beta times k (or 1/k); `-G` -> both
   negated; `s * G` with s a 0-d run-time tensor -> the gemm's run-time factor s (while it has no c);
 - `G + C`, `C + G`, `G - C`, `C - G` -> c = C with beta = +-1 (`k * C`, k a constant: beta = +-k); where G
-  has a c already, the new c is the elementwise `beta * c +- C` (which `fuse-elementwise` fuses).
+  has a c already, the new c is the elementwise `beta * c +- C` (which `fuse-elementwise` fuses);
+- `C +- col * row`, an outer product (an (m, 1) times a (1, n) matrix, as decompose writes `outer(x, y)`), also
+  times a constant or 0-d run-time factor -> a gemm with an inner dim of 1 into C (BLAS ger's rank-1 update,
+  done by gemm); an outer product that only feeds elementwise math stays elementwise (fused, one pass).
 Each fires only on f32 or f64 products of one element type (BLAS) and where the new gemm has exactly the
 type of the value it replaces, and C's static dims may broadcast into the product's. At run time the gemm
 checks that c broadcasts into the product (a product that the original sum would itself have broadcast,
@@ -99,6 +102,31 @@ class Gemm:
                     float(g.attributes["beta"]) if g.c is not None else 0.0, bool(g.attributes["trans_a"]),
                     bool(g.attributes["trans_b"]), g)
 
+    @staticmethod
+    def outer(v: Value, root: Operation) -> Gemm | None:
+        """v as a gemm with an inner dim of 1 (BLAS ger's work) when v, read by root alone, is an outer product
+        `col * row` (an (m, 1) and a (1, n) matrix: `outer(x, y)` as decompose writes it, `x[:, None] *
+        y[None, :]`), or a constant or 0-d run-time factor times one."""
+        owner = getattr(v, "op", None)
+        if not isinstance(owner, T.MulOp) or [u.op for u in v.uses] != [root]:
+            return None
+        for col, row in (owner.operands, owner.operands[::-1]):
+            tc, tr = _blas_tensor(col), _blas_tensor(row)
+            if tc is None or tr is None:
+                continue
+            if tc.rank == tr.rank == 2 and tc.shape[1] == 1 and tr.shape[0] == 1 and \
+                    v.type == TensorType((tc.shape[0], tr.shape[1]), tc.element):
+                return Gemm(v.type, col, row, source=owner)
+            inner = Gemm.outer(row, owner)
+            if inner is None or inner.type != v.type:
+                continue
+            factor = _one_element(col)
+            if factor is not None:
+                return replace(inner.scaled(factor), source=owner)
+            if tc == TensorType((), v.type.element):  # type: ignore[attr-defined]
+                return replace(inner, scale=col, source=owner)
+        return None
+
     def scaled(self, k: float) -> Gemm:
         return replace(self, alpha=self.alpha * k, beta=self.beta * k)
 
@@ -114,7 +142,7 @@ class Gemm:
             return False
         rewriter.insert_before(op, new)
         new.result.name_hint = op.result.name_hint
-        stack = list(op.operands)
+        stack = list(op.operands) + (list(self.source.operands) if self.source is not None else [])
         rewriter.replace_op(op, new.result)
         if self.source is not None:
             rewriter.replace_op(self.source, new.result)  # the shape queries left read the same shape
@@ -171,14 +199,16 @@ class Scale(RewritePattern):
 
 
 class AddC(RewritePattern):
-    """G + C, C + G, G - C, C - G -> the gemm with c (C's constant factor k into beta: k * C)."""
+    """G + C, C + G, G - C, C - G -> the gemm with c (C's constant factor k into beta: k * C); G a gemm or an
+    outer product (a gemm of an (m, 1) and a (1, n) matrix: BLAS's rank-1 update ger, done by gemm)."""
 
     root = (T.AddOp, T.SubOp)
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
         sub = isinstance(op, T.SubOp)
         for i in (0, 1):
-            g, other = Gemm.absorbable(op.operands[i], op), op.operands[1 - i]
+            g = Gemm.absorbable(op.operands[i], op) or Gemm.outer(op.operands[i], op)
+            other = op.operands[1 - i]
             if g is None or op.result.type != g.type or not _fits(other, g.type):
                 continue
             if sub and i == 1:  # C - G

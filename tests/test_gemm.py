@@ -167,3 +167,23 @@ def test_vector_update_is_as_accurate_as_the_unfused_one() -> None:
     exact = wn.astype(np.float64) - 0.1 * (xn.T.astype(np.float64) @ gn.astype(np.float64))
     unfused = np.abs((wn - np.float32(0.1) * (xn.T @ gn)) - exact).max()
     assert np.abs(f(xn, gn, wn) - exact).max() <= 2 * unfused + np.spacing(np.float32(0.03))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_outer_product_updates(dtype: str) -> None:
+    """C + outer(x, y) and C - lr * x[:, None] * y[None, :] are one gemm each (an inner dim of 1: BLAS ger's
+    rank-1 update); an outer product that only feeds elementwise math stays elementwise (fused)."""
+    a = T.tensor(dtype, shape=(None, None), name="a")
+    x, y, z = (T.tensor(dtype, shape=(None,), name=n) for n in "xyz")
+    lr = T.tensor(dtype, shape=(), name="lr")
+    outs = [a + T.outer(x, y), a - lr * (z[:, None] * y[None, :]), T.exp(T.outer(y, z))]
+    f = tensorir.function([a, x, y, z, lr], outs, target="c")
+    assert gemms(f) == 2
+    an, xn, yn, zn = (RNG.standard_normal(s).astype(dtype) for s in ((4, 5), 4, 5, 4))
+    want = [an + np.outer(xn, yn), an - 0.3 * np.outer(zn, yn), np.exp(np.outer(yn, zn))]
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for layout in range(3):
+        got = f(layouts(an)[layout], layouts(xn)[layout], layouts(yn)[layout], layouts(zn)[layout],
+                np.asarray(0.3, dtype))
+        for k, (gk, wk) in enumerate(zip(got, want)):
+            np.testing.assert_allclose(gk, wk, rtol=tol, atol=tol, err_msg=f"output {k}, layout {layout}")
