@@ -1259,6 +1259,8 @@ class GemmOp(Operation):
         _contract(self, a.shape[-1], b.shape[0])
         shape = a.shape[:-1] + b.shape[1:]
         c, s = self.c, self.scale
+        if self.attributes["beta"] != 0 and c is None:
+            raise self.error("beta != 0 needs c (the third operand)")
         if n != 2 + (c is not None) + (s is not None) or (s is not None and tensor_type(self, s).rank != 0):
             raise self.error("operands after a and b must be c (when beta != 0) and a 0-d factor of alpha")
         extra = [tensor_type(self, v) for v in (c, s) if v is not None]
