@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..ir.core import AttrDef, Operation
+from ..ir.core import AttrDef, Operation, Value
 from ..ir.types import Dim, MemRefType, f32, f64
 from .mem import check_writable, memref_type
 from .tensor_common import fmt_shape, runtime_error
@@ -57,6 +57,11 @@ class BlasOp(Operation):
             if v.type != types[-1].element:
                 raise self.error(f"scale must be a {types[-1].element} scalar, got {v.type}")
         return types
+
+    @property
+    def output(self) -> Value:
+        """The buffer the call writes (the last buffer; a scale may follow it)."""
+        return self.operands[len(self.operand_names) - 1]
 
     def alpha_beta(self, args: list[Any]) -> tuple[float, float]:
         """alpha (times the scale operand's run-time value, if any) and beta."""
