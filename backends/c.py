@@ -724,13 +724,16 @@ class CRenderer(CStyleRenderer):
         self._render_blas(op, "gemm_batch")
 
     def _render_blas(self, op: Operation, helper: str, *flags: str) -> None:
-        """`tir_<helper>_<type>(ctx, where, buffers..., flags..., alpha, beta)` of tir_ops.h, on any strides."""
+        """`tir_<helper>_<type>(ctx, where, buffers..., flags..., alpha, beta)` of tir_ops.h, on any strides;
+        alpha times the run-time scale operand where the op has one."""
         self.uses_blas = True
-        bufs = [self.memref(v) for v in op.operands]
+        assert isinstance(op, L.BlasOp)
+        n = len(op.operand_names)
+        bufs = [self.memref(v) for v in op.operands[:n]]
         t = bufs[-1].element
+        alpha = " * ".join([self.literal(op.attributes["alpha"], t), *(self.value(v) for v in op.operands[n:])])
         args = [c_string(f"{op.loc}: '{op.name}' op"), *(self._tir_buf(m) for m in bufs),
-                *(str(int(bool(op.attributes[f]))) for f in flags),
-                *(self.literal(op.attributes[k], t) for k in ("alpha", "beta"))]
+                *(str(int(bool(op.attributes[f]))) for f in flags), alpha, self.literal(op.attributes["beta"], t)]
         self.emit(f"if (tir_{helper}_{t.name}(ctx, {', '.join(args)})) return -1;")
 
     def render_launch(self, op: Operation) -> None:

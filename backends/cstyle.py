@@ -1130,7 +1130,7 @@ def _written_args(fn: K.KernelFuncOp) -> list[bool]:
         elif isinstance(o, M.CopyOp):
             written.add(_root_of(o.operands[1]))
         elif isinstance(o, L.BlasOp):
-            written.add(_root_of(o.operands[-1]))
+            written.add(_root_of(o.output))
     return [a in written for a in fn.body.args]
 
 

@@ -3,10 +3,15 @@
     lib.gemm %a, %b, %c {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false}
         : memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>
     lib.gemv %a, %x, %y {alpha = 1.0, beta = 0.0, trans = false} : memref<?x?xf32>, memref<?xf32>, memref<?xf32>
+    lib.gemm %a, %b, %c scale %lr {alpha = -1.0, beta = 1.0, trans_a = true, trans_b = false}
+        : memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>, f32
     lib.gemm_batch %a, %b, %c {alpha = 1.0, beta = 0.0}
         : memref<?x?x?xf32>, memref<?x?x?xf32>, memref<?x?x?xf32>
 
-The ops have no results: they write into their last operand, with BLAS semantics
+gemm and gemv may take a run-time scalar after their buffers (`scale`, of their element type, e.g. a
+learning rate loaded from a 0-d buffer): BLAS's alpha is then `alpha * scale`.
+
+The ops have no results: they write into their output operand (the last buffer), with BLAS semantics
 (`beta = 0` ignores the output's old contents, NaN included; the output must not
 share memory with an input). Elements are f32 or f64, as in BLAS. The reference
 interpreter computes them with numpy.
@@ -18,7 +23,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..ir.core import AttrDef, Operation
+from ..ir.core import AttrDef, Operation, Value
 from ..ir.types import Dim, MemRefType, f32, f64
 from .mem import check_writable, memref_type
 from .tensor_common import fmt_shape, runtime_error
@@ -30,7 +35,7 @@ _NUM = (int, float)
 
 class BlasOp(Operation):
     """Shared checks of the BLAS calls: memref operands of given ranks, one float element type; the last
-    operand is the output."""
+    buffer is the output, an optional scalar after it (the `scale` segment) multiplies alpha."""
 
     num_results = 0
     ranks: ClassVar[tuple[int, ...]] = ()
@@ -45,10 +50,25 @@ class BlasOp(Operation):
         if len(elements) != 1 or not elements <= {f32, f64}:
             raise self.error("operands must have one element type, f32 or f64, got "
                              + ", ".join(str(t.element) for t in types))
+        scales = self.operands[len(self.operand_names):]
+        if len(scales) > 1:
+            raise self.error(f"takes at most one scale, got {len(scales)}")
+        for v in scales:
+            if v.type != types[-1].element:
+                raise self.error(f"scale must be a {types[-1].element} scalar, got {v.type}")
         return types
 
-    def alpha_beta(self) -> tuple[float, float]:
-        return float(self.attributes["alpha"]), float(self.attributes["beta"])
+    @property
+    def output(self) -> Value:
+        """The buffer the call writes (the last buffer; a scale may follow it)."""
+        return self.operands[len(self.operand_names) - 1]
+
+    def alpha_beta(self, args: list[Any]) -> tuple[float, float]:
+        """alpha (times the scale operand's run-time value, if any) and beta."""
+        alpha = float(self.attributes["alpha"])
+        for s in args[len(self.operand_names):]:
+            alpha *= float(s)
+        return alpha, float(self.attributes["beta"])
 
     def write(self, out: np.ndarray, inputs: list[np.ndarray], value: np.ndarray) -> list[Any]:
         check_writable(self, out)
@@ -73,7 +93,7 @@ class GemmOp(BlasOp):
     : memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>`."""
 
     name = "lib.gemm"
-    operands_def = ("a", "b", "c")
+    operands_def = ("a", "b", "c", "scale*")
     attrs = {"alpha": AttrDef(_NUM, default=1.0), "beta": AttrDef(_NUM, default=0.0),
              "trans_a": AttrDef(bool, default=False), "trans_b": AttrDef(bool, default=False)}
     ranks = (2, 2, 2)
@@ -94,12 +114,12 @@ class GemmOp(BlasOp):
             raise self.error(f"C is {fmt_shape(c)} but op(A) @ op(B) is {fmt_shape((opa[0], opb[1]))}")
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        a, b, c = args
+        a, b, c = args[:3]
         opa = a.T if self.attributes["trans_a"] else a
         opb = b.T if self.attributes["trans_b"] else b
         if opa.shape[1] != opb.shape[0] or c.shape != (opa.shape[0], opb.shape[1]):
             raise runtime_error(self, f"op(A) {opa.shape} @ op(B) {opb.shape} does not fit C {c.shape}")
-        alpha, beta = self.alpha_beta()
+        alpha, beta = self.alpha_beta(args)
         value = alpha * (opa @ opb)
         if beta != 0:
             value = value + beta * c
@@ -111,7 +131,7 @@ class GemvOp(BlasOp):
     `lib.gemv %a, %x, %y {alpha = 1.0, beta = 0.0, trans = false} : memref<?x?xf32>, memref<?xf32>, memref<?xf32>`."""
 
     name = "lib.gemv"
-    operands_def = ("a", "x", "y")
+    operands_def = ("a", "x", "y", "scale*")
     attrs = {"alpha": AttrDef(_NUM, default=1.0), "beta": AttrDef(_NUM, default=0.0),
              "trans": AttrDef(bool, default=False)}
     ranks = (2, 1, 1)
@@ -126,11 +146,11 @@ class GemvOp(BlasOp):
             raise self.error(f"op(A) is {fmt_shape(opa)} but y is {fmt_shape(y)}")
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        a, x, y = args
+        a, x, y = args[:3]
         opa = a.T if self.attributes["trans"] else a
         if opa.shape[1] != x.shape[0] or opa.shape[0] != y.shape[0]:
             raise runtime_error(self, f"op(A) {opa.shape} @ x {x.shape} does not fit y {y.shape}")
-        alpha, beta = self.alpha_beta()
+        alpha, beta = self.alpha_beta(args)
         value = alpha * (opa @ x)
         if beta != 0:
             value = value + beta * y
@@ -164,7 +184,7 @@ class GemmBatchOp(BlasOp):
         if not (a.shape[:-2] == b.shape[:-2] == c.shape[:-2] and a.shape[-1] == b.shape[-2]
                 and c.shape[-2:] == (a.shape[-2], b.shape[-1])):
             raise runtime_error(self, f"A {a.shape} @ B {b.shape} does not fit C {c.shape}")
-        alpha, beta = self.alpha_beta()
+        alpha, beta = self.alpha_beta(args)
         value = alpha * np.matmul(a, b)
         if beta != 0:
             value = value + beta * c

@@ -48,6 +48,7 @@ from .tensor_common import (
     broadcast_shapes,
     check_broadcast,
     check_broadcast_to,
+    check_broadcast_to_run_time,
     check_size_operands,
     count_dynamic,
     fmt_shape,
@@ -1164,8 +1165,11 @@ class DotOp(Operation):
 
         c2 = ct if rc == 2 else Sym(b, sized(b, "reshape", ct.v, [dim(b, c.v, rc - 2), -1]))
         a2, g2 = matrix(a, ra == 2, dim(b, a.v, ra - 1)), matrix(g, ra == rc == 2, dim(b, c2.v, 1))
-        da = reshape_like(b, g2.op("dot", c2.op("transpose")).v, a.v)
-        dc = Sym(b, reshape_like(b, a2.op("transpose").op("dot", g2).v, ct.v))
+        da2, dc2 = g2.op("dot", c2.op("transpose")), a2.op("transpose").op("dot", g2)
+        if ra == rc == 2:  # the products have a's and c's shapes already: no reshape between an SGD update
+            return [da2.v, dc2.v]  # `W - lr * dot(x.T, g)` and the product (the gemm pass fuses them)
+        da = reshape_like(b, da2.v, a.v)
+        dc = Sym(b, reshape_like(b, dc2.v, ct.v))
         return [da, (dc if rc == 2 else dc.op("transpose", perm=tuple(perm.index(k) for k in range(rc)))).v]
 
 
@@ -1211,6 +1215,93 @@ class MatmulOp(Operation):
         if min(np.ndim(x) for x in args) >= 2:
             check_broadcast(self, [np.shape(x) for x in args], core=2)  # the batch dims
         return [np.matmul(args[0], args[1])]
+
+
+class GemmOp(Operation):
+    """BLAS's fused product, which the `gemm` pass makes of dot/scale/add chains:
+    `%r = tensor.gemm %a, %b, %c, %s {alpha = -1.0, beta = 1.0, trans_a = true, trans_b = false} : tensor<?x?xf32>`
+    is r = alpha * s * op(a) @ op(b) + beta * c, op(x) = x or x^T. The operands are a and b (matrices or
+    one of them a vector: a matrix-vector product, BLAS gemv), then c when beta != 0 (broadcast into the
+    product's shape, which is r's), then s when there is one: a 0-d run-time factor of alpha (a learning
+    rate). Elements are f32 or f64, one type for all, as in BLAS."""
+
+    name = "tensor.gemm"
+    operands_def = ("args*",)
+    attrs = {"alpha": AttrDef((int, float), default=1.0), "beta": AttrDef((int, float), default=0.0),
+             "trans_a": AttrDef(bool, default=False), "trans_b": AttrDef(bool, default=False)}
+    traits = frozenset({PURE})
+
+    @property
+    def c(self) -> Value | None:
+        return self.operands[2] if self.attributes["beta"] != 0 and len(self.operands) > 2 else None
+
+    @property
+    def scale(self) -> Value | None:
+        return self.operands[-1] if len(self.operands) == 3 + (self.c is not None) else None
+
+    def factors(self) -> list[TensorType]:
+        """The product's operands as op() sees them (a transposed matrix as its transpose)."""
+        types = [tensor_type(self, v) for v in self.operands[:2]]
+        for t, flag in zip(types, ("trans_a", "trans_b")):
+            if t.rank == 1 and self.attributes[flag]:
+                raise self.error(f"{flag} is set on a vector")
+        return [TensorType(t.shape[::-1] if self.attributes[f] else t.shape, t.element)
+                for t, f in zip(types, ("trans_a", "trans_b"))]
+
+    def infer_types(self) -> list[Type]:
+        n = len(self.operands)
+        if not 2 <= n <= 4:
+            raise self.error(f"expects 2 to 4 operands (a, b, c when beta != 0, a 0-d factor), got {n}")
+        a, b = self.factors()
+        if (a.rank, b.rank) not in ((2, 2), (2, 1), (1, 2)):
+            raise self.error(f"op(a) and op(b) must be matrices or a matrix and a vector, got ranks {a.rank} and "
+                             f"{b.rank}")
+        _contract(self, a.shape[-1], b.shape[0])
+        shape = a.shape[:-1] + b.shape[1:]
+        c, s = self.c, self.scale
+        if self.attributes["beta"] != 0 and c is None:
+            raise self.error("beta != 0 needs c (the third operand)")
+        if n != 2 + (c is not None) + (s is not None) or (s is not None and tensor_type(self, s).rank != 0):
+            raise self.error("operands after a and b must be c (when beta != 0) and a 0-d factor of alpha")
+        extra = [tensor_type(self, v) for v in (c, s) if v is not None]
+        elements = {t.element for t in (a, b, *extra)}
+        if len(elements) != 1 or not all(e.is_float and e.dtype.itemsize in (4, 8) for e in elements):
+            raise self.error("operands must have one element type, f32 or f64, got "
+                             + ", ".join(str(t.element) for t in (a, b, *extra)))
+        if c is not None:
+            check_broadcast_to(self, tensor_type(self, c).shape, shape, "c")
+        return [TensorType(shape, a.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        a, b = (x.T if self.attributes[f] else x for x, f in zip(args, ("trans_a", "trans_b")))
+        if a.shape[-1] != b.shape[0]:
+            raise size_check_failed(self, CONTRACTION, a.shape[-1], b.shape[0])
+        product = a @ b
+        alpha = self.attributes["alpha"] * (args[-1] if self.scale is not None else 1)
+        value = alpha * product
+        if self.c is not None:
+            check_broadcast_to_run_time(self, "c", args[2].shape, product.shape)
+            value = value + self.attributes["beta"] * args[2]
+        return [np.asarray(value, dtype=product.dtype)]
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        """With P = op(a) @ op(b) and h = alpha s g: d op(a) = h op(b)^T (h[:, None] op(b) for a vector op(b)),
+        d op(b) = op(a)^T h (op(a)[:, None] h for a vector op(a)), each transposed back where flagged;
+        dc = beta g summed to c's shape, ds = alpha sum(g P)."""
+        x, y, g = (Sym(b, v) for v in (*self.operands[:2], out_grads[0]))
+        ta, tb = self.attributes["trans_a"], self.attributes["trans_b"]
+        opa, opb = (v.op("transpose") if t else v for v, t in ((x, ta), (y, tb)))
+        alpha, s = self.attributes["alpha"], self.scale
+        h = g * alpha if s is None else g * alpha * Sym(b, s)
+        ra, rb = (tensor_type(self, v.v).rank for v in (opa, opb))
+        da = h.op("dot", opb.op("transpose")) if rb == 2 else h.op("expand_dims", axes=(-1,)) * opb
+        db = opa.op("transpose").op("dot", h) if ra == 2 else opa.op("expand_dims", axes=(-1,)) * h
+        grads: Grads = [(da.op("transpose") if ta else da).v, (db.op("transpose") if tb else db).v]
+        if self.c is not None:
+            grads.append(unbroadcast(b, (g * self.attributes["beta"]).v, self.c))
+        if s is not None:
+            grads.append((g * opa.op("dot", opb) * alpha).op("sum").v)
+        return grads
 
 
 class OuterOp(Operation):

@@ -22,6 +22,7 @@ PASSES: dict[str, tuple[str, str]] = {
     "emit-c": ("tensorir.passes.emit_c", "EmitCPass"),
     "fuse-elementwise": ("tensorir.passes.fuse_elementwise", "FuseElementwisePass"),
     "fuse-loops": ("tensorir.passes.fuse_loops", "FuseLoopsPass"),
+    "gemm": ("tensorir.passes.gemm", "GemmPass"),
     "inline": ("tensorir.passes.inline", "InlinePass"),
     "lower-to-loops": ("tensorir.passes.lower_to_loops", "LowerToLoopsPass"),
     "outline-kernels": ("tensorir.passes.outline_kernels", "OutlineKernelsPass"),
@@ -34,7 +35,7 @@ PIPELINES: dict[str, list[str]] = {
     # stabilize runs before autodiff, so that gradients are taken of the stable forms.
     "interp": ["stabilize", "autodiff", "canonicalize", "cse", "dce"],
     # docs/lowering.md describes each step of the native pipeline.
-    "cpu": ["stabilize", "autodiff", "inline", "canonicalize", "cse", "decompose", "canonicalize", "cse",
+    "cpu": ["stabilize", "autodiff", "inline", "canonicalize", "cse", "decompose", "canonicalize", "cse", "gemm",
             "fuse-elementwise", "bufferize", "lower-to-loops", "fuse-loops", "parallelize", "outline-kernels",
             "emit-c"],
 }

@@ -260,18 +260,10 @@ def _product_body(el: ScalarType) -> Callable[[Builder, list[Value]], list[Value
 def _blas(cx: FunctionBufferizer, a: Value, b: Value, el: ScalarType) -> Value:
     ra, rb = a.type.rank, b.type.rank
     _check_contraction(cx, a, b)
-    if ra == 2 and rb == 2:
-        c = cx.alloc([cx.dim(a, 0), cx.dim(b, 1)], el)
-        cx.b.create(LB.GemmOp, a, b, c, alpha=1.0, beta=0.0, trans_a=False, trans_b=False)
-        return c
-    if ra == 2:
-        y = cx.alloc([cx.dim(a, 0)], el)
-        cx.b.create(LB.GemvOp, a, b, y, alpha=1.0, beta=0.0, trans=False)
-        return y
-    if rb == 2:
-        y = cx.alloc([cx.dim(b, 1)], el)
-        cx.b.create(LB.GemvOp, b, a, y, alpha=1.0, beta=0.0, trans=True)
-        return y
+    if ra == 2 or rb == 2:
+        out = cx.alloc(([cx.dim(a, 0)] if ra == 2 else []) + ([cx.dim(b, 1)] if rb == 2 else []), el)
+        _blas_call(cx, a, b, out, [], 1.0, 0.0, False, False)
+        return out
     # 1-d . 1-d: gemv of a 1xN view of a, into a 1-element view of the 0-d result.
     out = cx.alloc([], el)
     n, s = cx.dim(a, 0), cx.stride(a, 0)
@@ -279,6 +271,45 @@ def _blas(cx: FunctionBufferizer, a: Value, b: Value, el: ScalarType) -> Value:
     y = cx.view(out, 0, [1], [1])
     cx.b.create(LB.GemvOp, row, b, y, alpha=1.0, beta=0.0, trans=False)
     return out
+
+
+@rule(T.GemmOp)
+def _gemm(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """One lib.gemm (lib.gemv where a factor is a vector) into an output that first holds c: c's own buffer
+    where c dies here with the product's sizes, else a fresh alloc that a broadcast view of c is copied into
+    (the bias row of a layer); BLAS then adds alpha * s * op(a) @ op(b) to beta times it."""
+    assert isinstance(op, T.GemmOp)
+    a, b = cx.get(op.operands[0]), cx.get(op.operands[1])
+    ta, tb = bool(op.attributes["trans_a"]), bool(op.attributes["trans_b"])
+    ka, kb = cx.dim(a, 0 if ta else a.type.rank - 1), cx.dim(b, 1 if tb else 0)
+    cx.check(cx.cmp("eq", ka, kb), T.CONTRACTION, ka, kb)
+    shape = ([cx.dim(a, 1 if ta else 0)] if a.type.rank == 2 else []) + \
+        ([cx.dim(b, 0 if tb else 1)] if b.type.rank == 2 else [])
+    tr = _tt(op.results[0])
+    out, beta = None, 0.0
+    if op.c is not None:
+        beta = op.attributes["beta"]
+        out = cx.reusable(op.c, MemRefType(tr.shape, tr.element), [a, b])
+        if out is not None and not all(isinstance(n, int) or n is cx.dim(out, d) for d, n in enumerate(shape)):
+            out = None  # c may be smaller at run time (broadcast): it cannot hold the result
+    if out is None:
+        out = cx.alloc(shape, tr.element)
+        if op.c is not None:
+            cx.b.create(M.CopyOp, _broadcast_view(cx, "c", cx.get(op.c), shape), out)
+    scale = [cx.load_scalar(op.scale)] if op.scale is not None else []
+    _blas_call(cx, a, b, out, scale, op.attributes["alpha"], beta, ta, tb)
+    return [out]
+
+
+def _blas_call(cx: FunctionBufferizer, a: Value, b: Value, out: Value, scale: list[Value], alpha: float, beta: float,
+               ta: bool, tb: bool) -> None:
+    """out = alpha * scale * op(a) @ op(b) + beta * out: lib.gemm of matrices, lib.gemv where one is a vector."""
+    if a.type.rank == b.type.rank == 2:
+        cx.b.create(LB.GemmOp, a, b, out, *scale, alpha=alpha, beta=beta, trans_a=ta, trans_b=tb)
+    elif a.type.rank == 2:
+        cx.b.create(LB.GemvOp, a, b, out, *scale, alpha=alpha, beta=beta, trans=ta)
+    else:  # x @ op(B) = op(B)^T x
+        cx.b.create(LB.GemvOp, b, a, out, *scale, alpha=alpha, beta=beta, trans=not tb)
 
 
 def _gemm_batch(cx: FunctionBufferizer, op: Operation, a: Value, b: Value, el: ScalarType) -> Value:

@@ -562,12 +562,17 @@ static inline int tir__rows_continue(const tir_buf* x, int nb) {
         int64_t sy = m > 1 ? Y->strides[0] : 1;                                                              \
         T* y = (T*)Y->data;                                                                                  \
         T* yw = y;                                                                                           \
-        if (sy != 1) {                                                                                       \
+        /* With beta != 0 the product goes to a temporary, then y = product + beta y: OpenBLAS's gemv adds  \
+         * the partial sums of row blocks into y one by one, each rounded at y's magnitude (an SGD update   \
+         * w - lr X^T g: several times the error of the product added once). */                             \
+        int apart = beta != 0 && k > 0;                                                                      \
+        if (sy != 1 || apart) {                                                                              \
             yw = (T*)tir_alloc(ctx, (size_t)m * sizeof(T));                                                  \
             if (!yw) return -1;                                                                              \
-            for (int64_t i = 0; i < m; ++i) yw[i] = y[i * sy];                                               \
+            if (!apart)                                                                                      \
+                for (int64_t i = 0; i < m; ++i) yw[i] = y[i * sy];                                           \
         }                                                                                                    \
-        for (int64_t i = 0; i < m; ++i) yw[i] = beta == 0 ? (T)0 : (k == 0 ? beta * yw[i] : yw[i]);          \
+        for (int64_t i = 0; i < m; ++i) yw[i] = beta == 0 || apart ? (T)0 : beta * yw[i];                    \
         if (k > 0) {                                                                                         \
             tir_buf tA, tX;                                                                                  \
             const tir_buf *aw = A, *xw = X;                                                                  \
@@ -585,10 +590,10 @@ static inline int tir__rows_continue(const tir_buf* x, int nb) {
             }                                                                                                \
             GEMV(CblasRowMajor, (ta ^ la) ? CblasTrans : CblasNoTrans, (blasint)A->shape[la ? 1 : 0],        \
                  (blasint)A->shape[la ? 0 : 1], alpha, (const T*)aw->data, (blasint)lda, (const T*)xw->data, 1, \
-                 beta == 0 ? (T)0 : beta, yw, 1);                                                            \
+                 (T)0, yw, 1);                                                                               \
         }                                                                                                    \
         if (yw != y) {                                                                                       \
-            for (int64_t i = 0; i < m; ++i) y[i * sy] = yw[i];                                               \
+            for (int64_t i = 0; i < m; ++i) y[i * sy] = apart ? yw[i] + beta * y[i * sy] : yw[i];            \
             tir_free(ctx, yw);                                                                               \
         }                                                                                                    \
         return 0;                                                                                            \
