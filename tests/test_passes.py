@@ -488,9 +488,10 @@ def test_interp_pipeline_preserves_results(path: Path) -> None:
         for dyn in (4, 5, 1):
             ins = []
             for t in fn.attributes["function_type"].inputs:
-                shape = tuple(dyn if d is None else d for d in t.shape)
-                ins.append((rng.standard_normal(shape) + 0.5).astype(t.dtype) if t.element.is_float
-                           else rng.integers(0, 4, shape).astype(t.dtype))
+                el = getattr(t, "element", t)  # a tensor or memref type, or a scalar type (a 0-d value)
+                shape = tuple(dyn if d is None else d for d in getattr(t, "shape", ()))
+                ins.append((rng.standard_normal(shape) + 0.5).astype(el.dtype) if el.is_float
+                           else rng.integers(0, 4, shape).astype(el.dtype))
             try:
                 want = run(before, name, *ins)
             except TirError:
