@@ -6,8 +6,9 @@ docs/lowering.md section 2. The pass works block by block in two phases:
    (sum prod max min all any argmax argmin) always roots a group. An elementwise op (a class of
    `SCALAR_OF_TENSOR`) joins the group of its users when every use is in that one group of the
    same block; otherwise (used by two groups, by another op, returned, unused) it roots a group
-   of its own, so a value used twice is computed once; except a `tensor.cast`, which is first
-   copied for each of its uses (`recompute_casts`). An elementwise op consuming a reduction's
+   of its own, so a value used twice is computed once; except a cheap op of one array (a cast, a
+   negation, an add or multiply by a constant: `recomputable`), which is first copied for each of
+   its uses (`recompute_cheap`). An elementwise op consuming a reduction's
    result therefore starts a new group, and a reduction absorbs its elementwise producers.
 2. Building one `tensor.generic` per group at its root: the inputs are the group's operands from
    outside (0-d `tensor.constant`s are inlined as `scalar.constant`); every value of rank r lines
@@ -304,13 +305,25 @@ def build_generic(group: Group) -> None:
         build_generic(Group(cast, [cast]))
 
 
-def recompute_casts(block: Block) -> None:
-    """A cast used by several fusible ops (elementwise ops and reductions) becomes one cast per such use,
-    each fused into its user's group: redoing a cast costs less than storing its result and reading it
-    back (var's float64 copy of a float32 input, read by the mean's sum and by the deviations, would cost
-    three times the input's bytes). Other users (dot, return, views) share the original cast."""
-    for op in list(block.ops):
-        if type(op) is not T.CastOp:
+RECOMPUTED: tuple[type[Operation], ...] = (T.CastOp, T.NegOp, T.AddOp, T.SubOp, T.MulOp)
+"""The elementwise ops cheap enough to redo in every group that uses them (`recompute_cheap`)."""
+
+
+def recomputable(op: Operation) -> bool:
+    """A cheap op (RECOMPUTED) of one tensor besides 0-d constants: redoing it reads what reading its result
+    would (one array), and costs an add or a multiply."""
+    return type(op) in RECOMPUTED and sum(_inline_constant(v) is None for v in op.operands) <= 1
+
+
+def recompute_cheap(block: Block) -> None:
+    """A cheap op (`recomputable`) used by several fusible ops (elementwise ops and reductions) becomes one copy
+    per such use, each fused into its user's group: redoing it costs less than storing its result and reading
+    it back. A value used by the forward and the backward graph (the `-y` and `1 - y` of a cross-entropy) so
+    costs no generic of its own; var's float64 copy of a float32 input, read by the mean's sum and by the
+    deviations, is not stored (three times the input's bytes). Other users (dot, return, views) share the
+    original. Walking backwards, a copy's own cheap producers are copied in turn."""
+    for op in reversed(list(block.ops)):
+        if not recomputable(op):
             continue
         fusible = [u for u in op.result.uses if is_elementwise(u.op) or is_reduction(u.op)]
         shared = len(fusible) < len(op.result.uses)  # the original stays for the other users
@@ -320,7 +333,7 @@ def recompute_casts(block: Block) -> None:
 
 
 def fuse_block(block: Block) -> bool:
-    recompute_casts(block)
+    recompute_cheap(block)
     groups = group_block(block)
     for g in groups:
         build_generic(g)
