@@ -58,3 +58,24 @@ def test_no_kernel_holds_shape_arithmetic(compiled: Any) -> None:
         buffers = [a.type for a in k.body.args if isinstance(a.type, MemRefType)]
         assert buffers and all(t.element.is_float for t in buffers), (k.sym_name, buffers)
     assert sum(isinstance(op, LB.BlasOp) for op in module.walk()) == 2  # the forward and backward gemv
+
+
+PYTENSOR_NODES = 19
+"""The nodes of PyTensor's compiled function of this step (tools/bench.py W7, `len(fgraph.apply_nodes)` in mode
+CVM): issue 10 asks for no more kernels + library calls than that."""
+
+
+def test_the_step_has_no_more_kernels_and_library_calls_than_pytensor_nodes(compiled: Any) -> None:
+    """The forward `-y` and `1 - y`, used by the cost and by its gradient, are recomputed in the cost's sum (no
+    kernel of their own); the sigmoid's exp, 1 + and 1 / are one kernel (fuse-loops); the 0-d arithmetic (the
+    cost, the bias update, the casts of the f64 sums) and the combines of split sums run on the host. With
+    the forward and backward gemv that makes at most PYTENSOR_NODES."""
+    module = parse(compiled.ir("outline-kernels"))
+    kernels = [op for op in module.regions[0].block.ops if isinstance(op, K.KernelFuncOp)]
+    ops = [{o.name for o in k.walk()} for k in kernels]
+    cost = [names for names in ops if "scalar.log" in names]
+    assert len(cost) == 1 and {"scalar.neg", "scalar.sub"} <= cost[0]
+    assert any({"scalar.exp", "scalar.add", "scalar.true_div"} <= names for names in ops)
+    launches = sum(isinstance(op, K.LaunchOp) for op in module.walk())
+    calls = sum(isinstance(op, LB.BlasOp) for op in module.walk())
+    assert launches == len(kernels) and launches + calls <= PYTENSOR_NODES
