@@ -23,7 +23,8 @@ lists the kept dims (-1 for keepdims). The body, inits and accumulator types are
 element, cast to the accumulator type, into the accumulator, which starts at `initial` or the
 combiner's identity (sum 0, prod 1, max -inf / dtype min / false, min +inf, all true, any false).
 Sums and products of float16/float32 accumulate in float64: the generic yields the wider type and
-a second generic casts it to the result type. Max/min use scalar.maximum/minimum (NaN
+a cast to the result type follows, fused into the group of the result's users when they are all in one
+(`cast_into`), else a generic of its own. Max/min use scalar.maximum/minimum (NaN
 propagates). argmax/argmin carry (index, value) as two outputs, the value output unused. argmax
 over all dims of a tensor of rank != 1 reduces a `tensor.reshape` of it to one dim. A reduction
 over no dims applies its body once to each element (from the init).
@@ -94,6 +95,7 @@ class Group:
     root: Operation
     members: list[Operation] = field(default_factory=list)
     accepts_producers: bool = True
+    cast_into: Group | None = None  # a widening reduction's: the group its result's cast joins (`users_group`)
 
     @property
     def results(self) -> set[Value]:
@@ -105,19 +107,32 @@ def _argmax_flattens(op: Operation) -> bool:
     return isinstance(op, T.ArgmaxOp) and op.axis() is None and _tt(op.operands[0]).rank != 1
 
 
+def _widens(op: Operation) -> bool:
+    """Whether a reduction accumulates in a wider type than its result's (its generic's result is then cast)."""
+    return isinstance(op, T.ReductionOp) and op.accumulator_types()[0] != _tt(op.results[0]).element
+
+
 def group_block(block: Block) -> list[Group]:
     """Phase 1: the fusion groups of one block (in block order of their roots)."""
     group_of: dict[int, Group] = {}
     groups: list[Group] = []
+    def users_group(op: Operation) -> Group | None:
+        """The one group of the block that every user of op's result is in, if it takes producers."""
+        users = op.results[0].users
+        first = group_of.get(id(users[0])) if users else None
+        if (first is not None and first.accepts_producers and {id(group_of.get(id(u))) for u in users} == {id(first)}
+                and all(u.parent is block for u in users)):
+            return first
+        return None
+
     for op in reversed(block.ops):
         if is_reduction(op):
             g = Group(op, [op], accepts_producers=not _argmax_flattens(op))
+            if _widens(op):
+                g.cast_into = users_group(op)
         elif is_elementwise(op):
-            users = op.result.users
-            owners = {id(group_of.get(id(u))) for u in users}
-            first = group_of.get(id(users[0])) if users else None
-            if (first is not None and first.accepts_producers and owners == {id(first)}
-                    and all(u.parent is block for u in users)):
+            first = users_group(op)
+            if first is not None:
                 first.members.append(op)
                 group_of[id(op)] = first
                 continue
@@ -301,7 +316,9 @@ def build_generic(group: Group) -> None:
         owner = getattr(v, "op", None)
         if owner is not None and owner.parent is not None and not v.uses:
             owner.erase()
-    if cast is not None:
+    if cast is not None and group.cast_into is not None:
+        group.cast_into.members.insert(0, cast)  # its users' group, built later, fuses it
+    elif cast is not None:
         build_generic(Group(cast, [cast]))
 
 

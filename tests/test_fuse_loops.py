@@ -121,16 +121,16 @@ def _exp_colsum(x: np.ndarray) -> np.ndarray:
 
 
 PIPELINE_CASES: dict[str, tuple[Callable[[Any], Any], Callable[[np.ndarray], np.ndarray], int, int]] = {
-    # name -> (tensorir expression, numpy reference, top-level nests before and after the pass); each
-    # float32 sum is two nests before: it accumulates in float64, and a nest casts the result
-    "softmax": (lambda m: T.nnet.softmax(m), _softmax, 5, 1),
-    "log_softmax": (lambda m: T.nnet.log_softmax(m), lambda x: np.log(_softmax(x)), 5, 1),
-    "logsumexp": (lambda m: T.logsumexp(m, axis=1), _logsumexp, 5, 1),
-    "row_normalize": (lambda m: m / m.sum(axis=1, keepdims=True), lambda x: x / x.sum(axis=1, keepdims=True), 3, 1),
-    # exp, column sums (and their cast), then each element over its column's sum: no two nests touch the
-    # same rows, but the cast joins the column sum
-    "exp_colsum": (lambda m: T.exp(m) * 2 / (T.exp(m) * 2).sum(axis=0), _exp_colsum, 4, 3),
-    "colsum_then_rows": (lambda m: (m - m.sum(axis=0)).max(axis=1), lambda x: (x - x.sum(axis=0)).max(axis=1), 3, 2),
+    # name -> (tensorir expression, numpy reference, top-level nests before and after the pass); a float32
+    # sum accumulates in float64, and its cast back joins the nest of its users (fuse-elementwise)
+    "softmax": (lambda m: T.nnet.softmax(m), _softmax, 4, 1),
+    "log_softmax": (lambda m: T.nnet.log_softmax(m), lambda x: np.log(_softmax(x)), 4, 1),
+    "logsumexp": (lambda m: T.logsumexp(m, axis=1), _logsumexp, 4, 1),
+    "row_normalize": (lambda m: m / m.sum(axis=1, keepdims=True), lambda x: x / x.sum(axis=1, keepdims=True), 2, 1),
+    # exp, column sums, then each element over its column's sum (the sums' cast in it): no two nests touch
+    # the same rows
+    "exp_colsum": (lambda m: T.exp(m) * 2 / (T.exp(m) * 2).sum(axis=0), _exp_colsum, 3, 3),
+    "colsum_then_rows": (lambda m: (m - m.sum(axis=0)).max(axis=1), lambda x: (x - x.sum(axis=0)).max(axis=1), 2, 2),
 }
 
 
