@@ -189,3 +189,31 @@ def test_fused_nests_are_bounded_in_size(monkeypatch: pytest.MonkeyPatch) -> Non
     fn = next(f for f in m.regions[0].block.ops if f.name == "func.func")
     sizes = [fuse_loops.nest_size(op) for op in fn.regions[0].block.ops if op.name == "loop.parallel"]
     assert max(sizes) <= 64
+
+
+def test_equal_bounds_are_found_once_per_value_in_a_deep_dag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two nests over a bound made by 12 levels of `n == 1` selects, each reading the level below three times
+    (the host's shape arithmetic of a gradient shares its selects so): fused, and each index value's key is
+    made once, not once per path through the DAG (3^12 paths)."""
+    from tensorir.passes import fuse_loops
+
+    levels = ["  %c1 = scalar.constant {value = 1 : index} : index", "  %a0 = mem.dim %x {axis = 0} : index"]
+    for k in range(12):
+        levels += [f"  %e{k} = scalar.eq %a{k}, %c1 : i1", f"  %a{k + 1} = scalar.select %e{k}, %a{k}, %a{k} : index"]
+    nest = """  loop.parallel %a12 ({{
+    ^bb0(%i{k}: index):
+      %v{k} = mem.load %x indices %i{k} : f32
+      mem.store %v{k}, %o{k} indices %i{k} : f32, memref<?xf32>, index
+      loop.yield
+  }}) : index"""
+    allocs = [f"  %o{k} = mem.alloc sizes %a12 {{shape = [?], dtype = f32}} : memref<?xf32>" for k in range(2)]
+    text = "\n".join(["func.func @main(%x: memref<?xf32>) -> (memref<?xf32>, memref<?xf32>) {", *levels, *allocs,
+                      nest.format(k=0), nest.format(k=1),
+                      "  func.return %o0, %o1 : memref<?xf32>, memref<?xf32>", "}"])
+    calls: list[int] = []
+    inner = fuse_loops._value_key
+    monkeypatch.setattr(fuse_loops, "_value_key", lambda v: calls.append(1) or inner(v))
+    m = parse(text)
+    assert PassManager("fuse-loops").run(m)
+    assert nests(m, "main") == 1
+    assert len(calls) < 100
