@@ -492,8 +492,9 @@ class FunctionBufferizer:
         if elems is not None and not isinstance(elems[0], Value):
             return int(elems[0])
         v = self.load_scalar(tensor)
-        if isinstance(v.op, S.CastOp) and v.op.operands[0].type == index:  # a size read back from mem.dim
-            return v.op.operands[0]
+        owner = getattr(v, "op", None)
+        if isinstance(owner, S.CastOp) and owner.operands[0].type == index:  # a size read back from mem.dim
+            return owner.operands[0]
         return v if v.type == index else self.b.create(sop("scalar.cast"), v, dtype=index).result
 
     # ---------------------------------------------------------------- small integer tensors on the host

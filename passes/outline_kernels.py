@@ -78,7 +78,8 @@ def stays_on_host(group: list[Operation]) -> bool:
     trips = 1
     for op in (o for top in group for o in top.walk()):
         if isinstance(op, (L.ParallelOp, L.ForOp)):
-            for bound in op.operands[:len(op.operands) if isinstance(op, L.ParallelOp) else 1]:
+            bounds = op.operands if isinstance(op, L.ParallelOp) else op.operands[:1]  # a for's: its upper bound
+            for bound in bounds:
                 n = static_value(bound)
                 if not isinstance(n, int):
                     return False
