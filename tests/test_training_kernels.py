@@ -48,6 +48,30 @@ def test_the_compiled_step_equals_the_interpreter_where_dims_broadcast_at_run_ti
         np.testing.assert_allclose(got, ref, rtol=2e-5, atol=1e-6)
 
 
+
+def layer_grads(target: str) -> Any:
+    """A tanh layer's softmax cross-entropy and its gradients w.r.t. W and b, all dims `?`: b may have one
+    element at run time (broadcast along the units), x one row."""
+    x, w, b, t = (T.matrix("x", dtype="float32"), T.matrix("w", dtype="float32"), T.vector("b", dtype="float32"),
+                  T.matrix("t", dtype="float32"))
+    h = T.tanh(T.dot(x, w) + b)
+    cost = -(t * T.nnet.log_softmax(h)).sum(axis=1).mean()
+    return tensorir.function([x, w, b, t], [cost, *tensorir.grad(cost, [w, b])], target=target)
+
+
+@pytest.mark.parametrize("rows, units, bias", [(5, 4, 4), (5, 4, 1), (1, 4, 4), (1, 4, 1)])
+def test_a_layer_gradient_compiled_equals_the_interpreter_where_the_bias_broadcasts(rows: int, units: int,
+                                                                                    bias: int) -> None:
+    rng = np.random.default_rng(rows * 10 + bias)
+    x = rng.standard_normal((rows, 3)).astype(np.float32)
+    w = rng.standard_normal((3, units)).astype(np.float32)
+    b = rng.standard_normal(bias).astype(np.float32)
+    t = np.eye(units, dtype=np.float32)[rng.integers(0, units, rows)]
+    for got, want in zip(layer_grads("c")(x, w, b, t), layer_grads("interp")(x, w, b, t)):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
 def test_no_kernel_holds_shape_arithmetic(compiled: Any) -> None:
     """Every kernel computes on float data: no kernel reads or writes an integer or boolean buffer (the shape
     vectors, the `n == 1` tests of the gradient's unbroadcasting); those are host scalars."""
