@@ -93,7 +93,7 @@ def unbroadcast(b: Builder, g: Value, x: Value, others: Sequence[Value] | None =
         if d is None and _type(g).shape[k] != 1 and (others is None or _widened_by(others, k - xt.rank)):
             n = dim(b, x, k)
             assert isinstance(n, Value)
-            summed = broadcast_like(b, emit(b, "sum", g, axes=(k,), keepdims=True), g)
+            summed = emit(b, "sum", g, axes=(k,), keepdims=True)  # where broadcasts it: fused with its cast
             chosen = emit(b, "where", emit(b, "eq", n, constant(b, 1, np.int64)), summed, g)
             g = emit(b, "subtensor", chosen, n, begin=(None,) * (k + 1), end=(None,) * k + (DYN,),
                      step=(None,) * (k + 1))

@@ -19,6 +19,10 @@ How (per function, one sweep in program order):
 - a buffer's root (the alloc, argument or constant it views) is tracked, so an output can reuse
   an input's alloc when no tensor aliasing that alloc is used later (in place), and each
   intermediate alloc gets a `mem.dealloc` after the last use of any view of it;
+- small integer and boolean tensors of static shape computed from sizes (shape vectors, the dims and
+  `n == 1` tests of gradients' unbroadcasting and means) stay on the host as lists of scalars
+  (`host_elements`): no buffer and no kernel is made for them; an op reading one as a size gets the
+  scalar, a generic reading a 0-d one gets it as a captured scalar, any other op a stored buffer;
 - a result tied to an argument (`tir.tied`, passes/tied.py) gets a fresh alloc of its own rather
   than an operand's (the argument's storage may become that alloc), and once the body is converted
   `decide_tied` keeps the ties that are safe and drops the others.
@@ -26,17 +30,22 @@ How (per function, one sweep in program order):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+
 from ..dialects import func as F
 from ..dialects import mem as M
+from ..dialects import scalar as S
+from ..dialects import tensor as T
 from ..dialects.tensor_common import broadcast_failure, broadcast_pairs, dim_at
 from ..ir.attributes import DYN, Typed
 from ..ir.builder import Builder
 from ..ir.core import OP_REGISTRY, Block, Location, Operation, Region, TirError, Value
-from ..ir.types import FunctionType, MemRefType, ScalarType, TensorType, Type, i1, index
+from ..ir.types import FunctionType, MemRefType, ScalarType, TensorType, Type, i1, i64, index
 from .dce import eliminate_dead_code
 from .pass_manager import Pass
 from .tied import decide_tied, tied_of
@@ -46,6 +55,8 @@ Cond = bool | Value  # an i1 known at compile time or computed
 BodyFn = Callable[[Builder, list[Value]], Sequence[Value]]
 
 ALLOC, ARG, CONST = "alloc", "arg", "const"
+HOST_ELEMENTS = 8  # the most elements of an integer tensor kept on the host as scalars (a shape vector's)
+Elem = int | bool | Value  # an element of such a tensor: known at compile time, or a scalar of its dtype
 
 
 def sop(name: str) -> type[Operation]:
@@ -75,6 +86,7 @@ class FunctionBufferizer:
         self.consts: dict[tuple[Any, ScalarType], Value] = {}
         self.arith: dict[tuple[Any, ...], Value] = {}
         self.known_contiguous: set[Value] = set()  # views with dynamic strides that are row-major
+        self.elements: dict[Value, list[Elem]] = {}  # small integer tensors kept on the host (row-major)
         term = fn.body.terminator
         # Tensors returned as tied results: never written into an operand's buffer (passes/tied.py).
         self.tied: set[Value] = {term.operands[r] for r, a in enumerate(tied_of(fn)) if a >= 0} \
@@ -109,6 +121,9 @@ class FunctionBufferizer:
                 self._return(op)
                 continue
             if not any(isinstance(v.type, TensorType) for v in [*op.operands, *op.results]):
+                continue
+            if self._keep_on_host(op):
+                converted.append(op)
                 continue
             rule = RULES.get(type(op))
             if rule is None:
@@ -195,8 +210,11 @@ class FunctionBufferizer:
 
     # ---------------------------------------------------------------- buffers of tensors
     def get(self, tensor: Value) -> Value:
-        """The buffer of a tensor operand (a `tensor.constant` gets its read-only memory)."""
+        """The buffer of a tensor operand (a `tensor.constant` gets its read-only memory; a tensor kept on
+        the host, a buffer its elements are stored into here)."""
         b = self.buf.get(tensor)
+        if b is None and tensor in self.elements:
+            return self._store_elements(tensor)
         if b is None:
             owner = getattr(tensor, "op", None)
             if owner is not None and owner.name == "tensor.constant":
@@ -456,6 +474,9 @@ class FunctionBufferizer:
 
     def load_scalar(self, tensor: Value) -> Value:
         """The element of a 0-d tensor operand."""
+        elems = self.elements.get(tensor)
+        if elems is not None:
+            return self.scalar(elems[0], tensor.type.element)
         return self.b.create(M.LoadOp, self.get(tensor)).result
 
     def index_operand(self, tensor: Value) -> Ix:
@@ -467,8 +488,83 @@ class FunctionBufferizer:
             return s
         if tensor.type == index:
             return tensor
+        elems = self.elements.get(tensor)
+        if elems is not None and not isinstance(elems[0], Value):
+            return int(elems[0])
         v = self.load_scalar(tensor)
+        owner = getattr(v, "op", None)
+        if isinstance(owner, S.CastOp) and owner.operands[0].type == index:  # a size read back from mem.dim
+            return owner.operands[0]
         return v if v.type == index else self.b.create(sop("scalar.cast"), v, dtype=index).result
+
+    # ---------------------------------------------------------------- small integer tensors on the host
+    def host_elements(self, v: Value) -> list[Elem] | None:
+        """The elements of a tensor kept on the host (a small integer `tensor.constant` included), else None."""
+        elems = self.elements.get(v)
+        if elems is None and _small_integer(v.type) and isinstance(getattr(v, "op", None), T.ConstantOp):
+            elems = [e.item() for e in np.ravel(v.op.attributes["value"].array)]
+        return elems
+
+    def scalar(self, e: Elem, t: ScalarType) -> Value:
+        """Element e as a scalar of type t (a constant when known)."""
+        if not isinstance(e, Value):
+            return self.const(t.dtype.type(e).item(), t)
+        if e.type == t:
+            return e
+        key = ("scalar.cast", e, t)
+        v = self.arith.get(key)
+        if v is None:
+            v = self.arith[key] = S.cast_to(self.b, e, t)
+        return v
+
+    def _keep_on_host(self, op: Operation) -> bool:
+        """Whether op's result is a small integer tensor computed from sizes and other such tensors; if so its
+        elements are computed here, as scalar ops on the host (bound in `elements`)."""
+        if len(op.results) != 1 or not _small_integer(op.results[0].type):
+            return False
+        t = op.results[0].type
+        if isinstance(op, T.ShapeOp):
+            x = op.operands[0]
+            shape = x.type.shape
+            elems: list[Elem] | None = [shape[d] if shape[d] is not None else self.scalar(self.dim(self.get(x), d), i64)
+                                        for d in range(len(shape))]
+        else:
+            operands = [self.host_elements(v) for v in op.operands]
+            if any(e is None for e in operands):
+                return False
+            elems = _host_compute(self, op, operands)  # type: ignore[arg-type]
+        if elems is None:
+            return False
+        assert len(elems) == math.prod(t.shape)
+        self.elements[op.results[0]] = elems
+        return True
+
+    def capture_host_scalars(self, body: Block, inputs: Sequence[Value]) -> tuple[list[int], list[Value]]:
+        """A generic's inputs that are single-element tensors kept on the host become captured scalars: the
+        scalar replaces the body's argument, which is removed. Returns the positions of the inputs left and
+        the captured scalars."""
+        keep: list[int] = []
+        captured: list[Value] = []
+        for k, v in enumerate(inputs):
+            elems = self.elements.get(v)
+            if elems is not None and len(elems) == 1:
+                captured.append(self.scalar(elems[0], body.args[k].type))
+                body.args[k].replace_all_uses_with(captured[-1])
+            else:
+                keep.append(k)
+        body.args = [body.args[k] for k in keep] + body.args[len(inputs):]
+        for k, a in enumerate(body.args):
+            a.index = k
+        return keep, captured
+
+    def _store_elements(self, tensor: Value) -> Value:
+        """A buffer holding the elements of a tensor kept on the host, for an op that reads it as data."""
+        t = tensor.type
+        out = self.alloc(list(t.shape), t.element)
+        for k, e in zip(np.ndindex(*t.shape), self.elements[tensor]):
+            self.b.create(M.StoreOp, self.scalar(e, t.element), out, *[self.ix(i) for i in k])
+        self.bind(tensor, out)
+        return out
 
     # ---------------------------------------------------------------- generics
     def generic(self, inputs: Sequence[Value], outputs: Sequence[Value], maps: Sequence[Sequence[int]],
@@ -565,3 +661,57 @@ def _has_tensors(fn: F.FuncOp) -> bool:
     if any(isinstance(t, TensorType) for t in types):
         return True
     return any(isinstance(r.type, TensorType) for op in fn.walk() for r in op.results)
+
+
+def _small_integer(t: Type) -> bool:
+    """A tensor type that `bufferize` keeps on the host when it is computed from sizes."""
+    return isinstance(t, TensorType) and t.is_static and (t.element.is_int or t.element.is_bool) \
+        and math.prod(t.shape) <= HOST_ELEMENTS
+
+
+def _host_compute(cx: FunctionBufferizer, op: Operation, operands: list[list[Elem]]) -> list[Elem] | None:
+    """The elements of op's result from its operands' (all kept on the host): moving ops (slices,
+    reshapes, concatenation...) pick elements, read from the op's interpreter rule run on the elements'
+    positions; elementwise ops and parallel generics build their scalar ops once per element."""
+    shapes = [v.type.shape for v in op.operands]
+    out = op.results[0].type
+    if isinstance(op, HOST_MOVES):
+        if any(DYN in v for v in op.attributes.values() if isinstance(v, tuple)):
+            return None  # bounds or sizes read at run time
+        starts = np.cumsum([0] + [len(e) for e in operands])
+        positions = [np.arange(a, a + len(e), dtype=np.int64).reshape(s)
+                     for a, e, s in zip(starts, operands, shapes)]
+        flat = [e for es in operands for e in es]
+        return [flat[k] for k in np.ravel(op.interpret(None, positions)[0])]
+    if isinstance(op, T.ElementwiseOp):
+        maps = broadcast_maps(shapes, out.shape)
+        body = Block([v.type.element for v in op.operands])
+        bb = Builder.at_end(body, op.loc)
+        y = bb.create(S.SCALAR_OF_TENSOR[type(op)], *body.args, **dict(op.attributes)).result
+        bb.create(sop("scalar.yield"), S.cast_to(bb, y, out.element))
+    elif isinstance(op, T.GenericOp) and all(i == "parallel" for i in op.iterators) \
+            and list(op.maps[-1]) == list(range(len(op.iterators))) \
+            and all(o.name.startswith("scalar.") and not o.regions for o in op.regions[0].block.ops) \
+            and not op.regions[0].block.args[-1].uses:
+        maps, body = [list(m) for m in op.maps[:-1]], op.regions[0].block
+    else:
+        return None
+    elems = []
+    for k in np.ndindex(*out.shape):
+        mapping: dict[Value, Value] = {}
+        for arg, es, shape, m in zip(body.args, operands, shapes, maps):
+            at = tuple(0 if j < 0 or shape[d] == 1 else k[j] for d, j in enumerate(m))
+            mapping[arg] = cx.scalar(es[int(np.ravel_multi_index(at, shape)) if shape else 0], arg.type)
+        for o in body.ops:
+            if o.name == "scalar.yield":
+                elems.append(mapping.get(o.operands[0], o.operands[0]))
+            elif isinstance(o, S.ConstantOp):
+                mapping[o.result] = cx.const(o.attributes["value"].value, o.result.type)
+            else:
+                cx.b.insert(o.clone(mapping))
+    return elems
+
+
+HOST_MOVES: tuple[type[Operation], ...] = (T.SubtensorOp, T.ConcatenateOp, T.ReshapeOp, T.ExpandDimsOp,
+                                           T.SqueezeOp, T.TransposeOp, T.DimshuffleOp, T.FlattenOp, T.StackOp)
+"""The ops that only move elements: kept on the host when their operands are (no run-time bounds)."""

@@ -103,29 +103,34 @@ def _generic_alloc(cx: FunctionBufferizer, inputs: Sequence[Value], tensors_in: 
 @rule(T.GenericOp)
 def _generic(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     assert isinstance(op, T.GenericOp)
-    ins = [cx.get(v) for v in op.inputs]
     region = op.regions.pop(0)
     region.parent = None
+    keep, captured = cx.capture_host_scalars(region.block, op.inputs)
+    tensors_in = [op.inputs[k] for k in keep]
+    ins = [cx.get(v) for v in tensors_in]
+    maps = [op.maps[k] for k in keep] + list(op.output_maps)
     inits = op.attributes.get("inits")
-    _member_broadcasts(cx, region.block, ins, op.maps[:len(ins)], len(op.iterators))
+    _member_broadcasts(cx, region.block, ins, maps[:len(ins)], len(op.iterators), captured)
     if op.attributes.get("nonempty") and op.reduction_dims:
         red = set(op.reduction_dims)
-        sizes = cx.iteration_sizes(ins, op.maps[:len(ins)], len(op.iterators), [None] * len(op.iterators), red)
+        sizes = cx.iteration_sizes(ins, maps[:len(ins)], len(op.iterators), [None] * len(op.iterators), red)
         cx.check(cx.cmp("ne", cx.prod([sizes[k] for k in sorted(red)]), 0),
                  EMPTY_REDUCTION)
-    return _generic_alloc(cx, ins, list(op.inputs), list(op.results), op.maps, op.iterators, inits, region)
+    return _generic_alloc(cx, ins, tensors_in, list(op.results), maps, op.iterators, inits, region)
 
 
 def _member_broadcasts(cx: FunctionBufferizer, body: Block, ins: Sequence[Value], maps: Sequence[Sequence[int]],
-                       n: int) -> None:
+                       n: int, captured: Sequence[Value] = ()) -> None:
     """The broadcasting checks of the elementwise ops that fuse-elementwise put in a generic's body (their
     scalar twins, at their locations), in program order with the shapes each op had: the interpreter,
     running the ops one by one, finds the same first failure. Only for numpy's alignment of the inputs
-    (fuse-elementwise's maps); other generics keep the checks of their iteration sizes alone."""
+    (fuse-elementwise's maps); other generics keep the checks of their iteration sizes alone. `captured`: the
+    0-d inputs the body reads as host scalars (passes/bufferize.py capture_host_scalars)."""
     if not all(k in (n - len(m) + d, -1) and (k >= 0 or b.type.shape[d] == 1)
                for b, m in zip(ins, maps) for d, k in enumerate(m)):
         return
     shapes: dict[Value, list[Ix] | None] = {arg: cx.shape(b) for arg, b in zip(body.args, ins)}
+    shapes.update((v, []) for v in captured)
     for o in body.ops:
         if isinstance(o, S.ConstantOp):
             shapes[o.result] = []

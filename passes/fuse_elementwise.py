@@ -6,8 +6,9 @@ docs/lowering.md section 2. The pass works block by block in two phases:
    (sum prod max min all any argmax argmin) always roots a group. An elementwise op (a class of
    `SCALAR_OF_TENSOR`) joins the group of its users when every use is in that one group of the
    same block; otherwise (used by two groups, by another op, returned, unused) it roots a group
-   of its own, so a value used twice is computed once; except a `tensor.cast`, which is first
-   copied for each of its uses (`recompute_casts`). An elementwise op consuming a reduction's
+   of its own, so a value used twice is computed once; except a cheap op of one array (a cast, a
+   negation, an add or multiply by a constant: `recomputable`), which is first copied for each of
+   its uses (`recompute_cheap`). An elementwise op consuming a reduction's
    result therefore starts a new group, and a reduction absorbs its elementwise producers.
 2. Building one `tensor.generic` per group at its root: the inputs are the group's operands from
    outside (0-d `tensor.constant`s are inlined as `scalar.constant`); every value of rank r lines
@@ -22,7 +23,8 @@ lists the kept dims (-1 for keepdims). The body, inits and accumulator types are
 element, cast to the accumulator type, into the accumulator, which starts at `initial` or the
 combiner's identity (sum 0, prod 1, max -inf / dtype min / false, min +inf, all true, any false).
 Sums and products of float16/float32 accumulate in float64: the generic yields the wider type and
-a second generic casts it to the result type. Max/min use scalar.maximum/minimum (NaN
+a cast to the result type follows, fused into the group of the result's users when they are all in one
+(`cast_into`), else a generic of its own. Max/min use scalar.maximum/minimum (NaN
 propagates). argmax/argmin carry (index, value) as two outputs, the value output unused. argmax
 over all dims of a tensor of rank != 1 reduces a `tensor.reshape` of it to one dim. A reduction
 over no dims applies its body once to each element (from the init).
@@ -93,6 +95,7 @@ class Group:
     root: Operation
     members: list[Operation] = field(default_factory=list)
     accepts_producers: bool = True
+    cast_into: Group | None = None  # a widening reduction's: the group its result's cast joins (`users_group`)
 
     @property
     def results(self) -> set[Value]:
@@ -104,19 +107,32 @@ def _argmax_flattens(op: Operation) -> bool:
     return isinstance(op, T.ArgmaxOp) and op.axis() is None and _tt(op.operands[0]).rank != 1
 
 
+def _widens(op: Operation) -> bool:
+    """Whether a reduction accumulates in a wider type than its result's (its generic's result is then cast)."""
+    return isinstance(op, T.ReductionOp) and op.accumulator_types()[0] != _tt(op.results[0]).element
+
+
 def group_block(block: Block) -> list[Group]:
     """Phase 1: the fusion groups of one block (in block order of their roots)."""
     group_of: dict[int, Group] = {}
     groups: list[Group] = []
+    def users_group(op: Operation) -> Group | None:
+        """The one group of the block that every user of op's result is in, if it takes producers."""
+        users = op.results[0].users
+        first = group_of.get(id(users[0])) if users else None
+        if (first is not None and first.accepts_producers and {id(group_of.get(id(u))) for u in users} == {id(first)}
+                and all(u.parent is block for u in users)):
+            return first
+        return None
+
     for op in reversed(block.ops):
         if is_reduction(op):
             g = Group(op, [op], accepts_producers=not _argmax_flattens(op))
+            if _widens(op):
+                g.cast_into = users_group(op)
         elif is_elementwise(op):
-            users = op.result.users
-            owners = {id(group_of.get(id(u))) for u in users}
-            first = group_of.get(id(users[0])) if users else None
-            if (first is not None and first.accepts_producers and owners == {id(first)}
-                    and all(u.parent is block for u in users)):
+            first = users_group(op)
+            if first is not None:
                 first.members.append(op)
                 group_of[id(op)] = first
                 continue
@@ -300,17 +316,31 @@ def build_generic(group: Group) -> None:
         owner = getattr(v, "op", None)
         if owner is not None and owner.parent is not None and not v.uses:
             owner.erase()
-    if cast is not None:
+    if cast is not None and group.cast_into is not None:
+        group.cast_into.members.insert(0, cast)  # its users' group, built later, fuses it
+    elif cast is not None:
         build_generic(Group(cast, [cast]))
 
 
-def recompute_casts(block: Block) -> None:
-    """A cast used by several fusible ops (elementwise ops and reductions) becomes one cast per such use,
-    each fused into its user's group: redoing a cast costs less than storing its result and reading it
-    back (var's float64 copy of a float32 input, read by the mean's sum and by the deviations, would cost
-    three times the input's bytes). Other users (dot, return, views) share the original cast."""
-    for op in list(block.ops):
-        if type(op) is not T.CastOp:
+RECOMPUTED: tuple[type[Operation], ...] = (T.CastOp, T.NegOp, T.AddOp, T.SubOp, T.MulOp)
+"""The elementwise ops cheap enough to redo in every group that uses them (`recompute_cheap`)."""
+
+
+def recomputable(op: Operation) -> bool:
+    """A cheap op (RECOMPUTED) of one tensor besides 0-d constants: redoing it reads what reading its result
+    would (one array), and costs an add or a multiply."""
+    return type(op) in RECOMPUTED and sum(_inline_constant(v) is None for v in op.operands) <= 1
+
+
+def recompute_cheap(block: Block) -> None:
+    """A cheap op (`recomputable`) used by several fusible ops (elementwise ops and reductions) becomes one copy
+    per such use, each fused into its user's group: redoing it costs less than storing its result and reading
+    it back. A value used by the forward and the backward graph (the `-y` and `1 - y` of a cross-entropy) so
+    costs no generic of its own; var's float64 copy of a float32 input, read by the mean's sum and by the
+    deviations, is not stored (three times the input's bytes). Other users (dot, return, views) share the
+    original. Walking backwards, a copy's own cheap producers are copied in turn."""
+    for op in reversed(list(block.ops)):
+        if not recomputable(op):
             continue
         fusible = [u for u in op.result.uses if is_elementwise(u.op) or is_reduction(u.op)]
         shared = len(fusible) < len(op.result.uses)  # the original stays for the other users
@@ -320,7 +350,7 @@ def recompute_casts(block: Block) -> None:
 
 
 def fuse_block(block: Block) -> bool:
-    recompute_casts(block)
+    recompute_cheap(block)
     groups = group_block(block)
     for g in groups:
         build_generic(g)

@@ -56,6 +56,7 @@ fusions (at most 26) and every fusion of tir-bench stay whole.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -81,8 +82,23 @@ _BODY_OPS = (L.ForOp, L.ParallelOp, L.IfOp, L.YieldOp, M.LoadOp, M.StoreOp)
 # ---------------------------------------------------------------- equal index values
 
 
+_KEYS = threading.local()  # `memo`: the keys of the values seen while the pass runs (in this thread)
+
+
 def value_key(v: Value) -> Hashable:
-    """A key equal for two `index` values that are provably equal at run time (a small CSE)."""
+    """A key equal for two `index` values that are provably equal at run time (a small CSE). While the pass
+    runs, each value's key is made once: index arithmetic is a DAG (the host's shape arithmetic shares its
+    `n == 1` selects deeply), which a walk without memo expands into a tree, exponentially."""
+    memo: dict[Value, Hashable] | None = getattr(_KEYS, "memo", None)
+    if memo is None:
+        return _value_key(v)
+    key = memo.get(v)
+    if key is None:
+        key = memo[v] = _value_key(v)
+    return key
+
+
+def _value_key(v: Value) -> Hashable:
     if isinstance(v, OpResult):
         op = v.op
         if isinstance(op, S.ConstantOp):
@@ -467,10 +483,14 @@ class FuseLoopsPass(Pass):
 
     def run(self, module: Operation) -> bool:
         changed = False
-        for fn in list(_functions(module)):
-            for region in fn.regions:
-                for block in region.blocks:
-                    changed |= fuse_block(block)
+        _KEYS.memo = {}
+        try:
+            for fn in list(_functions(module)):
+                for region in fn.regions:
+                    for block in region.blocks:
+                        changed |= fuse_block(block)
+        finally:
+            del _KEYS.memo
         return changed
 
 

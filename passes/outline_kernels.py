@@ -7,9 +7,10 @@ results must have them used only by the ops right after it (the stores of a full
 
 Legal on exit: every top-level loop nest of a `func.func` is a `kernel.launch` of a new
 `kernel.func @<fn>_k<N>` (N counts the nests of that function from 0), inserted before the
-function. The function body is the host plan: `mem.alloc/dealloc/dim/stride/view/check`,
-`lib.*`, `mem.copy`, scalar index arithmetic, `kernel.launch`, `func.return`. A nest whose
-results escape elsewhere stays on the host (lower-to-loops and parallelize never make one).
+function, except a small nest (`stays_on_host`: at most HOST_TRIPS iterations, all counted at
+compile time). The function body is the host plan: `mem.alloc/dealloc/dim/stride/view/check`,
+`lib.*`, `mem.copy`, scalar index arithmetic, small nests, `kernel.launch`, `func.return`. A nest
+whose results escape elsewhere stays on the host (lower-to-loops and parallelize never make one).
 
     func.func @f(%x: memref<?xf32>) -> memref<?xf32> {        kernel.func @f_k0(%o: memref<?xf32>, %x: memref<?xf32>,
       %n = mem.dim %x {axis = 0}                                               %n: index) {
@@ -37,6 +38,7 @@ from ..dialects import kernel as K
 from ..dialects import loop as L
 from ..dialects.builtin import ModuleOp
 from ..dialects.func import FuncOp
+from ..dialects.tensor_common import static_value
 from ..ir.attributes import SymbolRef
 from ..ir.builder import Builder
 from ..ir.core import CONSTANT_LIKE, Operation, OpResult, Value
@@ -61,9 +63,28 @@ def nest_groups(fn: FuncOp) -> list[list[Operation]]:
             produced.update(ops[i].results)
             i += 1
         inside = {o for g in group for o in g.walk()}  # walk() includes every nested op
-        if all(u.op in inside for v in produced for u in v.uses):
+        if all(u.op in inside for v in produced for u in v.uses) and not stays_on_host(group):
             groups.append(group)
     return groups
+
+
+HOST_TRIPS = 64  # parallelize's default number of chunks: the combine of a split reduction stays on the host
+
+
+def stays_on_host(group: list[Operation]) -> bool:
+    """Whether a nest runs at most HOST_TRIPS iterations, all counted at compile time: scalar work of the
+    host plan (a 0-d result's arithmetic or cast, the combine of a split reduction's partial results),
+    cheaper inline than as a kernel."""
+    trips = 1
+    for op in (o for top in group for o in top.walk()):
+        if isinstance(op, (L.ParallelOp, L.ForOp)):
+            bounds = op.operands if isinstance(op, L.ParallelOp) else op.operands[:1]  # a for's: its upper bound
+            for bound in bounds:
+                n = static_value(bound)
+                if not isinstance(n, int):
+                    return False
+                trips *= n
+    return trips <= HOST_TRIPS
 
 
 def free_values(group: list[Operation]) -> list[Value]:

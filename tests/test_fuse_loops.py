@@ -121,16 +121,16 @@ def _exp_colsum(x: np.ndarray) -> np.ndarray:
 
 
 PIPELINE_CASES: dict[str, tuple[Callable[[Any], Any], Callable[[np.ndarray], np.ndarray], int, int]] = {
-    # name -> (tensorir expression, numpy reference, top-level nests before and after the pass); each
-    # float32 sum is two nests before: it accumulates in float64, and a nest casts the result
-    "softmax": (lambda m: T.nnet.softmax(m), _softmax, 5, 1),
-    "log_softmax": (lambda m: T.nnet.log_softmax(m), lambda x: np.log(_softmax(x)), 5, 1),
-    "logsumexp": (lambda m: T.logsumexp(m, axis=1), _logsumexp, 5, 1),
-    "row_normalize": (lambda m: m / m.sum(axis=1, keepdims=True), lambda x: x / x.sum(axis=1, keepdims=True), 3, 1),
-    # exp, column sums (and their cast), then each element over its column's sum: no two nests touch the
-    # same rows, but the cast joins the column sum
-    "exp_colsum": (lambda m: T.exp(m) * 2 / (T.exp(m) * 2).sum(axis=0), _exp_colsum, 4, 3),
-    "colsum_then_rows": (lambda m: (m - m.sum(axis=0)).max(axis=1), lambda x: (x - x.sum(axis=0)).max(axis=1), 3, 2),
+    # name -> (tensorir expression, numpy reference, top-level nests before and after the pass); a float32
+    # sum accumulates in float64, and its cast back joins the nest of its users (fuse-elementwise)
+    "softmax": (lambda m: T.nnet.softmax(m), _softmax, 4, 1),
+    "log_softmax": (lambda m: T.nnet.log_softmax(m), lambda x: np.log(_softmax(x)), 4, 1),
+    "logsumexp": (lambda m: T.logsumexp(m, axis=1), _logsumexp, 4, 1),
+    "row_normalize": (lambda m: m / m.sum(axis=1, keepdims=True), lambda x: x / x.sum(axis=1, keepdims=True), 2, 1),
+    # exp, column sums, then each element over its column's sum (the sums' cast in it): no two nests touch
+    # the same rows
+    "exp_colsum": (lambda m: T.exp(m) * 2 / (T.exp(m) * 2).sum(axis=0), _exp_colsum, 3, 3),
+    "colsum_then_rows": (lambda m: (m - m.sum(axis=0)).max(axis=1), lambda x: (x - x.sum(axis=0)).max(axis=1), 2, 2),
 }
 
 
@@ -189,3 +189,31 @@ def test_fused_nests_are_bounded_in_size(monkeypatch: pytest.MonkeyPatch) -> Non
     fn = next(f for f in m.regions[0].block.ops if f.name == "func.func")
     sizes = [fuse_loops.nest_size(op) for op in fn.regions[0].block.ops if op.name == "loop.parallel"]
     assert max(sizes) <= 64
+
+
+def test_equal_bounds_are_found_once_per_value_in_a_deep_dag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two nests over a bound made by 12 levels of `n == 1` selects, each reading the level below three times
+    (the host's shape arithmetic of a gradient shares its selects so): fused, and each index value's key is
+    made once, not once per path through the DAG (3^12 paths)."""
+    from tensorir.passes import fuse_loops
+
+    levels = ["  %c1 = scalar.constant {value = 1 : index} : index", "  %a0 = mem.dim %x {axis = 0} : index"]
+    for k in range(12):
+        levels += [f"  %e{k} = scalar.eq %a{k}, %c1 : i1", f"  %a{k + 1} = scalar.select %e{k}, %a{k}, %a{k} : index"]
+    nest = """  loop.parallel %a12 ({{
+    ^bb0(%i{k}: index):
+      %v{k} = mem.load %x indices %i{k} : f32
+      mem.store %v{k}, %o{k} indices %i{k} : f32, memref<?xf32>, index
+      loop.yield
+  }}) : index"""
+    allocs = [f"  %o{k} = mem.alloc sizes %a12 {{shape = [?], dtype = f32}} : memref<?xf32>" for k in range(2)]
+    text = "\n".join(["func.func @main(%x: memref<?xf32>) -> (memref<?xf32>, memref<?xf32>) {", *levels, *allocs,
+                      nest.format(k=0), nest.format(k=1),
+                      "  func.return %o0, %o1 : memref<?xf32>, memref<?xf32>", "}"])
+    calls: list[int] = []
+    inner = fuse_loops._value_key
+    monkeypatch.setattr(fuse_loops, "_value_key", lambda v: calls.append(1) or inner(v))
+    m = parse(text)
+    assert PassManager("fuse-loops").run(m)
+    assert nests(m, "main") == 1
+    assert len(calls) < 100
