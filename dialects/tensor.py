@@ -536,24 +536,36 @@ ArccosOp = _unary("ArccosOp", "arccos", np.arccos, lambda x, y, g: -g * (1.0 - x
 ArctanOp = _unary("ArctanOp", "arctan", np.arctan, lambda x, y, g: g / (x * x + 1.0))
 
 
-def _special(name: str) -> Callable[..., Any]:
-    """A scipy.special function, imported on first use (scipy costs ~0.4 s to import)."""
+def _special(name: str, loops: str) -> Callable[..., Any]:
+    """A scipy.special function, imported on first use (scipy costs ~0.4 s to import). `loops` are its ufunc's
+    type characters in order (`scipy.special.expit.types`): the result type follows numpy's loop choice (the
+    input's own loop, else the first it casts to safely) without importing scipy to build a graph."""
 
     def fn(*args: Any) -> Any:
         import scipy.special
 
         return getattr(scipy.special, name)(*args)
 
+    def result_type(dtypes: tuple[np.dtype, ...]) -> np.dtype:
+        (dt,) = dtypes
+        if dt.char in loops:
+            return dt
+        for c in loops:
+            if np.can_cast(dt, c, "safe"):
+                return np.dtype(c)
+        raise TypeError(f"ufunc '{name}' not supported for the input types")
+
     fn.__name__ = name
+    fn.result_type = result_type  # type: ignore[attr-defined]
     return fn
 
 
-SigmoidOp = _unary("SigmoidOp", "sigmoid", _special("expit"), lambda x, y, g: g * y * (1.0 - y),
+SigmoidOp = _unary("SigmoidOp", "sigmoid", _special("expit", "dfg"), lambda x, y, g: g * y * (1.0 - y),
                    "1/(1+exp(-x)) (scipy's expit): `%y = tensor.sigmoid %x : tensor<?xf32>`")
 SoftplusOp = _unary("SoftplusOp", "softplus", _softplus, lambda x, y, g: g * x.op("sigmoid"),
                     "log(1+exp(x)), stable (np.logaddexp(0, x)): `%y = tensor.softplus %x : tensor<?xf32>`")
-ErfOp = _unary("ErfOp", "erf", _special("erf"), lambda x, y, g: g * TWO_OVER_SQRT_PI * (-x * x).op("exp"))
-ErfcOp = _unary("ErfcOp", "erfc", _special("erfc"), lambda x, y, g: -g * TWO_OVER_SQRT_PI * (-x * x).op("exp"))
+ErfOp = _unary("ErfOp", "erf", _special("erf", "df"), lambda x, y, g: g * TWO_OVER_SQRT_PI * (-x * x).op("exp"))
+ErfcOp = _unary("ErfcOp", "erfc", _special("erfc", "df"), lambda x, y, g: -g * TWO_OVER_SQRT_PI * (-x * x).op("exp"))
 FloorOp = _unary("FloorOp", "floor", np.floor, _zero)
 CeilOp = _unary("CeilOp", "ceil", np.ceil, _zero)
 RoundOp = _unary("RoundOp", "round", np.round, _zero, "Round half to even: `%y = tensor.round %x : tensor<?xf32>`")
