@@ -468,6 +468,7 @@ ERRORS: list[tuple[str, list[Type], dict[str, Any], str]] = [
     ("grad", [TF((), f32), TF((3,), f32), TF((3,), f32), TF((2,), f32)], {"known_grads": 1},
      "known gradient #0 has type tensor<2xf32>, its value tensor<3xf32>"),
     ("stop_gradient", [f32], {}, "must be a tensor"),
+    ("gemm", [TF((2, 3), f32), TF((3, 4), f64)], {}, "operands must have one element type, f32 or f64, got f32, f64"),
     ("and", [TF((3,), f32), TF((3,), f32)], {}, "is not defined for element types (f32, f32)"),
     ("or", [TF((3,), f64), TF((3,), i1)], {}, "is not defined for element types (f64, i1)"),
     ("xor", [TF((3,), f32), TF((3,), i32)], {}, "is not defined for element types"),
@@ -579,8 +580,9 @@ def test_every_tensor_op_is_tested() -> None:
         "arange", "constant"}
     error_tested = {e[0] for e in ERRORS}
     # tensor.grad runs only once autodiff expanded it (its refusal and its expansion: tests/test_grad.py);
-    # tensor.stop_gradient runs on the interpreter in tests/test_grad_api.py
-    assert tensor_ops - run_tested - {"grad", "stop_gradient"} == set(), "ops without an interpreter test"
+    # tensor.stop_gradient runs on the interpreter in tests/test_grad_api.py; tensor.gemm's rule against numpy
+    # in tests/test_gemm.py
+    assert tensor_ops - run_tested - {"grad", "stop_gradient", "gemm"} == set(), "ops without an interpreter test"
     assert tensor_ops - error_tested == set(), "ops without a verifier-error test"
 
 
