@@ -144,15 +144,37 @@ class ShapeOp(Operation):
 ShapeOfElementwise.root = ShapeOp
 
 
+def sized_like(op: Operation, other: Value) -> bool:
+    """Whether the result of a broadcast_to, alloc, zeros or ones has other's shape: each dim static and
+    equal, or read from other's shape (`tensor.shape` of other, indexed at that dim)."""
+    t, o = tensor_type(op, op.result), tensor_type(op, other)
+    sizes = iter(op.operands[1:] if isinstance(op, BroadcastToOp) else op.operands)
+    if t.rank != o.rank:
+        return False
+    for k, (e, d) in enumerate(zip(op.attributes["shape"], o.shape)):
+        if e is DYN:
+            read = getattr(next(sizes), "op", None)
+            shape = getattr(read.operands[0], "op", None) if read is not None and read.name == SubtensorOp.name \
+                else None
+            if shape is None or shape.name != ShapeOp.name or shape.operands[0] is not other \
+                    or read.attributes.get("index_dims") != (0,) or read.attributes["begin"] != (k,):
+                return False
+        elif e != d:
+            return False
+    return True
+
+
 class SameShape(RewritePattern):
-    """A reshape, broadcast_to or alloc to its operand's own static type is the operand (Theano's
-    local_useless_reshape, local_useless_alloc)."""
+    """A reshape, broadcast_to or alloc to its operand's own static type is the operand, and so is a
+    broadcast_to or alloc sized by the operand's own shape (Theano's local_useless_reshape,
+    local_useless_alloc)."""
 
     root: ClassVar[Any] = None  # (ReshapeOp, BroadcastToOp, AllocOp), set below them
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
         x = op.operands[0]
-        if x.type != op.result.type or not tensor_type(op, x).is_static:
+        if x.type != op.result.type or not (tensor_type(op, x).is_static
+                                            or isinstance(op, BroadcastToOp) and sized_like(op, x)):
             return False
         rewriter.replace_op(op, [x])
         return True
@@ -431,25 +453,6 @@ class FillCut(RewritePattern):
 
     root: ClassVar[Any] = None  # (BroadcastToOp, AllocOp, ZerosOp, OnesOp), set below them
 
-    @staticmethod
-    def sized_like(op: Operation, other: Value) -> bool:
-        """Whether op's result has other's shape: each dim static and equal, or read from other's shape."""
-        t, o = tensor_type(op, op.result), tensor_type(op, other)
-        sizes = iter(op.operands[1:] if isinstance(op, BroadcastToOp) else op.operands)
-        if t.rank != o.rank:
-            return False
-        for k, (e, d) in enumerate(zip(op.attributes["shape"], o.shape)):
-            if e is DYN:
-                read = getattr(next(sizes), "op", None)
-                shape = getattr(read.operands[0], "op", None) if read is not None and read.name == SubtensorOp.name \
-                    else None
-                if shape is None or shape.name != ShapeOp.name or shape.operands[0] is not other \
-                        or read.attributes.get("index_dims") != (0,) or read.attributes["begin"] != (k,):
-                    return False
-            elif e != d:
-                return False
-        return True
-
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
         value: Value | None = op.operands[0] if isinstance(op, BroadcastToOp) else None
         changed = False
@@ -457,7 +460,7 @@ class FillCut(RewritePattern):
             user, i = use.op, use.index
             others = [o for k, o in enumerate(user.operands) if k != i and o is not op.result]
             if not user.has_trait(ELEMENTWISE) or not any(
-                    broadcasts_into(op.result, o) or self.sized_like(op, o) for o in others):
+                    broadcasts_into(op.result, o) or sized_like(op, o) for o in others):
                 continue
             if value is None:
                 fill = np.full((), op.fill, tensor_type(op, op.result).dtype)  # type: ignore[attr-defined]

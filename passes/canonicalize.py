@@ -18,9 +18,10 @@ Canonical forms: constants are the right operand of `+` and `*` (`2*x -> x*2`) a
 (`(x+1)+2 -> x+3`, `(x*2)/4 -> x*0.5`); a negation moves into the numerator (`-(a/b) -> (-a)/b`,
 `a/(-b) -> (-a)/b`, `-(x*c) -> x*(-c)`) and into subtraction (`x+(-y) -> x-y`, `x-(-y) -> x+y`).
 
-Real-number algebra, as Theano and PyTensor: `x-x -> 0` and `x*y/x -> y` also for floats, where an
-inf or nan x would give nan; collected constants round once instead of twice. `exp(log x)` becomes
-`where(x >= 0, x, nan)` (exact: log of a negative number is nan), not x.
+Real-number algebra, as Theano and PyTensor: `x-x -> 0`, `x/x -> 1` and `x*y/x -> y` also for floats,
+where an inf or nan x (or a zero x, for the divisions) would give nan; collected constants round once
+instead of twice. `exp(log x)` becomes `where(x >= 0, x, nan)` (exact: log of a negative number is nan),
+not x.
 
 Legal on entry: any verified IR (rules only touch the tensor dialect; folding any pure op). On exit:
 the same dialects; no pure op with only constant operands (within the size limit), no identity of
@@ -36,7 +37,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..dialects.tensor import AddOp, MulOp, SubOp, SumOp, TrueDivOp
-from ..dialects.tensor_grad import emit, zeros_like
+from ..dialects.tensor_grad import broadcast_like, emit, zeros_like
 from ..ir.builder import Builder
 from ..ir.core import OP_REGISTRY, Operation, Value
 from ..ir.rewriter import (
@@ -83,6 +84,11 @@ def _is_constant(v: Value) -> bool:
     return constant_array(v) is not None
 
 
+def ones_like(b: Builder, x: Value) -> Value:
+    one = b.insert(make_constant(np.ones((), x.type.dtype), b.loc)).result  # type: ignore[attr-defined]
+    return broadcast_like(b, one, x)
+
+
 def _nan_unless_nonnegative(b: Builder, env: dict[str, Value]) -> Value:
     x = env["x"]
     zero = b.insert(make_constant(np.zeros((), x.type.dtype), b.loc)).result  # type: ignore[attr-defined]
@@ -101,6 +107,7 @@ RULES: list[Rule] = [
     Rule("tensor.mul", (X, ONE), X),                                           # x*1 -> x
     Rule("tensor.mul", (ONE, X), X),                                           # 1*x -> x
     Rule("tensor.true_div", (X, ONE), X),                                      # x/1 -> x
+    Rule("tensor.true_div", (X, X), Build(lambda b, e: ones_like(b, e["x"])), where=_float("x")),  # x/x -> 1
     Rule("tensor.true_div", (Op("tensor.mul", X, Y), X), Y),                   # x*y/x -> y
     Rule("tensor.true_div", (Op("tensor.mul", Y, X), X), Y),                   # y*x/x -> y
     Rule("tensor.true_div", (Op("tensor.neg", A), Op("tensor.neg", B)),        # (-a)/(-b) -> a/b

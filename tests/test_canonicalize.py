@@ -7,6 +7,7 @@ family of rewrites, as a user writes it, fires in the API's graphs, and the comp
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,10 @@ import pytest
 import tensorir
 from tensorir import tensor as T
 from tensorir.frontend.parser import parse
+from tensorir.passes.canonicalize import CanonicalizePass
 from tensorir.runtime.interpreter import run
+
+GOLDEN = Path(__file__).parent / "ir"
 
 
 def _algebra() -> tuple[list[Any], list[Any], list[np.ndarray], list[str]]:
@@ -74,3 +78,14 @@ def test_constants_collected_in_the_api_graph() -> None:
     assert canon.count("tensor.mul") == 1 and canon.count("tensor.add") == 1, canon
     assert "6.0 : f64" in canon and "3.0 : f64" in canon, canon
     np.testing.assert_allclose(f(np.array([1.0, 2.0]))[0], [6.0, 12.0])
+
+
+@pytest.mark.parametrize("name", ["canonicalize.tir", "constant-fold.tir"])
+def test_fixed_point(name: str) -> None:
+    """No two rewrites undo each other: one run of the pass (bounded by max-iterations) reaches a fixed
+    point, so a second run changes nothing."""
+    module = parse((GOLDEN / name).read_text(), name)
+    assert CanonicalizePass().run(module)
+    before = str(module)
+    assert not CanonicalizePass().run(module), name
+    assert str(module) == before
