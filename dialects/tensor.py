@@ -75,6 +75,7 @@ from .tensor_grad import (
     dim,
     emit,
     keep_reduced,
+    ones_like,
     reshape_like,
     select,
     sized,
@@ -267,9 +268,8 @@ class CheapPower(RewritePattern):
                 return False
 
         def make(b: Builder) -> Value:
-            one = b.insert(make_constant(np.ones((), t.dtype), op.loc)).result if p <= 0 else x
             if p == 0.0:
-                return broadcast_like(b, one, x)
+                return ones_like(b, x)
             if abs(p) == 0.5:
                 new = emit(b, "sqrt", x)
             else:
@@ -278,7 +278,8 @@ class CheapPower(RewritePattern):
                     new = emit(b, "mul", new, x)
                 elif abs(p) == 4.0:
                     new = emit(b, "mul", new, new)
-            return emit(b, "true_div", one, new) if p < 0 else new
+            return emit(b, "true_div", b.insert(make_constant(np.ones((), t.dtype), op.loc)).result, new) if p < 0 \
+                else new
 
         # the type differs e.g. where sqrt of an integer base computes in another float type than pow
         return replace_with_built(op, make, rewriter)

@@ -37,7 +37,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..dialects.tensor import AddOp, MulOp, SubOp, SumOp, TrueDivOp
-from ..dialects.tensor_grad import broadcast_like, emit, zeros_like
+from ..dialects.tensor_grad import emit, ones_like, zeros_like
 from ..ir.builder import Builder
 from ..ir.core import OP_REGISTRY, Operation, Value
 from ..ir.rewriter import (
@@ -82,11 +82,6 @@ def _float(name: str) -> Callable[[dict[str, Value]], bool]:
 
 def _is_constant(v: Value) -> bool:
     return constant_array(v) is not None
-
-
-def ones_like(b: Builder, x: Value) -> Value:
-    one = b.insert(make_constant(np.ones((), x.type.dtype), b.loc)).result  # type: ignore[attr-defined]
-    return broadcast_like(b, one, x)
 
 
 def _nan_unless_nonnegative(b: Builder, env: dict[str, Value]) -> Value:
