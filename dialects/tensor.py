@@ -37,7 +37,14 @@ from ..ir.core import (
     TirValueError,
     Value,
 )
-from ..ir.rewriter import PatternRewriter, RewritePattern, broadcasts_into, constant_array, make_constant
+from ..ir.rewriter import (
+    PatternRewriter,
+    RewritePattern,
+    broadcasts_into,
+    constant_array,
+    make_constant,
+    replace_with_built,
+)
 from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
 from ..ir.types import index as index_type
 from .generic_base import GenericBase
@@ -69,6 +76,7 @@ from .tensor_grad import (
     dim,
     emit,
     keep_reduced,
+    ones_like,
     reshape_like,
     select,
     sized,
@@ -239,14 +247,14 @@ class ModOp(BinaryOp):
 
 
 class CheapPower(RewritePattern):
-    """`x ** c` with c a constant whose elements all equal 2, 3, 4, 0.5, -1 or -2 (broadcasting into x)
-    becomes multiplications, `sqrt` or a division, as numpy's power computes `x**2` (square), `x**0.5`
-    (sqrt) and `x**-1` (reciprocal): the same bits as pow for those three; `x**3`, `x**4` and `x**-2` are
-    within 2 ulp of pow (two or three roundings instead of one). Negative powers only of float bases (an
-    integer base raises, as numpy)."""
+    """`x ** c` with c a constant whose elements all equal 2, 3, 4, 0.5, -1, -2, -0.5 or 0 (broadcasting
+    into x) becomes multiplications, `sqrt`, a division or ones, as numpy's power computes `x**2` (square),
+    `x**0.5` (sqrt) and `x**-1` (reciprocal): the same bits as pow for those three; `x**3`, `x**4`, `x**-2`
+    and `x**-0.5` (1/sqrt) are within 2 ulp of pow (two or three roundings instead of one); `x**0` is 1
+    for every x, nan included. Negative powers only of float bases (an integer base raises, as numpy)."""
 
     root: ClassVar[Any] = None  # PowOp, set below it
-    POWERS: ClassVar[tuple[float, ...]] = (2.0, 3.0, 4.0, 0.5, -1.0, -2.0)
+    POWERS: ClassVar[tuple[float, ...]] = (2.0, 3.0, 4.0, 0.5, -1.0, -2.0, -0.5, 0.0)
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
         x, c = op.operands
@@ -257,27 +265,25 @@ class CheapPower(RewritePattern):
             return False
         with np.errstate(all="ignore"):
             p = float(arr.flat[0])
-            if p not in self.POWERS or not np.all(arr == p) or (p < 0 or p == 0.5) and not t.element.is_float:
+            if p not in self.POWERS or not np.all(arr == p) or (p < 0 or abs(p) == 0.5) and not t.element.is_float:
                 return False
 
-        def make(cls: type[Operation], *args: Value) -> Value:
-            return rewriter.insert_before(op, cls.build(*args, loc=op.loc)).result
+        def make(b: Builder) -> Value:
+            if p == 0.0:
+                return ones_like(b, x)
+            if abs(p) == 0.5:
+                new = emit(b, "sqrt", x)
+            else:
+                new = x if abs(p) == 1.0 else emit(b, "mul", x, x)
+                if abs(p) == 3.0:
+                    new = emit(b, "mul", new, x)
+                elif abs(p) == 4.0:
+                    new = emit(b, "mul", new, new)
+            return emit(b, "true_div", b.insert(make_constant(np.ones((), t.dtype), op.loc)).result, new) if p < 0 \
+                else new
 
-        if p == 0.5:
-            new = make(SqrtOp, x)
-        else:
-            new = x if abs(p) == 1.0 else make(MulOp, x, x)
-            if abs(p) == 3.0:
-                new = make(MulOp, new, x)
-            elif abs(p) == 4.0:
-                new = make(MulOp, new, new)
-            if p < 0:
-                one = rewriter.insert_before(op, make_constant(np.ones((), t.dtype), op.loc)).result
-                new = make(TrueDivOp, one, new)
-        if new.type != t:  # e.g. sqrt of an integer base computes in another float type than pow
-            return False
-        rewriter.replace_op(op, [new])
-        return True
+        # the type differs e.g. where sqrt of an integer base computes in another float type than pow
+        return replace_with_built(op, make, rewriter)
 
 
 class PowOp(BinaryOp):

@@ -77,6 +77,10 @@ def zeros_like(b: Builder, x: Value) -> Value:
     return broadcast_like(b, constant(b, 0, _type(x).dtype), x)
 
 
+def ones_like(b: Builder, x: Value) -> Value:
+    return broadcast_like(b, constant(b, 1, _type(x).dtype), x)
+
+
 def unbroadcast(b: Builder, g: Value, x: Value, others: Sequence[Value] | None = None) -> Value:
     """g (the gradient of a result x was broadcast into) summed down to x's shape: over the leading dims x
     lacks and the dims where x is 1. Along a dynamic dim of x that may be 1 at run time, g and its sum

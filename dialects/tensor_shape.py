@@ -33,7 +33,7 @@ import numpy as np
 from ..ir.attributes import DYN
 from ..ir.builder import Builder
 from ..ir.core import ELEMENTWISE, OP_REGISTRY, PURE, AttrDef, Operation, Value
-from ..ir.rewriter import PatternRewriter, RewritePattern, make_constant
+from ..ir.rewriter import PatternRewriter, RewritePattern, broadcasts_into, make_constant, replace_with_built
 from ..ir.types import Dim, ScalarType, TensorType, Type, f64, i64, scalar
 from .tensor_common import (
     DynamicMarker,
@@ -132,11 +132,66 @@ class ShapeOp(Operation):
     def infer_types(self) -> list[Type]:
         return [TensorType((tensor_type(self, self.operands[0]).rank,), i64)]
 
+    def fold(self, operands: Sequence[np.ndarray | None]) -> list[Any] | None:
+        """The shape of a tensor of static shape is a constant."""
+        t = tensor_type(self, self.operands[0])
+        return [np.array(t.shape, np.int64)] if t.is_static else None
+
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [np.array(np.shape(args[0]), dtype=np.int64)]
 
 
 ShapeOfElementwise.root = ShapeOp
+
+
+def sized_like(op: Operation, other: Value) -> bool:
+    """Whether the result of a broadcast_to, alloc, zeros or ones has other's shape: each dim static and
+    equal, or read from other's shape (`tensor.shape` of other, indexed at that dim)."""
+    t, o = tensor_type(op, op.result), tensor_type(op, other)
+    sizes = iter(op.operands[1:] if isinstance(op, BroadcastToOp) else op.operands)
+    if t.rank != o.rank:
+        return False
+    for k, (e, d) in enumerate(zip(op.attributes["shape"], o.shape)):
+        if e is DYN:
+            read = getattr(next(sizes), "op", None)
+            shape = getattr(read.operands[0], "op", None) if read is not None and read.name == SubtensorOp.name \
+                else None
+            if shape is None or shape.name != ShapeOp.name or shape.operands[0] is not other \
+                    or read.attributes.get("index_dims") != (0,) or read.attributes["begin"] != (k,):
+                return False
+        elif e != d:
+            return False
+    return True
+
+
+class SameShape(RewritePattern):
+    """A reshape, broadcast_to or alloc to its operand's own static type is the operand, and so is a
+    broadcast_to or alloc sized by the operand's own shape (Theano's local_useless_reshape,
+    local_useless_alloc)."""
+
+    root: ClassVar[Any] = None  # (ReshapeOp, BroadcastToOp, AllocOp), set below them
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        x = op.operands[0]
+        if x.type != op.result.type or not (tensor_type(op, x).is_static
+                                            or isinstance(op, BroadcastToOp) and sized_like(op, x)):
+            return False
+        rewriter.replace_op(op, [x])
+        return True
+
+
+class CollapseReshapes(RewritePattern):
+    """A reshape of a reshape is one reshape of the inner one's operand, with the outer one's sizes (where
+    the result type stays the same). Only a program whose inner reshape fails at run time would differ."""
+
+    root: ClassVar[Any] = None  # ReshapeOp, set below it
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        inner = getattr(op.operands[0], "op", None)
+        if inner is None or inner.name != op.name:
+            return False
+        return replace_with_built(op, lambda b: b.create(type(op), inner.operands[0], *op.operands[1:],
+                                                        **op.attributes).result, rewriter)
 
 
 class ReshapeOp(Operation):
@@ -147,6 +202,7 @@ class ReshapeOp(Operation):
     operands_def = ("x", "sizes*")
     attrs = {"shape": AttrDef(tuple, required=True)}
     traits = _PURE
+    canonicalization_patterns = (CollapseReshapes(),)
     # The run-time checks (bufferize's mem.check and the interpreter alike).
     ZERO_REST: ClassVar[str] = "cannot reshape: the other sizes of a -1 reshape multiply to 0"
     COUNT: ClassVar[str] = "cannot reshape {0} elements into a shape of {1} elements"
@@ -210,6 +266,38 @@ class ReshapeOp(Operation):
         return [reshape_like(b, out_grads[0], self.operands[0]), *[None] * (len(self.operands) - 1)]
 
 
+CollapseReshapes.root = ReshapeOp
+
+
+class ComposeShuffles(RewritePattern):
+    """A dimshuffle or transpose of a dimshuffle or transpose is one op, their patterns composed: a
+    transpose where the result permutes all dims, nothing where it is the identity, else a dimshuffle
+    (Theano's local_dimshuffle_lift); an identity dimshuffle or transpose alone is its operand."""
+
+    root: ClassVar[Any] = None  # (DimshuffleOp, TransposeOp), set below them
+
+    @staticmethod
+    def pattern(op: Operation) -> tuple[Any, ...]:
+        return tuple(op.attributes["pattern"]) if op.name == DimshuffleOp.name else op.perm()  # type: ignore
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        x = op.operands[0]
+        pattern = self.pattern(op)
+        inner = getattr(x, "op", None)
+        if inner is not None and inner.name in (DimshuffleOp.name, TransposeOp.name):
+            inner_pattern = self.pattern(inner)
+            pattern = tuple(p if p == "x" else inner_pattern[p] for p in pattern)
+            x = inner.operands[0]
+        elif pattern != tuple(range(tensor_type(op, x).rank)):
+            return False
+        rank = tensor_type(op, x).rank
+        if pattern == tuple(range(rank)):
+            return replace_with_built(op, lambda b: x, rewriter)
+        if sorted(p for p in pattern if p != "x") == list(range(rank)) and "x" not in pattern:
+            return replace_with_built(op, lambda b: b.create(TransposeOp, x, perm=pattern).result, rewriter)
+        return replace_with_built(op, lambda b: b.create(DimshuffleOp, x, pattern=pattern).result, rewriter)
+
+
 class DimshuffleOp(Operation):
     """Theano's dimshuffle: `%y = tensor.dimshuffle %x {pattern = [1, "x", 0]} : tensor<3x1x2xf32>`.
     Integers pick input dims in the new order, "x" inserts a broadcastable 1-dim; input dims not
@@ -219,6 +307,7 @@ class DimshuffleOp(Operation):
     operands_def = ("x",)
     attrs = {"pattern": AttrDef(tuple, required=True)}
     traits = _PURE
+    canonicalization_patterns = (ComposeShuffles(),)
 
     def kept(self) -> list[int]:
         t = tensor_type(self, self.operands[0])
@@ -289,6 +378,9 @@ class TransposeOp(Operation):
         return [emit(b, "transpose", out_grads[0], perm=tuple(perm.index(k) for k in range(len(perm))))]
 
 
+ComposeShuffles.root = (DimshuffleOp, TransposeOp)
+
+
 class ExpandDimsOp(Operation):
     """Insert 1-dims at `axes` of the result: `%y = tensor.expand_dims %x {axes = [0]} : tensor<1x3xf32>`."""
 
@@ -353,6 +445,31 @@ class SqueezeOp(Operation):
         return [reshape_like(b, out_grads[0], self.operands[0]), *[None] * (len(self.operands) - 1)]
 
 
+class FillCut(RewritePattern):
+    """A broadcast_to, alloc, zeros or ones read by an elementwise op where another operand of that op has
+    at least its shape is read as its value (a 0-d constant for zeros and ones): `x + broadcast_to(v) ->
+    x + v`, `x * ones -> x * 1`, then x (Theano's local_fill_cut, local_useless_alloc). The elementwise
+    result keeps its shape and type."""
+
+    root: ClassVar[Any] = None  # (BroadcastToOp, AllocOp, ZerosOp, OnesOp), set below them
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        value: Value | None = op.operands[0] if isinstance(op, BroadcastToOp) else None
+        changed = False
+        for use in list(op.result.uses):
+            user, i = use.op, use.index
+            others = [o for k, o in enumerate(user.operands) if k != i and o is not op.result]
+            if not user.has_trait(ELEMENTWISE) or not any(
+                    broadcasts_into(op.result, o) or sized_like(op, o) for o in others):
+                continue
+            if value is None:
+                fill = np.full((), op.fill, tensor_type(op, op.result).dtype)  # type: ignore[attr-defined]
+                value = rewriter.insert_before(op, make_constant(fill, op.loc)).result
+            rewriter.modify_op_in_place(user, lambda user=user, i=i, value=value: user.set_operand(i, value))
+            changed = True
+        return changed
+
+
 class BroadcastToOp(Operation):
     """numpy's broadcast_to: `%y = tensor.broadcast_to %x sizes %n {shape = [?, 3]} : tensor<?x3xf32>`."""
 
@@ -360,6 +477,7 @@ class BroadcastToOp(Operation):
     operands_def = ("x", "sizes*")
     attrs = {"shape": AttrDef(tuple, required=True)}
     traits = _PURE
+    canonicalization_patterns = (SameShape(), FillCut())
 
     def size_entries(self, values: Sequence[Any] | None = None) -> list[Any]:
         shape = self.attributes["shape"]
@@ -396,6 +514,9 @@ class AllocOp(BroadcastToOp):
 
     name = "tensor.alloc"
     operands_def = ("value", "sizes*")
+
+
+SameShape.root = (ReshapeOp, BroadcastToOp, AllocOp)
 
 
 class FlattenOp(Operation):
@@ -619,6 +740,66 @@ class _SliceMixin(Operation):
         return tuple(key)
 
 
+def _as_slice(r: range, size: int) -> tuple[int | None, int | None, int | None]:
+    """begin, end, step of a slice that selects exactly range r of a dim of `size` (none where implied)."""
+    if not r:
+        return 0, 0, None
+    stop = None if r.stop < 0 or (r.step > 0 and r.stop >= size) else r.stop
+    start = None if r.start == (0 if r.step > 0 else size - 1) else r.start
+    return start, stop, None if r.step == 1 else r.step
+
+
+class MergeSubtensors(RewritePattern):
+    """`x[a][b] -> x[c]`: a subtensor of a subtensor, both with static bounds, is one subtensor, the outer
+    slice or index composed with the inner one over the static sizes of the dims both slice (Theano's
+    local_subtensor_merge)."""
+
+    root: ClassVar[Any] = None  # SubtensorOp, set below it
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        inner = getattr(op.operands[0], "op", None)
+        if inner is None or inner.name != op.name or len(op.operands) > 1 or len(inner.operands) > 1:
+            return False
+        x = inner.operands[0]
+        shape = tensor_type(op, x).shape
+        b1, e1, s1, idx1 = inner.slicing()
+        b2, e2, s2, idx2 = op.slicing()
+        kept = [d for d in range(len(shape)) if d not in idx1]  # x's dims that the inner result keeps, in order
+        begin: list[int | None] = []
+        end: list[int | None] = []
+        step: list[int | None] = []
+        index_dims: list[int] = []
+        for d in range(max(len(b1), kept[len(b2) - 1] + 1 if b2 else 0)):
+            j = kept.index(d) if d in kept else None
+            first = slice(b1[d], e1[d], s1[d]) if d < len(b1) and d not in idx1 else slice(None)
+            second = slice(b2[j], e2[j], s2[j]) if j is not None and j < len(b2) and j not in idx2 else slice(None)
+            if d < len(b1) and d in idx1:
+                entry: tuple[int | None, ...] = (b1[d], None, None)
+            elif first == slice(None) and j is not None and j < len(b2):
+                entry = (b2[j], e2[j], s2[j])
+            elif shape[d] is None:
+                if j is not None and j < len(b2) and (j in idx2 or second != slice(None)):
+                    return False
+                entry = (b1[d], e1[d], s1[d])
+            else:
+                r = range(*first.indices(shape[d]))
+                if j is not None and j in idx2:
+                    if not -len(r) <= b2[j] < len(r):
+                        return False
+                    entry = (r[b2[j]], None, None)
+                else:
+                    entry = _as_slice(r[second], shape[d])
+            if (d < len(b1) and d in idx1) or (j is not None and j in idx2):
+                index_dims.append(d)
+            begin.append(entry[0])
+            end.append(entry[1])
+            step.append(entry[2])
+        attrs: dict[str, Any] = {"begin": tuple(begin), "end": tuple(end), "step": tuple(step)}
+        if index_dims:
+            attrs["index_dims"] = tuple(index_dims)
+        return replace_with_built(op, lambda b: b.create(SubtensorOp, x, **attrs).result, rewriter)
+
+
 class SubtensorOp(_SliceMixin):
     """Basic slicing `x[1:, ::2, i]`:
     `%y = tensor.subtensor %x bounds %i {begin = [1, none, ?], end = [none, none, none], step = [none, 2, none],
@@ -627,9 +808,22 @@ class SubtensorOp(_SliceMixin):
     name = "tensor.subtensor"
     operands_def = ("x", "bounds*")
     traits = _PURE
+    canonicalization_patterns = (MergeSubtensors(),)
 
     def infer_types(self) -> list[Type]:
         return [TensorType(self.slice_shape(), tensor_type(self, self.operands[0]).element)]
+
+    def fold(self, operands: Sequence[np.ndarray | None]) -> list[Any] | None:
+        """Static entries of `tensor.shape x` read with static bounds are constants (a dim of x known at
+        compile time), even where other dims of x are not."""
+        owner = getattr(self.operands[0], "op", None)
+        if owner is None or owner.name != ShapeOp.name or len(self.operands) > 1:
+            return None
+        shape = tensor_type(self, owner.operands[0]).shape
+        picked = np.arange(len(shape))[self.index(np.empty(len(shape)), [])]
+        if any(shape[k] is None for k in np.ravel(picked)):
+            return None
+        return [np.array([shape[k] for k in np.ravel(picked)], np.int64).reshape(np.shape(picked))]
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         x = args[0]
@@ -639,6 +833,9 @@ class SubtensorOp(_SliceMixin):
         x, *bounds = self.operands
         return [emit(b, "inc_subtensor", zeros_like(b, x), out_grads[0], *bounds, **self.attributes),
                 *[None] * len(bounds)]
+
+
+MergeSubtensors.root = SubtensorOp
 
 
 class SetSubtensorOp(_SliceMixin):
@@ -842,6 +1039,9 @@ class OnesOp(_FilledOp):
     name = "tensor.ones"
     differentiable = False
     fill = 1
+
+
+FillCut.root = (BroadcastToOp, AllocOp, ZerosOp, OnesOp)
 
 
 class EyeOp(Operation):

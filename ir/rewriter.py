@@ -14,7 +14,7 @@ One rewrite API (DESIGN.md section 8), two spellings:
   An operand sub-pattern is a binder (`Var`: binds any value; the same binder twice means
   the same value), a constant predicate (`ZERO`, `ONE`, `Splat(v)`: a `tensor.constant`
   whose elements all equal v) or a nested `Op(name, *operands)`. The replacement is a bound
-  value or a `Replacement` that builds new ops (`ZerosLike(X)`).
+  value or a `Replacement` that builds new ops (passes/canonicalize.py's `Build`).
 
 A rule rewrites only when the result keeps its type *and* its run-time shape exactly: `x + 0`
 with x: tensor<3xf32> and 0: tensor<f32> becomes x, but not when the zero broadcasts x to a
@@ -36,10 +36,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .attributes import Dense, Typed
+from .builder import Builder
 from .core import CONSTANT_LIKE, ELEMENTWISE, OP_REGISTRY, PURE, TERMINATOR, Operation, TirError, Value
-from .types import TensorType, Type, scalar
+from .types import ScalarType, TensorType, Type, scalar
 
 CONSTANT_OP = "tensor.constant"
+SCALAR_CONSTANT_OP = "scalar.constant"
 
 # ---------------------------------------------------------------- the rewriter
 
@@ -123,6 +125,56 @@ class PatternRewriter:
         self.listener.notify_op_modified(op)
 
 
+class DetachedBuilder(Builder):
+    """A Builder that keeps the ops it creates out of any block (in `ops`), so that a rewrite can build its
+    replacement, check it, then `commit` it before the matched op through the rewriter or `discard` it."""
+
+    def __init__(self, loc: Any = None) -> None:
+        super().__init__(None, None, loc)
+        self.ops: list[Operation] = []
+
+    def insert(self, op: Operation) -> Operation:
+        if op.loc is None or str(op.loc) == "<unknown>:0":
+            op.loc = self.loc or op.loc
+        self.ops.append(op)
+        return op
+
+    def commit(self, before: Operation, rewriter: PatternRewriter) -> None:
+        for op in self.ops:
+            rewriter.insert_before(before, op)
+        self.ops = []
+
+    def discard(self) -> None:
+        for op in reversed(self.ops):
+            op.erase()
+        self.ops = []
+
+
+def build_replacement(op: Operation, make: Callable[[Builder], Value | None],
+                      rewriter: PatternRewriter) -> Value | None:
+    """The value `make(b)` builds with a DetachedBuilder, inserted before op only where it has the type of
+    op's single result (else, or where building fails, nothing is left in the IR and the result is None)."""
+    b = DetachedBuilder(op.loc)
+    try:
+        value = make(b)
+    except TirError:
+        value = None
+    if value is None or value.type != op.result.type:
+        b.discard()
+        return None
+    b.commit(op, rewriter)
+    return value
+
+
+def replace_with_built(op: Operation, make: Callable[[Builder], Value | None], rewriter: PatternRewriter) -> bool:
+    """Replace op by the value `make(b)` builds (see `build_replacement`); whether it did."""
+    value = build_replacement(op, make, rewriter)
+    if value is None:
+        return False
+    rewriter.replace_op(op, [value])
+    return True
+
+
 class RewritePattern:
     """A structural rewrite rooted at one op. `root` restricts the op classes it is tried on."""
 
@@ -154,20 +206,42 @@ def constant_array(v: Value) -> np.ndarray | None:
         return None
 
 
+def typed_scalar(array: Any, elem: ScalarType | None = None) -> Typed:
+    """A 0-d array as the Typed attribute of a constant (of type `elem`, default the array's dtype)."""
+    arr = np.asarray(array)
+    elem = elem or scalar(arr.dtype)
+    # The shortest decimal that reads back as the same f16/f32 value, not the f64 expansion.
+    item = float(str(arr[()])) if arr.dtype.kind == "f" else arr.item()
+    return Typed(item, elem)
+
+
 def make_constant(array: np.ndarray, loc: Any = None) -> Operation:
     """A `tensor.constant` op holding `array` (a typed scalar for 0-d arrays, dense otherwise)."""
-    cls = OP_REGISTRY[CONSTANT_OP]
     arr = np.asarray(array)
-    value: Any = Dense(arr)
-    if arr.ndim == 0:
-        # The shortest decimal that reads back as the same f16/f32 value, not the f64 expansion.
-        item = float(str(arr[()])) if arr.dtype.kind == "f" else arr.item()
-        value = Typed(item, scalar(arr.dtype))
-    return cls.build(value=value, loc=loc)
+    value = typed_scalar(arr) if arr.ndim == 0 else Dense(arr)
+    return OP_REGISTRY[CONSTANT_OP].build(value=value, loc=loc)
+
+
+def folded_operand(v: Value) -> np.ndarray | None:
+    """What constant folding reads of an operand: the array of a `tensor.constant`, the 0-d array of a
+    `scalar.constant`, or None."""
+    owner = getattr(v, "op", None)
+    if owner is not None and owner.name == SCALAR_CONSTANT_OP:
+        return np.asarray(owner.interpret(None, [])[0])
+    return constant_array(v)
 
 
 def _is_static_shape(t: Type) -> bool:
     return isinstance(t, TensorType) and t.is_static
+
+
+def _foldable_type(t: Type) -> bool:
+    """A result constant folding can materialize: a static tensor or a scalar."""
+    return isinstance(t, ScalarType) or _is_static_shape(t)
+
+
+def _shape(t: Type) -> tuple[int, ...]:
+    return t.shape if isinstance(t, TensorType) else ()  # type: ignore[return-value]
 
 
 def broadcasts_into(v: Value, target: Value, depth: int = 4) -> bool:
@@ -274,32 +348,6 @@ class Replacement:
 
 
 @dataclass(frozen=True)
-class ZerosLike(Replacement):
-    """Zeros with the matched op's result type and the run-time shape of `like`: a constant when
-    the type is static, `tensor.zeros_like` when the dialect has it, else no rewrite."""
-
-    like: Var
-
-    def build(self, op: Operation, env: dict[str, Value], rewriter: PatternRewriter) -> Value | None:
-        t = op.result.type
-        like = env[self.like.name]
-        if not isinstance(t, TensorType) or not isinstance(like.type, TensorType) or like.type.shape != t.shape:
-            return None
-        if t.is_static:
-            return rewriter.insert_before(op, make_constant(np.zeros(t.shape, t.dtype), op.loc)).result
-        zeros_like = OP_REGISTRY.get("tensor.zeros_like")
-        if zeros_like is None:
-            return None
-        try:
-            new = zeros_like.build(like, loc=op.loc, **({"dtype": t.element} if "dtype" in zeros_like.attrs else {}))
-        except TirError:
-            return None
-        if new.result.type != t:
-            return None
-        return rewriter.insert_before(op, new).result
-
-
-@dataclass(frozen=True)
 class Rule:
     """One algebraic identity: op `root` with operands matching `operands` becomes `result`."""
 
@@ -361,14 +409,16 @@ def _materialize(op: Operation, index: int, value: Any, rewriter: PatternRewrite
     want = op.results[index].type
     if isinstance(value, Value):
         return value if value.type == want else None
-    if not isinstance(want, TensorType) or not want.is_static:
+    if not _foldable_type(want):
         return None
     arr = np.asarray(value)
-    if arr.shape != want.shape:
+    if arr.shape != _shape(want):
         return None
-    if arr.dtype != want.dtype:
-        arr = arr.astype(want.dtype)
-    result = rewriter.insert_before(op, make_constant(arr, op.loc)).result
+    if isinstance(want, ScalarType):
+        new = OP_REGISTRY[SCALAR_CONSTANT_OP].build(value=typed_scalar(arr.astype(want.dtype), want), loc=op.loc)
+    else:
+        new = make_constant(arr.astype(want.dtype), op.loc)
+    result = rewriter.insert_before(op, new).result
     result.name_hint = op.results[index].name_hint  # the folded value keeps its name in printed IR
     return result
 
@@ -381,7 +431,7 @@ def _replace_with_fold(op: Operation, values: Sequence[Any], rewriter: PatternRe
         if isinstance(v, Value):
             if v.type != r.type:
                 return False
-        elif not _is_static_shape(r.type) or np.shape(v) != r.type.shape:
+        elif not _foldable_type(r.type) or np.shape(v) != _shape(r.type):
             return False
     new = [_materialize(op, i, v, rewriter) for i, v in enumerate(values)]
     rewriter.replace_op(op, [v for v in new if v is not None])
@@ -391,11 +441,12 @@ def _replace_with_fold(op: Operation, values: Sequence[Any], rewriter: PatternRe
 def fold_op(op: Operation, rewriter: PatternRewriter, options: FoldOptions | None = None) -> bool:
     """Fold op: first its own `fold(operands)` hook (operands: constant arrays or None; returns
     values or arrays, or None), then, for a pure op whose operands are all constants, its
-    interpreter rule. The folded constants carry op's location."""
+    interpreter rule, at every level: `tensor.constant` operands give a `tensor.constant`, `scalar.constant`
+    operands a `scalar.constant`. The folded constants carry op's location."""
     options = options or FoldOptions()
-    if op.name == CONSTANT_OP or op.has_trait(CONSTANT_LIKE) or op.regions or not op.results:
+    if op.has_trait(CONSTANT_LIKE) or op.regions or not op.results:
         return False
-    consts = [constant_array(v) for v in op.operands]
+    consts = [folded_operand(v) for v in op.operands]
     hook = getattr(op, "fold", None)
     if options.hooks and hook is not None:
         try:
@@ -406,9 +457,9 @@ def fold_op(op: Operation, rewriter: PatternRewriter, options: FoldOptions | Non
             return True
     if not options.constants or not op.has_trait(PURE) or any(c is None for c in consts):
         return False
-    if not all(_is_static_shape(r.type) for r in op.results):
+    if not all(_foldable_type(r.type) for r in op.results):
         return False
-    if sum(int(np.prod(r.type.shape)) for r in op.results) > options.max_elements:
+    if sum(int(np.prod(_shape(r.type))) for r in op.results) > options.max_elements:
         return False
     try:
         with np.errstate(all="ignore"):
@@ -521,7 +572,8 @@ def apply_patterns_greedily(root_op: Operation, patterns: Sequence[RewritePatter
 
 
 __all__ = [
-    "ONE", "ZERO", "FoldOptions", "Op", "Pattern", "PatternRewriter", "Replacement", "RewriteListener",
-    "RewritePattern", "Rule", "RuleSet", "Splat", "Var", "ZerosLike", "apply_patterns_greedily", "broadcasts_into",
-    "can_replace", "constant_array", "fold_op", "is_trivially_dead", "make_constant",
+    "ONE", "ZERO", "DetachedBuilder", "FoldOptions", "Op", "Pattern", "PatternRewriter", "Replacement",
+    "RewriteListener", "RewritePattern", "Rule", "RuleSet", "Splat", "Var", "apply_patterns_greedily",
+    "broadcasts_into", "build_replacement", "can_replace", "constant_array", "fold_op", "folded_operand",
+    "is_trivially_dead", "make_constant", "replace_with_built", "typed_scalar",
 ]

@@ -149,8 +149,9 @@ def _std(op: Operation, e: _Emitter) -> Value:
 
 
 def _shifted(op: Operation, e: _Emitter) -> tuple[Value, Value, int]:
-    """(z, m, axis) with m = max(x, axis, keepdims) and m = 0 where m is ±inf or NaN (m - m == 0 is
-    false exactly there), z = x - m; x is first cast to exp's dtype (ints: f64, bool: f16)."""
+    """(z, m, axis) with m = max(x, axis, keepdims) and m = 0 where m is ±inf or NaN (|m| < inf is
+    false exactly there; not m - m == 0, which canonicalize cancels as real algebra does), z = x - m; x is
+    first cast to exp's dtype (ints: f64, bool: f16)."""
     x = op.operands[0]
     a = op.the_axis()  # type: ignore[attr-defined]
     elem = op.elem()  # type: ignore[attr-defined]
@@ -161,7 +162,7 @@ def _shifted(op: Operation, e: _Emitter) -> tuple[Value, Value, int]:
     else:
         # initial = -inf: a row that is empty at run time has max -inf (then m = 0), not an error.
         mr = e.make(T.MaxOp, xs, axes=[a], keepdims=True, initial=float("-inf"))
-        finite = e.make(T.EqOp, e.make(T.SubOp, mr, mr), zero)
+        finite = e.make(T.LtOp, e.make(T.AbsOp, mr), e.const(np.inf, elem))
         m = e.make(T.WhereOp, finite, mr, zero)
     return e.make(T.SubOp, xs, m), m, a
 

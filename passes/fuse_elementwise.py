@@ -51,8 +51,8 @@ from ..dialects.generic_base import GenericBase
 from ..ir.attributes import Typed
 from ..ir.builder import Builder
 from ..ir.core import Block, Operation, Region, Value
-from ..ir.rewriter import constant_array
-from ..ir.types import Dim, ScalarType, TensorType, Type, i64, index, scalar
+from ..ir.rewriter import constant_array, typed_scalar
+from ..ir.types import Dim, ScalarType, TensorType, Type, i64, index
 from .pass_manager import Pass
 
 REDUCTIONS = T.LOOP_REDUCTIONS  # those that declare a combiner (dialects/tensor.py)
@@ -75,14 +75,6 @@ def _inline_constant(v: Value) -> np.ndarray | None:
     """The value of a 0-d `tensor.constant` (inlined into bodies), else None."""
     arr = constant_array(v)
     return arr if arr is not None and arr.ndim == 0 else None
-
-
-def _typed(arr: np.ndarray) -> Typed:
-    elem = scalar(arr.dtype)
-    item = arr[()]
-    # The shortest decimal that reads back as the same f16/f32 value (as make_constant does).
-    value = float(str(item)) if arr.dtype.kind == "f" else item.item()
-    return Typed(value, elem)
 
 
 # ---------------------------------------------------------------- groups
@@ -208,7 +200,7 @@ class _BodyBuilder:
             arg.name_hint = "acc" if is_reduction(self.group.root) else "out"
         self.block = block
         for v, arr in self.consts:
-            self.values[v] = self.add(S.ConstantOp, value=_typed(arr))
+            self.values[v] = self.add(S.ConstantOp, value=typed_scalar(arr))
         return block, block.args[len(self.inputs):]
 
     def add(self, cls: type[Operation], *operands: Value, result: Type | None = None,
