@@ -1051,7 +1051,7 @@ def _aliasable_copies(fn: F.FuncOp, written: dict[str, list[bool]]) -> set[Value
         if isinstance(o, M.ViewOp):
             return o.results[0] not in returned and reads(o.results[0].uses)
         return isinstance(o, (M.DeallocOp, M.DimOp, M.StrideOp)) or (isinstance(o, M.CopyOp) and use.index == 0) \
-            or (isinstance(o, L.BlasOp) and use.index < len(o.operands) - 1) \
+            or (isinstance(o, L.BlasOp) and use.index != o.output_index) \
             or (isinstance(o, K.LaunchOp) and not written[o.attributes["kernel"].name][use.index])
 
     out: set[Value] = set()

@@ -124,7 +124,7 @@ def _only_reads(use: Use) -> bool:
     if isinstance(o, M.CopyOp):
         return k == 0
     if isinstance(o, L.BlasOp):
-        return k != len(o.operand_names) - 1  # not the output (a scale may follow it)
+        return k != o.output_index
     return isinstance(o, (M.LoadOp, M.DeallocOp, F.ReturnOp))
 
 
