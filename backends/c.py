@@ -18,7 +18,8 @@ C target has: OpenMP pragmas, the host function as `tir_main` (arguments from `a
 returned allocations as `tir_result` arrays, other allocations as `tir_alloc` temporaries, BLAS through
 tir_ops.h) and the module tables. A result tied to an argument (`tir.tied`, passes/tied.py) is
 `tir_result_tied`: the argument's own array when the runtime finds it fit, written in place; the kernels
-that get both then lose `restrict`, and no temporary stands for a copy of that argument.
+that get both then lose `restrict`, no temporary stands for a copy of that argument, and a copy of the
+argument into the result (a self-copy when the tie holds) is skipped when the result is its array.
 
 The `/* tir:kernel */` and `/* tir:host */` lines split the source into translation units that the compiler
 driver may build in parallel (runtime/ccompiler.py `translation_units`): the text before the first marker is
@@ -39,7 +40,7 @@ from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects import scalar as S
 from ..ir.attributes import DYN
-from ..ir.core import Location, Operation, OpResult, TirError, Value
+from ..ir.core import BlockArgument, Location, Operation, OpResult, TirError, Value
 from ..ir.types import MemRefType, ScalarType, f32, scalar
 from ..passes.tied import tied_buffers, top_index
 from ..runtime import mathlib
@@ -97,7 +98,7 @@ class CRenderer(CStyleRenderer):
         # Host allocations whose only write is a copy of an argument (see _aliasable_copies): the C pointer
         # aliases the argument when its layout already is the copy's, else it is allocated and copied.
         self.aliasable: set[Value] = set()
-        self.tied_arg: dict[Value, int] = {}  # a tied result's alloc -> its argument's index (passes/tied.py)
+        self.tied: dict[Value, Value] = {}  # a tied result's alloc -> the argument it may be (passes/tied.py)
         self.aliased: dict[Value, str] = {}
         # Range versioning (see render_kernels_with_fast_twins): while the fast twin of a kernel is
         # rendered, float32 sin/cos use the short-range functions and OR this flag when an argument
@@ -656,7 +657,8 @@ class CRenderer(CStyleRenderer):
         ctype = self.type_name(t.element)
         k = self.result_of.get(res)
         if k is not None:
-            self.alloc_result(name, k, shape, self.tied_arg.get(res, -1))
+            tied = self.tied.get(res)
+            self.alloc_result(name, k, shape, tied.index if isinstance(tied, BlockArgument) else -1)
             self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "result")
             return
         self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "alloc")
@@ -679,6 +681,12 @@ class CRenderer(CStyleRenderer):
             return
         dst = op.operands[1]
         src, m = self.memref(op.operands[0]), self.memref(dst)
+        if self.tied.get(dst) is _root_of(op.operands[0]):
+            # passes/tied.py kept the tie only for a copy of the argument onto the very elements: when the
+            # result is the argument's array, a copy onto itself
+            with self.block(f"if ({m.data} != {src.data})"):
+                self._copy(src, m, op.loc)
+            return
         if dst not in self.aliasable:
             self._copy(src, m, op.loc)
             return
@@ -777,7 +785,7 @@ class CRenderer(CStyleRenderer):
             if isinstance(v, OpResult) and isinstance(v.op, M.AllocOp) and v not in self.result_of \
                     and v.op.parent is fn.body:
                 self.result_of[v] = k
-        self.tied_arg = {buf: arg.index for buf, arg in tied_buffers(fn).items()}
+        self.tied = tied_buffers(fn)
         self.aliasable = _aliasable_copies(fn, self.kernel_written)
         self.aliased = {}
         self.emit("static int tir_main(tir_ctx* ctx, const tir_buf* args, tir_buf* results) {")
@@ -1051,7 +1059,7 @@ def _aliasable_copies(fn: F.FuncOp, written: dict[str, list[bool]]) -> set[Value
         if isinstance(o, M.ViewOp):
             return o.results[0] not in returned and reads(o.results[0].uses)
         return isinstance(o, (M.DeallocOp, M.DimOp, M.StrideOp)) or (isinstance(o, M.CopyOp) and use.index == 0) \
-            or (isinstance(o, L.BlasOp) and use.index < len(o.operands) - 1) \
+            or (isinstance(o, L.BlasOp) and use.index != o.output_index) \
             or (isinstance(o, K.LaunchOp) and not written[o.attributes["kernel"].name][use.index])
 
     out: set[Value] = set()

@@ -59,9 +59,14 @@ class BlasOp(Operation):
         return types
 
     @property
+    def output_index(self) -> int:
+        """The index of the operand the call writes (the last buffer; a scale may follow it)."""
+        return len(self.operand_names) - 1
+
+    @property
     def output(self) -> Value:
-        """The buffer the call writes (the last buffer; a scale may follow it)."""
-        return self.operands[len(self.operand_names) - 1]
+        """The buffer the call writes."""
+        return self.operands[self.output_index]
 
     def alpha_beta(self, args: list[Any]) -> tuple[float, float]:
         """alpha (times the scale operand's run-time value, if any) and beta."""

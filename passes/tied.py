@@ -18,15 +18,23 @@ C-contiguous, aligned, writeable, of the exact dtype and shape, and overlaps no 
 otherwise the result is a fresh array, as an untied one.
 
 The rule, on the bufferized body (result r returns alloc R, tied to argument a):
-- R is returned once, and its first user is its only writer: a `mem.generic` whose iterators are all
-  parallel and that writes R (itself, not a view) through the identity map, or a `mem.copy` into R
-  (from anything but a); every later use of R (or of a view of it) only reads it;
-- every read of a (or of a view of it) comes before the writer in program order, or is an input of
-  that generic that is a itself read through the identity map: the element the same iteration then
-  writes (`w - lr * gw`, an SGD step). Sizes and strides (`mem.dim`, `mem.stride`) may be read anywhere.
-Anything else keeps the fresh buffer: a reduction accumulating into R over several passes, R written
-piece by piece, a transposed read of a, a read of a after the update (the old value returned as an
-output), a swap's second copy.
+- R is returned once, and its first user (the writer) writes it whole: a `mem.generic` whose iterators
+  are all parallel and that writes R (itself, not a view) through the identity map, or a `mem.copy` into R;
+- every later use of R (or of a view of it) only reads it, or is a BLAS call whose output is R itself
+  (`lib.gemm`/`lib.gemv`: C = alpha * A @ B + beta * C reads C only at the element it writes);
+- every read of a (or of a view of it) comes before the writer in program order, or is the writer's read
+  of the element it writes: an input of the generic that is a itself read through R's map (`w - lr * gw`,
+  an SGD step), or the copy's source when it is a itself or a broadcast view of a that is a itself when
+  the shapes agree (offset 0, a's stride along each dim, or a's stride where a's size is the view's:
+  bufferize_rules.py `_broadcast_view`). Sizes and strides (`mem.dim`, `mem.stride`) may be read anywhere.
+So the gemm pass's SGD update of a matrix, `tensor.gemm %h, %g, %w {alpha = -0.1, beta = 1.0, trans_a =
+true}` (a copy of %w into R, then lib.gemm with beta = 1 into R), keeps its tie when its factors are not
+views of %w. Anything else keeps the fresh buffer: a reduction accumulating into R over several passes,
+R written piece by piece, a transposed read of a, a read of a after the update (the old value returned as
+an output, a factor of the product that is a view of a), a swap's second copy.
+
+When the tie holds at run time, R is a's storage and has a's shape, so a kept writer that copies a into R
+copies each element onto itself: emit-c skips it (`if (R != a) tir_copy(...)`, backends/c.py).
 
 Later passes keep the decision true: `fuse-loops` does not fuse a nest that uses R with one that uses
 a (tied_buffers), and emit-c drops `restrict` where a kernel gets both, never lets a temporary alias a
@@ -40,9 +48,13 @@ from collections.abc import Sequence
 from ..dialects import func as F
 from ..dialects import lib as L
 from ..dialects import mem as M
+from ..dialects import scalar as S
+from ..ir.attributes import DYN
 from ..ir.core import Block, Operation, OpResult, Use, Value
 
 TIED = "tir.tied"
+
+Index = int | Value  # an entry of a view: static, or the index value that gives it (ints compare by value)
 
 
 def tied_of(fn: F.FuncOp) -> list[int]:
@@ -89,19 +101,20 @@ def _may_tie(body: Block, returned: list[Value], result: Value, arg: Value) -> b
     # the writer touches R once (no view of R among its inputs), as the buffer it writes whole
     if at < 0 or sum(u.op is writer for u in uses) != 1 or not _writes_whole(writer, result):
         return False
-    if any(u.op is not writer and (top_index(u.op, body) <= at or not _only_reads(u)) for u in uses):
+    if any(u.op is not writer and (top_index(u.op, body) <= at or not (_only_reads(u) or _blas_into(u, result)))
+           for u in uses):
         return False
     for u in _uses_through_views(arg):
         if isinstance(u.op, (M.DimOp, M.StrideOp)) or top_index(u.op, body) < at:
             continue
-        if not (u.op is writer and u.op.operands[u.index] is arg and _same_element(writer, u.index, result)):
+        if not (u.op is writer and _reads_written_element(writer, u.index, result, arg)):
             return False
     return True
 
 
 def _writes_whole(op: Operation, result: Value) -> bool:
     """Whether `op`, which uses `result` once, writes every element of it once, in one pass."""
-    if isinstance(op, M.CopyOp):  # a copy from a itself (or a view of it) fails the rule on a's reads
+    if isinstance(op, M.CopyOp):
         return op.operands[1] is result
     if not isinstance(op, M.GenericOp) or result not in op.outputs:
         return False
@@ -111,10 +124,79 @@ def _writes_whole(op: Operation, result: Value) -> bool:
         and len(op.iterators) == rank
 
 
-def _same_element(op: Operation, k: int, result: Value) -> bool:
-    """Whether input k of generic `op` is read at the element of `result` the same iteration writes."""
-    return isinstance(op, M.GenericOp) and k < len(op.inputs) \
+def _reads_written_element(op: Operation, k: int, result: Value, arg: Value) -> bool:
+    """Whether operand k of writer `op` reads `arg` at the element of `result` it writes, when the two have one
+    shape (as they have when the tie holds at run time)."""
+    if isinstance(op, M.CopyOp):
+        return k == 0 and _same_index_view(op.operands[0], arg)
+    return isinstance(op, M.GenericOp) and k < len(op.inputs) and op.operands[k] is arg \
         and op.maps[k] == op.maps[op.operands.index(result)]
+
+
+def _same_index_view(v: Value, arg: Value) -> bool:
+    """Whether `v` is `arg` itself wherever it has arg's shape: arg, or a view of it at offset 0 that takes arg's
+    stride along each dim, or takes it where arg's size is the view's (a broadcast view, bufferize_rules.py
+    `_broadcast_view`: `select(dim(arg, d) == size_d, stride(arg, d), 0)`)."""
+    if v is arg:
+        return True
+    view = v.op if isinstance(v, OpResult) else None
+    if not isinstance(view, M.ViewOp) or view.operands[0] is not arg or v.type.rank != arg.type.rank:  # type: ignore[attr-defined]
+        return False
+    offset, sizes, strides = _view_entries(view)
+    return _index(offset) == 0 and all(_takes_stride(s, arg, d, n) for d, (n, s) in enumerate(zip(sizes, strides)))
+
+
+def _takes_stride(s: Index, arg: Value, d: int, n: Index) -> bool:
+    """Whether the stride `s` of a view of size `n` along dim d is arg's stride there wherever arg's size is `n`."""
+    if _is_stride(s, arg, d):
+        return True
+    pick = s.op if isinstance(s, OpResult) else None
+    return isinstance(pick, S.SelectOp) and _is_stride(pick.operands[1], arg, d) \
+        and _is_size_test(pick.operands[0], arg, d, n)
+
+
+def _view_entries(view: M.ViewOp) -> tuple[Index, list[Index], list[Index]]:
+    """A view's offset, sizes and strides: the static entries, and the operands for the dynamic ones."""
+    offset, shape, strides = view.entries()
+    dyn = iter(view.operands[1:])
+    off, *rest = [next(dyn) if e is DYN else e for e in (offset, *shape, *strides)]
+    return off, rest[:len(shape)], rest[len(shape):]
+
+
+def _index(v: Index) -> Index:
+    """An index entry as an int where it is one (a `scalar.constant`), else the value."""
+    return v.op.attributes["value"].value if isinstance(v, OpResult) and isinstance(v.op, S.ConstantOp) else v
+
+
+def _is_stride(s: Index, arg: Value, d: int) -> bool:
+    """Whether `s` is arg's stride along dim d."""
+    static = M.layout_of(arg.type)[d]  # type: ignore[arg-type]
+    if static is not None:
+        return _index(s) == static
+    return isinstance(s, OpResult) and isinstance(s.op, M.StrideOp) and s.op.operands[0] is arg \
+        and s.op.attributes["axis"] == d
+
+
+def _is_size_test(c: Value, arg: Value, d: int, n: Index) -> bool:
+    """Whether `c` is `scalar.eq` of arg's size along dim d and `n` (either way round)."""
+    if not (isinstance(c, OpResult) and isinstance(c.op, S.EqOp)):
+        return False
+    x, y = (_index(o) for o in c.op.operands)
+    return (_is_size(x, arg, d) and y == _index(n)) or (_is_size(y, arg, d) and x == _index(n))
+
+
+def _is_size(v: Index, arg: Value, d: int) -> bool:
+    """Whether `v` is arg's size along dim d."""
+    static = arg.type.shape[d]  # type: ignore[attr-defined]
+    if static is not None:
+        return v == static
+    return isinstance(v, OpResult) and isinstance(v.op, M.DimOp) and v.op.operands[0] is arg \
+        and v.op.attributes["axis"] == d
+
+
+def _blas_into(use: Use, result: Value) -> bool:
+    """Whether `use` is the output of a BLAS call that writes `result` itself (reading each element it writes)."""
+    return isinstance(use.op, L.BlasOp) and use.index == use.op.output_index and use.op.output is result
 
 
 def _only_reads(use: Use) -> bool:
@@ -124,7 +206,7 @@ def _only_reads(use: Use) -> bool:
     if isinstance(o, M.CopyOp):
         return k == 0
     if isinstance(o, L.BlasOp):
-        return k != len(o.operand_names) - 1  # not the output (a scale may follow it)
+        return k != o.output_index
     return isinstance(o, (M.LoadOp, M.DeallocOp, F.ReturnOp))
 
 

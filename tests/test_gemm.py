@@ -8,6 +8,7 @@ and of tensor.gemm itself match finite differences. tests/ir/gemm.tir shows each
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -96,6 +97,21 @@ func.func @f(%a: tensor<?x?xf32>, %b: tensor<?x?xf32>, %c: tensor<?xf32>) -> ten
     with pytest.raises(ValueError) as want:
         run(parse(text), "f", a, b, c)
     assert str(want.value).split(": ", 1)[1] in str(e.value)
+
+
+def test_a_copied_argument_added_into_is_not_the_argument() -> None:
+    """tanh(c - lr * a.T @ g).sum(): the product is added into a temporary copy of the argument c (lib.gemm with a
+    run-time scale after its output). emit-c makes a copy that is afterwards only read the argument itself; the
+    gemm writes it, so it stays a copy: the caller's c is not written."""
+    a, g, c = (T.dmatrix(n) for n in "agc")
+    lr = T.dscalar("lr")
+    f = tensorir.function([a, g, c, lr], T.tanh(c - lr * T.dot(a.T, g)).sum(), target="c")
+    assert re.search(r"lib.gemm %a, %g, %\d+ scale", f.ir("bufferize"))
+    an, gn, cn = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 2)), RNG.standard_normal((3, 2))
+    original = cn.copy()
+    got = f(an, gn, cn, 0.5)
+    np.testing.assert_array_equal(cn, original)
+    np.testing.assert_allclose(got, np.tanh(original - 0.5 * an.T @ gn).sum(), rtol=1e-12)
 
 
 def test_text_round_trip_and_interpreter() -> None:

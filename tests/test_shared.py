@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -146,6 +147,62 @@ def test_sgd_step_updates_the_shared_storage_in_place() -> None:
     wn, bn = _numpy_sgd(xs, ys, np.zeros(5), 0.0, 6)
     np.testing.assert_allclose(w0, wn, rtol=1e-12)
     np.testing.assert_allclose(b0, bn, rtol=1e-12)
+
+
+def _mlp_step(w: tensorir.SharedVariable, b: tensorir.SharedVariable, x: T.TensorVariable,
+              update: T.TensorVariable | None = None) -> tensorir.Function:
+    """One SGD step of a tanh layer on squared error; W's update is `update` (default W - 0.1 * gW)."""
+    y = T.dmatrix("y")
+    h = T.tanh(T.dot(x, w) + b)
+    gw, gb = tensorir.grad(((h - y) ** 2).mean(), [w, b])
+    return tensorir.function([x, y], ((h - y) ** 2).mean(), target="c",
+                             updates=[(w, w - 0.1 * gw if update is None else update), (b, b - 0.1 * gb)])
+
+
+@C_ONLY
+def test_the_gemm_update_of_a_weight_matrix_writes_it_in_place() -> None:
+    """The gemm pass makes W - 0.1 * dot(x.T, g) a copy of W into the result, then lib.gemm adding into it
+    (beta = 1): the tie holds, the step writes W's own array (the copy onto itself skipped), as numpy's SGD."""
+    rng = np.random.default_rng(4)
+    xs, ys, w_start = rng.standard_normal((20, 5)), rng.standard_normal((20, 3)), rng.standard_normal((5, 3))
+    w, b = tensorir.shared(w_start.copy(), name="W"), tensorir.shared(np.zeros(3), name="b")
+    train = _mlp_step(w, b, T.dmatrix("x"))
+    ir = train.ir("bufferize")
+    assert "tir.tied = [-1, 3, 2]" in ir.splitlines()[0]  # (cost, W, b) <- args (x, y, b, W)
+    assert "alpha = -0.1, beta = 1.0, trans_a = true" in ir  # the update is the gemm
+    w0 = w.get_value(borrow=True)
+    address = w0.__array_interface__["data"][0]
+    wn, bn = w_start, np.zeros(3)
+    for _ in range(5):
+        train(xs, ys)
+        h = np.tanh(xs @ wn + bn)
+        gz = 2 * (h - ys) / ys.size * (1 - h ** 2)
+        wn, bn = wn - 0.1 * xs.T @ gz, bn - 0.1 * gz.sum(axis=0)
+    assert w.get_value(borrow=True) is w0 and w0.__array_interface__["data"][0] == address
+    np.testing.assert_allclose(w0, wn, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.get_value(), bn, rtol=1e-12, atol=1e-12)
+
+
+@C_ONLY
+def test_a_gemm_update_that_reads_its_matrix_again_is_not_in_place() -> None:
+    """W - 0.1 * dot(W.T, g): the product reads W after the copy that would write W's storage; no tie, fresh
+    arrays, the interpreter's values."""
+    rng = np.random.default_rng(6)
+    xs, ys, w_start = rng.standard_normal((20, 4)), rng.standard_normal((20, 4)), rng.standard_normal((4, 4))
+    results = {}
+    for target in ("interp", "c"):
+        w, b = tensorir.shared(w_start.copy(), name="W"), tensorir.shared(np.zeros(4), name="b")
+        x = T.dmatrix("x")
+        step = _mlp_step(w, b, x, update=w - 0.1 * T.dot(w.T, T.dot(x.T, x)))
+        if target == "c":
+            assert "tir.tied = [-1, -1, 2]" in step.ir("bufferize").splitlines()[0]
+            assert re.search(r"tensor.gemm %W, %\d+, %W \{alpha = -0.1, beta = 1.0, trans_a = true", step.ir("gemm"))
+        w0 = w.get_value(borrow=True)
+        costs = [step(xs, ys) for _ in range(3)]
+        assert w.get_value(borrow=True) is not w0
+        results[target] = (costs, w.get_value(), b.get_value())
+    for got, want in zip(results["c"], results["interp"]):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-12, atol=1e-12)
 
 
 @C_ONLY
