@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..dialects.tensor import GradOp
-from ..ir.core import OP_REGISTRY, Location, Operation, Value
+from ..ir.core import OP_REGISTRY, Operation, Value
 from ..ir.rewriter import (
     ONE,
+    DetachedBuilder,
     Op,
     PatternRewriter,
     Replacement,
@@ -46,24 +47,7 @@ X = Var("x")
 TARGET = Var("t")
 
 
-class _Detached:
-    """Builds ops outside any block, at `loc`, so that a replacement that does not fit leaves no trace."""
-
-    def __init__(self, loc: Location) -> None:
-        self.loc = loc
-        self.ops: list[Operation] = []
-
-    def __call__(self, name: str, *operands: Value, **attrs: Any) -> Value:
-        op = OP_REGISTRY[name].build(*operands, loc=self.loc, **attrs)
-        self.ops.append(op)
-        return op.result
-
-    def discard(self) -> None:
-        for op in reversed(self.ops):
-            op.erase()
-
-
-Make = Callable[[Operation, dict[str, Value], _Detached], Value | None]
+Make = Callable[[Operation, dict[str, Value], DetachedBuilder], Value | None]
 
 
 def _replaced(op: Operation, env: dict[str, Value]) -> tuple[list[Value], list[Value]]:
@@ -87,7 +71,7 @@ def _replaced(op: Operation, env: dict[str, Value]) -> tuple[list[Value], list[V
 
 @dataclass(frozen=True)
 class Stable(Replacement):
-    """The value `make(op, env, new)` builds with `new(name, *operands, **attrs)`, inserted before op only
+    """The value `make(op, env, new)` builds with the DetachedBuilder `new`, inserted before op only
     where it fits (see the module docstring); `make` returns None where the rewrite does not apply."""
 
     make: Make
@@ -99,14 +83,13 @@ class Stable(Replacement):
         interior, constants = _replaced(op, env)
         if any(isinstance(user, GradOp) for v in interior for user in v.users):
             return None
-        new = _Detached(op.loc)
+        new = DetachedBuilder(op.loc)
         value = self.make(op, env, new)
         if value is None or value.type != op.result.type or not all(
                 any(broadcasts_into(c, v) for v in (value, *env.values())) for c in constants):
             new.discard()
             return None
-        for created in new.ops:
-            rewriter.insert_before(op, created)
+        new.commit(op, rewriter)
         value.name_hint = op.result.name_hint  # the stable value keeps the replaced one's name in printed IR
         return value
 
@@ -114,21 +97,21 @@ class Stable(Replacement):
 def _chain(*names: str) -> Stable:
     """x through the unary ops `names`, innermost first."""
 
-    def make(op: Operation, env: dict[str, Value], new: _Detached) -> Value:
+    def make(op: Operation, env: dict[str, Value], new: DetachedBuilder) -> Value:
         v = env["x"]
         for name in names:
-            v = new(name, v)
+            v = new.create(OP_REGISTRY[name], v).result
         return v
 
     return Stable(make)
 
 
-def _log_softmax(op: Operation, env: dict[str, Value], new: _Detached) -> Value:
+def _log_softmax(op: Operation, env: dict[str, Value], new: DetachedBuilder) -> Value:
     softmax = op.operands[0].op  # type: ignore[attr-defined]
-    return new("tensor.log_softmax", env["x"], axis=softmax.attr("axis", -1))
+    return new.create(OP_REGISTRY["tensor.log_softmax"], env["x"], axis=softmax.attr("axis", -1)).result
 
 
-def _logsumexp(op: Operation, env: dict[str, Value], new: _Detached) -> Value | None:
+def _logsumexp(op: Operation, env: dict[str, Value], new: DetachedBuilder) -> Value | None:
     """One reduced axis (all axes of a vector): logsumexp's keepdims is the sum's."""
     total = op.operands[0].op  # type: ignore[attr-defined]
     rank = env["x"].type.rank  # type: ignore[attr-defined]
@@ -136,13 +119,15 @@ def _logsumexp(op: Operation, env: dict[str, Value], new: _Detached) -> Value | 
     axes = tuple(range(rank)) if axes is None else tuple(axes)
     if len(axes) != 1:
         return None
-    return new("tensor.logsumexp", env["x"], axis=axes[0], keepdims=bool(total.attr("keepdims", False)))
+    return new.create(OP_REGISTRY["tensor.logsumexp"], env["x"], axis=axes[0],
+                      keepdims=bool(total.attr("keepdims", False))).result
 
 
-def _bce_logits(op: Operation, env: dict[str, Value], new: _Detached) -> Value:
+def _bce_logits(op: Operation, env: dict[str, Value], new: DetachedBuilder) -> Value:
     """-(t log sigmoid(z) + (1-t) log(1-sigmoid(z))) = t softplus(-z) + (1-t) softplus(z) = softplus(z) - t z."""
     z, t = env["x"], env["t"]
-    return new("tensor.sub", new("tensor.softplus", z), new("tensor.mul", t, z))
+    sub, softplus, mul = (OP_REGISTRY[f"tensor.{n}"] for n in ("sub", "softplus", "mul"))
+    return new.create(sub, new.create(softplus, z).result, new.create(mul, t, z).result).result
 
 
 SOFTPLUS = _chain("tensor.softplus")

@@ -19,19 +19,12 @@ from tensorir.frontend.parser import parse
 from tensorir.gradient import verify_grad
 from tensorir.ir.core import TirError
 from tensorir.runtime.interpreter import run
+from test_c_reductions import layouts  # C order, Fortran order, sliced, reversed (negative strides)
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler on this machine (the C target needs one)")
 
 RNG = np.random.default_rng(11)
-
-
-def layouts(a: np.ndarray) -> list[np.ndarray]:
-    """a in C order, in Fortran order (a transposed buffer) and strided (every other element)."""
-    big = np.zeros(tuple(2 * s for s in a.shape), a.dtype)
-    strided = big[tuple(slice(None, None, 2) for _ in a.shape)]
-    strided[...] = a
-    return [a, np.asfortranarray(a), strided]
 
 
 def gemms(f: tensorir.function) -> int:  # type: ignore[valid-type]
@@ -67,7 +60,7 @@ def test_forms_equal_interpreter_and_numpy(dtype: str) -> None:
             3 * cn + an.T @ hn, -(vn @ wn), qn - 0.1 * (0.02 * qn + an.T @ vn)]
     ref = f_i(an, bn, cn, en, gn, hn, wn, vn, qn, biasn, lrn)
     tol = 1e-5 if dtype == "float32" else 1e-12
-    for layout in range(3):
+    for layout in range(4):
         got = f_c(*(layouts(x)[layout] for x in (an, bn, cn, en, gn, hn, wn, vn, qn, biasn)), lrn)
         for k, (gk, rk, wk) in enumerate(zip(got, ref, want)):
             assert gk.dtype == np.dtype(dtype) and gk.shape == wk.shape, k
@@ -198,7 +191,7 @@ def test_outer_product_updates(dtype: str) -> None:
     an, xn, yn, zn = (RNG.standard_normal(s).astype(dtype) for s in ((4, 5), 4, 5, 4))
     want = [an + np.outer(xn, yn), an - 0.3 * np.outer(zn, yn), np.exp(np.outer(yn, zn))]
     tol = 1e-5 if dtype == "float32" else 1e-12
-    for layout in range(3):
+    for layout in range(4):
         got = f(layouts(an)[layout], layouts(xn)[layout], layouts(yn)[layout], layouts(zn)[layout],
                 np.asarray(0.3, dtype))
         for k, (gk, wk) in enumerate(zip(got, want)):
