@@ -6,6 +6,7 @@ the function before and after the pass, on random inputs.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -369,6 +370,13 @@ def test_cse_merges_ops_whose_regions_are_structurally_equal() -> None:
     assert [op.name for op in m.walk()].count("tensor.generic") == 2
     x = np.random.default_rng(3).standard_normal(7).astype(np.float32)
     np.testing.assert_array_equal(run(m, "regions", x)[0], run(before, "regions", x)[0])
+    if shutil.which("cc") or shutil.which("gcc"):  # compiled through the cpu pipeline (its cse merges %b too)
+        from tensorir.runtime.c_module import load
+
+        compiled = before.clone()
+        run_pipeline(compiled, "cpu")
+        np.testing.assert_allclose(load(compiled.attributes["c.source"], "regions").run(x),
+                                   run(before, "regions", x)[0], rtol=1e-6)
     # a body with an op that has effects has no key: never merged
     blocks: list[Block] = []
 
