@@ -120,11 +120,24 @@ def probe_path(key: str, cachedir: str) -> Path:
     return Path(os.path.expanduser(cachedir)) / "vector_width" / f"{key}.json"
 
 
-@functools.cache
 def probe(user: tuple[str, ...], cc: str) -> int | None:
-    """The measured width (or None: the default) for the compiler `cc` (config.cc) with the user's flags `user`,
-    from the disk cache (in config.cachedir) or measured now and stored there; once per process. Never raises:
-    a failed probe is None, not stored."""
+    """The measured width (or None: the default) for the compiler `cc` (config.cc) with the user's flags `user`:
+    decided once per process (from the disk cache in config.cachedir, or measured now), and stored in the current
+    config.cachedir too where it is missing, so that every process using that directory makes the same choice
+    (and the same cache keys). Never raises: a failed probe is None, not stored."""
+    decided = _decide(user, cc)
+    if decided is None:
+        return None
+    width, times, key = decided
+    path = probe_path(key, config.cachedir)
+    if not path.exists():
+        _store(path, width, times)
+    return width
+
+
+@functools.cache
+def _decide(user: tuple[str, ...], cc: str) -> tuple[int | None, dict[str, float], str] | None:
+    """(width, probe times, cache key), or None where no probe applies or it failed."""
     from ..ir.core import TirError
     from . import ccompiler
 
@@ -135,12 +148,12 @@ def probe(user: tuple[str, ...], cc: str) -> int | None:
         compiler = ccompiler.find_compiler()
     except TirError:
         return None
-    path = probe_path(_key(compiler.path, compiler.version, user), config.cachedir)
+    key = _key(compiler.path, compiler.version, user)
     try:
-        saved = json.loads(path.read_text())
+        saved = json.loads(probe_path(key, config.cachedir).read_text())
         width, times = saved["width"], saved["times"]
         _report(times, width, "cached")
-        return None if width is None else int(width)
+        return (None if width is None else int(width)), times, key
     except (OSError, ValueError, KeyError, TypeError):
         pass
     try:
@@ -150,6 +163,11 @@ def probe(user: tuple[str, ...], cc: str) -> int | None:
     width = choose(measured)
     times = {("default" if w is None else str(w)): t for w, t in measured.items()}
     _report(times, width, "measured")
+    _store(probe_path(key, config.cachedir), width, times)
+    return width, times, key
+
+
+def _store(path: Path, width: int | None, times: dict[str, float]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
@@ -157,7 +175,6 @@ def probe(user: tuple[str, ...], cc: str) -> int | None:
         os.replace(tmp, path)
     except OSError:
         pass  # an unwritable cache costs another probe in the next process
-    return width
 
 
 def measure(cc: str, user: list[str], widths: list[int]) -> dict[int | None, float]:

@@ -17,10 +17,10 @@ needs_cc = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc")
 @pytest.fixture
 def fresh(tmp_path):
     """An empty cache directory and no probe result remembered in this process."""
-    vector_width.probe.cache_clear()
+    vector_width._decide.cache_clear()
     with config.change_flags(cachedir=str(tmp_path)):
         yield tmp_path
-    vector_width.probe.cache_clear()
+    vector_width._decide.cache_clear()
 
 
 def test_choose_takes_the_fastest_width():
@@ -103,7 +103,7 @@ def test_probe_on_this_machine_is_measured_once_and_cached(monkeypatch, fresh, c
         data = json.loads(saved.read_text())
         assert data["width"] == width and set(data["times"]) == {"default", *map(str, supported)}
         # a second process reads the disk cache: it compiles nothing
-        vector_width.probe.cache_clear()
+        vector_width._decide.cache_clear()
         monkeypatch.setattr(vector_width, "measure", lambda *a: pytest.fail("probed twice"))
         assert vector_width.probe(tuple(ccompiler.user_flags()), config.cc) == width
         assert "vector width probe (cached)" in capfd.readouterr().err
@@ -119,3 +119,24 @@ def test_setting_reproduces_the_choice_without_a_probe(monkeypatch):
         assert vector_width.setting() == "128"
     with config.change_flags(cflags="-O3 -mprefer-vector-width=512"):
         assert vector_width.setting() == "native"  # no flag of ours: the user's own decides
+
+
+def test_the_choice_of_the_process_reaches_every_cache_directory(monkeypatch, tmp_path):
+    """A process decides once; a cache directory it uses later gets the same choice written in, so a second
+    process using that directory makes the same choice (the same flags, the same cache keys: no recompile)."""
+    monkeypatch.setattr(vector_width, "candidates", lambda flags, machine: [128, 256])
+    monkeypatch.setattr(vector_width, "measure", lambda cc, user, widths: {None: 2.0, 128: 3.0, 256: 1.0})
+    vector_width._decide.cache_clear()
+    try:
+        with config.change_flags(vector_width="auto", cachedir=str(tmp_path / "a")):
+            assert vector_width.probe((), config.cc) == 256
+        monkeypatch.setattr(vector_width, "measure", lambda cc, user, widths: {None: 1.0, 128: 3.0, 256: 2.0})
+        with config.change_flags(vector_width="auto", cachedir=str(tmp_path / "b")):
+            assert vector_width.probe((), config.cc) == 256  # the process's choice, not a new probe
+        (saved,) = (tmp_path / "b" / "vector_width").glob("*.json")
+        assert json.loads(saved.read_text())["width"] == 256
+        vector_width._decide.cache_clear()  # a second process using directory b reads the same choice
+        with config.change_flags(vector_width="auto", cachedir=str(tmp_path / "b")):
+            assert vector_width.probe((), config.cc) == 256
+    finally:
+        vector_width._decide.cache_clear()
