@@ -27,6 +27,7 @@ import numpy as np
 from ..ir.attributes import Typed
 from ..ir.builder import Builder
 from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, PURE, TERMINATOR, AttrDef, Operation, Value
+from ..ir.dialect import Dialect
 from ..ir.types import ScalarType, Type, i1, i64, index
 from . import tensor
 from .tensor_common import result_dtype, runtime_error
@@ -167,3 +168,6 @@ class YieldOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return []
+
+
+DIALECT = Dialect("scalar", "arithmetic and math on scalar values")
