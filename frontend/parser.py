@@ -38,7 +38,6 @@ from ..ir.core import ISOLATED, OP_REGISTRY, Block, Location, Operation, Region,
 from ..ir.dialect import DIALECTS, unknown_dialect
 from ..ir.types import TYPE_REGISTRY, FunctionType, MemRefType, ScalarType, TensorType, Type, TypeParam
 
-
 # ---------------------------------------------------------------- lark
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")

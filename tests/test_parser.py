@@ -13,6 +13,7 @@ from tensorir.dialects.func import FuncOp
 from tensorir.frontend.parser import parse, parse_file
 from tensorir.ir.attributes import DYN, Dense, SymbolRef, Typed
 from tensorir.ir.core import ISOLATED, Location, Operation, TirError, VerifyError
+from tensorir.ir.dialect import Dialect
 from tensorir.ir.printer import print_module
 from tensorir.ir.types import FunctionType, MemRefType, ScalarType, TensorType, Type, f32, f64, i64
 from tensorir.ir.verifier import verify
@@ -40,6 +41,9 @@ class _IsolatedOp(Operation):
     num_results = 0
     num_regions = 1
     traits = frozenset({ISOLATED})
+
+
+Dialect("testparser", "ops with regions, only for these tests")
 
 
 def _roundtrip(text: str) -> str:
@@ -406,7 +410,7 @@ ERRORS = [
     (_HEAD + "  %0 = tensor.constant\n}", 2, 3, "requires attribute 'value'"),
     (_HEAD + "  %0 = tensor.exp %x : tensor<4xfoo>\n}", 2, 33, "unknown element type 'foo'"),
     (_HEAD + "  %0 = tensor.exp %x : foo\n}", 2, 24, "unexpected 'foo'; expected a type such as f32 or tensor<4xf32>"),
-    (_HEAD + "  %0 = tensor.exp %x : tensor<4xf32\n}", 3, 1, "unexpected '}'; expected '>'"),
+    (_HEAD + "  %0 = tensor.exp %x : tensor<4xf32\n}", 3, 1, "unexpected '}'; expected ',' or '>'"),
     (_HEAD + "  %0 = tensor.exp %x # x\n}", 2, 22, "unexpected character '#'"),
     (_HEAD + "  %0 = tensor.exp %x %y\n}", 2, 22, "unexpected '%y'; expected ','"),
     (_HEAD + "  %0 = tensor.exp %x\n", 2, 21, "unexpected end of input; expected '}'"),
