@@ -10,7 +10,9 @@ result types left out where the op infers them, an explicit `module { ... }`.
 Parsing runs in two steps: lark (LALR, grammar.lark) turns the text into a tree,
 then `_IRBuilder` walks that tree top-down, keeping the SSA names in scopes,
 and builds each op through its class in OP_REGISTRY:
-`cls(operands, result_types_or_None, attributes, regions, loc)`.
+`cls(operands, result_types_or_None, attributes, regions, loc)`, and each `!dialect.name<params>`
+type through its class in TYPE_REGISTRY. The dialects are those that dialects/registry.py loads (or
+a test declares); a name whose prefix is none of them is an error that lists them.
 
 Every user error is a TirError whose message starts with `file:line:col:` and
 whose `detail` shows the source line with a caret under the column.
