@@ -124,9 +124,7 @@ def _derive(tcls: type[tensor.ElementwiseOp]) -> type[ScalarElementwiseOp]:
 
 
 def _elementwise_tensor_ops() -> list[type[tensor.ElementwiseOp]]:
-    from ..ir.core import OP_REGISTRY
-    return [c for n, c in sorted(OP_REGISTRY.items())
-            if n.startswith("tensor.") and issubclass(c, tensor.ElementwiseOp)]
+    return [c for c in tensor.DIALECT.ops if issubclass(c, tensor.ElementwiseOp)]
 
 
 for _tcls in _elementwise_tensor_ops():

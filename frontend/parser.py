@@ -683,6 +683,8 @@ class _IRBuilder:
             raise self.error(type_t, f"a dense literal needs a tensor type such as tensor<2xf32>, got {t}")
         if not t.is_static:
             raise self.error(type_t, f"a dense literal needs a static shape, got {t}")
+        if t.encoding is not None:
+            raise self.error(type_t, f"a dense literal needs a tensor type without an encoding, got {t}")
         value = self.dense_elem(elem_t, t.element)
         with np.errstate(all="ignore"):
             if not isinstance(value, list):  # a splat: every element has this value
