@@ -8,6 +8,7 @@ In text the module is implicit: a .tir file is a list of functions.
 from __future__ import annotations
 
 from ..ir.core import ISOLATED, Block, Operation, Region
+from ..ir.dialect import Dialect
 from ..ir.types import Type
 
 
@@ -46,3 +47,6 @@ def enclosing_module(op: Operation) -> ModuleOp | None:
     while cur is not None and not isinstance(cur, ModuleOp):
         cur = cur.parent_op
     return cur
+
+
+DIALECT = Dialect("builtin", "the module that holds functions")

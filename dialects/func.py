@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from ..ir.attributes import SymbolRef
 from ..ir.core import ISOLATED, TERMINATOR, AttrDef, Block, Location, Operation, Region
+from ..ir.dialect import Dialect
 from ..ir.types import FunctionType, MemRefType, TensorType, Type, compatible
 from .builtin import enclosing_module
 from .tensor_common import fmt_shape
@@ -184,3 +185,6 @@ class CallOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return interp.call(self.attributes["callee"].name, args)
+
+
+DIALECT = Dialect("func", "functions, returns and calls")

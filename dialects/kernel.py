@@ -31,6 +31,7 @@ import numpy as np
 
 from ..ir.attributes import SymbolRef
 from ..ir.core import TERMINATOR, AttrDef, Operation
+from ..ir.dialect import Dialect
 from ..ir.types import MemRefType, ScalarType, Type
 from .builtin import enclosing_module
 from .func import FuncOp
@@ -154,3 +155,6 @@ class ToHostOp(Operation):
         check_writable(self, dst)
         dst[...] = src
         return []
+
+
+DIALECT = Dialect("kernel", "target-neutral device code and the host plan that runs it")

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..ir.core import AttrDef, Operation, Value
+from ..ir.dialect import Dialect
 from ..ir.types import Dim, MemRefType, f32, f64
 from .mem import check_writable, memref_type
 from .tensor_common import fmt_shape, runtime_error
@@ -194,3 +195,6 @@ class GemmBatchOp(BlasOp):
         if beta != 0:
             value = value + beta * c
         return self.write(c, [a, b], value)
+
+
+DIALECT = Dialect("lib", "calls of tuned libraries (BLAS) on buffers")

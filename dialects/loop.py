@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..ir.core import TERMINATOR, Block, Operation, Region, Value
+from ..ir.dialect import Dialect
 from ..ir.types import Type, i1, index
 from .mem import check_index_operands
 
@@ -201,3 +202,6 @@ class YieldOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return []
+
+
+DIALECT = Dialect("loop", "normalized loops over index upper bounds")

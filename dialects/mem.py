@@ -32,6 +32,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from ..ir.attributes import DYN
 from ..ir.core import PURE, AttrDef, Operation, TirValueError, Value
+from ..ir.dialect import Dialect
 from ..ir.types import Dim, MemRefType, ScalarType, TensorType, Type, index
 from .generic_base import GenericBase
 from .tensor_common import fmt_shape, runtime_error
@@ -486,3 +487,6 @@ class GenericOp(GenericBase):
                 raise runtime_error(self, f"output buffer of shape {buf.shape} for a result of shape {res.shape}")
             np.copyto(buf, res)
         return []
+
+
+DIALECT = Dialect("mem", "buffers (memrefs), the memory level that bufferize produces")

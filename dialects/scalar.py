@@ -27,6 +27,7 @@ import numpy as np
 from ..ir.attributes import Typed
 from ..ir.builder import Builder
 from ..ir.core import COMMUTATIVE, CONSTANT_LIKE, PURE, TERMINATOR, AttrDef, Operation, Value
+from ..ir.dialect import Dialect
 from ..ir.types import ScalarType, Type, i1, i64, index
 from . import tensor
 from .tensor_common import result_dtype, runtime_error
@@ -123,9 +124,7 @@ def _derive(tcls: type[tensor.ElementwiseOp]) -> type[ScalarElementwiseOp]:
 
 
 def _elementwise_tensor_ops() -> list[type[tensor.ElementwiseOp]]:
-    from ..ir.core import OP_REGISTRY
-    return [c for n, c in sorted(OP_REGISTRY.items())
-            if n.startswith("tensor.") and issubclass(c, tensor.ElementwiseOp)]
+    return [c for c in tensor.DIALECT.ops if issubclass(c, tensor.ElementwiseOp)]
 
 
 for _tcls in _elementwise_tensor_ops():
@@ -167,3 +166,6 @@ class YieldOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return []
+
+
+DIALECT = Dialect("scalar", "arithmetic and math on scalar values")

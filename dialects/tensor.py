@@ -37,6 +37,7 @@ from ..ir.core import (
     TirValueError,
     Value,
 )
+from ..ir.dialect import Dialect
 from ..ir.rewriter import (
     PatternRewriter,
     RewritePattern,
@@ -1533,3 +1534,6 @@ class IndexOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return [interp.generic_indices[-1][self.attributes["dim"]]]
+
+
+DIALECT = Dialect("tensor", "value-semantics array ops (Theano's), the high level of the IR")

@@ -10,7 +10,9 @@ result types left out where the op infers them, an explicit `module { ... }`.
 Parsing runs in two steps: lark (LALR, grammar.lark) turns the text into a tree,
 then `_IRBuilder` walks that tree top-down, keeping the SSA names in scopes,
 and builds each op through its class in OP_REGISTRY:
-`cls(operands, result_types_or_None, attributes, regions, loc)`.
+`cls(operands, result_types_or_None, attributes, regions, loc)`, and each `!dialect.name<params>`
+type through its class in TYPE_REGISTRY. The dialects are those that dialects/registry.py loads (or
+a test declares); a name whose prefix is none of them is an error that lists them.
 
 Every user error is a TirError whose message starts with `file:line:col:` and
 whose `detail` shows the source line with a caret under the column.
@@ -19,7 +21,6 @@ whose `detail` shows the source line with a caret under the column.
 from __future__ import annotations
 
 import difflib
-import importlib
 import math
 import re
 from collections.abc import Sequence
@@ -33,32 +34,11 @@ from lark.lexer import PatternStr
 
 from ..dialects.builtin import ModuleOp
 from ..dialects.func import FuncOp
+from ..dialects.registry import load_dialects
 from ..ir.attributes import DYN, Attribute, Dense, SymbolRef, Typed
 from ..ir.core import ISOLATED, OP_REGISTRY, Block, Location, Operation, Region, TirError, Value
-from ..ir.types import FunctionType, MemRefType, ScalarType, TensorType, Type
-
-# ---------------------------------------------------------------- dialects
-
-# Every dialect module whose ops the parser should know; modules not written yet are skipped.
-DIALECTS: tuple[str, ...] = ("builtin", "func", "tensor", "scalar", "mem", "loop", "lib", "kernel")
-
-_dialects_loaded = False
-
-
-def load_dialects() -> None:
-    """Import every dialect module (declaring an op class registers it in OP_REGISTRY)."""
-    global _dialects_loaded
-    if _dialects_loaded:
-        return
-    for name in DIALECTS:
-        module = f"tensorir.dialects.{name}"
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name != module:  # the dialect exists but something it imports is missing
-                raise
-    _dialects_loaded = True
-
+from ..ir.dialect import DIALECTS, unknown_dialect
+from ..ir.types import TYPE_REGISTRY, FunctionType, MemRefType, ScalarType, TensorType, Type, TypeParam
 
 # ---------------------------------------------------------------- lark
 
@@ -111,7 +91,7 @@ def parse_file(path: str | Path) -> ModuleOp:
 
 # ---------------------------------------------------------------- syntax error wording
 
-_TYPE_START = {"SCALAR_TYPE", "TENSOR_TYPE", "TENSOR", "MEMREF"}
+_TYPE_START = {"SCALAR_TYPE", "TENSOR_TYPE", "TENSOR", "MEMREF", "DIALECT_TYPE"}
 _ATTR_START = {"DENSE", "NONE", "QMARK", "TRUE", "FALSE", "NAN", "INF", "NEG_INF"}
 
 # terminal -> (rank, words); lower ranks are listed first, at most _MAX_EXPECTED of them.
@@ -119,6 +99,7 @@ _TERMINAL_WORDS: dict[str, tuple[int, str]] = {
     "VALUE_ID": (1, "an SSA value such as %x"),
     "SHAPE": (1, "a shape and element type such as 4x?xf32"),
     "SYMBOL": (1, "a symbol such as @f"),
+    "ENCODING": (1, "a tensor encoding such as #csr"),
     "NUMBER": (2, "a number"),
     "TRUE": (2, "a number"), "FALSE": (2, "a number"), "NAN": (2, "a number"),
     "INF": (2, "a number"), "NEG_INF": (2, "a number"),
@@ -318,6 +299,8 @@ class _IRBuilder:
 
     def op_class(self, tok: Token) -> type[Operation]:
         name = self.string(tok) if tok.type == "STRING" else tok.value
+        if name.split(".", 1)[0] not in DIALECTS:
+            raise self.error(tok, unknown_dialect(name))
         cls = OP_REGISTRY.get(name)
         if cls is None:
             close = difflib.get_close_matches(name, list(OP_REGISTRY), n=3, cutoff=0.6)
@@ -535,8 +518,11 @@ class _IRBuilder:
             return ScalarType(tree.value)  # SCALAR_TYPE (the lexer only accepts known names)
         kind = tree.data
         if kind == "tensor_type":
-            shape, elem = self.shape(tree.children[0])
-            return TensorType(shape, elem)
+            shape_tok, encoding_tok = tree.children
+            shape, elem = self.shape(shape_tok)
+            return TensorType(shape, elem, encoding_tok.value[1:] if encoding_tok is not None else None)
+        if kind == "dialect_type":
+            return self.dialect_type(tree)
         if kind == "memref_type":
             shape_tok, strides_t = tree.children
             shape, elem = self.shape(shape_tok)
@@ -550,6 +536,35 @@ class _IRBuilder:
         ins_t, results_t = tree.children  # function_type
         ins = tuple(self.type(t) for t in ins_t.children) if ins_t is not None else ()
         return FunctionType(ins, tuple(self.func_results(results_t)))
+
+    def dialect_type(self, tree: Tree) -> Type:
+        """`!dialect.name<params>`, built and checked by the type's class."""
+        name_tok, params_t = tree.children
+        name = name_tok.value[1:]
+        if name.split(".", 1)[0] not in DIALECTS:
+            raise self.error(name_tok, unknown_dialect(name_tok.value))
+        cls = TYPE_REGISTRY.get(name)
+        if cls is None:
+            dialect = DIALECTS[name.split(".", 1)[0]]
+            known = ", ".join(t.syntax for t in dialect.types) or "none"
+            raise self.error(name_tok, f"unknown type '{name_tok.value}'; types of dialect '{dialect.name}': {known}")
+        params = self.type_params(params_t) if params_t is not None else ()
+        try:
+            return cls(params)
+        except ValueError as e:
+            raise self.error(name_tok, str(e)) from None
+
+    def type_params(self, tree: Tree) -> tuple[TypeParam, ...]:
+        return tuple(self.type_param(t) for t in tree.children)
+
+    def type_param(self, tree: Tree | Token) -> TypeParam:
+        if isinstance(tree, Token) and tree.type in ("NUMBER", "QMARK", "STRING"):
+            if tree.type == "QMARK":
+                return None
+            return self.string(tree) if tree.type == "STRING" else _scalar_literal(tree)
+        if isinstance(tree, Tree) and tree.data == "nested_params":
+            return self.type_params(tree.children[0])
+        return self.type(tree)
 
     def func_results(self, tree: Tree) -> list[Type]:
         """`-> t` or `-> (t, u)` or `-> ()`."""
@@ -668,6 +683,8 @@ class _IRBuilder:
             raise self.error(type_t, f"a dense literal needs a tensor type such as tensor<2xf32>, got {t}")
         if not t.is_static:
             raise self.error(type_t, f"a dense literal needs a static shape, got {t}")
+        if t.encoding is not None:
+            raise self.error(type_t, f"a dense literal needs a tensor type without an encoding, got {t}")
         value = self.dense_elem(elem_t, t.element)
         with np.errstate(all="ignore"):
             if not isinstance(value, list):  # a splat: every element has this value

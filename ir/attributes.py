@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .types import ScalarType, TensorType, Type, scalar
+from .types import ScalarType, TensorType, Type, quote, scalar
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def format_attribute(value: Attribute) -> str:
     if isinstance(value, float):
         return format_float(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return quote(value)
     if isinstance(value, tuple):
         return "[" + ", ".join(format_attribute(v) for v in value) + "]"
     if isinstance(value, dict):

@@ -6,14 +6,19 @@ reference interpreter and the type inference share numpy's promotion rules.
     f32                       ScalarType("f32")
     tensor<4x?xf32>           TensorType((4, None), f32)
     tensor<f32>               TensorType((), f32)          (0-d)
+    tensor<?x?xf32, #csr>     TensorType((None, None), f32, encoding="csr")
     memref<4x?xf32, strides=[?,1]>
     (tensor<?xf32>, f32) -> tensor<?xf32>
+    !random.state             a type a dialect declares (DialectType), by its `dialect.name`
+    !test.pair<f32, 3>        ... with parameters: integers, `?`, types, strings, nested `<...>`
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -109,10 +114,14 @@ def _dims(shape: tuple[Dim, ...]) -> str:
 
 @dataclass(frozen=True)
 class TensorType(Type):
-    """A value-semantics n-d array; `shape` entries are ints or None (dynamic)."""
+    """A value-semantics n-d array; `shape` entries are ints or None (dynamic).
+
+    `encoding` names a storage layout other than dense (`#csr` in `tensor<?x?xf32, #csr>`); None is dense.
+    Passes that do not declare that they handle encodings refuse such tensors (passes/pass_manager.py)."""
 
     shape: tuple[Dim, ...]
     element: ScalarType
+    encoding: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(self.shape))
@@ -133,17 +142,18 @@ class TensorType(Type):
         return all(d is not None for d in self.shape)
 
     def with_element(self, element: ScalarType) -> TensorType:
-        return TensorType(self.shape, element)
+        return dataclasses.replace(self, element=element)
 
     def with_shape(self, shape: tuple[Dim, ...]) -> TensorType:
-        return TensorType(tuple(shape), self.element)
+        return dataclasses.replace(self, shape=tuple(shape))
 
     def accepts(self, shape: tuple[int, ...]) -> bool:
         """Whether a concrete shape fits this type (dynamic dims match anything)."""
         return len(shape) == self.rank and all(d is None or d == s for d, s in zip(self.shape, shape))
 
     def __str__(self) -> str:
-        return f"tensor<{_dims(self.shape)}{self.element}>"
+        encoding = f", #{self.encoding}" if self.encoding is not None else ""
+        return f"tensor<{_dims(self.shape)}{self.element}{encoding}>"
 
 
 @dataclass(frozen=True)
@@ -187,6 +197,72 @@ class FunctionType(Type):
         return f"({ins}) -> ({outs})"
 
 
+# ---------------------------------------------------------------- dialect types
+
+# A parameter of a dialect type: an integer, None (`?`), a type, a string or a nested `<...>` list (a tuple).
+TypeParam = Any
+
+# `dialect.name` -> class; declaring a DialectType subclass with a `name` registers it (as ops register).
+TYPE_REGISTRY: dict[str, type[DialectType]] = {}
+
+
+def quote(text: str) -> str:
+    """A string as the text format writes it (`"a\\"b"`)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def format_param(p: TypeParam) -> str:
+    if p is None:
+        return "?"
+    if isinstance(p, str):
+        return quote(p)
+    if isinstance(p, tuple):
+        return "<" + ", ".join(map(format_param, p)) + ">"
+    return str(p)
+
+
+@dataclass(frozen=True)
+class DialectType(Type):
+    """A type declared by a dialect, written `!dialect.name` or `!dialect.name<params>`.
+
+    A subclass sets `name` (which registers it), `syntax` (what its parameters are, for error messages)
+    and, when it takes parameters, `verify`, which returns why `params` are wrong or None:
+
+        class PairType(DialectType):
+            name = "test.pair"
+            syntax = "!test.pair<element type, count>"
+
+            def verify(self) -> str | None:
+                ...
+    """
+
+    name: ClassVar[str] = ""
+    syntax: ClassVar[str] = ""  # defaults to `!name` (no parameters)
+    params: tuple[TypeParam, ...] = ()
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if "name" in cls.__dict__ and cls.name:
+            if cls.name in TYPE_REGISTRY and TYPE_REGISTRY[cls.name] is not cls:
+                raise TypeError(f"type !{cls.name} declared twice")
+            TYPE_REGISTRY[cls.name] = cls
+            if not cls.syntax:
+                cls.syntax = f"!{cls.name}"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", tuple(self.params))
+        problem = self.verify()
+        if problem is not None:
+            raise ValueError(f"invalid type {self}: {problem}; expected {self.syntax}")
+
+    def verify(self) -> str | None:
+        """Why the parameters are wrong, or None; by default a type takes none."""
+        return "it takes no parameters" if self.params else None
+
+    def __str__(self) -> str:
+        return f"!{self.name}" + (format_param(self.params) if self.params else "")
+
+
 def element_of(t: Type) -> ScalarType:
     """Element type of a tensor/memref, or the scalar itself."""
     if isinstance(t, (TensorType, MemRefType)):
@@ -217,5 +293,6 @@ def compatible(declared: Type, inferred: Type) -> bool:
     """Whether a declared type may stand for an inferred one (dims may be refined either way)."""
     if isinstance(declared, TensorType) and isinstance(inferred, TensorType):
         return (declared.element == inferred.element and declared.rank == inferred.rank
+                and declared.encoding == inferred.encoding
                 and all(join_dim(a, b) is not False for a, b in zip(declared.shape, inferred.shape)))
     return declared == inferred

@@ -117,6 +117,7 @@ def eliminate_common_subexpressions(root: Operation) -> bool:
 class CSEPass(Pass):
     name: ClassVar[str] = "cse"
     summary: ClassVar[str] = "merge identical pure ops"
+    handles_encodings: ClassVar[bool] = True  # it merges ops by name, operands and attributes alone
 
     def run(self, module: Operation) -> bool:
         return eliminate_common_subexpressions(module)

@@ -48,6 +48,7 @@ def eliminate_dead_code(root: Operation, max_sweeps: int = 100) -> bool:
 class DCEPass(Pass):
     name: ClassVar[str] = "dce"
     summary: ClassVar[str] = "remove pure ops whose results are unused"
+    handles_encodings: ClassVar[bool] = True  # it drops ops by their uses alone
 
     def run(self, module: Operation) -> bool:
         return eliminate_dead_code(module)

@@ -10,7 +10,8 @@ A pass is a dataclass whose fields are its options:
 and is written on a command line as `canonicalize{max-iterations=3,fold=false}` (option names
 in kebab- or snake-case, separated by commas or spaces; a bare `flag` means true).
 
-Passes never print. The PassManager runs them in order, verifies the IR after each one (on by
+Passes never print. The PassManager runs them in order, refuses a tensor with an encoding
+(`tensor<?x?xf32, #csr>`) before a pass that does not declare `handles_encodings`, verifies the IR after each one (on by
 default) and calls instrumentation hooks `before_pass(pass, module)` and
 `after_pass(pass, module, changed)`, which the tools use for printing, dumping and timing.
 """
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..ir.core import Operation, TirError, VerifyError
+from ..ir.types import TensorType
 from ..ir.verifier import verify
 from . import PASSES, PIPELINES
 
@@ -38,6 +40,7 @@ class Pass:
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    handles_encodings: ClassVar[bool] = False  # whether it treats tensors with an encoding (`#csr`) right
 
     def run(self, module: Operation) -> bool:
         raise NotImplementedError
@@ -255,6 +258,8 @@ class PassManager:
         """Run every pass; returns whether any changed the module."""
         changed_any = False
         for p in self.passes:
+            if not p.handles_encodings:
+                refuse_encodings(p, module)
             for inst in self.instrumentations:
                 inst.before_pass(p, module)
             changed = bool(p.run(module))
@@ -268,6 +273,16 @@ class PassManager:
                     raise TirError(f"{e.message} (the IR is invalid after pass '{p.spec()}')", e.loc,
                                    e.detail) from e
         return changed_any
+
+
+def refuse_encodings(pass_: Pass, module: Operation) -> None:
+    """A located TirError at the first op that defines a tensor with an encoding (a result or an argument of
+    a block of its regions): passes assume dense tensors unless they declare `handles_encodings`."""
+    for op in module.walk():
+        values = [*op.results, *(a for r in op.regions for b in r.blocks for a in b.args)]
+        for v in values:
+            if isinstance(v.type, TensorType) and v.type.encoding is not None:
+                raise TirError(f"tensor with encoding #{v.type.encoding} is not supported by {pass_.name}", op.loc)
 
 
 def run_pipeline(module: Operation, name_or_spec: str | Sequence[str], verify_each: bool = True,

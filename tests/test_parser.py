@@ -10,11 +10,25 @@ import numpy as np
 import pytest
 from tensorir.dialects.builtin import ModuleOp
 from tensorir.dialects.func import FuncOp
+from tensorir.dialects.random import StateType
 from tensorir.frontend.parser import parse, parse_file
 from tensorir.ir.attributes import DYN, Dense, SymbolRef, Typed
 from tensorir.ir.core import ISOLATED, Location, Operation, TirError, VerifyError
+from tensorir.ir.dialect import Dialect
 from tensorir.ir.printer import print_module
-from tensorir.ir.types import FunctionType, MemRefType, ScalarType, TensorType, Type, f32, f64, i64
+from tensorir.ir.types import (
+    DialectType,
+    FunctionType,
+    MemRefType,
+    ScalarType,
+    TensorType,
+    Type,
+    TypeParam,
+    compatible,
+    f32,
+    f64,
+    i64,
+)
 from tensorir.ir.verifier import verify
 
 # ---------------------------------------------------------------- test-only ops with regions
@@ -40,6 +54,9 @@ class _IsolatedOp(Operation):
     num_results = 0
     num_regions = 1
     traits = frozenset({ISOLATED})
+
+
+Dialect("testparser", "ops with regions, only for these tests")
 
 
 def _roundtrip(text: str) -> str:
@@ -406,7 +423,7 @@ ERRORS = [
     (_HEAD + "  %0 = tensor.constant\n}", 2, 3, "requires attribute 'value'"),
     (_HEAD + "  %0 = tensor.exp %x : tensor<4xfoo>\n}", 2, 33, "unknown element type 'foo'"),
     (_HEAD + "  %0 = tensor.exp %x : foo\n}", 2, 24, "unexpected 'foo'; expected a type such as f32 or tensor<4xf32>"),
-    (_HEAD + "  %0 = tensor.exp %x : tensor<4xf32\n}", 3, 1, "unexpected '}'; expected '>'"),
+    (_HEAD + "  %0 = tensor.exp %x : tensor<4xf32\n}", 3, 1, "unexpected '}'; expected ',' or '>'"),
     (_HEAD + "  %0 = tensor.exp %x # x\n}", 2, 22, "unexpected character '#'"),
     (_HEAD + "  %0 = tensor.exp %x %y\n}", 2, 22, "unexpected '%y'; expected ','"),
     (_HEAD + "  %0 = tensor.exp %x\n", 2, 21, "unexpected end of input; expected '}'"),
@@ -455,3 +472,126 @@ def test_no_raw_exception_escapes_on_damaged_text() -> None:
                 parse(damaged, "d.tir")
             except TirError as e:
                 assert str(e).startswith("d.tir:"), str(e)
+
+
+# ---------------------------------------------------------------- a test-only dialect: types and an op
+
+
+class PairType(DialectType):
+    """`!test.pair<f32, 3>`: an element type and a count."""
+
+    name = "test.pair"
+    syntax = "!test.pair<element type, count>"
+
+    def verify(self) -> str | None:
+        if len(self.params) != 2:
+            return f"it takes 2 parameters, got {len(self.params)}"
+        elem, count = self.params
+        if not isinstance(elem, ScalarType):
+            return f"its element type must be a scalar type, got {elem}"
+        if not isinstance(count, int) or count < 0:
+            return f"its count must be an integer >= 0, got {count!r}"
+        return None
+
+
+class BagType(DialectType):
+    """`!test.bag<...>`: any parameters (shows what the generic form reads)."""
+
+    name = "test.bag"
+
+    def verify(self) -> str | None:
+        return None
+
+
+class _FirstOp(Operation):
+    """`%e = test.first %p`: the element type of a pair."""
+
+    name = "test.first"
+    operands_def = ("pair",)
+
+    def infer_types(self) -> list[Type]:
+        t = self.operands[0].type
+        if not isinstance(t, PairType):
+            raise self.error(f"operand must be a !test.pair, got {t}")
+        return [t.params[0]]
+
+
+@pytest.fixture
+def test_dialect() -> Any:
+    """The `test` dialect, registered for one test: without it the parser does not know `test.` names."""
+    dialect = Dialect("test", "a type and an op declared by tests/test_parser.py")
+    yield dialect
+    dialect.unregister()
+
+
+_PAIR = """func.func @f(%p: !test.pair<f32, 3>) -> f32 {
+  %e = test.first %p : f32
+  func.return %e : f32
+}
+"""
+
+
+def test_dialect_type_round_trips_and_types_the_op(test_dialect: Dialect) -> None:
+    assert _roundtrip(_PAIR) == _PAIR
+    func = parse(_PAIR).functions[0]
+    pair = func.body.args[0].type
+    assert pair == PairType((f32, 3)) and hash(pair) == hash(PairType((f32, 3))) and pair != PairType((f64, 3))
+    first = func.body.ops[0]
+    assert isinstance(first, _FirstOp) and first.result.type == f32
+    verify(parse(_PAIR))
+    # its ops are every op class under `test.` (tests/test_passes.py declares some too)
+    assert _FirstOp in test_dialect.ops and all(c.name.startswith("test.") for c in test_dialect.ops)
+    assert test_dialect.types == [BagType, PairType]
+
+
+def test_dialect_type_params_of_every_kind(test_dialect: Dialect) -> None:
+    text = 'func.func @f(%b: !test.bag<-2, ?, "a \\"q\\"", tensor<2x?xf32, #csr>, <f64, <!random.state>>, 1.5>) {\n'
+    text += "  func.return\n}\n"
+    want: tuple[TypeParam, ...] = (-2, None, 'a "q"', TensorType((2, None), f32, "csr"), (f64, (StateType(),)), 1.5)
+    assert parse(text).functions[0].body.args[0].type == BagType(want)
+    assert _roundtrip(text) == text
+
+
+@pytest.mark.parametrize(("text", "line", "col", "words"), [
+    ("func.func @f(%p: !test.pair<f32, \"x\">) {\n  func.return\n}", 1, 18,
+     'invalid type !test.pair<f32, "x">: its count must be an integer >= 0, got \'x\'; '
+     "expected !test.pair<element type, count>"),
+    ("func.func @f(%p: !test.pair<3>) {\n  func.return\n}", 1, 18,
+     "invalid type !test.pair<3>: it takes 2 parameters, got 1; expected !test.pair<element type, count>"),
+    ("func.func @f(%p: !test.pear<f32, 3>) {\n  func.return\n}", 1, 18,
+     "unknown type '!test.pear'; types of dialect 'test': !test.bag, !test.pair<element type, count>"),
+    ("func.func @f(%x: f32) -> f32 {\n  %e = test.first %x\n  func.return %e : f32\n}", 2, 3,
+     "'test.first' op operand must be a !test.pair, got f32"),
+])
+def test_dialect_type_errors_are_located(test_dialect: Dialect, text: str, line: int, col: int, words: str) -> None:
+    with pytest.raises(TirError) as info:
+        parse(text, "bad.tir")
+    first = str(info.value).split("\n")[0]
+    assert first == f"bad.tir:{line}:{col}: {words}"
+    assert info.value.detail.split("\n")[1] == " " * (col - 1) + "^"
+
+
+def test_unregistered_dialect_is_unknown() -> None:
+    for text, col, name in [(_PAIR, 18, "!test.pair"), ("%e = test.first %p", 6, "test.first")]:
+        with pytest.raises(TirError) as info:
+            parse(text, "bad.tir")
+        first = str(info.value).split("\n")[0]
+        assert first.startswith(f"bad.tir:1:{col}: unknown dialect 'test' in '{name}'; known dialects: builtin, ")
+        assert "random" in first and "tensor" in first and "test," not in first
+
+
+def test_tensor_encoding_is_part_of_the_type() -> None:
+    dense, csr = TensorType((None, 4), f32), TensorType((None, 4), f32, "csr")
+    assert dense.encoding is None and str(dense) == "tensor<?x4xf32>" and str(csr) == "tensor<?x4xf32, #csr>"
+    assert csr != dense and csr != TensorType((None, 4), f32, "csc")
+    assert hash(csr) == hash(TensorType((None, 4), f32, "csr"))
+    assert csr.with_shape((3, 4)) == TensorType((3, 4), f32, "csr") and csr.with_element(f64).encoding == "csr"
+    assert compatible(csr, TensorType((3, 4), f32, "csr")) and not compatible(csr, dense)
+    func = parse("func.func @f(%x: tensor<?x4xf32, #csr>) {\n  func.return\n}").functions[0]
+    assert func.body.args[0].type == csr
+
+
+def test_random_state_type() -> None:
+    text = "func.func @f(%s: !random.state) -> !random.state {\n  func.return %s : !random.state\n}\n"
+    assert parse(text).functions[0].body.args[0].type == StateType()
+    assert _roundtrip(text) == text

@@ -28,6 +28,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from ..dialects.registry import DIALECT_MODULES
 from ..frontend.parser import read_source
 from ..ir.core import Operation, TirError
 from ..ir.printer import print_module
@@ -265,6 +266,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
                "pipelines (--pipeline NAME):"]
     listing += [textwrap.fill(", ".join(v), 78, initial_indent=f"  {k:<{width}}", subsequent_indent=" " * (width + 2))
                 for k, v in sorted(PIPELINES.items())]
+    listing += ["dialects:", "  " + ", ".join(DIALECT_MODULES)]
     ap = argparse.ArgumentParser(prog="tir-opt", description="Run passes on .tir files and show the IR.",
                                  epilog="\n".join(listing), formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="*", default=["-"], help="input .tir files ('-' = stdin)")
