@@ -257,9 +257,12 @@ class PassManager:
     def run(self, module: Operation) -> bool:
         """Run every pass; returns whether any changed the module."""
         changed_any = False
+        dense = False  # known to hold no encoded tensor: checked once, until a pass that handles them runs
         for p in self.passes:
-            if not p.handles_encodings:
+            if not p.handles_encodings and not dense:
                 refuse_encodings(p, module)
+                dense = True
+            dense &= not p.handles_encodings  # a pass that handles encodings may also introduce them
             for inst in self.instrumentations:
                 inst.before_pass(p, module)
             changed = bool(p.run(module))
