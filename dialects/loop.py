@@ -33,7 +33,7 @@ from ..ir.core import TERMINATOR, Block, Operation, Region, Value
 from ..ir.types import Type, i1, index
 from .mem import check_index_operands
 
-__all__ = ["ForOp", "ParallelOp", "IfOp", "YieldOp", "ops_defining"]
+__all__ = ["ForOp", "ParallelOp", "IfOp", "YieldOp", "host_blocks", "ops_defining"]
 
 
 def ops_defining(block: Block, v: Value) -> list[Operation]:
@@ -44,6 +44,19 @@ def ops_defining(block: Block, v: Value) -> list[Operation]:
             out.append(o)
             need.update(o.operands)
     return out[::-1]
+
+
+def host_blocks(block: Block) -> list[Block]:
+    """`block` (a function body) and the blocks of the host control flow in it (`loop.if` regions, at any
+    depth of ifs, not inside loops): the blocks whose loop nests are kernels and whose other ops the host
+    runs (fuse-loops, parallelize and outline-kernels work on each)."""
+    out = [block]
+    for op in block.ops:
+        if isinstance(op, IfOp):
+            for region in op.regions:
+                for inner in region.blocks:
+                    out += host_blocks(inner)
+    return out
 
 
 def _types(values: list[Value] | list[Any]) -> str:
