@@ -46,7 +46,6 @@ from ..passes.tied import tied_buffers, top_index
 from ..runtime import mathlib
 from ..runtime.ccompiler import HOST_MARK, KERNEL_MARK
 from .cstyle import (
-    contiguous_strides as _contiguous,
     MATH_FUNCS,
     CStyleRenderer,
     MemRef,
@@ -58,6 +57,7 @@ from .cstyle import (
     _simd_reductions,
     _written_args,
     c_string,
+    contiguous_strides,
 )
 
 __all__ = ["CRenderer", "render_c"]
@@ -660,9 +660,9 @@ class CRenderer(CStyleRenderer):
         if k is not None:
             tied = self.tied.get(res)
             self.alloc_result(name, k, shape, tied.index if isinstance(tied, BlockArgument) else -1)
-            self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "result")
+            self.memrefs[res] = MemRef(name, shape, contiguous_strides(shape), t.element, res, "result")
             return
-        self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "alloc")
+        self.memrefs[res] = MemRef(name, shape, contiguous_strides(shape), t.element, res, "alloc")
         if res in self.aliasable:
             self.emit(f"{ctype}* {name};  /* the copied argument itself when it is laid out as the copy */")
             return
@@ -871,7 +871,7 @@ class CRenderer(CStyleRenderer):
         src = self.memref(v)
         name = self.fresh(f"ret{k}")
         self.alloc_result(name, k, src.shape)
-        dst = MemRef(name, src.shape, _contiguous(src.shape), src.element, name, "result")
+        dst = MemRef(name, src.shape, contiguous_strides(src.shape), src.element, name, "result")
         self._copy(src, dst)
 
     def _copy(self, src: MemRef, dst: MemRef, loc: Location | None = None) -> None:

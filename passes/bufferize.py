@@ -194,8 +194,9 @@ class FunctionBufferizer:
 
     def _own_results(self, op: Operation, types: Sequence[Type | None]) -> None:
         """The terminator `op` (func.return, tensor.yield) returns buffers of this block's own: fresh contiguous
-        allocations (of the buffer types of `types` where given: a yield's) (a copy of a value that is an argument, a view, a constant, an alloc of
-        another block, of another type or returned twice); a tensor.yield becomes a loop.yield of them."""
+        allocations, of the buffer types of `types` where given (a yield's): a copy of a value that is an
+        argument, a view, a constant, an alloc of another block, of another type or returned twice. A
+        tensor.yield becomes a loop.yield of them."""
         seen: set[Value] = set()
         for k, v in enumerate(list(op.operands)):
             if not isinstance(v.type, TensorType):
