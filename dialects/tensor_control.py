@@ -16,11 +16,12 @@ may differ there at run time). `bufferize` converts each region with the functio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..ir.core import TERMINATOR, Operation
+from ..ir.core import TERMINATOR, Block, Location, Operation, Region, Value
 from ..ir.types import TensorType, Type, i1
 from .tensor_common import tensor_type
 
@@ -45,6 +46,31 @@ class IfOp(Operation):
     operands_def = ("cond",)
     num_results = None
     num_regions = 2
+
+    @classmethod
+    def from_operands(cls, operands: Sequence[Value], loc: Location | None = None) -> IfOp:
+        """The op the Python API's graph node holds (`tensorir.ifelse`): operands are the condition, then the
+        values the then branch yields, then as many the else branch yields (each region is just its yield
+        until `sink_operands` moves into it what only it needs)."""
+        n = (len(operands) - 1) // 2
+        regions = [Region([Block()]) for _ in range(2)]
+        for region, values in zip(regions, (operands[1:1 + n], operands[1 + n:])):
+            region.block.append(YieldOp.build(*values, loc=loc))
+        return cls([operands[0]], None, {}, regions, loc)
+
+    def sink_operands(self) -> None:
+        """Moves into a branch every op before this one (in its block) whose results only that branch uses, so
+        that it runs only when the branch is taken (what makes ifelse lazy); values needed after the if or by
+        both branches stay before it. A `tensor.grad` stays where it is (autodiff expands it there)."""
+        block = self.parent
+        assert block is not None
+        for op in reversed(block.ops[:block.index(self)]):
+            if op.regions or op.has_trait(TERMINATOR) or op.name == "tensor.grad" or not op.results:
+                continue
+            users = {_branch_of(u.op, self) for r in op.results for u in r.uses}
+            if len(users) == 1 and (region := users.pop()) is not None:
+                block.remove(op)
+                region.block.insert(0, op)
 
     def yields(self) -> list[Operation]:
         """The terminators of the then and else regions."""
@@ -78,6 +104,16 @@ class IfOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return interp.run_region(self.regions[0 if bool(np.asarray(args[0])) else 1], [])
+
+
+def _branch_of(user: Operation, op: IfOp) -> Region | None:
+    """The region of `op` that `user` is nested in, else None."""
+    while user is not None and user.parent is not None:
+        region = user.parent.parent
+        if region is not None and region.parent is op:
+            return region
+        user = user.parent_op  # type: ignore[assignment]
+    return None
 
 
 class YieldOp(Operation):
