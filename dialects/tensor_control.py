@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from ..ir.builder import Builder
 from ..ir.core import TERMINATOR, Block, Location, Operation, Region, Value
 from ..ir.types import TensorType, Type, i1
 from .tensor_common import tensor_type
+from .tensor_grad import Grads, accumulate, backprop, floating, inputs_of, zeros_like
 
 __all__ = ["IfOp", "YieldOp"]
 
@@ -71,6 +73,35 @@ class IfOp(Operation):
             if len(users) == 1 and (region := users.pop()) is not None:
                 block.remove(op)
                 region.block.insert(0, op)
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        """An if whose branches are the branches' vjps: each recomputes its branch (the forward values inside
+        the branch are not visible outside it), then runs reverse mode from its yields to the floating values
+        it reads from outside (`inputs_of`), yielding their cotangents (zeros where it does not read one)."""
+        inputs = inputs_of(self)
+        wrt = [v for v in inputs[1:] if floating(v)]
+        blocks = []
+        for region in self.regions:
+            block = Block()
+            bb = Builder.at_end(block, self.loc)
+            mapping: dict[Value, Value] = {}
+            for op in region.block.ops[:-1]:
+                bb.insert(op.clone(mapping))
+            live, tape = set(wrt), []
+            for op in block.ops:
+                if op.differentiable and any(v in live for v in inputs_of(op)):
+                    live.update(r for r in op.results if floating(r))
+                    tape.append(op)
+            adjoints: dict[Value, Value] = {}
+            for y, g in zip(region.block.terminator.operands, out_grads):  # type: ignore[union-attr]
+                if mapping.get(y, y) in live:
+                    accumulate(bb, adjoints, mapping.get(y, y), g)
+            backprop(bb, tape[::-1], adjoints, live)
+            bb.create(YieldOp, *[adjoints[v] if v in adjoints else zeros_like(bb, v) for v in wrt])
+            blocks.append(block)
+        grads = b.insert(IfOp([self.operands[0]], None, {}, [Region([blk]) for blk in blocks], self.loc)).results
+        it = iter(grads)
+        return [None, *(next(it) if floating(v) else None for v in inputs[1:])]
 
     def yields(self) -> list[Operation]:
         """The terminators of the then and else regions."""
