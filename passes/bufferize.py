@@ -145,6 +145,7 @@ class FunctionBufferizer:
             self.op, self.pos = op, k
             self.b = Builder.before(op)
             if op is block.terminator and op.name in TERMINATORS:
+                # a yield's types: the results of the op that now holds its region (a loop.if's buffer types)
                 self._own_results(op, [None] * len(op.operands) if block is self.fn.body else
                                   [r.type for r in op.parent_op.results])
                 continue
@@ -192,9 +193,9 @@ class FunctionBufferizer:
         if kind is not None:
             self.kind[root] = kind
 
-    def _own_results(self, op: Operation, types: Sequence[Type | None]) -> None:
+    def _own_results(self, op: Operation, types: Sequence[MemRefType | None]) -> None:
         """The terminator `op` (func.return, tensor.yield) returns buffers of this block's own: fresh contiguous
-        allocations, of the buffer types of `types` where given (a yield's): a copy of a value that is an
+        allocations, of `types` where given (a yield's): a copy of a value that is an
         argument, a view, a constant, an alloc of another block, of another type or returned twice. A
         tensor.yield becomes a loop.yield of them."""
         seen: set[Value] = set()
@@ -203,11 +204,9 @@ class FunctionBufferizer:
                 continue
             b = self.get(v)
             r = self.root[b]
-            t = types[k]
-            want = memref_of(t) if isinstance(t, TensorType) else b.type
+            want = types[k] or b.type
             if not self._owns(r) or b is not r or r in seen or b.type != want:
-                shape = [s if isinstance(s, int) or want.shape[d] is not None else self.ix(s)
-                         for d, s in enumerate(self.shape(b))]
+                shape = [self.ix(s) if want.shape[d] is None else s for d, s in enumerate(self.shape(b))]
                 fresh = self.alloc(shape, b.type.element)
                 self.b.create(M.CopyOp, b, fresh)
                 b = fresh
