@@ -68,6 +68,7 @@ from .tensor_common import (
     static_value,
     tensor_type,
 )
+from .tensor_control import IfOp, YieldOp  # noqa: F401  (registered with the other tensor ops)
 from .tensor_grad import (
     Grads,
     Sym,
@@ -83,7 +84,6 @@ from .tensor_grad import (
     unbroadcast,
     zeros_like,
 )
-from .tensor_control import IfOp, YieldOp  # noqa: F401  (registered with the other tensor ops)
 from .tensor_shape import *  # noqa: F403  (re-export: every tensor op is registered by importing this module)
 from .tensor_shape import __all__ as _shape_ops
 

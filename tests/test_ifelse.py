@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from tensorir.backends.c import render_c
 from tensorir.frontend.parser import parse
 from tensorir.passes import PIPELINES, run_pipeline
