@@ -67,7 +67,7 @@ class IfOp(Operation):
         block = self.parent
         assert block is not None
         for op in reversed(block.ops[:block.index(self)]):
-            if op.regions or op.has_trait(TERMINATOR) or op.name == "tensor.grad" or not op.results:
+            if op.has_trait(TERMINATOR) or op.name == "tensor.grad" or not op.results:
                 continue
             users = {_branch_of(u.op, self) for r in op.results for u in r.uses}
             if len(users) == 1 and (region := users.pop()) is not None:

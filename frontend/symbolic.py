@@ -397,6 +397,7 @@ def lower(block: Block, inputs: dict[Variable, Value], outputs: Sequence[Variabl
     givens = givens or {}
     env: dict[Variable, Value] = dict(inputs)
     done_nodes: dict[int, list[Value]] = {}
+    with_regions: list[Operation] = []
 
     def resolve(v: Variable) -> Variable:
         seen = 0
@@ -440,7 +441,7 @@ def lower(block: Block, inputs: dict[Variable, Value], outputs: Sequence[Variabl
             raise _at(e, node.loc) from None
         block.append(op)
         if op.regions:
-            op.sink_operands()  # type: ignore[attr-defined]
+            with_regions.append(op)
         for out_var, res in zip(node.outputs, op.results):
             if out_var.name:
                 res.name_hint = out_var.name
@@ -448,6 +449,10 @@ def lower(block: Block, inputs: dict[Variable, Value], outputs: Sequence[Variabl
                 raise TirError(f"'{node.op}' op lowered to {res.type} but was built as {out_var.type}", node.loc)
         done_nodes[id(node)] = list(op.results)
         env[v] = op.results[v.index]
+    # Once every user is there, each op with regions (tensor.if) moves into them what only they need, the
+    # last first (an if only a later if's branch uses moves into it, with what it alone needs).
+    for op in reversed(with_regions):
+        op.sink_operands()  # type: ignore[attr-defined]
     return [env[resolve(o)] for o in outputs]
 
 

@@ -146,8 +146,8 @@ def _api_inputs() -> tuple[Any, Any, Any]:
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_ifelse_one_value_and_lists(target: str) -> None:
-    """Both branches against numpy: one value whose length differs between the branches, and lists of
-    values (a value both branches use, x * 2, is computed once before the if)."""
+    """Both branches against numpy: one value whose length differs between the branches, lists of values (a
+    value both branches use, x * 2, is computed once before the if), an if in a branch of another."""
     import tensorir
     from tensorir import tensor as T
 
@@ -155,12 +155,17 @@ def test_ifelse_one_value_and_lists(target: str) -> None:
     shared_value = x * 2
     one = tensorir.ifelse(c, T.exp(x) + shared_value, shared_value[1:])
     many = tensorir.ifelse(c, [T.dot(m, x), m.sum()], [shared_value - 1, T.max(m)])
-    f = tensorir.function([c, x, m], [one, *many], target=target)
+    after = T.exp(m).sum()  # used by the inner if's branch and after the outer if: stays outside both
+    nested = tensorir.ifelse(c, tensorir.ifelse(x.sum() > 0, after * 2, after), T.min(m)) + after
+    f = tensorir.function([c, x, m], [one, *many, nested], target=target)
     xs = np.linspace(-1, 1, 4)
     ms = np.arange(12.0).reshape(3, 4) / 10
     for cond in (True, False):
         got = f(np.bool_(cond), xs, ms)
-        want = [np.exp(xs) + xs * 2, ms @ xs, ms.sum()] if cond else [(xs * 2)[1:], xs * 2 - 1, ms.max()]
+        after = np.exp(ms).sum()
+        inner = after * 2 if xs.sum() > 0 else after
+        want = [np.exp(xs) + xs * 2, ms @ xs, ms.sum(), inner + after] if cond else \
+            [(xs * 2)[1:], xs * 2 - 1, ms.max(), ms.min() + after]
         check([np.asarray(g) for g in got], [np.asarray(w) for w in want], f"{target} cond={cond}")
 
 
