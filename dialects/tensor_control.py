@@ -154,6 +154,7 @@ class YieldOp(Operation):
     operands_def = ("values*",)
     num_results = 0
     traits = frozenset({TERMINATOR})
+    differentiable = False  # the gradient is its tensor.if's
 
     def verify_(self) -> None:
         parent = self.parent_op
