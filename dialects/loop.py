@@ -16,7 +16,9 @@
 `loop.for` runs its iterations in order and threads values through them (iter args);
 `loop.parallel`'s iterations are independent (OpenMP threads, a CUDA grid, an OpenCL
 NDRange) and it has no results: it communicates through buffers only. `loop.if` picks
-one of two regions (tails of tiled loops, bound guards of GPU threads).
+one of two regions (tails of tiled loops, bound guards of GPU threads); in a function body
+it is host control flow (bufferize's `tensor.if`: its branches yield the allocations that are
+its memref results, and the loop nests in them become kernels, see `host_blocks`).
 
 Non-normalized loops are written with index arithmetic on the induction variable
 (`%k = scalar.add %i, %lo : index`), so every backend sees one loop shape.
