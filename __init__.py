@@ -24,6 +24,7 @@ from tensorir.frontend import tensor_api as tensor
 from tensorir.frontend.function import Function, In, function
 from tensorir.frontend.shared import SharedVariable, shared
 from tensorir.frontend.symbolic import Constant, Variable
+from tensorir.frontend.tensor_api import ifelse
 from tensorir.frontend.unsupported import missing_attribute as _missing_attribute
 from tensorir.gradient import Lop, Rop, grad, hessian, jacobian
 from tensorir.ir.core import DisconnectedInputError, NotSupportedError, TirError, TirTypeError, TirValueError
@@ -35,7 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "Rop", "SharedVariable",
            "TirError", "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "hessian",
-           "jacobian", "shared", "tensor"]
+           "ifelse", "jacobian", "shared", "tensor"]
 
 
 def __getattr__(name: str) -> _Any:

@@ -40,7 +40,7 @@ from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects import scalar as S
 from ..ir.attributes import DYN
-from ..ir.core import BlockArgument, Location, Operation, OpResult, TirError, Value
+from ..ir.core import Block, BlockArgument, Location, Operation, OpResult, TirError, Value
 from ..ir.types import MemRefType, ScalarType, f32, scalar
 from ..passes.tied import tied_buffers, top_index
 from ..runtime import mathlib
@@ -57,6 +57,7 @@ from .cstyle import (
     _simd_reductions,
     _written_args,
     c_string,
+    contiguous_strides,
 )
 
 __all__ = ["CRenderer", "render_c"]
@@ -659,9 +660,9 @@ class CRenderer(CStyleRenderer):
         if k is not None:
             tied = self.tied.get(res)
             self.alloc_result(name, k, shape, tied.index if isinstance(tied, BlockArgument) else -1)
-            self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "result")
+            self.memrefs[res] = MemRef(name, shape, contiguous_strides(shape), t.element, res, "result")
             return
-        self.memrefs[res] = MemRef(name, shape, _contiguous(shape), t.element, res, "alloc")
+        self.memrefs[res] = MemRef(name, shape, contiguous_strides(shape), t.element, res, "alloc")
         if res in self.aliasable:
             self.emit(f"{ctype}* {name};  /* the copied argument itself when it is laid out as the copy */")
             return
@@ -709,6 +710,9 @@ class CRenderer(CStyleRenderer):
         self.emit(f"tir_buf* {buf} = {call}{len(shape)}, {shp});")
         self.emit(f"if (!{buf}) return -1;")
         self.emit(f"{ctype}* {name} = ({ctype}*){buf}->data;")
+
+    def if_result_kind(self, res: Value) -> str:
+        return "result" if res in self.result_of else "alloc"
 
     def render_dealloc(self, op: Operation) -> None:
         m = self.memref(op.operands[0])
@@ -782,9 +786,8 @@ class CRenderer(CStyleRenderer):
             raise TirError(f"@{fn.sym_name} must end with func.return", fn.loc)
         self.result_of = {}
         for k, v in enumerate(ret.operands):
-            if isinstance(v, OpResult) and isinstance(v.op, M.AllocOp) and v not in self.result_of \
-                    and v.op.parent is fn.body:
-                self.result_of[v] = k
+            if v not in self.result_of and (arrays := _result_arrays(v, fn.body)) is not None:
+                self.result_of.update((a, k) for a in arrays)
         self.tied = tied_buffers(fn)
         self.aliasable = _aliasable_copies(fn, self.kernel_written)
         self.aliased = {}
@@ -868,7 +871,7 @@ class CRenderer(CStyleRenderer):
         src = self.memref(v)
         name = self.fresh(f"ret{k}")
         self.alloc_result(name, k, src.shape)
-        dst = MemRef(name, src.shape, _contiguous(src.shape), src.element, name, "result")
+        dst = MemRef(name, src.shape, contiguous_strides(src.shape), src.element, name, "result")
         self._copy(src, dst)
 
     def _copy(self, src: MemRef, dst: MemRef, loc: Location | None = None) -> None:
@@ -996,13 +999,24 @@ def _transposed_along(walked: list[str | None], k: int) -> str | None:
     return " && ".join(conds) or "1"
 
 
-def _contiguous(shape: list[str]) -> list[str]:
-    out: list[str] = []
-    acc = "1"
-    for d in reversed(shape):
-        out.append(acc)
-        acc = _mul(acc, d)
-    return list(reversed(out))
+def _result_arrays(v: Value, block: Block) -> list[Value] | None:
+    """The buffers that are a returned value's numpy array: its own mem.alloc in `block`; for a loop.if
+    result, the if's and each branch's yielded one (at any depth of ifs): whichever branch runs allocates
+    the result array. None where one is not an allocation of its own (the result is then a copy)."""
+    if not isinstance(v, OpResult) or v.op.parent is not block:
+        return None
+    if isinstance(v.op, M.AllocOp):
+        return [v]
+    if not isinstance(v.op, LP.IfOp):
+        return None
+    out: list[Value] = [v]
+    for region in v.op.regions:
+        term = region.block.terminator
+        inner = _result_arrays(term.operands[v.index], region.block) if term is not None else None
+        if inner is None:
+            return None
+        out += inner
+    return out
 
 
 def _param_row(name: str, t: object) -> str:

@@ -100,6 +100,16 @@ def _paren(e: str) -> str:
     return e if re.fullmatch(r"[\w.\[\]]+", e) else f"({e})"
 
 
+def contiguous_strides(shape: list[str]) -> list[str]:
+    """The C expressions of the strides of a row-major array of `shape`."""
+    out: list[str] = []
+    acc = "1"
+    for d in reversed(shape):
+        out.append(acc)
+        acc = _mul(acc, d)
+    return list(reversed(out))
+
+
 @dataclass
 class MemRef:
     """A memref value in C: `data` (a pointer expression of the element type) and a C expression per size
@@ -978,11 +988,24 @@ class CStyleRenderer:
                 and self._innermost(op) and self.simd_pragma([("add", "_", t)]) is not None)
 
     def render_if(self, op: Operation) -> None:
-        outs = []
+        """`if (c) {...} else {...}` assigning the results, declared before it: a scalar, or a memref's data
+        pointer and `?` sizes (a host if whose branches yield allocations: bufferize's `tensor.if`)."""
+        outs: list[str] = []
         for res in op.results:
-            name = self.fresh(res.name_hint, "r")
-            self.emit(f"{self.type_name(res.type)} {name};")  # type: ignore[arg-type]
+            name = self.fresh(res.name_hint, "r" if isinstance(res.type, ScalarType) else "buf")
             outs.append(name)
+            t = res.type
+            if isinstance(t, ScalarType):
+                self.emit(f"{self.type_name(t)} {name};")
+                continue
+            assert isinstance(t, MemRefType)
+            self.emit(f"{self.type_name(t.element)}* {name};")
+            shape = [str(d) if d is not None else self.fresh(f"{name}_n{k}") for k, d in enumerate(t.shape)]
+            for d, size in zip(t.shape, shape):
+                if d is None:
+                    self.emit(f"int64_t {size};")
+            self.memrefs[res] = MemRef(name, shape, contiguous_strides(shape), t.element, res,
+                                       self.if_result_kind(res))
         for k, region in enumerate(op.regions):
             block = region.block
             self.emit(f"if ({self.value(op.operands[0])}) {{" if k == 0 else "} else {")
@@ -990,13 +1013,26 @@ class CStyleRenderer:
             self.render_block(block)
             y = block.terminator
             assert y is not None
-            for name, v in zip(outs, y.operands):
-                self.emit(f"{name} = {self.value(v)};")
+            for res, name, v in zip(op.results, outs, y.operands):
+                if not isinstance(res.type, MemRefType):
+                    self.emit(f"{name} = {self.value(v)};")
+                    continue
+                m, src = self.memrefs[res], self.memref(v)
+                self.emit(f"{name} = {src.data};")
+                for size, given in zip(m.shape, src.shape):
+                    if size != given:
+                        self.emit(f"{size} = {given};")
             self.close_pending(self._pending_close)
             self.depth -= 1
         self.emit("}")
         for res, name in zip(op.results, outs):
-            self.names[res] = name
+            if isinstance(res.type, ScalarType):
+                self.names[res] = name
+
+    def if_result_kind(self, res: Value) -> str:
+        """The kind of a memref result of a host if: an allocation of its own (the C target's returned
+        results are the arrays each branch allocates)."""
+        return "alloc"
 
     # ---- kernels
     def kernel_params(self, fn: K.KernelFuncOp, restrict_ok: list[bool], written: list[bool]) -> list[str]:

@@ -16,7 +16,9 @@
 `loop.for` runs its iterations in order and threads values through them (iter args);
 `loop.parallel`'s iterations are independent (OpenMP threads, a CUDA grid, an OpenCL
 NDRange) and it has no results: it communicates through buffers only. `loop.if` picks
-one of two regions (tails of tiled loops, bound guards of GPU threads).
+one of two regions (tails of tiled loops, bound guards of GPU threads); in a function body
+it is host control flow (bufferize's `tensor.if`: its branches yield the allocations that are
+its memref results, and the loop nests in them become kernels, see `host_blocks`).
 
 Non-normalized loops are written with index arithmetic on the induction variable
 (`%k = scalar.add %i, %lo : index`), so every backend sees one loop shape.
@@ -34,7 +36,7 @@ from ..ir.dialect import Dialect
 from ..ir.types import Type, i1, index
 from .mem import check_index_operands
 
-__all__ = ["ForOp", "ParallelOp", "IfOp", "YieldOp", "ops_defining"]
+__all__ = ["ForOp", "ParallelOp", "IfOp", "YieldOp", "host_blocks", "ops_defining"]
 
 
 def ops_defining(block: Block, v: Value) -> list[Operation]:
@@ -45,6 +47,19 @@ def ops_defining(block: Block, v: Value) -> list[Operation]:
             out.append(o)
             need.update(o.operands)
     return out[::-1]
+
+
+def host_blocks(block: Block) -> list[Block]:
+    """`block` (a function body) and the blocks of the host control flow in it (`loop.if` regions, at any
+    depth of ifs, not inside loops): the blocks whose loop nests are kernels and whose other ops the host
+    runs (fuse-loops, parallelize and outline-kernels work on each)."""
+    out = [block]
+    for op in block.ops:
+        if isinstance(op, IfOp):
+            for region in op.regions:
+                for inner in region.blocks:
+                    out += host_blocks(inner)
+    return out
 
 
 def _types(values: list[Value] | list[Any]) -> str:

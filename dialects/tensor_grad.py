@@ -20,7 +20,7 @@ import numpy as np
 
 from ..ir.attributes import DYN
 from ..ir.builder import Builder
-from ..ir.core import OP_REGISTRY, Operation, Value
+from ..ir.core import OP_REGISTRY, Operation, OpResult, Value
 from ..ir.rewriter import make_constant
 from ..ir.types import TensorType
 
@@ -154,3 +154,48 @@ def select(cond: Sym, a: Sym | float, c: Sym | float) -> Sym:
     like = a if isinstance(a, Sym) else c
     assert isinstance(like, Sym)
     return cond.op("where", Sym(like.b, like._lift(a)), Sym(like.b, like._lift(c)))
+
+
+def floating(v: Value) -> bool:
+    return isinstance(v.type, TensorType) and v.type.element.is_float
+
+
+def inputs_of(op: Operation) -> list[Value]:
+    """What an op's gradient rule gives cotangents for: its operands, then the values its regions use from
+    outside it (a tensor.if's branches), in the order of their first use."""
+    out = list(op.operands)
+    inside = {id(o) for o in op.walk()}
+    seen = set(out)
+    for inner in op.walk():
+        if inner is op:
+            continue
+        for v in inner.operands:
+            owner = v.op if isinstance(v, OpResult) else v.block.parent_op  # type: ignore[attr-defined]
+            if v not in seen and (owner is None or id(owner) not in inside):
+                seen.add(v)
+                out.append(v)
+    return out
+
+
+def accumulate(b: Builder, adjoints: dict[Value, Value], v: Value, g: Value) -> None:
+    """adjoints[v] += g, g cast to v's dtype and given v's static dims."""
+    assert isinstance(v.type, TensorType) and isinstance(g.type, TensorType)
+    if g.type.element != v.type.element:
+        g = emit(b, "cast", g, dtype=v.type.element)
+    if any(d is not None and e is None for d, e in zip(v.type.shape, g.type.shape)):
+        # a rule may build a less static type (a slice of a `?` dim); the rules of v's users rely on v's
+        g = reshape_like(b, g, v)
+    adjoints[v] = emit(b, "add", adjoints[v], g) if v in adjoints else g
+
+
+def backprop(b: Builder, tape: Sequence[Operation], adjoints: dict[Value, Value], live: set[Value]) -> None:
+    """Reverse mode over `tape` (ops from the cost backwards): each op's rule turns the adjoints of its
+    results into cotangents of its inputs (`inputs_of`), accumulated into `adjoints` for the `live` ones."""
+    for op in tape:
+        outs = [adjoints.get(r) for r in op.results]
+        if all(g is None for g in outs):
+            continue
+        cotangents = op.vjp(b, [g if g is not None else zeros_like(b, r) for g, r in zip(outs, op.results)])
+        for v, g in zip(inputs_of(op), cotangents):
+            if g is not None and v in live:
+                accumulate(b, adjoints, v, g)

@@ -236,13 +236,20 @@ def infer(name: str, types: Sequence[TensorType], attrs: dict[str, Any], loc: Lo
     """Result types of op `name` on operands of `types`: the op class's own inference and verifier."""
     cls = op_class(name, loc)
     block = Block(list(types))  # throwaway operands: only their types matter
-    op = cls(list(block.args), None, attrs, None, loc)
+    op = _build(cls, list(block.args), attrs, loc)
     op.verify_()  # the constructor checked the arity and inferred the result types
     out = [r.type for r in op.results]
     for t in out:
         if not isinstance(t, TensorType):
             raise TirError(f"'{name}' op returns {t}, which the Python API cannot hold", loc)
     return out  # type: ignore[return-value]
+
+
+def _build(cls: type[Operation], operands: list[Value], attrs: dict[str, Any], loc: Location) -> Operation:
+    """The op of a graph node; an op with regions (tensor.if) is built by its class's `from_operands`."""
+    if cls.num_regions:
+        return cls.from_operands(operands, loc)  # type: ignore[attr-defined]
+    return cls(operands, None, attrs, None, loc)
 
 
 def apply(name: str, inputs: Sequence[Variable], attrs: dict[str, Any] | None = None,
@@ -390,6 +397,7 @@ def lower(block: Block, inputs: dict[Variable, Value], outputs: Sequence[Variabl
     givens = givens or {}
     env: dict[Variable, Value] = dict(inputs)
     done_nodes: dict[int, list[Value]] = {}
+    with_regions: list[Operation] = []
 
     def resolve(v: Variable) -> Variable:
         seen = 0
@@ -427,11 +435,13 @@ def lower(block: Block, inputs: dict[Variable, Value], outputs: Sequence[Variabl
         cls = op_class(node.op, node.loc)
         operands = [env[i] for i in ins]
         try:
-            op = cls.build(*operands, loc=node.loc, **node.attrs)
+            op = _build(cls, operands, node.attrs, node.loc)
             op.verify_()  # build inferred the result types: the rest of Operation.verify holds
         except TirError as e:
             raise _at(e, node.loc) from None
         block.append(op)
+        if op.regions:
+            with_regions.append(op)
         for out_var, res in zip(node.outputs, op.results):
             if out_var.name:
                 res.name_hint = out_var.name
@@ -439,6 +449,10 @@ def lower(block: Block, inputs: dict[Variable, Value], outputs: Sequence[Variabl
                 raise TirError(f"'{node.op}' op lowered to {res.type} but was built as {out_var.type}", node.loc)
         done_nodes[id(node)] = list(op.results)
         env[v] = op.results[v.index]
+    # Once every user is there, each op with regions (tensor.if) moves into them what only they need, the
+    # last first (an if only a later if's branch uses moves into it, with what it alone needs).
+    for op in reversed(with_regions):
+        op.sink_operands()  # type: ignore[attr-defined]
     return [env[resolve(o)] for o in outputs]
 
 

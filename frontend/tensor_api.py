@@ -273,6 +273,26 @@ def switch(cond: Any, a: Any, b: Any) -> Variable:
 where = switch
 
 
+def ifelse(cond: Any, then_value: Any, else_value: Any) -> Any:
+    """Theano's lazy `ifelse`: `then_value` if the 0-d condition holds, else `else_value` (each a value or a
+    list/tuple of values, the same number). Unlike switch, only the branch taken is computed: what only one
+    branch needs runs inside it (a `tensor.if`). The results' dims are `?` where the branches' differ."""
+    loc = caller_location()
+    c = as_variable(cond, loc=loc)
+    if c.type.rank != 0:
+        raise TirError(f"ifelse condition must be a scalar (0-d), got {c.type}", loc)
+    if c.type.element.name != "i1":
+        c = apply("tensor.ne", [c, _constant(0, like=c.type.dtype, loc=loc)], loc=loc)
+    many = isinstance(then_value, (list, tuple))
+    thens = list(then_value) if many else [then_value]
+    elses = list(else_value) if isinstance(else_value, (list, tuple)) else [else_value]
+    if len(thens) != len(elses):
+        raise TirError(f"ifelse branches give {len(thens)} and {len(elses)} values", loc)
+    pairs = [as_variables([a, b], loc) for a, b in zip(thens, elses)]
+    outs = apply("tensor.if", [c, *(a for a, _ in pairs), *(b for _, b in pairs)], loc=loc, nout=len(pairs))
+    return outs if many else outs[0]
+
+
 def cast(x: Any, dtype: Any) -> Variable:
     """x converted to `dtype` ('float32', 'int64', ..., or 'floatX')."""
     loc = caller_location()

@@ -18,7 +18,7 @@ from ..ir.core import NotSupportedError
 # namespace -> name -> the feature it belongs to
 UNSUPPORTED: dict[str, dict[str, str]] = {
     "tensorir": {
-        "scan": "scan loops", "ifelse": "lazy conditionals",
+        "scan": "scan loops",
         "printing": "pretty-printing", "pp": "pretty-printing",
         "sparse": "sparse tensors", "sandbox": "MRG random streams",
     },

@@ -21,15 +21,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..dialects import tensor as T
-from ..dialects.tensor_grad import constant, emit, reshape_like, zeros_like
+from ..dialects.tensor_grad import accumulate, backprop, constant, floating, inputs_of, zeros_like
 from ..ir.builder import Builder
 from ..ir.core import DisconnectedInputError, Operation, Value
 from ..ir.types import TensorType
 from .pass_manager import Pass
-
-
-def _floating(v: Value) -> bool:
-    return isinstance(v.type, TensorType) and v.type.element.is_float
 
 
 def _tape(grad: T.GradOp) -> tuple[list[Operation], set[Value], set[Value]]:
@@ -42,26 +38,16 @@ def _tape(grad: T.GradOp) -> tuple[list[Operation], set[Value], set[Value]]:
     live = {v for v in grad.inputs() if v not in held}  # values that depend on a wrt value
     forward = []
     for op in ops:
-        if op.differentiable and any(v in live for v in op.operands):
-            live.update(r for r in op.results if _floating(r) and r not in held)
+        if op.differentiable and any(v in live for v in inputs_of(op)):
+            live.update(r for r in op.results if floating(r) and r not in held)
             forward.append(op)
     needed = {grad.operands[0], *(v for v, _ in grad.known())}  # values the cost depends on
     tape = []
     for op in reversed(forward):
         if any(r in needed for r in op.results):
-            needed.update(v for v in op.operands if v in live)
+            needed.update(v for v in inputs_of(op) if v in live)
             tape.append(op)
     return tape, live, needed
-
-
-def _accumulate(b: Builder, adjoints: dict[Value, Value], v: Value, g: Value) -> None:
-    assert isinstance(v.type, TensorType) and isinstance(g.type, TensorType)
-    if g.type.element != v.type.element:
-        g = emit(b, "cast", g, dtype=v.type.element)
-    if any(d is not None and e is None for d, e in zip(v.type.shape, g.type.shape)):
-        # a rule may build a less static type (a slice of a `?` dim); the rules of v's users rely on v's
-        g = reshape_like(b, g, v)
-    adjoints[v] = emit(b, "add", adjoints[v], g) if v in adjoints else g
 
 
 def expand(grad: T.GradOp) -> None:
@@ -83,15 +69,8 @@ def expand(grad: T.GradOp) -> None:
     adjoints: dict[Value, Value] = {cost: constant(b, 1, cost.type.dtype)}
     for v, g in grad.known():
         if v in live:
-            _accumulate(b, adjoints, v, g)
-    for op in tape:
-        outs = [adjoints.get(r) for r in op.results]
-        if all(g is None for g in outs):
-            continue
-        cotangents = op.vjp(b, [g if g is not None else zeros_like(b, r) for g, r in zip(outs, op.results)])
-        for v, g in zip(op.operands, cotangents):
-            if g is not None and v in live:
-                _accumulate(b, adjoints, v, g)
+            accumulate(b, adjoints, v, g)
+    backprop(b, tape, adjoints, live)
     # an input reached only through ops whose rule gives it no gradient gets zeros, as a disconnected one
     grad.replace_with([adjoints[v] if v in adjoints else zeros_like(b, v) for v in grad.inputs()])
 

@@ -38,6 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..dialects import func as F
+from ..dialects import loop as L
 from ..dialects import mem as M
 from ..dialects import scalar as S
 from ..dialects import tensor as T
@@ -55,6 +56,7 @@ Cond = bool | Value  # an i1 known at compile time or computed
 BodyFn = Callable[[Builder, list[Value]], Sequence[Value]]
 
 ALLOC, ARG, CONST = "alloc", "arg", "const"
+TERMINATORS = (F.ReturnOp.name, T.YieldOp.name)  # the terminators whose tensors become buffers the block owns
 HOST_ELEMENTS = 8  # the most elements of an integer tensor kept on the host as scalars (a shape vector's)
 Elem = int | bool | Value  # an element of such a tensor: known at compile time, or a scalar of its dtype
 
@@ -97,15 +99,6 @@ class FunctionBufferizer:
 
     # ---------------------------------------------------------------- driver
     def run(self) -> None:
-        from .bufferize_rules import RULES
-
-        ops = list(self.block.ops)
-        for k, op in enumerate(ops):
-            for inner in op.walk():
-                for v in inner.operands:
-                    if isinstance(v.type, TensorType):
-                        self.last_use[v] = max(self.last_use.get(v, -1), k)
-        converted: list[Operation] = []
         # Tensor arguments keep their types while the rules run (ops read their operands' tensor
         # types); their buffers are new block arguments that replace them at the end.
         n_args = len(self.block.args)
@@ -114,11 +107,47 @@ class FunctionBufferizer:
                 new = self.block.add_arg(memref_of(a.type, argument=True), a.name_hint)
                 self.buf[a] = new
                 self._set_root(new, new, ARG)
+        self.convert_block(self.block)
+        eliminate_dead_code(self.fn)  # index arithmetic no rule ended up using
+        self._place_deallocs(self.block)
+        args = []
+        for a in self.block.args[:n_args]:
+            if isinstance(a.type, TensorType):
+                if a.uses:
+                    raise TirError(f"bufferize: argument %{a.name_hint} is still used as a tensor", self.fn.loc)
+                args.append(self.buf[a])
+            else:
+                args.append(a)
+        self.block.args = args
+        for k, a in enumerate(args):
+            a.index = k
+        inputs = tuple(a.type for a in self.fn.args)
+        term = self.block.terminator
+        results = tuple(v.type for v in term.operands) if term is not None else ()
+        self.fn.attributes["function_type"] = FunctionType(inputs, results)
+        decide_tied(self.fn)
+
+    def convert_block(self, block: Block) -> None:
+        """Converts the ops of `block` in program order with the rules (RULES), then erases the tensor ops.
+        Liveness is per block: an op's position is its own or that of the op of `block` it is nested in, so
+        a value used inside a region lives until after the op that holds the region."""
+        from .bufferize_rules import RULES
+
+        self.block, self.last_use = block, {}
+        ops = list(block.ops)
+        for k, op in enumerate(ops):
+            for inner in op.walk():
+                for v in inner.operands:
+                    if isinstance(v.type, TensorType):
+                        self.last_use[v] = max(self.last_use.get(v, -1), k)
+        converted: list[Operation] = []
         for k, op in enumerate(ops):
             self.op, self.pos = op, k
             self.b = Builder.before(op)
-            if isinstance(op, F.ReturnOp):
-                self._return(op)
+            if op is block.terminator and op.name in TERMINATORS:
+                # a yield's types: the results of the op that now holds its region (a loop.if's buffer types)
+                self._own_results(op, [None] * len(op.operands) if block is self.fn.body else
+                                  [r.type for r in op.parent_op.results])
                 continue
             if not any(isinstance(v.type, TensorType) for v in [*op.operands, *op.results]):
                 continue
@@ -136,26 +165,20 @@ class FunctionBufferizer:
             if op.name == "tensor.constant" and any(r.uses for r in op.results):
                 continue  # its memory is read through mem.buffer_of
             op.erase()
-        eliminate_dead_code(self.fn)  # index arithmetic no rule ended up using
-        self._place_deallocs()
-        kept = [a for a in self.block.args[:n_args] if not isinstance(a.type, TensorType)]
-        args = []
-        for a in self.block.args[:n_args]:
-            if isinstance(a.type, TensorType):
-                if a.uses:
-                    raise TirError(f"bufferize: argument %{a.name_hint} is still used as a tensor", self.fn.loc)
-                args.append(self.buf[a])
-            else:
-                args.append(a)
-        del kept
-        self.block.args = args
-        for k, a in enumerate(args):
-            a.index = k
-        inputs = tuple(a.type for a in self.fn.args)
-        term = self.block.terminator
-        results = tuple(v.type for v in term.operands) if term is not None else ()
-        self.fn.attributes["function_type"] = FunctionType(inputs, results)
-        decide_tied(self.fn)
+
+    def convert_region(self, block: Block) -> None:
+        """Converts the block of a region of the op being converted (the hook of ops with regions): its own
+        liveness and deallocs; its terminator (`tensor.yield`) yields buffers allocated in the block. What
+        the block caches (sizes, index arithmetic, buffers of outer values made inside it) stays inside."""
+        saved = (self.block, self.last_use, self.op, self.pos, self.b.loc, dict(self.buf), dict(self.dims),
+                 dict(self.strides), dict(self.arith), dict(self.elements))
+        self.convert_block(block)
+        self._place_deallocs(block)
+        (self.block, self.last_use, self.op, self.pos, loc, self.buf, self.dims, self.strides, self.arith,
+         self.elements) = saved
+        assert self.op is not None
+        self.b = Builder.before(self.op)  # the region's constants went to the top of the body
+        self.b.loc = loc
 
     def bind(self, tensor: Value, buffer: Value) -> None:
         self.buf[tensor] = buffer
@@ -170,29 +193,48 @@ class FunctionBufferizer:
         if kind is not None:
             self.kind[root] = kind
 
-    def _return(self, op: Operation) -> None:
+    def _own_results(self, op: Operation, types: Sequence[MemRefType | None]) -> None:
+        """The terminator `op` (func.return, tensor.yield) returns buffers of this block's own: fresh contiguous
+        allocations, of `types` where given (a yield's): a copy of a value that is an
+        argument, a view, a constant, an alloc of another block, of another type or returned twice. A
+        tensor.yield becomes a loop.yield of them."""
         seen: set[Value] = set()
         for k, v in enumerate(list(op.operands)):
             if not isinstance(v.type, TensorType):
                 continue
             b = self.get(v)
             r = self.root[b]
-            if self.kind.get(r) != ALLOC or b is not r or r in seen:
-                fresh = self.alloc([self.dim(b, d) for d in range(b.type.rank)], b.type.element)
+            want = types[k] or b.type
+            if not self._owns(r) or b is not r or r in seen or b.type != want:
+                shape = [self.ix(s) if want.shape[d] is None else s for d, s in enumerate(self.shape(b))]
+                fresh = self.alloc(shape, b.type.element)
                 self.b.create(M.CopyOp, b, fresh)
                 b = fresh
             seen.add(self.root[b])
             op.set_operand(k, b)
+        if op.name != F.ReturnOp.name:
+            self.b.create(L.YieldOp, *op.operands)
+            op.erase()
 
-    def _place_deallocs(self) -> None:
-        ops = list(self.block.ops)
-        term = self.block.terminator
+    def _owns(self, root: Value) -> bool:
+        """Whether `root` is an allocation made in the block being converted (by mem.alloc or as a result of
+        an op with regions there)."""
+        owner = getattr(root, "op", None)
+        return self.kind.get(root) == ALLOC and owner is not None and owner.parent is self.block
+
+    def _place_deallocs(self, block: Block) -> None:
+        """A mem.dealloc after the last use (nested uses count at their op of `block`) of each allocation
+        `block` makes and does not return or yield."""
+        ops = list(block.ops)
+        term = block.terminator
         returned = {self.root.get(v, v) for v in (term.operands if term is not None else [])}
         last: dict[Value, int] = {}
         allocs: list[tuple[int, Value]] = []
         for k, op in enumerate(ops):
             if isinstance(op, M.AllocOp):
                 allocs.append((k, op.result))
+            elif op.regions:
+                allocs += [(k, r) for r in op.results if isinstance(r.type, MemRefType) and self.is_root_alloc(r)]
             for inner in op.walk():
                 for v in inner.operands:
                     r = self.root.get(v)
@@ -206,7 +248,7 @@ class FunctionBufferizer:
         for k, a in sorted(inserts, key=lambda e: -e[0]):
             after = ops[k]
             d = M.DeallocOp.build(a, loc=a.op.loc)  # type: ignore[attr-defined]  # the op that made the buffer
-            self.block.insert(self.block.index(after) + 1, d)
+            block.insert(block.index(after) + 1, d)
 
     # ---------------------------------------------------------------- buffers of tensors
     def get(self, tensor: Value) -> Value:
@@ -235,7 +277,7 @@ class FunctionBufferizer:
         """Whether no tensor sharing this tensor's alloc is used after the current op."""
         b = self.get(tensor)
         r = self.root[b]
-        if self.kind.get(r) != ALLOC:
+        if not self._owns(r):
             return False
         return all(self.last_use.get(t, -1) <= self.pos for t in self.group.get(r, []))
 
@@ -261,8 +303,8 @@ class FunctionBufferizer:
         c = self.consts.get(key)
         if c is None:
             op = sop("scalar.constant").build(value=Typed(value, t), loc=self.op.loc if self.op else None)
-            self.block.insert(len(self.consts), op)
-            if self.b.block is self.block and self.b.index is not None and self.b.index >= len(self.consts):
+            self.fn.body.insert(len(self.consts), op)
+            if self.b.block is self.fn.body and self.b.index is not None and self.b.index >= len(self.consts):
                 self.b.index += 1
             c = op.result
             self.consts[key] = c

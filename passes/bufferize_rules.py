@@ -17,9 +17,9 @@ from ..dialects import tensor as T
 from ..dialects.tensor_common import EMPTY_REDUCTION, broadcast_to_dims, broadcast_to_failure, negative_size
 from ..ir.attributes import DYN
 from ..ir.builder import Builder
-from ..ir.core import OP_REGISTRY, Block, Operation, Value
+from ..ir.core import OP_REGISTRY, Block, Operation, Region, Value
 from ..ir.types import MemRefType, ScalarType, TensorType, f32, f64, i64, index
-from .bufferize import FunctionBufferizer, Ix, broadcast_maps, sop
+from .bufferize import FunctionBufferizer, Ix, broadcast_maps, memref_of, sop
 
 Rule = Callable[[FunctionBufferizer, Operation], list[Value]]
 RULES: dict[type[Operation], Rule] = {}
@@ -811,3 +811,17 @@ CORE_OPS: tuple[type[Operation], ...] = (
     T.ConstantOp, T.ShapeOp, T.SqueezeOp,
 )
 """The core tensor ops of docs/lowering.md section 1 (besides the elementwise ops), each with a rule."""
+
+
+@rule(T.IfOp)
+def _if(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """The hook of an op with regions: a `loop.if` on the condition's element whose regions are the op's,
+    each converted by the same machinery (its own liveness and deallocs), yielding one fresh allocation per
+    result (its run-time sizes may differ between the branches where the result type has `?`)."""
+    cond = cx.load_scalar(op.operands[0])
+    out = cx.b.create(L.IfOp, cond, result_types=[memref_of(_tt(r)) for r in op.results],
+                      regions=[Region() for _ in op.regions])
+    for new, region in zip(out.regions, op.regions):
+        new.add_block(region.blocks.pop())
+        cx.convert_region(new.block)
+    return list(out.results)

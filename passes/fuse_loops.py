@@ -486,9 +486,8 @@ class FuseLoopsPass(Pass):
         _KEYS.memo = {}
         try:
             for fn in list(_functions(module)):
-                for region in fn.regions:
-                    for block in region.blocks:
-                        changed |= fuse_block(block)
+                for block in L.host_blocks(fn.body):  # never across a loop.if: its branches are blocks apart
+                    changed |= fuse_block(block)
         finally:
             del _KEYS.memo
         return changed

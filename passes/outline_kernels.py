@@ -5,7 +5,10 @@ top-level ops are host ops and `loop.parallel` / `loop.for` nests. A top-level `
 results must have them used only by the ops right after it (the stores of a full reduction:
 `%r = loop.for ...` then `mem.store %r, %out`); such a nest is outlined together with those ops.
 
-Legal on exit: every top-level loop nest of a `func.func` is a `kernel.launch` of a new
+A `loop.if` of the function body is host control flow: the nests in its branches (at any depth of
+ifs) are outlined as the top-level ones are, and its other ops stay on the host.
+
+Legal on exit: every top-level loop nest of a `func.func` (or of its loop.if branches) is a `kernel.launch` of a new
 `kernel.func @<fn>_k<N>` (N counts the nests of that function from 0), inserted before the
 function, except a small nest (`stays_on_host`: at most HOST_TRIPS iterations, all counted at
 compile time). The function body is the host plan: `mem.alloc/dealloc/dim/stride/view/check`,
@@ -41,15 +44,20 @@ from ..dialects.func import FuncOp
 from ..dialects.tensor_common import static_value
 from ..ir.attributes import SymbolRef
 from ..ir.builder import Builder
-from ..ir.core import CONSTANT_LIKE, Operation, OpResult, Value
+from ..ir.core import CONSTANT_LIKE, Block, Operation, OpResult, Value
 from ..ir.types import MemRefType, ScalarType
 from .pass_manager import Pass
 
 
 def nest_groups(fn: FuncOp) -> list[list[Operation]]:
-    """The top-level loop nests of fn, each with the ops right after it that use its results."""
+    """The top-level loop nests of fn, and those of its host control flow (`loop.if` branches: L.host_blocks),
+    each with the ops right after it that use its results."""
+    return [g for block in L.host_blocks(fn.body) for g in _block_nest_groups(block)]
+
+
+def _block_nest_groups(block: Block) -> list[list[Operation]]:
     groups: list[list[Operation]] = []
-    ops = list(fn.body.ops)
+    ops = list(block.ops)
     i = 0
     while i < len(ops):
         op = ops[i]

@@ -284,7 +284,7 @@ def _top_level_loops(module: Operation) -> list[L.ForOp]:
     out = []
     for fn in module.walk():
         if isinstance(fn, FuncOp) and not isinstance(fn, KernelFuncOp):
-            out.extend(op for op in fn.body.ops if isinstance(op, L.ForOp))
+            out.extend(op for block in L.host_blocks(fn.body) for op in block.ops if isinstance(op, L.ForOp))
     return out
 
 

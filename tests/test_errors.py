@@ -407,7 +407,7 @@ def _from_import() -> Any:
 
 NOT_YET: dict[str, Callable[[], Any]] = {
     "tensorir.scan": _from_import,
-    "tensorir.ifelse": lambda: tensorir.ifelse, "tensorir.printing": lambda: tensorir.printing.pp,
+    "tensorir.printing": lambda: tensorir.printing.pp,
     "tensorir.pp": lambda: tensorir.pp, "tensorir.sparse": lambda: tensorir.sparse,
     "T.shared_randomstreams": lambda: T.shared_randomstreams.RandomStreams, "T.nlinalg": lambda: T.nlinalg,
     "T.slinalg": lambda: tensorir.tensor.slinalg, "T.fft": lambda: T.fft, "T.einsum": lambda: T.einsum,
