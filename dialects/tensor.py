@@ -478,6 +478,34 @@ class NotOp(UnaryOp):
     fn = staticmethod(np.invert)
 
 
+class _PredicateOp(UnaryOp):
+    """Base of the float classification predicates (np.isnan, np.isinf, np.isfinite): an i1 result for any
+    numeric operand (integers and booleans are finite), no gradient."""
+
+    differentiable = False
+
+
+class IsnanOp(_PredicateOp):
+    """`%m = tensor.isnan %x : tensor<?xi1>` (np.isnan)"""
+
+    name = "tensor.isnan"
+    fn = staticmethod(np.isnan)
+
+
+class IsinfOp(_PredicateOp):
+    """`%m = tensor.isinf %x : tensor<?xi1>` (np.isinf: +inf or -inf)"""
+
+    name = "tensor.isinf"
+    fn = staticmethod(np.isinf)
+
+
+class IsfiniteOp(_PredicateOp):
+    """`%m = tensor.isfinite %x : tensor<?xi1>` (np.isfinite: neither nan nor infinite)"""
+
+    name = "tensor.isfinite"
+    fn = staticmethod(np.isfinite)
+
+
 # unary math
 
 
@@ -956,7 +984,7 @@ LOOP_REDUCTIONS: tuple[type[ReductionOp], ...] = _loop_reductions()
 
 
 class _AxisOp(Operation):
-    """Base of the softmax family: one `axis` (default -1) of a tensor of rank >= 1."""
+    """Base of the softmax family and the cumulative ops: one `axis` (default -1) of a tensor of rank >= 1."""
 
     operands_def = ("x",)
     attrs = {"axis": AttrDef(int, default=-1)}
@@ -1045,6 +1073,60 @@ class LogsumexpOp(_AxisOp):
             a = self.the_axis()
             out = m + np.log(np.sum(np.exp(z), axis=a, keepdims=True))
             return [out if self.attributes.get("keepdims", False) else np.squeeze(out, axis=a)]
+
+
+# ---------------------------------------------------------------- cumulative (scans along an axis)
+
+
+def flip(b: Builder, v: Value, axis: int) -> Value:
+    """`v` reversed along `axis` (a subtensor with step -1)."""
+    return emit(b, "subtensor", v, begin=(None,) * (axis + 1), end=(None,) * (axis + 1),
+                step=(None,) * axis + (-1,))
+
+
+class _CumulativeOp(_AxisOp):
+    """Base of the running reductions along one `axis` (np.cumsum, np.cumprod with an axis; the Python API
+    flattens first for axis=None): element i is `combiner` over elements 0..i. The result dtype is numpy's
+    (integers and booleans accumulate in i64 as np.cumsum does), and the running value is held in it, so
+    float32 sums round as numpy's sequential loop does."""
+
+    fn: ClassVar[Callable[..., Any]]
+    combiner: ClassVar[type[BinaryOp]]
+
+    def elem(self) -> ScalarType:
+        return result_dtype(self, type(self).fn, [tensor_type(self, self.operands[0]).dtype], axis=0)
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        with np.errstate(all="ignore"):
+            return [type(self).fn(args[0], axis=self.the_axis())]
+
+
+class CumsumOp(_CumulativeOp):
+    """Running sum: `%y = tensor.cumsum %x {axis = 0} : tensor<?x4xf32>`"""
+
+    name = "tensor.cumsum"
+    fn = staticmethod(np.cumsum)
+    combiner = AddOp
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # x[j] feeds every y[i] with i >= j: the reversed running sum of g
+        a = self.the_axis()
+        return [flip(b, emit(b, "cumsum", flip(b, out_grads[0], a), axis=a), a)]
+
+
+class CumprodOp(_CumulativeOp):
+    """Running product: `%y = tensor.cumprod %x {axis = -1} : tensor<?x4xf64>`"""
+
+    name = "tensor.cumprod"
+    fn = staticmethod(np.cumprod)
+    combiner = MulOp
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # dy[i]/dx[j] = y[i] / x[j] for i >= j: the reversed running sum of g*y, divided by x. Exact where x has
+        # no zeros; at a zero of x the result is nan or inf (as the usual formula; JAX's is exact there).
+        a = self.the_axis()
+        x, y, g = Sym(b, self.operands[0]), Sym(b, self.result), Sym(b, out_grads[0])
+        return [(Sym(b, flip(b, emit(b, "cumsum", flip(b, (g * y).v, a), axis=a), a)) / x).v]
 
 
 class CategoricalCrossentropyOp(Operation):

@@ -173,6 +173,9 @@ erfc = _unary("erfc", "complementary error function")
 floor = _unary("floor", "round down")
 ceil = _unary("ceil", "round up")
 relu = _unary("relu", "max(x, 0)")
+isnan = _unary("isnan", "x is nan (bool; false for integers)")
+isinf = _unary("isinf", "x is +inf or -inf (bool; false for integers)")
+isfinite = _unary("isfinite", "x is neither nan nor infinite (bool; true for integers)")
 invert = _unary("not", "bitwise / logical not (~x)")
 bitwise_not = invert
 not_ = invert
@@ -271,6 +274,23 @@ def switch(cond: Any, a: Any, b: Any) -> Variable:
 
 
 where = switch
+
+
+def nan_to_num(x: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Variable:
+    """np.nan_to_num: nan -> `nan`, +inf -> `posinf`, -inf -> `neginf` (default: the largest and the
+    lowest finite value of x's dtype); integer and boolean tensors come back unchanged."""
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    dt = xv.type.dtype
+    if dt.kind != "f":
+        return xv
+    info = np.finfo(dt)
+    hi = as_variable(info.max if posinf is None else posinf, dt, loc)
+    lo = as_variable(info.min if neginf is None else neginf, dt, loc)
+    inf = apply("tensor.isinf", [xv], loc=loc)
+    positive = apply("tensor.gt", [xv, as_variable(0, dt, loc)], loc=loc)
+    out = apply("tensor.where", [inf, apply("tensor.where", [positive, hi, lo], loc=loc), xv], loc=loc)
+    return apply("tensor.where", [apply("tensor.isnan", [xv], loc=loc), as_variable(nan, dt, loc), out], loc=loc)
 
 
 def cast(x: Any, dtype: Any) -> Variable:
@@ -384,6 +404,27 @@ def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
 def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
     """Index (int64) of the minimum along `axis`."""
     return _arg("argmin", x, axis, keepdims)
+
+
+def _cumulative(op: str, x: Any, axis: int | None, dtype: Any) -> Variable:
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    if dtype is not None:
+        xv = cast(xv, dtype)
+    if axis is None:
+        xv, axis = _flatten(xv, 1, loc), 0
+    return apply(f"tensor.{op}", [xv], {"axis": axis}, loc=loc)
+
+
+def cumsum(x: Any, axis: int | None = None, dtype: Any = None) -> Variable:
+    """Running sum along `axis` (of the flattened tensor when None), numpy's result dtype."""
+    return _cumulative("cumsum", x, axis, dtype)
+
+
+def cumprod(x: Any, axis: int | None = None, dtype: Any = None) -> Variable:
+    """Running product along `axis` (of the flattened tensor when None); its gradient divides by x, so it is
+    nan/inf where x is zero (see tensor.cumprod)."""
+    return _cumulative("cumprod", x, axis, dtype)
 
 
 # ---------------------------------------------------------------- softmax family

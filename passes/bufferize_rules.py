@@ -685,6 +685,40 @@ def _set_take(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     return [out]
 
 
+# ---------------------------------------------------------------- cumulative
+
+
+@rule(T.CumsumOp, T.CumprodOp)
+def _cumulative(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A loop nest: `loop.parallel` over the other dims around a sequential `loop.for` along the axis that
+    carries the running value and stores it at every step (the for alone for a 1-d tensor)."""
+    assert isinstance(op, T.CumsumOp | T.CumprodOp)
+    x = cx.get(op.operands[0])
+    el = _tt(op.results[0]).element
+    axis = op.the_axis()
+    shape = cx.shape(x)
+    out = cx.alloc(shape, el)
+    others = [d for d in range(len(shape)) if d != axis]
+    b = cx.b
+    outer: list[Value] = []
+    if others:
+        par = b.insert(L.ParallelOp.create([cx.ix(shape[d]) for d in others]))
+        b = Builder.at_end(par.body, op.loc)
+        outer = list(par.body.args)
+    scan = b.insert(L.ForOp.create(cx.ix(shape[axis]), [_create(b, "scalar.constant",
+                                                                 value=_typed(op.combiner.identity(el), el))]))
+    ib = Builder.at_end(scan.body, op.loc)
+    i, acc = scan.body.args
+    idx = outer[:axis] + [i] + outer[axis:]
+    value = S.cast_to(ib, ib.create(M.LoadOp, x, *idx).result, el)
+    running = ib.create(S.SCALAR_OF_TENSOR[op.combiner], acc, value).result
+    ib.create(M.StoreOp, running, out, *idx)
+    ib.create(L.YieldOp, running)
+    if others:
+        b.create(L.YieldOp)
+    return [out]
+
+
 # ---------------------------------------------------------------- creation
 
 
