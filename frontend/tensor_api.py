@@ -898,6 +898,68 @@ def ones_like(x: Any, dtype: Any = None) -> Variable:
     return _filled("ones", _shape_entries(xv, loc), dtype or xv.dtype, loc)
 
 
+# ---------------------------------------------------------------- repeat, tile, pad (compositions of shape ops,
+# so their gradients and every target come from those ops)
+
+
+def _shaped(op: str, x: Variable, sizes: Sequence[Any], loc: Location) -> Variable:
+    attr, dyn = dyn_operands(list(sizes), loc, f"{op} shape")
+    return apply(f"tensor.{op}", [x, *dyn], {"shape": attr}, loc=loc)
+
+
+def _static_count(value: Any, loc: Location, what: str) -> int:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise TirError(f"{what} must be non-negative integers, got {value!r}", loc)
+
+
+def repeat(x: Any, repeats: int, axis: int | None = None) -> Variable:
+    """Each element `repeats` times along `axis` (of the flattened tensor when None), as np.repeat with one
+    static count: a broadcast along a new dim after `axis`, merged into it."""
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    r = _static_count(repeats, loc, "T.repeat: repeats")
+    if axis is None:
+        xv, axis = _flatten(xv, 1, loc), 0
+    a = _single_axis(axis, loc, "T.repeat")
+    if not -xv.ndim <= a < xv.ndim:
+        raise TirError(f"T.repeat: axis {a} is out of range for a tensor of rank {xv.ndim}", loc)
+    a %= xv.ndim
+    dims = [_dim(xv, k, loc) for k in range(xv.ndim)]
+    spread = _shaped("broadcast_to", _expand_dims(xv, (a + 1,), loc), [*dims[:a + 1], r, *dims[a + 1:]], loc)
+    return _shaped("reshape", spread, [*dims[:a], dims[a] * r, *dims[a + 1:]], loc)
+
+
+def tile(x: Any, reps: Any) -> Variable:
+    """x repeated `reps` times along each dim, as np.tile (static reps; the shorter of x's shape and reps is
+    padded with leading 1s): a broadcast along a new dim before each dim, merged into it."""
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    counts = [_static_count(r, loc, "T.tile: reps") for r in (reps if _is_sequence(reps) else [reps])]
+    n = builtins.max(len(counts), xv.ndim)
+    counts = [1] * (n - len(counts)) + counts
+    dims = [1] * (n - xv.ndim) + [_dim(xv, k, loc) for k in range(xv.ndim)]
+    spread = _shaped("broadcast_to", _shaped("reshape", xv, [e for d in dims for e in (1, d)], loc),
+                     [e for r, d in zip(counts, dims) for e in (r, d)], loc)
+    return _shaped("reshape", spread, [d * r for r, d in zip(counts, dims)], loc)
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Variable:
+    """np.pad in mode "constant": `pad_width` is an int, a (before, after) pair or one pair per dim (static);
+    the result is a tensor of `constant_values` with x set into its middle (so the gradient is the slice)."""
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    if mode != "constant":
+        raise TirError(f"T.pad supports mode='constant' only, got {mode!r}", loc)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=object), (xv.ndim, 2)) if xv.ndim else np.zeros((0, 2))
+    pairs = [(_static_count(b, loc, "T.pad: pad_width"), _static_count(e, loc, "T.pad: pad_width")) for b, e in widths]
+    sizes = [_dim(xv, k, loc) + b + e for k, (b, e) in enumerate(pairs)]
+    filled = _shaped("alloc", as_variable(constant_values, xv.type.dtype, loc), sizes, loc)
+    if filled.type.dtype != xv.type.dtype:
+        filled = cast(filled, xv.type.dtype)
+    return _inc_or_set("set_subtensor", filled[tuple(slice(b, -e or None) for b, e in pairs)], xv, loc)
+
+
 def alloc(value: Any, *shape: Any) -> Variable:
     """`value` broadcast to `shape` (Theano's alloc): `T.alloc(0.0, n, 3)`."""
     loc = caller_location()
