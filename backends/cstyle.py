@@ -1168,5 +1168,6 @@ STMT: dict[type[Operation], str] = {
     L.GemmOp: "render_gemm",
     L.GemvOp: "render_gemv",
     L.GemmBatchOp: "render_gemm_batch",
+    L.SortOp: "render_sort",
     K.LaunchOp: "render_launch",
 }

@@ -83,6 +83,7 @@ from .tensor_grad import (
     unbroadcast,
     zeros_like,
 )
+from .tensor_shape import check_range
 from .tensor_shape import *  # noqa: F403  (re-export: every tensor op is registered by importing this module)
 from .tensor_shape import __all__ as _shape_ops
 
@@ -1127,6 +1128,83 @@ class CumprodOp(_CumulativeOp):
         a = self.the_axis()
         x, y, g = Sym(b, self.operands[0]), Sym(b, self.result), Sym(b, out_grads[0])
         return [(Sym(b, flip(b, emit(b, "cumsum", flip(b, (g * y).v, a), axis=a), a)) / x).v]
+
+
+# ---------------------------------------------------------------- sorting
+
+
+class SortOp(_AxisOp):
+    """Sorted along `axis`, stable, nan last (np.sort): `%y = tensor.sort %x {axis = -1} : tensor<?x5xf32>`"""
+
+    name = "tensor.sort"
+
+    def elem(self) -> ScalarType:
+        return tensor_type(self, self.operands[0]).element
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.sort(args[0], axis=self.the_axis(), kind="stable")]
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # y = x[p] along the axis (p = argsort x): x's gradient is g at the inverse permutation, argsort(p)
+        a = self.the_axis()
+        inverse = emit(b, "argsort", emit(b, "argsort", self.operands[0], axis=a), axis=a)
+        return [emit(b, "take_along_axis", out_grads[0], inverse, axis=a)]
+
+
+class ArgsortOp(_AxisOp):
+    """The i64 positions that sort x along `axis`, stable, nan last (np.argsort(kind="stable")):
+    `%p = tensor.argsort %x {axis = -1} : tensor<?x5xi64>`"""
+
+    name = "tensor.argsort"
+    differentiable = False
+
+    def elem(self) -> ScalarType:
+        return scalar("i64")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.argsort(args[0], axis=self.the_axis(), kind="stable").astype(np.int64)]
+
+
+class TakeAlongAxisOp(Operation):
+    """np.take_along_axis with indices of x's rank and x's sizes besides `axis`, raising on out-of-range
+    indices (negative ones count from the end): `%y = tensor.take_along_axis %x, %idx {axis = 1} : tensor<?x3xf32>`.
+    The gradient of tensor.sort; declared without one of its own (that would be a scatter-add)."""
+
+    name = "tensor.take_along_axis"
+    operands_def = ("x", "indices")
+    attrs = {"axis": AttrDef(int, required=True)}
+    traits = frozenset({PURE})
+    differentiable = False
+
+    @staticmethod
+    def mismatch(d: int) -> str:
+        """x and the indices differ in a dim besides the axis (verifier, bufferize's check, interpreter)."""
+        return f"indices and x differ in dimension {d}: sizes {{0}} and {{1}}"
+
+    def the_axis(self) -> int:
+        return normalize_axis(self, self.attributes["axis"], tensor_type(self, self.operands[0]).rank)
+
+    def infer_types(self) -> list[Type]:
+        x, idx = tensor_type(self, self.operands[0]), tensor_type(self, self.operands[1], "indices")
+        if not idx.element.is_int or idx.element.is_bool:
+            raise self.error(f"indices must be integers, got {idx.element}")
+        if idx.rank != x.rank:
+            raise self.error(f"indices of rank {idx.rank} for a tensor of rank {x.rank}")
+        a = self.the_axis()
+        for d, (m, n) in enumerate(zip(idx.shape, x.shape)):
+            if d != a and m is not None and n is not None and m != n:
+                raise self.error(self.mismatch(d).format(m, n))
+        shape = tuple(m if m is not None or d == a else n for d, (m, n) in enumerate(zip(idx.shape, x.shape)))
+        return [TensorType(shape, x.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        x, idx = args
+        a = self.the_axis()
+        for d in range(x.ndim):
+            if d != a and idx.shape[d] != x.shape[d]:
+                raise size_check_failed(self, self.mismatch(d), idx.shape[d], x.shape[d])
+        check_range(self, idx, x.shape[a], a)
+        return [np.take_along_axis(x, idx.astype(np.int64), axis=a)]
 
 
 class CategoricalCrossentropyOp(Operation):

@@ -427,6 +427,27 @@ def cumprod(x: Any, axis: int | None = None, dtype: Any = None) -> Variable:
     return _cumulative("cumprod", x, axis, dtype)
 
 
+def _sorting(op: str, x: Any, axis: int | None, kind: Any) -> Variable:
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    if kind not in (None, "stable", "mergesort", "quicksort"):
+        raise TirError(f"T.{op}: kind must be None, 'stable', 'mergesort' or 'quicksort', got {kind!r}", loc)
+    if axis is None:
+        xv, axis = _flatten(xv, 1, loc), 0
+    return apply(f"tensor.{op}", [xv], {"axis": _single_axis(axis, loc, f"T.{op}")}, loc=loc)
+
+
+def sort(a: Any, axis: int | None = -1, kind: Any = None) -> Variable:
+    """a sorted along `axis` (the flattened tensor when None), numpy's order (nan last); always stable, whatever
+    `kind` says. The gradient moves g back through the sorting permutation."""
+    return _sorting("sort", a, axis, kind)
+
+
+def argsort(a: Any, axis: int | None = -1, kind: Any = None) -> Variable:
+    """The int64 positions that sort a along `axis` (np.argsort; always stable, nan last)."""
+    return _sorting("argsort", a, axis, kind)
+
+
 # ---------------------------------------------------------------- softmax family
 
 

@@ -719,6 +719,41 @@ def _cumulative(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     return [out]
 
 
+# ---------------------------------------------------------------- sorting
+
+
+@rule(T.SortOp, T.ArgsortOp)
+def _sort(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A call of the runtime's stable merge sort (lib.sort) into a fresh buffer."""
+    assert isinstance(op, T.SortOp | T.ArgsortOp)
+    x = cx.get(op.operands[0])
+    out = cx.alloc(cx.shape(x), _tt(op.results[0]).element)
+    cx.b.create(LB.SortOp, x, out, axis=op.the_axis(), indices=isinstance(op, T.ArgsortOp))
+    return [out]
+
+
+@rule(T.TakeAlongAxisOp)
+def _take_along_axis(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A gather: one element of x per index, at the index's own position besides the axis."""
+    assert isinstance(op, T.TakeAlongAxisOp)
+    x, idx = cx.get(op.operands[0]), cx.get(op.operands[1])
+    a = op.the_axis()
+    for d in range(x.type.rank):
+        m, n = cx.dim(idx, d), cx.dim(x, d)
+        if d != a and not (isinstance(m, int) and isinstance(n, int)):
+            cx.check(cx.cmp("eq", m, n), op.mismatch(d), m, n)
+    size = cx.ix(cx.dim(x, a))
+    _check_indices(cx, idx, size, a)
+    rank = x.type.rank
+
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        subs = [_wrapped(b, args[0], size) if d == a else b.create(T.IndexOp, dim=d).result for d in range(rank)]
+        return [b.create(M.LoadOp, x, *subs).result]
+    out = cx.alloc(cx.shape(idx), _tt(op.results[0]).element)
+    cx.generic([idx], [out], [list(range(rank))] * 2, [PAR] * rank, None, body)
+    return [out]
+
+
 # ---------------------------------------------------------------- creation
 
 

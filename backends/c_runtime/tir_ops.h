@@ -409,6 +409,83 @@ __attribute__((unused)) static void tir_copy(tir_ctx* ctx, void* dst, const void
  * is not row-major with unit column stride is computed in a temporary and copied back. With beta == 0
  * BLAS ignores the output's old contents (NaN included); with an empty inner dim C = beta * C here.
  * `where` starts every message (the op's location and name). */
+/* ------------------------------------------------------------------------ */
+/* sort / argsort along one axis (lib.sort)                                 */
+/* ------------------------------------------------------------------------ */
+/* tir_sort_<N>(ctx, where, X, O, axis, indices): each row of X along `axis` sorted into O (values, or with
+ * `indices` the int64 positions), any strides, O not overlapping X. A bottom-up merge sort of the row's
+ * positions: stable (equal values keep their order, as numpy's kind="stable"), O(n log n), nan last (a nan is
+ * greater than everything; nans keep their order). Rows run one after another. */
+#if defined(TIR_RUNTIME_H)
+#define TIR__SORT(T, N)                                                                                      \
+    __attribute__((unused)) static int tir_sort_##N(tir_ctx* ctx, const char* where, const tir_buf* X,       \
+                                                    const tir_buf* O, int axis, int indices) {               \
+        int64_t n = X->shape[axis], rows = 1;                                                                \
+        for (int d = 0; d < X->ndim; ++d) {                                                                  \
+            if (X->shape[d] != O->shape[d])                                                                  \
+                return tir_fail(ctx, "%s output size %lld differs from the input's %lld in dim %d", where,   \
+                                (long long)O->shape[d], (long long)X->shape[d], d);                          \
+            if (d != axis) rows *= X->shape[d];                                                              \
+        }                                                                                                    \
+        if (n == 0 || rows == 0) return 0;                                                                   \
+        int64_t* block = (int64_t*)tir_alloc(ctx, 2 * (size_t)n * sizeof(int64_t));                        \
+        if (!block) return -1;                                                                               \
+        int64_t pos[TIR_MAX_DIMS] = {0};                                                                     \
+        const int64_t xs = X->strides[axis], os = O->strides[axis];                                          \
+        for (int64_t r = 0; r < rows; ++r) {                                                                 \
+            int64_t xo = 0, oo = 0;                                                                          \
+            for (int d = 0; d < X->ndim; ++d) {                                                              \
+                xo += pos[d] * X->strides[d];                                                                \
+                oo += pos[d] * O->strides[d];                                                                \
+            }                                                                                                \
+            const T* x = (const T*)X->data + xo;                                                             \
+            int64_t *at = block, *tmp = block + n;                                                           \
+            for (int64_t i = 0; i < n; ++i) at[i] = i;                                                       \
+            for (int64_t w = 1; w < n; w *= 2) {                                                             \
+                for (int64_t lo = 0; lo < n; lo += 2 * w) {                                                  \
+                    int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;             \
+                    int64_t i = lo, j = mid;                                                                 \
+                    for (int64_t k = lo; k < hi; ++k) {                                                      \
+                        /* the right run's element goes first only if strictly less (stability) */         \
+                        int right = j < hi;                                                                  \
+                        if (right && i < mid) {                                                              \
+                            T a = x[at[j] * xs], b = x[at[i] * xs];                                          \
+                            right = a < b || (b != b && a == a);                                             \
+                        }                                                                                    \
+                        tmp[k] = right ? at[j++] : at[i++];                                                  \
+                    }                                                                                        \
+                }                                                                                            \
+                int64_t* t = at;                                                                             \
+                at = tmp;                                                                                    \
+                tmp = t;                                                                                     \
+            }                                                                                                \
+            if (indices)                                                                                     \
+                for (int64_t k = 0; k < n; ++k) ((int64_t*)O->data)[oo + k * os] = at[k];                   \
+            else                                                                                             \
+                for (int64_t k = 0; k < n; ++k) ((T*)O->data)[oo + k * os] = x[at[k] * xs];                  \
+            for (int d = X->ndim - 1; d >= 0; --d) { /* the next row: an odometer over the other dims */   \
+                if (d == axis) continue;                                                                     \
+                if (++pos[d] < X->shape[d]) break;                                                           \
+                pos[d] = 0;                                                                                  \
+            }                                                                                                \
+        }                                                                                                    \
+        tir_free(ctx, block);                                                                                \
+        return 0;                                                                                            \
+    }
+TIR__SORT(uint8_t, i1)
+TIR__SORT(int8_t, i8)
+TIR__SORT(int16_t, i16)
+TIR__SORT(int32_t, i32)
+TIR__SORT(int64_t, i64)
+TIR__SORT(uint8_t, ui8)
+TIR__SORT(uint16_t, ui16)
+TIR__SORT(uint32_t, ui32)
+TIR__SORT(uint64_t, ui64)
+TIR__SORT(float, f32)
+TIR__SORT(double, f64)
+#undef TIR__SORT
+#endif /* TIR_RUNTIME_H */
+
 #if defined(TIR_RUNTIME_H) && defined(TIR_USE_BLAS)
 /* The matrix of the last two dims of x (data: the first batch element's). */
 static inline tir_buf tir__matrix(const tir_buf* x) {
