@@ -448,6 +448,75 @@ def argsort(a: Any, axis: int | None = -1, kind: Any = None) -> Variable:
     return _sorting("argsort", a, axis, kind)
 
 
+def einsum(subscripts: str, *operands: Any) -> Variable:
+    """np.einsum for the common contractions, decomposed into existing ops: letters of one operand that
+    nothing else needs are summed first; then operands are folded pairwise, a shared letter that is still
+    needed later staying a batch dim, the letters contracted by the pair going through one `matmul` (both
+    operands transposed and reshaped to (batch..., rows, k) and (batch..., k, cols)), or a broadcast product
+    when the pair contracts nothing; the result is transposed into the output's order. Explicit (`ij,jk->ik`)
+    and implicit (`ij,jk`: the letters seen once, sorted) forms; no `...` and no letter repeated within one
+    operand (diagonals)."""
+    loc = caller_location()
+    spec = subscripts.replace(" ", "")
+    ins_text, arrow, out_text = spec.partition("->")
+    terms = ins_text.split(",")
+    if "." in spec or len(terms) != len(operands) or not builtins.all(t.isalpha() for t in terms if t):
+        raise TirError(f"T.einsum: subscripts {subscripts!r} must be letters, one term per operand (no '...')", loc)
+    if not arrow:
+        out_text = "".join(sorted(c for c in set(ins_text) - {","} if ins_text.count(c) == 1))
+    vs = [as_variable(v, loc=loc) for v in operands]
+    for t, v in zip(terms, vs):
+        if len(set(t)) != len(t) or len(t) != v.ndim:
+            raise TirError(f"T.einsum: term {t!r} must name each of the {v.ndim} dims of its operand once", loc)
+    if len(set(out_text)) != len(out_text) or not set(out_text) <= set(ins_text):
+        raise TirError(f"T.einsum: output {out_text!r} must name distinct letters of the inputs", loc)
+    size = {c: _dim(v, k, loc) for t, v in zip(terms, vs) for k, c in enumerate(t)}
+    items = list(zip(vs, terms))
+
+    def needed(k: int) -> set[str]:
+        """The letters that the output or operands other than #k use."""
+        return set(out_text).union(*(t for j, (_, t) in enumerate(items) if j != k))
+
+    def presum(v: Variable, t: str, keep: set[str]) -> tuple[Variable, str]:
+        drop = tuple(k for k, c in enumerate(t) if c not in keep)
+        return (apply("tensor.sum", [v], {"axes": drop}, loc=loc), "".join(c for c in t if c in keep)) if drop \
+            else (v, t)
+
+    def arranged(v: Variable, t: str, order: str) -> Variable:
+        perm = tuple(t.index(c) for c in order)
+        return v if perm == tuple(range(len(t))) else apply("tensor.transpose", [v], {"perm": perm}, loc=loc)
+
+    def product(sizes: str) -> Any:
+        p: Any = 1
+        for c in sizes:
+            p = p * size[c]
+        return p
+
+    items = [presum(v, t, needed(k)) for k, (v, t) in enumerate(items)]
+    while len(items) > 1:
+        (a, ta), (b, tb) = items[0], items[1]
+        later = set(out_text).union(*(t for _, t in items[2:]))
+        batch = "".join(c for c in ta if c in tb and c in later)
+        con = "".join(c for c in ta if c in tb and c not in later)
+        left = "".join(c for c in ta if c not in tb)
+        right = "".join(c for c in tb if c not in ta)
+        if con:
+            am = _shaped("reshape", arranged(a, ta, batch + left + con),
+                         [size[c] for c in batch] + [product(left), product(con)], loc)
+            bm = _shaped("reshape", arranged(b, tb, batch + con + right),
+                         [size[c] for c in batch] + [product(con), product(right)], loc)
+            joined = _shaped("reshape", apply("tensor.matmul", [am, bm], loc=loc),
+                             [size[c] for c in batch + left + right], loc)
+        else:
+            ae = _expand_dims(arranged(a, ta, batch + left), tuple(range(len(batch + left), len(batch + left + right))),
+                              loc)
+            be = _expand_dims(arranged(b, tb, batch + right), tuple(range(len(batch), len(batch + left))), loc)
+            joined = apply("tensor.mul", [ae, be], loc=loc)
+        items = [(joined, batch + left + right), *items[2:]]
+    v, t = presum(*items[0], set(out_text))
+    return arranged(v, t, out_text)
+
+
 # ---------------------------------------------------------------- softmax family
 
 
