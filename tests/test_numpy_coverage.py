@@ -107,7 +107,8 @@ def test_sort_argsort() -> None:
                 np.argsort(i, kind="stable")]
     check([x, y, i], outs, refs, [[specials((5, 9), np.float32), specials((2, 7, 3), np.float64),
                                    specials((33,), np.int64)],
-                                  [specials((1, 1), np.float32), specials((2, 0, 3), np.float64), np.zeros(0, np.int64)],
+                                  [specials((1, 1), np.float32), specials((2, 0, 3), np.float64),
+                                   np.zeros(0, np.int64)],
                                   [RNG.standard_normal((40, 3)).astype(np.float32), specials((1, 3, 64), np.float64),
                                    RNG.integers(-2**40, 2**40, 100)]])
 
