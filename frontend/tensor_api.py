@@ -1041,7 +1041,12 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0
     xv = as_variable(x, loc=loc)
     if mode != "constant":
         raise TirError(f"T.pad supports mode='constant' only, got {mode!r}", loc)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=object), (xv.ndim, 2)) if xv.ndim else np.zeros((0, 2))
+    if xv.ndim == 0:  # as numpy: nothing to pad
+        return xv
+    try:
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=object), (xv.ndim, 2))
+    except ValueError:
+        raise TirError(f"T.pad: pad_width {pad_width!r} does not fit a tensor of rank {xv.ndim}", loc) from None
     pairs = [(_static_count(b, loc, "T.pad: pad_width"), _static_count(e, loc, "T.pad: pad_width")) for b, e in widths]
     sizes = [_dim(xv, k, loc) + b + e for k, (b, e) in enumerate(pairs)]
     filled = _shaped("alloc", as_variable(constant_values, xv.type.dtype, loc), sizes, loc)

@@ -139,6 +139,8 @@ def test_einsum_refuses(bad: str) -> None:
 def test_pad_and_repeat_refuse() -> None:
     with pytest.raises(tensorir.TirError, match="mode='constant' only"):
         T.pad(T.dmatrix(), 1, mode="edge")
+    with pytest.raises(tensorir.TirError, match=r"pad_width .* does not fit a tensor of rank 2"):
+        T.pad(T.dmatrix(), ((1, 2), (3, 4), (5, 6)))
     with pytest.raises(tensorir.TirError, match="repeats must be non-negative integers"):
         T.repeat(T.dmatrix(), -1)
 
