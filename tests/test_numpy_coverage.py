@@ -110,7 +110,10 @@ def test_sort_argsort() -> None:
                                   [specials((1, 1), np.float32), specials((2, 0, 3), np.float64),
                                    np.zeros(0, np.int64)],
                                   [RNG.standard_normal((40, 3)).astype(np.float32), specials((1, 3, 64), np.float64),
-                                   RNG.integers(-2**40, 2**40, 100)]])
+                                   RNG.integers(-2**40, 2**40, 100)],
+                                  # rows split over threads (TIR_PARALLEL_MIN elements), many ties
+                                  [specials((300, 500), np.float32), specials((2, 2, 2), np.float64),
+                                   RNG.integers(-3, 4, 5000)]])
 
 
 def test_einsum() -> None:
