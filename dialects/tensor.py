@@ -83,9 +83,9 @@ from .tensor_grad import (
     unbroadcast,
     zeros_like,
 )
-from .tensor_shape import check_range
 from .tensor_shape import *  # noqa: F403  (re-export: every tensor op is registered by importing this module)
 from .tensor_shape import __all__ as _shape_ops
+from .tensor_shape import check_range
 
 __all__ = ["DynamicMarker", "bind_dynamic", "broadcast_shapes", "check_broadcast_to", "check_size_operands",
            "count_dynamic", "fmt_shape", "normalize_axes", "normalize_axis", "result_dtype", "runtime_error",
