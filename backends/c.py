@@ -748,6 +748,16 @@ class CRenderer(CStyleRenderer):
                 *(str(int(bool(op.attributes[f]))) for f in flags), alpha, self.literal(op.attributes["beta"], t)]
         self.emit(f"if (tir_{helper}_{t.name}(ctx, {', '.join(args)})) return -1;")
 
+    def render_sort(self, op: Operation) -> None:
+        """tir_ops.h's `tir_sort_<type>(ctx, where, x, out, axis, indices)` (a stable merge sort per row)."""
+        assert isinstance(op, L.SortOp)
+        x, out = (self.memref(v) for v in op.operands)
+        if x.element.name == "f16":
+            raise TirError(f"'{op.name}' op: the C target does not sort f16 (cast to f32 first)", op.loc)
+        args = [c_string(f"{op.loc}: '{op.name}' op"), self._tir_buf(x), self._tir_buf(out),
+                str(op.attributes["axis"]), str(int(bool(op.attributes.get("indices", False))))]
+        self.emit(f"if (tir_sort_{x.element.name}(ctx, {', '.join(args)})) return -1;")
+
     def render_launch(self, op: Operation) -> None:
         assert isinstance(op, K.LaunchOp)
         fn = op.kernel_op()

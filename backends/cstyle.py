@@ -252,6 +252,20 @@ def _not(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
     return f"({r.type_name(t)})(~{a[0]})"
 
 
+def _predicate(kind: str) -> Callable[[CStyleRenderer, list[str], ScalarType, Operation], str]:
+    """isnan/isinf/isfinite by comparisons (no libm, vectorizable; exact without -ffast-math); an integer or
+    boolean operand is finite."""
+    def fn(r: CStyleRenderer, a: list[str], t: ScalarType, op: Operation) -> str:
+        src = op.operands[0].type
+        assert isinstance(src, ScalarType)
+        if not src.is_float:
+            return "1" if kind == "isfinite" else "0"
+        x, inf = _paren(a[0]), r.literal(math.inf, src)
+        return {"isnan": f"({x} != {x})", "isinf": f"({x} == {inf} || {x} == -{inf})",
+                "isfinite": f"({x} - {x} == 0)"}[kind]  # inf - inf and nan - nan are nan
+    return fn
+
+
 def _compare(op_c: str) -> Callable[[CStyleRenderer, list[str], ScalarType, Operation], str]:
     return lambda r, a, t, op: f"({a[0]} {op_c} {a[1]})"
 
@@ -322,6 +336,7 @@ EXPR: dict[type[Operation], _Expr] = {
     _scalar("scalar.or"): _Expr(_bitwise("|")),
     _scalar("scalar.xor"): _Expr(_bitwise("^")),
     _scalar("scalar.not"): _Expr(_not),
+    **{_scalar(f"scalar.{n}"): _Expr(_predicate(n), "none") for n in ("isnan", "isinf", "isfinite")},
     _scalar("scalar.neg"): _Expr(_neg),
     _scalar("scalar.abs"): _Expr(_abs),
     _scalar("scalar.sign"): _Expr(_sign),
@@ -1189,5 +1204,6 @@ STMT: dict[type[Operation], str] = {
     L.GemmOp: "render_gemm",
     L.GemvOp: "render_gemv",
     L.GemmBatchOp: "render_gemm_batch",
+    L.SortOp: "render_sort",
     K.LaunchOp: "render_launch",
 }

@@ -1,4 +1,4 @@
-"""The `lib` dialect: calls of tuned libraries (BLAS) on buffers.
+"""The `lib` dialect: calls of tuned libraries (BLAS) and runtime helpers on buffers.
 
     lib.gemm %a, %b, %c {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false}
         : memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>
@@ -25,11 +25,11 @@ import numpy as np
 
 from ..ir.core import AttrDef, Operation, Value
 from ..ir.dialect import Dialect
-from ..ir.types import Dim, MemRefType, f32, f64
+from ..ir.types import Dim, MemRefType, f32, f64, i64
 from .mem import check_writable, memref_type
 from .tensor_common import fmt_shape, runtime_error
 
-__all__ = ["BlasOp", "GemmBatchOp", "GemmOp", "GemvOp"]
+__all__ = ["BlasOp", "GemmBatchOp", "GemmOp", "GemvOp", "SortOp"]
 
 _NUM = (int, float)
 
@@ -197,4 +197,41 @@ class GemmBatchOp(BlasOp):
         return self.write(c, [a, b], value)
 
 
-DIALECT = Dialect("lib", "calls of tuned libraries (BLAS) on buffers")
+class SortOp(Operation):
+    """A stable sort of every row along `axis` (numpy's order: nan last) into `out`: its values, or with
+    `indices = true` the i64 positions that sort it (np.argsort(kind="stable")). The C target calls
+    tir_ops.h's merge sort `tir_sort_<type>`; `out` must not share memory with `x`.
+
+        lib.sort %x, %out {axis = 1, indices = false} : memref<?x?xf32>, memref<?x?xf32>
+    """
+
+    name = "lib.sort"
+    operands_def = ("x", "out")
+    num_results = 0
+    attrs = {"axis": AttrDef(int, required=True), "indices": AttrDef(bool, default=False)}
+
+    @property
+    def output(self) -> Value:
+        return self.operands[1]
+
+    def verify_(self) -> None:
+        x, out = (memref_type(self, v, f"operand {n}") for v, n in zip(self.operands, self.operands_def))
+        if not 0 <= self.attributes["axis"] < x.rank:
+            raise self.error(f"axis {self.attributes['axis']} is out of range for a memref of rank {x.rank}")
+        want = i64 if self.attributes.get("indices", False) else x.element
+        if out.rank != x.rank or out.element != want or not all(map(_match, x.shape, out.shape)):
+            raise self.error(f"output {out} does not fit input {x} (element type {want})")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        x, out = args
+        check_writable(self, out)
+        axis = self.attributes["axis"]
+        order = np.argsort(x, axis=axis, kind="stable")
+        value = order if self.attributes.get("indices", False) else np.take_along_axis(x, order, axis)
+        if value.shape != out.shape:
+            raise runtime_error(self, f"output of shape {fmt_shape(out.shape)} for a sort of {fmt_shape(x.shape)}")
+        out[...] = value
+        return []
+
+
+DIALECT = Dialect("lib", "calls of tuned libraries (BLAS, sort) on buffers")

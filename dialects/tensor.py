@@ -87,6 +87,7 @@ from .tensor_grad import (
 )
 from .tensor_shape import *  # noqa: F403  (re-export: every tensor op is registered by importing this module)
 from .tensor_shape import __all__ as _shape_ops
+from .tensor_shape import check_range
 
 __all__ = ["DynamicMarker", "bind_dynamic", "broadcast_shapes", "check_broadcast_to", "check_size_operands",
            "count_dynamic", "fmt_shape", "normalize_axes", "normalize_axis", "result_dtype", "runtime_error",
@@ -478,6 +479,34 @@ class NotOp(UnaryOp):
     differentiable = False
 
     fn = staticmethod(np.invert)
+
+
+class _PredicateOp(UnaryOp):
+    """Base of the float classification predicates (np.isnan, np.isinf, np.isfinite): an i1 result for any
+    numeric operand (integers and booleans are finite), no gradient."""
+
+    differentiable = False
+
+
+class IsnanOp(_PredicateOp):
+    """`%m = tensor.isnan %x : tensor<?xi1>` (np.isnan)"""
+
+    name = "tensor.isnan"
+    fn = staticmethod(np.isnan)
+
+
+class IsinfOp(_PredicateOp):
+    """`%m = tensor.isinf %x : tensor<?xi1>` (np.isinf: +inf or -inf)"""
+
+    name = "tensor.isinf"
+    fn = staticmethod(np.isinf)
+
+
+class IsfiniteOp(_PredicateOp):
+    """`%m = tensor.isfinite %x : tensor<?xi1>` (np.isfinite: neither nan nor infinite)"""
+
+    name = "tensor.isfinite"
+    fn = staticmethod(np.isfinite)
 
 
 # unary math
@@ -958,7 +987,7 @@ LOOP_REDUCTIONS: tuple[type[ReductionOp], ...] = _loop_reductions()
 
 
 class _AxisOp(Operation):
-    """Base of the softmax family: one `axis` (default -1) of a tensor of rank >= 1."""
+    """Base of the softmax family and the cumulative ops: one `axis` (default -1) of a tensor of rank >= 1."""
 
     operands_def = ("x",)
     attrs = {"axis": AttrDef(int, default=-1)}
@@ -1047,6 +1076,137 @@ class LogsumexpOp(_AxisOp):
             a = self.the_axis()
             out = m + np.log(np.sum(np.exp(z), axis=a, keepdims=True))
             return [out if self.attributes.get("keepdims", False) else np.squeeze(out, axis=a)]
+
+
+# ---------------------------------------------------------------- cumulative (scans along an axis)
+
+
+def flip(b: Builder, v: Value, axis: int) -> Value:
+    """`v` reversed along `axis` (a subtensor with step -1)."""
+    return emit(b, "subtensor", v, begin=(None,) * (axis + 1), end=(None,) * (axis + 1),
+                step=(None,) * axis + (-1,))
+
+
+class _CumulativeOp(_AxisOp):
+    """Base of the running reductions along one `axis` (np.cumsum, np.cumprod with an axis; the Python API
+    flattens first for axis=None): element i is `combiner` over elements 0..i. The result dtype is numpy's
+    (integers and booleans accumulate in i64 as np.cumsum does), and the running value is held in it, so
+    float32 sums round as numpy's sequential loop does."""
+
+    fn: ClassVar[Callable[..., Any]]
+    combiner: ClassVar[type[BinaryOp]]
+
+    def elem(self) -> ScalarType:
+        return result_dtype(self, type(self).fn, [tensor_type(self, self.operands[0]).dtype], axis=0)
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        with np.errstate(all="ignore"):
+            return [type(self).fn(args[0], axis=self.the_axis())]
+
+
+class CumsumOp(_CumulativeOp):
+    """Running sum: `%y = tensor.cumsum %x {axis = 0} : tensor<?x4xf32>`"""
+
+    name = "tensor.cumsum"
+    fn = staticmethod(np.cumsum)
+    combiner = AddOp
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # x[j] feeds every y[i] with i >= j: the reversed running sum of g
+        a = self.the_axis()
+        return [flip(b, emit(b, "cumsum", flip(b, out_grads[0], a), axis=a), a)]
+
+
+class CumprodOp(_CumulativeOp):
+    """Running product: `%y = tensor.cumprod %x {axis = -1} : tensor<?x4xf64>`"""
+
+    name = "tensor.cumprod"
+    fn = staticmethod(np.cumprod)
+    combiner = MulOp
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # dy[i]/dx[j] = y[i] / x[j] for i >= j: the reversed running sum of g*y, divided by x. Exact where x has
+        # no zeros; at a zero of x the result is nan or inf (as the usual formula; JAX's is exact there).
+        a = self.the_axis()
+        x, y, g = Sym(b, self.operands[0]), Sym(b, self.result), Sym(b, out_grads[0])
+        return [(Sym(b, flip(b, emit(b, "cumsum", flip(b, (g * y).v, a), axis=a), a)) / x).v]
+
+
+# ---------------------------------------------------------------- sorting
+
+
+class SortOp(_AxisOp):
+    """Sorted along `axis`, stable, nan last (np.sort): `%y = tensor.sort %x {axis = -1} : tensor<?x5xf32>`"""
+
+    name = "tensor.sort"
+
+    def elem(self) -> ScalarType:
+        return tensor_type(self, self.operands[0]).element
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.sort(args[0], axis=self.the_axis(), kind="stable")]
+
+    def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
+        # y = x[p] along the axis (p = argsort x): x's gradient is g at the inverse permutation, argsort(p)
+        a = self.the_axis()
+        inverse = emit(b, "argsort", emit(b, "argsort", self.operands[0], axis=a), axis=a)
+        return [emit(b, "take_along_axis", out_grads[0], inverse, axis=a)]
+
+
+class ArgsortOp(_AxisOp):
+    """The i64 positions that sort x along `axis`, stable, nan last (np.argsort(kind="stable")):
+    `%p = tensor.argsort %x {axis = -1} : tensor<?x5xi64>`"""
+
+    name = "tensor.argsort"
+    differentiable = False
+
+    def elem(self) -> ScalarType:
+        return scalar("i64")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [np.argsort(args[0], axis=self.the_axis(), kind="stable").astype(np.int64)]
+
+
+class TakeAlongAxisOp(Operation):
+    """np.take_along_axis with indices of x's rank and x's sizes besides `axis`, raising on out-of-range
+    indices (negative ones count from the end): `%y = tensor.take_along_axis %x, %idx {axis = 1} : tensor<?x3xf32>`.
+    The gradient of tensor.sort; declared without one of its own (that would be a scatter-add)."""
+
+    name = "tensor.take_along_axis"
+    operands_def = ("x", "indices")
+    attrs = {"axis": AttrDef(int, required=True)}
+    traits = frozenset({PURE})
+    differentiable = False
+
+    @staticmethod
+    def mismatch(d: int) -> str:
+        """x and the indices differ in a dim besides the axis (verifier, bufferize's check, interpreter)."""
+        return f"indices and x differ in dimension {d}: sizes {{0}} and {{1}}"
+
+    def the_axis(self) -> int:
+        return normalize_axis(self, self.attributes["axis"], tensor_type(self, self.operands[0]).rank)
+
+    def infer_types(self) -> list[Type]:
+        x, idx = tensor_type(self, self.operands[0]), tensor_type(self, self.operands[1], "indices")
+        if not idx.element.is_int or idx.element.is_bool:
+            raise self.error(f"indices must be integers, got {idx.element}")
+        if idx.rank != x.rank:
+            raise self.error(f"indices of rank {idx.rank} for a tensor of rank {x.rank}")
+        a = self.the_axis()
+        for d, (m, n) in enumerate(zip(idx.shape, x.shape)):
+            if d != a and m is not None and n is not None and m != n:
+                raise self.error(self.mismatch(d).format(m, n))
+        shape = tuple(m if m is not None or d == a else n for d, (m, n) in enumerate(zip(idx.shape, x.shape)))
+        return [TensorType(shape, x.element)]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        x, idx = args
+        a = self.the_axis()
+        for d in range(x.ndim):
+            if d != a and idx.shape[d] != x.shape[d]:
+                raise size_check_failed(self, self.mismatch(d), idx.shape[d], x.shape[d])
+        check_range(self, idx, x.shape[a], a)
+        return [np.take_along_axis(x, idx.astype(np.int64), axis=a)]
 
 
 class CategoricalCrossentropyOp(Operation):

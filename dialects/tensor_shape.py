@@ -55,7 +55,8 @@ from .tensor_grad import Grads, dim, emit, reshape_like, unbroadcast, zeros_like
 __all__ = [
     "AllocOp", "ArangeOp", "BroadcastToOp", "ConcatenateOp", "DimshuffleOp", "ExpandDimsOp", "EyeOp",
     "FlattenOp", "IncSubtensorOp", "IncTakeOp", "OnesOp", "ReshapeOp", "SetSubtensorOp", "SetTakeOp",
-    "ShapeOp", "SqueezeOp", "StackOp", "SubtensorOp", "TakeOp", "TransposeOp", "ZerosOp", "out_of_bounds",
+    "ShapeOp", "SqueezeOp", "StackOp", "SubtensorOp", "TakeOp", "TransposeOp", "ZerosOp", "check_range",
+    "out_of_bounds",
 ]
 
 _SIZE = (int, DynamicMarker)
@@ -901,7 +902,7 @@ def out_of_bounds(op_name: str, axis: int | None) -> str:
     return f"'{op_name}' op index {{0}} is out of bounds for {where} of size {{1}}"
 
 
-def _check_range(op: Operation, idx: np.ndarray, size: int, axis: int | None) -> None:
+def check_range(op: Operation, idx: np.ndarray, size: int, axis: int | None) -> None:
     """The smallest index, if it is below -size, else the largest, if it is not below size, is reported
     (bufferize checks the two in this order)."""
     if idx.size and (idx.min() < -size or idx.max() >= size):
@@ -932,7 +933,7 @@ class TakeOp(Operation):
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         x, idx = args
         a = self.the_axis()
-        _check_range(self, idx, x.size if a is None else x.shape[a], a)
+        check_range(self, idx, x.size if a is None else x.shape[a], a)
         return [np.take(x, idx, axis=a)]
 
     def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
@@ -968,7 +969,7 @@ class SetTakeOp(Operation):
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         x, idx, y = args
         a = self.the_axis()
-        _check_range(self, idx, x.shape[a], a)
+        check_range(self, idx, x.shape[a], a)
         out = np.array(x, copy=True)
         key = (slice(None),) * a + (idx,)
         check_broadcast_to_run_time(self, "value", np.shape(y), x.shape[:a] + idx.shape + x.shape[a + 1:])

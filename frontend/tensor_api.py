@@ -173,6 +173,9 @@ erfc = _unary("erfc", "complementary error function")
 floor = _unary("floor", "round down")
 ceil = _unary("ceil", "round up")
 relu = _unary("relu", "max(x, 0)")
+isnan = _unary("isnan", "x is nan (bool; false for integers)")
+isinf = _unary("isinf", "x is +inf or -inf (bool; false for integers)")
+isfinite = _unary("isfinite", "x is neither nan nor infinite (bool; true for integers)")
 invert = _unary("not", "bitwise / logical not (~x)")
 bitwise_not = invert
 not_ = invert
@@ -293,6 +296,23 @@ def ifelse(cond: Any, then_value: Any, else_value: Any) -> Any:
     return outs if many else outs[0]
 
 
+def nan_to_num(x: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Variable:
+    """np.nan_to_num: nan -> `nan`, +inf -> `posinf`, -inf -> `neginf` (default: the largest and the
+    lowest finite value of x's dtype); integer and boolean tensors come back unchanged."""
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    dt = xv.type.dtype
+    if dt.kind != "f":
+        return xv
+    info = np.finfo(dt)
+    hi = as_variable(info.max if posinf is None else posinf, dt, loc)
+    lo = as_variable(info.min if neginf is None else neginf, dt, loc)
+    inf = apply("tensor.isinf", [xv], loc=loc)
+    positive = apply("tensor.gt", [xv, as_variable(0, dt, loc)], loc=loc)
+    out = apply("tensor.where", [inf, apply("tensor.where", [positive, hi, lo], loc=loc), xv], loc=loc)
+    return apply("tensor.where", [apply("tensor.isnan", [xv], loc=loc), as_variable(nan, dt, loc), out], loc=loc)
+
+
 def cast(x: Any, dtype: Any) -> Variable:
     """x converted to `dtype` ('float32', 'int64', ..., or 'floatX')."""
     loc = caller_location()
@@ -404,6 +424,117 @@ def argmax(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
 def argmin(x: Any, axis: Any = None, keepdims: bool = False) -> Variable:
     """Index (int64) of the minimum along `axis`."""
     return _arg("argmin", x, axis, keepdims)
+
+
+def _cumulative(op: str, x: Any, axis: int | None, dtype: Any) -> Variable:
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    if dtype is not None:
+        xv = cast(xv, dtype)
+    if axis is None:
+        xv, axis = _flatten(xv, 1, loc), 0
+    return apply(f"tensor.{op}", [xv], {"axis": axis}, loc=loc)
+
+
+def cumsum(x: Any, axis: int | None = None, dtype: Any = None) -> Variable:
+    """Running sum along `axis` (of the flattened tensor when None), numpy's result dtype."""
+    return _cumulative("cumsum", x, axis, dtype)
+
+
+def cumprod(x: Any, axis: int | None = None, dtype: Any = None) -> Variable:
+    """Running product along `axis` (of the flattened tensor when None); its gradient divides by x, so it is
+    nan/inf where x is zero (see tensor.cumprod)."""
+    return _cumulative("cumprod", x, axis, dtype)
+
+
+def _sorting(op: str, x: Any, axis: int | None, kind: Any) -> Variable:
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    if kind not in (None, "stable", "mergesort", "quicksort"):
+        raise TirError(f"T.{op}: kind must be None, 'stable', 'mergesort' or 'quicksort', got {kind!r}", loc)
+    if axis is None:
+        xv, axis = _flatten(xv, 1, loc), 0
+    return apply(f"tensor.{op}", [xv], {"axis": _single_axis(axis, loc, f"T.{op}")}, loc=loc)
+
+
+def sort(a: Any, axis: int | None = -1, kind: Any = None) -> Variable:
+    """a sorted along `axis` (the flattened tensor when None), numpy's order (nan last); always stable, whatever
+    `kind` says. The gradient moves g back through the sorting permutation."""
+    return _sorting("sort", a, axis, kind)
+
+
+def argsort(a: Any, axis: int | None = -1, kind: Any = None) -> Variable:
+    """The int64 positions that sort a along `axis` (np.argsort; always stable, nan last)."""
+    return _sorting("argsort", a, axis, kind)
+
+
+def einsum(subscripts: str, *operands: Any) -> Variable:
+    """np.einsum for the common contractions, decomposed into existing ops: letters of one operand that
+    nothing else needs are summed first; then operands are folded pairwise, a shared letter that is still
+    needed later staying a batch dim, the letters contracted by the pair going through one `matmul` (both
+    operands transposed and reshaped to (batch..., rows, k) and (batch..., k, cols)), or a broadcast product
+    when the pair contracts nothing; the result is transposed into the output's order. Explicit (`ij,jk->ik`)
+    and implicit (`ij,jk`: the letters seen once, sorted) forms; no `...` and no letter repeated within one
+    operand (diagonals)."""
+    loc = caller_location()
+    spec = subscripts.replace(" ", "")
+    ins_text, arrow, out_text = spec.partition("->")
+    terms = ins_text.split(",")
+    if "." in spec or len(terms) != len(operands) or not builtins.all(t.isalpha() for t in terms if t):
+        raise TirError(f"T.einsum: subscripts {subscripts!r} must be letters, one term per operand (no '...')", loc)
+    if not arrow:
+        out_text = "".join(sorted(c for c in set(ins_text) - {","} if ins_text.count(c) == 1))
+    vs = [as_variable(v, loc=loc) for v in operands]
+    for t, v in zip(terms, vs):
+        if len(set(t)) != len(t) or len(t) != v.ndim:
+            raise TirError(f"T.einsum: term {t!r} must name each of the {v.ndim} dims of its operand once", loc)
+    if len(set(out_text)) != len(out_text) or not set(out_text) <= set(ins_text):
+        raise TirError(f"T.einsum: output {out_text!r} must name distinct letters of the inputs", loc)
+    size = {c: _dim(v, k, loc) for t, v in zip(terms, vs) for k, c in enumerate(t)}
+    items = list(zip(vs, terms))
+
+    def needed(k: int) -> set[str]:
+        """The letters that the output or operands other than #k use."""
+        return set(out_text).union(*(t for j, (_, t) in enumerate(items) if j != k))
+
+    def presum(v: Variable, t: str, keep: set[str]) -> tuple[Variable, str]:
+        drop = tuple(k for k, c in enumerate(t) if c not in keep)
+        return (apply("tensor.sum", [v], {"axes": drop}, loc=loc), "".join(c for c in t if c in keep)) if drop \
+            else (v, t)
+
+    def arranged(v: Variable, t: str, order: str) -> Variable:
+        perm = tuple(t.index(c) for c in order)
+        return v if perm == tuple(range(len(t))) else apply("tensor.transpose", [v], {"perm": perm}, loc=loc)
+
+    def product(sizes: str) -> Any:
+        p: Any = 1
+        for c in sizes:
+            p = p * size[c]
+        return p
+
+    items = [presum(v, t, needed(k)) for k, (v, t) in enumerate(items)]
+    while len(items) > 1:
+        (a, ta), (b, tb) = items[0], items[1]
+        later = set(out_text).union(*(t for _, t in items[2:]))
+        batch = "".join(c for c in ta if c in tb and c in later)
+        con = "".join(c for c in ta if c in tb and c not in later)
+        left = "".join(c for c in ta if c not in tb)
+        right = "".join(c for c in tb if c not in ta)
+        if con:
+            am = _shaped("reshape", arranged(a, ta, batch + left + con),
+                         [size[c] for c in batch] + [product(left), product(con)], loc)
+            bm = _shaped("reshape", arranged(b, tb, batch + con + right),
+                         [size[c] for c in batch] + [product(con), product(right)], loc)
+            joined = _shaped("reshape", apply("tensor.matmul", [am, bm], loc=loc),
+                             [size[c] for c in batch + left + right], loc)
+        else:
+            ae = _expand_dims(arranged(a, ta, batch + left), tuple(range(len(batch + left), len(batch + left + right))),
+                              loc)
+            be = _expand_dims(arranged(b, tb, batch + right), tuple(range(len(batch), len(batch + left))), loc)
+            joined = apply("tensor.mul", [ae, be], loc=loc)
+        items = [(joined, batch + left + right), *items[2:]]
+    v, t = presum(*items[0], set(out_text))
+    return arranged(v, t, out_text)
 
 
 # ---------------------------------------------------------------- softmax family
@@ -875,6 +1006,73 @@ def ones_like(x: Any, dtype: Any = None) -> Variable:
     loc = caller_location()
     xv = as_variable(x, loc=loc)
     return _filled("ones", _shape_entries(xv, loc), dtype or xv.dtype, loc)
+
+
+# ---------------------------------------------------------------- repeat, tile, pad (compositions of shape ops,
+# so their gradients and every target come from those ops)
+
+
+def _shaped(op: str, x: Variable, sizes: Sequence[Any], loc: Location) -> Variable:
+    attr, dyn = dyn_operands(list(sizes), loc, f"{op} shape")
+    return apply(f"tensor.{op}", [x, *dyn], {"shape": attr}, loc=loc)
+
+
+def _static_count(value: Any, loc: Location, what: str) -> int:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0:
+        return int(value)
+    raise TirError(f"{what} must be non-negative integers, got {value!r}", loc)
+
+
+def repeat(x: Any, repeats: int, axis: int | None = None) -> Variable:
+    """Each element `repeats` times along `axis` (of the flattened tensor when None), as np.repeat with one
+    static count: a broadcast along a new dim after `axis`, merged into it."""
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    r = _static_count(repeats, loc, "T.repeat: repeats")
+    if axis is None:
+        xv, axis = _flatten(xv, 1, loc), 0
+    a = _single_axis(axis, loc, "T.repeat")
+    if not -xv.ndim <= a < xv.ndim:
+        raise TirError(f"T.repeat: axis {a} is out of range for a tensor of rank {xv.ndim}", loc)
+    a %= xv.ndim
+    dims = [_dim(xv, k, loc) for k in range(xv.ndim)]
+    spread = _shaped("broadcast_to", _expand_dims(xv, (a + 1,), loc), [*dims[:a + 1], r, *dims[a + 1:]], loc)
+    return _shaped("reshape", spread, [*dims[:a], dims[a] * r, *dims[a + 1:]], loc)
+
+
+def tile(x: Any, reps: Any) -> Variable:
+    """x repeated `reps` times along each dim, as np.tile (static reps; the shorter of x's shape and reps is
+    padded with leading 1s): a broadcast along a new dim before each dim, merged into it."""
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    counts = [_static_count(r, loc, "T.tile: reps") for r in (reps if _is_sequence(reps) else [reps])]
+    n = builtins.max(len(counts), xv.ndim)
+    counts = [1] * (n - len(counts)) + counts
+    dims = [1] * (n - xv.ndim) + [_dim(xv, k, loc) for k in range(xv.ndim)]
+    spread = _shaped("broadcast_to", _shaped("reshape", xv, [e for d in dims for e in (1, d)], loc),
+                     [e for r, d in zip(counts, dims) for e in (r, d)], loc)
+    return _shaped("reshape", spread, [d * r for r, d in zip(counts, dims)], loc)
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Variable:
+    """np.pad in mode "constant": `pad_width` is an int, a (before, after) pair or one pair per dim (static);
+    the result is a tensor of `constant_values` with x set into its middle (so the gradient is the slice)."""
+    loc = caller_location()
+    xv = as_variable(x, loc=loc)
+    if mode != "constant":
+        raise TirError(f"T.pad supports mode='constant' only, got {mode!r}", loc)
+    if xv.ndim == 0:  # as numpy: nothing to pad
+        return xv
+    try:
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=object), (xv.ndim, 2))
+    except ValueError:
+        raise TirError(f"T.pad: pad_width {pad_width!r} does not fit a tensor of rank {xv.ndim}", loc) from None
+    pairs = [(_static_count(b, loc, "T.pad: pad_width"), _static_count(e, loc, "T.pad: pad_width")) for b, e in widths]
+    sizes = [_dim(xv, k, loc) + b + e for k, (b, e) in enumerate(pairs)]
+    filled = _shaped("alloc", as_variable(constant_values, xv.type.dtype, loc), sizes, loc)
+    if filled.type.dtype != xv.type.dtype:
+        filled = cast(filled, xv.type.dtype)
+    return _inc_or_set("set_subtensor", filled[tuple(slice(b, -e or None) for b, e in pairs)], xv, loc)
 
 
 def alloc(value: Any, *shape: Any) -> Variable:

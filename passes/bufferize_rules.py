@@ -685,6 +685,75 @@ def _set_take(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     return [out]
 
 
+# ---------------------------------------------------------------- cumulative
+
+
+@rule(T.CumsumOp, T.CumprodOp)
+def _cumulative(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A loop nest: `loop.parallel` over the other dims around a sequential `loop.for` along the axis that
+    carries the running value and stores it at every step (the for alone for a 1-d tensor)."""
+    assert isinstance(op, T.CumsumOp | T.CumprodOp)
+    x = cx.get(op.operands[0])
+    el = _tt(op.results[0]).element
+    axis = op.the_axis()
+    shape = cx.shape(x)
+    out = cx.alloc(shape, el)
+    others = [d for d in range(len(shape)) if d != axis]
+    b = cx.b
+    outer: list[Value] = []
+    if others:
+        par = b.insert(L.ParallelOp.create([cx.ix(shape[d]) for d in others]))
+        b = Builder.at_end(par.body, op.loc)
+        outer = list(par.body.args)
+    scan = b.insert(L.ForOp.create(cx.ix(shape[axis]), [_create(b, "scalar.constant",
+                                                                 value=_typed(op.combiner.identity(el), el))]))
+    ib = Builder.at_end(scan.body, op.loc)
+    i, acc = scan.body.args
+    idx = outer[:axis] + [i] + outer[axis:]
+    value = S.cast_to(ib, ib.create(M.LoadOp, x, *idx).result, el)
+    running = ib.create(S.SCALAR_OF_TENSOR[op.combiner], acc, value).result
+    ib.create(M.StoreOp, running, out, *idx)
+    ib.create(L.YieldOp, running)
+    if others:
+        b.create(L.YieldOp)
+    return [out]
+
+
+# ---------------------------------------------------------------- sorting
+
+
+@rule(T.SortOp, T.ArgsortOp)
+def _sort(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A call of the runtime's stable merge sort (lib.sort) into a fresh buffer."""
+    assert isinstance(op, T.SortOp | T.ArgsortOp)
+    x = cx.get(op.operands[0])
+    out = cx.alloc(cx.shape(x), _tt(op.results[0]).element)
+    cx.b.create(LB.SortOp, x, out, axis=op.the_axis(), indices=isinstance(op, T.ArgsortOp))
+    return [out]
+
+
+@rule(T.TakeAlongAxisOp)
+def _take_along_axis(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A gather: one element of x per index, at the index's own position besides the axis."""
+    assert isinstance(op, T.TakeAlongAxisOp)
+    x, idx = cx.get(op.operands[0]), cx.get(op.operands[1])
+    a = op.the_axis()
+    for d in range(x.type.rank):
+        m, n = cx.dim(idx, d), cx.dim(x, d)
+        if d != a and not (isinstance(m, int) and isinstance(n, int)):
+            cx.check(cx.cmp("eq", m, n), op.mismatch(d), m, n)
+    size = cx.ix(cx.dim(x, a))
+    _check_indices(cx, idx, size, a)
+    rank = x.type.rank
+
+    def body(b: Builder, args: list[Value]) -> list[Value]:
+        subs = [_wrapped(b, args[0], size) if d == a else b.create(T.IndexOp, dim=d).result for d in range(rank)]
+        return [b.create(M.LoadOp, x, *subs).result]
+    out = cx.alloc(cx.shape(idx), _tt(op.results[0]).element)
+    cx.generic([idx], [out], [list(range(rank))] * 2, [PAR] * rank, None, body)
+    return [out]
+
+
 # ---------------------------------------------------------------- creation
 
 

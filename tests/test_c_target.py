@@ -174,6 +174,18 @@ def test_creation() -> None:
     check_group([n, m, v, x], outs, cases)
 
 
+def test_numpy_functions() -> None:
+    # isnan/isinf/isfinite, cumsum/cumprod, sort/argsort and take_along_axis (sort's gradient);
+    # tests/test_numpy_coverage.py checks them and the API compositions against numpy itself
+    x, y = T.fmatrix("x"), T.dvector("y")
+    outs = [T.isnan(x), T.isinf(x), T.isfinite(x) & (x > 0), T.cumsum(x, axis=0), T.cumprod(x, axis=1), T.sort(x),
+            T.argsort(x, axis=0), T.cumsum(y), T.sort(y), tensorir.grad((T.sort(y) * T.arange(y.shape[0])).sum(), y)]
+    big = f32(4, 5)
+    big[1, 2], big[3, 0], big[0, 4] = np.nan, np.inf, -np.inf
+    check_group([x, y], outs, [[big, RNG.permutation(7).astype(np.float64)], [f32(0, 3), np.zeros(0)],
+                               [f32(1, 1), RNG.standard_normal(40)]])
+
+
 def test_zero_d() -> None:
     a, b = T.dscalar("a"), T.dscalar("b")
     i = T.iscalar("i")

@@ -140,7 +140,7 @@ RNG = np.random.default_rng(1234)
 
 FLOAT_UNARY = ["neg", "abs", "sign", "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "rsqrt",
                "square", "sin", "cos", "tan", "tanh", "sinh", "cosh", "arcsin", "arccos", "arctan", "sigmoid",
-               "softplus", "erf", "erfc", "floor", "ceil", "round", "relu"]
+               "softplus", "erf", "erfc", "floor", "ceil", "round", "relu", "isnan", "isinf", "isfinite"]
 BINARY = ["add", "sub", "mul", "true_div", "int_div", "mod", "pow", "arctan2", "maximum", "minimum", "eq", "ne",
           "lt", "le", "gt", "ge", "binary_crossentropy"]
 BITWISE = ["and", "or", "xor"]

@@ -518,6 +518,9 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
     ("lib.gemm_batch", lambda b, a: b.create(LB.GemmBatchOp, *[b.create(M.AllocOp, shape=s, dtype=f32).result
                                                                for s in ([2, 3, 4], [2, 3, 5], [2, 3, 5])]),
      "A is (2, 3, 4) and B is (2, 3, 5): inner dimensions differ"),
+    ("lib.sort", lambda b, a: b.create(LB.SortOp, a[0], a[0], axis=2), "axis 2 is out of range for a memref of rank 2"),
+    ("lib.sort", lambda b, a: b.create(LB.SortOp, a[0], a[0], axis=1, indices=True),
+     "output memref<?x4xf32> does not fit input memref<?x4xf32> (element type i64)"),
     ("kernel.func", _kernel_with([TensorType((4,), f32)]),
      "argument #0 of @k2 must be a memref or a scalar, got tensor<4xf32>"),
     ("kernel.func", _kernel_with([index], [f32]),
@@ -614,6 +617,8 @@ func.func @main(%t: tensor<?x4xf32>, %w: tensor<4x3xf32>) -> (tensor<?x4xf32>, t
   %os = mem.alloc sizes %n {shape = [?, 4, 4], dtype = f32} : memref<?x4x4xf32>
   lib.gemm_batch %ws, %wt, %os {alpha = 1.0, beta = 0.0} \
 : memref<?x4x3xf32, strides=[0,3,1]>, memref<?x3x4xf32, strides=[0,1,3]>, memref<?x4x4xf32>
+  %order = mem.alloc sizes %n {shape = [?, 4], dtype = i64} : memref<?x4xi64>
+  lib.sort %buf, %order {axis = 1, indices = true} : memref<?x4xf32>, memref<?x4xi64>
   %zero = scalar.constant {value = 0.0 : f32} : f32
   %s = loop.for %n iter %zero ({
     ^bb0(%i: index, %acc: f32):
@@ -690,6 +695,25 @@ func.func @f(%v: memref<?xf32>) -> f32 {
     assert run(m, "f", np.arange(4, dtype=np.float32))[0] == 6.0
 
 
+def test_lib_sort_against_numpy() -> None:
+    """Rows along the axis sorted stably (nan last) into the output: values, or their positions."""
+    m, b, (x, vals, pos) = new_func("f", [MR((None, None), f64, [None, None]), MR((None, None), f64),
+                                          MR((None, None), i64)])
+    b.create(LB.SortOp, x, vals, axis=0)
+    b.create(LB.SortOp, x, pos, axis=0, indices=True)
+    b.create(F.ReturnOp)
+    verify(m)
+    xv = np.array([[2.0, np.nan, 1.0], [np.nan, 1.0, 1.0], [2.0, -np.inf, 0.5]])[:, ::-1]
+    vv, pv = np.zeros((3, 3)), np.zeros((3, 3), np.int64)
+    run(m, "f", xv, vv, pv)
+    np.testing.assert_array_equal(vv, np.sort(xv, axis=0))
+    np.testing.assert_array_equal(pv, np.argsort(xv, axis=0, kind="stable"))
+    assert "lib.sort %a0, %a2 {axis = 0, indices = true} : memref<?x?xf64, strides=[?,?]>, memref<?x?xi64>" \
+        in print_module(m)
+    with pytest.raises(TirError, match=r"'lib.sort' op output of shape \(2, 3\) for a sort of \(3, 3\)"):
+        run(m, "f", xv, np.zeros((2, 3)), pv)
+
+
 # ---------------------------------------------------------------- coverage
 
 _DIALECTS = ("mem", "loop", "lib", "kernel")
@@ -699,7 +723,7 @@ RUN_TESTED = {
     "mem.alloc", "mem.dealloc", "mem.dim", "mem.stride", "mem.check", "mem.view", "mem.load", "mem.store",
     "mem.copy", "mem.buffer_of",
     "mem.tensor_of", "loop.for", "loop.parallel", "loop.if", "loop.yield", "lib.gemm", "lib.gemv", "lib.gemm_batch",
-    "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
+    "lib.sort", "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
 }
 
 

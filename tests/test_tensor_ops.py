@@ -153,6 +153,34 @@ def test_not() -> None:
     close(eval_op(T.NotOp, [INTS], True), np.invert(INTS))
 
 
+SPECIALS = np.array([[1.5, np.nan, np.inf], [-np.inf, 0.0, -2.0]])
+
+
+@pytest.mark.parametrize("name", ["isnan", "isinf", "isfinite"])
+def test_predicates(name: str) -> None:
+    for a in (SPECIALS, SPECIALS.astype(np.float32), INTS, BOOLS):
+        close(eval_op(op_class(name), [a], a.dtype == np.float32), getattr(np, name)(a))
+
+
+@pytest.mark.parametrize("name", ["cumsum", "cumprod"])
+def test_cumulative(name: str) -> None:
+    for a, axis in ((POS, 1), (POS, -2), (INTS, 0), (BOOLS, 1), (np.zeros((0, 3), np.float32), 0)):
+        close(eval_op(op_class(name), [a], True, axis=axis), getattr(np, name)(a, axis=axis))
+
+
+def test_sorting() -> None:
+    ties = np.array([[2.0, np.nan, 1.0, 2.0, -np.inf], [np.nan, 0.0, np.nan, 0.0, np.inf]])
+    for a, axis in ((ties, 1), (ties, 0), (INTS, 1), (BOOLS, -1), (np.zeros((0, 3), np.float32), 0)):
+        close(eval_op(T.SortOp, [a], True, axis=axis), np.sort(a, axis=axis, kind="stable"))
+        order = eval_op(T.ArgsortOp, [a], True, axis=axis)
+        close(order, np.argsort(a, axis=axis, kind="stable"))
+        close(eval_op(T.TakeAlongAxisOp, [a, order], True, axis=axis), np.take_along_axis(a, order, axis))
+    picked = eval_op(T.TakeAlongAxisOp, [POS, np.array([[-1], [0]], np.int32)], axis=1)
+    close(picked, np.array([[POS[0, -1]], [POS[1, 0]]]))
+    with pytest.raises(TirError, match="index 3 is out of bounds for axis 1 of size 3"):
+        eval_op(T.TakeAlongAxisOp, [POS, np.array([[3], [0]])], axis=1)
+
+
 def test_special_elementwise_values() -> None:
     close(eval_op(T.RoundOp, [np.array([0.5, 1.5, 2.5, -0.5], np.float64)]), np.array([0.0, 2.0, 2.0, -0.0]))
     close(eval_op(T.SoftplusOp, [np.array([-1000.0, 0.0, 1000.0])]), np.array([0.0, np.log(2.0), 1000.0]))
@@ -474,6 +502,9 @@ ERRORS: list[tuple[str, list[Type], dict[str, Any], str]] = [
     ("xor", [TF((3,), f32), TF((3,), i32)], {}, "is not defined for element types"),
     ("not", [TF((3,), f32)], {}, "is not defined for element types (f32)"),
     ("neg", [TF((3,), i1)], {}, "is not defined for element types (i1)"),
+    ("isnan", [f32], {}, "operand must be a tensor, got f32"),
+    ("isinf", [TF((3,), f32), TF((3,), f32)], {}, "expects 1 operand, got 2"),
+    ("isfinite", [TF((3,), f32), TF((3,), f32)], {}, "expects 1 operand, got 2"),
     ("sign", [TF((3,), i1)], {}, "is not defined for element types (i1)"),
     ("sub", [TF((3,), i1), TF((3,), i1)], {}, "is not defined for element types (i1, i1)"),
     ("clip", [TF((3,), f32), TF((2,), f32), TF((), f32)], {}, "do not broadcast"),
@@ -493,6 +524,14 @@ ERRORS: list[tuple[str, list[Type], dict[str, Any], str]] = [
     ("std", [TF((3,), f32)], {"axes": [-2]}, "axis -2 is out of range"),
     ("mean", [TF((3,), f32)], {"keepdims": 1}, "attribute 'keepdims' must be a boolean"),
     ("softmax", [TF((), f32)], {}, "requires a tensor of rank at least 1"),
+    ("cumsum", [TF((), f32)], {}, "requires a tensor of rank at least 1"),
+    ("sort", [TF((3, 4), f32)], {"axis": -3}, "axis -3 is out of range for a tensor of rank 2"),
+    ("argsort", [TF((), i32)], {}, "requires a tensor of rank at least 1"),
+    ("take_along_axis", [TF((3, 4), f32), TF((3, 2), f32)], {"axis": 1}, "indices must be integers, got f32"),
+    ("take_along_axis", [TF((3, 4), f32), TF((2, 2), i64)], {"axis": 1},
+     "indices and x differ in dimension 0: sizes 2 and 3"),
+    ("take_along_axis", [TF((3, 4), f32), TF((3,), i64)], {"axis": 0}, "indices of rank 1 for a tensor of rank 2"),
+    ("cumprod", [TF((3, 4), f32)], {"axis": 2}, "axis 2 is out of range for a tensor of rank 2"),
     ("log_softmax", [TF((3, 4), f32)], {"axis": 2}, "axis 2 is out of range for a tensor of rank 2"),
     ("logsumexp", [TF((3, 4), f32)], {"axis": "a"}, "attribute 'axis' must be an integer"),
     ("categorical_crossentropy", [TF((4, 3), f32), TF((4,), f32)], {}, "must hold integer class indices"),
@@ -577,7 +616,8 @@ def test_every_tensor_op_is_tested() -> None:
         "logsumexp", "categorical_crossentropy", "dot", "matmul", "outer", "shape", "reshape", "transpose",
         "expand_dims", "squeeze", "broadcast_to", "alloc", "flatten", "concatenate", "stack", "dimshuffle",
         "subtensor", "set_subtensor", "inc_subtensor", "take", "inc_take", "set_take", "zeros", "ones", "eye",
-        "arange", "constant"}
+        "arange", "constant", "isnan", "isinf", "isfinite", "cumsum", "cumprod",
+        "sort", "argsort", "take_along_axis"}
     error_tested = {e[0] for e in ERRORS}
     # tensor.grad runs only once autodiff expanded it (its refusal and its expansion: tests/test_grad.py);
     # tensor.stop_gradient runs on the interpreter in tests/test_grad_api.py; tensor.gemm's rule against numpy

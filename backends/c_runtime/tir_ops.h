@@ -409,6 +409,97 @@ __attribute__((unused)) static void tir_copy(tir_ctx* ctx, void* dst, const void
  * is not row-major with unit column stride is computed in a temporary and copied back. With beta == 0
  * BLAS ignores the output's old contents (NaN included); with an empty inner dim C = beta * C here.
  * `where` starts every message (the op's location and name). */
+/* ------------------------------------------------------------------------ */
+/* sort / argsort along one axis (lib.sort)                                 */
+/* ------------------------------------------------------------------------ */
+/* tir_sort_<N>(ctx, where, X, O, axis, indices): each row of X along `axis` sorted into O (values, or with
+ * `indices` the int64 positions), any strides, O not overlapping X. Each row is copied into a contiguous
+ * (value, position) scratch and merge-sorted bottom-up: stable (equal values keep their order, as numpy's
+ * kind="stable"), O(n log n), nan last (a nan is greater than everything; nans keep their order). Rows are
+ * split over ctx->nthreads threads (each with its own scratch) when there are TIR_PARALLEL_MIN elements. */
+#if defined(TIR_RUNTIME_H)
+#define TIR__SORT(T, N)                                                                                      \
+    static void tir__sort_rows_##N(const tir_buf* X, const tir_buf* O, int axis, int indices, int64_t r0,    \
+                                   int64_t r1, char* scratch) {                                              \
+        const int64_t n = X->shape[axis], xs = X->strides[axis], os = O->strides[axis];                      \
+        int64_t *at = (int64_t*)scratch, *at2 = at + n;                                                      \
+        T *v = (T*)(at2 + n), *v2 = v + n;                                                                   \
+        for (int64_t r = r0; r < r1; ++r) {                                                                  \
+            int64_t rest = r, xo = 0, oo = 0; /* the row's offsets: r over the other dims, the last fastest */ \
+            for (int d = X->ndim - 1; d >= 0; --d) {                                                         \
+                if (d == axis) continue;                                                                     \
+                int64_t p = rest % X->shape[d];                                                              \
+                rest /= X->shape[d];                                                                         \
+                xo += p * X->strides[d];                                                                     \
+                oo += p * O->strides[d];                                                                     \
+            }                                                                                                \
+            const T* x = (const T*)X->data + xo;                                                             \
+            for (int64_t i = 0; i < n; ++i) {                                                                \
+                v[i] = x[i * xs];                                                                            \
+                at[i] = i;                                                                                   \
+            }                                                                                                \
+            for (int64_t w = 1; w < n; w *= 2) {                                                             \
+                for (int64_t lo = 0; lo < n; lo += 2 * w) {                                                  \
+                    int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;             \
+                    int64_t i = lo, j = mid, k = lo;                                                         \
+                    while (i < mid && j < hi) {                                                              \
+                        /* the right run's element goes first only if strictly less (stability) */         \
+                        T a = v[j], b = v[i];                                                                \
+                        int right = a < b || (b != b && a == a);                                             \
+                        v2[k] = right ? a : b;                                                               \
+                        at2[k++] = right ? at[j++] : at[i++];                                                \
+                    }                                                                                        \
+                    for (; i < mid; ++i, ++k) v2[k] = v[i], at2[k] = at[i];                                  \
+                    for (; j < hi; ++j, ++k) v2[k] = v[j], at2[k] = at[j];                                   \
+                }                                                                                            \
+                T* tv = v;                                                                                   \
+                v = v2;                                                                                      \
+                v2 = tv;                                                                                     \
+                int64_t* ta = at;                                                                            \
+                at = at2;                                                                                    \
+                at2 = ta;                                                                                    \
+            }                                                                                                \
+            if (indices)                                                                                     \
+                for (int64_t k = 0; k < n; ++k) ((int64_t*)O->data)[oo + k * os] = at[k];                   \
+            else                                                                                             \
+                for (int64_t k = 0; k < n; ++k) ((T*)O->data)[oo + k * os] = v[k];                          \
+        }                                                                                                    \
+    }                                                                                                        \
+    __attribute__((unused)) static int tir_sort_##N(tir_ctx* ctx, const char* where, const tir_buf* X,       \
+                                                    const tir_buf* O, int axis, int indices) {               \
+        int64_t n = X->shape[axis], rows = 1;                                                                \
+        for (int d = 0; d < X->ndim; ++d) {                                                                  \
+            if (X->shape[d] != O->shape[d])                                                                  \
+                return tir_fail(ctx, "%s output size %lld differs from the input's %lld in dim %d", where,   \
+                                (long long)O->shape[d], (long long)X->shape[d], d);                          \
+            if (d != axis) rows *= X->shape[d];                                                              \
+        }                                                                                                    \
+        if (n == 0 || rows == 0) return 0;                                                                   \
+        int nt = ctx->nthreads > 1 && rows > 1 && rows * n >= TIR_PARALLEL_MIN                               \
+                     ? (rows < ctx->nthreads ? (int)rows : ctx->nthreads) : 1;                               \
+        size_t per = (2 * (size_t)n * (sizeof(int64_t) + sizeof(T)) + 63) / 64 * 64; /* one thread's scratch */ \
+        char* scratch = (char*)tir_alloc(ctx, (size_t)nt * per);                                             \
+        if (!scratch) return -1;                                                                             \
+        _Pragma("omp parallel for num_threads(nt) schedule(static, 1) if (nt > 1)")                          \
+        for (int t = 0; t < nt; ++t)                                                                         \
+            tir__sort_rows_##N(X, O, axis, indices, rows * t / nt, rows * (t + 1) / nt, scratch + t * per);  \
+        tir_free(ctx, scratch);                                                                              \
+        return 0;                                                                                            \
+    }
+TIR__SORT(uint8_t, i1)
+TIR__SORT(int8_t, i8)
+TIR__SORT(int16_t, i16)
+TIR__SORT(int32_t, i32)
+TIR__SORT(int64_t, i64)
+TIR__SORT(uint8_t, ui8)
+TIR__SORT(uint16_t, ui16)
+TIR__SORT(uint32_t, ui32)
+TIR__SORT(uint64_t, ui64)
+TIR__SORT(float, f32)
+TIR__SORT(double, f64)
+#undef TIR__SORT
+#endif /* TIR_RUNTIME_H */
+
 #if defined(TIR_RUNTIME_H) && defined(TIR_USE_BLAS)
 /* The matrix of the last two dims of x (data: the first batch element's). */
 static inline tir_buf tir__matrix(const tir_buf* x) {
