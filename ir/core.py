@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .attributes import Attribute, normalize
-from .types import Type, compatible
+from .types import Type, compatible, register_class
 
 # ---------------------------------------------------------------- locations
 
@@ -207,10 +207,7 @@ class Operation:
     # ---- registration
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        if "name" in cls.__dict__ and cls.name:
-            if cls.name in OP_REGISTRY and OP_REGISTRY[cls.name] is not cls:
-                raise TypeError(f"op {cls.name} declared twice")
-            OP_REGISTRY[cls.name] = cls
+        register_class(OP_REGISTRY, cls, "op ")
         names = [n.rstrip("*") for n in cls.operands_def]
         if sum(n.endswith("*") for n in cls.operands_def) > 1:
             raise TypeError(f"{cls.__name__}: at most one variadic operand segment")

@@ -221,6 +221,16 @@ def format_param(p: TypeParam) -> str:
     return str(p)
 
 
+def register_class(registry: dict[str, Any], cls: Any, kind: str) -> bool:
+    """Register `cls` under the `name` it declares itself (subclasses that do not are not registered); a second
+    class of the same name is an error (`kind`: "op ", "type !"). Whether it was registered."""
+    if not ("name" in cls.__dict__ and cls.name):
+        return False
+    if registry.setdefault(cls.name, cls) is not cls:
+        raise TypeError(f"{kind}{cls.name} declared twice")
+    return True
+
+
 @dataclass(frozen=True)
 class DialectType(Type):
     """A type declared by a dialect, written `!dialect.name` or `!dialect.name<params>`.
@@ -242,12 +252,8 @@ class DialectType(Type):
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
-        if "name" in cls.__dict__ and cls.name:
-            if cls.name in TYPE_REGISTRY and TYPE_REGISTRY[cls.name] is not cls:
-                raise TypeError(f"type !{cls.name} declared twice")
-            TYPE_REGISTRY[cls.name] = cls
-            if not cls.syntax:
-                cls.syntax = f"!{cls.name}"
+        if register_class(TYPE_REGISTRY, cls, "type !") and not cls.syntax:
+            cls.syntax = f"!{cls.name}"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "params", tuple(self.params))

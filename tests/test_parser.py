@@ -595,3 +595,13 @@ def test_random_state_type() -> None:
     text = "func.func @f(%s: !random.state) -> !random.state {\n  func.return %s : !random.state\n}\n"
     assert parse(text).functions[0].body.args[0].type == StateType()
     assert _roundtrip(text) == text
+
+
+def test_an_op_or_a_type_declared_twice_is_refused() -> None:
+    from tensorir.ir.core import Operation
+    from tensorir.ir.types import DialectType
+
+    with pytest.raises(TypeError, match=r"op tensor.add declared twice"):
+        type("Again", (Operation,), {"name": "tensor.add"})
+    with pytest.raises(TypeError, match=r"type !random.state declared twice"):
+        type("Again", (DialectType,), {"name": "random.state"})
