@@ -39,7 +39,7 @@ import numpy as np
 from ..dialects.tensor import AddOp, MulOp, SubOp, SumOp, TrueDivOp
 from ..dialects.tensor_grad import emit, ones_like, zeros_like
 from ..ir.builder import Builder
-from ..ir.core import OP_REGISTRY, Operation, Value
+from ..ir.core import COMMUTATIVE, OP_REGISTRY, Operation, Value
 from ..ir.rewriter import (
     ONE,
     ZERO,
@@ -130,28 +130,27 @@ class CollectConstants(RewritePattern):
     root: ClassVar[tuple[type[Operation], ...]] = (AddOp, SubOp, MulOp, TrueDivOp)
     # each op's (same-kind, inverse-kind) ops: the inner op of kind K under an outer op of kind K collects
     # its constants with `same`, under the inverse kind with `inverse`
-    FAMILY: ClassVar[dict[str, tuple[str, str]]] = {
-        "tensor.add": ("add", "sub"), "tensor.sub": ("add", "sub"),
-        "tensor.mul": ("mul", "true_div"), "tensor.true_div": ("mul", "true_div"),
+    FAMILY: ClassVar[dict[type[Operation], tuple[type[Operation], type[Operation]]]] = {
+        AddOp: (AddOp, SubOp), SubOp: (AddOp, SubOp), MulOp: (MulOp, TrueDivOp), TrueDivOp: (MulOp, TrueDivOp),
     }
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
         lhs, rhs = op.operands
-        if op.name in ("tensor.add", "tensor.mul") and _is_constant(lhs) and not _is_constant(rhs):
-            return replace_with_built(op, lambda b: emit(b, op.name.split(".")[1], rhs, lhs), rewriter)
+        if op.has_trait(COMMUTATIVE) and _is_constant(lhs) and not _is_constant(rhs):
+            return replace_with_built(op, lambda b: b.create(type(op), rhs, lhs).result, rewriter)
         inner = getattr(lhs, "op", None)
-        if inner is None or inner.name not in self.FAMILY or self.FAMILY[inner.name] != self.FAMILY[op.name]:
+        if inner is None or self.FAMILY.get(type(inner)) != self.FAMILY[type(op)]:
             return False
         x, c1 = inner.operands
         c2 = rhs
         if not _is_constant(c1) or not _is_constant(c2) or _is_constant(x):
             return False
-        same, inverse = self.FAMILY[op.name]
-        if same == "mul" and not (op.result.type.element.is_float  # type: ignore[attr-defined]
+        same, inverse = self.FAMILY[type(op)]
+        if same is MulOp and not (op.result.type.element.is_float  # type: ignore[attr-defined]
                                   and all(np.all(constant_array(c) != 0) for c in (c1, c2))):
             return False
-        combine = same if inner.name == op.name else inverse
-        return replace_with_built(op, lambda b: emit(b, inner.name.split(".")[1], x, emit(b, combine, c1, c2)),
+        combine = same if type(inner) is type(op) else inverse
+        return replace_with_built(op, lambda b: b.create(type(inner), x, b.create(combine, c1, c2).result).result,
                                   rewriter)
 
 
@@ -163,7 +162,7 @@ class SumOfScaled(RewritePattern):
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
         prod = getattr(op.operands[0], "op", None)
-        if prod is None or prod.name != "tensor.mul" or len(prod.result.uses) != 1:
+        if not isinstance(prod, MulOp) or len(prod.result.uses) != 1:
             return False
         scaled = [(x, arr.reshape(())) for x, c in (prod.operands, reversed(prod.operands))
                   if (arr := constant_array(c)) is not None and arr.size == 1 and arr.ndim <= x.type.rank
