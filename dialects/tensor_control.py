@@ -64,10 +64,12 @@ class IfOp(Operation):
         """Moves into a branch every op before this one (in its block) whose results only that branch uses, so
         that it runs only when the branch is taken (what makes ifelse lazy); values needed after the if or by
         both branches stay before it. A `tensor.grad` stays where it is (autodiff expands it there)."""
+        from .tensor import GradOp  # tensor.py imports this module before it declares GradOp
+
         block = self.parent
         assert block is not None
         for op in reversed(block.ops[:block.index(self)]):
-            if op.has_trait(TERMINATOR) or op.name == "tensor.grad" or not op.results:
+            if op.has_trait(TERMINATOR) or isinstance(op, GradOp) or not op.results:
                 continue
             users = {_branch_of(u.op, self) for r in op.results for u in r.uses}
             if len(users) == 1 and (region := users.pop()) is not None:
