@@ -162,7 +162,7 @@ class FunctionBufferizer:
             for r, o in zip(op.results, outs):
                 self.bind(r, o)
         for op in reversed(converted):
-            if op.name == "tensor.constant" and any(r.uses for r in op.results):
+            if isinstance(op, T.ConstantOp) and any(r.uses for r in op.results):
                 continue  # its memory is read through mem.buffer_of
             op.erase()
 
@@ -259,7 +259,7 @@ class FunctionBufferizer:
             return self._store_elements(tensor)
         if b is None:
             owner = getattr(tensor, "op", None)
-            if owner is not None and owner.name == "tensor.constant":
+            if isinstance(owner, T.ConstantOp):
                 at = Builder.after(owner) if owner is self.op else self.b
                 b = at.create(M.BufferOfOp, tensor).result
                 self.buf[tensor] = b
@@ -745,7 +745,7 @@ def _host_compute(cx: FunctionBufferizer, op: Operation, operands: list[list[Ele
             at = tuple(0 if j < 0 or shape[d] == 1 else k[j] for d, j in enumerate(m))
             mapping[arg] = cx.scalar(es[int(np.ravel_multi_index(at, shape)) if shape else 0], arg.type)
         for o in body.ops:
-            if o.name == "scalar.yield":
+            if isinstance(o, S.YieldOp):
                 elems.append(mapping.get(o.operands[0], o.operands[0]))
             elif isinstance(o, S.ConstantOp):
                 mapping[o.result] = cx.const(o.attributes["value"].value, o.result.type)
