@@ -22,6 +22,7 @@ from typing import Any as _Any
 from tensorir.config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
 from tensorir.frontend import tensor_api as tensor
 from tensorir.frontend.function import Function, In, function
+from tensorir.frontend.scan import scan, until
 from tensorir.frontend.shared import SharedVariable, shared
 from tensorir.frontend.symbolic import Constant, Variable
 from tensorir.frontend.tensor_api import ifelse
@@ -36,7 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "Rop", "SharedVariable",
            "TirError", "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "hessian",
-           "ifelse", "jacobian", "shared", "tensor"]
+           "ifelse", "jacobian", "scan", "shared", "tensor", "until"]
 
 
 def __getattr__(name: str) -> _Any:

@@ -85,6 +85,7 @@ from .tensor_grad import (
     unbroadcast,
     zeros_like,
 )
+from .tensor_scan import ScanOp  # noqa: F401
 from .tensor_shape import *  # noqa: F403  (re-export: every tensor op is registered by importing this module)
 from .tensor_shape import __all__ as _shape_ops
 from .tensor_shape import check_range

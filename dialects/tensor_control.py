@@ -27,13 +27,14 @@ from ..ir.types import TensorType, Type, i1
 from .tensor_common import tensor_type
 from .tensor_grad import Grads, accumulate, backprop, floating, inputs_of, zeros_like
 
-__all__ = ["IfOp", "YieldOp"]
+__all__ = ["IfOp", "YieldOp", "join_types"]
 
 
-def _join(op: Operation, a: Type, b: Type) -> TensorType:
-    """The type of a result whose branches yield `a` and `b`: `?` where their static dims differ."""
+def join_types(op: Operation, a: Type, b: Type, what: str = "branches yield") -> TensorType:
+    """The type of a result that is `a` or `b` (the branches of an if, a scan state's initial value and
+    step): `?` where their static dims differ."""
     if not isinstance(a, TensorType) or not isinstance(b, TensorType) or a.element != b.element or a.rank != b.rank:
-        raise op.error(f"branches yield {a} and {b}: they must agree in dtype and rank")
+        raise op.error(f"{what} {a} and {b}: they must agree in dtype and rank")
     return TensorType(tuple(x if x == y else None for x, y in zip(a.shape, b.shape)), a.element)
 
 
@@ -50,7 +51,8 @@ class IfOp(Operation):
     num_regions = 2
 
     @classmethod
-    def from_operands(cls, operands: Sequence[Value], loc: Location | None = None) -> IfOp:
+    def from_operands(cls, operands: Sequence[Value], loc: Location | None = None,
+                      attrs: dict[str, Any] | None = None) -> IfOp:
         """The op the Python API's graph node holds (`tensorir.ifelse`): operands are the condition, then the
         values the then branch yields, then as many the else branch yields (each region is just its yield
         until `sink_operands` moves into it what only it needs)."""
@@ -121,7 +123,7 @@ class IfOp(Operation):
         then, other = self.yields()
         if len(then.operands) != len(other.operands):
             raise self.error(f"then region yields {len(then.operands)} values, else region {len(other.operands)}")
-        return [_join(self, a.type, b.type) for a, b in zip(then.operands, other.operands)]
+        return [join_types(self, a.type, b.type) for a, b in zip(then.operands, other.operands)]
 
     def verify_(self) -> None:
         t = tensor_type(self, self.operands[0])
@@ -131,7 +133,7 @@ class IfOp(Operation):
             if len(y.operands) != len(self.results):
                 raise self.error(f"{what} region yields {len(y.operands)} values for {len(self.results)} results")
             for k, (v, r) in enumerate(zip(y.operands, self.results)):
-                joined = _join(self, v.type, r.type)
+                joined = join_types(self, v.type, r.type)
                 if any(d is not None and e != d for d, e in zip(r.type.shape, joined.shape)):
                     raise self.error(f"{what} region yields {v.type} as result #{k} of type {r.type}")
 
@@ -150,7 +152,8 @@ def _branch_of(user: Operation, op: IfOp) -> Region | None:
 
 
 class YieldOp(Operation):
-    """Ends a region of tensor.if with the branch's results: `tensor.yield %a, %b : tensor<?xf32>, tensor<f32>`."""
+    """Ends a region of tensor.if (the branch's results) or tensor.scan (a step's):
+    `tensor.yield %a, %b : tensor<?xf32>, tensor<f32>`."""
 
     name = "tensor.yield"
     operands_def = ("values*",)
@@ -159,9 +162,11 @@ class YieldOp(Operation):
     differentiable = False  # the gradient is its tensor.if's
 
     def verify_(self) -> None:
+        from .tensor_scan import ScanOp  # it imports this module
+
         parent = self.parent_op
-        if parent is not None and not isinstance(parent, IfOp):
-            raise self.error(f"must be inside tensor.if, not '{parent.name}'")
+        if parent is not None and not isinstance(parent, (IfOp, ScanOp)):
+            raise self.error(f"must be inside tensor.if or tensor.scan, not '{parent.name}'")
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return []

@@ -246,9 +246,10 @@ def infer(name: str, types: Sequence[TensorType], attrs: dict[str, Any], loc: Lo
 
 
 def _build(cls: type[Operation], operands: list[Value], attrs: dict[str, Any], loc: Location) -> Operation:
-    """The op of a graph node; an op with regions (tensor.if) is built by its class's `from_operands`."""
+    """The op of a graph node; an op with regions (tensor.if, tensor.scan) is built by its class's
+    `from_operands` (a scan's attrs carry its traced step)."""
     if cls.num_regions:
-        return cls.from_operands(operands, loc)  # type: ignore[attr-defined]
+        return cls.from_operands(operands, loc, attrs)  # type: ignore[attr-defined]
     return cls(operands, None, attrs, None, loc)
 
 
@@ -440,7 +441,7 @@ def lower(block: Block, inputs: dict[Variable, Value], outputs: Sequence[Variabl
         except TirError as e:
             raise _at(e, node.loc) from None
         block.append(op)
-        if op.regions:
+        if hasattr(op, "sink_operands"):  # a tensor.if; a scan's body is isolated
             with_regions.append(op)
         for out_var, res in zip(node.outputs, op.results):
             if out_var.name:
