@@ -1044,6 +1044,28 @@ class CStyleRenderer:
             if isinstance(res.type, ScalarType):
                 self.names[res] = name
 
+    def render_host_for(self, op: Operation) -> None:
+        """The host's loop over a scan's steps: `t` counts up (or down with `reverse`), the body's kernels
+        are launched from inside it; a yielded i1 that is false ends it after that step. Its result, the
+        steps run, is counted as it goes."""
+        assert isinstance(op, LP.HostForOp)
+        body = op.body
+        n, it = self.value(op.operands[0]), self.fresh("step")
+        count, t = self.fresh(op.results[0].name_hint, "steps"), self.fresh(body.args[0].name_hint, "t")
+        self.emit(f"{self.index_type} {count} = 0;")
+        with self.block(f"for ({self.index_type} {it} = 0; {it} < {n}; ++{it})"):
+            first = f"{n} - 1 - {it}" if op.attributes.get("reverse", False) else it
+            self.emit(f"const {self.index_type} {t} = {first};")
+            self.emit(f"{count} = {it} + 1;")
+            self.names[body.args[0]] = t
+            self.render_block(body)
+            y = body.terminator
+            assert y is not None
+            if y.operands:
+                self.emit(f"if (!{self.value(y.operands[0])}) break;")
+            self.close_pending(self._pending_close)
+        self.names[op.results[0]] = count
+
     def if_result_kind(self, res: Value) -> str:
         """The kind of a memref result of a host if: an allocation of its own (the C target's returned
         results are the arrays each branch allocates)."""
@@ -1190,6 +1212,7 @@ STMT: dict[type[Operation], str] = {
     LP.ForOp: "render_for",
     LP.ParallelOp: "render_parallel",
     LP.IfOp: "render_if",
+    LP.HostForOp: "render_host_for",
     M.LoadOp: "render_load",
     M.StoreOp: "render_store",
     M.DimOp: "render_dim",

@@ -12,6 +12,7 @@
         loop.yield
     }) : index, index
     %r = loop.if %c ({ loop.yield %a : f32 }, { loop.yield %b : f32 }) : f32
+    %count = loop.host_for %n ({ ^bb0(%t: index): ... loop.yield }) : index
 
 `loop.for` runs its iterations in order and threads values through them (iter args);
 `loop.parallel`'s iterations are independent (OpenMP threads, a CUDA grid, an OpenCL
@@ -31,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from ..ir.core import TERMINATOR, Block, Operation, Region, Value
+from ..ir.core import TERMINATOR, AttrDef, Block, Operation, Region, Value
 from ..ir.dialect import Dialect
 from ..ir.types import Type, i1, index
 from .mem import check_index_operands
 
-__all__ = ["ForOp", "ParallelOp", "IfOp", "YieldOp", "host_blocks", "ops_defining"]
+__all__ = ["ForOp", "HostForOp", "ParallelOp", "IfOp", "YieldOp", "host_blocks", "ops_defining"]
 
 
 def ops_defining(block: Block, v: Value) -> list[Operation]:
@@ -50,12 +51,12 @@ def ops_defining(block: Block, v: Value) -> list[Operation]:
 
 
 def host_blocks(block: Block) -> list[Block]:
-    """`block` (a function body) and the blocks of the host control flow in it (`loop.if` regions, at any
-    depth of ifs, not inside loops): the blocks whose loop nests are kernels and whose other ops the host
-    runs (fuse-loops, parallelize and outline-kernels work on each)."""
+    """`block` (a function body) and the blocks of the host control flow in it (`loop.if` regions and
+    `loop.host_for` bodies, at any depth, not inside other loops): the blocks whose loop nests are kernels
+    and whose other ops the host runs (fuse-loops, parallelize and outline-kernels work on each)."""
     out = [block]
     for op in block.ops:
-        if isinstance(op, IfOp):
+        if isinstance(op, (IfOp, HostForOp)):
             for region in op.regions:
                 for inner in region.blocks:
                     out += host_blocks(inner)
@@ -122,6 +123,53 @@ class ForOp(Operation):
         for i in range(int(args[0])):
             values = interp.run_region(self.regions[0], [np.int64(i), *values])
         return values
+
+
+class HostForOp(Operation):
+    """A loop the host runs (bufferize's `tensor.scan`): its body is a host block, whose loop nests become
+    kernels launched once per iteration. Its block argument is the step t (n-1 down to 0 with `reverse`);
+    the body may yield an i1 that ends the loop when false (after that iteration). The result is the
+    number of iterations run.
+
+        %count = loop.host_for %n ({ ^bb0(%t: index): ... loop.yield %go : i1 }) : index
+    """
+
+    name = "loop.host_for"
+    operands_def = ("upper",)
+    num_results = 1
+    num_regions = 1
+    attrs = {"reverse": AttrDef(bool)}
+
+    @classmethod
+    def create(cls, upper: Value, reverse: bool = False) -> HostForOp:
+        """A loop with an empty body (argument %t): fill it, end it with loop.yield."""
+        attrs = {"reverse": True} if reverse else {}
+        return cls([upper], None, attrs, [Region([Block([index], ["t"])])])  # type: ignore[return-value]
+
+    @property
+    def body(self) -> Block:
+        return self.regions[0].block
+
+    def infer_types(self) -> list[Type]:
+        return [index]
+
+    def verify_(self) -> None:
+        check_index_operands(self, self.operands, "upper bound")
+        body = _single_block(self, self.regions[0], "body")
+        if [a.type for a in body.args] != [index]:
+            raise self.error(f"body takes one index argument, got {_types(body.args)}")
+        y = _yield_of(self, body, "body")
+        if [v.type for v in y.operands] not in ([], [i1]):
+            raise self.error(f"body yields {_types(y.operands)}: nothing, or an i1 that goes on when true")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        n = int(args[0])
+        for i in range(n):
+            t = n - 1 - i if self.attributes.get("reverse", False) else i
+            go = interp.run_region(self.regions[0], [np.int64(t)])
+            if go and not bool(go[0]):
+                return [np.int64(i + 1)]
+        return [np.int64(n)]
 
 
 class ParallelOp(Operation):
@@ -212,8 +260,8 @@ class YieldOp(Operation):
 
     def verify_(self) -> None:
         parent = self.parent_op
-        if parent is not None and not isinstance(parent, (ForOp, ParallelOp, IfOp)):
-            raise self.error(f"must be inside loop.for, loop.parallel or loop.if, not '{parent.name}'")
+        if parent is not None and not isinstance(parent, (ForOp, HostForOp, ParallelOp, IfOp)):
+            raise self.error(f"must be inside loop.for, loop.host_for, loop.parallel or loop.if, not '{parent.name}'")
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return []

@@ -89,6 +89,7 @@ class FunctionBufferizer:
         self.arith: dict[tuple[Any, ...], Value] = {}
         self.known_contiguous: set[Value] = set()  # views with dynamic strides that are row-major
         self.elements: dict[Value, list[Elem]] = {}  # small integer tensors kept on the host (row-major)
+        self.on_yield: Callable[[Operation], None] | None = None  # the region's terminator hook (convert_region)
         term = fn.body.terminator
         # Tensors returned as tied results: never written into an operand's buffer (passes/tied.py).
         self.tied: set[Value] = {term.operands[r] for r, a in enumerate(tied_of(fn)) if a >= 0} \
@@ -144,6 +145,9 @@ class FunctionBufferizer:
         for k, op in enumerate(ops):
             self.op, self.pos = op, k
             self.b = Builder.before(op)
+            if op is block.terminator and op.name in TERMINATORS and self.on_yield is not None:
+                self.on_yield(op)
+                continue
             if op is block.terminator and op.name in TERMINATORS:
                 # a yield's types: the results of the op that now holds its region (a loop.if's buffer types)
                 self._own_results(op, [None] * len(op.operands) if block is self.fn.body else
@@ -166,16 +170,23 @@ class FunctionBufferizer:
                 continue  # its memory is read through mem.buffer_of
             op.erase()
 
-    def convert_region(self, block: Block) -> None:
+    def convert_region(self, block: Block, prologue: Callable[[], None] | None = None,
+                       on_yield: Callable[[Operation], None] | None = None) -> None:
         """Converts the block of a region of the op being converted (the hook of ops with regions): its own
-        liveness and deallocs; its terminator (`tensor.yield`) yields buffers allocated in the block. What
-        the block caches (sizes, index arithmetic, buffers of outer values made inside it) stays inside."""
+        liveness and deallocs; its terminator (`tensor.yield`) yields buffers allocated in the block, or is
+        handed to `on_yield` (a scan stores the step's values and ends it). `prologue` runs first, building at
+        the top of the block (a scan binds its block arguments to views there). What the block caches
+        (sizes, index arithmetic, buffers of outer values made inside it) stays inside."""
         saved = (self.block, self.last_use, self.op, self.pos, self.b.loc, dict(self.buf), dict(self.dims),
-                 dict(self.strides), dict(self.arith), dict(self.elements))
+                 dict(self.strides), dict(self.arith), dict(self.elements), self.on_yield)
+        self.on_yield = on_yield
+        if prologue is not None:
+            self.b = Builder(block, 0, self.b.loc)
+            prologue()
         self.convert_block(block)
         self._place_deallocs(block)
         (self.block, self.last_use, self.op, self.pos, loc, self.buf, self.dims, self.strides, self.arith,
-         self.elements) = saved
+         self.elements, self.on_yield) = saved
         assert self.op is not None
         self.b = Builder.before(self.op)  # the region's constants went to the top of the body
         self.b.loc = loc

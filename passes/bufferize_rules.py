@@ -17,7 +17,7 @@ from ..dialects import tensor as T
 from ..dialects.tensor_common import EMPTY_REDUCTION, broadcast_to_dims, broadcast_to_failure, negative_size
 from ..ir.attributes import DYN
 from ..ir.builder import Builder
-from ..ir.core import OP_REGISTRY, Block, Operation, Region, Value
+from ..ir.core import OP_REGISTRY, PURE, Block, NotSupportedError, Operation, OpResult, Region, Value
 from ..ir.types import MemRefType, ScalarType, TensorType, f32, f64, i64, index
 from .bufferize import FunctionBufferizer, Ix, broadcast_maps, memref_of, sop
 
@@ -894,3 +894,125 @@ def _if(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         new.add_block(region.blocks.pop())
         cx.convert_region(new.block)
     return list(out.results)
+
+
+@rule(T.ScanOp)
+def _scan(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A `loop.host_for` over the steps whose body is the step converted by the same machinery. Each state
+    lives in one buffer: the initial rows then one row per step (its taps are views of earlier rows), or,
+    for a `last` state, just its current value; each output without state in a buffer of one row per step,
+    allocated before the loop (its row shape must be known there). The step's yields are copied into the
+    step's rows; with until the loop ends after the step whose condition holds, and the results are views
+    of the rows written."""
+    assert isinstance(op, T.ScanOp)
+    lay, last = op.layout(), op.last()
+    where = f"'{op.name}' op"
+    n = cx.index_operand(op.operands[0])
+    cx.check(cx.cmp("ge", n, 0), f"{where} number of steps must be non-negative, got {{0}}", n)
+    seqs = [cx.get(v) for v in op.sequences_()]
+    for k, s in enumerate(seqs):
+        rows = cx.dim(s, 0)
+        cx.check(cx.cmp("le", n, rows), f"{where} sequence #{k} has {{1}} rows for {{0}} steps", n, rows)
+    seq_rows = [(cx.shape(s)[1:], [cx.stride(s, d) for d in range(s.type.rank)]) for s in seqs]
+    states: list[tuple[Value, list[Ix], Ix]] = []  # buffer, row shape, row size
+    for k, v in enumerate(op.inits()):
+        init, d = cx.get(v), lay.depth(k)
+        shape = cx.shape(init)
+        row = shape[1:] if d > 1 else shape
+        if d > 1:
+            cx.check(cx.cmp("eq", shape[0], d), f"{where} state #{k} reaches back {d} steps but its initial value "
+                                                 "has {0} rows", shape[0])
+        size = cx.prod(row)
+        buf = cx.alloc(row if last[k] else [cx.add(n, d), *row], init.type.element)
+        first = buf if last[k] else cx.view(buf, 0, shape if d > 1 else row, cx.contiguous_strides(shape))
+        cx.b.create(M.CopyOp, init, first)
+        states.append((buf, row, size))
+    nonseqs = [cx.get(v) for v in op.nonseqs()]
+    loop = cx.b.insert(L.HostForOp.create(cx.ix(n), bool(op.attributes.get("reverse", False))))
+    assert isinstance(loop, L.HostForOp)
+    t = loop.body.args[0]
+    step = op.step_block
+    for inner in list(step.ops):
+        step.remove(inner)
+        loop.body.append(inner)
+
+    def row_view(buf: Value, at: Ix, row: list[Ix], size: Ix) -> Value:
+        return cx.view(buf, cx.mul(at, size), row, cx.contiguous_strides(row))
+
+    def bind_arguments() -> None:
+        args = iter(step.args)
+        for s, (row, strides) in zip(seqs, seq_rows):
+            cx.bind(next(args), cx.view(s, cx.mul(t, strides[0]), row, strides[1:]))
+        for k, (buf, row, size) in enumerate(states):
+            for tap in lay.taps[k]:
+                cx.bind(next(args), buf if last[k] else row_view(buf, cx.add(t, lay.depth(k) + tap), row, size))
+        for b in nonseqs:
+            cx.bind(next(args), b)
+
+    plain: list[tuple[Value, list[Ix]]] = []
+
+    def store_step(y: Operation) -> None:
+        values = list(y.operands)
+        for k, (buf, row, size) in enumerate(states):
+            b = cx.get(values[k])
+            dest = buf if last[k] else row_view(buf, cx.add(t, lay.depth(k)), row, size)
+            if cx.root.get(b) is buf and b is not dest:  # a view of the state's own rows: via a copy
+                b = cx.copy_of(b)
+            cx.b.create(M.CopyOp, b, dest)
+        for j, v in enumerate(values[lay.states:len(op.results)]):
+            b = cx.get(v)
+            row = cx.shape(b)
+            outside = [_hoisted(size, loop, {}) if isinstance(size, Value) else size for size in row]
+            if any(size is None for size in outside):
+                raise NotSupportedError(f"{where} output #{lay.states + j} has a shape the step computes; the "
+                                        "compiled targets need it known before the loop", op.loc)
+            at = cx.b
+            cx.b = Builder.before(loop)
+            out = cx.alloc([n, *outside], b.type.element)
+            size = cx.prod(outside)
+            cx.b = at
+            plain.append((out, outside))
+            cx.b.create(M.CopyOp, b, row_view(out, t, outside, size))
+        go = [cx.cmp("eq", cx.load_scalar(values[-1]), False)] if op.attributes.get("until", False) else []
+        cx.b.create(L.YieldOp, *[cx.ix(g) for g in go])
+        y.erase()
+
+    cx.convert_region(loop.body, bind_arguments, store_step)
+    step.args = []  # the step's arguments are bound to views: none is used any more
+    count: Ix = loop.results[0] if op.attributes.get("until", False) else n
+    out: list[Value] = []
+    for k, (buf, row, size) in enumerate(states):
+        out.append(buf if last[k] else cx.view(buf, cx.mul(lay.depth(k), size), [count, *row],
+                                               cx.contiguous_strides([count, *row])))
+    for buf, row in plain:
+        out.append(cx.view(buf, 0, [count, *row], cx.contiguous_strides([count, *row])))
+    return out
+
+
+def _hoisted(v: Value, loop: Operation, done: dict[Value, Value | None]) -> Value | None:
+    """v as a value defined before `loop`: itself, or a copy before the loop of the pure ops inside it that
+    compute v from values defined outside (a size: mem.dim of a non-sequence, arithmetic on sizes); None
+    when v depends on the step."""
+    if v in done:
+        return done[v]
+    owner = v.op if isinstance(v, OpResult) else None
+    inside = owner is not None and any(p is loop for p in _ancestors(owner))
+    if not inside:
+        done[v] = v if isinstance(v, OpResult) or not any(p is loop for p in _ancestors(v.block.parent_op)) else None
+        return done[v]
+    assert owner is not None
+    operands = [_hoisted(o, loop, done) for o in owner.operands]
+    if not owner.has_trait(PURE) or owner.regions or any(o is None for o in operands):
+        done[v] = None
+        return None
+    copy = Builder.before(loop).insert(owner.clone(dict(zip(owner.operands, operands))))  # type: ignore[arg-type]
+    done[v] = copy.results[v.index]  # type: ignore[attr-defined]
+    return done[v]
+
+
+def _ancestors(op: Operation | None) -> list[Operation]:
+    out = []
+    while op is not None:
+        out.append(op)
+        op = op.parent_op
+    return out
