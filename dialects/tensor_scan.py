@@ -101,7 +101,11 @@ class ScanOp(Operation):
         return self.regions[0].block
 
     def layout(self) -> Layout:
-        return op_layout(self.attributes, len(self.operands))
+        lay = op_layout(self.attributes, len(self.operands))
+        for k, taps in enumerate(lay.taps):
+            if not taps or any(not isinstance(t, int) or t >= 0 for t in taps) or list(taps) != sorted(set(taps)):
+                raise self.error(f"taps of state #{k} must be increasing negative integers, got {list(taps)}")
+        return lay
 
     def sequences_(self) -> list[Value]:
         return self.operands[1:1 + self.layout().sequences]
@@ -158,9 +162,6 @@ class ScanOp(Operation):
         n = tensor_type(self, self.operands[0])
         if n.rank != 0 or n.dtype.kind not in "iu":
             raise self.error(f"the number of steps must be a 0-d integer tensor, got {n}")
-        for k, taps in enumerate(lay.taps):
-            if not taps or any(not isinstance(t, int) or t >= 0 for t in taps) or list(taps) != sorted(set(taps)):
-                raise self.error(f"taps of state #{k} must be increasing negative integers, got {list(taps)}")
         for k, v in enumerate(self.sequences_()):
             if tensor_type(self, v).rank == 0:
                 raise self.error(f"sequence #{k} must have a leading dim to iterate over, got {v.type}")

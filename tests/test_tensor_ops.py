@@ -621,9 +621,9 @@ def test_every_tensor_op_is_tested() -> None:
     error_tested = {e[0] for e in ERRORS}
     # tensor.grad runs only once autodiff expanded it (its refusal and its expansion: tests/test_grad.py);
     # tensor.stop_gradient runs on the interpreter in tests/test_grad_api.py; tensor.gemm's rule against numpy
-    # in tests/test_gemm.py; tensor.if and its tensor.yield (ops with regions) in tests/test_ifelse.py, their
-    # verifier errors in tests/ir/invalid.tir
-    regions = {"if", "yield"}
+    # in tests/test_gemm.py; tensor.if, tensor.scan and their tensor.yield (ops with regions) in
+    # tests/test_ifelse.py and tests/test_scan.py, their verifier errors in tests/ir/invalid.tir
+    regions = {"if", "scan", "yield"}
     assert tensor_ops - run_tested - regions - {"grad", "stop_gradient", "gemm"} == set(), \
         "ops without an interpreter test"
     assert tensor_ops - error_tested - regions == set(), "ops without a verifier-error test"
