@@ -1326,6 +1326,14 @@ class DotOp(Operation):
         _contract_at_run_time(self, args[0], args[1])
         return [np.dot(args[0], args[1])]
 
+    def result_dims(self) -> list[tuple[int, int]]:
+        """(operand, dim) of each result dim (canonicalize's ShapeFromOperandDims)."""
+        ra, rb = (tensor_type(self, v).rank for v in self.operands)
+        if ra == 0 or rb == 0:
+            return [(1, k) for k in range(rb)] if ra == 0 else [(0, k) for k in range(ra)]
+        lead = [(0, k) for k in range(ra - 1)]
+        return lead if rb == 1 else [*lead, *((1, k) for k in range(rb - 2)), (1, rb - 1)]
+
     def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
         a, c, g = Sym(b, self.operands[0]), Sym(b, self.operands[1]), Sym(b, out_grads[0])
         ra, rc = tensor_type(self, a.v).rank, tensor_type(self, c.v).rank

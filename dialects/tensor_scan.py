@@ -38,7 +38,7 @@ import numpy as np
 
 from ..ir.attributes import DYN
 from ..ir.builder import Builder
-from ..ir.core import ISOLATED, AttrDef, Block, Location, NotSupportedError, Operation, Region, TirError, Value
+from ..ir.core import ISOLATED, PURE, AttrDef, Block, Location, NotSupportedError, Operation, Region, TirError, Value
 from ..ir.types import TensorType, Type, i1
 from .tensor_common import fmt_shape, runtime_error, tensor_type
 from .tensor_control import YieldOp, join_types
@@ -77,7 +77,7 @@ class ScanOp(Operation):
 
     name = "tensor.scan"
     operands_def = ("inputs*",)
-    traits = frozenset({ISOLATED})
+    traits = frozenset({ISOLATED, PURE})
     num_results = None
     num_regions = 1
     attrs = {"sequences": AttrDef(int, default=0), "taps": AttrDef(tuple, required=True),

@@ -121,6 +121,33 @@ class ShapeOfElementwise(RewritePattern):
         return True
 
 
+class ShapeFromOperandDims(RewritePattern):
+    """`tensor.shape` of the result of an op that says which operand dim each of its result dims is
+    (`result_dims`: a dot's rows are its left operand's, its columns its right operand's) is made of those
+    operands' shapes, so a shape query does not keep the op alive (a gradient's broadcasting check of a
+    product that only a recomputed step of a scan would otherwise compute)."""
+
+    root: ClassVar[Any] = None  # ShapeOp, set below it
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        owner = getattr(op.operands[0], "op", None)
+        dims = owner.result_dims() if owner is not None and hasattr(owner, "result_dims") else None
+        if not dims:
+            return False
+
+        def make(name: str, *args: Value, **attrs: Any) -> Value:
+            return rewriter.insert_before(op, OP_REGISTRY[name].build(*args, loc=op.loc, **attrs)).result
+
+        shapes: dict[int, Value] = {}
+        parts = []
+        for i, k in dims:
+            if i not in shapes:
+                shapes[i] = make(ShapeOp.name, owner.operands[i])
+            parts.append(make(SubtensorOp.name, shapes[i], begin=(k,), end=(k + 1,), step=(None,)))
+        rewriter.replace_op(op, [make(ConcatenateOp.name, *parts, axis=0) if len(parts) > 1 else parts[0]])
+        return True
+
+
 class ShapeOp(Operation):
     """The shape as a vector: `%s = tensor.shape %x : tensor<2xi64>`."""
 
@@ -128,7 +155,7 @@ class ShapeOp(Operation):
     differentiable = False
     operands_def = ("x",)
     traits = _PURE
-    canonicalization_patterns = (ShapeOfElementwise(),)
+    canonicalization_patterns = (ShapeOfElementwise(), ShapeFromOperandDims())
 
     def infer_types(self) -> list[Type]:
         return [TensorType((tensor_type(self, self.operands[0]).rank,), i64)]
@@ -143,6 +170,7 @@ class ShapeOp(Operation):
 
 
 ShapeOfElementwise.root = ShapeOp
+ShapeFromOperandDims.root = ShapeOp
 
 
 def sized_like(op: Operation, other: Value) -> bool:

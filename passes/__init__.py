@@ -27,6 +27,7 @@ PASSES: dict[str, tuple[str, str]] = {
     "lower-to-loops": ("tensorir.passes.lower_to_loops", "LowerToLoopsPass"),
     "outline-kernels": ("tensorir.passes.outline_kernels", "OutlineKernelsPass"),
     "parallelize": ("tensorir.passes.parallelize", "ParallelizePass"),
+    "scan-pushout": ("tensorir.passes.scan_pushout", "ScanPushoutPass"),
     "stabilize": ("tensorir.passes.stabilize", "StabilizePass"),
 }
 
@@ -35,8 +36,9 @@ PIPELINES: dict[str, list[str]] = {
     # stabilize runs before autodiff, so that gradients are taken of the stable forms.
     "interp": ["stabilize", "autodiff", "canonicalize", "cse", "dce"],
     # docs/lowering.md describes each step of the native pipeline.
-    "cpu": ["stabilize", "autodiff", "inline", "canonicalize", "cse", "decompose", "canonicalize", "cse", "gemm",
-            "fuse-elementwise", "bufferize", "lower-to-loops", "fuse-loops", "parallelize", "outline-kernels",
+    "cpu": ["stabilize", "autodiff", "inline", "canonicalize", "cse", "scan-pushout", "decompose", "canonicalize",
+            "cse", "gemm", "fuse-elementwise", "bufferize", "lower-to-loops", "fuse-loops", "parallelize",
+            "outline-kernels",
             "emit-c"],
 }
 
