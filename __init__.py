@@ -20,8 +20,8 @@ from typing import Any as _Any
 # (`tensorir-main`); relative imports would fail there, absolute ones resolve the installed package.
 # config first: every other module may read flags at import.
 from tensorir.config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
-from tensorir.frontend import tensor_api as tensor
 from tensorir.frontend import random as _random_streams
+from tensorir.frontend import tensor_api as tensor
 from tensorir.frontend.function import Function, In, function
 from tensorir.frontend.random import RandomStreams
 from tensorir.frontend.shared import SharedVariable, shared
