@@ -237,10 +237,6 @@ class StandardDraw(Operation):
             raise self.error(f"dtype must be f32 or f64, got {self.element_type}")
         return [TensorType(tuple(None if s is DYN else s for s in self.size_entries()), self.element_type)]
 
-    def blocks_used(self, n: Any) -> Any:
-        """Philox blocks a draw of n elements consumes (n an int or a symbolic integer: frontend/random.py)."""
-        return blocks_used(n, self.element_type, self.paired)
-
     def element(self, m: Any, i: Any) -> Any:
         """Element i (the row-major index, ui64) with the operations of `m` (NumpyMath or BuilderMath)."""
         raise NotImplementedError

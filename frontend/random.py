@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..dialects.random import STATE_SIZE, blocks_used
+from ..dialects.random import STATE_SIZE, NormalOp, StandardDraw, UniformOp, blocks_used
 from ..ir.core import NotSupportedError, TirError, caller_location
 from ..ir.types import f32, f64
 from . import tensor_api as T
@@ -53,12 +53,12 @@ class RandomStreams:
     # ---- distributions
     def uniform(self, size: Any = (), low: Any = 0.0, high: Any = 1.0, dtype: Any = None) -> Variable:
         """Uniform numbers in [low, high) of shape `size` (broadcast with low and high), `dtype` floatX."""
-        u = self._draw("uniform", size, dtype)
+        u = self._draw(UniformOp, size, dtype)
         return u if _is(low, 0.0) and _is(high, 1.0) else _as(low + (high - low) * u, u.dtype)
 
     def normal(self, size: Any = (), avg: Any = 0.0, std: Any = 1.0, dtype: Any = None) -> Variable:
         """Normal numbers of mean `avg` and standard deviation `std`."""
-        z = self._draw("normal", size, dtype)
+        z = self._draw(NormalOp, size, dtype)
         return z if _is(avg, 0.0) and _is(std, 1.0) else _as(avg + std * z, z.dtype)
 
     def binomial(self, size: Any = (), n: int = 1, p: Any = 0.5, dtype: Any = "int64") -> Variable:
@@ -67,8 +67,8 @@ class RandomStreams:
             raise TirError(f"binomial: n must be a positive int, got {n!r}", caller_location())
         shape = _sizes(size)
         if n == 1:
-            return T.lt(self._draw("uniform", shape, "float64"), p).astype(dtype)
-        u = self._draw("uniform", [*shape, int(n)], "float64")
+            return T.lt(self._draw(UniformOp, shape, "float64"), p).astype(dtype)
+        u = self._draw(UniformOp, [*shape, int(n)], "float64")
         return T.lt(u, T.shape_padright(p) if isinstance(p, Variable) and p.ndim else p).sum(axis=-1).astype(dtype)
 
     def bernoulli(self, size: Any = (), p: Any = 0.5, dtype: Any = "int64") -> Variable:
@@ -81,7 +81,7 @@ class RandomStreams:
         if high is None:
             low, high = 0, low
         span = high - low
-        u = self._draw("uniform", size, "float64")
+        u = self._draw(UniformOp, size, "float64")
         k = T.minimum(T.floor(u * span).astype("int64"), span - 1)  # u * span may round up to span
         return _as(low + k, dtype)
 
@@ -103,7 +103,7 @@ class RandomStreams:
             idx = self.integers(0, n, shape)
         else:
             cdf = T.cumsum(as_variable(p, loc=loc))
-            u = self._draw("uniform", shape, "float64") * cdf[-1]
+            u = self._draw(UniformOp, shape, "float64") * cdf[-1]
             # the index of the first cdf entry above u: how many entries are <= u
             idx = T.minimum(T.ge(T.shape_padright(u), cdf).sum(axis=-1).astype("int64"), n - 1)
         return idx if pool is None else T.take(pool, idx, axis=0)
@@ -112,12 +112,12 @@ class RandomStreams:
         """A random permutation of arange(x) for an int x (int64), else of the 1-d tensor x: the stable
         argsort of float64 uniform numbers (ties have probability ~ n^2 / 2^54)."""
         if isinstance(x, (int, np.integer, Variable)) and (not isinstance(x, Variable) or x.ndim == 0):
-            return T.argsort(self._draw("uniform", [x], "float64"))
+            return T.argsort(self._draw(UniformOp, [x], "float64"))
         xv = as_variable(x, loc=caller_location())
-        return T.take(xv, T.argsort(self._draw("uniform", [xv.shape[0]], "float64")), axis=0)
+        return T.take(xv, T.argsort(self._draw(UniformOp, [xv.shape[0]], "float64")), axis=0)
 
     # ---- the streams
-    def _draw(self, kind: str, size: Any, dtype: Any) -> Variable:
+    def _draw(self, op: type[StandardDraw], size: Any, dtype: Any) -> Variable:
         """A standard draw (`random.uniform` / `random.normal`) of `size` from a new stream, whose state's
         default update advances it by the blocks the draw uses."""
         loc = caller_location()
@@ -126,10 +126,10 @@ class RandomStreams:
         k = len(self.state_updates)
         state = shared(_initial_state(self.default_instance_seed, k), name=f"random_state_{k}")
         shape = _sizes(size)
-        attr, dyn = dyn_operands(shape, loc, f"{kind} size")
-        x = apply(f"random.{kind}", [state, *dyn], {"shape": attr, "dtype": draw_el}, loc=loc)
+        attr, dyn = dyn_operands(shape, loc, f"{op.name} size")
+        x = apply(op.name, [state, *dyn], {"shape": attr, "dtype": draw_el}, loc=loc)
         used = blocks_used(_count([e if isinstance(e, int) else T.cast(e, "int64") for e in shape]), draw_el,
-                           kind == "normal")
+                           op.paired)
         state.default_update = T.inc_subtensor(state[STATE_SIZE - 1], T.cast(used, "uint64"))
         self.state_updates.append((state, state.default_update))
         return x if draw_el == el else T.cast(x, el)

@@ -221,3 +221,31 @@ def test_a_state_of_the_wrong_length_is_an_error(target: str) -> None:
 def test_choice_without_replacement_with_p_is_not_supported_yet() -> None:
     with pytest.raises(tensorir.NotSupportedError, match="replace=False and p"):
         tensorir.RandomStreams(1).choice(3, size=(2,), replace=False, p=[0.2, 0.3, 0.5])
+
+
+def test_permutation_and_choice_of_a_symbolic_vector() -> None:
+    x = T.dvector("x")
+    rng = tensorir.RandomStreams(9)
+    f = tensorir.function([x], [rng.permutation(x), rng.choice(x, size=(200,)), rng.uniform((x.shape[0], 2))],
+                          target="interp")
+    a = np.array([1.5, -2.0, 7.0, 0.25, 3.0])
+    perm, picked, u = f(a)
+    np.testing.assert_array_equal(np.sort(perm), np.sort(a))
+    assert set(picked) == set(a) and u.shape == (5, 2)
+
+
+def test_every_random_op_is_declared_tested_and_lowered() -> None:
+    from pathlib import Path
+
+    from tensorir.backends.cstyle import EXPR
+    from tensorir.dialects import random as R
+    from tensorir.ir.core import Operation
+    from tensorir.passes.bufferize_rules import RULES
+
+    ir = Path(__file__).parent / "ir"
+    golden, invalid = (ir / "random.tir").read_text(), (ir / "random-invalid.tir").read_text()
+    for cls in R.DIALECT.ops:
+        assert cls.__doc__ and cls.name in cls.__doc__, f"{cls.name}: the docstring shows the printed op"
+        assert cls.interpret is not Operation.interpret, f"{cls.name} has no interpreter rule"
+        assert cls in RULES or cls in EXPR, f"{cls.name} has no bufferize rule or C expression"
+        assert f"= {cls.name} " in golden and f"'{cls.name}' op" in invalid, f"{cls.name}: golden and error tests"
