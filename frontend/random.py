@@ -50,6 +50,10 @@ class RandomStreams:
         for k, (state, _) in enumerate(self.state_updates):
             state.set_value(_initial_state(seed, k))
 
+    def updates(self) -> list[tuple[SharedVariable, Variable]]:
+        """Every stream's (state, default update) pair, Theano's `RandomStreams.updates()`."""
+        return list(self.state_updates)
+
     # ---- distributions
     def uniform(self, size: Any = (), low: Any = 0.0, high: Any = 1.0, dtype: Any = None) -> Variable:
         """Uniform numbers in [low, high) of shape `size` (broadcast with low and high), `dtype` floatX."""
@@ -84,6 +88,10 @@ class RandomStreams:
         u = self._draw(UniformOp, size, "float64")
         k = T.minimum(T.floor(u * span).astype("int64"), span - 1)  # u * span may round up to span
         return _as(low + k, dtype)
+
+    def random_integers(self, size: Any = (), low: int = 0, high: int = 1, dtype: Any = "int64") -> Variable:
+        """Integers in [low, high], both included (Theano's name and argument order)."""
+        return self.integers(low, high + 1, size, dtype)
 
     def choice(self, a: Any, size: Any = (), replace: bool = True, p: Any = None) -> Variable:
         """Elements of the 1-d `a` (or of arange(a) for an int), uniformly or with probabilities `p`; without

@@ -249,3 +249,16 @@ def test_every_random_op_is_declared_tested_and_lowered() -> None:
         assert cls.interpret is not Operation.interpret, f"{cls.name} has no interpreter rule"
         assert cls in RULES or cls in EXPR, f"{cls.name} has no bufferize rule or C expression"
         assert f"= {cls.name} " in golden and f"'{cls.name}' op" in invalid, f"{cls.name}: golden and error tests"
+
+
+def test_tensor_probabilities_and_theano_methods() -> None:
+    p = T.dvector("p")
+    rng = tensorir.RandomStreams(11)
+    f = tensorir.function([p], [rng.binomial((4000, 2), n=3, p=p), rng.random_integers((2000,), 1, 4)],
+                          target="interp")
+    counts, ints = f([0.1, 0.9])
+    assert counts.shape == (4000, 2) and counts.dtype == np.int64
+    for mean, sd, col in zip((0.3, 2.7), (np.sqrt(3 * 0.09), np.sqrt(3 * 0.09)), counts.T):
+        assert abs(col.mean() - mean) < 5 * sd / np.sqrt(4000)
+    assert set(np.unique(ints)) == {1, 2, 3, 4}
+    assert [s for s, _ in rng.updates()] == [s for s, _ in rng.state_updates] and len(rng.updates()) == 2
