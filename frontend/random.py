@@ -130,6 +130,8 @@ class RandomStreams:
         default update advances it by the blocks the draw uses."""
         loc = caller_location()
         el = T._dtype_or_floatx(dtype, loc)
+        if not el.is_float:
+            raise TirError(f"RandomStreams draws floats: dtype must be a float type, got {el}", loc)
         draw_el = f32 if el == f32 else f64  # float16 draws float32, cast below
         k = len(self.state_updates)
         state = shared(_initial_state(self.default_instance_seed, k), name=f"random_state_{k}")

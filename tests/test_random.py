@@ -262,3 +262,8 @@ def test_tensor_probabilities_and_theano_methods() -> None:
         assert abs(col.mean() - mean) < 5 * sd / np.sqrt(4000)
     assert set(np.unique(ints)) == {1, 2, 3, 4}
     assert [s for s, _ in rng.updates()] == [s for s, _ in rng.state_updates] and len(rng.updates()) == 2
+
+
+def test_draws_of_an_integer_dtype_are_refused() -> None:
+    with pytest.raises(TirError, match="RandomStreams draws floats: dtype must be a float type, got i32"):
+        tensorir.RandomStreams(1).normal((2,), dtype="int32")
