@@ -51,9 +51,10 @@ import numpy as np
 
 from ..ir.attributes import DYN, Typed
 from ..ir.builder import Builder
-from ..ir.core import PURE, AttrDef, Operation, Value
+from ..ir.core import OP_REGISTRY, PURE, AttrDef, Operation, Value
 from ..ir.dialect import Dialect
 from ..ir.types import DialectType, ScalarType, TensorType, Type, f32, f64, scalar
+from .scalar import cast_to
 from .tensor_common import (
     bind_dynamic,
     check_size_operands,
@@ -136,7 +137,6 @@ class BuilderMath:
         self.b, self.stream = b, list(stream)
 
     def _op(self, name: str, *operands: Value, **attrs: Any) -> Value:
-        from ..ir.core import OP_REGISTRY
         return self.b.create(OP_REGISTRY[name], *operands, **attrs).result
 
     def word(self, w: Value) -> Value:
@@ -146,7 +146,6 @@ class BuilderMath:
         return self._op("scalar.constant", value=Typed(float(value) if t.is_float else int(value), t))
 
     def cast(self, x: Value, t: ScalarType) -> Value:
-        from .scalar import cast_to
         return cast_to(self.b, x, t)
 
     def binary(self, name: str, x: Value, y: Value) -> Value:
