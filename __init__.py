@@ -20,8 +20,10 @@ from typing import Any as _Any
 # (`tensorir-main`); relative imports would fail there, absolute ones resolve the installed package.
 # config first: every other module may read flags at import.
 from tensorir.config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
+from tensorir.frontend import random as _random_streams
 from tensorir.frontend import tensor_api as tensor
 from tensorir.frontend.function import Function, In, function
+from tensorir.frontend.random import RandomStreams
 from tensorir.frontend.scan import scan, until
 from tensorir.frontend.shared import SharedVariable, shared
 from tensorir.frontend.symbolic import Constant, Variable
@@ -32,10 +34,14 @@ from tensorir.ir.core import DisconnectedInputError, NotSupportedError, TirError
 
 # `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
 _sys.modules[__name__ + ".tensor"] = tensor
+# Theano's `T.shared_randomstreams.RandomStreams` (frontend/random.py).
+tensor.shared_randomstreams = _random_streams
+_sys.modules[__name__ + ".tensor.shared_randomstreams"] = _random_streams
 
 __version__ = "0.1.0"
 
-__all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "Rop", "SharedVariable",
+__all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "RandomStreams", "Rop",
+           "SharedVariable",
            "TirError", "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "hessian",
            "ifelse", "jacobian", "scan", "shared", "tensor", "until"]
 

@@ -45,6 +45,7 @@ from ..dialects import kernel as K
 from ..dialects import lib as L
 from ..dialects import loop as LP
 from ..dialects import mem as M
+from ..dialects import random as R
 from ..dialects import scalar as S
 from ..dialects import tensor as T
 from ..ir.attributes import DYN, Dense, Typed
@@ -350,6 +351,7 @@ EXPR: dict[type[Operation], _Expr] = {
     _scalar("scalar.select"): _Expr(_select, "select"),
     _scalar("scalar.cast"): _Expr(_cast, "none"),
     _scalar("scalar.constant"): _Expr(_constant_expr, "none"),
+    R.PhiloxOp: _Expr(lambda r, a, t, op: f"tir_philox_word({', '.join(a)})", "none"),
     **{_scalar(f"scalar.{n}"): _Expr(_math(n)) for n in (
         "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "sqrt", "sin", "cos", "tan", "tanh", "sinh",
         "cosh", "arcsin", "arccos", "arctan", "sigmoid", "softplus", "erf", "erfc")},

@@ -37,7 +37,7 @@ from ..ir.types import TensorType
 from ..ir.verifier import verify
 from ..passes.tied import set_tied
 from ..runtime.background import BackgroundCompile
-from .shared import SharedVariable, parse_updates, shared_inputs
+from .shared import SharedVariable, add_default_updates, parse_updates, shared_inputs
 from .symbolic import Variable, as_variable, dtype_name, lower
 
 if TYPE_CHECKING:
@@ -293,7 +293,7 @@ class Function:
         self._outputs = [as_variable(o, loc=self.loc) for o in outs]  # type: ignore[arg-type]
         self._givens = self._parse_givens(givens)
         # Shared variables: extra arguments after the explicit inputs, updates extra results (frontend/shared.py).
-        self._updates = parse_updates(updates, self.loc)
+        self._updates = add_default_updates(parse_updates(updates, self.loc), self._outputs, self._givens)
         self._shared = shared_inputs([*self._outputs, *(u for _, u in self._updates)], self._givens)
 
         self.module = self._build()

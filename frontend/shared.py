@@ -19,11 +19,15 @@ values are the same. As in Theano, `get_value(borrow=True)` is that storage, whi
 overwrite, and `shared(a, borrow=True)` makes `a` the storage the updates write.
 
 Its type has the value's dtype and rank and dynamic dims, so `set_value` may change the shape.
+
+`default_update` (Theano's): a new value that `tensorir.function` stores after every call of a function
+whose graph reads the variable, unless `updates=` gives it another (`add_default_updates`); random
+streams use it to advance their generator state (frontend/random.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +43,7 @@ class SharedVariable(Variable):
     def __init__(self, value: np.ndarray, name: str | None, loc: Location) -> None:
         super().__init__(TensorType((None,) * value.ndim, scalar(value.dtype)), None, 0, name, loc)
         self._value = value
+        self.default_update: Variable | None = None
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
         """The current value: a copy, or with `borrow=True` the stored array itself (a later call may
@@ -120,3 +125,17 @@ def parse_updates(updates: Any, loc: Location) -> list[tuple[SharedVariable, Var
                 + (f": cast it with .astype('{var.type.dtype}')" if value.type.rank == var.type.rank else ""), loc)
         out.append((var, value))
     return out
+
+
+def add_default_updates(updates: list[tuple[SharedVariable, Variable]], outputs: Sequence[Variable],
+                        givens: dict[Variable, Variable]) -> list[tuple[SharedVariable, Variable]]:
+    """`updates` plus the `default_update` of each shared variable that the outputs or the updates read and
+    that `updates` does not update (Theano's default updates), until no new one is read."""
+    out = list(updates)
+    while True:
+        done = {id(v) for v, _ in out}
+        new = [(v, v.default_update) for v in shared_inputs([*outputs, *(u for _, u in out)], givens)
+               if v.default_update is not None and id(v) not in done]
+        if not new:
+            return out
+        out += new

@@ -23,7 +23,7 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
         "sparse": "sparse tensors", "sandbox": "MRG random streams",
     },
     "T": {
-        "shared_randomstreams": "random streams", "random": "random streams", "RandomStreams": "random streams",
+        "random": "PyTensor's random variables; use tensorir.RandomStreams",
         "nlinalg": "linear algebra", "slinalg": "linear algebra", "linalg": "linear algebra",
     },
     "Variable": {"eval": "evaluation without tensorir.function"},

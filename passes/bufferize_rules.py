@@ -1016,3 +1016,6 @@ def _ancestors(op: Operation | None) -> list[Operation]:
         out.append(op)
         op = op.parent_op
     return out
+
+
+from . import bufferize_random  # noqa: E402, F401  (the random dialect's rules register themselves in RULES)

@@ -702,4 +702,6 @@ TIR__GEMM_BATCH(double, f64, tir_dgemm_batch)
 #undef TIR__UNSIGNED_INT_OPS
 #undef TIR__FLOAT_OPS
 
+#include "tir_random.h" /* random.philox: the Philox-4x32-10 generator */
+
 #endif /* TIR_OPS_H */
