@@ -192,3 +192,21 @@ def test_compile_times_skips_missing_peers_and_longer_chains(monkeypatch: pytest
     assert [(r.impl.split()[0], r.status) for r in rows] == [("tensorir", "ok"), ("jax.jit", "skipped"),
                                                                ("pytensor", "skipped")]
     assert all("not installed" in r.note for r in rows[1:])
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None and shutil.which("gcc") is None,
+                    reason="no C compiler for tensorir's C target")
+def test_bench_w9_rnn_is_checked() -> None:
+    """W9 at --quick sizes: tensorir.scan's forward loop and its gradient (backpropagation through time)
+    equal the numpy loop and its hand-written gradient in float64, and are timed."""
+    from tensorir.tools import bench
+    st = bench.Settings(quick=True, threads=2, threads_given=False, min_sample_s=0.001, samples=2,
+                        target=bench.tensorir_target("auto")[0])
+    peers = bench.Peers(st)
+    peers.jax_error = peers.pytensor_error = "skipped"
+    cases = bench.w9_cases(st, peers)
+    assert [c.name for c in cases] == ["W9 RNN forward", "W9 RNN forward and gradient"]
+    for case in cases:
+        rows = {r.group: r for r in bench.run_case(case, st)}
+        assert rows["numpy"].correct and rows["tensorir"].correct, (case.name, rows["tensorir"].note)
+        assert rows["tensorir"].median_s and rows["tensorir"].median_s > 0

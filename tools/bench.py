@@ -32,6 +32,9 @@ Workloads (float32):
         and PyTensor's C linker (a fresh compiledir); the growth 400/100 ops of each. Each run may take
         --compile-limit seconds (120; shown as '>120 s'); a tool over the limit on a chain is not run on the
         longer one; --skip-slow-peers leaves out PyTensor's wide graph and MLP step; --quick: the 10-op chain only
+    W9  a recurrent network over 100 steps, h_t = tanh(h_(t-1) W + x_t U) (batch 32, hidden 256, input 256):
+        tensorir.scan, forward (every h_t) and forward with the gradient of sum(h) w.r.t. W and U, against a
+        numpy loop (hand-written backpropagation through time), PyTensor's scan and jax.lax.scan
 
 Every implementation's output is checked against numpy in float64 (norm-wise relative error; integer
 outputs such as argmax's must be equal) before it is timed. A sample is a batch of calls lasting >= ~20 ms
@@ -88,7 +91,7 @@ FORBIDDEN_FLAGS = ("-ffast-math", "-Ofast", "-fassociative-math", "-ffinite-math
                    "-funsafe-math-optimizations", "-fno-signed-zeros", "-freciprocal-math")
 REQUIRED_FLAGS = ("-fno-math-errno", "-fPIC", "-shared", "-fopenmp")
 RTOL = 1e-5  # norm-wise relative error accepted against numpy float64
-ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8")
+ALL_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9")
 
 
 # ---------------------------------------------------------------- results
@@ -1120,6 +1123,113 @@ def w7_cases(st: Settings, peers: Peers) -> list[Case]:
     return cases
 
 
+# ---------------------------------------------------------------- W9: a recurrent loop (scan)
+
+
+def w9_data(quick: bool) -> dict[str, np.ndarray]:
+    """x (steps, batch, input), W (hidden, hidden), U (input, hidden), h0 (batch, hidden), float32."""
+    steps, batch, hidden, inputs = (10, 8, 32, 32) if quick else (100, 32, 256, 256)
+    rng = np.random.default_rng(9)
+    return {"x": rng.standard_normal((steps, batch, inputs)).astype(np.float32),
+            "W": (rng.standard_normal((hidden, hidden)) / np.sqrt(hidden)).astype(np.float32),
+            "U": (rng.standard_normal((inputs, hidden)) / np.sqrt(inputs)).astype(np.float32),
+            "h0": np.zeros((batch, hidden), np.float32)}
+
+
+def rnn_forward(x: np.ndarray, W: np.ndarray, U: np.ndarray, h0: np.ndarray) -> np.ndarray:
+    """Every h_t of h_t = tanh(h_(t-1) W + x_t U), stacked (numpy, any float dtype)."""
+    hs = np.empty((x.shape[0], *h0.shape), h0.dtype)
+    h = h0
+    for t in range(x.shape[0]):
+        h = np.tanh(h @ W + x[t] @ U)
+        hs[t] = h
+    return hs
+
+
+def rnn_gradient(x: np.ndarray, W: np.ndarray, U: np.ndarray, h0: np.ndarray) -> np.ndarray:
+    """sum(h), d/dW and d/dU of it by hand-written backpropagation through time, flattened."""
+    hs = rnn_forward(x, W, U, h0)
+    dW, dU, dh = np.zeros_like(W), np.zeros_like(U), np.zeros_like(h0)
+    for t in range(x.shape[0] - 1, -1, -1):
+        dz = (1 + dh) * (1 - hs[t] * hs[t])
+        dW += (hs[t - 1] if t else h0).T @ dz
+        dU += x[t].T @ dz
+        dh = dz @ W.T
+    return _flat([hs.sum(), dW, dU])
+
+
+def w9_cases(st: Settings, peers: Peers) -> list[Case]:
+    """The RNN forward, and forward with gradient: numpy loops, tensorir.scan (+ tensorir.grad),
+    PyTensor's scan (+ pytensor.grad, CVM) and jax.lax.scan (+ jax.value_and_grad, jit)."""
+    data = w9_data(st.quick)
+    args = [data[k] for k in ("x", "W", "U", "h0")]
+    steps, batch, inputs = data["x"].shape
+    dims = f"{steps} steps, batch {batch}, hidden {data['W'].shape[0]}, input {inputs}"
+
+    def tir(grad: bool) -> Impl:
+        import tensorir
+        from tensorir import tensor as T
+
+        x, W, U, h0 = (T.tensor("float32", shape=(None,) * n, name=k) for k, n in (("x", 3), ("W", 2), ("U", 2),
+                                                                                   ("h0", 2)))
+        hs, _ = tensorir.scan(lambda xt, h, W, U: T.tanh(h.dot(W) + xt.dot(U)), sequences=x, outputs_info=h0,
+                              non_sequences=[W, U])
+        cost = hs.sum()
+        f = tensorir.function([x, W, U, h0], [cost, *tensorir.grad(cost, [W, U])] if grad else hs,
+                              target=st.target)
+        run = (lambda: f(*args)) if not grad else (lambda: _flat(f(*args)))
+        return Impl(run, extra=lambda: f"target={st.target}, {compiled_calls(f)}")
+
+    def pyt(grad: bool) -> Impl:
+        pytensor, pt = peers.pytensor()
+        x, W, U, h0 = (pt.tensor(k, dtype="float32", shape=(None,) * n) for k, n in (("x", 3), ("W", 2), ("U", 2),
+                                                                                    ("h0", 2)))
+        hs, _ = pytensor.scan(lambda xt, h, W, U: pt.tanh(h.dot(W) + xt.dot(U)), sequences=x, outputs_info=h0,
+                              non_sequences=[W, U])
+        cost = hs.sum()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            f = pytensor.function([x, W, U, h0], [cost, *pytensor.grad(cost, [W, U])] if grad else hs, mode="CVM")
+        nodes = len(f.maker.fgraph.apply_nodes)
+        run = (lambda: f(*args)) if not grad else (lambda: _flat(f(*args)))
+        return Impl(run, extra=f"{nodes} nodes")
+
+    def jx(grad: bool) -> Impl:
+        jax, jnp = peers.jax()
+
+        def forward(x: Any, W: Any, U: Any, h0: Any) -> Any:
+            def step(h: Any, xt: Any) -> tuple[Any, Any]:
+                h = jnp.tanh(h @ W + xt @ U)
+                return h, h
+            return jax.lax.scan(step, h0, x)[1]
+
+        def with_grad(x: Any, W: Any, U: Any, h0: Any) -> Any:
+            cost, (gW, gU) = jax.value_and_grad(lambda W, U: forward(x, W, U, h0).sum(), argnums=(0, 1))(W, U)
+            return cost, gW, gU
+        jf = jax.jit(with_grad if grad else forward)
+        jargs = [jax.device_put(jnp.asarray(a)) for a in args]
+        run = (lambda: jax.block_until_ready(jf(*jargs))) if not grad else (
+            lambda: _flat([np.asarray(v) for v in jax.block_until_ready(jf(*jargs))]))
+        return Impl(run, extra=f"device={jax.devices()[0].platform}")
+
+    cases = []
+    for grad in (False, True):
+        label = "forward and gradient" if grad else "forward"
+        impls: list[tuple[str, str, Callable[[], Impl]]] = [
+            ("numpy loop" + (", hand-written BPTT" if grad else ""), "numpy",
+             lambda grad=grad: Impl(lambda: (rnn_gradient if grad else rnn_forward)(*args))),
+            ("tensorir C scan" if st.target == "c" else f"tensorir {st.target} scan (C target not available)",
+             "tensorir", lambda grad=grad: tir(grad)),
+            ("jax.lax.scan + jit" + (" + grad" if grad else ""), "jax", lambda grad=grad: jx(grad)),
+            ("pytensor C (CVM) scan" + (" + grad" if grad else ""), "pytensor", lambda grad=grad: pyt(grad))]
+        def reference(grad: bool = grad) -> np.ndarray:
+            return (rnn_gradient if grad else rnn_forward)(*(a.astype(np.float64) for a in args))
+        flops = 2.0 * steps * batch * data["W"].shape[0] * (data["W"].shape[0] + inputs) * (3 if grad else 1)
+        cases.append(Case("W9", f"W9 RNN {label}", f"W9 RNN {label} ({dims}), float32", reference, impls,
+                          flops=flops))
+    return cases
+
+
 # ---------------------------------------------------------------- W8: compile time as the graph grows
 
 W8_CHAINS = (10, 100, 400)
@@ -1631,6 +1741,8 @@ def main(argv: list[str] | None = None) -> int:
         cases += w6_cases(st, peers)
     if "W7" in args.workloads:
         cases += w7_cases(st, peers)
+    if "W9" in args.workloads:
+        cases += w9_cases(st, peers)
 
     rows: list[Row] = []
     if "W2" not in args.workloads and ({"W1", "W4", "W5", "W6"} & set(args.workloads)):
