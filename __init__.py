@@ -21,6 +21,7 @@ from typing import Any as _Any
 # config first: every other module may read flags at import.
 from tensorir.config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
 from tensorir.frontend import tensor_api as tensor
+from tensorir.frontend.extern import as_op, extern_c
 from tensorir.frontend.function import Function, In, function
 from tensorir.frontend.shared import SharedVariable, shared
 from tensorir.frontend.symbolic import Constant, Variable
@@ -35,8 +36,8 @@ _sys.modules[__name__ + ".tensor"] = tensor
 __version__ = "0.1.0"
 
 __all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "Rop", "SharedVariable",
-           "TirError", "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "hessian",
-           "ifelse", "jacobian", "shared", "tensor"]
+           "TirError", "TirTypeError", "TirValueError", "Variable", "as_op", "config", "extern_c", "function", "grad",
+           "gradient", "hessian", "ifelse", "jacobian", "shared", "tensor"]
 
 
 def __getattr__(name: str) -> _Any:
