@@ -282,6 +282,9 @@ class Signature:
     result: ScalarType
     inputs: tuple[ScalarType, ...]
 
+    def __str__(self) -> str:
+        return f"{self.result}({', '.join(map(str, self.inputs))})"
+
 
 def parse_signature(text: str) -> Signature:
     """`"f64(f64, f64)"` or `"double(double, double)"` -> Signature; ValueError when it is neither."""

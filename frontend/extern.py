@@ -128,8 +128,8 @@ class ExternC:
     """A declared C function; called on tensors (or arrays and numbers) it adds a `tensor.extern_c`."""
 
     def __init__(self, name: str, signature: str, source: str | None, library: str | None) -> None:
-        self.attrs = {"name": name, "signature": signature, "source": source, "library": library}
         self.signature = X.parse_signature(signature)
+        self.attrs = {"name": name, "signature": str(self.signature), "source": source, "library": library}
         self.__name__ = name
 
     def __call__(self, *inputs: Any) -> Variable:
