@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from tensorir.dialects import builtin as B
+from tensorir.dialects import extern as X
 from tensorir.dialects import func as F
 from tensorir.dialects import kernel as K
 from tensorir.dialects import lib as LB
@@ -521,6 +522,10 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
     ("lib.sort", lambda b, a: b.create(LB.SortOp, a[0], a[0], axis=2), "axis 2 is out of range for a memref of rank 2"),
     ("lib.sort", lambda b, a: b.create(LB.SortOp, a[0], a[0], axis=1, indices=True),
      "output memref<?x4xf32> does not fit input memref<?x4xf32> (element type i64)"),
+    ("lib.py_call", lambda b, a: b.create(X.LibPyCallOp, a[0], fn="nowhere.g"),
+     'calls "nowhere.g", which is not registered in this process'),
+    ("lib.extern_c", lambda b, a: b.create(X.LibExternCOp, a[0], a[0], name="f", signature="f64(f64)", source=""),
+     "input #0 is memref<?x4xf32>, the signature says f64"),
     ("kernel.func", _kernel_with([TensorType((4,), f32)]),
      "argument #0 of @k2 must be a memref or a scalar, got tensor<4xf32>"),
     ("kernel.func", _kernel_with([index], [f32]),
@@ -724,6 +729,7 @@ RUN_TESTED = {
     "mem.copy", "mem.buffer_of",
     "mem.tensor_of", "loop.for", "loop.parallel", "loop.if", "loop.yield", "lib.gemm", "lib.gemv", "lib.gemm_batch",
     "lib.sort", "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
+    "lib.py_call", "lib.extern_c",  # run in tests/test_extern.py (a registered Python function, a C function)
 }
 
 
