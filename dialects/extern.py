@@ -129,12 +129,22 @@ def _entry(op: Operation) -> PyFunction:
 
 def _fits(op: Operation, what: str, t: Type, want: TensorType, rank_dtype_only: bool = False) -> None:
     """`t` (a tensor or memref type) has `want`'s dtype and rank and agrees with its static dims."""
-    if not isinstance(t, (TensorType, MemRefType)) or t.element != want.element or len(t.shape) != want.rank \
-            or not rank_dtype_only and any(a is not None and b is not None and a != b for a, b in zip(t.shape, want.shape)):
+    if not isinstance(t, (TensorType, MemRefType)) or t.element != want.element or len(t.shape) != want.rank:
+        raise op.error(f"{what} is {t}, but \"{op.attributes['fn']}\" declares {want}")
+    if not rank_dtype_only and any(a is not None and b is not None and a != b for a, b in zip(t.shape, want.shape)):
         raise op.error(f"{what} is {t}, but \"{op.attributes['fn']}\" declares {want}")
 
 
-class PyCallOp(Operation):
+class _NamesPyFunction(Operation):
+    """Base of the ops that call a registered Python function: one that names no such function is refused
+    where it is built (so the parser reports it at its line, before any pass runs)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _entry(self)
+
+
+class PyCallOp(_NamesPyFunction):
     """A call of a registered Python function: `%y = tensor.py_call %x {fn = "mylib.sort_desc"} : tensor<?xf64>`;
     with `shapes` (from as_op's infer_shape), the output shapes, `?` entries taken from the trailing 0-d integer
     operands: `%y = tensor.py_call %x, %n {fn = "mylib.head", shapes = [[?]]} : tensor<?xf64>`."""
@@ -221,7 +231,7 @@ class PyCallOp(Operation):
         return [next(values) if g is not None else None for g in grads] + [None] * self.n_sizes
 
 
-class LibPyCallOp(Operation):
+class LibPyCallOp(_NamesPyFunction):
     """The buffer form of tensor.py_call. Into preallocated outputs (after the inputs):
     `lib.py_call %x, %out {fn = "mylib.sort_desc"} : memref<?xf64, strides=[?]>, memref<?xf64>`;
     or, where the output sizes are known only once the function ran, results that the call allocates:
