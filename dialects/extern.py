@@ -76,7 +76,7 @@ class PyFunction:
                      ) -> list[np.ndarray]:
         """The function's results on `inputs`, each checked against its declared type and (where given) the
         expected shape; PyCallError says what does not fit."""
-        out = self.fn(*inputs)
+        out = self.fn(*map(_read_only, inputs))
         results = list(out) if isinstance(out, (list, tuple)) else [out]
         if len(results) != len(self.otypes):
             raise PyCallError(f"\"{self.name}\" returned {len(results)} values, declared {len(self.otypes)} outputs")
@@ -91,6 +91,14 @@ class PyFunction:
                                   f"expected {fmt_shape(want)} ({t})")
             checked.append(arr)
         return checked
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view: a wrapped function sees its inputs as the compiled code gives them (views of buffers
+    it must not write), whichever target runs it."""
+    v = np.asarray(a).view()
+    v.flags.writeable = False
+    return v
 
 
 PY_FUNCTIONS: dict[str, PyFunction] = {}
@@ -210,7 +218,7 @@ class PyCallOp(_NamesPyFunction):
     def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
         """as_op's `grad(inputs, output_grads)`, called on symbolic stand-ins of the operands and output
         gradients; the graph it returns is lowered here (frontend/symbolic.py `lower`)."""
-        from ..frontend.symbolic import Variable, lower
+        from ..frontend.symbolic import Variable, as_variable, lower
 
         entry = _entry(self)
         if entry.grad is None:
@@ -218,7 +226,7 @@ class PyCallOp(_NamesPyFunction):
                                     "tensorir.as_op)", self.loc)
         ins = [Variable(v.type) for v in self.inputs]  # type: ignore[arg-type]
         gs = [Variable(g.type) for g in out_grads]  # type: ignore[arg-type]
-        grads = list(entry.grad(ins, gs))
+        grads = [g if g is None else as_variable(g) for g in entry.grad(ins, gs)]
         if len(grads) != len(ins):
             raise TirError(f"'{self.name}' op: the grad of \"{entry.name}\" gave {len(grads)} gradients for "
                            f"{len(ins)} inputs", self.loc)
@@ -275,7 +283,8 @@ class LibPyCallOp(_NamesPyFunction):
             results = dispatch(entry.name, tuple(args[:n_in]), tuple(outs) if outs else None)
         except PyCallError as e:
             raise runtime_error(self, str(e)) from None
-        return list(results or [])
+        # buffers of their own, as the C target's copies: a result may be an input's memory (an identity)
+        return [np.array(r) for r in results or []]
 
 
 # ---------------------------------------------------------------- C functions (extern_c)
