@@ -356,8 +356,11 @@ class _ExternC(Operation):
         if any(a.shape != arrays[0].shape for a in arrays):
             raise runtime_error(self, "inputs must have one shape, got "
                                 + ", ".join(fmt_shape(a.shape) for a in arrays))
-        fn = c_function(self.attributes["name"], self.attributes["signature"], self.attributes.get("source"),
-                        self.attributes.get("library"))
+        try:
+            fn = c_function(self.attributes["name"], self.attributes["signature"], self.attributes.get("source"),
+                            self.attributes.get("library"))
+        except TirError as e:
+            raise runtime_error(self, e.message) from None
         ins = [np.ascontiguousarray(a, dtype=t.dtype) for a, t in zip(arrays, sig.inputs)]
         out = np.empty(arrays[0].shape, sig.result.dtype)
         fn(*(a.ctypes.data for a in ins), out.ctypes.data, out.size)
@@ -456,7 +459,7 @@ def c_function(name: str, signature: str, source: str | None, library: str | Non
         lib = ctypes.CDLL(library)
         fn = getattr(lib, name)
     except (OSError, AttributeError) as e:
-        raise TirError(f"extern_c \"{name}\": cannot load it from {library}: {e}") from None
+        raise TirError(f"cannot load \"{name}\" from {library}: {e}") from None
     fn.restype = None
     fn.argtypes = [ctypes.c_void_p] * (len(sig.inputs) + 1) + [ctypes.c_int64]
     return fn

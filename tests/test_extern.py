@@ -156,7 +156,9 @@ def test_py_call_text_round_trip_and_bufferize() -> None:
     assert print_module(m) == text
     assert print_module(parse(print_module(m, generic=True))) == text
     run_pipeline(m, "bufferize")
-    lines = [ln.strip() for ln in print_module(m).splitlines()]
+    lowered = print_module(m)
+    assert print_module(parse(lowered)) == lowered
+    lines = [ln.strip() for ln in lowered.splitlines()]
     # infer_shape's size: the output is allocated, then the call writes it; otherwise the call allocates
     assert any(ln.startswith("lib.py_call %x, %") and ln.endswith(": memref<?x?xf64, strides=[?,?]>, memref<?xf64>")
                for ln in lines), lines
