@@ -22,21 +22,18 @@ elements and every input has the output's shape (the buffers are contiguous). `s
 types as `R(T0, T1, ...)` (`f64(f64, f64)`; C's double/float/int32_t/int64_t are accepted too). The
 function comes from `source` (C text compiled into the generated module, so it is part of the cache key) or
 `library` (the path of a shared library, opened with dlopen the first time the module calls it). The
-interpreter calls the same function through ctypes, compiled once per process by the project's compiler
-driver (runtime/ccompiler.py `compile_library`) or loaded from `library`, so the oracle does not run the
-generated C.
+interpreter calls the same function through ctypes, built as a shared library by the project's compiler
+driver through the on-disk cache (runtime/cache.py `get`, once per machine and flags) or loaded from
+`library`, so the oracle does not run the generated C.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -442,22 +439,18 @@ def c_prototype(name: str, sig: Signature, type_name: Callable[[ScalarType], str
 
 @functools.cache
 def c_function(name: str, signature: str, source: str | None, library: str | None) -> Any:
-    """The ctypes function of an extern_c op: `library` loaded, or `source` compiled once per process."""
-    from ..runtime import ccompiler
+    """The ctypes function of an extern_c op: `library` loaded, or `source` built as a shared library by the
+    compiler driver through the on-disk cache (runtime/cache.py: once per machine and flags)."""
+    from ..runtime import cache
 
     sig = parse_signature(signature)
     if library is None:
         assert source is not None
-        key = hashlib.sha256(f"{name}\0{source}".encode()).hexdigest()[:16]
-        folder = Path(tempfile.mkdtemp(prefix="tir_extern_"))
-        src = folder / f"{name}.c"
         # generated code is compiled with hidden visibility: ctypes needs the symbol exported
-        src.write_text(f"#include <stdint.h>\n#pragma GCC visibility push(default)\n{source}\n")
-        library = str(folder / f"libtir_extern_{key}.so")
-        ccompiler.compile_library(src, Path(library), Path(library).name)
+        text = f"#include <stdint.h>\n#pragma GCC visibility push(default)\n{source}\n"
+        library = str(cache.get(text, library=f"tir_extern_{name}")[1])
     try:
-        lib = ctypes.CDLL(library)
-        fn = getattr(lib, name)
+        fn = getattr(ctypes.CDLL(library), name)
     except (OSError, AttributeError) as e:
         raise TirError(f"cannot load \"{name}\" from {library}: {e}") from None
     fn.restype = None
