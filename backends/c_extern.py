@@ -42,19 +42,16 @@ class ExternCalls(CStyleRenderer):
     def _buf_array(self, name: str, bufs: list[str], types: list[ScalarType]) -> tuple[str, str]:
         """Declares `tir_buf name[]` (from initializers) and its numpy type numbers; their C names."""
         arr, typ = self.fresh(name), self.fresh(f"{name}_types")
-        emit = self.emit
         n = max(len(types), 1)
-        emit(f"tir_buf {arr}[{n}] = {{{', '.join(bufs)}}};" if bufs else f"tir_buf {arr}[{n}];")
-        emit(f"static const int {typ}[{n}] = {{{', '.join(map(_npy_type, types)) or '0'}}};")
+        self.emit(f"tir_buf {arr}[{n}] = {{{', '.join(bufs)}}};" if bufs else f"tir_buf {arr}[{n}];")
+        self.emit(f"static const int {typ}[{n}] = {{{', '.join(map(_npy_type, types)) or '0'}}};")
         return arr, typ
 
     def render_py_call(self, op: Operation) -> None:
         assert isinstance(op, X.LibPyCallOp)
         self.uses_extern = True
-        memref = self.memref
-        n_in = op.n_inputs
-        ins = [memref(v) for v in op.operands[:n_in]]
-        outs = [memref(v) for v in op.operands[n_in:]]
+        ins = [self.memref(v) for v in op.operands[:op.n_inputs]]
+        outs = [self.memref(v) for v in op.operands[op.n_inputs:]]
         out_types = [r.type.element for r in op.results] or [m.element for m in outs]
         in_arr, in_typ = self._buf_array("py_in", [self._buf_init(m, op) for m in ins], [m.element for m in ins])
         out_arr, out_typ = self._buf_array("py_out", [self._buf_init(m, op) for m in outs], out_types)
