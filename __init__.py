@@ -22,6 +22,7 @@ from typing import Any as _Any
 from tensorir.config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
 from tensorir.frontend import random as _random_streams
 from tensorir.frontend import tensor_api as tensor
+from tensorir.frontend.extern import as_op, extern_c
 from tensorir.frontend.function import Function, In, function
 from tensorir.frontend.random import RandomStreams
 from tensorir.frontend.scan import scan, until
@@ -41,9 +42,8 @@ _sys.modules[__name__ + ".tensor.shared_randomstreams"] = _random_streams
 __version__ = "0.1.0"
 
 __all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "RandomStreams", "Rop",
-           "SharedVariable",
-           "TirError", "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "hessian",
-           "ifelse", "jacobian", "scan", "shared", "tensor", "until"]
+           "SharedVariable", "TirError", "TirTypeError", "TirValueError", "Variable", "as_op", "config", "extern_c",
+           "function", "grad", "gradient", "hessian", "ifelse", "jacobian", "scan", "shared", "tensor", "until"]
 
 
 def __getattr__(name: str) -> _Any:

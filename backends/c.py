@@ -45,6 +45,7 @@ from ..ir.types import MemRefType, ScalarType, f32, scalar
 from ..passes.tied import tied_buffers, top_index
 from ..runtime import mathlib
 from ..runtime.ccompiler import HOST_MARK, KERNEL_MARK
+from .c_extern import ExternCalls
 from .cstyle import (
     MATH_FUNCS,
     CStyleRenderer,
@@ -83,7 +84,7 @@ class _ColumnPlan:
     strided: list[str]
 
 
-class CRenderer(CStyleRenderer):
+class CRenderer(ExternCalls, CStyleRenderer):
     """The C target's knobs: OpenMP threads over the outermost parallel loop, `omp simd` inner loops."""
 
     kernel_prefix: ClassVar[str] = "TIR_KERNEL void"
@@ -110,6 +111,8 @@ class CRenderer(CStyleRenderer):
         # one of mathlib.FUNCTIONS while a kernel with more than mathlib.INLINE_MAX of their calls is rendered.
         self.library_calls: set[str] = set()
         self.large_kernel = False
+        self.extern_defs: dict[str, str] = {}  # extern_c functions' C text, by name (backends/c_extern.py)
+        self.uses_extern = False  # lib.py_call or a library's extern_c: tir_extern.h
 
     def _flag_clause(self) -> str:
         return f" reduction(|:{self.range_flag})" if self.range_flag else ""
@@ -925,7 +928,8 @@ class CRenderer(CStyleRenderer):
             out.append("#define TIR_USE_BLAS 1")
         if self.uses_copy:
             out.append("#define TIR_USE_COPY 1")
-        out += ['#include "tir_runtime.h"', '#include "tir_ops.h"', ""]
+        out += ['#include "tir_runtime.h"', '#include "tir_ops.h"']
+        out += ['#include "tir_extern.h"', ""] if self.uses_extern else [""]
         if self.library_calls:
             out += [mathlib.declaration(fn) for fn in sorted(self.library_calls)] + [""]
         for red in sorted(self.user_reductions):
@@ -939,7 +943,7 @@ class CRenderer(CStyleRenderer):
         if self.globals:
             out += self.globals + [""]
         out += [line.removesuffix(" {") + ";" for line in kernel_text if line.startswith("TIR_KERNEL ")]
-        out += ["", *kernel_text, HOST_MARK]
+        out += ["", *kernel_text, HOST_MARK, *self.extern_text()]
         out.append(f"static const tir_param tir_args[] = {{{', '.join(arg_rows)}}};")
         out.append(f"static const tir_param tir_results[] = {{{', '.join(res_rows)}}};")
         out.append("")

@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..dialects import extern as X
 from ..dialects import kernel as K
 from ..dialects import lib as L
 from ..dialects import loop as LP
@@ -1230,5 +1231,7 @@ STMT: dict[type[Operation], str] = {
     L.GemvOp: "render_gemv",
     L.GemmBatchOp: "render_gemm_batch",
     L.SortOp: "render_sort",
+    X.LibPyCallOp: "render_py_call",
+    X.LibExternCOp: "render_extern_c",
     K.LaunchOp: "render_launch",
 }

@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..dialects import extern as X
 from ..dialects import func as F
 from ..dialects import loop as L
 from ..dialects import mem as M
@@ -244,7 +245,7 @@ class FunctionBufferizer:
         for k, op in enumerate(ops):
             if isinstance(op, M.AllocOp):
                 allocs.append((k, op.result))
-            elif op.regions:
+            elif op.regions or isinstance(op, X.LibPyCallOp):  # a py_call may allocate its results
                 allocs += [(k, r) for r in op.results if isinstance(r.type, MemRefType) and self.is_root_alloc(r)]
             for inner in op.walk():
                 for v in inner.operands:

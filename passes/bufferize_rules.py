@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..dialects import extern as X
 from ..dialects import lib as LB
 from ..dialects import loop as L
 from ..dialects import mem as M
@@ -1019,3 +1020,39 @@ def _ancestors(op: Operation | None) -> list[Operation]:
 
 
 from . import bufferize_random  # noqa: E402, F401  (the random dialect's rules register themselves in RULES)
+
+
+# ---------------------------------------------------------------- library functions (dialects/extern.py)
+
+
+@rule(X.PyCallOp)
+def _py_call(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A lib.py_call: into fresh outputs when every output size is known before the call (static, or a size
+    operand from as_op's infer_shape), else with results that the call allocates."""
+    assert isinstance(op, X.PyCallOp)
+    ins = [cx.get(v) for v in op.inputs]
+    sizes = iter(op.sizes)
+    shapes = [[cx.index_operand(next(sizes)) if d is DYN else d for d in s] for s in op.attributes["shapes"]] \
+        if "shapes" in op.attributes else [list(_tt(r).shape) for r in op.results]
+    if any(d is None for s in shapes for d in s):
+        call = cx.b.create(X.LibPyCallOp, *ins, fn=op.attributes["fn"],
+                           result_types=[memref_of(_tt(r)) for r in op.results])
+        return list(call.results)
+    outs = [cx.alloc(s, _tt(r).element) for s, r in zip(shapes, op.results)]
+    cx.b.create(X.LibPyCallOp, *ins, *outs, fn=op.attributes["fn"], result_types=[])
+    return outs
+
+
+@rule(X.ExternCOp)
+def _extern_c(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """A lib.extern_c on contiguous inputs (copies of strided ones) of one run-time shape, into a fresh output."""
+    ins = [cx.contiguous_buffer(cx.get(v)) for v in op.operands]
+    for k, x in enumerate(ins[1:], 1):
+        for d in range(x.type.rank):
+            m, n = cx.dim(x, d), cx.dim(ins[0], d)
+            cx.check(cx.cmp("eq", m, n), f"'{op.name}' op input #{k} has size {{0}} in dimension {d}, "
+                     "input #0 {1}", m, n)
+    out = cx.alloc(cx.shape(ins[0]), _tt(op.result).element)
+    attrs = {k: op.attributes[k] for k in ("name", "signature", "source", "library") if k in op.attributes}
+    cx.b.create(X.LibExternCOp, *ins, out, **attrs)
+    return [out]

@@ -580,6 +580,9 @@ ERRORS: list[tuple[str, list[Type], dict[str, Any], str]] = [
     ("arange", [], {"stop": 5, "step": 0}, "step must not be zero"),
     ("arange", [], {"start": 1}, "requires attribute 'stop'"),
     ("constant", [], {"value": 3}, "value must be a dense array or a typed scalar"),
+    ("py_call", [TF((3,), f64)], {"fn": "nowhere.f"}, 'calls "nowhere.f", which is not registered in this process'),
+    ("extern_c", [TF((3,), f32)], {"name": "f", "signature": "f64(f64)", "source": ""},
+     "input #0 is tensor<3xf32>, the signature says f64"),
 ]
 for _name in UNARY_FLOAT + BINARY_FLOAT:
     if not any(e[0] == _name for e in ERRORS):
@@ -622,9 +625,10 @@ def test_every_tensor_op_is_tested() -> None:
     # tensor.grad runs only once autodiff expanded it (its refusal and its expansion: tests/test_grad.py);
     # tensor.stop_gradient runs on the interpreter in tests/test_grad_api.py; tensor.gemm's rule against numpy
     # in tests/test_gemm.py; tensor.if, tensor.scan and their tensor.yield (ops with regions) in
-    # tests/test_ifelse.py and tests/test_scan.py, their verifier errors in tests/ir/invalid.tir
+    # tests/test_ifelse.py and tests/test_scan.py, their verifier errors in tests/ir/invalid.tir;
+    # tensor.py_call and tensor.extern_c (library functions) run in tests/test_extern.py
     regions = {"if", "scan", "yield"}
-    assert tensor_ops - run_tested - regions - {"grad", "stop_gradient", "gemm"} == set(), \
+    assert tensor_ops - run_tested - regions - {"grad", "stop_gradient", "gemm", "py_call", "extern_c"} == set(), \
         "ops without an interpreter test"
     assert tensor_ops - error_tested - regions == set(), "ops without a verifier-error test"
 

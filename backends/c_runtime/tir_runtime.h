@@ -94,6 +94,10 @@
  *       ld; returns 0 when it cannot (then copy with tir_contiguous).
  *   int tir_contiguous(tir_ctx* ctx, const tir_buf* src, size_t itemsize, tir_buf* dst)
  *       dst = C-contiguous copy of src in a tir_alloc block; 0 or -1 (error set).
+ *   tir_py_call / tir_extern_symbol (tir_extern.h, included after this header by a
+ *       module that calls library functions: dialects/extern.py)
+ *       a call back into a Python function (taking the GIL when tir_main runs
+ *       without it, as tir_result does), and dlopen/dlsym of a C library.
  *   ctx->nthreads
  *       threads for parallel loops (config.threads, >= 1): write
  *       `#pragma omp parallel for num_threads(ctx->nthreads) if(n >= TIR_PARALLEL_MIN)`
