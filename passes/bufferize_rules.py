@@ -1019,8 +1019,6 @@ def _ancestors(op: Operation | None) -> list[Operation]:
     return out
 
 
-from . import bufferize_random  # noqa: E402, F401  (the random dialect's rules register themselves in RULES)
-
 
 # ---------------------------------------------------------------- library functions (dialects/extern.py)
 
@@ -1056,3 +1054,6 @@ def _extern_c(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     attrs = {k: op.attributes[k] for k in ("name", "signature", "source", "library") if k in op.attributes}
     cx.b.create(X.LibExternCOp, *ins, out, **attrs)
     return [out]
+
+
+from . import bufferize_random  # noqa: E402, F401  (the random dialect's rules register themselves in RULES)
