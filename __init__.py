@@ -28,6 +28,7 @@ from tensorir.frontend.tensor_api import ifelse
 from tensorir.frontend.unsupported import missing_attribute as _missing_attribute
 from tensorir.gradient import Lop, Rop, grad, hessian, jacobian
 from tensorir.ir.core import DisconnectedInputError, NotSupportedError, TirError, TirTypeError, TirValueError
+from tensorir import sparse  # noqa: E402  (csr/csc matrices, Theano's theano.sparse)
 
 # `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
 _sys.modules[__name__ + ".tensor"] = tensor
@@ -35,7 +36,7 @@ _sys.modules[__name__ + ".tensor"] = tensor
 __version__ = "0.1.0"
 
 __all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "Rop", "SharedVariable",
-           "TirError", "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "hessian",
+           "TirError", "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "hessian", "sparse",
            "ifelse", "jacobian", "shared", "tensor"]
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-DIALECT_MODULES: tuple[str, ...] = ("builtin", "func", "tensor", "scalar", "mem", "loop", "lib", "kernel", "random")
+DIALECT_MODULES: tuple[str, ...] = ("builtin", "func", "tensor", "scalar", "mem", "loop", "lib", "kernel", "random",
+                                   "sparse")
 
 
 def load_dialects() -> None:
