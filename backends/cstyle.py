@@ -46,6 +46,7 @@ from ..dialects import lib as L
 from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects import scalar as S
+from ..dialects import sparse as SP
 from ..dialects import tensor as T
 from ..ir.attributes import DYN, Dense, Typed
 from ..ir.core import Block, Operation, OpResult, TirError, Value
@@ -1205,5 +1206,6 @@ STMT: dict[type[Operation], str] = {
     L.GemvOp: "render_gemv",
     L.GemmBatchOp: "render_gemm_batch",
     L.SortOp: "render_sort",
+    **{cls: "render_csr_kernel" for cls in SP.LibKernelOp.__subclasses__()},
     K.LaunchOp: "render_launch",
 }

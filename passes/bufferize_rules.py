@@ -894,3 +894,6 @@ def _if(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         new.add_block(region.blocks.pop())
         cx.convert_region(new.block)
     return list(out.results)
+
+
+from . import bufferize_sparse  # noqa: E402, F401  (the csr kernels' rules, dialects/sparse.py)

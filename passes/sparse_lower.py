@@ -209,7 +209,7 @@ class FunctionLowering:
                 self.lower_grad(op)
             elif isinstance(op, F.ReturnOp) and op.parent is self.fn.body:
                 self.split_results(op)
-            elif any(_encoded(v) for v in [*op.operands, *op.results]):
+            elif any(v in self.parts for v in op.operands) or any(_encoded(v) for v in op.results):
                 raise TirError(f"sparse-lower: '{op.name}' op does not take sparse matrices (use tensorir.sparse's "
                                "operations, or todense)", op.loc)
         for op in reversed(lowered):
@@ -259,7 +259,7 @@ class FunctionLowering:
     def split_results(self, ret: Operation) -> None:
         values, tied = [], []
         for v, t in zip(ret.operands, tied_of(self.fn)):
-            if _encoded(v):
+            if v in self.parts:
                 values += self.get(v, ret).values()
                 tied += [-1] * len(PART_NAMES)
             else:
