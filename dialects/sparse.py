@@ -461,10 +461,6 @@ class LibKernelOp(Operation):
         return len(self.kernel.operands_def)
 
     def verify_(self) -> None:
-        n_out = len(self.operands) - self.n_inputs
-        if n_out != self.kernel.num_results:
-            raise self.error(f"expects {self.kernel.num_results} output buffers after {self.n_inputs} inputs, "
-                             f"got {n_out}")
         for k, v in enumerate(self.operands):
             if v.type != index:
                 memref_type(self, v, f"operand #{k}")

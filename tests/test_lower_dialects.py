@@ -15,6 +15,7 @@ from tensorir.dialects import lib as LB
 from tensorir.dialects import loop as L
 from tensorir.dialects import mem as M
 from tensorir.dialects import scalar as S
+from tensorir.dialects import sparse as SP
 from tensorir.ir.attributes import DYN, SymbolRef, Typed
 from tensorir.ir.builder import Builder
 from tensorir.ir.core import OP_REGISTRY, Block, Operation, Region, TirError, Value, VerifyError
@@ -521,6 +522,14 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
     ("lib.sort", lambda b, a: b.create(LB.SortOp, a[0], a[0], axis=2), "axis 2 is out of range for a memref of rank 2"),
     ("lib.sort", lambda b, a: b.create(LB.SortOp, a[0], a[0], axis=1, indices=True),
      "output memref<?x4xf32> does not fit input memref<?x4xf32> (element type i64)"),
+    ("lib.csr_mm", lambda b, a: b.create(SP.LibCsrMmOp, a[5], a[5], a[5], a[0], a[1],
+                                          b.create(M.AllocOp, shape=[2, 4], dtype=i64).result),
+     "output #0 must hold f32, got memref<2x4xi64>"),
+    ("lib.csr_row_ids", lambda b, a: b.create(SP.LibRowIdsOp, a[5], a[5], a[0]), "output #0 must hold i64"),
+    ("lib.csr_transpose", lambda b, a: b.create(SP.LibCsrTransposeOp, a[5], a[5], a[1], a[5], a[5], a[5]),
+     "output #0 must hold i64, got memref<?xf32>"),
+    ("lib.csr_dense_pattern", lambda b, a: b.create(SP.LibDensePatternOp, a[0], a[3], a[5], a[5]),
+     "operand #1 must be a memref, got i64"),
     ("kernel.func", _kernel_with([TensorType((4,), f32)]),
      "argument #0 of @k2 must be a memref or a scalar, got tensor<4xf32>"),
     ("kernel.func", _kernel_with([index], [f32]),
@@ -619,6 +628,21 @@ func.func @main(%t: tensor<?x4xf32>, %w: tensor<4x3xf32>) -> (tensor<?x4xf32>, t
 : memref<?x4x3xf32, strides=[0,3,1]>, memref<?x3x4xf32, strides=[0,1,3]>, memref<?x4x4xf32>
   %order = mem.alloc sizes %n {shape = [?, 4], dtype = i64} : memref<?x4xi64>
   lib.sort %buf, %order {axis = 1, indices = true} : memref<?x4xf32>, memref<?x4xi64>
+  %c12 = scalar.constant {value = 12 : index} : index
+  %ind = mem.alloc {shape = [12], dtype = i64} : memref<12xi64>
+  %ptr = mem.alloc {shape = [5], dtype = i64} : memref<5xi64>
+  lib.csr_dense_pattern %wb, %c12, %ind, %ptr : memref<4x3xf32>, index, memref<12xi64>, memref<5xi64>
+  %rid = mem.alloc {shape = [12], dtype = i64} : memref<12xi64>
+  lib.csr_row_ids %ind, %ptr, %rid : memref<12xi64>, memref<5xi64>, memref<12xi64>
+  %c3 = scalar.constant {value = 3 : index} : index
+  %tp = mem.alloc {shape = [4], dtype = i64} : memref<4xi64>
+  lib.csr_transpose %ind, %ptr, %c3, %rid, %rid, %tp \
+: memref<12xi64>, memref<5xi64>, index, memref<12xi64>, memref<12xi64>, memref<4xi64>
+  %flat = mem.view %wb {offset = 0, shape = [12], strides = [1]} : memref<12xf32>
+  %sq = mem.view %wb {offset = 0, shape = [3, 3], strides = [3, 1]} : memref<3x3xf32>
+  %spmm = mem.alloc {shape = [4, 3], dtype = f32} : memref<4x3xf32>
+  lib.csr_mm %flat, %ind, %ptr, %sq, %c3, %spmm \
+: memref<12xf32>, memref<12xi64>, memref<5xi64>, memref<3x3xf32>, index, memref<4x3xf32>
   %zero = scalar.constant {value = 0.0 : f32} : f32
   %s = loop.for %n iter %zero ({
     ^bb0(%i: index, %acc: f32):
@@ -724,7 +748,7 @@ RUN_TESTED = {
     "mem.copy", "mem.buffer_of",
     "mem.tensor_of", "loop.for", "loop.parallel", "loop.if", "loop.yield", "lib.gemm", "lib.gemv", "lib.gemm_batch",
     "lib.sort", "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
-}
+} | {c.name for c in SP.LibKernelOp.__subclasses__()}  # the csr kernels: run in tests/test_sparse.py
 
 
 def _lower_ops() -> set[str]:
