@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys as _sys
 from typing import Any as _Any
 
+from tensorir import sparse  # noqa: E402  (csr/csc matrices, Theano's theano.sparse)
+
 # Absolute imports: pytest collects the repository root (this file) as a package named after the
 # checkout's folder, or as a bare `__init__` module when that name is not an identifier
 # (`tensorir-main`); relative imports would fail there, absolute ones resolve the installed package.
@@ -28,7 +30,6 @@ from tensorir.frontend.tensor_api import ifelse
 from tensorir.frontend.unsupported import missing_attribute as _missing_attribute
 from tensorir.gradient import Lop, Rop, grad, hessian, jacobian
 from tensorir.ir.core import DisconnectedInputError, NotSupportedError, TirError, TirTypeError, TirValueError
-from tensorir import sparse  # noqa: E402  (csr/csc matrices, Theano's theano.sparse)
 
 # `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
 _sys.modules[__name__ + ".tensor"] = tensor
@@ -36,8 +37,8 @@ _sys.modules[__name__ + ".tensor"] = tensor
 __version__ = "0.1.0"
 
 __all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "Rop", "SharedVariable",
-           "TirError", "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "hessian", "sparse",
-           "ifelse", "jacobian", "shared", "tensor"]
+           "TirError", "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "hessian",
+           "ifelse", "jacobian", "shared", "sparse", "tensor"]
 
 
 def __getattr__(name: str) -> _Any:

@@ -243,7 +243,7 @@ structured_exp = _structured(T.exp, "structured_exp")
 structured_log = _structured(T.log, "structured_log")
 structured_sigmoid = _structured(T.sigmoid, "structured_sigmoid")
 
-__all__ = ["CSC", "CSR", "SparseVariable", "abs_", "arcsin", "arctan", "asformat",
-           "csc_from_dense", "csc_matrix", "csm_data", "csm_properties", "csr_from_dense", "csr_matrix",
-           "dense_from_sparse", "dot", "expm1", "log1p", "map", "mul", "neg", "sin", "sinh", "sqr", "sqrt", "structured_dot",
+__all__ = ["CSC", "CSR", "SparseVariable", "abs_", "arcsin", "arctan", "asformat", "csc_from_dense", "csc_matrix",
+           "csm_data", "csm_properties", "csr_from_dense", "csr_matrix", "dense_from_sparse", "dot", "expm1", "log1p",
+           "map", "mul", "neg", "sin", "sinh", "sqr", "sqrt", "structured_dot",
            "structured_exp", "structured_log", "structured_sigmoid", "sum", "tan", "tanh", "todense", "transpose"]

@@ -224,7 +224,8 @@ class SampleOp(Operation):
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         s, d = args
         if s.shape != d.shape:
-            raise runtime_error(self, f"dense operand of shape {fmt_shape(d.shape)} for a matrix of {fmt_shape(s.shape)}")
+            raise runtime_error(self, f"dense operand of shape {fmt_shape(d.shape)} for a matrix of "
+                                      f"{fmt_shape(s.shape)}")
         coo = s.tocoo()  # keeps the storage order of csr/csc
         return [np.asarray(d[coo.row, coo.col])]
 
@@ -359,9 +360,10 @@ class KernelOp(Operation):
 
 class CsrMmOp(KernelOp):
     """csr matrix (data, indices, indptr) of `ncols` columns times dense matrix b (of ncols rows), one row per
-    indptr entry but the last: `%y = sparse.csr_mm %data, %indices, %indptr, %b, %ncols : tensor<?x?xf32>`. C: a parallel loop over the rows,
-    an inner loop over each row's stored values. The gradient w.r.t. data is b's row of each value's column
-    dotted with g's row of its row; w.r.t. b, the transpose's product with g."""
+    indptr entry but the last: `%y = sparse.csr_mm %data, %indices, %indptr, %b, %ncols : tensor<?x?xf32>`.
+    C: a parallel loop over the rows, an inner loop over each row's stored values. The gradient w.r.t. data
+    is b's row of each value's column dotted with g's row of its row; w.r.t. b, the transpose's product
+    with g."""
 
     name = "sparse.csr_mm"
     operands_def = ("data", "indices", "indptr", "b", "ncols")

@@ -37,9 +37,9 @@ PIPELINES: dict[str, list[str]] = {
     # both, so that they see csr/csc matrices as their dense parts.
     "interp": ["sparse-lower", "stabilize", "autodiff", "canonicalize", "cse", "dce"],
     # docs/lowering.md describes each step of the native pipeline.
-    "cpu": ["sparse-lower", "stabilize", "autodiff", "inline", "canonicalize", "cse", "decompose", "canonicalize", "cse", "gemm",
-            "fuse-elementwise", "bufferize", "lower-to-loops", "fuse-loops", "parallelize", "outline-kernels",
-            "emit-c"],
+    "cpu": ["sparse-lower", "stabilize", "autodiff", "inline", "canonicalize", "cse", "decompose", "canonicalize",
+            "cse", "gemm", "fuse-elementwise", "bufferize", "lower-to-loops", "fuse-loops", "parallelize",
+            "outline-kernels", "emit-c"],
 }
 
 from .pass_manager import (  # noqa: E402 - the registry above must exist before pass_manager reads it
