@@ -20,7 +20,7 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     "tensorir": {
         "scan": "scan loops",
         "printing": "pretty-printing", "pp": "pretty-printing",
-        "sparse": "sparse tensors", "sandbox": "MRG random streams",
+        "sandbox": "MRG random streams",
     },
     "T": {
         "shared_randomstreams": "random streams", "random": "random streams", "RandomStreams": "random streams",

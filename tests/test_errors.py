@@ -408,7 +408,7 @@ def _from_import() -> Any:
 NOT_YET: dict[str, Callable[[], Any]] = {
     "tensorir.scan": _from_import,
     "tensorir.printing": lambda: tensorir.printing.pp,
-    "tensorir.pp": lambda: tensorir.pp, "tensorir.sparse": lambda: tensorir.sparse,
+    "tensorir.pp": lambda: tensorir.pp,
     "T.shared_randomstreams": lambda: T.shared_randomstreams.RandomStreams, "T.nlinalg": lambda: T.nlinalg,
     "T.slinalg": lambda: tensorir.tensor.slinalg, "T.fft": lambda: T.fft,
     "Variable.eval": _eval_variable,
