@@ -121,8 +121,8 @@ class AssembleOp(Operation):
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         data, indices, indptr, rows, cols = args
         shape = (int(rows), int(cols))
-        major = shape[0] if self.attributes["format"] == "csr" else shape[1]
-        check_pattern(self, len(data), indices, indptr, major, shape[1] if major == shape[0] else shape[0])
+        major, minor = shape if self.attributes["format"] == "csr" else shape[::-1]
+        check_pattern(self, len(data), indices, indptr, major, minor)
         return [_matrix(self.attributes["format"], data, indices, indptr, shape)]
 
 
@@ -349,6 +349,7 @@ class KernelOp(Operation):
     traits = _PURE
     compute: ClassVar[Callable[..., list[Any]]]
     lib_op: ClassVar[type[LibKernelOp]]
+    size_operands: ClassVar[tuple[int, ...]] = ()  # 0-d integer operands: `index` scalars in the lib form
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         return type(self).compute(self, *args)
@@ -367,6 +368,7 @@ class CsrMmOp(KernelOp):
 
     name = "sparse.csr_mm"
     operands_def = ("data", "indices", "indptr", "b", "ncols")
+    size_operands = (4,)
     compute = csr_mm
 
     def infer_types(self) -> list[Type]:
@@ -415,6 +417,7 @@ class CsrTransposeOp(KernelOp):
 
     name = "sparse.csr_transpose"
     operands_def = ("indices", "indptr", "ncols")
+    size_operands = (2,)
     num_results = 3
     differentiable = False
     compute = csr_transpose
@@ -431,6 +434,7 @@ class DensePatternOp(KernelOp):
 
     name = "sparse.dense_pattern"
     operands_def = ("x", "nnz")
+    size_operands = (1,)
     num_results = 2
     differentiable = False
     compute = dense_pattern
@@ -464,7 +468,10 @@ class LibKernelOp(Operation):
 
     def verify_(self) -> None:
         for k, v in enumerate(self.operands):
-            if v.type != index:
+            if k in self.kernel.size_operands:
+                if v.type != index:
+                    raise self.error(f"operand #{k} ({self.operands_def[k]}) must be an index, got {v.type}")
+            else:
                 memref_type(self, v, f"operand #{k}")
         want = self.operands[self.typed_by].type.element if self.float_out and self.typed_by is not None else i64
         for k, v in enumerate(self.operands[self.n_inputs:]):

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from ..dialects import sparse as SP
 from ..ir.core import Operation, Value
-from ..ir.types import TensorType
 from .bufferize import FunctionBufferizer, Ix
 from .bufferize_rules import rule
 
@@ -26,9 +25,8 @@ def _kernel(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     assert isinstance(op, SP.KernelOp)
     bufs: list[Value] = []
     sizes: list[Ix] = []
-    for v in op.operands:
-        assert isinstance(v.type, TensorType)
-        if v.type.rank == 0:  # a size: an index operand
+    for k, v in enumerate(op.operands):
+        if k in op.size_operands:  # an index in the lib form
             sizes.append(cx.index_operand(v))
             bufs.append(cx.ix(sizes[-1]))
         else:

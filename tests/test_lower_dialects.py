@@ -529,7 +529,7 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
     ("lib.csr_transpose", lambda b, a: b.create(SP.LibCsrTransposeOp, a[5], a[5], a[1], a[5], a[5], a[5]),
      "output #0 must hold i64, got memref<?xf32>"),
     ("lib.csr_dense_pattern", lambda b, a: b.create(SP.LibDensePatternOp, a[0], a[3], a[5], a[5]),
-     "operand #1 must be a memref, got i64"),
+     "operand #1 (nnz) must be an index, got i64"),
     ("kernel.func", _kernel_with([TensorType((4,), f32)]),
      "argument #0 of @k2 must be a memref or a scalar, got tensor<4xf32>"),
     ("kernel.func", _kernel_with([index], [f32]),
