@@ -536,9 +536,8 @@ class LibDensePatternOp(LibKernelOp):
     typed_by = 0
 
 
-for _k, _lib in ((CsrMmOp, LibCsrMmOp), (RowIdsOp, LibRowIdsOp), (CsrTransposeOp, LibCsrTransposeOp),
-                 (DensePatternOp, LibDensePatternOp)):
-    _k.lib_op = _lib
+for _lib in LibKernelOp.__subclasses__():  # each kernel knows its buffer form (bufferize reads it)
+    _lib.kernel.lib_op = _lib
 
 
 DIALECT = Dialect("sparse", "csr/csc matrices (tensor<?x?xf32, #csr>) and the kernels on their parts")
