@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys as _sys
 from typing import Any as _Any
 
+from tensorir import sparse  # noqa: E402  (csr/csc matrices, Theano's theano.sparse)
+
 # Absolute imports: pytest collects the repository root (this file) as a package named after the
 # checkout's folder, or as a bare `__init__` module when that name is not an identifier
 # (`tensorir-main`); relative imports would fail there, absolute ones resolve the installed package.
@@ -43,7 +45,8 @@ __version__ = "0.1.0"
 
 __all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "RandomStreams", "Rop",
            "SharedVariable", "TirError", "TirTypeError", "TirValueError", "Variable", "as_op", "config", "extern_c",
-           "function", "grad", "gradient", "hessian", "ifelse", "jacobian", "scan", "shared", "tensor", "until"]
+           "function", "grad", "gradient", "hessian", "ifelse", "jacobian", "scan", "shared", "sparse", "tensor",
+           "until"]
 
 
 def __getattr__(name: str) -> _Any:

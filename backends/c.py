@@ -39,6 +39,7 @@ from ..dialects import lib as L
 from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects import scalar as S
+from ..dialects import sparse as SP
 from ..ir.attributes import DYN
 from ..ir.core import Block, BlockArgument, Location, Operation, OpResult, TirError, Value
 from ..ir.types import MemRefType, ScalarType, f32, scalar
@@ -96,6 +97,7 @@ class CRenderer(ExternCalls, CStyleRenderer):
         self.kernel_written: dict[str, list[bool]] = {}
         self.uses_blas = False
         self.uses_copy = False  # tir_copy / tir_transpose (TIR_USE_COPY)
+        self.uses_sparse = False  # the csr kernels of tir_sparse.h
         self.user_reductions: set[str] = set()
         # Host allocations whose only write is a copy of an argument (see _aliasable_copies): the C pointer
         # aliases the argument when its layout already is the copy's, else it is allocated and copied.
@@ -761,6 +763,15 @@ class CRenderer(ExternCalls, CStyleRenderer):
                 str(op.attributes["axis"]), str(int(bool(op.attributes.get("indices", False))))]
         self.emit(f"if (tir_sort_{x.element.name}(ctx, {', '.join(args)})) return -1;")
 
+    def render_csr_kernel(self, op: Operation) -> None:
+        """tir_sparse.h's `tir_csr_<kernel>[_<type>](ctx, where, buffers and sizes...)` (dialects/sparse.py)."""
+        assert isinstance(op, SP.LibKernelOp)
+        self.uses_sparse = True
+        args = [c_string(f"{op.loc}: '{op.name}' op"),
+                *(self._tir_buf(self.memref(v)) if isinstance(v.type, MemRefType) else self.value(v)
+                  for v in op.operands)]
+        self.emit(f"if ({op.c_helper}(ctx, {', '.join(args)})) return -1;")
+
     def render_launch(self, op: Operation) -> None:
         assert isinstance(op, K.LaunchOp)
         fn = op.kernel_op()
@@ -929,7 +940,9 @@ class CRenderer(ExternCalls, CStyleRenderer):
         if self.uses_copy:
             out.append("#define TIR_USE_COPY 1")
         out += ['#include "tir_runtime.h"', '#include "tir_ops.h"']
-        out += ['#include "tir_extern.h"', ""] if self.uses_extern else [""]
+        out += ['#include "tir_extern.h"'] if self.uses_extern else []
+        out += ['#include "tir_sparse.h"'] if self.uses_sparse else []
+        out.append("")
         if self.library_calls:
             out += [mathlib.declaration(fn) for fn in sorted(self.library_calls)] + [""]
         for red in sorted(self.user_reductions):

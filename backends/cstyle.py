@@ -48,6 +48,7 @@ from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects import random as R
 from ..dialects import scalar as S
+from ..dialects import sparse as SP
 from ..dialects import tensor as T
 from ..ir.attributes import DYN, Dense, Typed
 from ..ir.core import Block, Operation, OpResult, TirError, Value
@@ -1233,5 +1234,6 @@ STMT: dict[type[Operation], str] = {
     L.SortOp: "render_sort",
     X.LibPyCallOp: "render_py_call",
     X.LibExternCOp: "render_extern_c",
+    **{cls: "render_csr_kernel" for cls in SP.LibKernelOp.__subclasses__()},
     K.LaunchOp: "render_launch",
 }

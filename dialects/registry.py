@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 DIALECT_MODULES: tuple[str, ...] = ("builtin", "func", "tensor", "scalar", "mem", "loop", "lib", "kernel", "random",
-                                    "extern")
+                                    "extern", "sparse")
 
 
 def load_dialects() -> None:

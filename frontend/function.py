@@ -37,6 +37,7 @@ from ..ir.types import TensorType
 from ..ir.verifier import verify
 from ..passes.tied import set_tied
 from ..runtime.background import BackgroundCompile
+from . import sparse_args
 from .shared import SharedVariable, add_default_updates, parse_updates, shared_inputs
 from .symbolic import Variable, as_variable, dtype_name, lower
 
@@ -337,8 +338,10 @@ class Function:
                        + (" (cache hit)" if hit is not None else tier))
         self._fast = getattr(self._run, "fast", None)
         self._fresh = self._fast is not None  # compiled code allocates every result afresh
-        if mode == "debug":
-            self._fast = None  # every call takes the checked path, which checks the passes
+        # csr/csc matrices go in and out as their parts (frontend/sparse_args.py), on the checked path
+        self._sparse = sparse_args.has_sparse([i.variable.type for i in self._inputs] + self._result_types())
+        if mode == "debug" or self._sparse:
+            self._fast = None  # every call takes the checked path, which checks the passes (debug)
         self._n_results = len(outs) + len(self._updates)
         self._by_name = {inp.name: k for k, inp in enumerate(self._inputs) if inp.name}
         self._strict = [(k, inp.variable.type.dtype) for k, inp in enumerate(self._inputs) if inp.strict]
@@ -385,7 +388,7 @@ class Function:
             debug_line(self.name, f"C compiler {pending.compile_s:.3f} s in the background; the compiled code runs "
                                   "the calls from now on")
         self._run = TARGETS[self.target].make_runner(self.module, self.name, pending.key, report=False)
-        self._fast = getattr(self._run, "fast", None)
+        self._fast = None if self._sparse else getattr(self._run, "fast", None)
         self._fresh = self._fast is not None
 
     def wait(self) -> Function:
@@ -500,7 +503,7 @@ class Function:
             if values[k] is not _NO_VALUE:
                 raise TirTypeError(f"input '{key}' of @{self.name} is given twice (by position and by name)", self.loc)
             values[k] = v
-        arrays: list[np.ndarray] = []
+        arrays: list[Any] = []
         for k, (inp, v) in enumerate(zip(self._inputs, values)):
             if v is _NO_VALUE:
                 if not inp.has_default:
@@ -509,6 +512,9 @@ class Function:
                     raise TirTypeError(f"function @{self.name} is missing a value for input {label}: it takes {n} "
                                        f"argument{'s' if n != 1 else ''}, got {got}" + self._signature(), self.loc)
                 v = inp.default
+            if inp.variable.type.encoding is not None:
+                arrays += sparse_args.split(v, inp.variable.type, self._labels[k], self.loc)
+                continue
             arrays.append(check_argument(v, inp.variable.type, self._labels[k], inp.strict,
                                          inp.allow_downcast, self.loc))
         arrays.extend(s._value for s in self._shared)
@@ -518,7 +524,11 @@ class Function:
             raise TirValueError(str(e)) from None
         # Outputs the caller owns: never an input, a constant or another output's buffer (an update may be
         # written into its variable's stored array: frontend/shared.py).
-        return self._finish(results if self._fresh else [np.array(r, copy=True) for r in results])
+        results = results if self._fresh else [np.array(r, copy=True) for r in results]
+        return self._finish(sparse_args.join(results, self._result_types()) if self._sparse else results)
+
+    def _result_types(self) -> list[TensorType]:
+        return [o.type for o in self._outputs] + [u.type for _, u in self._updates]
 
     def _debug_call(self, arrays: list[np.ndarray]) -> list[Any]:
         """mode="debug" (Theano's DebugMode): the reference interpreter runs the function on this call's

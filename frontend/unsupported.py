@@ -18,9 +18,8 @@ from ..ir.core import NotSupportedError
 # namespace -> name -> the feature it belongs to
 UNSUPPORTED: dict[str, dict[str, str]] = {
     "tensorir": {
-        "scan": "scan loops",
         "printing": "pretty-printing", "pp": "pretty-printing",
-        "sparse": "sparse tensors", "sandbox": "MRG random streams",
+        "sandbox": "MRG random streams",
     },
     "T": {
         "random": "PyTensor's random variables; use tensorir.RandomStreams",

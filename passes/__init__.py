@@ -28,18 +28,19 @@ PASSES: dict[str, tuple[str, str]] = {
     "outline-kernels": ("tensorir.passes.outline_kernels", "OutlineKernelsPass"),
     "parallelize": ("tensorir.passes.parallelize", "ParallelizePass"),
     "scan-pushout": ("tensorir.passes.scan_pushout", "ScanPushoutPass"),
+    "sparse-lower": ("tensorir.passes.sparse_lower", "SparseLowerPass"),
     "stabilize": ("tensorir.passes.stabilize", "StabilizePass"),
 }
 
 # Named pipelines: lists of pass specs. `cpu`, `cuda` and `opencl` come with their backends.
 PIPELINES: dict[str, list[str]] = {
-    # stabilize runs before autodiff, so that gradients are taken of the stable forms.
-    "interp": ["stabilize", "autodiff", "canonicalize", "cse", "dce"],
+    # stabilize runs before autodiff, so that gradients are taken of the stable forms; sparse-lower before
+    # both, so that they see csr/csc matrices as their dense parts.
+    "interp": ["sparse-lower", "stabilize", "autodiff", "canonicalize", "cse", "dce"],
     # docs/lowering.md describes each step of the native pipeline.
-    "cpu": ["stabilize", "autodiff", "inline", "canonicalize", "cse", "scan-pushout", "decompose", "canonicalize",
-            "cse", "gemm", "fuse-elementwise", "bufferize", "lower-to-loops", "fuse-loops", "parallelize",
-            "outline-kernels",
-            "emit-c"],
+    "cpu": ["sparse-lower", "stabilize", "autodiff", "inline", "canonicalize", "cse", "scan-pushout", "decompose",
+            "canonicalize", "cse", "gemm", "fuse-elementwise", "bufferize", "lower-to-loops", "fuse-loops",
+            "parallelize", "outline-kernels", "emit-c"],
 }
 
 from .pass_manager import (  # noqa: E402 - the registry above must exist before pass_manager reads it

@@ -1056,4 +1056,5 @@ def _extern_c(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     return [out]
 
 
-from . import bufferize_random  # noqa: E402, F401  (the random dialect's rules register themselves in RULES)
+# The random dialect's rules and the csr kernels' (dialects/sparse.py) register themselves in RULES.
+from . import bufferize_random, bufferize_sparse  # noqa: E402, F401

@@ -22,6 +22,8 @@ class InterpreterError(TirError):
 
 def coerce(value: Any, t: Type, what: str, op: Operation | None = None) -> Any:
     """Convert a Python/numpy value to the runtime form of type `t`, checking shape."""
+    if isinstance(t, TensorType) and t.encoding is not None:
+        return value  # a csr/csc matrix: a scipy.sparse matrix (dialects/sparse.py)
     if isinstance(t, TensorType):
         arr = np.asarray(value)
         if arr.dtype != t.dtype:

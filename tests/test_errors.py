@@ -401,14 +401,13 @@ def _eval_variable() -> Any:
 
 
 def _from_import() -> Any:
-    from tensorir import scan
-    return scan
+    from tensorir import pp
+    return pp
 
 
 NOT_YET: dict[str, Callable[[], Any]] = {
-    "tensorir.scan": _from_import,
+    "tensorir.pp": _from_import,
     "tensorir.printing": lambda: tensorir.printing.pp,
-    "tensorir.pp": lambda: tensorir.pp, "tensorir.sparse": lambda: tensorir.sparse,
     "T.random": lambda: T.random, "T.nlinalg": lambda: T.nlinalg,
     "T.slinalg": lambda: tensorir.tensor.slinalg, "T.fft": lambda: T.fft,
     "Variable.eval": _eval_variable,

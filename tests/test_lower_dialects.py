@@ -16,6 +16,7 @@ from tensorir.dialects import lib as LB
 from tensorir.dialects import loop as L
 from tensorir.dialects import mem as M
 from tensorir.dialects import scalar as S
+from tensorir.dialects import sparse as SP
 from tensorir.ir.attributes import DYN, SymbolRef, Typed
 from tensorir.ir.builder import Builder
 from tensorir.ir.core import OP_REGISTRY, Block, Operation, Region, TirError, Value, VerifyError
@@ -422,6 +423,11 @@ def _module_of(b: Builder) -> B.ModuleOp:
     return module
 
 
+def _host_for_with(b: Builder, upper: Value, yields: list[Value]) -> None:
+    loop = b.insert(L.HostForOp.create(upper))
+    Builder.at_end(loop.body).create(L.YieldOp, *yields)
+
+
 def _misplaced(cls: type[Operation]) -> Callable[[Builder, list[Value]], None]:
     """A terminator at the end of the module's block, where no op expects it."""
     def build(b: Builder, a: list[Value]) -> None:
@@ -496,7 +502,11 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
     ("loop.if", lambda b, a: _if_with(b, a[1], [], [], []), "condition must be i1, got index"),
     ("loop.if", lambda b, a: _if_with(b, a[6], [a[2]], [a[1]], [f32]),
      "else region yields (index) but the results are (f32)"),
-    ("loop.yield", _misplaced(L.YieldOp), "must be inside loop.for, loop.parallel or loop.if, not 'builtin.module'"),
+    ("loop.host_for", lambda b, a: _host_for_with(b, a[1], [a[2]]),
+     "body yields (f32): nothing, or an i1 that goes on when true"),
+    ("loop.host_for", lambda b, a: _host_for_with(b, a[3], []), "upper bound #0 must be index, got i64"),
+    ("loop.yield", _misplaced(L.YieldOp),
+     "must be inside loop.for, loop.host_for, loop.parallel or loop.if, not 'builtin.module'"),
     ("lib.gemm", lambda b, a: b.create(LB.GemmOp, a[0], b.create(M.AllocOp, shape=[3, 4], dtype=f32).result, a[0]),
      "op(A) is (?, 4) and op(B) is (3, 4): inner dimensions differ"),
     ("lib.gemm", lambda b, a: b.create(LB.GemmOp, *[b.create(M.AllocOp, shape=s, dtype=f32).result
@@ -526,6 +536,14 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
      'calls "nowhere.g", which is not registered in this process'),
     ("lib.extern_c", lambda b, a: b.create(X.LibExternCOp, a[0], a[0], name="f", signature="f64(f64)", source=""),
      "input #0 is memref<?x4xf32>, the signature says f64"),
+    ("lib.csr_mm", lambda b, a: b.create(SP.LibCsrMmOp, a[5], a[5], a[5], a[0], a[1],
+                                          b.create(M.AllocOp, shape=[2, 4], dtype=i64).result),
+     "output #0 must hold f32, got memref<2x4xi64>"),
+    ("lib.csr_row_ids", lambda b, a: b.create(SP.LibRowIdsOp, a[5], a[5], a[0]), "output #0 must hold i64"),
+    ("lib.csr_transpose", lambda b, a: b.create(SP.LibCsrTransposeOp, a[5], a[5], a[1], a[5], a[5], a[5]),
+     "output #0 must hold i64, got memref<?xf32>"),
+    ("lib.csr_dense_pattern", lambda b, a: b.create(SP.LibDensePatternOp, a[0], a[3], a[5], a[5]),
+     "operand #1 (nnz) must be an index, got i64"),
     ("kernel.func", _kernel_with([TensorType((4,), f32)]),
      "argument #0 of @k2 must be a memref or a scalar, got tensor<4xf32>"),
     ("kernel.func", _kernel_with([index], [f32]),
@@ -603,6 +621,10 @@ func.func @main(%t: tensor<?x4xf32>, %w: tensor<4x3xf32>) -> (tensor<?x4xf32>, t
   %one = scalar.constant {value = 1 : index} : index
   %unit = scalar.eq %sx, %one : i1
   mem.check %unit {message = "x must be contiguous"} : i1
+  %steps = loop.host_for %n {reverse = true} ({
+    ^bb0(%step: index):
+      loop.yield %unit : i1
+  }) : index
   %buf = mem.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
   %yt = mem.view %buf sizes %n, %n {offset = 0, shape = [?, 4], strides = [1, ?]} : memref<?x4xf32, strides=[1,?]>
   %dx = kernel.to_device %x : memref<?x4xf32>
@@ -624,9 +646,24 @@ func.func @main(%t: tensor<?x4xf32>, %w: tensor<4x3xf32>) -> (tensor<?x4xf32>, t
 : memref<?x4x3xf32, strides=[0,3,1]>, memref<?x3x4xf32, strides=[0,1,3]>, memref<?x4x4xf32>
   %order = mem.alloc sizes %n {shape = [?, 4], dtype = i64} : memref<?x4xi64>
   lib.sort %buf, %order {axis = 1, indices = true} : memref<?x4xf32>, memref<?x4xi64>
-  %sq = mem.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
-  lib.extern_c %buf, %sq {name = "sq", signature = "f32(f32)", source = "void sq(const float* a, float* o, int64_t n) \
+  %esq = mem.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
+  lib.extern_c %buf, %esq {name = "sq", signature = "f32(f32)", source = "void sq(const float* a, float* o, int64_t n) \
 { for (int64_t i = 0; i < n; ++i) o[i] = a[i] * a[i]; }"} : memref<?x4xf32>, memref<?x4xf32>
+  %c12 = scalar.constant {value = 12 : index} : index
+  %ind = mem.alloc {shape = [12], dtype = i64} : memref<12xi64>
+  %ptr = mem.alloc {shape = [5], dtype = i64} : memref<5xi64>
+  lib.csr_dense_pattern %wb, %c12, %ind, %ptr : memref<4x3xf32>, index, memref<12xi64>, memref<5xi64>
+  %rid = mem.alloc {shape = [12], dtype = i64} : memref<12xi64>
+  lib.csr_row_ids %ind, %ptr, %rid : memref<12xi64>, memref<5xi64>, memref<12xi64>
+  %c3 = scalar.constant {value = 3 : index} : index
+  %tp = mem.alloc {shape = [4], dtype = i64} : memref<4xi64>
+  lib.csr_transpose %ind, %ptr, %c3, %rid, %rid, %tp \
+: memref<12xi64>, memref<5xi64>, index, memref<12xi64>, memref<12xi64>, memref<4xi64>
+  %flat = mem.view %wb {offset = 0, shape = [12], strides = [1]} : memref<12xf32>
+  %sq = mem.view %wb {offset = 0, shape = [3, 3], strides = [3, 1]} : memref<3x3xf32>
+  %spmm = mem.alloc {shape = [4, 3], dtype = f32} : memref<4x3xf32>
+  lib.csr_mm %flat, %ind, %ptr, %sq, %c3, %spmm \
+: memref<12xf32>, memref<12xi64>, memref<5xi64>, memref<3x3xf32>, index, memref<4x3xf32>
   %zero = scalar.constant {value = 0.0 : f32} : f32
   %s = loop.for %n iter %zero ({
     ^bb0(%i: index, %acc: f32):
@@ -734,7 +771,8 @@ RUN_TESTED = {
     "mem.tensor_of", "loop.for", "loop.parallel", "loop.if", "loop.yield", "lib.gemm", "lib.gemv", "lib.gemm_batch",
     "lib.sort", "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
     "lib.py_call", "lib.extern_c",  # run in tests/test_extern.py (a registered Python function, a C function)
-}
+    "loop.host_for",  # run in tests/test_scan.py (every stage of the cpu pipeline of a scan)
+} | {c.name for c in SP.LibKernelOp.__subclasses__()}  # the csr kernels: run in tests/test_sparse.py
 
 
 def _lower_ops() -> set[str]:

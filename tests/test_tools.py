@@ -100,8 +100,9 @@ def test_tir_opt_options_in_process(files: Path, capsys: pytest.CaptureFixture[s
     out = files / "out.tir"
     assert tir_opt.main([good, "--pipeline", "interp", "--dump-dir", str(dump), "--timing", "-o", str(out)]) == 0
     captured = capsys.readouterr()
-    assert sorted(p.name for p in dump.iterdir()) == ["00-input.tir", "01-stabilize.tir", "02-autodiff.tir",
-                                                       "03-canonicalize.tir", "04-cse.tir", "05-dce.tir"]
+    assert sorted(p.name for p in dump.iterdir()) == ["00-input.tir", "01-sparse-lower.tir", "02-stabilize.tir",
+                                                       "03-autodiff.tir", "04-canonicalize.tir", "05-cse.tir",
+                                                       "06-dce.tir"]
     assert "tensor.add" in (dump / "00-input.tir").read_text()
     assert "tensor.add" not in out.read_text() and captured.out == ""
     assert "Total" in captured.err and "canonicalize" in captured.err
@@ -265,13 +266,13 @@ def test_tir_opt_names_pipelines_and_reports_a_clean_numerics_check(files: Path,
         tir_opt.main(["--help"])
     helptext = capsys.readouterr().out
     assert all(name in helptext for name in [*PASSES, *PIPELINES])
-    assert "  cpu     stabilize, autodiff, inline, canonicalize," in helptext
+    assert "  cpu     sparse-lower, stabilize, autodiff, inline, canonicalize," in helptext
     good = str(files / "good.tir")
     assert tir_opt.main([good, "--pipeline", "nosuch"]) == 1
     assert capsys.readouterr().err == ("tir-opt: unknown pipeline 'nosuch'; pipelines: cpu, interp "
                                        "(a list of passes goes in -p)\n")
     assert tir_opt.main([good, "--pipeline", "interp", "--check-numerics"]) == 0
-    assert capsys.readouterr().err == (f"{good}: --check-numerics: @main: same results after each of 5 passes "
+    assert capsys.readouterr().err == (f"{good}: --check-numerics: @main: same results after each of 6 passes "
                                        "(compared after the 1 that changed the IR)\n")
     odd = files / "odd.tir"  # only 5 elements reshape to (5,): no random size runs it
     odd.write_text("func.func @five(%x: tensor<?xf32>) -> tensor<5xf32> {\n"
