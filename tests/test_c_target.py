@@ -195,7 +195,7 @@ def test_zero_d() -> None:
 
 # Ops that only exist inside the pipeline (no user-level spelling) or have their own test files.
 _INTERNAL = {"tensor.generic", "tensor.index", "tensor.gemm",  # tensor.gemm: tests/test_gemm.py
-             "tensor.if", "tensor.yield",  # tests/test_ifelse.py
+             "tensor.if", "tensor.yield", "tensor.scan",  # tests/test_ifelse.py, tests/test_scan.py
              "tensor.py_call", "tensor.extern_c"}  # library functions: tests/test_extern.py
 _EXPANDED = {"tensor.grad", "tensor.stop_gradient"}  # autodiff removes both before anything compiles (test_grad*.py)
 
