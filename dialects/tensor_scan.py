@@ -42,7 +42,7 @@ from ..ir.core import ISOLATED, PURE, AttrDef, Block, Location, NotSupportedErro
 from ..ir.types import TensorType, Type, i1
 from .tensor_common import fmt_shape, runtime_error, tensor_type
 from .tensor_control import YieldOp, join_types
-from .tensor_grad import Grads, accumulate, backprop, constant, dim, emit, floating, zeros_like
+from .tensor_grad import Grads, accumulate, backprop, constant, dim, emit, floating, inputs_of, zeros_like
 
 __all__ = ["ScanOp", "StepBuilder"]
 
@@ -311,7 +311,7 @@ class ScanOp(Operation):
         wrt = {mapping[a] for a in fwd.args if floating(a)}
         live, tape = set(wrt), []
         for op in body.ops:
-            if op.differentiable and any(v in live for v in op.operands):
+            if op.differentiable and any(v in live for v in inputs_of(op)):
                 live.update(r for r in op.results if floating(r))
                 tape.append(op)
         adjoints: dict[Value, Value] = {}

@@ -182,3 +182,27 @@ def test_tir_scan_on_every_stage_of_the_cpu_pipeline() -> None:
         h, y = run(module, "f", np.int64(4), x, h0)
         np.testing.assert_allclose(h, hist[2:], rtol=1e-12, err_msg=name)
         np.testing.assert_allclose(y, ys, rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_ifelse_inside_the_step_and_its_gradient(target: str) -> None:
+    """A lazy ifelse in the step (its branches read the state from outside the if): the values and the
+    gradient through both (which branch ran at each step) against numpy and central differences; a step that
+    returns its state unchanged."""
+    x, c = T.dvector("x"), T.dscalar("c")
+    hs, _ = tensorir.scan(lambda h, c: tensorir.ifelse(h.sum() > c, h * 0.5, h * 3.0), outputs_info=x,
+                          non_sequences=c, n_steps=5)
+    same, _ = tensorir.scan(lambda h: h, outputs_info=x, n_steps=3)
+    cost = (hs ** 2).sum()
+    f = tensorir.function([x, c], [hs, same, tensorir.grad(cost, x)], target=target)
+    xv = np.array([1.0, 2.0])
+    h, want = xv, []
+    for _ in range(5):
+        h = h * 0.5 if h.sum() > 10.0 else h * 3.0
+        want.append(h)
+    out = f(xv, 10.0)
+    np.testing.assert_allclose(out[0], want)
+    np.testing.assert_allclose(out[1], [xv] * 3)
+    cost_fn = tensorir.function([x, c], cost, target="interp")
+    np.testing.assert_allclose(out[2], numeric_grad(lambda a, b: cost_fn(a, b), [xv, np.array(10.0)], 0),
+                               rtol=1e-6)
