@@ -206,3 +206,22 @@ def test_ifelse_inside_the_step_and_its_gradient(target: str) -> None:
     cost_fn = tensorir.function([x, c], cost, target="interp")
     np.testing.assert_allclose(out[2], numeric_grad(lambda a, b: cost_fn(a, b), [xv, np.array(10.0)], 0),
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_gradient_through_until_and_a_longer_sequence(target: str) -> None:
+    """The gradient of a loop that stops early (until) and reads 4 of a sequence's 6 rows: the rows no step
+    read get zeros; against central differences, for a loop that stops after 1 step and one that runs all 4."""
+    x, lim, seq = T.dvector("x"), T.dscalar("lim"), T.dmatrix("seq")
+    hs, _ = tensorir.scan(lambda s, h, lim: (T.tanh(h + s), tensorir.until(T.tanh(h + s).sum() > lim)),
+                          sequences=seq, outputs_info=x, non_sequences=lim, n_steps=4)
+    cost = (hs ** 2).sum()
+    f = tensorir.function([x, seq, lim], [hs, *tensorir.grad(cost, [x, seq])], target=target)
+    cost_fn = tensorir.function([x, seq, lim], cost, target="interp")
+    xv, sv = np.array([0.1, 0.2]), np.random.default_rng(4).standard_normal((6, 2)) * 0.3
+    for limit, steps in ((0.0, 1), (100.0, 4)):
+        out = f(xv, sv, limit)
+        assert out[0].shape == (steps, 2)
+        for k in range(2):
+            want = numeric_grad(lambda a, b: cost_fn(a, b, limit), [xv, sv], k)
+            np.testing.assert_allclose(out[1 + k], want, rtol=1e-6, atol=1e-9)
