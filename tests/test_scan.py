@@ -223,5 +223,5 @@ def test_gradient_through_until_and_a_longer_sequence(target: str) -> None:
         out = f(xv, sv, limit)
         assert out[0].shape == (steps, 2)
         for k in range(2):
-            want = numeric_grad(lambda a, b: cost_fn(a, b, limit), [xv, sv], k)
+            want = numeric_grad(lambda a, b, limit=limit: cost_fn(a, b, limit), [xv, sv], k)
             np.testing.assert_allclose(out[1 + k], want, rtol=1e-6, atol=1e-9)
