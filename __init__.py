@@ -20,6 +20,7 @@ from typing import Any as _Any
 # (`tensorir-main`); relative imports would fail there, absolute ones resolve the installed package.
 # config first: every other module may read flags at import.
 from tensorir.config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
+from tensorir.frontend import linalg
 from tensorir.frontend import tensor_api as tensor
 from tensorir.frontend.function import Function, In, function
 from tensorir.frontend.shared import SharedVariable, shared
@@ -31,12 +32,15 @@ from tensorir.ir.core import DisconnectedInputError, NotSupportedError, TirError
 
 # `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
 _sys.modules[__name__ + ".tensor"] = tensor
+# numpy.linalg's functions: `tensorir.linalg`, and Theano's `T.nlinalg` / `T.slinalg` (`T.linalg` too).
+_sys.modules[__name__ + ".linalg"] = linalg
+tensor.nlinalg = tensor.slinalg = tensor.linalg = linalg  # type: ignore[attr-defined]
 
 __version__ = "0.1.0"
 
 __all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "Rop", "SharedVariable",
            "TirError", "TirTypeError", "TirValueError", "Variable", "config", "function", "grad", "gradient", "hessian",
-           "ifelse", "jacobian", "shared", "tensor"]
+           "ifelse", "jacobian", "linalg", "shared", "tensor"]
 
 
 def __getattr__(name: str) -> _Any:

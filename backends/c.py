@@ -4,6 +4,7 @@
     #define TIR_USE_COPY 1                       (when it copies on the host or tiles a kernel: tir_copy)
     #include "tir_runtime.h"                     (Python, numpy, tir_math.h)
     #include "tir_ops.h"                         (numpy-exact integer division etc., BLAS wrappers)
+    #include "tir_linalg.h"                      (when it calls LAPACK: lib.solve, lib.inv ...)
     TIR_KERNEL void k0(tir_ctx* ctx, const float* restrict x, int64_t x_n0, ...);   (each kernel's prototype)
     /* tir:kernel */
     TIR_KERNEL void k0(tir_ctx* ctx, const float* restrict x, int64_t x_n0, ...) { ...loops... }
@@ -94,6 +95,7 @@ class CRenderer(CStyleRenderer):
         self.kernel_checks: dict[str, bool] = {}
         self.kernel_written: dict[str, list[bool]] = {}
         self.uses_blas = False
+        self.uses_lapack = False  # tir_linalg.h (lib's LAPACK ops)
         self.uses_copy = False  # tir_copy / tir_transpose (TIR_USE_COPY)
         self.user_reductions: set[str] = set()
         # Host allocations whose only write is a copy of an argument (see _aliasable_copies): the C pointer
@@ -758,6 +760,16 @@ class CRenderer(CStyleRenderer):
                 str(op.attributes["axis"]), str(int(bool(op.attributes.get("indices", False))))]
         self.emit(f"if (tir_sort_{x.element.name}(ctx, {', '.join(args)})) return -1;")
 
+    def render_lapack(self, op: Operation) -> None:
+        """tir_linalg.h's `tir_<routine>_<type>(ctx, where, inputs..., outputs...)` (`tir_svd_uv_<type>` for an
+        svd with compute_uv); its messages name the tensor op, as the interpreter's do."""
+        assert isinstance(op, L.LapackOp)
+        self.uses_blas = self.uses_lapack = True
+        bufs = [self.memref(v) for v in op.operands]
+        helper = op.routine + ("_uv" if op.attributes.get("compute_uv") else "")  # type: ignore[attr-defined]
+        args = [c_string(f"{op.loc}: 'tensor.{op.routine}' op"), *(self._tir_buf(m) for m in bufs)]  # type: ignore[attr-defined]
+        self.emit(f"if (tir_{helper}_{bufs[0].element.name}(ctx, {', '.join(args)})) return -1;")
+
     def render_launch(self, op: Operation) -> None:
         assert isinstance(op, K.LaunchOp)
         fn = op.kernel_op()
@@ -925,7 +937,8 @@ class CRenderer(CStyleRenderer):
             out.append("#define TIR_USE_BLAS 1")
         if self.uses_copy:
             out.append("#define TIR_USE_COPY 1")
-        out += ['#include "tir_runtime.h"', '#include "tir_ops.h"', ""]
+        out += ['#include "tir_runtime.h"', '#include "tir_ops.h"']
+        out += ['#include "tir_linalg.h"', ""] if self.uses_lapack else [""]
         if self.library_calls:
             out += [mathlib.declaration(fn) for fn in sorted(self.library_calls)] + [""]
         for red in sorted(self.user_reductions):

@@ -1205,5 +1205,6 @@ STMT: dict[type[Operation], str] = {
     L.GemvOp: "render_gemv",
     L.GemmBatchOp: "render_gemm_batch",
     L.SortOp: "render_sort",
+    **{cls: "render_lapack" for cls in L.LAPACK_OF.values()},
     K.LaunchOp: "render_launch",
 }

@@ -69,6 +69,7 @@ from .tensor_common import (
     static_value,
     tensor_type,
 )
+from .linalg import LINALG_OPS  # noqa: F401  (the linear algebra ops, registered with the other tensor ops)
 from .tensor_control import IfOp, YieldOp  # noqa: F401  (registered with the other tensor ops)
 from .tensor_grad import (
     Grads,

@@ -24,7 +24,6 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     },
     "T": {
         "shared_randomstreams": "random streams", "random": "random streams", "RandomStreams": "random streams",
-        "nlinalg": "linear algebra", "slinalg": "linear algebra", "linalg": "linear algebra",
     },
     "Variable": {"eval": "evaluation without tensorir.function"},
 }

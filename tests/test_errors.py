@@ -409,8 +409,7 @@ NOT_YET: dict[str, Callable[[], Any]] = {
     "tensorir.scan": _from_import,
     "tensorir.printing": lambda: tensorir.printing.pp,
     "tensorir.pp": lambda: tensorir.pp, "tensorir.sparse": lambda: tensorir.sparse,
-    "T.shared_randomstreams": lambda: T.shared_randomstreams.RandomStreams, "T.nlinalg": lambda: T.nlinalg,
-    "T.slinalg": lambda: tensorir.tensor.slinalg, "T.fft": lambda: T.fft,
+    "T.shared_randomstreams": lambda: T.shared_randomstreams.RandomStreams, "T.fft": lambda: T.fft,
     "Variable.eval": _eval_variable,
 }
 
