@@ -259,10 +259,10 @@ class LapackOp(Operation):
 
     def verify_(self) -> None:
         op: Any = self
-        want = len(op.result_dims())
-        if len(self.operands) != op.n_inputs + want:
-            raise self.error(f"expects {op.n_inputs} inputs and {want} outputs, got {len(self.operands)} operands")
         types = [memref_type(self, v, f"operand #{k}") for k, v in enumerate(self.operands)]
+        if len(types) <= op.n_inputs or len(types) != op.n_inputs + len(op.result_dims()):
+            raise self.error(f"expects {op.n_inputs} input(s), then one output per result, got {len(types)} "
+                             "operands")
         ins, outs = types[:op.n_inputs], types[op.n_inputs:]
         op.check_operands([t.shape for t in ins], [t.element for t in types])
         for k, (t, shape) in enumerate(zip(outs, op.static_result_shapes([t.shape for t in ins]))):
