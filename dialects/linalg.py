@@ -217,11 +217,31 @@ class SolveOp(LinalgOp):
         return [ga.v, gb.v]
 
 
+class InvDotToSolve(RewritePattern):
+    """`dot(inv(a), b) -> solve(a, b)` (b a vector or a matrix of a's element type) where the inverse has no
+    other use and solve's type is the product's: one LU solve instead of an inverse and a product, and more
+    accurate."""
+
+    def root_names(self) -> tuple[str, ...] | None:
+        from .tensor import DotOp  # tensor.py imports this module before it declares DotOp
+        return (DotOp.name,)
+
+    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
+        inv, rhs = op.operands
+        if not (isinstance(inv, OpResult) and isinstance(inv.op, InvOp) and len(inv.uses) == 1):
+            return False
+        a = inv.op.operands[0]
+        if not (isinstance(rhs.type, TensorType) and rhs.type.rank in (1, 2) and rhs.type.element == a.type.element):
+            return False
+        return replace_with_built(op, lambda b: emit(b, "solve", a, rhs), rewriter)  # where the types agree
+
+
 class InvOp(LinalgOp):
     """The inverse of a square matrix (LAPACK getrf, getri): `%y = tensor.inv %a : tensor<?x?xf64>`."""
 
     name = "tensor.inv"
     routine = "inv"
+    canonicalization_patterns = (InvDotToSolve(),)
 
     def result_dims(self) -> list[list[Ref]]:
         return [[((0, 0),), ((0, 1),)]]
@@ -379,25 +399,3 @@ class SvdOp(LinalgOp):
 
 
 LINALG_OPS: tuple[type[LinalgOp], ...] = (SolveOp, InvOp, DetOp, SlogdetOp, CholeskyOp, EighOp, QrOp, SvdOp)
-
-
-class InvDotToSolve(RewritePattern):
-    """`dot(inv(a), b) -> solve(a, b)` (b a vector or a matrix of a's element type) where the inverse has no
-    other use: one LU solve instead of an inverse and a product, and more accurate."""
-
-    def root_names(self) -> tuple[str, ...] | None:
-        from .tensor import DotOp  # tensor.py imports this module before it declares DotOp
-        return (DotOp.name,)
-
-    def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
-        inv, rhs = op.operands
-        if not (isinstance(inv, OpResult) and isinstance(inv.op, InvOp) and len(inv.uses) == 1):
-            return False
-        a = inv.op.operands[0]
-        if not isinstance(rhs.type, TensorType) or rhs.type.rank not in (1, 2) or rhs.type.element != \
-                a.type.element or op.results[0].type != TensorType(op.results[0].type.shape, a.type.element):  # type: ignore[attr-defined]
-            return False
-        return replace_with_built(op, lambda b: emit(b, "solve", a, rhs), rewriter)
-
-
-InvOp.canonicalization_patterns = (InvDotToSolve(),)  # type: ignore[attr-defined]

@@ -49,6 +49,7 @@ from ..ir.rewriter import (
 from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
 from ..ir.types import index as index_type
 from .generic_base import GenericBase
+from .linalg import LINALG_OPS  # noqa: F401  (the linear algebra ops, registered with the other tensor ops)
 from .tensor_common import (
     EMPTY_REDUCTION,
     DynamicMarker,
@@ -69,7 +70,6 @@ from .tensor_common import (
     static_value,
     tensor_type,
 )
-from .linalg import LINALG_OPS  # noqa: F401  (the linear algebra ops, registered with the other tensor ops)
 from .tensor_control import IfOp, YieldOp  # noqa: F401  (registered with the other tensor ops)
 from .tensor_grad import (
     Grads,
