@@ -237,7 +237,8 @@ class InvDotToSolve(RewritePattern):
 
 
 class InvOp(LinalgOp):
-    """The inverse of a square matrix (LAPACK getrf, getri): `%y = tensor.inv %a : tensor<?x?xf64>`."""
+    """The inverse of a square matrix (LAPACK gesv of the identity, as numpy):
+    `%y = tensor.inv %a : tensor<?x?xf64>`."""
 
     name = "tensor.inv"
     routine = "inv"

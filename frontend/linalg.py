@@ -33,8 +33,8 @@ def _floats(values: list[Any], loc: Location, name: str, ranks: list[tuple[int, 
         if v.ndim not in allowed:
             raise TirError(f"linalg.{name}: expects a {' or '.join(f'{r}-d' for r in allowed)} operand, got "
                            f"{type_str(v.type)}", loc)
-    dtype = "float32" if builtins.all(v.type.element.name == "f32" for v in vs) else "float64"
-    return [v if v.type.element.name == dtype[0] + dtype[-2:] else T.cast(v, dtype) for v in vs]
+    dtype = "float32" if builtins.all(v.dtype == "float32" for v in vs) else "float64"
+    return [v if v.dtype == dtype else T.cast(v, dtype) for v in vs]
 
 
 def _apply(name: str, values: list[Any], ranks: list[tuple[int, ...]], nout: int | None = None,

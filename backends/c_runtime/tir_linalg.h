@@ -6,7 +6,7 @@
  *   #include "tir_linalg.h"
  *
  *   tir_solve_<N>(ctx, where, A, B, X)        X = A^-1 B (B a vector or a matrix; gesv)
- *   tir_inv_<N>(ctx, where, A, Y)             getrf, getri
+ *   tir_inv_<N>(ctx, where, A, Y)             gesv of the identity, as numpy
  *   tir_det_<N>(ctx, where, A, D)             from getrf's LU (0-d D)
  *   tir_slogdet_<N>(ctx, where, A, S, L)      sign and log|det| (0 and -inf for a singular A)
  *   tir_cholesky_<N>(ctx, where, A, C)        lower C with A = C C^T from A's lower triangle (potrf)
@@ -90,17 +90,20 @@ static int tir__la_fail(tir_ctx* ctx, const char* where, const char* routine, la
         tir__la_store_##N(b, n, X, 0);                                                                           \
         return 0;                                                                                                \
     }                                                                                                            \
+    /* as numpy: gesv of the identity (OpenBLAS's getri is slower) */                                        \
     __attribute__((unused)) static int tir_inv_##N(tir_ctx* ctx, const char* where, const tir_buf* A,          \
                                                    const tir_buf* Y) {                                          \
-        T* lu;                                                                                                   \
-        lapack_int *piv, info;                                                                                   \
         int64_t n = A->shape[0];                                                                                 \
-        if (tir__la_lu_##N(ctx, where, A, &lu, &piv, &info)) return -1;                                          \
-        if (info) return tir__la_fail(ctx, where, #P "getrf", info, "singular matrix");                         \
+        if (tir__la_sizes(ctx, where, n, n)) return -1;                                                          \
         if (n == 0) return 0;                                                                                    \
-        info = scipy_LAPACKE_##P##getri(LAPACK_COL_MAJOR, (lapack_int)n, lu, (lapack_int)n, piv);                \
-        if (info) return tir__la_fail(ctx, where, #P "getri", info, "singular matrix");                         \
-        tir__la_store_##N(lu, n, Y, 0);                                                                          \
+        T *a = tir__la_load_##N(ctx, A, n, n), *y = (T*)tir_alloc(ctx, (size_t)(n * n) * sizeof(T));            \
+        lapack_int* piv = (lapack_int*)tir_alloc(ctx, (size_t)n * sizeof(lapack_int));                          \
+        if (!a || !y || !piv) return -1;                                                                         \
+        for (int64_t k = 0; k < n * n; ++k) y[k] = k % (n + 1) == 0 ? (T)1 : (T)0;                               \
+        lapack_int info = scipy_LAPACKE_##P##gesv(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)n, a,             \
+                                                  (lapack_int)n, piv, y, (lapack_int)n);                         \
+        if (info) return tir__la_fail(ctx, where, #P "gesv", info, "singular matrix");                          \
+        tir__la_store_##N(y, n, Y, 0);                                                                           \
         return 0;                                                                                                \
     }                                                                                                            \
     __attribute__((unused)) static int tir_det_##N(tir_ctx* ctx, const char* where, const tir_buf* A,          \
