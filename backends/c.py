@@ -762,13 +762,31 @@ class CRenderer(CStyleRenderer):
 
     def render_lapack(self, op: Operation) -> None:
         """tir_linalg.h's `tir_<routine>_<type>(ctx, where, inputs..., outputs...)` (`tir_svd_uv_<type>` for an
-        svd with compute_uv); its messages name the tensor op, as the interpreter's do."""
+        svd with compute_uv) of each matrix of a stack (a loop over a's batch dims, the same in every operand);
+        its messages name the tensor op, as the interpreter's do."""
         assert isinstance(op, L.LapackOp)
         self.uses_blas = self.uses_lapack = True
         bufs = [self.memref(v) for v in op.operands]
         helper = op.routine + ("_uv" if op.attributes.get("compute_uv") else "")  # type: ignore[attr-defined]
-        args = [c_string(f"{op.loc}: 'tensor.{op.routine}' op"), *(self._tir_buf(m) for m in bufs)]  # type: ignore[attr-defined]
-        self.emit(f"if (tir_{helper}_{bufs[0].element.name}(ctx, {', '.join(args)})) return -1;")
+        where = c_string(f"{op.loc}: 'tensor.{op.routine}' op")  # type: ignore[attr-defined]
+        call = f"tir_{helper}_{bufs[0].element.name}(ctx, {where}"
+        nb = op.batch()  # type: ignore[attr-defined]
+        if nb == 0:
+            self.emit(f"if ({call}, {', '.join(self._tir_buf(m) for m in bufs)})) return -1;")
+            return
+        k = self.fresh("mat")
+        with self.block(f"for (int64_t {k} = 0; {k} < {' * '.join(_paren(n) for n in bufs[0].shape[:nb])}; ++{k})"):
+            rest = self.fresh("rest")
+            self.emit(f"int64_t {rest} = {k};")
+            idx = [self.fresh(f"i{d}") for d in range(nb)]
+            for d in reversed(range(nb)):  # the last batch dim fastest
+                self.emit(f"const int64_t {idx[d]} = {rest} % {_paren(bufs[0].shape[d])};")
+                self.emit(f"{rest} /= {_paren(bufs[0].shape[d])};")
+            views = []
+            for m in bufs:
+                offset = " + ".join(_mul(i, st) for i, st in zip(idx, m.strides[:nb]))
+                views.append(MemRef(f"({m.data} + {offset})", m.shape[nb:], m.strides[nb:], m.element, m.root))
+            self.emit(f"if ({call}, {', '.join(self._tir_buf(m) for m in views)})) return -1;")
 
     def render_launch(self, op: Operation) -> None:
         assert isinstance(op, K.LaunchOp)

@@ -10,14 +10,16 @@
     %s = tensor.svd %a {compute_uv = false} : tensor<?xf64>
     %u, %s, %vt = tensor.svd %a {compute_uv = true} : tensor<?x?xf64>, tensor<?xf64>, tensor<?x?xf64>
 
-Operands are matrices (b of solve may be a vector) of one element type, f32 or f64, as LAPACK takes them;
-results have that type (the Python API casts integers to f64 first, as numpy.linalg does). As numpy, eigh and
-cholesky read the lower triangle of a only. Each op is declared once here: type inference, the sizes that must
-agree (`equal_dims`: a square, b's rows those of a), the result sizes (`result_dims`), the numpy rule and the
-gradient. The `lib` dialect's LAPACK ops (dialects/lib.py) are made from these classes, one per op with the
-same operands followed by the output buffers, so that the sizes and the numpy rule are written once;
-`bufferize` (passes/bufferize_rules.py) turns each tensor op into its lib op, which the C target runs through
-backends/c_runtime/tir_linalg.h (LAPACKE of scipy-openblas32).
+Operands are matrices or stacks of them (leading batch dims, the same in every operand: each matrix is
+factorized on its own, as numpy.linalg does; b of solve may be a vector beside a matrix) of one element type,
+f32 or f64, as LAPACK takes them; results have a's batch dims and that type (the Python API casts integers to
+f64 first, as numpy.linalg does). As numpy, eigh and cholesky read the lower triangle of a only. Each op is
+declared once here: type inference, the sizes that must agree (`equal_dims`: a square, b's rows those of a,
+batch dims), the result sizes (`result_dims`), the numpy rule and the gradient. The `lib` dialect's LAPACK
+ops (dialects/lib.py) are made from these classes, one per op with the same operands followed by the output
+buffers, so that the sizes and the numpy rule are written once; `bufferize` (passes/bufferize_rules.py) turns
+each tensor op into its lib op, which the C target runs through backends/c_runtime/tir_linalg.h (LAPACKE of
+scipy-openblas32), matrix by matrix.
 
 A singular matrix (solve, inv) and a matrix that is not positive definite (cholesky) are run-time errors,
 ValueErrors whose message names the op, on every target (numpy raises LinAlgError, a ValueError too).
@@ -71,16 +73,40 @@ class LinalgOp(Operation):
     def inputs(self) -> list[Value]:
         return self.operands[:self.n_inputs]
 
-    def allowed_ranks(self) -> list[tuple[int, ...]]:
-        """The ranks each operand may have."""
+    def batch(self) -> int:
+        """How many leading (batch) dims a has: a stack of matrices, each factorized on its own."""
+        return max(self.operands[0].type.rank - 2, 0)  # type: ignore[attr-defined]
+
+    def core_ranks(self) -> list[tuple[int, ...]]:
+        """The ranks each operand may have besides the batch dims."""
         return [(2,)] * self.n_inputs
 
-    def result_dims(self) -> list[list[Ref]]:
+    def core_dims(self) -> list[list[Ref]]:
+        """Each result's dims after the batch dims, as sizes of operands (axes counted from the end)."""
         raise NotImplementedError
 
+    def core_equal_dims(self) -> list[tuple[tuple[int, int], tuple[int, int], str]]:
+        """Pairs of (operand, axis from the end) sizes that must be equal, with the message (`{0}`, `{1}`: the
+        sizes)."""
+        return [((0, -2), (0, -1), SQUARE)] if self.square else []
+
+    def allowed_ranks(self) -> list[tuple[int, ...]]:
+        return [tuple(r + self.batch() for r in ranks) for ranks in self.core_ranks()]
+
+    def _axis(self, i: int, axis: int) -> int:
+        return axis + self.operands[i].type.rank if axis < 0 else axis  # type: ignore[attr-defined]
+
+    def result_dims(self) -> list[list[Ref]]:
+        """Each result's dims: a's batch dims, then `core_dims` (axes from the start)."""
+        lead: list[Ref] = [((0, k),) for k in range(self.batch())]
+        return [lead + [tuple((i, self._axis(i, p)) for i, p in ref) for ref in refs] for refs in self.core_dims()]
+
     def equal_dims(self) -> list[tuple[tuple[int, int], tuple[int, int], str]]:
-        """Pairs of (operand, axis) sizes that must be equal, with the message (`{0}`, `{1}`: the sizes)."""
-        return [((0, 0), (0, 1), SQUARE)] if self.square else []
+        """`core_equal_dims` (axes from the start) and the batch dims of the other operands, equal to a's."""
+        batch = [((0, k), (i, k), f"batch dim {k} of a ({{0}}) and operand #{i} ({{1}}) differ")
+                 for i in range(1, self.n_inputs) for k in range(self.batch())]
+        return batch + [((i, self._axis(i, p)), (j, self._axis(j, q)), m) for (i, p), (j, q), m in
+                        self.core_equal_dims()]
 
     def compute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
@@ -144,21 +170,34 @@ def _numpy(fn: Any, *args: Any, error: str, **kw: Any) -> Any:
         raise LinalgError(error) from None
 
 
-# ---------------------------------------------------------------- gradient helpers (2-d)
+# ---------------------------------------------------------------- gradient helpers (matrices or stacks of them)
+
+
+def _rank(x: Sym) -> int:
+    return x.v.type.rank  # type: ignore[attr-defined]
 
 
 def _t(x: Sym) -> Sym:
-    return x.op("transpose")
+    """Each matrix transposed (the last two dims swapped)."""
+    r = _rank(x)
+    return x.op("transpose") if r == 2 else x.op("transpose", perm=(*range(r - 2), r - 1, r - 2))
 
 
 def _dot(x: Sym, y: Sym) -> Sym:
-    return x.op("dot", y)
+    """The matrix product (of each pair of a stack)."""
+    return x.op("dot", y) if _rank(x) == _rank(y) == 2 else x.op("matmul", y)
+
+
+def _trailing(x: Sym, n: int) -> Sym:
+    """x with n dims of size 1 appended (a batch of scalars against a batch of matrices)."""
+    return x.op("expand_dims", axes=tuple(range(_rank(x), _rank(x) + n))) if n else x
 
 
 def _index_grid(b: Builder, x: Value) -> tuple[Sym, Sym]:
-    """Row and column indices (i64, shaped n x 1 and 1 x m) of the matrix x."""
+    """Row and column indices (i64, shaped n x 1 and 1 x m) of the matrices of x."""
     out = []
-    for k, axes in ((0, (1,)), (1, (0,))):
+    rank = x.type.rank  # type: ignore[attr-defined]
+    for k, axes in ((rank - 2, (1,)), (rank - 1, (0,))):
         n = dim(b, x, k)
         r = emit(b, "arange", start=0, stop=n, step=1) if isinstance(n, int) else \
             emit(b, "arange", n, start=0, stop=DYN, step=1)
@@ -183,26 +222,30 @@ def _lower_only(g: Sym) -> Sym:
 
 
 class SolveOp(LinalgOp):
-    """The x with a x = b (LAPACK gesv): `%x = tensor.solve %a, %b : tensor<?x?xf64>`; b is a vector (n) or a
-    matrix (n x k, k right-hand sides), x has b's shape."""
+    """The x with a x = b (LAPACK gesv): `%x = tensor.solve %a, %b : tensor<?x?xf64>`; b is a matrix (n x k, k
+    right-hand sides; a stack beside a stack of a) or, beside one matrix a, a vector; x has b's shape."""
 
     name = "tensor.solve"
     operands_def = ("a", "b")
     n_inputs = 2
     routine = "solve"
 
-    def allowed_ranks(self) -> list[tuple[int, ...]]:
-        return [(2,), (1, 2)]
+    def core_ranks(self) -> list[tuple[int, ...]]:
+        return [(2,), (1, 2) if self.batch() == 0 else (2,)]  # as numpy: a vector b only beside a matrix
 
-    def result_dims(self) -> list[list[Ref]]:
-        return [[((1, k),) for k in range(self.operands[1].type.rank)]]  # type: ignore[attr-defined]
+    def vector_b(self) -> bool:
+        return self.operands[1].type.rank == 1  # type: ignore[attr-defined]
 
-    def equal_dims(self) -> list[tuple[tuple[int, int], tuple[int, int], str]]:
-        return [*super().equal_dims(), ((0, 0), (1, 0), "rows of a ({0}) and b ({1}) differ")]
+    def core_dims(self) -> list[list[Ref]]:
+        return [[((1, -1),)] if self.vector_b() else [((1, -2),), ((1, -1),)]]
+
+    def core_equal_dims(self) -> list[tuple[tuple[int, int], tuple[int, int], str]]:
+        rows = (1, -1 if self.vector_b() else -2)
+        return [*super().core_equal_dims(), ((0, -2), rows, "rows of a ({0}) and b ({1}) differ")]
 
     def compute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         a, b = args
-        if a.shape[0] == 0:
+        if a.size == 0 or b.size == 0:
             return [np.zeros(b.shape, a.dtype)]
         return [_numpy(np.linalg.solve, a, b, error=SINGULAR)]
 
@@ -210,7 +253,7 @@ class SolveOp(LinalgOp):
         # gb = solve(a^T, g); ga = -gb x^T (an outer product for vector b)
         a, x, g = (Sym(b, v) for v in (self.operands[0], self.results[0], out_grads[0]))
         gb = Sym(b, emit(b, "solve", _t(a).v, g.v))
-        if self.operands[1].type.rank == 1:  # type: ignore[attr-defined]
+        if self.vector_b():
             ga = -(gb.op("expand_dims", axes=(1,)) * x.op("expand_dims", axes=(0,)))
         else:
             ga = -_dot(gb, _t(x))
@@ -244,8 +287,8 @@ class InvOp(LinalgOp):
     routine = "inv"
     canonicalization_patterns = (InvDotToSolve(),)
 
-    def result_dims(self) -> list[list[Ref]]:
-        return [[((0, 0),), ((0, 1),)]]
+    def core_dims(self) -> list[list[Ref]]:
+        return [[((0, -2),), ((0, -1),)]]
 
     def compute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return [_numpy(np.linalg.inv, args[0], error=SINGULAR)]
@@ -261,7 +304,7 @@ class DetOp(LinalgOp):
     name = "tensor.det"
     routine = "det"
 
-    def result_dims(self) -> list[list[Ref]]:
+    def core_dims(self) -> list[list[Ref]]:
         return [[]]
 
     def compute(self, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -269,7 +312,7 @@ class DetOp(LinalgOp):
 
     def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
         a, d, g = (Sym(b, v) for v in (self.operands[0], self.results[0], out_grads[0]))
-        return [((g * d) * _t(Sym(b, emit(b, "inv", a.v)))).v]  # ga = g det(a) inv(a)^T
+        return [(_trailing(g * d, 2) * _t(Sym(b, emit(b, "inv", a.v)))).v]  # ga = g det(a) inv(a)^T
 
 
 class SlogdetOp(LinalgOp):
@@ -280,7 +323,7 @@ class SlogdetOp(LinalgOp):
     routine = "slogdet"
     num_results = 2
 
-    def result_dims(self) -> list[list[Ref]]:
+    def core_dims(self) -> list[list[Ref]]:
         return [[], []]
 
     def compute(self, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -288,7 +331,7 @@ class SlogdetOp(LinalgOp):
 
     def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
         a, g = Sym(b, self.operands[0]), Sym(b, out_grads[1])  # the sign is piecewise constant
-        return [(g * _t(Sym(b, emit(b, "inv", a.v)))).v]
+        return [(_trailing(g, 2) * _t(Sym(b, emit(b, "inv", a.v)))).v]
 
 
 class CholeskyOp(LinalgOp):
@@ -298,8 +341,8 @@ class CholeskyOp(LinalgOp):
     name = "tensor.cholesky"
     routine = "cholesky"
 
-    def result_dims(self) -> list[list[Ref]]:
-        return [[((0, 0),), ((0, 1),)]]
+    def core_dims(self) -> list[list[Ref]]:
+        return [[((0, -2),), ((0, -1),)]]
 
     def compute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return [_numpy(np.linalg.cholesky, args[0], error=NOT_SPD)]
@@ -324,8 +367,8 @@ class EighOp(LinalgOp):
     routine = "eigh"
     num_results = 2
 
-    def result_dims(self) -> list[list[Ref]]:
-        return [[((0, 0),)], [((0, 0),), ((0, 0),)]]
+    def core_dims(self) -> list[list[Ref]]:
+        return [[((0, -1),)], [((0, -1),), ((0, -1),)]]
 
     def compute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return list(_numpy(np.linalg.eigh, args[0], error=f"eigenvalues {NO_CONVERGENCE}"))
@@ -334,10 +377,11 @@ class EighOp(LinalgOp):
         # ga = v (diag(gw) + f * (v^T gv)) v^T with f[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it
         w, v = (Sym(b, r) for r in self.results)
         gw, gv = (Sym(b, g) for g in out_grads)
-        diff = w.op("expand_dims", axes=(0,)) - w.op("expand_dims", axes=(1,))
+        last = _rank(w) - 1
+        diff = w.op("expand_dims", axes=(last,)) - _trailing(w, 1)
         i, j = _index_grid(b, v.v)
         vtg = _dot(_t(v), gv)
-        inner = select(i.op("eq", j), gw.op("expand_dims", axes=(0,)), vtg / diff)
+        inner = select(i.op("eq", j), gw.op("expand_dims", axes=(last,)), vtg / diff)
         return [_lower_only(_dot(_dot(v, inner), _t(v))).v]
 
 
@@ -351,9 +395,9 @@ class QrOp(LinalgOp):
     num_results = 2
     square = False
 
-    def result_dims(self) -> list[list[Ref]]:
-        k = ((0, 0), (0, 1))
-        return [[((0, 0),), k], [k, ((0, 1),)]]
+    def core_dims(self) -> list[list[Ref]]:
+        k = ((0, -2), (0, -1))
+        return [[((0, -2),), k], [k, ((0, -1),)]]
 
     def compute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         return list(np.linalg.qr(args[0], mode="reduced"))
@@ -379,11 +423,11 @@ class SvdOp(LinalgOp):
     square = False
     attrs = {"compute_uv": AttrDef(bool, default=False)}
 
-    def result_dims(self) -> list[list[Ref]]:
-        k = ((0, 0), (0, 1))
+    def core_dims(self) -> list[list[Ref]]:
+        k = ((0, -2), (0, -1))
         if not self.attributes["compute_uv"]:
             return [[k]]
-        return [[((0, 0),), k], [k], [k, ((0, 1),)]]
+        return [[((0, -2),), k], [k], [k, ((0, -1),)]]
 
     def compute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         uv = bool(self.attributes["compute_uv"])
@@ -395,7 +439,8 @@ class SvdOp(LinalgOp):
             raise NotSupportedError(f"'{self.name}' op: the gradient through u and v^T is not supported "
                                     "(take it of the singular values: compute_uv = false)", self.loc)
         u, _, vt = b.create(SvdOp, self.operands[0], compute_uv=True).results  # ga = u diag(gs) v^T
-        gs = Sym(b, out_grads[0]).op("expand_dims", axes=(0,))
+        g = Sym(b, out_grads[0])
+        gs = g.op("expand_dims", axes=(_rank(g) - 1,))
         return [_dot(Sym(b, u) * gs, Sym(b, vt)).v]
 
 

@@ -5,15 +5,17 @@
     sign, logdet = linalg.slogdet(A)
 
 solve, inv, det, slogdet, cholesky, eigh, qr and svd are ops of the tensor dialect (dialects/linalg.py) with
-gradients; eigvalsh, lstsq, pinv, norm, trace and diag are composed of them and of other ops. Operands are
-matrices (solve's b also a vector); integers are cast to float64 and a float32 operand meeting a float64 one
-to float64, as numpy.linalg does. Theano's names are here too: `matrix_inverse`, `extract_diag`,
+gradients; eigvalsh, lstsq, pinv, norm, trace and diag are composed of them and of other ops. The ops take
+matrices or stacks of them (leading batch dims, the same in solve's a and b; b may be a vector beside a
+matrix); integers are cast to float64 and a float32 operand meeting a float64 one to float64, as
+numpy.linalg does. Theano's names are here too: `matrix_inverse`, `extract_diag`,
 `alloc_diag`.
 """
 
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -26,8 +28,9 @@ __all__ = ["alloc_diag", "cholesky", "det", "diag", "eigh", "eigvalsh", "extract
            "matrix_inverse", "norm", "pinv", "qr", "slogdet", "solve", "svd", "trace"]
 
 
-def _floats(values: list[Any], loc: Location, name: str, ranks: list[tuple[int, ...]]) -> list[Variable]:
-    """The operands as variables of one float type (numpy.linalg's: float64 unless all are float32)."""
+def _floats(values: list[Any], loc: Location, name: str, ranks: Sequence[tuple[int, ...]] = ()) -> list[Variable]:
+    """The operands as variables of one float type (numpy.linalg's: float64 unless all are float32), of the
+    given ranks where given (the ops check their own)."""
     vs = [as_variable(v, loc=loc) for v in values]
     for v, allowed in zip(vs, ranks):
         if v.ndim not in allowed:
@@ -37,20 +40,19 @@ def _floats(values: list[Any], loc: Location, name: str, ranks: list[tuple[int, 
     return [v if v.dtype == dtype else T.cast(v, dtype) for v in vs]
 
 
-def _apply(name: str, values: list[Any], ranks: list[tuple[int, ...]], nout: int | None = None,
-           **attrs: Any) -> Any:
+def _apply(name: str, values: list[Any], nout: int | None = None, **attrs: Any) -> Any:
     loc = caller_location()
-    return apply(f"tensor.{name}", _floats(values, loc, name, ranks), attrs, loc=loc, nout=nout)
+    return apply(f"tensor.{name}", _floats(values, loc, name), attrs, loc=loc, nout=nout)
 
 
 def solve(a: Any, b: Any) -> Variable:
     """The x with a @ x = b; b is a vector or a matrix of right-hand sides. A singular a is a run-time error."""
-    return _apply("solve", [a, b], [(2,), (1, 2)])
+    return _apply("solve", [a, b])
 
 
 def inv(a: Any) -> Variable:
     """The inverse of a square matrix (a run-time error where it is singular)."""
-    return _apply("inv", [a], [(2,)])
+    return _apply("inv", [a])
 
 
 matrix_inverse = inv  # Theano's name
@@ -58,19 +60,19 @@ matrix_inverse = inv  # Theano's name
 
 def det(a: Any) -> Variable:
     """The determinant of a square matrix."""
-    return _apply("det", [a], [(2,)])
+    return _apply("det", [a])
 
 
 def slogdet(a: Any) -> tuple[Variable, Variable]:
     """(sign, log|det|) of a square matrix: (0, -inf) where it is singular."""
-    sign, logdet = _apply("slogdet", [a], [(2,)], nout=2)
+    sign, logdet = _apply("slogdet", [a], nout=2)
     return sign, logdet
 
 
 def cholesky(a: Any) -> Variable:
     """The lower triangular L with a = L @ L.T, from a's lower triangle; a run-time error where a is not
     positive definite."""
-    return _apply("cholesky", [a], [(2,)])
+    return _apply("cholesky", [a])
 
 
 def eigh(a: Any, UPLO: str = "L") -> tuple[Variable, Variable]:  # noqa: N803 (numpy's name)
@@ -78,8 +80,12 @@ def eigh(a: Any, UPLO: str = "L") -> tuple[Variable, Variable]:  # noqa: N803 (n
     upper with UPLO='U')."""
     if UPLO not in ("L", "U"):
         raise TirError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}", caller_location())
-    w, v = _apply("eigh", [a if UPLO == "L" else T.transpose(a)], [(2,)], nout=2)
+    w, v = _apply("eigh", [a if UPLO == "L" else _matrix_transpose(as_variable(a))], nout=2)
     return w, v
+
+
+def _matrix_transpose(a: Variable) -> Variable:
+    return T.transpose(a, axes=(*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
 
 
 def eigvalsh(a: Any, UPLO: str = "L") -> Variable:  # noqa: N803 (numpy's name)
@@ -93,7 +99,7 @@ def qr(a: Any, mode: str = "reduced") -> Any:
     if mode not in ("reduced", "r"):
         raise NotSupportedError(f"linalg.qr: mode {mode!r} is not supported (only 'reduced' and 'r')",
                                 caller_location())
-    q, r = _apply("qr", [a], [(2,)], nout=2)
+    q, r = _apply("qr", [a], nout=2)
     return r if mode == "r" else (q, r)
 
 
@@ -102,13 +108,13 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True) -> Any:
     matrix's is also the full one). Gradients flow through the singular values only."""
     loc = caller_location()
     av = as_variable(a, loc=loc)
-    if compute_uv and full_matrices and (av.ndim != 2 or None in av.type.shape or av.type.shape[0] !=
-                                         av.type.shape[1]):
+    if compute_uv and full_matrices and (av.ndim < 2 or None in av.type.shape[-2:] or av.type.shape[-2] !=
+                                         av.type.shape[-1]):
         raise NotSupportedError("linalg.svd: full_matrices=True is supported for matrices known to be square "
                                 "only (pass full_matrices=False for the reduced u and vt)", loc)
     if not compute_uv:
-        return _apply("svd", [av], [(2,)], compute_uv=False)
-    u, s, vt = _apply("svd", [av], [(2,)], nout=3, compute_uv=True)
+        return _apply("svd", [av], compute_uv=False)
+    u, s, vt = _apply("svd", [av], nout=3, compute_uv=True)
     return u, s, vt
 
 

@@ -195,10 +195,36 @@ def test_api_checks_and_aliases() -> None:
     i = T.imatrix("i")
     assert LA.det(i).dtype == "float64"  # integers become float64, as in numpy.linalg
     assert LA.solve(T.fmatrix("a"), T.dvector("b")).dtype == "float64"
-    with pytest.raises(tensorir.TirError, match="linalg.inv: expects a 2-d operand, got"):
+    with pytest.raises(tensorir.TirError, match=r"'tensor.inv' op operand #0 must be 2-d, got shape \(\?,\)"):
         LA.inv(T.dvector("v"))
+    with pytest.raises(tensorir.TirError, match=r"'tensor.solve' op batch dim 0 of a \(2\) and operand #1 \(3\)"):
+        LA.solve(T.tensor("float64", shape=(2, 4, 4)), T.tensor("float64", shape=(3, 4, 1)))
     with pytest.raises(tensorir.NotSupportedError, match="full_matrices=True"):
         LA.svd(T.dmatrix("m"))
+
+
+def test_stacks_of_matrices() -> None:
+    # leading batch dims, as numpy: every op on each matrix of a stack (strided too), and a gradient
+    shape4 = (None,) * 4
+    a, b, m = T.tensor("float64", shape=shape4, name="a"), T.tensor("float64", shape=shape4, name="b"), \
+        T.tensor("float64", shape=(None,) * 3, name="m")
+    sign, logdet = LA.slogdet(a)
+    q, r = LA.qr(m)
+    u, s, vt = LA.svd(m, full_matrices=False)
+    outs = [LA.solve(a, b), LA.inv(a), LA.det(a), sign, logdet, LA.cholesky(a), LA.eigh(a)[0], T.matmul(q, r),
+            T.matmul(u * T.expand_dims(s, 1), vt), LA.svd(m, compute_uv=False)]
+    rng = np.random.default_rng(6)
+    av = rng.standard_normal((2, 3, 4, 4))
+    av = av @ av.transpose(0, 1, 3, 2) + 4 * np.eye(4)
+    bv, mv = rng.standard_normal((2, 3, 4, 2)), rng.standard_normal((3, 5, 3))[:, ::-1]
+    want = [np.linalg.solve(av, bv), np.linalg.inv(av), np.linalg.det(av), *np.linalg.slogdet(av),
+            np.linalg.cholesky(av), np.linalg.eigvalsh(av), mv, mv, np.linalg.svd(mv, compute_uv=False)]
+    for target in TARGETS:
+        got = tensorir.function([a, b, m], outs, target=target)(av, bv, mv)
+        for k, (g, w) in enumerate(zip(got, want, strict=True)):
+            np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10, err_msg=f"{target} output #{k}")
+    verify_grad(lambda x, y: LA.solve(x, y) + LA.inv(x)[..., :1] * T.shape_padright(LA.slogdet(x)[1], 2),
+                [av[0], bv[0, :, :, :1]], n_tests=1, target="c")
 
 
 LIB_IR = """
