@@ -761,13 +761,13 @@ class CRenderer(CStyleRenderer):
         self.emit(f"if (tir_sort_{x.element.name}(ctx, {', '.join(args)})) return -1;")
 
     def render_lapack(self, op: Operation) -> None:
-        """tir_linalg.h's `tir_<routine>_<type>(ctx, where, inputs..., outputs...)` (`tir_svd_uv_<type>` for an
-        svd with compute_uv) of each matrix of a stack (a loop over a's batch dims, the same in every operand);
+        """tir_linalg.h's `tir_<c_helper>_<type>(ctx, where, inputs..., outputs...)` (`tir_svd_uv_<type>` for an
+        svd with compute_uv ...) of each matrix of a stack (a loop over a's batch dims, the same in every operand);
         its messages name the tensor op, as the interpreter's do."""
         assert isinstance(op, L.LapackOp)
         self.uses_blas = self.uses_lapack = True
         bufs = [self.memref(v) for v in op.operands]
-        helper = op.routine + ("_uv" if op.attributes.get("compute_uv") else "")  # type: ignore[attr-defined]
+        helper = op.c_helper()  # type: ignore[attr-defined]
         where = c_string(f"{op.loc}: 'tensor.{op.routine}' op")  # type: ignore[attr-defined]
         call = f"tir_{helper}_{bufs[0].element.name}(ctx, {where}"
         nb = op.batch()  # type: ignore[attr-defined]

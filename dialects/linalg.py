@@ -67,11 +67,15 @@ class LinalgOp(Operation):
     traits = frozenset({PURE})
     operands_def: ClassVar[tuple[str, ...]] = ("a",)
     n_inputs: ClassVar[int] = 1
-    routine: ClassVar[str] = ""  # the lib op `lib.<routine>` and the C helper `tir_<routine>_<f32|f64>`
+    routine: ClassVar[str] = ""  # the lib op `lib.<routine>` and, by default, the C helper (`c_helper`)
     square: ClassVar[bool] = True
 
     def inputs(self) -> list[Value]:
         return self.operands[:self.n_inputs]
+
+    def c_helper(self) -> str:
+        """tir_linalg.h's function for this op and its attributes: `tir_<c_helper>_<f32|f64>`."""
+        return self.routine
 
     def batch(self) -> int:
         """How many leading (batch) dims a has: a stack of matrices, each factorized on its own."""
@@ -359,24 +363,36 @@ class CholeskyOp(LinalgOp):
 
 
 class EighOp(LinalgOp):
-    """Eigenvalues (ascending) and eigenvectors (the columns of v) of a symmetric matrix, read from its lower
-    triangle (LAPACK syevd): `%w, %v = tensor.eigh %a : tensor<?xf64>, tensor<?x?xf64>`. The gradient assumes
-    distinct eigenvalues."""
+    """Eigenvalues (ascending) and, with `compute_v`, eigenvectors (the columns of v) of a symmetric matrix,
+    read from its lower triangle (LAPACK syevd): `%w, %v = tensor.eigh %a {compute_v = true} : tensor<?xf64>,
+    tensor<?x?xf64>`, `%w = tensor.eigh %a {compute_v = false} : tensor<?xf64>` (eigvalsh: about twice as fast).
+    The gradient assumes distinct eigenvalues."""
 
     name = "tensor.eigh"
     routine = "eigh"
-    num_results = 2
+    num_results = None
+    attrs = {"compute_v": AttrDef(bool, default=True)}
+
+    def c_helper(self) -> str:
+        return "eigh" if self.attributes["compute_v"] else "eigvalsh"
 
     def core_dims(self) -> list[list[Ref]]:
-        return [[((0, -1),)], [((0, -1),), ((0, -1),)]]
+        return [[((0, -1),)], [((0, -1),), ((0, -1),)]] if self.attributes["compute_v"] else [[((0, -1),)]]
 
     def compute(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        return list(_numpy(np.linalg.eigh, args[0], error=f"eigenvalues {NO_CONVERGENCE}"))
+        fn = np.linalg.eigh if self.attributes["compute_v"] else np.linalg.eigvalsh
+        out = _numpy(fn, args[0], error=f"eigenvalues {NO_CONVERGENCE}")
+        return list(out) if self.attributes["compute_v"] else [out]
 
     def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
-        # ga = v (diag(gw) + f * (v^T gv)) v^T with f[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it
-        w, v = (Sym(b, r) for r in self.results)
-        gw, gv = (Sym(b, g) for g in out_grads)
+        # ga = v (diag(gw) + f * (v^T gv)) v^T with f[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it (the
+        # eigenvalues alone: v diag(gw) v^T, the vectors from an eigh that computes them)
+        if self.attributes["compute_v"]:
+            w, v = (Sym(b, r) for r in self.results)
+            gw, gv = (Sym(b, g) for g in out_grads)
+        else:
+            w, v = (Sym(b, r) for r in b.create(EighOp, self.operands[0]).results)
+            gw, gv = Sym(b, out_grads[0]), v * 0.0
         last = _rank(w) - 1
         diff = w.op("expand_dims", axes=(last,)) - _trailing(w, 1)
         i, j = _index_grid(b, v.v)
@@ -422,6 +438,9 @@ class SvdOp(LinalgOp):
     num_results = None
     square = False
     attrs = {"compute_uv": AttrDef(bool, default=False)}
+
+    def c_helper(self) -> str:
+        return "svd_uv" if self.attributes["compute_uv"] else "svd"
 
     def core_dims(self) -> list[list[Ref]]:
         k = ((0, -2), (0, -1))

@@ -78,19 +78,23 @@ def cholesky(a: Any) -> Variable:
 def eigh(a: Any, UPLO: str = "L") -> tuple[Variable, Variable]:  # noqa: N803 (numpy's name)
     """Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix, from its lower triangle (the
     upper with UPLO='U')."""
-    if UPLO not in ("L", "U"):
-        raise TirError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}", caller_location())
-    w, v = _apply("eigh", [a if UPLO == "L" else _matrix_transpose(as_variable(a))], nout=2)
+    w, v = _apply("eigh", [_upper_as_lower(a, UPLO)], nout=2, compute_v=True)
     return w, v
 
 
-def _matrix_transpose(a: Variable) -> Variable:
-    return T.transpose(a, axes=(*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
+def _upper_as_lower(a: Any, uplo: str) -> Any:
+    """a, or with UPLO='U' its matrices transposed (eigh reads the lower triangle)."""
+    if uplo not in ("L", "U"):
+        raise TirError(f"linalg.eigh: UPLO must be 'L' or 'U', got {uplo!r}", caller_location())
+    if uplo == "L":
+        return a
+    av = as_variable(a)
+    return T.transpose(av, axes=(*range(av.ndim - 2), av.ndim - 1, av.ndim - 2))
 
 
 def eigvalsh(a: Any, UPLO: str = "L") -> Variable:  # noqa: N803 (numpy's name)
-    """The eigenvalues (ascending) of a symmetric matrix."""
-    return eigh(a, UPLO)[0]
+    """The eigenvalues (ascending) of a symmetric matrix (no eigenvectors computed)."""
+    return _apply("eigh", [_upper_as_lower(a, UPLO)], compute_v=False)
 
 
 def qr(a: Any, mode: str = "reduced") -> Any:

@@ -58,7 +58,7 @@ def results(request: Any) -> tuple[str, dict[str, np.ndarray], dict[str, list[np
     u, sv, vt = LA.svd(tall, full_matrices=False)
     outs = [LA.solve(a, b), LA.solve(a, rhs), LA.inv(a), LA.det(a), sign, logdet, LA.cholesky(s), w, v, q, r,
             u, sv, vt, LA.svd(a, compute_uv=False), LA.trace(tall), LA.diag(tall, -1), LA.diag(b), LA.norm(a),
-            LA.norm(a, 2), LA.norm(a, 1), LA.norm(b, np.inf), LA.lstsq(tall, tall[:, :2] + 1), LA.pinv(tall)]
+            LA.norm(a, 2), LA.norm(a, 1), LA.norm(b, np.inf), LA.lstsq(tall, tall[:, :2] + 1), LA.pinv(tall), LA.eigvalsh(s)]
     values = _inputs(dtype, np.random.default_rng(7))
     got = {}
     for target in TARGETS:
@@ -77,7 +77,7 @@ def test_ops_equal_numpy(results: Any) -> None:
                 np.linalg.svd(tall, compute_uv=False), None, np.linalg.svd(a, compute_uv=False), np.trace(tall),
                 np.diag(tall, -1), np.diag(b), np.linalg.norm(a), np.linalg.norm(a, 2), np.linalg.norm(a, 1),
                 np.linalg.norm(b, np.inf), np.linalg.lstsq(tall, tall[:, :2] + 1, rcond=None)[0],
-                np.linalg.pinv(tall)]
+                np.linalg.pinv(tall), np.linalg.eigvalsh(sym)]
     tol = TOL[dtype]
     for target, res in got.items():
         assert all(r.dtype == np.dtype(dtype) for r in res), target
@@ -151,6 +151,7 @@ GRADS: dict[str, tuple[Any, list[str]]] = {
     "cholesky": (lambda s: LA.cholesky(s), ["spd"]),
     # eigenvectors up to their sign: v * v does not depend on it
     "eigh": (lambda s: LA.eigh(s)[1] * LA.eigh(s)[1] + LA.eigh(s)[0], ["spd"]),
+    "eigvalsh": (lambda s: LA.eigvalsh(s), ["spd"]),
     "qr": (lambda x: T.concatenate([T.flatten(y) for y in LA.qr(x)]), ["tall"]),
     "svd_trace_norm": (lambda x: T.concatenate([LA.svd(x, compute_uv=False), T.stack([LA.trace(x), LA.norm(x)])]),
                        ["tall"]),

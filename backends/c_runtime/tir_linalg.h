@@ -11,6 +11,7 @@
  *   tir_slogdet_<N>(ctx, where, A, S, L)      sign and log|det| (0 and -inf for a singular A)
  *   tir_cholesky_<N>(ctx, where, A, C)        lower C with A = C C^T from A's lower triangle (potrf)
  *   tir_eigh_<N>(ctx, where, A, W, V)         ascending eigenvalues, vectors as columns (syevd, lower triangle)
+ *   tir_eigvalsh_<N>(ctx, where, A, W)        the eigenvalues only
  *   tir_qr_<N>(ctx, where, A, Q, R)           reduced QR (geqrf, orgqr)
  *   tir_svd_<N>(ctx, where, A, S)             singular values (gesdd)
  *   tir_svd_uv_<N>(ctx, where, A, U, S, VT)   and the reduced U, V^T
@@ -145,18 +146,28 @@ static int tir__la_fail(tir_ctx* ctx, const char* where, const char* routine, la
         tir__la_store_##N(a, n, C, 2);                                                                           \
         return 0;                                                                                                \
     }                                                                                                            \
-    __attribute__((unused)) static int tir_eigh_##N(tir_ctx* ctx, const char* where, const tir_buf* A,         \
-                                                    const tir_buf* W, const tir_buf* V) {                       \
+    /* syevd of A into W, with the vectors into V when it is given */                                         \
+    static int tir__eigh_##N(tir_ctx* ctx, const char* where, const tir_buf* A, const tir_buf* W,              \
+                             const tir_buf* V) {                                                                \
         int64_t n = A->shape[0];                                                                                 \
         if (tir__la_sizes(ctx, where, n, n)) return -1;                                                          \
         if (n == 0) return 0;                                                                                    \
         T *a = tir__la_load_##N(ctx, A, n, n), *w = (T*)tir_alloc(ctx, (size_t)n * sizeof(T));                  \
         if (!a || !w) return -1;                                                                                 \
-        lapack_int info = scipy_LAPACKE_##P##syevd(LAPACK_COL_MAJOR, 'V', 'L', (lapack_int)n, a, (lapack_int)n, w); \
+        lapack_int info = scipy_LAPACKE_##P##syevd(LAPACK_COL_MAJOR, V ? 'V' : 'N', 'L', (lapack_int)n, a,       \
+                                                   (lapack_int)n, w);                                            \
         if (info) return tir__la_fail(ctx, where, #P "syevd", info, "eigenvalues did not converge");            \
         tir__la_store_##N(w, n, W, 0);                                                                           \
-        tir__la_store_##N(a, n, V, 0);                                                                           \
+        if (V) tir__la_store_##N(a, n, V, 0);                                                                    \
         return 0;                                                                                                \
+    }                                                                                                            \
+    __attribute__((unused)) static int tir_eigh_##N(tir_ctx* ctx, const char* where, const tir_buf* A,         \
+                                                    const tir_buf* W, const tir_buf* V) {                       \
+        return tir__eigh_##N(ctx, where, A, W, V);                                                               \
+    }                                                                                                            \
+    __attribute__((unused)) static int tir_eigvalsh_##N(tir_ctx* ctx, const char* where, const tir_buf* A,     \
+                                                        const tir_buf* W) {                                     \
+        return tir__eigh_##N(ctx, where, A, W, NULL);                                                            \
     }                                                                                                            \
     __attribute__((unused)) static int tir_qr_##N(tir_ctx* ctx, const char* where, const tir_buf* A,           \
                                                   const tir_buf* Q, const tir_buf* R) {                         \
