@@ -242,7 +242,7 @@ class LapackOp(Operation):
     """Base of the LAPACK calls, one per linear algebra op of the tensor dialect (dialects/linalg.py), which
     its class also derives from: `lib.<routine>` takes that op's operands, then one output buffer per result
     of it, and writes them (fresh buffers: an output overlaps no input). Sizes, size checks and the numpy rule
-    are the tensor op's; the C target calls tir_linalg.h's `tir_<routine>_<f32|f64>`.
+    are the tensor op's; the C target calls tir_linalg.h's `tir_<c_helper>_<f32|f64>` for each matrix.
 
         lib.solve %a, %b, %x : memref<?x?xf64>, memref<?xf64>, memref<?xf64>
     """
@@ -250,9 +250,6 @@ class LapackOp(Operation):
     operands_def = ("buffers*",)
     num_results = 0
     traits = frozenset()
-
-    def outputs(self) -> list[Value]:
-        return self.operands[self.n_inputs:]  # type: ignore[attr-defined]
 
     def infer_types(self) -> list[Any]:
         return []
