@@ -58,7 +58,8 @@ def results(request: Any) -> tuple[str, dict[str, np.ndarray], dict[str, list[np
     u, sv, vt = LA.svd(tall, full_matrices=False)
     outs = [LA.solve(a, b), LA.solve(a, rhs), LA.inv(a), LA.det(a), sign, logdet, LA.cholesky(s), w, v, q, r,
             u, sv, vt, LA.svd(a, compute_uv=False), LA.trace(tall), LA.diag(tall, -1), LA.diag(b), LA.norm(a),
-            LA.norm(a, 2), LA.norm(a, 1), LA.norm(b, np.inf), LA.lstsq(tall, tall[:, :2] + 1), LA.pinv(tall), LA.eigvalsh(s)]
+            LA.norm(a, 2), LA.norm(a, 1), LA.norm(b, np.inf), LA.lstsq(tall, tall[:, :2] + 1), LA.pinv(tall),
+            LA.eigvalsh(s)]
     values = _inputs(dtype, np.random.default_rng(7))
     got = {}
     for target in TARGETS:
