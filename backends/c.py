@@ -4,6 +4,7 @@
     #define TIR_USE_COPY 1                       (when it copies on the host or tiles a kernel: tir_copy)
     #include "tir_runtime.h"                     (Python, numpy, tir_math.h)
     #include "tir_ops.h"                         (numpy-exact integer division etc., BLAS wrappers)
+    #include "tir_linalg.h"                      (when it calls LAPACK: lib.solve, lib.inv ...)
     TIR_KERNEL void k0(tir_ctx* ctx, const float* restrict x, int64_t x_n0, ...);   (each kernel's prototype)
     /* tir:kernel */
     TIR_KERNEL void k0(tir_ctx* ctx, const float* restrict x, int64_t x_n0, ...) { ...loops... }
@@ -96,6 +97,7 @@ class CRenderer(ExternCalls, CStyleRenderer):
         self.kernel_checks: dict[str, bool] = {}
         self.kernel_written: dict[str, list[bool]] = {}
         self.uses_blas = False
+        self.uses_lapack = False  # tir_linalg.h (lib's LAPACK ops)
         self.uses_copy = False  # tir_copy / tir_transpose (TIR_USE_COPY)
         self.uses_sparse = False  # the csr kernels of tir_sparse.h
         self.user_reductions: set[str] = set()
@@ -772,6 +774,34 @@ class CRenderer(ExternCalls, CStyleRenderer):
                   for v in op.operands)]
         self.emit(f"if ({op.c_helper}(ctx, {', '.join(args)})) return -1;")
 
+    def render_lapack(self, op: Operation) -> None:
+        """tir_linalg.h's `tir_<c_helper>_<type>(ctx, where, inputs..., outputs...)` (`tir_svd_uv_<type>` for an
+        svd with compute_uv ...) of each matrix of a stack (a loop over a's batch dims, the same in every operand);
+        its messages name the tensor op, as the interpreter's do."""
+        assert isinstance(op, L.LapackOp)
+        self.uses_blas = self.uses_lapack = True
+        bufs = [self.memref(v) for v in op.operands]
+        helper = op.c_helper()  # type: ignore[attr-defined]
+        where = c_string(f"{op.loc}: 'tensor.{op.routine}' op")  # type: ignore[attr-defined]
+        call = f"tir_{helper}_{bufs[0].element.name}(ctx, {where}"
+        nb = op.batch()  # type: ignore[attr-defined]
+        if nb == 0:
+            self.emit(f"if ({call}, {', '.join(self._tir_buf(m) for m in bufs)})) return -1;")
+            return
+        k = self.fresh("mat")
+        with self.block(f"for (int64_t {k} = 0; {k} < {' * '.join(_paren(n) for n in bufs[0].shape[:nb])}; ++{k})"):
+            rest = self.fresh("rest")
+            self.emit(f"int64_t {rest} = {k};")
+            idx = [self.fresh(f"i{d}") for d in range(nb)]
+            for d in reversed(range(nb)):  # the last batch dim fastest
+                self.emit(f"const int64_t {idx[d]} = {rest} % {_paren(bufs[0].shape[d])};")
+                self.emit(f"{rest} /= {_paren(bufs[0].shape[d])};")
+            views = []
+            for m in bufs:
+                offset = " + ".join(_mul(i, st) for i, st in zip(idx, m.strides[:nb]))
+                views.append(MemRef(f"({m.data} + {offset})", m.shape[nb:], m.strides[nb:], m.element, m.root))
+            self.emit(f"if ({call}, {', '.join(self._tir_buf(m) for m in views)})) return -1;")
+
     def render_launch(self, op: Operation) -> None:
         assert isinstance(op, K.LaunchOp)
         fn = op.kernel_op()
@@ -942,6 +972,7 @@ class CRenderer(ExternCalls, CStyleRenderer):
         out += ['#include "tir_runtime.h"', '#include "tir_ops.h"']
         out += ['#include "tir_extern.h"'] if self.uses_extern else []
         out += ['#include "tir_sparse.h"'] if self.uses_sparse else []
+        out += ['#include "tir_linalg.h"'] if self.uses_lapack else []
         out.append("")
         if self.library_calls:
             out += [mathlib.declaration(fn) for fn in sorted(self.library_calls)] + [""]

@@ -1235,5 +1235,6 @@ STMT: dict[type[Operation], str] = {
     X.LibPyCallOp: "render_py_call",
     X.LibExternCOp: "render_extern_c",
     **{cls: "render_csr_kernel" for cls in SP.LibKernelOp.__subclasses__()},
+    **{cls: "render_lapack" for cls in L.LAPACK_OF.values()},
     K.LaunchOp: "render_launch",
 }

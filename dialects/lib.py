@@ -1,4 +1,4 @@
-"""The `lib` dialect: calls of tuned libraries (BLAS) and runtime helpers on buffers.
+"""The `lib` dialect: calls of tuned libraries (BLAS, LAPACK) and runtime helpers on buffers.
 
     lib.gemm %a, %b, %c {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false}
         : memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>
@@ -26,10 +26,11 @@ import numpy as np
 from ..ir.core import AttrDef, Operation, Value
 from ..ir.dialect import Dialect
 from ..ir.types import Dim, MemRefType, f32, f64, i64
+from .linalg import LINALG_OPS, LinalgOp
 from .mem import check_writable, memref_type
 from .tensor_common import fmt_shape, runtime_error
 
-__all__ = ["BlasOp", "GemmBatchOp", "GemmOp", "GemvOp", "SortOp"]
+__all__ = ["LAPACK_OF", "BlasOp", "GemmBatchOp", "GemmOp", "GemvOp", "LapackOp", "SortOp"]
 
 _NUM = (int, float)
 
@@ -234,4 +235,56 @@ class SortOp(Operation):
         return []
 
 
-DIALECT = Dialect("lib", "calls of tuned libraries (BLAS, sort) on buffers")
+# ---------------------------------------------------------------- LAPACK
+
+
+class LapackOp(Operation):
+    """Base of the LAPACK calls, one per linear algebra op of the tensor dialect (dialects/linalg.py), which
+    its class also derives from: `lib.<routine>` takes that op's operands, then one output buffer per result
+    of it, and writes them (fresh buffers: an output overlaps no input). Sizes, size checks and the numpy rule
+    are the tensor op's; the C target calls tir_linalg.h's `tir_<c_helper>_<f32|f64>` for each matrix.
+
+        lib.solve %a, %b, %x : memref<?x?xf64>, memref<?xf64>, memref<?xf64>
+    """
+
+    operands_def = ("buffers*",)
+    num_results = 0
+    traits = frozenset()
+
+    def infer_types(self) -> list[Any]:
+        return []
+
+    def verify_(self) -> None:
+        op: Any = self
+        types = [memref_type(self, v, f"operand #{k}") for k, v in enumerate(self.operands)]
+        if len(types) <= op.n_inputs or len(types) != op.n_inputs + len(op.result_dims()):
+            raise self.error(f"expects {op.n_inputs} input(s), then one output per result, got {len(types)} "
+                             "operands")
+        ins, outs = types[:op.n_inputs], types[op.n_inputs:]
+        op.check_operands([t.shape for t in ins], [t.element for t in types])
+        for k, (t, shape) in enumerate(zip(outs, op.static_result_shapes([t.shape for t in ins]))):
+            if t.rank != len(shape) or not all(map(_match, t.shape, shape)):
+                raise self.error(f"output #{k} of shape {fmt_shape(t.shape)} does not fit the result, of shape "
+                                 f"{fmt_shape(shape)}")
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        op: Any = self
+        n = op.n_inputs
+        values = op.evaluate(args[:n])
+        for out, value in zip(args[n:], values):
+            check_writable(self, out)
+            if out.shape != value.shape:
+                raise runtime_error(self, f"output of shape {fmt_shape(out.shape)} for a result of shape "
+                                          f"{fmt_shape(value.shape)}")
+            out[...] = value
+        return []
+
+
+LAPACK_OF: dict[type[LinalgOp], type[LapackOp]] = {
+    cls: type(f"Lapack{cls.__name__}", (LapackOp, cls), {  # type: ignore[misc]
+        "name": f"lib.{cls.routine}", "__module__": __name__,
+        "__doc__": f"`lib.{cls.routine}`: LAPACK's `tensor.{cls.routine}` on buffers (see LapackOp)."})
+    for cls in LINALG_OPS}
+
+
+DIALECT = Dialect("lib", "calls of tuned libraries (BLAS, LAPACK, sort) on buffers")

@@ -49,6 +49,7 @@ from ..ir.rewriter import (
 from ..ir.types import Dim, ScalarType, TensorType, Type, scalar
 from ..ir.types import index as index_type
 from .generic_base import GenericBase
+from .linalg import LINALG_OPS  # noqa: F401  (the linear algebra ops, registered with the other tensor ops)
 from .tensor_common import (
     EMPTY_REDUCTION,
     DynamicMarker,

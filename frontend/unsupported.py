@@ -23,7 +23,6 @@ UNSUPPORTED: dict[str, dict[str, str]] = {
     },
     "T": {
         "random": "PyTensor's random variables; use tensorir.RandomStreams",
-        "nlinalg": "linear algebra", "slinalg": "linear algebra", "linalg": "linear algebra",
     },
     "Variable": {"eval": "evaluation without tensorir.function"},
 }

@@ -15,6 +15,7 @@ from ..dialects import loop as L
 from ..dialects import mem as M
 from ..dialects import scalar as S
 from ..dialects import tensor as T
+from ..dialects.linalg import LinalgOp
 from ..dialects.tensor_common import EMPTY_REDUCTION, broadcast_to_dims, broadcast_to_failure, negative_size
 from ..ir.attributes import DYN
 from ..ir.builder import Builder
@@ -718,6 +719,27 @@ def _cumulative(cx: FunctionBufferizer, op: Operation) -> list[Value]:
     if others:
         b.create(L.YieldOp)
     return [out]
+
+
+# ---------------------------------------------------------------- linear algebra through LAPACK
+
+
+@rule(*LB.LAPACK_OF)
+def _lapack(cx: FunctionBufferizer, op: Operation) -> list[Value]:
+    """The op's size checks (a square matrix ...), one fresh buffer per result and its lib op, which writes them
+    (LAPACK through backends/c_runtime/tir_linalg.h on the C target)."""
+    assert isinstance(op, LinalgOp)
+    ins = [cx.get(v) for v in op.inputs()]
+    for (i, p), (j, q), message in op.equal_dims():
+        m, n = cx.dim(ins[i], p), cx.dim(ins[j], q)
+        cx.check(cx.cmp("eq", m, n), op.size_message(message), m, n)
+
+    def size(ref: tuple[tuple[int, int], ...]) -> Ix:
+        dims = [cx.dim(ins[i], p) for i, p in ref]
+        return dims[0] if len(dims) == 1 else cx.minimum(*dims)
+    outs = [cx.alloc([size(r) for r in refs], _tt(res).element) for refs, res in zip(op.result_dims(), op.results)]
+    cx.b.create(LB.LAPACK_OF[type(op)], *ins, *outs, **op.attributes)
+    return outs
 
 
 # ---------------------------------------------------------------- sorting

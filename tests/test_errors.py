@@ -408,8 +408,7 @@ def _from_import() -> Any:
 NOT_YET: dict[str, Callable[[], Any]] = {
     "tensorir.pp": _from_import,
     "tensorir.printing": lambda: tensorir.printing.pp,
-    "T.random": lambda: T.random, "T.nlinalg": lambda: T.nlinalg,
-    "T.slinalg": lambda: tensorir.tensor.slinalg, "T.fft": lambda: T.fft,
+    "T.random": lambda: T.random, "T.fft": lambda: T.fft,
     "Variable.eval": _eval_variable,
 }
 

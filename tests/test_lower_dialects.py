@@ -13,6 +13,7 @@ from tensorir.dialects import extern as X
 from tensorir.dialects import func as F
 from tensorir.dialects import kernel as K
 from tensorir.dialects import lib as LB
+from tensorir.dialects import linalg as LA
 from tensorir.dialects import loop as L
 from tensorir.dialects import mem as M
 from tensorir.dialects import scalar as S
@@ -544,6 +545,10 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
      "output #0 must hold i64, got memref<?xf32>"),
     ("lib.csr_dense_pattern", lambda b, a: b.create(SP.LibDensePatternOp, a[0], a[3], a[5], a[5]),
      "operand #1 (nnz) must be an index, got i64"),
+    ("lib.inv", lambda b, a: b.create(LB.LAPACK_OF[LA.InvOp], a[0], a[5]),
+     "output #0 of shape (?,) does not fit the result, of shape (?, 4)"),
+    *[(f"lib.{cls.routine}", lambda b, a, cls=cls: b.create(LB.LAPACK_OF[cls]),
+       f"expects {cls.n_inputs} input(s), then one output per result, got 0 operands") for cls in LB.LAPACK_OF],
     ("kernel.func", _kernel_with([TensorType((4,), f32)]),
      "argument #0 of @k2 must be a memref or a scalar, got tensor<4xf32>"),
     ("kernel.func", _kernel_with([index], [f32]),
@@ -695,7 +700,8 @@ def test_text_round_trip_custom_and_generic() -> None:
     assert text == ROUND_TRIP
     names = {op.name for op in m.walk()}
     # lib.py_call names a function registered in the process: its round trip is in tests/test_extern.py
-    assert _lower_ops() - {"lib.py_call"} <= names, "round trip misses an op"
+    lapack = {f"lib.{cls.routine}" for cls in LB.LAPACK_OF}  # round trips in tests/ir/linalg.tir
+    assert _lower_ops() - {"lib.py_call"} - lapack <= names, "round trip misses an op"
     generic = print_module(m, generic=True)
     assert '"kernel.func"() ({' in generic and '"loop.for"(%n, %zero) ({' in generic
     g = parser.parse(generic)
@@ -769,7 +775,8 @@ RUN_TESTED = {
     "mem.alloc", "mem.dealloc", "mem.dim", "mem.stride", "mem.check", "mem.view", "mem.load", "mem.store",
     "mem.copy", "mem.buffer_of",
     "mem.tensor_of", "loop.for", "loop.parallel", "loop.if", "loop.yield", "lib.gemm", "lib.gemv", "lib.gemm_batch",
-    "lib.sort", "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
+    "lib.sort", *(f"lib.{cls.routine}" for cls in LB.LAPACK_OF),  # LAPACK's: tests/test_linalg.py
+    "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
     "lib.py_call", "lib.extern_c",  # run in tests/test_extern.py (a registered Python function, a C function)
     "loop.host_for",  # run in tests/test_scan.py (every stage of the cpu pipeline of a scan)
 } | {c.name for c in SP.LibKernelOp.__subclasses__()}  # the csr kernels: run in tests/test_sparse.py

@@ -583,6 +583,17 @@ ERRORS: list[tuple[str, list[Type], dict[str, Any], str]] = [
     ("py_call", [TF((3,), f64)], {"fn": "nowhere.f"}, 'calls "nowhere.f", which is not registered in this process'),
     ("extern_c", [TF((3,), f32)], {"name": "f", "signature": "f64(f64)", "source": ""},
      "input #0 is tensor<3xf32>, the signature says f64"),
+    ("solve", [TF((3, 3), f64), TF((4,), f64)], {}, "rows of a (3) and b (4) differ"),
+    ("solve", [TF((3, 3), f32), TF((3,), f64)], {}, "operands must have one element type, f32 or f64, got f32, f64"),
+    ("inv", [TF((2, 3), f64)], {}, "expects a square matrix, got 2 x 3"),
+    ("det", [TF((3, 3), i64)], {}, "operands must have one element type, f32 or f64, got i64"),
+    ("slogdet", [TF((2, 3, 4), f64)], {}, "expects a square matrix, got 3 x 4"),
+    ("solve", [TF((2, 3, 3), f64), TF((3,), f64)], {}, "operand #1 must be 3-d, got shape (3,)"),
+    ("solve", [TF((2, 3, 3), f64), TF((4, 3, 1), f64)], {}, "batch dim 0 of a (2) and operand #1 (4) differ"),
+    ("cholesky", [TF((3,), f32)], {}, "operand #0 must be 2-d, got shape (3,)"),
+    ("eigh", [TF((3, 4), f32)], {}, "expects a square matrix, got 3 x 4"),
+    ("qr", [TF((3, 4), f32), TF((3, 4), f32)], {}, "expects 1 operand"),
+    ("svd", [TF((3, 4), ScalarType("f16"))], {}, "f32 or f64, got f16"),
 ]
 for _name in UNARY_FLOAT + BINARY_FLOAT:
     if not any(e[0] == _name for e in ERRORS):
@@ -620,7 +631,9 @@ def test_every_tensor_op_is_tested() -> None:
         "expand_dims", "squeeze", "broadcast_to", "alloc", "flatten", "concatenate", "stack", "dimshuffle",
         "subtensor", "set_subtensor", "inc_subtensor", "take", "inc_take", "set_take", "zeros", "ones", "eye",
         "arange", "constant", "isnan", "isinf", "isfinite", "cumsum", "cumprod",
-        "sort", "argsort", "take_along_axis"}
+        "sort", "argsort", "take_along_axis",
+        # linear algebra: tests/test_linalg.py
+        "solve", "inv", "det", "slogdet", "cholesky", "eigh", "qr", "svd"}
     error_tested = {e[0] for e in ERRORS}
     # tensor.grad runs only once autodiff expanded it (its refusal and its expansion: tests/test_grad.py);
     # tensor.stop_gradient runs on the interpreter in tests/test_grad_api.py; tensor.gemm's rule against numpy

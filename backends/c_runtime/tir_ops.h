@@ -152,26 +152,34 @@ TIR_OPS_INLINE void tir__transpose_8x8(uint32_t* dst, int64_t dn, const uint32_t
 }
 #endif
 
-#define TIR__TRANSPOSE(T, N)                                                                                 \
-    static void tir__transpose_##N(T* d, int64_t da, const T* s, int64_t sb, int64_t ea, int64_t eb) {       \
+/* The elements are moved as unsigned integers of their size, through types that may alias the callers' arrays
+ * (a tile of doubles is written as uint64_t, then read as double): without may_alias, strict aliasing lets
+ * -O3 read an inlined tile before writing it. */
+typedef uint8_t __attribute__((may_alias)) tir__alias_1;
+typedef uint16_t __attribute__((may_alias)) tir__alias_2;
+typedef uint32_t __attribute__((may_alias)) tir__alias_4;
+typedef uint64_t __attribute__((may_alias)) tir__alias_8;
+#define TIR__TRANSPOSE(N)                                                                                    \
+    static void tir__transpose_##N(tir__alias_##N* d, int64_t da, const tir__alias_##N* s, int64_t sb,       \
+                                   int64_t ea, int64_t eb) {                                                 \
         for (int64_t b = 0; b < eb; ++b)                                                                     \
             for (int64_t a = 0; a < ea; ++a) d[a * da + b] = s[b * sb + a];                                  \
     }
-TIR__TRANSPOSE(uint8_t, 1)
-TIR__TRANSPOSE(uint16_t, 2)
-TIR__TRANSPOSE(uint32_t, 4)
-TIR__TRANSPOSE(uint64_t, 8)
+TIR__TRANSPOSE(1)
+TIR__TRANSPOSE(2)
+TIR__TRANSPOSE(4)
+TIR__TRANSPOSE(8)
 #undef TIR__TRANSPOSE
 
 __attribute__((unused)) static void tir_transpose(void* dst, int64_t da, const void* src, int64_t sb, int64_t ea,
                                                   int64_t eb, size_t itemsize) {
     switch (itemsize) {
-    case 1: tir__transpose_1((uint8_t*)dst, da, (const uint8_t*)src, sb, ea, eb); return;
-    case 2: tir__transpose_2((uint16_t*)dst, da, (const uint16_t*)src, sb, ea, eb); return;
-    case 8: tir__transpose_8((uint64_t*)dst, da, (const uint64_t*)src, sb, ea, eb); return;
+    case 1: tir__transpose_1((tir__alias_1*)dst, da, (const tir__alias_1*)src, sb, ea, eb); return;
+    case 2: tir__transpose_2((tir__alias_2*)dst, da, (const tir__alias_2*)src, sb, ea, eb); return;
+    case 8: tir__transpose_8((tir__alias_8*)dst, da, (const tir__alias_8*)src, sb, ea, eb); return;
     case 4: {
-        uint32_t* d = (uint32_t*)dst;
-        const uint32_t* s = (const uint32_t*)src;
+        tir__alias_4* d = (tir__alias_4*)dst;
+        const tir__alias_4* s = (const tir__alias_4*)src;
         int64_t ea8 = 0, eb8 = 0;
 #ifdef TIR__TRANSPOSE_8X8
         ea8 = ea / 8 * 8;
