@@ -1327,7 +1327,7 @@ class DotOp(Operation):
         _contract_at_run_time(self, args[0], args[1])
         return [np.dot(args[0], args[1])]
 
-    def result_dims(self) -> list[tuple[int, int]]:
+    def dims_from_operands(self) -> list[tuple[int, int]]:
         """(operand, dim) of each result dim (canonicalize's ShapeFromOperandDims)."""
         ra, rb = (tensor_type(self, v).rank for v in self.operands)
         if ra == 0 or rb == 0:

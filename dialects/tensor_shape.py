@@ -123,7 +123,7 @@ class ShapeOfElementwise(RewritePattern):
 
 class ShapeFromOperandDims(RewritePattern):
     """`tensor.shape` of the result of an op that says which operand dim each of its result dims is
-    (`result_dims`: a dot's rows are its left operand's, its columns its right operand's) is made of those
+    (`dims_from_operands`: a dot's rows are its left operand's, its columns its right operand's) is made of those
     operands' shapes, so a shape query does not keep the op alive (a gradient's broadcasting check of a
     product that only a recomputed step of a scan would otherwise compute)."""
 
@@ -131,7 +131,7 @@ class ShapeFromOperandDims(RewritePattern):
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> bool:
         owner = getattr(op.operands[0], "op", None)
-        dims = owner.result_dims() if owner is not None and hasattr(owner, "result_dims") else None
+        dims = owner.dims_from_operands() if owner is not None and hasattr(owner, "dims_from_operands") else None
         if not dims:
             return False
 
