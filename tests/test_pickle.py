@@ -10,7 +10,6 @@ import textwrap
 import cloudpickle
 import numpy as np
 import pytest
-
 import tensorir
 from tensorir import config
 from tensorir import tensor as T
