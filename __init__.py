@@ -22,6 +22,7 @@ from tensorir import sparse  # noqa: E402  (csr/csc matrices, Theano's theano.sp
 # (`tensorir-main`); relative imports would fail there, absolute ones resolve the installed package.
 # config first: every other module may read flags at import.
 from tensorir.config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
+from tensorir.frontend import dask_arrays as dask  # tensorir.dask: imports dask itself only when used
 from tensorir.frontend import random as _random_streams
 from tensorir.frontend import tensor_api as tensor
 from tensorir.frontend.extern import as_op, extern_c
@@ -37,6 +38,7 @@ from tensorir.ir.core import DisconnectedInputError, NotSupportedError, TirError
 
 # `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
 _sys.modules[__name__ + ".tensor"] = tensor
+_sys.modules[__name__ + ".dask"] = dask
 # Theano's `T.shared_randomstreams.RandomStreams` (frontend/random.py).
 tensor.shared_randomstreams = _random_streams
 _sys.modules[__name__ + ".tensor.shared_randomstreams"] = _random_streams
@@ -44,9 +46,9 @@ _sys.modules[__name__ + ".tensor.shared_randomstreams"] = _random_streams
 __version__ = "0.1.0"
 
 __all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "RandomStreams", "Rop",
-           "SharedVariable", "TirError", "TirTypeError", "TirValueError", "Variable", "as_op", "config", "extern_c",
-           "function", "grad", "gradient", "hessian", "ifelse", "jacobian", "scan", "shared", "sparse", "tensor",
-           "until"]
+           "SharedVariable", "TirError", "TirTypeError", "TirValueError", "Variable", "as_op", "config", "dask",
+           "extern_c", "function", "grad", "gradient", "hessian", "ifelse", "jacobian", "scan", "shared", "sparse",
+           "tensor", "until"]
 
 
 def __getattr__(name: str) -> _Any:
