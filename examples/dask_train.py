@@ -2,12 +2,12 @@
 
     python examples/dask_train.py [workers] [epochs]
 
-A `distributed.LocalCluster` of N worker processes (the same code runs on a cluster of machines). Each step's
-minibatch is split into N shards: each worker computes the gradient of its shard with one compiled function
-(`gradients`, pickled to the workers as its IR: they load its compiled code from the cache), a task sums the
-shards' gradients and takes the SGD step, and the new weights go, through Dask, to every worker for the
-next step; the driver only submits tasks and reads the weights at the end. Each worker's compiled code runs
-on its share of the cores (the `threads` flag: N workers x threads <= cores, no oversubscription).
+A `distributed.LocalCluster` of N worker processes (`tensorir.dask.local_cluster`; the same code runs on a
+cluster of machines) and `tensorir.dask.data_parallel_sgd`: each step's minibatch is split into N shards, each
+worker computes the gradient of its shard with one compiled function (`gradients_function`, pickled to the
+workers as its IR: they load its compiled code from the cache), a task sums the shards' gradients and takes the
+SGD step, and the new weights go, through Dask, to every worker for the next step. Each worker's compiled code
+runs on its share of the cores (the `threads` flag: N workers x threads <= cores, no oversubscription).
 
 It trains the same model single-process on the same minibatches (`train_single`: the shared-variable
 `tensorir.function` with updates of examples/mlp.py) and prints both accuracies and the largest weight
@@ -16,7 +16,6 @@ difference; tests/test_dask_train.py checks that they agree.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 
@@ -83,52 +82,6 @@ def train_single(x: np.ndarray, y: np.ndarray, weights: Weights, steps: list[np.
     return [p.get_value() for p in params]
 
 
-# ---- the tasks the workers run (module-level functions: they pickle)
-
-def shard_gradients(gradients: tensorir.Function, x: np.ndarray, y: np.ndarray, idx: np.ndarray, scale: float,
-                    weights: Weights) -> Weights:
-    return gradients(x[idx], y[idx], np.float32(scale), *weights)
-
-
-def sgd_step(lr: float, weights: Weights, *shard_grads: Weights) -> Weights:
-    """Sum the shards' gradients and step."""
-    return [w - np.float32(lr) * np.sum([g[k] for g in shard_grads], axis=0, dtype=np.float32)
-            for k, w in enumerate(weights)]
-
-
-def worker_threads(n_workers: int) -> int:
-    """Threads of each worker's compiled code: the cores shared out, at least one."""
-    return max(1, (os.cpu_count() or 1) // n_workers)
-
-
-def local_cluster(n_workers: int, **kwargs: object) -> object:
-    """A LocalCluster of `n_workers` processes of one task thread each, whose compiled code (the `threads` flag)
-    and BLAS use `worker_threads` cores."""
-    from distributed import LocalCluster
-
-    k = str(worker_threads(n_workers))
-    flags = ",".join(filter(None, [os.environ.get("TENSORIR_FLAGS", ""), f"threads={k}"]))
-    env = {"TENSORIR_FLAGS": flags, "OMP_NUM_THREADS": k, "OPENBLAS_NUM_THREADS": k}
-    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, env=env, **kwargs)
-
-
-def train_dask(client: object, x: np.ndarray, y: np.ndarray, weights: Weights, steps: list[np.ndarray],
-               lr: float) -> Weights:
-    """Data-parallel SGD on the workers of `client` (a distributed.Client): one gradient task per worker and
-    step on its shard of the minibatch, one task that sums them and steps; the weights stay in the cluster."""
-    workers = sorted(client.scheduler_info()["workers"])  # type: ignore[attr-defined]
-    gradients = gradients_function(len(weights)).wait()  # compiled here once: the workers load it from the cache
-    fn, xs, ys = (client.scatter(v, broadcast=True) for v in (gradients, x, y))  # type: ignore[attr-defined]
-    state = client.scatter(weights, broadcast=True, hash=False)  # type: ignore[attr-defined]
-    state = client.submit(list, state)  # type: ignore[attr-defined]
-    for idx in steps:
-        shards = np.array_split(idx, len(workers))
-        grads = [client.submit(shard_gradients, fn, xs, ys, shard, 1.0 / len(idx), state,  # type: ignore
-                               workers=[w], pure=False) for w, shard in zip(workers, shards)]
-        state = client.submit(sgd_step, lr, state, *grads, pure=False)  # type: ignore[attr-defined]
-    return state.result()  # type: ignore[attr-defined]
-
-
 def accuracy(x: np.ndarray, labels: np.ndarray, weights: Weights) -> float:
     xs = T.fmatrix("x")
     params = [T.fmatrix() if w.ndim == 2 else T.fvector() for w in weights]
@@ -144,10 +97,11 @@ def main() -> None:
     x, labels, y = spirals(300)
     weights = initial_weights([2, 64, 64, 3])
     steps = batches(len(x), 100, epochs)
-    with local_cluster(n_workers) as cluster, Client(cluster) as client:
-        distributed = train_dask(client, x, y, weights, steps, lr=0.5)
+    gradients = gradients_function(len(weights))
+    with tensorir.dask.local_cluster(n_workers) as cluster, Client(cluster) as client:
+        distributed = tensorir.dask.data_parallel_sgd(client, gradients, x, y, weights, steps, lr=0.5)
     single = train_single(x, y, weights, steps, lr=0.5)
-    print(f"{n_workers} workers x {worker_threads(n_workers)} threads, {len(steps)} steps")
+    print(f"{n_workers} workers x {tensorir.dask.worker_threads(n_workers)} threads, {len(steps)} steps")
     print(f"accuracy: dask {accuracy(x, labels, distributed):.3f}, one process {accuracy(x, labels, single):.3f}")
     print(f"largest weight difference {max(float(np.abs(a - b).max()) for a, b in zip(distributed, single)):.2e}")
 

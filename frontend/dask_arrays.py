@@ -18,6 +18,10 @@ A function whose result is a sum/max/min/prod (`tensor.sum`, ...) may reduce ove
 gives its partial reduction (the function itself, on the block), and dask's tree reduction combines the
 partials with a compiled function of the same reduction op (`_Combine`).
 
+Data-parallel training (`data_parallel_sgd`, examples/dask_train.py): each worker of a `distributed` cluster
+computes the gradients of its shard of each minibatch with one compiled function; a task sums them and steps.
+`local_cluster` starts workers on one machine whose compiled code shares its cores (flag `threads`).
+
 dask is imported only when a function here runs, so `import tensorir` never needs it; the workers of a
 `distributed` cluster receive `f` pickled (frontend/function.py: its IR, not its code) and load its
 compiled code from their cache.
@@ -26,6 +30,7 @@ compiled code from their cache.
 from __future__ import annotations
 
 import functools
+import os
 import string
 from dataclasses import dataclass, field
 from typing import Any
@@ -317,3 +322,55 @@ def map_blocks(f: Function, *arrays: Any) -> Any:
     combine = _Combine(TREE_REDUCTIONS[type(op)], str(dtype))
     return da.reduction(partials, _keep, combine, axis=reduced, keepdims=keepdims, dtype=dtype, combine=combine,
                         concatenate=True, meta=meta(_rank(op.results[0])))
+
+
+# ---------------------------------------------------------------- data-parallel training on a distributed cluster
+
+Weights = list[np.ndarray]
+
+
+def worker_threads(n_workers: int) -> int:
+    """Threads of each worker's compiled code when `n_workers` share this machine: its cores shared out (N
+    workers x threads <= cores), at least one."""
+    return max(1, (os.cpu_count() or 1) // n_workers)
+
+
+def local_cluster(n_workers: int, **kwargs: Any) -> Any:
+    """A `distributed.LocalCluster` of `n_workers` processes of one task thread each, whose compiled code (the
+    `threads` flag, through TENSORIR_FLAGS) and BLAS use `worker_threads(n_workers)` cores; `kwargs` go to
+    LocalCluster."""
+    from distributed import LocalCluster
+
+    k = str(worker_threads(n_workers))
+    flags = ",".join(filter(None, [os.environ.get("TENSORIR_FLAGS", ""), f"threads={k}"]))
+    env = {"TENSORIR_FLAGS": flags, "OMP_NUM_THREADS": k, "OPENBLAS_NUM_THREADS": k}
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, env=env, **kwargs)
+
+
+def _shard_gradients(gradients: Function, x: np.ndarray, y: np.ndarray, idx: np.ndarray, scale: float,
+                     weights: Weights) -> Weights:
+    return gradients(x[idx], y[idx], np.float32(scale), *weights)
+
+
+def _sgd_step(lr: float, weights: Weights, *shard_grads: Weights) -> Weights:
+    return [w - np.asarray(lr, w.dtype) * np.sum([g[k] for g in shard_grads], axis=0, dtype=w.dtype)
+            for k, w in enumerate(weights)]
+
+
+def data_parallel_sgd(client: Any, gradients: Function, x: np.ndarray, y: np.ndarray, weights: Weights,
+                      steps: list[np.ndarray], lr: float) -> Weights:
+    """SGD on the workers of `client` (a `distributed.Client`), data-parallel: `steps` holds each minibatch's
+    example indices, split into one shard per worker; the worker computes `gradients(x[shard], y[shard],
+    float32(1 / minibatch size), *weights)` (the gradients of its shard's summed cost, scaled: the shards'
+    gradients add up to the minibatch's), one task sums them and steps `w - lr * g`, and the new weights reach
+    every worker, through Dask, for the next step. The function, x and y go to each worker once (the function
+    as its IR: workers load its compiled code from the cache); returns the final weights."""
+    workers = sorted(client.scheduler_info()["workers"])
+    gradients.wait()  # compiled here, once: the workers find it in the cache
+    fn, xs, ys = (client.scatter(v, broadcast=True) for v in (gradients, x, y))
+    state = client.submit(list, client.scatter(weights, broadcast=True, hash=False))
+    for idx in steps:
+        grads = [client.submit(_shard_gradients, fn, xs, ys, shard, 1.0 / len(idx), state, workers=[w], pure=False)
+                 for w, shard in zip(workers, np.array_split(idx, len(workers)))]
+        state = client.submit(_sgd_step, lr, state, *grads, pure=False)
+    return state.result()

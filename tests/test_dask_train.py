@@ -1,6 +1,6 @@
-"""examples/dask_train.py (issue 13): data-parallel SGD on a 2-worker distributed.LocalCluster gives the weights
-of single-process training on the same minibatches, and the workers load the compiled gradient function from
-the cache instead of compiling it."""
+"""examples/dask_train.py (issue 13): data-parallel SGD (tensorir.dask.data_parallel_sgd) on a 2-worker
+distributed.LocalCluster gives the weights of single-process training on the same minibatches, and the workers
+load the compiled gradient function from the cache instead of compiling it."""
 
 import contextlib
 import importlib
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorir
 
 pytest.importorskip("distributed", reason="examples/dask_train.py needs distributed (pip install 'tensorir[dask]')")
 
@@ -58,14 +59,15 @@ def test_two_workers_match_single_process_training():
     weights = ex.initial_weights([2, 16, 16, 3])
     steps = ex.batches(len(x), 30, 6)
     with workers_import_the_real_dask():
-        cluster = ex.local_cluster(2, dashboard_address=None, silence_logs=40)
+        cluster = tensorir.dask.local_cluster(2, dashboard_address=None, silence_logs=40)
     with cluster, Client(cluster) as client:
-        trained = ex.train_dask(client, x, y, weights, steps, lr=0.5)
+        trained = tensorir.dask.data_parallel_sgd(client, ex.gradients_function(len(weights)), x, y, weights, steps,
+                                                  lr=0.5)
         compiles = client.run(lambda: importlib.import_module("tensorir.runtime.cache").stats()["compiles"])
         threads = client.run(lambda: importlib.import_module("tensorir").config.threads)
     single = ex.train_single(x, y, weights, steps, lr=0.5)
     assert len(compiles) == 2 and set(compiles.values()) == {0}  # loaded from the cache, not compiled
-    assert set(threads.values()) == {ex.worker_threads(2)}
+    assert set(threads.values()) == {tensorir.dask.worker_threads(2)}
     for a, b in zip(trained, single):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert cross_entropy(x, y, trained) < 0.8 * cross_entropy(x, y, weights)
