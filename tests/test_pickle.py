@@ -91,3 +91,14 @@ def test_unpickling_without_a_compiler():
             fallback = pickle.loads(data)
     assert fallback.target == "interp"
     np.testing.assert_allclose(fallback(x, y), expected, rtol=1e-5)
+
+
+def test_random_stream_state_travels_and_advances():
+    rs = tensorir.RandomStreams(seed=3)
+    x = T.fvector("x")
+    f = tensorir.function([x], x + rs.uniform(size=(3,)).astype("float32"))
+    zeros = np.zeros(3, "float32")
+    f(zeros)  # the stream moves on; the copy continues from here, as the original does
+    g = pickle.loads(pickle.dumps(f))
+    for _ in range(2):
+        np.testing.assert_array_equal(g(zeros), f(zeros))
