@@ -51,7 +51,7 @@ from ..dialects.tensor import (
     _AxisOp,
 )
 from ..dialects.tensor_shape import DimshuffleOp, TransposeOp
-from ..ir.core import Operation, TirError, TirTypeError, Value
+from ..ir.core import Operation, OpResult, TirError, TirTypeError, Value
 from ..ir.types import TensorType
 from .function import Function
 from .parser import parse
@@ -159,7 +159,7 @@ def _trace(f: Function) -> _Trace:
         labels[arg] = _fixed(axes, arg.type, f"shared variable '{var.name}'", var.get_value(borrow=True).shape)
     ret = fn.body.ops[-1]
     assert isinstance(ret, ReturnOp)
-    last = ret.operands[0].op if len(ret.operands) == 1 else None
+    last = ret.operands[0].op if len(ret.operands) == 1 and isinstance(ret.operands[0], OpResult) else None
     final = last if type(last) in TREE_REDUCTIONS else None
     for op in fn.body.ops[:-1]:
         ins = [labels.get(v, ()) for v in op.operands]

@@ -50,7 +50,7 @@ def test_row_wise_softmax_and_product_with_a_shared_weight(data):
     a, b = data
     x = T.fmatrix("x")
     w = tensorir.shared(b[:, :5].copy(), name="w")
-    f = tensorir.function([x], T.nnet.softmax(T.dot(x, w)) if hasattr(T, "nnet") else T.softmax(T.dot(x, w), axis=1))
+    f = tensorir.function([x], T.softmax(T.dot(x, w), axis=1))
     out = tensorir.dask.map_blocks(f, da.from_array(a, chunks=(3, 7)))  # rows split; the row axis stays whole
     assert out.chunks == ((3, 3, 1), (5,))
     z = a.astype("float64") @ b[:, :5]
@@ -118,3 +118,13 @@ def test_refuses_updates_and_bad_dtypes(data):
         tensorir.dask.map_blocks(tensorir.function([x], x + s, updates=[(s, s + 1)]), da.from_array(a))
     with pytest.raises(tensorir.TirTypeError, match="expects a 2-d float32 array"):
         tensorir.dask.map_blocks(tensorir.function([x], x + 1), da.from_array(a.astype("float64")))
+
+
+def test_identity_transpose_and_scalar_input(data):
+    a, _ = data
+    x, s = T.fmatrix("x"), T.fscalar("s")
+    blocks = da.from_array(a, chunks=(3, 2))
+    np.testing.assert_array_equal(tensorir.dask.map_blocks(tensorir.function([x], x), blocks).compute(**SYNC), a)
+    out = tensorir.dask.map_blocks(tensorir.function([x, s], x.T * s), blocks, np.float32(2))
+    assert out.chunks == blocks.T.chunks
+    np.testing.assert_allclose(out.compute(**SYNC), a.T * 2)
