@@ -4,7 +4,6 @@ split axes; a function that needs a split axis whole is refused, naming the op."
 
 import numpy as np
 import pytest
-
 import tensorir
 from tensorir import tensor as T
 
