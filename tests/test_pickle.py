@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 
-import cloudpickle
 import numpy as np
 import pytest
 import tensorir
@@ -30,7 +29,17 @@ def _data() -> tuple[np.ndarray, np.ndarray]:
     return rng.standard_normal((8, 3)).astype("float32"), rng.standard_normal(8).astype("float32")
 
 
-@pytest.mark.parametrize("dumps", [pickle.dumps, cloudpickle.dumps])
+try:
+    import cloudpickle
+except ImportError:  # it comes with tensorir[dask] (and the dev extra)
+    cloudpickle = None
+
+
+NO_CLOUDPICKLE = pytest.mark.skipif(cloudpickle is None, reason="cloudpickle is not installed (pip install 'tensorir[dask]')")
+
+
+@pytest.mark.parametrize("dumps", [pickle.dumps, pytest.param(getattr(cloudpickle, "dumps", None), id="cloudpickle",
+                                                              marks=NO_CLOUDPICKLE)])
 def test_round_trip_keeps_results_updates_and_sharing(dumps):
     step, predict, w = _sgd()
     x, y = _data()
