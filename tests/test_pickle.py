@@ -35,7 +35,7 @@ except ImportError:  # it comes with tensorir[dask] (and the dev extra)
     cloudpickle = None
 
 
-NO_CLOUDPICKLE = pytest.mark.skipif(cloudpickle is None, reason="cloudpickle is not installed (pip install 'tensorir[dask]')")
+NO_CLOUDPICKLE = pytest.mark.skipif(cloudpickle is None, reason="no cloudpickle (pip install 'tensorir[dask]')")
 
 
 @pytest.mark.parametrize("dumps", [pickle.dumps, pytest.param(getattr(cloudpickle, "dumps", None), id="cloudpickle",
