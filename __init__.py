@@ -15,13 +15,14 @@ from __future__ import annotations
 import sys as _sys
 from typing import Any as _Any
 
-from tensorir import sparse  # noqa: E402  (csr/csc matrices, Theano's theano.sparse)
+from tensorir import sparse  # csr/csc matrices, Theano's theano.sparse
 
 # Absolute imports: pytest collects the repository root (this file) as a package named after the
 # checkout's folder, or as a bare `__init__` module when that name is not an identifier
 # (`tensorir-main`); relative imports would fail there, absolute ones resolve the installed package.
-# config first: every other module may read flags at import.
+# Modules that read flags at import import tensorir.config themselves (sparse, first here, does too).
 from tensorir.config import config  # noqa: I001  (the object replaces the submodule attribute `tensorir.config`)
+from tensorir.frontend import dask_arrays as dask  # tensorir.dask: imports dask itself only when used
 from tensorir.frontend import linalg
 from tensorir.frontend import random as _random_streams
 from tensorir.frontend import tensor_api as tensor
@@ -38,6 +39,7 @@ from tensorir.ir.core import DisconnectedInputError, NotSupportedError, TirError
 
 # `import tensorir.tensor as T` works too (there is no tensor.py: the module object lives in frontend/).
 _sys.modules[__name__ + ".tensor"] = tensor
+_sys.modules[__name__ + ".dask"] = dask
 # Theano's `T.shared_randomstreams.RandomStreams` (frontend/random.py).
 tensor.shared_randomstreams = _random_streams
 _sys.modules[__name__ + ".tensor.shared_randomstreams"] = _random_streams
@@ -48,9 +50,9 @@ tensor.nlinalg = tensor.slinalg = tensor.linalg = linalg  # type: ignore[attr-de
 __version__ = "0.1.0"
 
 __all__ = ["Constant", "DisconnectedInputError", "Function", "In", "Lop", "NotSupportedError", "RandomStreams", "Rop",
-           "SharedVariable", "TirError", "TirTypeError", "TirValueError", "Variable", "as_op", "config", "extern_c",
-           "function", "grad", "gradient", "hessian", "ifelse", "jacobian", "linalg", "scan", "shared", "sparse",
-           "tensor", "until"]
+           "SharedVariable", "TirError", "TirTypeError", "TirValueError", "Variable", "as_op", "config", "dask",
+           "extern_c", "function", "grad", "gradient", "hessian", "ifelse", "jacobian", "linalg", "scan", "shared",
+           "sparse", "tensor", "until"]
 
 
 def __getattr__(name: str) -> _Any:

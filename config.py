@@ -38,6 +38,9 @@ sets `debug`. Afterwards they are plain attributes of `tensorir.config`:
 |          |                    | equal to rounding, not bit for bit: libm math, float32 sums in float32);  |
 |          |                    | `tiered=0` compiles before `tensorir.function` returns. `f.wait()` waits  |
 |          |                    | for the compiled code                                                      |
+| unpickle_fallback | none      | a function pickled for target `c` and unpickled where no C compiler is    |
+|          |                    | found: `none` is an error that says so, `interp` runs it on the reference |
+|          |                    | interpreter (frontend/function.py, `Function.__setstate__`)               |
 
 An unknown key in `TENSORIR_FLAGS` is a warning that names the known keys; a
 bad value is an error that names the flag and what it accepts.
@@ -124,6 +127,8 @@ FLAGS: dict[str, Flag] = {
     "debug": Flag(0, _int, "debug output level 0..5"),
     "verify": Flag(True, _bool, "verify the IR after every pass"),
     "tiered": Flag(True, _bool, "on a cache miss, the interpreter runs the first calls while the C compiles"),
+    "unpickle_fallback": Flag("none", _choice("none", "interp"),
+                              "what an unpickled target=c function does where no C compiler is found"),
 }
 
 

@@ -17,7 +17,10 @@ arrays (docs/lowering.md), so every target runs them in its own code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+if __name__ == "sparse":  # the checkout's root on sys.path (`python -m pytest` there): not the `sparse` package
+    raise ImportError("tensorir's sparse.py is tensorir.sparse, not the top-level 'sparse' package")
+
+from collections.abc import Callable  # noqa: E402
 from typing import Any
 
 from tensorir.dialects import sparse as _dialect  # noqa: F401  (declares the sparse.* ops)

@@ -24,7 +24,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +38,7 @@ from ..ir.verifier import verify
 from ..passes.tied import set_tied
 from ..runtime.background import BackgroundCompile
 from . import sparse_args
+from .parser import parse
 from .shared import SharedVariable, add_default_updates, parse_updates, shared_inputs
 from .symbolic import Variable, as_variable, dtype_name, lower
 
@@ -258,6 +259,8 @@ class _Input:
 class Function:
     """A compiled function: call it with arrays; `ir()` shows its IR, `module` holds it."""
 
+    _unpickled = False  # rebuilt from its IR text (__setstate__), without the symbolic graph
+
     def __init__(self, inputs: Sequence[Variable | In], outputs: Variable | Sequence[Variable] | None,
                  target: str | None = None, name: str | None = None,
                  givens: Any = None, loc: Location | None = None, on_unused_input: str | None = None,
@@ -298,9 +301,17 @@ class Function:
         self._shared = shared_inputs([*self._outputs, *(u for _, u in self._updates)], self._givens)
 
         self.module = self._build()
+        self._ir_text = print_module(self.module, debuginfo=True)  # the function as built: what pickles
+        self._check_unused(on_unused_input)
+        self._prepare(start)
+
+    def _prepare(self, start: float) -> None:
+        """Find or make the runner of the built `self.module`: the target's code from the cache, or the
+        pipeline and the compiler (in the background with tiered execution); set up the call paths."""
+        from ..config import config
+
         # How errors name each input: from the function's parameter names, which the C entry uses too.
         self._labels = [argument_label(self.name, k, a.name_hint) for k, a in enumerate(self.module.functions[0].args)]
-        self._check_unused(on_unused_input)
         target = TARGETS[self.target]
         self._stages: dict[str, str] | None = None
         self._pending: BackgroundCompile | None = None
@@ -308,7 +319,7 @@ class Function:
         if target.source_attr is not None:
             from ..runtime import cache
 
-            source_key = cache.source_key(print_module(self.module, debuginfo=True), target.pipeline)
+            source_key = cache.source_key(self._ir_text, target.pipeline)
             hit = cache.lookup_source(source_key)
         if hit is not None:
             # Generated before, by this code for this very IR: the pipeline's stages are computed
@@ -322,7 +333,7 @@ class Function:
         else:
             if config.debug >= 1 and target.source_attr is not None:
                 debug_line(self.name, f"cache miss: {cache.source_path(source_key)}")
-            if target.source_attr is not None and config.tiered and config.debug < 2 and mode is None:
+            if target.source_attr is not None and config.tiered and config.debug < 2 and self.mode is None:
                 self._start_background(target, source_key)
             else:
                 # The stages are kept when DEBUG>=2 prints them anyway; else f.ir(stage) runs the pipeline again.
@@ -340,11 +351,50 @@ class Function:
         self._fresh = self._fast is not None  # compiled code allocates every result afresh
         # csr/csc matrices go in and out as their parts (frontend/sparse_args.py), on the checked path
         self._sparse = sparse_args.has_sparse([i.variable.type for i in self._inputs] + self._result_types())
-        if mode == "debug" or self._sparse:
+        if self.mode == "debug" or self._sparse:
             self._fast = None  # every call takes the checked path, which checks the passes (debug)
-        self._n_results = len(outs) + len(self._updates)
+        self._n_results = len(self._outputs) + len(self._updates)
         self._by_name = {inp.name: k for k, inp in enumerate(self._inputs) if inp.name}
         self._strict = [(k, inp.variable.type.dtype) for k, inp in enumerate(self._inputs) if inp.strict]
+
+    # ---- pickling
+    def __getstate__(self) -> dict[str, Any]:
+        """What travels (pickle, cloudpickle, Dask): the IR as built, the signature, the flags, the target and
+        the shared variables (their values; pickle keeps their identity across the functions pickled
+        together), never compiled code; graph variables become bare ones of the same types."""
+        def bare(v: Variable) -> Variable:
+            return Variable(v.type, name=v.name, loc=v.loc)
+
+        return {"ir": self._ir_text, "name": self.name, "target": self.target, "mode": self.mode, "loc": self.loc,
+                "single": self._single, "inputs": [replace(i, variable=bare(i.variable)) for i in self._inputs],
+                "outputs": [bare(o) for o in self._outputs], "shared": self._shared,
+                "updates": [(var, bare(u)) for var, u in self._updates]}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Rebuild a pickled function from its IR: the compiled code comes from the on-disk cache when this
+        machine has it (no compiler runs), else the target's pipeline and compiler make it. For target "c"
+        where no C compiler is found: an error, or the reference interpreter with flag `unpickle_fallback=interp`."""
+        from ..config import config
+        from ..runtime import ccompiler
+
+        start = time.perf_counter()
+        self._unpickled = True
+        self._ir_text, self.name, self.target, self.mode, self.loc = (
+            state["ir"], state["name"], state["target"], state["mode"], state["loc"])
+        self._single, self._inputs, self._outputs = state["single"], state["inputs"], state["outputs"]
+        self._shared, self._updates, self._givens = state["shared"], state["updates"], {}
+        if self.target == "c":
+            try:
+                ccompiler.find_compiler()
+            except TirError as e:
+                if config.unpickle_fallback != "interp":
+                    raise TirError(f"function @{self.name} was pickled for target 'c' and this process finds no C "
+                                   f"compiler to load or build its code with: {e}; or unpickle it with "
+                                   "TENSORIR_FLAGS=unpickle_fallback=interp (tensorir.config.unpickle_fallback) "
+                                   "to run it on the reference interpreter", self.loc) from None
+                self.target = "interp"
+        self.module = self._build()
+        self._prepare(start)
 
     # ---- tiers
     def _start_background(self, target: Target, source_key: str) -> None:
@@ -446,6 +496,8 @@ class Function:
             warnings.warn(f"{self.loc}: {message}", stacklevel=4)
 
     def _build(self) -> ModuleOp:
+        if self._unpickled:  # no graph: the IR text it was built into
+            return parse(self._ir_text)
         module = ModuleOp.empty()
         variables = [inp.variable for inp in self._inputs] + list(self._shared)
         in_types = [v.type for v in variables]

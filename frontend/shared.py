@@ -58,6 +58,10 @@ class SharedVariable(Variable):
         arr = check_argument(value, self.type, self._label(), loc=caller_location())
         self._value = arr if borrow and arr is value else np.array(arr, copy=True)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as its value, name and place; a `default_update` graph stays behind."""
+        return SharedVariable, (self._value, self.name, self.loc)
+
     def _label(self) -> str:
         return f"shared variable '{self.name}'" if self.name else "a shared variable"
 

@@ -844,3 +844,12 @@ def test_import_forms() -> None:
     assert T2 is T
     assert tensorir.In is In and tensorir.function is function
     assert callable(T.nnet.softmax)
+
+
+def test_import_tensorir_does_not_import_dask() -> None:
+    """tensorir.dask imports dask only when one of its functions runs (extra [dask])."""
+    code = ("import sys, tensorir; tensorir.dask.worker_threads(1); "
+            "print(sorted({'dask', 'distributed'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

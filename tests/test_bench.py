@@ -210,3 +210,19 @@ def test_bench_w9_rnn_is_checked() -> None:
         rows = {r.group: r for r in bench.run_case(case, st)}
         assert rows["numpy"].correct and rows["tensorir"].correct, (case.name, rows["tensorir"].note)
         assert rows["tensorir"].median_s and rows["tensorir"].median_s > 0
+
+
+def test_bench_dask_mlp_gradients_are_scaled_sums() -> None:
+    """tir-bench --dask's data-parallel gradient function, against bench.mlp_grads (numpy, by hand): the shards'
+    gradients (scale = 1 / batch) add up to the batch's."""
+    import tensorir
+    from tensorir.tools import bench, bench_dask
+
+    weights, x, y = bench_dask.mlp_data(quick=True)
+    gradients = bench_dask.mlp_gradients(tensorir)
+    names = ["W1", "b1", "W2", "b2", "W3", "b3"]
+    want = bench.mlp_grads({n: w.astype(np.float64) for n, w in zip(names, weights)}, x[:40].astype(np.float64),
+                           y[:40].astype(np.float64))
+    shards = [gradients(x[a:b], y[a:b], np.float32(1 / 40), *weights) for a, b in ((0, 15), (15, 40))]
+    for k, n in enumerate(names):
+        np.testing.assert_allclose(shards[0][k] + shards[1][k], want[n], rtol=1e-4, atol=1e-6)

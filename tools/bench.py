@@ -36,6 +36,8 @@ Workloads (float32):
         tensorir.scan, forward (every h_t) and forward with the gradient of sum(h) w.r.t. W and U, against a
         numpy loop (hand-written backpropagation through time), PyTensor's scan and jax.lax.scan
 
+`tir-bench --dask` (`--quick`) runs tools/bench_dask.py instead: tensorir on a Dask cluster of 1 and 2 workers.
+
 Every implementation's output is checked against numpy in float64 (norm-wise relative error; integer
 outputs such as argmax's must be equal) before it is timed. A sample is a batch of calls lasting >= ~20 ms
 (a few ms with --quick); the table shows the median per-call time over >= 7 samples (3 with --quick) after
@@ -1647,6 +1649,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="skip the compile-time measurements (those of W1 and W7; W8 has nothing else)")
     p.add_argument("--compile-limit", type=float, default=120.0, metavar="SECONDS",
                    help="time limit of each compile-time run (cold or warm), shown as '>SECONDS s' (default 120)")
+    p.add_argument("--dask", action="store_true",
+                   help="instead of the workloads: tensorir on a Dask LocalCluster of 1 and 2 workers "
+                        "(tools/bench_dask.py; needs tensorir[dask])")
     p.add_argument("--skip-slow-peers", action="store_true",
                    help="W8: do not run PyTensor on the wide graph and the MLP step (a minute or more each)")
     args = p.parse_args(argv)
@@ -1663,6 +1668,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @cli
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.dask:
+        from . import bench_dask
+
+        return bench_dask.run(args.quick)
     thread_hygiene(args.threads)
 
     from ..config import FLAGS, config
