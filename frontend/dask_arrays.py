@@ -8,7 +8,7 @@
 together, and the chunks and dtype of the result, are read from the function's IR as built (the
 `tensor` stage): each axis of each value is traced back to the input axes it comes from (`_trace`). An
 elementwise op joins the axes its operands broadcast together; a transpose or dimshuffle permutes them;
-`tensor.dot` keeps its operands' free axes (`result_dims`). An op that combines values along an axis (a
+`tensor.dot` keeps its operands' free axes (`dims_from_operands`). An op that combines values along an axis (a
 reduction, the softmax family, a cumulative op, the contracted axis of a product, any op not listed
 here) needs that axis whole, as do a shared variable's axes and a constant's: a whole axis split into
 several chunks is refused with an error that names the op and the fix (rechunk it to one chunk).
@@ -198,8 +198,8 @@ def _rule(op: Operation, ins: list[tuple[Label, ...]], axes: _Axes) -> list[tupl
         return [tuple(None if p == "x" else ins[0][p] for p in op.attributes["pattern"])]
     if isinstance(op, ConstantOp):
         return [_fixed(axes, op.results[0].type, "a constant")]
-    if hasattr(op, "result_dims"):  # tensor.dot: the free axes go on, the contracted ones combine
-        dims = op.result_dims()
+    if hasattr(op, "dims_from_operands"):  # tensor.dot: the free axes go on, the contracted ones combine
+        dims = op.dims_from_operands()
         free = set(dims)
         contracted = [a for i, x in enumerate(ins) for k, a in enumerate(x) if (i, k) not in free]
         axes.need_whole(contracted, _what(op))
