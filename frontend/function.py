@@ -131,6 +131,21 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None, report: bool 
     return run
 
 
+def _opencl_target(module: ModuleOp, name: str, key: str | None = None, report: bool = True) -> Runner:
+    """The `opencl` pipeline's module: its kernels built for the OpenCL device, its host plan interpreted
+    (runtime/opencl.py)."""
+    from ..config import config
+    from ..runtime.opencl import OpenCLModule
+
+    if config.debug >= 4:
+        print(f"// ----- OpenCL program of @{name}\n{module.attributes.get('opencl.source')}", file=sys.stderr)
+    mod = OpenCLModule(module)
+
+    def run(args: list[np.ndarray]) -> list[Any]:
+        return mod.call(name, args)
+    return run
+
+
 @dataclass(frozen=True)
 class Target:
     """How a target runs a function: its pass pipeline, the builder of the runner, and the module
@@ -145,6 +160,7 @@ class Target:
 TARGETS: dict[str, Target] = {
     "interp": Target("interp", _interp_target),
     "c": Target("cpu", _c_target, "c.source"),
+    "opencl": Target("opencl", _opencl_target),
 }
 
 
@@ -618,12 +634,13 @@ class Function:
         return self.stages[stage]
 
     def source(self) -> str:
-        """The generated source of a compiled target (the C translation unit for target="c")."""
+        """The generated source of a compiled target (the C translation unit for target="c", the OpenCL
+        program of the kernels for target="opencl")."""
         if self._pending is not None:  # tiered: the pipeline that generates it may still run
             self._pending.wait_source()
             if self._pending.source is None and self._pending.error is not None:
                 raise self._pending.error
-        source = self.module.attributes.get("c.source")
+        source = self.module.attributes.get("c.source", self.module.attributes.get("opencl.source"))
         if not isinstance(source, str):
             raise TirError(f"target '{self.target}' generates no source (try target=\"c\")")
         return source
