@@ -269,7 +269,7 @@ def test_tir_opt_names_pipelines_and_reports_a_clean_numerics_check(files: Path,
     assert "  cpu     sparse-lower, stabilize, autodiff, inline, canonicalize," in helptext
     good = str(files / "good.tir")
     assert tir_opt.main([good, "--pipeline", "nosuch"]) == 1
-    assert capsys.readouterr().err == ("tir-opt: unknown pipeline 'nosuch'; pipelines: cpu, interp, opencl "
+    assert capsys.readouterr().err == ("tir-opt: unknown pipeline 'nosuch'; pipelines: cpu, cuda, interp, opencl "
                                        "(a list of passes goes in -p)\n")
     assert tir_opt.main([good, "--pipeline", "interp", "--check-numerics"]) == 0
     assert capsys.readouterr().err == (f"{good}: --check-numerics: @main: same results after each of 6 passes "
