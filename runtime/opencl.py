@@ -7,7 +7,7 @@ source, the device, its driver and the build options, so a second process builds
 The host plan (the `func.func`) runs op by op in the reference interpreter, whose device hooks this
 module implements: `kernel.to_device` copies a host array into a device buffer from a pool (buffers
 by size, reused by later calls), `kernel.launch` enqueues the kernel over its grid (the sizes of its
-`grid` dims, read off the launch's arguments; one work-item for grid 0), `kernel.to_host` copies a
+`grid` dims, read off the launch's arguments, in work-groups of GROUP; one work-item for grid 0), `kernel.to_host` copies a
 device buffer back into a host array. Everything else (allocation, BLAS calls, sorts, host control
 flow and small nests) runs on the host on numpy arrays, so data moves only through the transfers
 that outline-kernels put around each launch: every buffer a kernel takes goes to the device before
@@ -38,6 +38,8 @@ from . import cache
 from .interpreter import Interpreter
 
 __all__ = ["OpenCLModule", "Device", "device", "unavailable_reason"]
+
+GROUP = 64  # work-items of a work-group (along the fastest grid dim); PoCL's own choice for an unknown size is 1
 
 
 def _cl() -> Any:
@@ -232,7 +234,12 @@ class OpenCLModule(Interpreter):
         cl, queue = _cl(), self.device.queue
         if k.checks:
             cl.enqueue_fill_buffer(queue, self.err, np.int32(0), 0, 4)
-        k.fn(queue, tuple(reversed(sizes)) or (1,), None, *cl_args)
+        if sizes:  # work-groups of GROUP work-items along dim 0, the NDRange rounded up (the kernel's guard)
+            ids = list(reversed(sizes))
+            ids[0] = -(-ids[0] // GROUP) * GROUP
+            k.fn(queue, tuple(ids), (GROUP,) + (1,) * (len(ids) - 1), *cl_args)
+        else:
+            k.fn(queue, (1,), None, *cl_args)
         if k.checks:
             code, values = np.zeros(1, np.int32), np.zeros(4, np.int64)
             cl.enqueue_copy(queue, code, self.err)
