@@ -7,15 +7,16 @@ source, the device, its driver and the build options, so a second process builds
 The host plan (the `func.func`) runs op by op in the reference interpreter, whose device hooks this
 module implements: `kernel.to_device` copies a host array into a device buffer from a pool (buffers
 by size, reused by later calls), `kernel.launch` enqueues the kernel over its grid (the sizes of its
-`grid` dims, read off the launch's arguments, in work-groups of GROUP; one work-item for grid 0), `kernel.to_host` copies a
-device buffer back into a host array. Everything else (allocation, BLAS calls, sorts, host control
-flow and small nests) runs on the host on numpy arrays, so data moves only through the transfers
-that outline-kernels put around each launch: every buffer a kernel takes goes to the device before
+`grid` dims, read off the launch's arguments, in work-groups of GROUP; one work-item for grid 0),
+`kernel.to_host` copies a device buffer back into a host array. Everything else (allocation, BLAS
+calls, sorts, host control flow and small nests) runs on the host on numpy arrays, so data moves only
+through the transfers that outline-kernels put around each launch: every buffer a kernel takes goes to the device before
 it, every buffer it writes comes back after it. Device buffers go back to the pool when the call
 returns. A kernel with run-time checks is followed by a read of its error flag (backends/opencl.py).
 
 The device is the first one of the first platform that has one, unless `TENSORIR_FLAGS=device=...`
-names a substring of the wanted device's name. float64 kernels need a device with cl_khr_fp64.
+names a substring of the wanted device's name. float64 kernels need a device with cl_khr_fp64, float16
+ones cl_khr_fp16 (PoCL on a CPU has the first, not the second).
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ class Device:
     def has_f64(self) -> bool:
         return bool(self.device.double_fp_config)
 
+    @property
+    def has_f16(self) -> bool:
+        return "cl_khr_fp16" in self.device.extensions.split()
+
     def acquire(self, nbytes: int) -> Any:
         free = self.pool.get(nbytes)
         if free:
@@ -92,9 +97,10 @@ class Device:
                                         dev.platform.version, " ".join(options)]).encode()).hexdigest()
         if key in self.programs:
             return self.programs[key]
-        if "cl_khr_fp64" in source and not self.has_f64:
-            raise TirError(f"the OpenCL device '{dev.name.strip()}' does not support float64 (no cl_khr_fp64): "
-                           "use float32, or a device that has it (TENSORIR_FLAGS=device=...)")
+        for ext, dtype, has in (("cl_khr_fp64", "float64", self.has_f64), ("cl_khr_fp16", "float16", self.has_f16)):
+            if f"#pragma OPENCL EXTENSION {ext}" in source and not has:
+                raise TirError(f"the OpenCL device '{dev.name.strip()}' does not support {dtype} (no {ext}): "
+                               "use float32, or a device that has it (TENSORIR_FLAGS=device=...)")
         path = cache.target_root("opencl") / f"{key}.bin"
         prg = None
         if path.exists():

@@ -144,6 +144,19 @@ def test_float64_needs_a_device_that_has_it(monkeypatch: pytest.MonkeyPatch) -> 
     np.testing.assert_allclose(f(np.ones(3, np.float32)), np.exp(np.ones(3, np.float32)))
 
 
+def test_float16_runs_or_is_refused_clearly() -> None:
+    from tensorir.runtime.opencl import device
+
+    x = T.tensor("float16", (None,), name="x")
+    a = np.linspace(-2, 2, 9).astype(np.float16)
+    if not device().has_f16:
+        with pytest.raises(TirError, match="does not support float16 \\(no cl_khr_fp16\\)"):
+            tensorir.function([x], T.exp(x) * 2, target="opencl")
+        return
+    want = tensorir.function([x], [T.exp(x) * 2, x.sum()], target="interp")(a)
+    assert_same(tensorir.function([x], [T.exp(x) * 2, x.sum()], target="opencl")(a), want, "float16")
+
+
 def test_program_binaries_are_cached_on_disk(tmp_path: Path) -> None:
     """A fresh process (a new Device: nothing built in memory) loads the program binary instead of compiling."""
     from tensorir.runtime import opencl
