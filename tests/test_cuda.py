@@ -1,8 +1,9 @@
-"""The CUDA kernels (backends/cuda.py): every op group's source compiles with `nvcc --ptx` where nvcc exists.
+"""The CUDA target: every op group's kernels compile with `nvcc --ptx` where nvcc exists, and run on a CUDA GPU.
 
 The groups are test_c_target.py's (every tensor op): each is lowered through the `cuda` pipeline
-(`tir-opt -p cuda`) and all of their sources go to one nvcc run. Running them needs a CUDA GPU and pycuda,
-which this project's CUDA runtime does not have yet; there is no execution test to skip.
+(`tir-opt -p cuda`) and all of their sources go to one nvcc run. The execution tests (runtime/cuda.py,
+pycuda) run the same groups against the interpreter, and a training step against the C target, where pycuda
+and a CUDA GPU are present; elsewhere they skip, saying why.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import tensorir
 import test_c_target as groups
+import test_opencl
 from tensorir.frontend.parser import parse
 from tensorir.passes import run_pipeline
 
@@ -58,3 +61,42 @@ def test_every_op_group_compiles_with_nvcc(tmp_path: Path, monkeypatch: pytest.M
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-4000:]
     assert all((tmp_path / f"group{k}.ptx").exists() for k in range(len(files)))
+
+
+def _cuda_reason() -> str | None:
+    from tensorir.runtime.cuda import unavailable_reason
+
+    return unavailable_reason()
+
+
+CUDA_REASON = _cuda_reason()
+needs_gpu = pytest.mark.skipif(CUDA_REASON is not None, reason=f"no CUDA GPU here: {CUDA_REASON}")
+
+
+def check_group_on_cuda(inputs: list[Any], outputs: list[Any], cases: list[list[np.ndarray]]) -> None:
+    f_cuda = tensorir.function(inputs, outputs, target="cuda")
+    f_i = tensorir.function(inputs, outputs, target="interp")
+    for case in cases:
+        test_opencl.assert_same(f_cuda(*case), f_i(*case), f"{outputs} for shapes {[np.shape(a) for a in case]}")
+
+
+@needs_gpu
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_op_group_runs_on_the_gpu(group: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(groups, "check_group", check_group_on_cuda)
+    getattr(groups, f"test_{group}")()
+
+
+@needs_gpu
+def test_a_failed_check_on_the_gpu_raises_the_c_targets_message() -> None:
+    from tensorir import tensor as T
+
+    x, idx = T.fvector("x"), T.lvector("idx")
+    errors = []
+    for target in ("c", "cuda"):
+        f = tensorir.function([x, idx], T.take(x * 2, idx), target=target)
+        with pytest.raises(ValueError) as e:
+            f(np.arange(4, dtype=np.float32), np.array([1, 9]))
+        errors.append(str(e.value))
+    assert errors[0] == errors[1]
+
