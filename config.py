@@ -13,7 +13,10 @@ sets `debug`. Afterwards they are plain attributes of `tensorir.config`:
 | floatX   | float64            | dtype of unprefixed constructors (`T.matrix()`) and of Python floats      |
 |          |                    | combined with integer tensors: `float16`, `float32` or `float64`          |
 | target   | c                  | default target of `tensorir.function`: `c` (native code through the C     |
-|          |                    | compiler), `interp` (reference interpreter, no compiler needed)           |
+|          |                    | compiler), `interp` (reference interpreter, no compiler needed), `opencl` |
+|          |                    | (kernels on an OpenCL device through pyopencl: runtime/opencl.py)         |
+| device   |                    | the OpenCL device: the first whose name contains this text (default: the  |
+|          |                    | first device of the first platform)                                       |
 | cachedir | ~/.cache/tensorir  | where compiled code is cached between processes (`$XDG_CACHE_HOME/tensorir` |
 |          |                    | when that variable is set)                                                |
 | cc       | cc                 | the C compiler of the `c` target                                          |
@@ -116,6 +119,7 @@ FLAGS: dict[str, Flag] = {
     "floatX": Flag("float64", _choice("float16", "float32", "float64"),
                    "dtype of unprefixed constructors and of Python floats mixed with integer tensors"),
     "target": Flag("c", _target, "default target of tensorir.function"),
+    "device": Flag("", _text, "the OpenCL device: the first whose name contains this text"),
     "cachedir": Flag(os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
                                   "tensorir"), _text, "compiled code cache directory"),
     "cc": Flag("cc", _text, "C compiler of the c target"),

@@ -30,10 +30,12 @@ unit and empty (hidden visibility) when the kernels are compiled apart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..dialects import extern as X
 from ..dialects import func as F
 from ..dialects import kernel as K
 from ..dialects import lib as L
@@ -50,20 +52,19 @@ from ..runtime.ccompiler import HOST_MARK, KERNEL_MARK
 from .c_extern import ExternCalls
 from .cstyle import (
     MATH_FUNCS,
+    STMT,
     CStyleRenderer,
     MemRef,
     _is_int_literal,
     _Loop,
     _mul,
     _paren,
-    _root_of,
     _simd_reductions,
-    _written_args,
     c_string,
     contiguous_strides,
 )
 
-__all__ = ["CRenderer", "render_c"]
+__all__ = ["CRenderer", "HOST_STMT", "render_c"]
 
 # numpy type numbers of the module tables (tir_param.typenum)
 NPY_TYPES: dict[str, str] = {
@@ -86,10 +87,31 @@ class _ColumnPlan:
     strided: list[str]
 
 
+# The C target's host plan (runtime/c_module.py runs it): ops beyond the shared STMT table.
+HOST_STMT: dict[type[Operation], str] = {
+    LP.HostForOp: "render_host_for",
+    M.AllocOp: "render_alloc",
+    M.DeallocOp: "render_dealloc",
+    L.GemmOp: "render_gemm",
+    L.GemvOp: "render_gemv",
+    L.GemmBatchOp: "render_gemm_batch",
+    L.SortOp: "render_sort",
+    X.LibPyCallOp: "render_py_call",
+    X.LibExternCOp: "render_extern_c",
+    **{cls: "render_csr_kernel" for cls in SP.LibKernelOp.__subclasses__()},
+    **{cls: "render_lapack" for cls in L.LAPACK_OF.values()},
+    K.LaunchOp: "render_launch",
+}
+
+
 class CRenderer(ExternCalls, CStyleRenderer):
     """The C target's knobs: OpenMP threads over the outermost parallel loop, `omp simd` inner loops."""
 
+    type_names: ClassVar[dict[str, str]] = {**CStyleRenderer.type_names, "f16": "_Float16"}
     kernel_prefix: ClassVar[str] = "TIR_KERNEL void"
+    kernel_ctx_param: ClassVar[str] = "tir_ctx* ctx"
+    constant_qualifier: ClassVar[str] = "static const"
+    stmt_table: ClassVar[dict[type[Operation], str]] = {**STMT, **HOST_STMT}
 
     def __init__(self) -> None:
         super().__init__()
@@ -117,6 +139,21 @@ class CRenderer(ExternCalls, CStyleRenderer):
         self.large_kernel = False
         self.extern_defs: dict[str, str] = {}  # extern_c functions' C text, by name (backends/c_extern.py)
         self.uses_extern = False  # lib.py_call or a library's extern_c: tir_extern.h
+
+    def int64_literal(self, v: int, unsigned: bool) -> str:
+        if unsigned:
+            return f"UINT64_C({v})"
+        return f"(-INT64_C({-(v + 1)}) - 1)" if v < 0 else f"INT64_C({v})"
+
+    def fail(self, message: str, values: list[str]) -> str:
+        """tir_runtime.h's `tir_fail(ctx, format, ...)`: `{k}` placeholders become printf conversions."""
+        order = [int(k) for k in re.findall(r"\{(\d+)\}", message)]
+        fmt = re.sub(r"\{\d+\}", "%lld", message.replace("%", "%%"))
+        return f"tir_fail(ctx, {c_string(fmt)}{''.join(f', (long long){_paren(values[k])}' for k in order)})"
+
+    def fail_and_leave(self, fail: str) -> str:
+        # the host function returns tir_fail's -1
+        return super().fail_and_leave(fail) if self.in_kernel else f"return {fail};"
 
     def _flag_clause(self) -> str:
         return f" reduction(|:{self.range_flag})" if self.range_flag else ""
@@ -215,7 +252,7 @@ class CRenderer(ExternCalls, CStyleRenderer):
                 return None
         if not nests or any(not isinstance(v.type, ScalarType) for v in _column_values(op, nests)):
             return None
-        stored = {_root_of(o.operands[1]) for o in ops if isinstance(o, M.StoreOp)}
+        stored = {M.root_of(o.operands[1]) for o in ops if isinstance(o, M.StoreOp)}
         last = col == len(op.operands) - 1
         if last:
             unit, col_literal = self._walked_strides(op, op.body.args[col])
@@ -229,7 +266,7 @@ class CRenderer(ExternCalls, CStyleRenderer):
         reduced: list[str] = []
         for nest in nests:
             inner = nest[-1]
-            if any(isinstance(o, (M.StoreOp, M.CopyOp)) or isinstance(o, M.LoadOp) and _root_of(o.operands[0])
+            if any(isinstance(o, (M.StoreOp, M.CopyOp)) or isinstance(o, M.LoadOp) and M.root_of(o.operands[0])
                    in stored for o in inner.walk()):
                 return None
             red, red_literal = self._walked_strides(inner, inner.body.args[0])
@@ -451,13 +488,14 @@ class CRenderer(ExternCalls, CStyleRenderer):
         ivs = op.body.args
         if len(ivs) < 2 or any(o.regions for o in op.body.ops):
             return {}
-        stored = {_root_of(o.operands[1]) for o in op.body.ops if isinstance(o, M.StoreOp)}
+        stored = {M.root_of(o.operands[1]) for o in op.body.ops if isinstance(o, M.StoreOp)}
         subscripts: dict[Value, list[Value] | None] = {}
         for o in op.body.ops:
             if not isinstance(o, M.LoadOp):
                 continue
             ref, idx = o.operands[0], list(o.operands[1:])
-            if isinstance(ref, OpResult) and ref.op.is_within(op) or ref not in self.memrefs or _root_of(ref) in stored:
+            if isinstance(ref, OpResult) and ref.op.is_within(op) or ref not in self.memrefs \
+                    or M.root_of(ref) in stored:
                 continue
             walked = [i for i in idx if i in ivs]
             simple = len(set(walked)) == len(walked) and all(
@@ -689,7 +727,7 @@ class CRenderer(ExternCalls, CStyleRenderer):
             return
         dst = op.operands[1]
         src, m = self.memref(op.operands[0]), self.memref(dst)
-        if self.tied.get(dst) is _root_of(op.operands[0]):
+        if self.tied.get(dst) is M.root_of(op.operands[0]):
             # passes/tied.py kept the tie only for a copy of the argument onto the very elements: when the
             # result is the argument's array, a copy onto itself
             with self.block(f"if ({m.data} != {src.data})"):
@@ -720,6 +758,28 @@ class CRenderer(ExternCalls, CStyleRenderer):
 
     def if_result_kind(self, res: Value) -> str:
         return "result" if res in self.result_of else "alloc"
+
+    def render_host_for(self, op: Operation) -> None:
+        """The host's loop over a scan's steps: `t` counts up (or down with `reverse`), the body's kernels
+        are launched from inside it; a yielded i1 that is false ends it after that step. Its result, the
+        steps run, is counted as it goes."""
+        assert isinstance(op, LP.HostForOp)
+        body = op.body
+        n, it = self.value(op.operands[0]), self.fresh("step")
+        count, t = self.fresh(op.results[0].name_hint, "steps"), self.fresh(body.args[0].name_hint, "t")
+        self.emit(f"{self.index_type} {count} = 0;")
+        with self.block(f"for ({self.index_type} {it} = 0; {it} < {n}; ++{it})"):
+            first = f"{n} - 1 - {it}" if op.attributes.get("reverse", False) else it
+            self.emit(f"const {self.index_type} {t} = {first};")
+            self.emit(f"{count} = {it} + 1;")
+            self.names[body.args[0]] = t
+            self.render_block(body)
+            y = body.terminator
+            assert y is not None
+            if y.operands:
+                self.emit(f"if (!{self.value(y.operands[0])}) break;")
+            self.close_pending(self._pending_close)
+        self.names[op.results[0]] = count
 
     def render_dealloc(self, op: Operation) -> None:
         m = self.memref(op.operands[0])
@@ -953,7 +1013,7 @@ class CRenderer(ExternCalls, CStyleRenderer):
             if kfn.sym_name not in launched:
                 continue
             restrict_ok = _restrict_params(kfn, module, tied_buffers(host))
-            self.kernel_written[kfn.sym_name] = _written_args(kfn)
+            self.kernel_written[kfn.sym_name] = kfn.written_args()
             kernel_text += [KERNEL_MARK, *self.render_kernel_versions(kfn, restrict_ok), ""]
             self.kernel_checks[kfn.sym_name] = self.has_check
         main_text = self.render_host(host)
@@ -1091,9 +1151,9 @@ def _uses_f32_trig(fn: K.KernelFuncOp) -> bool:
 
 def _reads_what_it_writes(fn: K.KernelFuncOp) -> bool:
     """Whether the kernel loads from (or copies from) a buffer it also writes."""
-    read = {_root_of(o.operands[0]) for o in fn.walk() if isinstance(o, (M.LoadOp, M.CopyOp))}
-    read |= {_root_of(v) for o in fn.walk() if isinstance(o, L.BlasOp) for v in o.operands[:-1]}
-    written = {a for a, w in zip(fn.body.args, _written_args(fn)) if w}
+    read = {M.root_of(o.operands[0]) for o in fn.walk() if isinstance(o, (M.LoadOp, M.CopyOp))}
+    read |= {M.root_of(v) for o in fn.walk() if isinstance(o, L.BlasOp) for v in o.operands[:-1]}
+    written = {a for a, w in zip(fn.body.args, fn.written_args()) if w}
     return bool(read & written) or any(isinstance(o, M.AllocOp) for o in fn.walk())
 
 
@@ -1142,7 +1202,7 @@ def _aliasable_copies(fn: F.FuncOp, written: dict[str, list[bool]]) -> set[Value
         first = min(v.uses, key=lambda u: top_index(u.op, body))
         rest = [u for u in v.uses if u is not first]
         if isinstance(first.op, M.CopyOp) and first.index == 1 and first.op.parent is body \
-                and _root_of(first.op.operands[0]) in set(body.args) - overwritten and reads(rest) \
+                and M.root_of(first.op.operands[0]) in set(body.args) - overwritten and reads(rest) \
                 and all(top_index(u.op, body) > body.index(first.op) for u in rest):
             out.add(v)
     return out
@@ -1151,12 +1211,12 @@ def _aliasable_copies(fn: F.FuncOp, written: dict[str, list[bool]]) -> set[Value
 def _restrict_params(kfn: K.KernelFuncOp, module: Operation, tied: dict[Value, Value]) -> list[bool]:
     """`restrict` is kept on a pointer parameter unless some launch passes a buffer that another parameter
     also reaches while one of the two is written; a tied result's buffer counts as its argument (`tied`)."""
-    written = _written_args(kfn)
+    written = kfn.written_args()
     ok = [True] * len(kfn.body.args)
     for launch in module.walk():
         if not isinstance(launch, K.LaunchOp) or launch.attributes["kernel"].name != kfn.sym_name:
             continue
-        roots = [tied.get(_root_of(v), _root_of(v)) if isinstance(v.type, MemRefType) else None
+        roots = [tied.get(M.root_of(v), M.root_of(v)) if isinstance(v.type, MemRefType) else None
                  for v in launch.operands]
         for i, ri in enumerate(roots):
             for j, rj in enumerate(roots):

@@ -5,16 +5,22 @@ nests of `loop`, `mem.load/store` and `scalar` ops, and host functions (the host
 `mem.alloc/dealloc/dim/stride/view/check/copy`, `lib.*`, scalar index arithmetic and `kernel.launch`.
 
 The renderer is a class whose language knobs are class attributes (type names, qualifiers, the
-spelling of `restrict`, pragma hooks, thread indices) plus two tables keyed by op class:
+spelling of `restrict`, pragma hooks) plus two tables keyed by op class:
 
 - `EXPR`: scalar ops -> a C expression of already-rendered operands (`_Expr` rows);
-- `STMT`: structural ops (loops, memory, BLAS, launches) -> a method that writes statements.
+- `STMT`: the target-neutral structural ops (loops, loads and stores, views, in-kernel copies and checks)
+  -> a method that writes statements. A target's `stmt_table` extends it with its host plan's ops.
 
-A target subclasses it and changes only what differs (backends/c.py: the C target and its
-`tir_main`). Every SSA value becomes a C local (`float v3 = ...;`) except constants, sizes and
-strides, which are inlined. A memref value is a `MemRef`: a data pointer expression and one C
-expression per size and stride (literals where the type knows them), so `mem.load %m[%i, %j]` is
-`m[i * m_s0 + j]` and a view is pointer arithmetic on its source.
+It knows nothing of a target's runtime: a run-time check inside a kernel reports through the `fail`
+hook, 64-bit literals go through `int64_literal`, file-scope constants through `constant_qualifier`,
+and float16 has the type name each target gives it. A target subclasses it and changes only what differs
+(backends/c.py: the C target, its OpenMP pragmas, host plan and `tir_main`; backends/opencl.py: OpenCL C
+kernels, their NDRange and address spaces).
+
+Every SSA value becomes a C local (`float v3 = ...;`) except constants, sizes and strides, which are
+inlined. A memref value is a `MemRef`: a data pointer expression and one C expression per size and stride
+(literals where the type knows them), so `mem.load %m[%i, %j]` is `m[i * m_s0 + j]` and a view is
+pointer arithmetic on its source.
 
 Vectorization: kernels take `T* restrict` data pointers (dropped where a launch passes aliasing
 buffers) and element strides; the innermost loop of a nest is emitted twice, a unit-stride fast path
@@ -41,14 +47,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..dialects import extern as X
 from ..dialects import kernel as K
-from ..dialects import lib as L
 from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects import random as R
 from ..dialects import scalar as S
-from ..dialects import sparse as SP
 from ..dialects import tensor as T
 from ..ir.attributes import DYN, Dense, Typed
 from ..ir.core import Block, Operation, OpResult, TirError, Value
@@ -391,19 +394,20 @@ class CStyleRenderer:
     """Renders kernel-level IR to C-like source. Subclasses override the knobs and hooks below."""
 
     # ---- language knobs
-    type_names: ClassVar[dict[str, str]] = {
+    type_names: ClassVar[dict[str, str]] = {  # float16: each target's own spelling
         "i1": "uint8_t", "i8": "int8_t", "i16": "int16_t", "i32": "int32_t", "i64": "int64_t",
         "ui8": "uint8_t", "ui16": "uint16_t", "ui32": "uint32_t", "ui64": "uint64_t",
-        "f16": "_Float16", "f32": "float", "f64": "double", "index": "int64_t",
+        "f32": "float", "f64": "double", "index": "int64_t",
     }
     half_compute: ClassVar[str] = "float"  # float16 values are computed in this type, rounded on assignment
     index_type: ClassVar[str] = "int64_t"
     kernel_prefix: ClassVar[str] = "static void"
     buffer_prefix: ClassVar[str] = ""  # e.g. "__global " in OpenCL
     restrict: ClassVar[str] = "restrict"
-    kernel_ctx_param: ClassVar[str] = "tir_ctx* ctx"  # first parameter of every kernel ("" for none)
-    thread_index: ClassVar[dict[str, Callable[[int], str]] | None] = None  # GPU targets: dim -> index expression
+    kernel_ctx_param: ClassVar[str] = ""  # first parameter of every kernel (the C target's runtime context)
+    constant_qualifier: ClassVar[str] = "const"  # of a file-scope constant array
     indent_unit: ClassVar[str] = "    "
+    stmt_table: ClassVar[dict[type[Operation], str]]  # STMT, or a target's extension of it
 
     # ---- pragma hooks (C: OpenMP; GPU targets: none, the grid is the parallel loop)
     def parallel_pragma(self, work: str) -> str | None:
@@ -448,7 +452,10 @@ class CStyleRenderer:
 
     # ---- types and literals
     def type_name(self, t: ScalarType) -> str:
-        return self.type_names[t.name]
+        name = self.type_names.get(t.name)
+        if name is None:
+            raise TirError(f"{type(self).__name__} has no type for {t}")
+        return name
 
     def compute_type_name(self, t: ScalarType) -> str:
         return self.half_compute if t.name == "f16" else self.type_name(t)
@@ -471,9 +478,7 @@ class CStyleRenderer:
         if t.is_int:
             v = int(value)
             if t.dtype.itemsize == 8:
-                if t.dtype.kind == "u":
-                    return f"UINT64_C({v})"
-                return f"(-INT64_C({-(v + 1)}) - 1)" if v < 0 else f"INT64_C({v})"
+                return self.int64_literal(v, t.dtype.kind == "u")
             return str(v) if t.name in ("i32",) and v > -2**31 else f"(({self.type_name(t)}){v})"
         v = float(np.asarray(value, dtype=t.dtype))
         ctype = self.compute_type_name(t)
@@ -488,6 +493,23 @@ class CStyleRenderer:
         if "e" not in text and "." not in text and "x" not in text and "inf" not in text:
             text += ".0"
         return f"{text}{suffix}" if not text.startswith("-") else f"({text}{suffix})"
+
+    def int64_literal(self, v: int, unsigned: bool) -> str:
+        """A 64-bit integer literal (the minimum as an expression: its magnitude has no signed literal)."""
+        t = self.type_names["ui64" if unsigned else "i64"]
+        if unsigned:
+            return f"(({t}){v}u)"
+        return f"(-(({t}){-(v + 1)}) - 1)" if v < 0 else f"(({t}){v})"
+
+    # ---- run-time errors
+    def fail(self, message: str, values: list[str]) -> str:
+        """A statement that records the run-time error `message` (whose `{k}` placeholders stand for the
+        integer C expressions `values[k]`) for the caller to raise: each target's runtime does it its own way."""
+        raise NotImplementedError(f"{type(self).__name__} cannot report run-time errors")
+
+    def fail_and_leave(self, fail: str) -> str:
+        """The statement that records a failed check (`fail`) and leaves the kernel."""
+        return f"{{ {fail}; return; }}"
 
     # ---- names
     def fresh(self, hint: str | None, default: str = "v") -> str:
@@ -559,7 +581,7 @@ class CStyleRenderer:
         if cls in EXPR:
             self.render_scalar(op)
             return
-        method = STMT.get(cls)
+        method = self.stmt_table.get(cls)
         if method is None:
             reason = UNREACHABLE.get(op.name, "no C rendering rule")
             raise TirError(f"'{op.name}' op cannot be emitted as C ({reason})", op.loc)
@@ -596,7 +618,7 @@ class CStyleRenderer:
             # numpy refuses integers to negative integer powers: so does compiled code (at the user's op).
             self.has_check = True
             message = str(TirError(f"'{T.PowOp.name}' op {T.PowOp.NEGATIVE_POWER}", op.loc))
-            self.emit(f"if ({_paren(args[1])} < 0) tir_fail(ctx, \"%s\", {c_string(message)});")
+            self.emit(f"if ({_paren(args[1])} < 0) {self.fail(message, [])};")
 
     # ---- memory
     def address(self, m: MemRef, indices: list[Value]) -> str:
@@ -675,7 +697,8 @@ class CStyleRenderer:
         name = self.fresh(op.results[0].name_hint, "cst")
         name = f"tir_const_{name}"
         body = ", ".join(self.literal(x.item(), t.element) for x in flat) if flat.size else "0"
-        self.globals.append(f"static const {self.type_name(t.element)} {name}[{max(flat.size, 1)}] = {{{body}}};")
+        self.globals.append(f"{self.constant_qualifier} {self.type_name(t.element)} {name}[{max(flat.size, 1)}] = "
+                            f"{{{body}}};")
         self.const_names[key] = name
         return name
 
@@ -703,14 +726,9 @@ class CStyleRenderer:
         self.has_check = True
         message = str(TirError(op.attributes["message"], op.loc))
         cond = self.value(op.operands[0])
-        # `{k}` placeholders become printf conversions of the check's values, in message order.
-        values = [self.value(v) for v in op.operands[1:]]
-        order = [int(k) for k in re.findall(r"\{(\d+)\}", message)]
-        fmt = re.sub(r"\{\d+\}", "%lld", message.replace("%", "%%"))
-        fail = f"tir_fail(ctx, {c_string(fmt)}{''.join(f', (long long){_paren(values[k])}' for k in order)})"
+        fail = self.fail(message, [self.value(v) for v in op.operands[1:]])
         if returns:
-            self.emit(f"if (!{_paren(cond)}) return {fail};" if not self.in_kernel
-                      else f"if (!{_paren(cond)}) {{ {fail}; return; }}")
+            self.emit(f"if (!{_paren(cond)}) {self.fail_and_leave(fail)}")
         else:
             self.emit(f"if (!{_paren(cond)}) {{ {fail}; }}")
 
@@ -1048,28 +1066,6 @@ class CStyleRenderer:
             if isinstance(res.type, ScalarType):
                 self.names[res] = name
 
-    def render_host_for(self, op: Operation) -> None:
-        """The host's loop over a scan's steps: `t` counts up (or down with `reverse`), the body's kernels
-        are launched from inside it; a yielded i1 that is false ends it after that step. Its result, the
-        steps run, is counted as it goes."""
-        assert isinstance(op, LP.HostForOp)
-        body = op.body
-        n, it = self.value(op.operands[0]), self.fresh("step")
-        count, t = self.fresh(op.results[0].name_hint, "steps"), self.fresh(body.args[0].name_hint, "t")
-        self.emit(f"{self.index_type} {count} = 0;")
-        with self.block(f"for ({self.index_type} {it} = 0; {it} < {n}; ++{it})"):
-            first = f"{n} - 1 - {it}" if op.attributes.get("reverse", False) else it
-            self.emit(f"const {self.index_type} {t} = {first};")
-            self.emit(f"{count} = {it} + 1;")
-            self.names[body.args[0]] = t
-            self.render_block(body)
-            y = body.terminator
-            assert y is not None
-            if y.operands:
-                self.emit(f"if (!{self.value(y.operands[0])}) break;")
-            self.close_pending(self._pending_close)
-        self.names[op.results[0]] = count
-
     def if_result_kind(self, res: Value) -> str:
         """The kind of a memref result of a host if: an allocation of its own (the C target's returned
         results are the arrays each branch allocates)."""
@@ -1112,7 +1108,7 @@ class CStyleRenderer:
         """One kernel as a C function (its lines); the renderer's per-function state is reset."""
         self._reset_function()
         self.in_kernel = True
-        written = _written_args(fn)
+        written = fn.written_args()
         params = self.kernel_params(fn, restrict_ok, written)
         self.emit(f"{self.kernel_prefix} {fn.sym_name}({', '.join(params)}) {{")
         self.depth += 1
@@ -1191,50 +1187,20 @@ def _simd_reductions(op: Operation, n: int) -> list[str] | None:
     return kinds
 
 
-def _root_of(v: Value) -> Value:
-    """The buffer a memref value views (through mem.view chains)."""
-    while isinstance(v, OpResult) and isinstance(v.op, M.ViewOp):
-        v = v.op.operands[0]
-    return v
-
-
-def _written_args(fn: K.KernelFuncOp) -> list[bool]:
-    """Which memref arguments of a kernel are written (by mem.store, mem.copy or BLAS, through views too)."""
-    written: set[Value] = set()
-    for o in fn.walk():
-        if isinstance(o, M.StoreOp):
-            written.add(_root_of(o.operands[1]))
-        elif isinstance(o, M.CopyOp):
-            written.add(_root_of(o.operands[1]))
-        elif isinstance(o, L.BlasOp):
-            written.add(_root_of(o.output))
-    return [a in written for a in fn.body.args]
-
-
-# Structural ops -> the renderer method that writes their statements.
+# Target-neutral structural ops -> the renderer method that writes their statements (a target's
+# `stmt_table` adds its host plan's ops: allocation, BLAS, launches).
 STMT: dict[type[Operation], str] = {
     LP.ForOp: "render_for",
     LP.ParallelOp: "render_parallel",
     LP.IfOp: "render_if",
-    LP.HostForOp: "render_host_for",
     M.LoadOp: "render_load",
     M.StoreOp: "render_store",
     M.DimOp: "render_dim",
     M.StrideOp: "render_stride",
     M.ViewOp: "render_view",
-    M.AllocOp: "render_alloc",
-    M.DeallocOp: "render_dealloc",
     M.CopyOp: "render_copy",
     M.CheckOp: "render_check",
     M.BufferOfOp: "render_buffer_of",
     T.ConstantOp: "render_tensor_constant",
-    L.GemmOp: "render_gemm",
-    L.GemvOp: "render_gemv",
-    L.GemmBatchOp: "render_gemm_batch",
-    L.SortOp: "render_sort",
-    X.LibPyCallOp: "render_py_call",
-    X.LibExternCOp: "render_extern_c",
-    **{cls: "render_csr_kernel" for cls in SP.LibKernelOp.__subclasses__()},
-    **{cls: "render_lapack" for cls in L.LAPACK_OF.values()},
-    K.LaunchOp: "render_launch",
 }
+CStyleRenderer.stmt_table = STMT

@@ -1,6 +1,6 @@
 """The `kernel` dialect: target-neutral device code and the host plan that runs it.
 
-    kernel.func @k(%x: memref<?xf32>, %y: memref<?xf32>, %n: index) {
+    kernel.func @k(%x: memref<?xf32, #device>, %y: memref<?xf32, #device>, %n: index) {
       loop.parallel %n ({
         ^bb0(%i: index):
           ...
@@ -12,30 +12,33 @@
     func.func @host(%x: memref<?xf32>, %y: memref<?xf32>, %n: index) {
       %dx = kernel.to_device %x : memref<?xf32>
       %dy = kernel.to_device %y : memref<?xf32>
-      kernel.launch %dx, %dy, %n {kernel = @k} : memref<?xf32>, memref<?xf32>, index
-      kernel.to_host %dy, %y : memref<?xf32>, memref<?xf32>
+      kernel.launch %dx, %dy, %n {kernel = @k} : memref<?xf32, #device>, memref<?xf32, #device>, index
+      kernel.to_host %dy, %y : memref<?xf32, #device>, memref<?xf32>
       func.return
     }
 
 A `kernel.func` is a loop nest outlined with its buffer and scalar arguments (isolated
 from the code around it, no results: it writes into its buffers); its `loop.parallel`
 dims become OpenMP threads, a CUDA grid or an OpenCL NDRange. The backends render it;
-the reference interpreter runs its body.
+the reference interpreter runs its body. For a device target (`outline-kernels{device=true}`) its
+buffers are in the `#device` memory space, the launch passes `kernel.to_device` copies of host
+buffers and `kernel.to_host` copies back those the kernel writes, and `grid = N` says that the
+first N dims of its top-level `loop.parallel` are the launch's grid (N = 0: one work-item runs it).
+The interpreter runs transfers through its `to_device`/`to_host` methods (numpy copies; a device
+runtime's interpreter makes them real transfers: runtime/opencl.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..ir.attributes import SymbolRef
-from ..ir.core import TERMINATOR, AttrDef, Operation
+from ..ir.core import TERMINATOR, AttrDef, Operation, Value
 from ..ir.dialect import Dialect
 from ..ir.types import MemRefType, ScalarType, Type
 from .builtin import enclosing_module
 from .func import FuncOp
-from .mem import check_writable, memref_fits, memref_type
+from .mem import CopyOp, StoreOp, check_writable, memref_fits, memref_type, root_of
 from .tensor_common import fmt_shape, runtime_error
 
 __all__ = ["KernelFuncOp", "ReturnOp", "LaunchOp", "ToDeviceOp", "ToHostOp"]
@@ -59,6 +62,18 @@ class KernelFuncOp(FuncOp):
         for k, t in enumerate(self.function_type.inputs):
             if not isinstance(t, (MemRefType, ScalarType)):
                 raise self.error(f"argument #{k} of @{self.sym_name} must be a memref or a scalar, got {t}")
+
+    def written_args(self) -> list[bool]:
+        """Which memref arguments the kernel writes (by mem.store, mem.copy or BLAS, through views too)."""
+        from .lib import BlasOp
+
+        written: set[Value] = set()
+        for o in self.walk():
+            if isinstance(o, (StoreOp, CopyOp)):
+                written.add(root_of(o.operands[1]))
+            elif isinstance(o, BlasOp):
+                written.add(root_of(o.output))
+        return [a in written for a in self.body.args]
 
 
 class ReturnOp(Operation):
@@ -120,17 +135,22 @@ def _fits(param: Type, arg: Type) -> bool:
 
 
 class ToDeviceOp(Operation):
-    """A contiguous device copy of a host buffer (GPU targets): `%d = kernel.to_device %m : memref<?xf32>`."""
+    """A contiguous device copy of a host buffer (device targets): `%d = kernel.to_device %m : memref<?xf32>`
+    (the result is a `memref<?xf32, #device>`)."""
 
     name = "kernel.to_device"
     operands_def = ("ref",)
 
     def infer_types(self) -> list[Type]:
         t = memref_type(self, self.operands[0])
-        return [MemRefType(t.shape, t.element)]
+        return [MemRefType(t.shape, t.element, space="device")]
+
+    def verify_(self) -> None:
+        if memref_type(self, self.operands[0]).space != "host":
+            raise self.error(f"copies a buffer that is not on the host ({self.operands[0].type})")
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        return [np.array(args[0], order="C", copy=True)]
+        return [interp.to_device(args[0])]
 
 
 class ToHostOp(Operation):
@@ -143,6 +163,8 @@ class ToHostOp(Operation):
     def verify_(self) -> None:
         s = memref_type(self, self.operands[0], "source")
         d = memref_type(self, self.operands[1], "target")
+        if s.space != "device" or d.space != "host":
+            raise self.error(f"copies from a #{s.space} buffer into a #{d.space} one (device into host only)")
         if s.element != d.element or s.rank != d.rank or any(
                 a is not None and b is not None and a != b for a, b in zip(s.shape, d.shape)):
             raise self.error(f"copies a {fmt_shape(s.shape)} {s.element} buffer into a "
@@ -150,10 +172,10 @@ class ToHostOp(Operation):
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         src, dst = args
-        if src.shape != dst.shape:
-            raise runtime_error(self, f"source shape {src.shape} does not match target shape {dst.shape}")
+        if tuple(src.shape) != dst.shape:
+            raise runtime_error(self, f"source shape {tuple(src.shape)} does not match target shape {dst.shape}")
         check_writable(self, dst)
-        dst[...] = src
+        interp.to_host(src, dst)
         return []
 
 

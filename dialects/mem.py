@@ -31,14 +31,14 @@ from numpy.lib.array_utils import byte_bounds
 from numpy.lib.stride_tricks import as_strided
 
 from ..ir.attributes import DYN
-from ..ir.core import PURE, AttrDef, Operation, TirValueError, Value
+from ..ir.core import PURE, AttrDef, Operation, OpResult, TirValueError, Value
 from ..ir.dialect import Dialect
 from ..ir.types import Dim, MemRefType, ScalarType, TensorType, Type, index
 from .generic_base import GenericBase
 from .tensor_common import fmt_shape, runtime_error
 
 __all__ = ["AllocOp", "DeallocOp", "DimOp", "ViewOp", "LoadOp", "StoreOp", "CopyOp", "BufferOfOp", "TensorOfOp",
-           "memref_type", "check_index_operands", "contiguous_strides", "layout_of", "memref_fits",
+           "memref_type", "root_of", "check_index_operands", "contiguous_strides", "layout_of", "memref_fits",
            "check_runtime_layout", "check_writable"]
 
 
@@ -73,10 +73,17 @@ def layout_of(t: MemRefType) -> tuple[Dim, ...]:
     return t.strides if t.strides is not None else contiguous_strides(t.shape)
 
 
+def root_of(v: Value) -> Value:
+    """The buffer a memref value views (through mem.view chains)."""
+    while isinstance(v, OpResult) and isinstance(v.op, ViewOp):
+        v = v.op.operands[0]
+    return v
+
+
 def memref_fits(param: MemRefType, arg: MemRefType) -> bool:
     """Whether a buffer of type `arg` may be passed where `param` is declared: same element
     type and rank, and every static dim and stride of `param` is known to hold for `arg`."""
-    if param.element != arg.element or param.rank != arg.rank:
+    if param.element != arg.element or param.rank != arg.rank or param.space != arg.space:
         return False
     if any(p is not None and p != a for p, a in zip(param.shape, arg.shape)):
         return False
@@ -280,7 +287,7 @@ class ViewOp(Operation):
         dims = tuple(None if d is DYN else d for d in shape)
         layout = tuple(None if s is DYN else s for s in strides)
         normalized = None if None not in layout and layout == contiguous_strides(dims) else layout
-        return [MemRefType(dims, src.element, normalized)]
+        return [MemRefType(dims, src.element, normalized, src.space)]
 
     def verify_(self) -> None:
         src = memref_type(self, self.operands[0], "source")

@@ -132,6 +132,32 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None, report: bool 
     return run
 
 
+def _device_runner(module: ModuleOp, name: str, kind: str) -> Runner:
+    """A device pipeline's module (`kind`: opencl or cuda): its kernels built for the device, its host plan
+    interpreted (runtime/device.py)."""
+    from ..config import config
+
+    if kind == "opencl":
+        from ..runtime.opencl import OpenCLModule as Module
+    else:
+        from ..runtime.cuda import CUDAModule as Module  # type: ignore[assignment]
+    if config.debug >= 4:
+        print(f"// ----- {kind} source of @{name}\n{module.attributes.get(f'{kind}.source')}", file=sys.stderr)
+    mod = Module(module)
+
+    def run(args: list[np.ndarray]) -> list[Any]:
+        return mod.call(name, args)
+    return run
+
+
+def _opencl_target(module: ModuleOp, name: str, key: str | None = None, report: bool = True) -> Runner:
+    return _device_runner(module, name, "opencl")
+
+
+def _cuda_target(module: ModuleOp, name: str, key: str | None = None, report: bool = True) -> Runner:
+    return _device_runner(module, name, "cuda")
+
+
 @dataclass(frozen=True)
 class Target:
     """How a target runs a function: its pass pipeline, the builder of the runner, and the module
@@ -146,6 +172,8 @@ class Target:
 TARGETS: dict[str, Target] = {
     "interp": Target("interp", _interp_target),
     "c": Target("cpu", _c_target, "c.source"),
+    "opencl": Target("opencl", _opencl_target),
+    "cuda": Target("cuda", _cuda_target),
 }
 
 
@@ -670,12 +698,14 @@ class Function:
         return self.stages[stage]
 
     def source(self) -> str:
-        """The generated source of a compiled target (the C translation unit for target="c")."""
+        """The generated source of a compiled target (the C translation unit for target="c", the OpenCL
+        program of the kernels for target="opencl")."""
         if self._pending is not None:  # tiered: the pipeline that generates it may still run
             self._pending.wait_source()
             if self._pending.source is None and self._pending.error is not None:
                 raise self._pending.error
-        source = self.module.attributes.get("c.source")
+        attrs = self.module.attributes
+        source = attrs.get("c.source", attrs.get("opencl.source", attrs.get("cuda.source")))
         if not isinstance(source, str):
             raise TirError(f"target '{self.target}' generates no source (try target=\"c\")")
         return source

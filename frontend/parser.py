@@ -38,7 +38,7 @@ from ..dialects.registry import load_dialects
 from ..ir.attributes import DYN, Attribute, Dense, SymbolRef, Typed
 from ..ir.core import ISOLATED, OP_REGISTRY, Block, Location, Operation, Region, TirError, Value
 from ..ir.dialect import DIALECTS, unknown_dialect
-from ..ir.types import TYPE_REGISTRY, FunctionType, MemRefType, ScalarType, TensorType, Type, TypeParam
+from ..ir.types import MEMORY_SPACES, TYPE_REGISTRY, FunctionType, MemRefType, ScalarType, TensorType, Type, TypeParam
 
 # ---------------------------------------------------------------- lark
 
@@ -524,7 +524,7 @@ class _IRBuilder:
         if kind == "dialect_type":
             return self.dialect_type(tree)
         if kind == "memref_type":
-            shape_tok, strides_t = tree.children
+            shape_tok, strides_t, space_t = tree.children
             shape, elem = self.shape(shape_tok)
             strides = None
             if strides_t is not None:
@@ -532,7 +532,11 @@ class _IRBuilder:
                                 for s in strides_t.children)
                 if len(strides) != len(shape):
                     raise self.error(strides_t, f"memref of rank {len(shape)} has {len(strides)} strides")
-            return MemRefType(shape, elem, strides)
+            space = space_t.value[1:] if space_t is not None else "host"
+            if space not in MEMORY_SPACES:
+                raise self.error(space_t, f"unknown memory space #{space} (known: "
+                                 f"{', '.join('#' + s for s in MEMORY_SPACES)})")
+            return MemRefType(shape, elem, strides, space)
         ins_t, results_t = tree.children  # function_type
         ins = tuple(self.type(t) for t in ins_t.children) if ins_t is not None else ()
         return FunctionType(ins, tuple(self.func_results(results_t)))

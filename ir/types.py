@@ -156,13 +156,19 @@ class TensorType(Type):
         return f"tensor<{_dims(self.shape)}{self.element}{encoding}>"
 
 
+MEMORY_SPACES = ("host", "device")  # where a memref's elements live (MemRefType.space)
+
+
 @dataclass(frozen=True)
 class MemRefType(Type):
-    """A buffer view: shape, element type and strides in elements (None = dynamic)."""
+    """A buffer view: shape, element type, strides in elements (None = dynamic) and the memory space it
+    lives in: `host` (the default, not printed) or `device` (an accelerator's memory, printed `#device`:
+    `memref<?xf32, #device>`; only kernels and transfers touch it)."""
 
     shape: tuple[Dim, ...]
     element: ScalarType
     strides: tuple[Dim, ...] | None = None  # None: contiguous row-major
+    space: str = "host"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(self.shape))
@@ -181,6 +187,8 @@ class MemRefType(Type):
         text = f"memref<{_dims(self.shape)}{self.element}"
         if self.strides is not None:
             text += ", strides=[" + ",".join("?" if s is None else str(s) for s in self.strides) + "]"
+        if self.space != "host":
+            text += f", #{self.space}"
         return text + ">"
 
 

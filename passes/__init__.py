@@ -20,6 +20,8 @@ PASSES: dict[str, tuple[str, str]] = {
     "dce": ("tensorir.passes.dce", "DCEPass"),
     "decompose": ("tensorir.passes.decompose", "DecomposePass"),
     "emit-c": ("tensorir.passes.emit_c", "EmitCPass"),
+    "emit-cuda": ("tensorir.passes.emit_cuda", "EmitCUDAPass"),
+    "emit-opencl": ("tensorir.passes.emit_opencl", "EmitOpenCLPass"),
     "fuse-elementwise": ("tensorir.passes.fuse_elementwise", "FuseElementwisePass"),
     "fuse-loops": ("tensorir.passes.fuse_loops", "FuseLoopsPass"),
     "gemm": ("tensorir.passes.gemm", "GemmPass"),
@@ -42,6 +44,9 @@ PIPELINES: dict[str, list[str]] = {
             "canonicalize", "cse", "gemm", "fuse-elementwise", "bufferize", "lower-to-loops", "fuse-loops",
             "parallelize", "outline-kernels", "emit-c"],
 }
+# The device targets: the same lowering, kernels over device buffers (outline-kernels' transfers and grid).
+PIPELINES["opencl"] = [*PIPELINES["cpu"][:-2], "outline-kernels{device=true}", "emit-opencl"]
+PIPELINES["cuda"] = [*PIPELINES["cpu"][:-2], "outline-kernels{device=true}", "emit-cuda"]
 
 from .pass_manager import (  # noqa: E402 - the registry above must exist before pass_manager reads it
     Pass,

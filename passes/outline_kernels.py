@@ -30,6 +30,25 @@ whose results escape elsewhere stays on the host (lower-to-loops and parallelize
 
 The kernel's arguments are the nest's free values (buffers, `index` scalars, other scalars) in
 the order of their first use; constants are cloned into the kernel instead of passed.
+
+For a device target (`outline-kernels{device=true}`: the opencl and cuda pipelines) the pass also
+makes the launch configuration and the transfers. The kernel gets `grid = N`: the first N (at most
+MAX_GRID) dims of its top-level `loop.parallel` are the launch's grid, one work-item or thread per
+iteration, when the rest of its body is loop-free and writes nothing (constants, index arithmetic)
+and those dims' bounds are arguments or constants (the runtime reads them off the launch); otherwise
+N = 0 and one work-item runs the whole body (a full reduction's loop, which parallelize split into
+chunks where it could). Its buffer arguments are `#device` memrefs: before the launch each host
+buffer it takes is copied by `kernel.to_device` (once per buffer), after it each buffer it writes
+is copied back by `kernel.to_host`. The host plan itself (allocation, BLAS, small nests) stays on
+the host, so every launch moves its buffers both ways: correct, not yet fast.
+
+    kernel.func @f_k0(%o: memref<?xf32, #device>, %x: memref<?xf32, #device>, %n: index)
+        attributes {grid = 1} { ... }
+    ...
+    %d0 = kernel.to_device %o : memref<?xf32, #device>
+    %d1 = kernel.to_device %x : memref<?xf32, #device>
+    kernel.launch %d0, %d1, %n {kernel = @f_k0} : memref<?xf32, #device>, memref<?xf32, #device>, index
+    kernel.to_host %d0, %o : memref<?xf32, #device>, memref<?xf32>
 """
 
 from __future__ import annotations
@@ -39,6 +58,7 @@ from typing import ClassVar
 
 from ..dialects import kernel as K
 from ..dialects import loop as L
+from ..dialects import mem as M
 from ..dialects.builtin import ModuleOp
 from ..dialects.func import FuncOp
 from ..dialects.tensor_common import static_value
@@ -125,14 +145,39 @@ def _fresh_name(module: ModuleOp, base: str, start: int) -> tuple[str, int]:
     return f"{base}_k{n}", n
 
 
-def outline(module: ModuleOp, fn: FuncOp, group: list[Operation], name: str) -> bool:
-    """Move `group` into a new kernel.func `name` and launch it in its place."""
+MAX_GRID = 3  # the most dims of a grid (an OpenCL NDRange, a CUDA grid of blocks)
+
+
+def grid_dims(kfn: K.KernelFuncOp) -> int:
+    """How many leading dims of the kernel's top-level loop.parallel can be its launch grid (see the module doc)."""
+    ops = kfn.body.ops[:-1]
+    loops = [o for o in ops if isinstance(o, L.ParallelOp)]
+    if len(loops) != 1 or any(o is not loops[0] and (o.regions or isinstance(o, (M.StoreOp, M.CopyOp, M.CheckOp)))
+                              for o in ops):
+        return 0
+    n = 0
+    for bound in loops[0].operands[:MAX_GRID]:
+        if not (bound in kfn.body.args or _is_constant(bound)):
+            break
+        n += 1
+    return n
+
+
+def _device_type(t: MemRefType) -> MemRefType:
+    """The type of a kernel.to_device copy of a buffer of type t (contiguous, in device memory)."""
+    return MemRefType(t.shape, t.element, space="device")
+
+
+def outline(module: ModuleOp, fn: FuncOp, group: list[Operation], name: str, device: bool = False) -> bool:
+    """Move `group` into a new kernel.func `name` and launch it in its place (`device`: with the grid and
+    the transfers of a device target)."""
     free = free_values(group)
     consts = [v for v in free if _is_constant(v)]
     args = [v for v in free if not _is_constant(v)]
     if not all(isinstance(v.type, (MemRefType, ScalarType)) for v in args):
         return False
-    kfn = K.KernelFuncOp.create(name, [v.type for v in args], [], [v.name_hint for v in args], group[0].loc)
+    types = [_device_type(v.type) if device and isinstance(v.type, MemRefType) else v.type for v in args]
+    kfn = K.KernelFuncOp.create(name, types, [], [v.name_hint for v in args], group[0].loc)
     mapping: dict[Value, Value] = dict(zip(args, kfn.body.args))
     kb = Builder.at_end(kfn.body, group[0].loc)
     for c in consts:
@@ -142,7 +187,17 @@ def outline(module: ModuleOp, fn: FuncOp, group: list[Operation], name: str) -> 
         kb.insert(op.clone(mapping))
     kb.create(K.ReturnOp)
     module.body.insert(module.body.index(fn), kfn)
-    Builder.before(group[0]).create(K.LaunchOp, *args, kernel=SymbolRef(name))
+    host = Builder.before(group[0])
+    if device:
+        kfn.attributes["grid"] = grid_dims(kfn)
+        copies = {v: host.create(K.ToDeviceOp, v).result for v in args if isinstance(v.type, MemRefType)}
+        host.create(K.LaunchOp, *(copies.get(v, v) for v in args), kernel=SymbolRef(name))
+        written = kfn.written_args()
+        for k, v in enumerate(args):
+            if written[k]:
+                host.create(K.ToHostOp, copies[v], v)
+    else:
+        host.create(K.LaunchOp, *args, kernel=SymbolRef(name))
     for op in reversed(group):
         op.erase()
     for c in consts:  # host constants only the nest used
@@ -157,6 +212,8 @@ class OutlineKernelsPass(Pass):
     name: ClassVar[str] = "outline-kernels"
     summary: ClassVar[str] = "top-level loop nests -> kernel.func + kernel.launch (the host plan remains)"
 
+    device: bool = False  # a device target's kernels: #device buffers, transfers, the grid
+
     def run(self, module: Operation) -> bool:
         assert isinstance(module, ModuleOp)
         changed = False
@@ -164,10 +221,10 @@ class OutlineKernelsPass(Pass):
             n = 0
             for group in nest_groups(fn):
                 name, n = _fresh_name(module, fn.sym_name, n)
-                if outline(module, fn, group, name):
+                if outline(module, fn, group, name, self.device):
                     changed = True
                     n += 1
         return changed
 
 
-__all__ = ["OutlineKernelsPass", "free_values", "nest_groups", "outline"]
+__all__ = ["MAX_GRID", "OutlineKernelsPass", "free_values", "grid_dims", "nest_groups", "outline"]

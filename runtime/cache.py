@@ -10,6 +10,8 @@ Layout, under `config.cachedir` (default `$XDG_CACHE_HOME/tensorir` or `~/.cache
                             instead of module.so and module.sha256: a math library (`math_libraries`,
                             runtime/mathlib.py), one per tir_math.h function, built the first time a module
                             calls it and linked by the modules that do
+    opencl/<key>.bin        an OpenCL program binary (runtime/opencl.py; its key covers the source, the
+                            device, its driver and the build options): each target has its own directory
 
 `key` = sha256 of the source, the compiler (path and `--version`), the flags, the Python ABI, numpy's
 version, tensorir's version, the runtime headers and (with -march=native) the CPU's model and flags.
@@ -62,8 +64,13 @@ def reset_stats() -> None:
         _stats[k] = 0
 
 
+def target_root(target: str) -> Path:
+    """The cache directory of one target's compiled code: `c` (this module), `opencl` (runtime/opencl.py)."""
+    return Path(os.path.expanduser(config.cachedir)) / target
+
+
 def cache_root() -> Path:
-    return Path(os.path.expanduser(config.cachedir)) / "c"
+    return target_root("c")
 
 
 @functools.lru_cache(maxsize=1)

@@ -89,6 +89,13 @@ class Interpreter:
 
     _outer: dict[Value, Any] = {}
 
+    # ---- device memory (kernel.to_device / to_host): the reference keeps device buffers as numpy copies
+    def to_device(self, host: np.ndarray) -> Any:
+        return np.array(host, order="C", copy=True)
+
+    def to_host(self, device: Any, host: np.ndarray) -> None:
+        host[...] = device
+
 
 def run(module: Operation, name: str, *args: Any) -> list[Any]:
     return Interpreter(module).call(name, list(args))

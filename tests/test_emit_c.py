@@ -16,8 +16,8 @@ import warnings
 
 import numpy as np
 import pytest
-from tensorir.backends.c import render_c
-from tensorir.backends.cstyle import EXPR, STMT, UNREACHABLE
+from tensorir.backends.c import CRenderer, render_c
+from tensorir.backends.cstyle import EXPR, UNREACHABLE
 from tensorir.frontend.parser import parse
 from tensorir.ir.core import OP_REGISTRY, TirError
 from tensorir.ir.verifier import verify
@@ -340,9 +340,49 @@ def test_emit_c_covers_every_op() -> None:
     missing = []
     for name, cls in sorted(OP_REGISTRY.items()):
         if name.split(".")[0] in ("scalar", "loop", "mem", "lib", "kernel") and name not in UNREACHABLE:
-            if cls not in EXPR and cls not in STMT and name not in ("loop.yield", "kernel.func", "kernel.return"):
+            if cls not in EXPR and cls not in CRenderer.stmt_table and name not in (
+                    "loop.yield", "kernel.func", "kernel.return"):
                 missing.append(name)
     assert not missing, f"ops without a C rendering rule: {missing}"
+
+
+NEUTRAL_KERNEL = """\
+kernel.func @k(%x: memref<?xi64>, %n: index) {
+  loop.parallel %n ({
+    ^bb0(%i: index):
+      %v = mem.load %x indices %i : i64
+      %big = scalar.constant {value = -9223372036854775808 : i64} : i64
+      %ok = scalar.ne %v, %big : i1
+      mem.check %ok values %i {message = "element {0} is the minimum"} : i1, index
+      %w = scalar.add %v, %big : i64
+      mem.store %w, %x indices %i : i64, memref<?xi64>, index
+      loop.yield
+  }) : index
+  kernel.return
+}
+"""
+
+
+def test_shared_renderer_knows_no_c_runtime() -> None:
+    """The base renderer writes a kernel through its hooks only: a target that defines just `fail` gets no
+    tir_fail, no runtime context, no INT64_C (the C target's runtime), and its own error reporting."""
+    from tensorir.backends.cstyle import STMT, CStyleRenderer
+
+    class Plain(CStyleRenderer):
+        def fail(self, message: str, values: list[str]) -> str:
+            assert message.endswith("element {0} is the minimum")
+            return f"report({', '.join(values)})"
+
+    kfn = parse(NEUTRAL_KERNEL).body.ops[0]
+    text = "\n".join(Plain().render_kernel(kfn, [True]))
+    assert "if (!ok) { report(i); }" in text
+    for c_only in ("tir_fail", "ctx", "INT64_C"):
+        assert c_only not in text, c_only
+    c_text = "\n".join(CRenderer().render_kernel(kfn, [True]))  # the C target spells them its way
+    assert "tir_fail(ctx, " in c_text and "INT64_C(" in c_text
+    c_only_methods = {"render_alloc", "render_dealloc", "render_gemm", "render_launch", "render_host_for"}
+    assert not c_only_methods & set(STMT.values())
+    assert c_only_methods <= set(CRenderer.stmt_table.values())
 
 
 def test_unsupported_op_names_location() -> None:

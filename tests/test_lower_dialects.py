@@ -24,14 +24,15 @@ from tensorir.ir.core import OP_REGISTRY, Block, Operation, Region, TirError, Va
 from tensorir.ir.printer import print_module
 from tensorir.ir.types import MemRefType, TensorType, Type, f32, f64, i1, i32, i64, index
 from tensorir.ir.verifier import verify
-from tensorir.runtime.interpreter import run
+from tensorir.runtime.interpreter import Interpreter, run
 from test_generic import GENERIC_OPS
 
 RNG = np.random.default_rng(0)
 
 
-def MR(shape: Sequence[int | None], el: Any = f32, strides: Sequence[int | None] | None = None) -> MemRefType:
-    return MemRefType(tuple(shape), el, tuple(strides) if strides is not None else None)
+def MR(shape: Sequence[int | None], el: Any = f32, strides: Sequence[int | None] | None = None,
+       space: str = "host") -> MemRefType:
+    return MemRefType(tuple(shape), el, tuple(strides) if strides is not None else None, space)
 
 
 def new_func(name: str, inputs: Sequence[Type], results: Sequence[Type] = (), module: B.ModuleOp | None = None,
@@ -308,7 +309,8 @@ def test_gemm_batch_against_numpy() -> None:
 
 def _kernel_module() -> B.ModuleOp:
     """kernel @k: y[i] = 2 * x[i] for i < n; host @h: tensor -> buffers -> device -> launch -> tensor."""
-    m, kb, (x, y, n) = new_func("k", [MR((None,)), MR((None,)), index], cls=K.KernelFuncOp)
+    dev = MR((None,), space="device")
+    m, kb, (x, y, n) = new_func("k", [dev, dev, index], cls=K.KernelFuncOp)
     ib, (i,) = parallel(kb, [n])
     v = ib.create(M.LoadOp, x, i).result
     ib.create(M.StoreOp, ib.create(S.MulOp, v, const(ib, 2.0, f32)).result, y, i)
@@ -336,12 +338,14 @@ def test_kernel_func_and_launch() -> None:
     (res,) = run(m, "h", xs)
     np.testing.assert_array_equal(res, 2 * xs)
     text = print_module(m)
-    assert text.startswith("kernel.func @k(%a0: memref<?xf32>, %a1: memref<?xf32>, %a2: index) {\n")
+    assert text.startswith("kernel.func @k(%a0: memref<?xf32, #device>, %a1: memref<?xf32, #device>, %a2: index) {\n")
     assert "  kernel.return\n}" in text and "kernel.launch %dx" not in text
-    assert "{kernel = @k} : memref<?xf32>, memref<?xf32>, index" in text
+    assert "{kernel = @k} : memref<?xf32, #device>, memref<?xf32, #device>, index" in text
+    from tensorir.frontend import parser
+    assert parser.parse(text).body.ops[0].function_type.inputs[0] == MR((None,), space="device")  # round trip
     # to_device copies: writing the device buffer leaves the host one alone until to_host
     host = np.ones(3, np.float32)
-    dev = K.ToDeviceOp.build(Block([MR((3,))]).args[0]).interpret(None, [host])[0]
+    dev = K.ToDeviceOp.build(Block([MR((3,))]).args[0]).interpret(Interpreter(m), [host])[0]
     dev[0] = 5
     assert host[0] == 1
 
@@ -564,8 +568,11 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
     ("kernel.launch", lambda b, a: _launch(b, a, [a[5], a[1]], "nope"), "launches unknown kernel @nope"),
     ("kernel.launch", lambda b, a: _launch(b, a, [], "f"), "launches @f, which is a 'func.func', not a kernel.func"),
     ("kernel.to_device", lambda b, a: b.create(K.ToDeviceOp, a[4]), "operand must be a memref, got tensor<?x4xf32>"),
-    ("kernel.to_host", lambda b, a: b.create(K.ToHostOp, a[5], a[0]),
+    ("kernel.to_host", lambda b, a: b.create(K.ToHostOp, b.create(K.ToDeviceOp, a[5]).result, a[0]),
      "copies a (?,) f32 buffer into a (?, 4) f32 one"),
+    ("kernel.to_host", lambda b, a: b.create(K.ToHostOp, a[5], a[5]), "copies from a #host buffer into a #host one"),
+    ("kernel.to_device", lambda b, a: b.create(K.ToDeviceOp, b.create(K.ToDeviceOp, a[5]).result),
+     "copies a buffer that is not on the host"),
 ]
 
 
@@ -632,10 +639,10 @@ func.func @main(%t: tensor<?x4xf32>, %w: tensor<4x3xf32>) -> (tensor<?x4xf32>, t
   }) : index
   %buf = mem.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
   %yt = mem.view %buf sizes %n, %n {offset = 0, shape = [?, 4], strides = [1, ?]} : memref<?x4xf32, strides=[1,?]>
-  %dx = kernel.to_device %x : memref<?x4xf32>
-  kernel.launch %dx, %yt, %n {kernel = @scale} : memref<?x4xf32>, memref<?x4xf32, strides=[1,?]>, index
+  %dx = kernel.to_device %x : memref<?x4xf32, #device>
+  kernel.launch %x, %yt, %n {kernel = @scale} : memref<?x4xf32>, memref<?x4xf32, strides=[1,?]>, index
   %xc = mem.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
-  kernel.to_host %dx, %xc : memref<?x4xf32>, memref<?x4xf32>
+  kernel.to_host %dx, %xc : memref<?x4xf32, #device>, memref<?x4xf32>
   %wb = mem.buffer_of %w : memref<4x3xf32>
   %o = mem.alloc sizes %n {shape = [?, 3], dtype = f32} : memref<?x3xf32>
   lib.gemm %buf, %wb, %o {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false} \

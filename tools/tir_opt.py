@@ -59,10 +59,12 @@ def parse_text(text: str, filename: str) -> Operation:
 
 
 def module_text(module: Operation, generic: bool = False, debuginfo: bool = False) -> str:
-    """The IR, or the generated source once a backend pass (emit-c) has stored it in `c.source`."""
-    source = module.attributes.get("c.source")
-    if isinstance(source, str):
-        return source
+    """The IR, or the generated source once a backend pass (emit-c, emit-opencl, emit-cuda) has stored it
+    in `c.source` / `opencl.source` / `cuda.source`."""
+    for attr in ("c.source", "opencl.source", "cuda.source"):
+        source = module.attributes.get(attr)
+        if isinstance(source, str):
+            return source
     return print_module(module, generic=generic, debuginfo=debuginfo)
 
 

@@ -1,6 +1,6 @@
 """`tirc`: compile and run .tir files.
 
-    tirc run FILE [--func F] --input x=x.npy --input y=3.5 [--output out.npz] [--target interp|c]
+    tirc run FILE [--func F] --input x=x.npy --input y=3.5 [--output out.npz] [--target interp|c|opencl|cuda]
     tirc build FILE [--func F] -o DIR   (writes DIR/<func>.c and the compiled DIR/<func>.so, which links
                                          the math libraries it calls from the cache: runtime/mathlib.py)
 
@@ -28,7 +28,7 @@ from ..ir.verifier import verify
 from ..passes import PIPELINES, run_pipeline
 from . import cli
 
-TARGETS = {"interp": "interp", "c": "cpu"}  # target -> pipeline; cuda, opencl come with their backends
+TARGETS = {"interp": "interp", "c": "cpu", "opencl": "opencl", "cuda": "cuda"}  # target -> pipeline
 
 
 def load_module(path: str) -> Operation:
@@ -142,6 +142,12 @@ def cmd_run(args: argparse.Namespace) -> int:
               for k, (v, t, a) in enumerate(zip(inputs, fn.attributes["function_type"].inputs, fn.body.args))]
     if args.target == "c":
         results = _run_c(module, sym, inputs)
+    elif args.target in ("opencl", "cuda"):
+        from ..runtime.cuda import CUDAModule
+        from ..runtime.opencl import OpenCLModule
+
+        run_pipeline(module, pipeline)
+        results = (OpenCLModule if args.target == "opencl" else CUDAModule)(module).call(sym, inputs)
     else:
         run_pipeline(module, pipeline)
         results = Interpreter(module).call(sym, inputs)
@@ -223,7 +229,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE",
                      help="an argument: a .npy path or a Python literal")
     run.add_argument("--output", "-o", help="save results as out0, out1, ... in this .npz file")
-    run.add_argument("--target", default="c", help="c (native code, the default) or interp (reference interpreter)")
+    run.add_argument("--target", default="c", help="c (native code, the default), interp (reference interpreter) "
+                     "opencl or cuda (kernels on an OpenCL device or a CUDA GPU)")
     run.set_defaults(handler=cmd_run)
     build = sub.add_parser("build", help="compile a function of a .tir file to C and a Python extension module")
     build.add_argument("file")

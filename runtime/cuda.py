@@ -1,0 +1,123 @@
+"""The CUDA runtime (pycuda, imported on first use): runs a module of the `cuda` pipeline on GPU 0.
+
+The kernels (backends/cuda.py) are compiled by nvcc through pycuda to one cubin, kept on disk under
+`<cachedir>/cuda/<key>.cubin`, the key a hash of the source, the GPU's name and compute capability and the
+CUDA driver version, so a second process compiles nothing. The host plan runs in the reference interpreter,
+the kernels on the GPU (runtime/device.py, shared with the OpenCL runtime): blocks of GROUP threads along
+the fastest grid dim, one block per index of the others (CUDA allows 65535 of those in y and z). Device
+buffers come from a pool of allocations by size.
+
+Not yet run on a GPU: no CUDA GPU could be reached while this was written (issue 12's note); the CUDA
+execution tests skip without one.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..backends.cuda import CUDARenderer
+from ..ir.core import TirError
+from . import cache
+from .device import GROUP, DeviceArray, DeviceModule
+
+__all__ = ["CUDAModule", "unavailable_reason"]
+
+
+def _driver() -> Any:
+    try:
+        import pycuda.driver as driver
+    except ImportError:
+        raise TirError("target 'cuda' needs pycuda and a CUDA GPU: pip install pycuda") from None
+    return driver
+
+
+@dataclass(eq=False)
+class _GPU:
+    """GPU 0 with its context, allocation pool and loaded modules."""
+
+    context: Any
+    name: str
+    pool: dict[int, list[Any]] = field(default_factory=dict)
+    modules: dict[str, Any] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=1)
+def _gpu() -> _GPU:
+    drv = _driver()
+    drv.init()
+    if drv.Device.count() == 0:
+        raise TirError("no CUDA GPU on this machine")
+    dev = drv.Device(0)
+    major, minor = dev.compute_capability()
+    return _GPU(dev.make_context(), f"{dev.name()} sm_{major}{minor} driver {drv.get_driver_version()}")
+
+
+def unavailable_reason() -> str | None:
+    """Why the CUDA target cannot run here (no pycuda, no GPU), or None when it can."""
+    try:
+        _gpu()
+    except Exception as e:  # pycuda raises its own errors without a driver
+        return str(e)
+    return None
+
+
+class CUDAModule(DeviceModule):
+    """A module of the `cuda` pipeline on GPU 0."""
+
+    renderer_class = CUDARenderer
+
+    def __init__(self, module: Any) -> None:
+        self.gpu = _gpu()
+        drv = _driver()
+        self.err, self.errv = drv.mem_alloc(4), drv.mem_alloc(8 * 4)
+        super().__init__(module)
+
+    def build(self, source: str) -> Any:
+        from pycuda.compiler import compile as nvcc
+
+        key = hashlib.sha256("\0".join([source, self.gpu.name]).encode()).hexdigest()
+        if key not in self.gpu.modules:
+            path = cache.target_root("cuda") / f"{key}.cubin"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                cache._write_atomic(path, nvcc(source, no_extern_c=True))
+            self.gpu.modules[key] = _driver().module_from_buffer(path.read_bytes())
+        return self.gpu.modules[key]
+
+    def kernel(self, program: Any, name: str) -> Any:
+        return program.get_function(name)
+
+    def alloc(self, nbytes: int) -> Any:
+        free = self.gpu.pool.get(nbytes)
+        return free.pop() if free else _driver().mem_alloc(max(nbytes, 1))
+
+    def free(self, a: DeviceArray) -> None:
+        self.gpu.pool.setdefault(a.nbytes, []).append(a.buffer)
+
+    def copy_in(self, buffer: Any, host: np.ndarray) -> None:
+        _driver().memcpy_htod(buffer, host)
+
+    def copy_out(self, host: np.ndarray, buffer: Any) -> None:
+        _driver().memcpy_dtoh(host, buffer)
+
+    def run(self, fn: Any, ids: list[int], values: list[Any]) -> None:
+        if not ids:
+            fn(self.err, self.errv, *values, block=(1, 1, 1), grid=(1, 1, 1))
+            return
+        blocks = [-(-ids[0] // GROUP), *ids[1:]] + [1] * (3 - len(ids))
+        fn(self.err, self.errv, *values, block=(GROUP, 1, 1), grid=tuple(blocks))
+
+    def clear_error(self) -> None:
+        _driver().memset_d32(self.err, 0, 1)
+
+    def read_error(self) -> tuple[int, np.ndarray]:
+        code, values = np.zeros(1, np.int32), np.zeros(4, np.int64)
+        _driver().memcpy_dtoh(code, self.err)
+        if code[0]:
+            _driver().memcpy_dtoh(values, self.errv)
+        return int(code[0]), values

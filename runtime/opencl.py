@@ -1,0 +1,172 @@
+"""The OpenCL runtime (pyopencl, imported on first use): runs a module of the `opencl` pipeline.
+
+The kernels (every `kernel.func`) are one OpenCL program (backends/opencl.py), built once per device
+and kept on disk as a program binary under `<cachedir>/opencl/<key>.bin`, the key a hash of the
+source, the device, its driver and the build options, so a second process builds nothing.
+
+The host plan runs in the reference interpreter, the kernels on the device (runtime/device.py, shared
+with the CUDA runtime); device buffers come from a pool of buffers by size, reused by later calls, and a
+grid's work-groups have GROUP work-items along its fastest dim (the NDRange rounded up to them: the
+kernel's guard drops the extra work-items; left to itself PoCL makes work-groups of one).
+
+The device is the first one of the first platform that has one, unless `TENSORIR_FLAGS=device=...`
+names a substring of the wanted device's name. float64 kernels need a device with cl_khr_fp64, float16
+ones cl_khr_fp16 (PoCL on a CPU has the first, not the second).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..backends.opencl import OpenCLRenderer
+from ..config import config
+from ..ir.core import TirError
+from . import cache
+from .device import GROUP, DeviceArray, DeviceModule
+
+__all__ = ["OpenCLModule", "Device", "device", "unavailable_reason"]
+
+
+def _cl() -> Any:
+    try:
+        import pyopencl
+    except ImportError:
+        raise TirError("target 'opencl' needs pyopencl and an OpenCL driver: pip install pyopencl "
+                       "pocl-binary-distribution (PoCL runs OpenCL on the CPU)") from None
+    return pyopencl
+
+
+@dataclass(eq=False)
+class Device:
+    """An OpenCL device with its context, in-order queue, buffer pool and built programs."""
+
+    context: Any
+    queue: Any
+    device: Any
+    pool: dict[int, list[Any]] = field(default_factory=dict)  # bytes -> free buffers of that size
+    programs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_f64(self) -> bool:
+        return bool(self.device.double_fp_config)
+
+    @property
+    def has_f16(self) -> bool:
+        return "cl_khr_fp16" in self.device.extensions.split()
+
+    def acquire(self, nbytes: int) -> Any:
+        free = self.pool.get(nbytes)
+        if free:
+            return free.pop()
+        cl = _cl()
+        return cl.Buffer(self.context, cl.mem_flags.READ_WRITE, max(nbytes, 1))  # OpenCL has no empty buffers
+
+    def release(self, a: DeviceArray) -> None:
+        self.pool.setdefault(a.nbytes, []).append(a.buffer)
+
+    def program(self, source: str, options: tuple[str, ...] = ()) -> Any:
+        """The built program of `source` (from memory, the disk cache, or the OpenCL compiler)."""
+        cl, dev = _cl(), self.device
+        key = hashlib.sha256("\0".join([source, dev.name, dev.vendor, dev.version, dev.driver_version,
+                                        dev.platform.version, " ".join(options)]).encode()).hexdigest()
+        if key in self.programs:
+            return self.programs[key]
+        for ext, dtype, has in (("cl_khr_fp64", "float64", self.has_f64), ("cl_khr_fp16", "float16", self.has_f16)):
+            if f"#pragma OPENCL EXTENSION {ext}" in source and not has:
+                raise TirError(f"the OpenCL device '{dev.name.strip()}' does not support {dtype} (no {ext}): "
+                               "use float32, or a device that has it (TENSORIR_FLAGS=device=...)")
+        path = cache.target_root("opencl") / f"{key}.bin"
+        prg = None
+        if path.exists():
+            try:
+                prg = cl.Program(self.context, [dev], [path.read_bytes()]).build(options=list(options))
+            except cl.Error:
+                prg = None  # a damaged or foreign binary: build from source
+        if prg is None:
+            try:
+                prg = cl.Program(self.context, source).build(options=list(options))
+            except cl.Error as e:
+                raise TirError(f"the OpenCL compiler rejected the generated program:\n{e}") from None
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                cache._write_atomic(path, prg.get_info(cl.program_info.BINARIES)[0])
+            except OSError:
+                pass  # a cache that cannot be written only costs time
+        self.programs[key] = prg
+        return prg
+
+
+@functools.lru_cache(maxsize=1)
+def device() -> Device:
+    """The OpenCL device of this process (see the module doc)."""
+    cl = _cl()
+    wanted = config.device
+    found = [d for p in cl.get_platforms() for d in p.get_devices() if wanted.lower() in d.name.lower()]
+    if not found:
+        raise TirError("no OpenCL device" + (f" whose name contains '{wanted}'" if wanted else "") +
+                       " (pip install pocl-binary-distribution for one on the CPU)")
+    context = cl.Context([found[0]])
+    return Device(context, cl.CommandQueue(context), found[0])
+
+
+def unavailable_reason() -> str | None:
+    """Why the OpenCL target cannot run here (no pyopencl, no device), or None when it can."""
+    try:
+        device()
+    except Exception as e:  # pyopencl raises its own errors when no platform is installed
+        return str(e)
+    return None
+
+
+class OpenCLModule(DeviceModule):
+    """A module of the `opencl` pipeline on this process's OpenCL device."""
+
+    renderer_class = OpenCLRenderer
+
+    def __init__(self, module: Any) -> None:
+        self.device = device()
+        cl = _cl()
+        self.err = cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE, 4)
+        self.errv = cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE, 8 * 4)
+        super().__init__(module)
+
+    def build(self, source: str) -> Any:
+        return self.device.program(source)
+
+    def kernel(self, program: Any, name: str) -> Any:
+        return getattr(program, name)
+
+    def alloc(self, nbytes: int) -> Any:
+        return self.device.acquire(nbytes)
+
+    def free(self, a: DeviceArray) -> None:
+        self.device.release(a)
+
+    def copy_in(self, buffer: Any, host: np.ndarray) -> None:
+        _cl().enqueue_copy(self.device.queue, buffer, host)
+
+    def copy_out(self, host: np.ndarray, buffer: Any) -> None:
+        _cl().enqueue_copy(self.device.queue, host, buffer)
+
+    def run(self, fn: Any, ids: list[int], values: list[Any]) -> None:
+        queue = self.device.queue
+        if not ids:
+            fn(queue, (1,), None, self.err, self.errv, *values)
+            return
+        ids[0] = -(-ids[0] // GROUP) * GROUP
+        fn(queue, tuple(ids), (GROUP,) + (1,) * (len(ids) - 1), self.err, self.errv, *values)
+
+    def clear_error(self) -> None:
+        _cl().enqueue_fill_buffer(self.device.queue, self.err, np.int32(0), 0, 4)
+
+    def read_error(self) -> tuple[int, np.ndarray]:
+        code, values = np.zeros(1, np.int32), np.zeros(4, np.int64)
+        _cl().enqueue_copy(self.device.queue, code, self.err)
+        if code[0]:
+            _cl().enqueue_copy(self.device.queue, values, self.errv)
+        return int(code[0]), values

@@ -1,0 +1,102 @@
+"""The CUDA target: every op group's kernels compile with `nvcc --ptx` where nvcc exists, and run on a CUDA GPU.
+
+The groups are test_c_target.py's (every tensor op): each is lowered through the `cuda` pipeline
+(`tir-opt -p cuda`) and all of their sources go to one nvcc run. The execution tests (runtime/cuda.py,
+pycuda) run the same groups against the interpreter, and a training step against the C target, where pycuda
+and a CUDA GPU are present; elsewhere they skip, saying why.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorir
+import test_c_target as groups
+import test_opencl
+from tensorir.frontend.parser import parse
+from tensorir.passes import run_pipeline
+
+NVCC = shutil.which("nvcc")
+GROUPS = ["float_elementwise", "special_values_and_f64", "integer_and_bool_ops", "reductions", "empty_reductions",
+          "crossentropy", "linear_algebra", "shape_and_indexing", "creation", "numpy_functions", "zero_d"]
+
+
+def cuda_source(inputs: list[Any], outputs: list[Any]) -> str:
+    """The CUDA source of the kernels of a function of `outputs` (the tensor IR through the cuda pipeline)."""
+    module = parse(tensorir.function(inputs, outputs, target="interp").ir("tensor"))
+    run_pipeline(module, "cuda")
+    source = module.attributes["cuda.source"]
+    assert isinstance(source, str)
+    return source
+
+
+def test_kernels_use_the_thread_grid() -> None:
+    from tensorir import tensor as T
+
+    x, idx = T.fmatrix("x"), T.lvector("idx")
+    src = cuda_source([x, idx], [T.exp(x) * 2, x[idx].sum(axis=1)])
+    assert 'extern "C" __global__ void main_k0(int* tir_err, int64_t* tir_errv,' in src
+    assert "(blockIdx.y * (int64_t)blockDim.y + threadIdx.y)" in src
+    assert "(blockIdx.x * (int64_t)blockDim.x + threadIdx.x)" in src
+    assert "static __device__ inline" in src and "atomicCAS" in src and "#pragma" not in src
+
+
+@pytest.mark.skipif(NVCC is None, reason="no nvcc on this machine")
+def test_every_op_group_compiles_with_nvcc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sources: list[str] = []
+    monkeypatch.setattr(groups, "check_group", lambda inputs, outputs, cases: sources.append(cuda_source(inputs,
+                                                                                                           outputs)))
+    for group in GROUPS:
+        getattr(groups, f"test_{group}")()
+    files = []
+    for k, src in enumerate(sources):
+        files.append(tmp_path / f"group{k}.cu")
+        files[-1].write_text(src)
+    out = subprocess.run([str(NVCC), "--ptx", "-odir", str(tmp_path), *map(str, files)], capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert all((tmp_path / f"group{k}.ptx").exists() for k in range(len(files)))
+
+
+def _cuda_reason() -> str | None:
+    from tensorir.runtime.cuda import unavailable_reason
+
+    return unavailable_reason()
+
+
+CUDA_REASON = _cuda_reason()
+needs_gpu = pytest.mark.skipif(CUDA_REASON is not None, reason=f"no CUDA GPU here: {CUDA_REASON}")
+
+
+def check_group_on_cuda(inputs: list[Any], outputs: list[Any], cases: list[list[np.ndarray]]) -> None:
+    f_cuda = tensorir.function(inputs, outputs, target="cuda")
+    f_i = tensorir.function(inputs, outputs, target="interp")
+    for case in cases:
+        test_opencl.assert_same(f_cuda(*case), f_i(*case), f"{outputs} for shapes {[np.shape(a) for a in case]}")
+
+
+@needs_gpu
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_op_group_runs_on_the_gpu(group: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(groups, "check_group", check_group_on_cuda)
+    getattr(groups, f"test_{group}")()
+
+
+@needs_gpu
+def test_a_failed_check_on_the_gpu_raises_the_c_targets_message() -> None:
+    from tensorir import tensor as T
+
+    x, idx = T.fvector("x"), T.lvector("idx")
+    errors = []
+    for target in ("c", "cuda"):
+        f = tensorir.function([x, idx], T.take(x * 2, idx), target=target)
+        with pytest.raises(ValueError) as e:
+            f(np.arange(4, dtype=np.float32), np.array([1, 9]))
+        errors.append(str(e.value))
+    assert errors[0] == errors[1]
+

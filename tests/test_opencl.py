@@ -1,0 +1,186 @@
+"""The OpenCL target (runtime/opencl.py, backends/opencl.py) equals the reference interpreter and the C target.
+
+Runs where pyopencl and an OpenCL device are installed (CI: `pip install -e ".[dev,opencl]"`, PoCL on the
+CPU); skipped with the reason elsewhere. The op groups are test_c_target.py's (every tensor op), each
+checked against the interpreter on the same inputs, layouts and shapes; then the autodiff examples, a
+logistic-regression training step, run-time errors, float64 refusal and the program cache.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorir
+import test_c_target as groups
+from tensorir import tensor as T
+from tensorir.ir.core import TirError
+from tensorir.runtime.opencl import unavailable_reason
+
+REASON = unavailable_reason()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no OpenCL device here: {REASON}")
+RNG = np.random.default_rng(12)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def assert_same(got: list[Any], want: list[Any], where: str) -> None:
+    for k, (g, w) in enumerate(zip(got, want)):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.dtype == w.dtype and g.shape == w.shape, f"{where} #{k}: {g.dtype}{g.shape} vs {w.dtype}{w.shape}"
+        if w.dtype.kind == "f":
+            tol = 2e-3 if w.dtype == np.float16 else 1e-5 if w.dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(g, w, rtol=tol, atol=tol, equal_nan=True, err_msg=f"{where} #{k}")
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=f"{where} #{k}")
+
+
+def check_group(inputs: list[Any], outputs: list[Any], cases: list[list[np.ndarray]]) -> None:
+    """test_c_target's check, on target="opencl": every case and layout equals the interpreter."""
+    f_cl = tensorir.function(inputs, outputs, target="opencl")
+    f_i = tensorir.function(inputs, outputs, target="interp")
+    for case in cases:
+        want = f_i(*case)
+        for layout in (lambda a: a, groups.strided, groups.transposed):
+            args = [layout(a) if isinstance(a, np.ndarray) and a.ndim else a for a in case]
+            assert_same(f_cl(*args), want, f"{outputs} for shapes {[np.shape(a) for a in case]}")
+
+
+GROUPS = ["float_elementwise", "special_values_and_f64", "integer_and_bool_ops", "reductions", "empty_reductions",
+          "crossentropy", "linear_algebra", "shape_and_indexing", "creation", "numpy_functions", "zero_d"]
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_op_group_equals_the_interpreter(group: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(groups, "check_group", check_group)
+    getattr(groups, f"test_{group}")()
+
+
+def test_kernels_run_on_the_grid() -> None:
+    """An elementwise nest is one work-item per element (get_global_id), a full sum runs in parallel chunks."""
+    x = T.fmatrix("x")
+    f = tensorir.function([x], [T.exp(x) * 2, x.sum()], target="opencl")
+    src = f.source()
+    assert "get_global_id(1)" in src and "get_global_id(0)" in src and "__global" in src
+    a = RNG.standard_normal((300, 70)).astype(np.float32)
+    got = f(a)
+    np.testing.assert_allclose(got[0], np.exp(a) * 2, rtol=1e-6)
+    np.testing.assert_allclose(got[1], a.sum(dtype=np.float64), rtol=1e-5)
+
+
+def test_autodiff_examples_equal_the_c_target() -> None:
+    x, w, b = T.dmatrix("x"), T.dvector("w"), T.dscalar("b")
+    z = T.tanh(T.dot(x, w) + b)
+    cost = (T.nnet.softplus(z) * T.exp(-z ** 2)).sum() + (w ** 2).sum()
+    outs = [cost, *tensorir.grad(cost, [x, w, b])]
+    args = [RNG.standard_normal((20, 6)), RNG.standard_normal(6), 0.3]
+    want = tensorir.function([x, w, b], outs, target="c")(*args)
+    assert_same(tensorir.function([x, w, b], outs, target="opencl")(*args), want, "gradients")
+
+
+def test_gradient_example_through_tirc_on_opencl_equals_the_closed_form(tmp_path: Path) -> None:
+    """examples/gradient.tir run by `tirc run --target opencl` (the `tir-opt -p opencl` pipeline)."""
+    from tensorir.tools.tirc import main
+
+    x, y, w, b = RNG.standard_normal((7, 3)), RNG.integers(0, 2, 7).astype(float), RNG.standard_normal(3), 0.25
+    for name, value in dict(x=x, y=y, w=w, b=np.array(b)).items():
+        np.save(tmp_path / f"{name}.npy", value)
+    inputs = [a for n in "xywb" for a in ("--input", f"{n}={tmp_path / f'{n}.npy'}")]
+    assert main(["run", str(ROOT / "examples" / "gradient.tir"), "--target", "opencl", "--output",
+                 str(tmp_path / "out.npz"), *inputs]) == 0
+    p = 1 / (1 + np.exp(-(x @ w + b)))
+    with np.load(tmp_path / "out.npz") as out:
+        np.testing.assert_allclose(out["out0"], -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rtol=1e-12)
+        np.testing.assert_allclose(out["out1"], x.T @ (p - y) / 7, rtol=1e-10)
+        np.testing.assert_allclose(out["out2"], np.mean(p - y), rtol=1e-10)
+
+
+def test_logistic_regression_training_equals_the_c_target() -> None:
+    """W7's logistic regression at a small size: 5 SGD steps through shared weights and updates."""
+    data = RNG.standard_normal((64, 30)), (RNG.random(64) < 0.5).astype(np.float64)
+    weights = {}
+    for target in ("c", "opencl"):
+        x, y = T.dmatrix("x"), T.dvector("y")
+        w = tensorir.shared(np.linspace(-0.1, 0.1, 30), name="w")
+        b = tensorir.shared(0.0, name="b")
+        p1 = 1 / (1 + T.exp(-(T.dot(x, w) + b)))
+        cost = (-y * T.log(p1) - (1 - y) * T.log(1 - p1)).mean() + 0.01 * (w ** 2).sum()
+        gw, gb = tensorir.grad(cost, [w, b])
+        step = tensorir.function([x, y], cost, updates=[(w, w - 0.1 * gw), (b, b - 0.1 * gb)], target=target)
+        costs = [float(step(*data)) for _ in range(5)]
+        weights[target] = (costs, w.get_value(), b.get_value())
+    np.testing.assert_allclose(weights["opencl"][0], weights["c"][0], rtol=1e-12)
+    np.testing.assert_allclose(weights["opencl"][1], weights["c"][1], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(weights["opencl"][2], weights["c"][2], rtol=1e-12, atol=1e-15)
+    assert weights["c"][0][-1] < weights["c"][0][0]
+
+
+def test_a_failed_check_inside_a_kernel_raises_the_c_targets_message() -> None:
+    x, idx = T.fvector("x"), T.lvector("idx")
+    out = T.take(x * 2, idx)
+    errors = []
+    for target in ("c", "opencl"):
+        f = tensorir.function([x, idx], out, target=target)
+        np.testing.assert_allclose(f(np.arange(4, dtype=np.float32), np.array([3, 0])), [6, 0])
+        with pytest.raises(ValueError) as e:
+            f(np.arange(4, dtype=np.float32), np.array([1, 9]))
+        errors.append(str(e.value))
+    assert errors[0] == errors[1] and "index 9 is out of bounds for axis 0 of size 4" in errors[1]
+
+
+def test_float64_needs_a_device_that_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tensorir.runtime.opencl import Device
+
+    monkeypatch.setattr(Device, "has_f64", property(lambda self: False))
+    x = T.dvector("x")
+    with pytest.raises(TirError, match="does not support float64"):
+        tensorir.function([x], T.exp(x), target="opencl")
+    xf = T.fvector("xf")  # float32 kernels without a float64 accumulator still build
+    f = tensorir.function([xf], T.exp(xf), target="opencl")
+    np.testing.assert_allclose(f(np.ones(3, np.float32)), np.exp(np.ones(3, np.float32)))
+
+
+def test_float16_runs_or_is_refused_clearly() -> None:
+    from tensorir.runtime.opencl import device
+
+    x = T.tensor("float16", (None,), name="x")
+    a = np.linspace(-2, 2, 9).astype(np.float16)
+    if not device().has_f16:
+        with pytest.raises(TirError, match="does not support float16 \\(no cl_khr_fp16\\)"):
+            tensorir.function([x], T.exp(x) * 2, target="opencl")
+        return
+    want = tensorir.function([x], [T.exp(x) * 2, x.sum()], target="interp")(a)
+    assert_same(tensorir.function([x], [T.exp(x) * 2, x.sum()], target="opencl")(a), want, "float16")
+
+
+def test_program_binaries_are_cached_on_disk(tmp_path: Path) -> None:
+    """A fresh process (a new Device: nothing built in memory) loads the program binary instead of compiling."""
+    from tensorir.runtime import opencl
+
+    with tensorir.config.change_flags(cachedir=str(tmp_path)):
+        x = T.fvector("x")
+        f = tensorir.function([x], T.sqrt(x) + 1, target="opencl")
+        binaries = list((tmp_path / "opencl").glob("*.bin"))
+        assert len(binaries) == 1
+        dev = opencl.device()
+        fresh = opencl.Device(dev.context, dev.queue, dev.device)
+        source = f.source()
+        before = binaries[0].stat().st_mtime_ns
+        assert fresh.program(source) is not None and binaries[0].stat().st_mtime_ns == before
+        np.testing.assert_allclose(f(np.array([4.0], np.float32)), [3.0])
+
+
+def test_import_and_the_c_target_work_without_pyopencl() -> None:
+    code = ("import sys; sys.modules['pyopencl'] = None\n"
+            "import numpy as np, tensorir\nfrom tensorir import tensor as T\nx = T.dvector('x')\n"
+            "assert tensorir.function([x], x * 2, target='c')(np.ones(2)).tolist() == [2.0, 2.0]\n"
+            "try:\n    tensorir.function([x], x * 2, target='opencl')\nexcept tensorir.TirError as e:\n"
+            "    print(e)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "target 'opencl' needs pyopencl" in out.stdout
