@@ -18,11 +18,6 @@ from tensorir.runtime.interpreter import run
 TARGETS = ["interp", "c"]
 
 
-@pytest.fixture(autouse=True)
-def _eager(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tensorir.config, "tiered", False)
-
-
 def numeric_grad(f: Callable[..., Any], values: list[np.ndarray], k: int, eps: float = 1e-6) -> np.ndarray:
     out = np.zeros_like(values[k])
     for idx in np.ndindex(values[k].shape):
