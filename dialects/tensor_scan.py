@@ -40,7 +40,7 @@ from ..ir.attributes import DYN
 from ..ir.builder import Builder
 from ..ir.core import ISOLATED, PURE, AttrDef, Block, Location, NotSupportedError, Operation, Region, TirError, Value
 from ..ir.types import TensorType, Type, i1
-from .tensor_common import fmt_shape, runtime_error, tensor_type
+from .tensor_common import runtime_error, tensor_type
 from .tensor_control import YieldOp, join_types
 from .tensor_grad import Grads, accumulate, backprop, constant, dim, emit, floating, inputs_of, zeros_like
 
@@ -216,9 +216,10 @@ class ScanOp(Operation):
             outs = interp.run_region(self.regions[0], [*(s[t] for s in seqs), *taps, *nonseqs])
             for k in range(lay.states):
                 v = np.asarray(outs[k])
-                if v.shape != hist[k][-1].shape:
-                    raise runtime_error(self, f"state #{k} has shape {fmt_shape(hist[k][-1].shape)} but step {t} "
-                                              f"yields {fmt_shape(v.shape)}")
+                for d, (want, got) in enumerate(zip(hist[k][-1].shape, v.shape)):
+                    if want != got:  # the compiled targets' check and wording
+                        raise runtime_error(self, f"state #{k} has size {want} in dimension {d} but the step yields "
+                                                  f"size {got}")
                 hist[k] = [*hist[k][1:], v]
             for j in range(n_out):
                 stacks[j].append(np.array(outs[j]))

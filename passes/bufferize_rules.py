@@ -978,6 +978,9 @@ def _scan(cx: FunctionBufferizer, op: Operation) -> list[Value]:
         values = list(y.operands)
         for k, (buf, row, size) in enumerate(states):
             b = cx.get(values[k])
+            for d, (want, got) in enumerate(zip(row, cx.shape(b))):
+                cx.check(cx.cmp("eq", want, got), f"{where} state #{k} has size {{0}} in dimension {d} but the step "
+                         "yields size {1}", want, got)
             dest = buf if last[k] else row_view(buf, cx.add(t, lay.depth(k)), row, size)
             if cx.root.get(b) is buf and b is not dest:  # a view of the state's own rows: via a copy
                 b = cx.copy_of(b)

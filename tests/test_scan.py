@@ -220,3 +220,13 @@ def test_gradient_through_until_and_a_longer_sequence(target: str) -> None:
         for k in range(2):
             want = numeric_grad(lambda a, b, limit=limit: cost_fn(a, b, limit), [xv, sv], k)
             np.testing.assert_allclose(out[1 + k], want, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_step_that_changes_the_state_shape_is_an_error(target: str) -> None:
+    x = T.dvector("x")
+    grown, _ = tensorir.scan(lambda p: T.concatenate([p, p]), outputs_info=x, n_steps=2)
+    f = tensorir.function([x], grown, target=target)
+    with pytest.raises(ValueError, match=r"test_scan\.py:\d+: 'tensor.scan' op state #0 has size 2 in dimension 0 "
+                                         r"but the step yields size 4"):
+        f(np.ones(2))
