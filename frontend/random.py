@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..dialects.random import STATE_SIZE, NormalOp, StandardDraw, UniformOp, blocks_used
-from ..ir.core import NotSupportedError, TirError, caller_location
+from ..ir.core import NotSupportedError, TirError, TirValueError, caller_location
 from ..ir.types import f32, f64
 from . import tensor_api as T
 from .shared import SharedVariable, shared
@@ -84,6 +84,9 @@ class RandomStreams:
         `low + floor(u * (high - low))` with a float64 u (a bias below (high - low) / 2^53)."""
         if high is None:
             low, high = 0, low
+        if isinstance(low, (int, np.integer)) and isinstance(high, (int, np.integer)) and low >= high:
+            raise TirValueError(f"integers: low >= high ({low} >= {high}): the range [low, high) is empty",
+                                caller_location())
         span = high - low
         u = self._draw(UniformOp, size, "float64")
         k = T.minimum(T.floor(u * span).astype("int64"), span - 1)  # u * span may round up to span

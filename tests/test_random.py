@@ -267,3 +267,9 @@ def test_tensor_probabilities_and_theano_methods() -> None:
 def test_draws_of_an_integer_dtype_are_refused() -> None:
     with pytest.raises(TirError, match="RandomStreams draws floats: dtype must be a float type, got i32"):
         tensorir.RandomStreams(1).normal((2,), dtype="int32")
+
+
+def test_an_empty_integer_range_is_an_error_at_the_users_line() -> None:
+    srng = tensorir.RandomStreams(seed=1)
+    with pytest.raises(tensorir.TirValueError, match=r"test_random\.py:\d+: integers: low >= high \(5 >= 2\)"):
+        srng.integers(5, 2, size=(3,))
