@@ -353,14 +353,15 @@ def worker_threads(n_workers: int) -> int:
 
 def local_cluster(n_workers: int, **kwargs: Any) -> Any:
     """A `distributed.LocalCluster` of `n_workers` processes of one task thread each, whose compiled code (the
-    `threads` flag, through TENSORIR_FLAGS) and BLAS use `worker_threads(n_workers)` cores; `kwargs` go to
-    LocalCluster."""
+    `threads` flag, through TENSORIR_FLAGS, read again once each worker starts: frontend/dask_worker.py) and
+    BLAS use `worker_threads(n_workers)` cores; `kwargs` go to LocalCluster."""
     from distributed import LocalCluster
 
     k = str(worker_threads(n_workers))
     flags = ",".join(filter(None, [os.environ.get("TENSORIR_FLAGS", ""), f"threads={k}"]))
     env = {"TENSORIR_FLAGS": flags, "OMP_NUM_THREADS": k, "OPENBLAS_NUM_THREADS": k}
-    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, env=env, **kwargs)
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, env=env,
+                        preload=["tensorir.frontend.dask_worker"], **kwargs)
 
 
 def _shard_gradients(gradients: Function, x: np.ndarray, y: np.ndarray, idx: np.ndarray, scale: float,
