@@ -230,3 +230,12 @@ def test_a_step_that_changes_the_state_shape_is_an_error(target: str) -> None:
     with pytest.raises(ValueError, match=r"test_scan\.py:\d+: 'tensor.scan' op state #0 has size 2 in dimension 0 "
                                          r"but the step yields size 4"):
         f(np.ones(2))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_sequence_taps(target: str) -> None:
+    """Theano's `dict(input=x, taps=[-1, 0])`: the step reads x[t-1] and x[t], one step fewer than rows."""
+    x = T.dvector("x")
+    diffs, _ = tensorir.scan(lambda prev, cur: cur - prev, sequences=dict(input=x, taps=[-1, 0]))
+    xv = np.array([1.0, 4.0, 9.0, 16.0])
+    np.testing.assert_allclose(tensorir.function([x], diffs, target=target)(xv), np.diff(xv))
