@@ -25,7 +25,7 @@ from ..ir.builder import Builder
 from ..ir.core import TERMINATOR, Block, Location, Operation, Region, Value
 from ..ir.types import TensorType, Type, i1
 from .tensor_common import tensor_type
-from .tensor_grad import Grads, accumulate, backprop, floating, inputs_of, zeros_like
+from .tensor_grad import Grads, accumulate, backprop, floating, forward_tape, inputs_of, zeros_like
 
 __all__ = ["IfOp", "YieldOp", "join_types"]
 
@@ -91,11 +91,8 @@ class IfOp(Operation):
             mapping: dict[Value, Value] = {}
             for op in region.block.ops[:-1]:
                 bb.insert(op.clone(mapping))
-            live, tape = set(wrt), []
-            for op in block.ops:
-                if op.differentiable and any(v in live for v in inputs_of(op)):
-                    live.update(r for r in op.results if floating(r))
-                    tape.append(op)
+            live = set(wrt)
+            tape = forward_tape(block.ops, live)
             adjoints: dict[Value, Value] = {}
             for y, g in zip(region.block.terminator.operands, out_grads):  # type: ignore[union-attr]
                 if mapping.get(y, y) in live:

@@ -188,6 +188,17 @@ def accumulate(b: Builder, adjoints: dict[Value, Value], v: Value, g: Value) -> 
     adjoints[v] = emit(b, "add", adjoints[v], g) if v in adjoints else g
 
 
+def forward_tape(ops: Sequence[Operation], live: set[Value]) -> list[Operation]:
+    """The differentiable ops of `ops` (in order) that read a `live` value, their own operands or the outer
+    values their regions read (`inputs_of`); their floating results join `live`."""
+    tape = []
+    for op in ops:
+        if op.differentiable and any(v in live for v in inputs_of(op)):
+            live.update(r for r in op.results if floating(r))
+            tape.append(op)
+    return tape
+
+
 def backprop(b: Builder, tape: Sequence[Operation], adjoints: dict[Value, Value], live: set[Value]) -> None:
     """Reverse mode over `tape` (ops from the cost backwards): each op's rule turns the adjoints of its
     results into cotangents of its inputs (`inputs_of`), accumulated into `adjoints` for the `live` ones."""

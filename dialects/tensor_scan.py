@@ -42,7 +42,7 @@ from ..ir.core import ISOLATED, PURE, AttrDef, Block, Location, NotSupportedErro
 from ..ir.types import TensorType, Type, i1
 from .tensor_common import runtime_error, tensor_type
 from .tensor_control import YieldOp, join_types
-from .tensor_grad import Grads, accumulate, backprop, constant, dim, emit, floating, inputs_of, zeros_like
+from .tensor_grad import Grads, accumulate, backprop, constant, dim, emit, floating, forward_tape, zeros_like
 
 __all__ = ["ScanOp", "StepBuilder"]
 
@@ -310,11 +310,8 @@ class ScanOp(Operation):
             bb.insert(op.clone(mapping))
         ys = [mapping.get(y, y) for y in fwd.terminator.operands]  # type: ignore[union-attr]
         wrt = {mapping[a] for a in fwd.args if floating(a)}
-        live, tape = set(wrt), []
-        for op in body.ops:
-            if op.differentiable and any(v in live for v in inputs_of(op)):
-                live.update(r for r in op.results if floating(r))
-                tape.append(op)
+        live = set(wrt)
+        tape = forward_tape(body.ops, live)
         adjoints: dict[Value, Value] = {}
         for k in range(lay.states):
             if ys[k] in live:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..ir.core import Operation
-from .pass_manager import Pass
+from .pass_manager import Pass, store_source
 
 SOURCE_ATTR = "cuda.source"
 
@@ -24,7 +24,4 @@ class EmitCUDAPass(Pass):
     def run(self, module: Operation) -> bool:
         from ..backends.cuda import render_cuda
 
-        source, _ = render_cuda(module)
-        changed = module.attributes.get(SOURCE_ATTR) != source
-        module.attributes[SOURCE_ATTR] = source
-        return changed
+        return store_source(module, SOURCE_ATTR, render_cuda(module)[0])

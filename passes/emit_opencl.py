@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..ir.core import Operation
-from .pass_manager import Pass
+from .pass_manager import Pass, store_source
 
 SOURCE_ATTR = "opencl.source"
 
@@ -26,7 +26,4 @@ class EmitOpenCLPass(Pass):
     def run(self, module: Operation) -> bool:
         from ..backends.opencl import render_opencl
 
-        source, _ = render_opencl(module)
-        changed = module.attributes.get(SOURCE_ATTR) != source
-        module.attributes[SOURCE_ATTR] = source
-        return changed
+        return store_source(module, SOURCE_ATTR, render_opencl(module)[0])

@@ -292,3 +292,10 @@ def run_pipeline(module: Operation, name_or_spec: str | Sequence[str], verify_ea
                  instrumentations: Sequence[PassInstrumentation] = ()) -> bool:
     """Run a named pipeline (`interp`) or a pipeline text on module; returns whether it changed."""
     return PassManager(parse_pipeline(name_or_spec), verify_each, instrumentations).run(module)
+
+
+def store_source(module: Operation, attr: str, source: str) -> bool:
+    """An emit pass's result: `source` in module attribute `attr`; whether it changed."""
+    changed = module.attributes.get(attr) != source
+    module.attributes[attr] = source
+    return changed
