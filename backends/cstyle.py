@@ -837,13 +837,18 @@ class CStyleRenderer:
         terms = list(bounds) + inner_work(op)
         return " * ".join(_paren(t) for t in terms) if terms else "1"
 
+    def bind_induction_vars(self, block: Block) -> list[str]:
+        """Fresh C names for a loop body's index arguments, bound to them."""
+        ivs = [self.fresh(a.name_hint, "i") for a in block.args]
+        for a, n in zip(block.args, ivs):
+            self.names[a] = n
+        return ivs
+
     def render_parallel(self, op: Operation) -> None:
         assert isinstance(op, LP.ParallelOp)
         body_block = op.body
         bounds = [self.value(b) for b in op.operands]
-        ivs = [self.fresh(a.name_hint, "i") for a in body_block.args]
-        for a, n in zip(body_block.args, ivs):
-            self.names[a] = n
+        ivs = self.bind_induction_vars(body_block)
         outer_pragma = self.parallel_pragma(self.work_estimate(op, bounds)) if self.parallel_depth == 0 else None
         innermost = self._innermost(op)
         rank = len(bounds)

@@ -107,9 +107,7 @@ class GridRenderer(CStyleRenderer):
         assert isinstance(op, LP.ParallelOp)
         body = op.body
         bounds = [self.value(b) for b in op.operands]
-        ivs = [self.fresh(a.name_hint, "i") for a in body.args]
-        for a, n in zip(body.args, ivs):
-            self.names[a] = n
+        ivs = self.bind_induction_vars(body)
         g = self.grid
         for k in range(g):
             self.emit(f"const {self.index_type} {ivs[k]} = ({self.index_type}){self.global_id(g - 1 - k)};")
