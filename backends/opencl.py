@@ -13,7 +13,9 @@ The shared grid renderer (backends/gpu.py: work-items over a kernel's grid dims,
 `tir_fail`) with OpenCL's dialect: `__kernel`, `__global` buffers, `__constant` file-scope arrays, `half`
 (cl_khr_fp16), double only with cl_khr_fp64 (enabled where a kernel uses it; runtime/opencl.py refuses it
 on a device without), `get_global_id`, `atomic_cmpxchg`. The host plan is not rendered: runtime/opencl.py
-runs it.
+runs it. With `vector_math` (runtime/opencl.py sets it for a CPU device with float64: PoCL) the math functions
+are the C target's own (tir_math.h, the same numbers as target="c"): PoCL's builtins are scalar calls, which
+made W1 ~10x slower than its vectorized polynomials.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..ir.core import Operation
+from ..ir.types import ScalarType
+from .cstyle import CStyleRenderer
 from .gpu import GridRenderer, activations, runtime_header
 
 __all__ = ["OpenCLRenderer", "render_opencl"]
 
-# The <stdint.h> names the shared renderer writes, and the float32 libm names tir_scalar.h calls (OpenCL's
-# math builtins are overloaded).
+# The <stdint.h> names the shared renderer writes.
 _TYPES = """\
 typedef char int8_t;
 typedef short int16_t;
@@ -36,11 +39,15 @@ typedef uchar uint8_t;
 typedef ushort uint16_t;
 typedef uint uint32_t;
 typedef ulong uint64_t;
-#define floorf floor
-#define copysignf copysign
-#define fmodf fmod
-#define fabsf fabs
 """
+
+# The float32 libm names tir_scalar.h calls (OpenCL's math builtins are overloaded).
+_LIBM = ["floorf floor", "copysignf copysign", "fmodf fmod", "fabsf fabs"]
+
+# With tir_math.h (CPU devices): the libm functions it calls as clang's builtins, which are LLVM intrinsics that
+# PoCL's work-group vectorizer widens (its own fma, rint... are calls it cannot).
+_VECTOR_LIBM = ["fmodf fmod", *(f"{f} __builtin_{f}" for g in ("fma", "rint", "sqrt", "fabs", "copysign", "floor",
+                                                                "ceil") for f in (g, g + "f"))]
 
 _FAIL = """\
 static void tir_fail(__global int* err, __global long* errv, int code, long v0, long v1, long v2, long v3) {
@@ -58,13 +65,25 @@ class OpenCLRenderer(GridRenderer):
     constant_qualifier: ClassVar[str] = "__constant"
     kernel_ctx_param: ClassVar[str] = "__global int* tir_err, __global long* tir_errv"
 
+    def __init__(self, vector_math: bool = False) -> None:
+        super().__init__()
+        self.vector_math = vector_math
+
+    def math_fn(self, name: str, t: ScalarType) -> str:
+        if self.vector_math:  # tir_math.h's functions, as the C target calls them
+            return CStyleRenderer.math_fn(self, name, t)
+        return super().math_fn(name, t)
+
     def global_id(self, d: int) -> str:
         return f"get_global_id({d})"
 
     def prelude(self) -> list[str]:
-        f64 = "f64" in self.uses
+        f64 = "f64" in self.uses or self.vector_math
+        libm = _VECTOR_LIBM if self.vector_math else _LIBM
         return ["#pragma OPENCL EXTENSION cl_khr_fp64 : enable" if f64 else "#define TIR_NO_F64 1",
                 "#pragma OPENCL EXTENSION cl_khr_fp16 : enable" if "f16" in self.uses else "", _TYPES,
+                *(f"#undef {m.split()[0]}\n#define {m}" for m in libm),
+                *([runtime_header("tir_math.h")] if self.vector_math else []),
                 runtime_header("tir_scalar.h"), runtime_header("tir_random.h"), activations("static inline", f64),
                 _FAIL]
 

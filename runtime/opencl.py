@@ -11,7 +11,8 @@ kernel's guard drops the extra work-items; left to itself PoCL makes work-groups
 
 The device is the first one of the first platform that has one, unless `TENSORIR_FLAGS=device=...`
 names a substring of the wanted device's name. float64 kernels need a device with cl_khr_fp64, float16
-ones cl_khr_fp16 (PoCL on a CPU has the first, not the second).
+ones cl_khr_fp16 (PoCL on a CPU has the first, not the second). On a CPU device with float64 the kernels'
+math is the C target's tir_math.h (backends/opencl.py `vector_math`): PoCL's own library does not vectorize.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class Device:
     @property
     def has_f64(self) -> bool:
         return bool(self.device.double_fp_config)
+
+    @property
+    def is_cpu(self) -> bool:
+        return bool(self.device.type & _cl().device_type.CPU)
 
     @property
     def has_f16(self) -> bool:
@@ -134,6 +139,9 @@ class OpenCLModule(DeviceModule):
         self.err = cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE, 4)
         self.errv = cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE, 8 * 4)
         super().__init__(module)
+
+    def renderer_options(self) -> dict[str, Any]:
+        return {"vector_math": self.device.is_cpu and self.device.has_f64}
 
     def build(self, source: str) -> Any:
         return self.device.program(source)

@@ -36,6 +36,12 @@
  * (~1e-9 relative).  Bound: 4 ulp over the whole domain (tests/test_c_math.py).
  * float64 functions use Taylor/minimax kernels accurate to a few ulp.
  *
+ * The opencl target includes this header too, on CPU devices (PoCL), where
+ * the device library's exp/sin/log1p are scalar calls its work-group
+ * vectorizer cannot widen: backends/opencl.py maps fma/rint/fabs/... to
+ * clang's builtins (LLVM intrinsics, which do widen) and the bit casts below
+ * use OpenCL's as_type.
+ *
  * REQUIRED COMPILER FLAGS (the single source of truth; tests use exactly these):
  *
  *     gcc -O3 -march=native -fno-math-errno            (+ -fopenmp for threads)
@@ -69,16 +75,26 @@
 /* ------------------------------------------------------------------------ */
 /* bit helpers                                                              */
 /* ------------------------------------------------------------------------ */
+#ifdef __OPENCL_VERSION__ /* OpenCL C (the opencl target on a CPU device): as_type instead of memcpy */
+TIR_INLINE uint64_t tir__u64(double d) { return as_ulong(d); }
+TIR_INLINE double tir__f64(uint64_t u) { return as_double(u); }
+#else
 TIR_INLINE uint64_t tir__u64(double d) { uint64_t u; memcpy(&u, &d, sizeof u); return u; }
 TIR_INLINE double tir__f64(uint64_t u) { double d; memcpy(&d, &u, sizeof d); return d; }
+#endif
 
 /* Branch-free selects.  Plain `c ? a : b` lets gcc sink the computation of
  * a or b into a branch, and with the default -ftrapping-math the
  * if-converter then refuses to speculate it ("control flow in loop"); a
  * bitwise select keeps both operands unconditional so the loop vectorizes
  * with only -fno-math-errno. */
+#ifdef __OPENCL_VERSION__
+TIR_INLINE uint32_t tir__u32(float f) { return as_uint(f); }
+TIR_INLINE float tir__f32(uint32_t u) { return as_float(u); }
+#else
 TIR_INLINE uint32_t tir__u32(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
 TIR_INLINE float tir__f32(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+#endif
 TIR_INLINE double tir__seld(uint64_t c, double a, double b) {
     uint64_t m = (uint64_t)0 - (uint64_t)(c != 0);
     return tir__f64((tir__u64(a) & m) | (tir__u64(b) & ~m));
