@@ -406,6 +406,7 @@ class CStyleRenderer:
     restrict: ClassVar[str] = "restrict"
     kernel_ctx_param: ClassVar[str] = ""  # first parameter of every kernel (the C target's runtime context)
     constant_qualifier: ClassVar[str] = "const"  # of a file-scope constant array
+    buffer_offsets: ClassVar[bool] = False  # a buffer parameter is followed by its start offset, in elements
     indent_unit: ClassVar[str] = "    "
     stmt_table: ClassVar[dict[type[Operation], str]]  # STMT, or a target's extension of it
 
@@ -436,6 +437,7 @@ class CStyleRenderer:
         self.parallel_depth = 0  # enclosing loop.parallel ops inside the current function
         self.has_check = False
         self.globals: list[str] = []  # file-scope definitions (constants)
+        self.prologue: list[str] = []  # the kernel's first statements (buffer offsets)
         self.const_names: dict[int, str] = {}
 
     # ---- output
@@ -1087,6 +1089,10 @@ class CStyleRenderer:
                 const = "" if written[k] else "const "
                 qual = f" {self.restrict}" if restrict_ok[k] and self.restrict else ""
                 params.append(f"{self.buffer_prefix}{const}{ctype}*{qual} {name}")
+                if self.buffer_offsets:  # the element the array starts at: `x += x_off;` first in the body
+                    offset = self.fresh(f"{name}_off")
+                    params.append(f"{self.index_type} {offset}")
+                    self.prologue.append(f"{name} += {offset};")
                 shape, strides = [], []
                 for d, size in enumerate(t.shape):
                     if size is None:
@@ -1117,6 +1123,8 @@ class CStyleRenderer:
         params = self.kernel_params(fn, restrict_ok, written)
         self.emit(f"{self.kernel_prefix} {fn.sym_name}({', '.join(params)}) {{")
         self.depth += 1
+        for line in self.prologue:
+            self.emit(line)
         self.render_block(fn.body)
         self.close_pending(self._pending_close)
         self.depth -= 1
@@ -1135,6 +1143,7 @@ class CStyleRenderer:
         self.parallel_depth = 0
         self.loop_depth = 0
         self.has_check = False
+        self.prologue = []
 
 
 def _invariant_bound(b: Value, root: Operation) -> Value | None:

@@ -60,6 +60,7 @@ class GridRenderer(CStyleRenderer):
     pass one device buffer twice)."""
 
     restrict: ClassVar[str] = ""
+    buffer_offsets: ClassVar[bool] = True  # a device array may be a view into its buffer (runtime/device.py)
 
     def __init__(self) -> None:
         super().__init__()

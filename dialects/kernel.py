@@ -38,10 +38,11 @@ from ..ir.dialect import Dialect
 from ..ir.types import MemRefType, ScalarType, Type
 from .builtin import enclosing_module
 from .func import FuncOp
+from .mem import AllocOp as AllocBase
 from .mem import CopyOp, StoreOp, check_writable, memref_fits, memref_type, root_of
 from .tensor_common import fmt_shape, runtime_error
 
-__all__ = ["KernelFuncOp", "ReturnOp", "LaunchOp", "ToDeviceOp", "ToHostOp"]
+__all__ = ["KernelFuncOp", "ReturnOp", "LaunchOp", "AllocOp", "ToDeviceOp", "ToHostOp"]
 
 
 class KernelFuncOp(FuncOp):
@@ -153,12 +154,31 @@ class ToDeviceOp(Operation):
         return [interp.to_device(args[0])]
 
 
+class AllocOp(AllocBase):
+    """A new contiguous device buffer, uninitialized (device targets: device-residency allocates a buffer that
+    only kernels touch on the device alone):
+    `%d = kernel.alloc sizes %n {shape = [?], dtype = f32} : memref<?xf32, #device>`."""
+
+    name = "kernel.alloc"
+
+    def infer_types(self) -> list[Type]:
+        t = super().infer_types()[0]
+        assert isinstance(t, MemRefType)
+        return [MemRefType(t.shape, t.element, space="device")]
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return [interp.alloc_device(self.runtime_shape(args), self.attributes["dtype"].dtype)]
+
+
 class ToHostOp(Operation):
-    """Copies a device buffer back into a host buffer: `kernel.to_host %d, %m : memref<?xf32>, memref<?xf32>`."""
+    """Copies a device buffer back into a host buffer: `kernel.to_host %d, %m : memref<?xf32>, memref<?xf32>`.
+    `result` (device-residency): the copy of a function result, which a device runtime makes at the end of
+    the call, or not at all when the caller keeps that result on the device."""
 
     name = "kernel.to_host"
     operands_def = ("source", "target")
     num_results = 0
+    attrs = {"result": AttrDef(bool)}
 
     def verify_(self) -> None:
         s = memref_type(self, self.operands[0], "source")
@@ -175,7 +195,7 @@ class ToHostOp(Operation):
         if tuple(src.shape) != dst.shape:
             raise runtime_error(self, f"source shape {tuple(src.shape)} does not match target shape {dst.shape}")
         check_writable(self, dst)
-        interp.to_host(src, dst)
+        interp.to_host(src, dst, bool(self.attributes.get("result", False)))
         return []
 
 

@@ -95,7 +95,7 @@ def memref_fits(param: MemRefType, arg: MemRefType) -> bool:
 def check_runtime_layout(op: Operation, arr: Any, t: MemRefType, what: str) -> np.ndarray:
     """The interpreter's check that a runtime buffer matches its type (shape, dtype, strides):
     ops that address memory (mem.view) would otherwise read the wrong elements silently."""
-    if not isinstance(arr, np.ndarray):
+    if not isinstance(arr, np.ndarray) and t.space != "device":  # (a device runtime's arrays: runtime/device.py)
         raise runtime_error(op, f"{what} is a {type(arr).__name__}, not a buffer (numpy array)")
     if arr.dtype != t.dtype or arr.ndim != t.rank or any(d is not None and d != s for d, s in zip(t.shape, arr.shape)):
         raise runtime_error(op, f"{what} is a {arr.dtype} buffer of shape {arr.shape}, which does not fit {t}")
@@ -156,13 +156,17 @@ class AllocOp(Operation):
         _check_dyn_operands(self, self.operands, n_dyn)
         return [MemRefType(tuple(None if d is DYN else d for d in shape), self.attributes["dtype"])]
 
-    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+    def runtime_shape(self, args: list[Any]) -> tuple[int, ...]:
+        """The shape this allocation has at run time (its size operands' values `args`)."""
         it = iter(args)
         shape = tuple(int(next(it)) if d is DYN else d for d in self.attributes["shape"])
         if any(d < 0 for d in shape):
             raise runtime_error(self, f"negative size in shape {shape}")
+        return shape
+
+    def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
         dtype = self.attributes["dtype"].dtype
-        return [np.full(shape, np.nan if dtype.kind == "f" else 0, dtype=dtype)]
+        return [np.full(self.runtime_shape(args), np.nan if dtype.kind == "f" else 0, dtype=dtype)]
 
 
 class DeallocOp(Operation):
@@ -311,6 +315,8 @@ class ViewOp(Operation):
         strides = tuple(next(it) if s is DYN else s for s in strides_attr)
         if offset < 0 or any(d < 0 for d in shape):
             raise runtime_error(self, f"negative offset {offset} or size in shape {shape}")
+        if src_t.space == "device" and not isinstance(src, np.ndarray):  # a device runtime's (runtime/device.py)
+            return [interp.device_view(src, offset, shape, strides)]
         size = src.itemsize
         if 0 not in shape and src.size:
             # The view must lie inside the memory span of its source (checked statically where

@@ -19,6 +19,7 @@ PASSES: dict[str, tuple[str, str]] = {
     "cse": ("tensorir.passes.cse", "CSEPass"),
     "dce": ("tensorir.passes.dce", "DCEPass"),
     "decompose": ("tensorir.passes.decompose", "DecomposePass"),
+    "device-residency": ("tensorir.passes.device_residency", "DeviceResidencyPass"),
     "emit-c": ("tensorir.passes.emit_c", "EmitCPass"),
     "emit-cuda": ("tensorir.passes.emit_cuda", "EmitCUDAPass"),
     "emit-opencl": ("tensorir.passes.emit_opencl", "EmitOpenCLPass"),
@@ -44,9 +45,10 @@ PIPELINES: dict[str, list[str]] = {
             "canonicalize", "cse", "gemm", "fuse-elementwise", "bufferize", "lower-to-loops", "fuse-loops",
             "parallelize", "outline-kernels", "emit-c"],
 }
-# The device targets: the same lowering, kernels over device buffers (outline-kernels' transfers and grid).
-PIPELINES["opencl"] = [*PIPELINES["cpu"][:-2], "outline-kernels{device=true}", "emit-opencl"]
-PIPELINES["cuda"] = [*PIPELINES["cpu"][:-2], "outline-kernels{device=true}", "emit-cuda"]
+# The device targets: the same lowering, kernels over device buffers (outline-kernels' transfers and grid,
+# device-residency keeps data on the device between them).
+PIPELINES["opencl"] = [*PIPELINES["cpu"][:-2], "outline-kernels{device=true}", "device-residency", "emit-opencl"]
+PIPELINES["cuda"] = [*PIPELINES["cpu"][:-2], "outline-kernels{device=true}", "device-residency", "emit-cuda"]
 
 from .pass_manager import (  # noqa: E402 - the registry above must exist before pass_manager reads it
     Pass,

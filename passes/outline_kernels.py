@@ -163,9 +163,33 @@ def grid_dims(kfn: K.KernelFuncOp) -> int:
     return n
 
 
-def _device_type(t: MemRefType) -> MemRefType:
-    """The type of a kernel.to_device copy of a buffer of type t (contiguous, in device memory)."""
-    return MemRefType(t.shape, t.element, space="device")
+def _copied(v: Value) -> Value:
+    """The host buffer whose device copy a kernel gets for `v`: the buffer v views when that is contiguous (the
+    device copy has its layout, so v's view applies to it as it is), else v itself (copied contiguous)."""
+    root = M.root_of(v)
+    t = root.type
+    return root if isinstance(t, MemRefType) and t.strides is None else v
+
+
+def _device_type(v: Value) -> MemRefType:
+    """The type of v's device counterpart: a view of the device copy of the buffer it views, or a contiguous copy."""
+    t = v.type
+    assert isinstance(t, MemRefType)
+    return MemRefType(t.shape, t.element, t.strides if _copied(v) is not v else None, "device")
+
+
+def _to_device(host: Builder, v: Value, copies: dict[Value, Value]) -> Value:
+    """v's device counterpart, built at `host`: `kernel.to_device` of `_copied(v)` (once per buffer) and the
+    chain of views from it to v, cloned onto the device copy."""
+    h = _copied(v)
+    if h not in copies:
+        copies[h] = host.create(K.ToDeviceOp, h).result
+    if v is h:
+        return copies[h]
+    assert isinstance(v, OpResult)
+    view = host.insert(v.op.clone({v.op.operands[0]: _to_device(host, v.op.operands[0], copies)}))
+    view.results[0].type = view.infer_types()[0]  # in the device space
+    return view.results[0]
 
 
 def outline(module: ModuleOp, fn: FuncOp, group: list[Operation], name: str, device: bool = False) -> bool:
@@ -176,7 +200,7 @@ def outline(module: ModuleOp, fn: FuncOp, group: list[Operation], name: str, dev
     args = [v for v in free if not _is_constant(v)]
     if not all(isinstance(v.type, (MemRefType, ScalarType)) for v in args):
         return False
-    types = [_device_type(v.type) if device and isinstance(v.type, MemRefType) else v.type for v in args]
+    types = [_device_type(v) if device and isinstance(v.type, MemRefType) else v.type for v in args]
     kfn = K.KernelFuncOp.create(name, types, [], [v.name_hint for v in args], group[0].loc)
     mapping: dict[Value, Value] = dict(zip(args, kfn.body.args))
     kb = Builder.at_end(kfn.body, group[0].loc)
@@ -190,12 +214,12 @@ def outline(module: ModuleOp, fn: FuncOp, group: list[Operation], name: str, dev
     host = Builder.before(group[0])
     if device:
         kfn.attributes["grid"] = grid_dims(kfn)
-        copies = {v: host.create(K.ToDeviceOp, v).result for v in args if isinstance(v.type, MemRefType)}
-        host.create(K.LaunchOp, *(copies.get(v, v) for v in args), kernel=SymbolRef(name))
+        copies: dict[Value, Value] = {}  # host buffer -> its device copy
+        on_device = {v: _to_device(host, v, copies) for v in args if isinstance(v.type, MemRefType)}
+        host.create(K.LaunchOp, *(on_device.get(v, v) for v in args), kernel=SymbolRef(name))
         written = kfn.written_args()
-        for k, v in enumerate(args):
-            if written[k]:
-                host.create(K.ToHostOp, copies[v], v)
+        for h in dict.fromkeys(_copied(v) for k, v in enumerate(args) if written[k]):
+            host.create(K.ToHostOp, copies[h], h)
     else:
         host.create(K.LaunchOp, *args, kernel=SymbolRef(name))
     for op in reversed(group):

@@ -103,7 +103,24 @@ class CUDAModule(DeviceModule):
         _driver().memcpy_htod(buffer, host)
 
     def copy_out(self, host: np.ndarray, buffer: Any) -> None:
-        _driver().memcpy_dtoh(host, buffer)
+        _driver().memcpy_dtoh(host, buffer)  # synchronous: waits for the launches before it
+
+    def finish(self) -> None:
+        self.gpu.context.synchronize()
+
+    def wrap(self, value: Any) -> Any:
+        from pycuda import gpuarray
+
+        if not isinstance(value, gpuarray.GPUArray):
+            return value
+        return DeviceArray(value.gpudata, tuple(value.shape), value.dtype, value.mem_size * value.dtype.itemsize,
+                           0, tuple(value.strides))
+
+    def unwrap(self, a: DeviceArray) -> Any:
+        from pycuda import gpuarray
+
+        assert a.offset == 0, "device results are whole buffers"
+        return gpuarray.GPUArray(a.shape, a.dtype, gpudata=a.buffer, strides=a.strides)
 
     def run(self, fn: Any, ids: list[int], values: list[Any]) -> None:
         if not ids:

@@ -17,6 +17,7 @@ A target's subclass says how to build, allocate, copy and launch (the hooks at t
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,12 +37,37 @@ GROUP = 256  # work-items of a work-group / threads of a block, along the fastes
 
 @dataclass(eq=False)
 class DeviceArray:
-    """A C-contiguous array in a device buffer (the runtime value of a `#device` memref)."""
+    """An array in device memory (the runtime value of a `#device` memref), with numpy's layout attributes:
+    `shape`, `strides` (bytes), `dtype`, `itemsize`, starting `offset` elements into `buffer` (of `nbytes`).
+    A view (`mem.view` of a device array) shares its source's buffer."""
 
     buffer: Any
     shape: tuple[int, ...]
     dtype: np.dtype
-    nbytes: int
+    nbytes: int  # of the buffer
+    offset: int = 0  # elements
+    strides: tuple[int, ...] = ()  # bytes; () for contiguous
+
+    def __post_init__(self) -> None:
+        self.dtype = np.dtype(self.dtype)
+        if not self.strides:
+            self.strides = tuple(s * self.dtype.itemsize for s in M.contiguous_strides(self.shape))
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def contiguous(self) -> bool:
+        return self.strides == tuple(s * self.itemsize for s in M.contiguous_strides(self.shape)) or self.size <= 1
 
 
 @dataclass
@@ -86,49 +112,92 @@ class DeviceModule(Interpreter):
             fn.sym_name: _Kernel(self.kernel(program, fn.sym_name), list(fn.function_type.inputs), _grid(fn),
                                  renderer.kernel_checks[fn.sym_name])
             for fn in module.regions[0].block.ops if isinstance(fn, K.KernelFuncOp)}
-        self.live: list[DeviceArray] = []
+        self.live: list[DeviceArray] = []  # the buffers this call allocated
+        self.results: list[tuple[np.ndarray, DeviceArray]] = []  # the deferred copies of results
         self.depth = 0
 
-    def call(self, name: str, args: Any) -> list[Any]:
+    def call(self, name: str, args: Any, keep: Collection[int] = ()) -> list[Any]:
+        """Run @name on `args` (numpy arrays, scalars, DeviceArrays or the target's device arrays); results
+        #k in `keep` stay on the device (the target's device array), the others are numpy arrays."""
         if name in self.kernels:
             self.launch(self.kernels[name], list(args))
             return []
         self.depth += 1
         try:
-            return super().call(name, args)
+            outs = super().call(name, [self.wrap(a) for a in args])
+            if self.depth == 1:
+                outs = self._deliver(outs, keep)
+            return outs
         finally:
             self.depth -= 1
             if not self.depth:  # the outermost call is done: its device buffers go back to the pool
                 for a in self.live:
                     self.free(a)
-                self.live = []
+                self.live, self.results = [], []
+
+    def _deliver(self, outs: list[Any], keep: Collection[int]) -> list[Any]:
+        """The results: those in `keep` that a deferred copy would fill as device arrays (their buffers leave
+        the pool), the other deferred copies done (asynchronously, then one wait)."""
+        pending = {id(host): dev for host, dev in self.results}
+        kept: set[int] = set()
+        for k in keep:
+            dev = pending.get(id(outs[k]))
+            if dev is not None:
+                kept.add(id(outs[k]))
+                outs[k] = self.unwrap(dev)
+                self.live = [a for a in self.live if a.buffer is not dev.buffer]
+        needed = {id(o) for o in outs}
+        for host, dev in self.results:
+            if host.size and (id(host) not in kept or id(host) in needed):
+                self.copy_out(host, dev.buffer)
+        self.finish()
+        return outs
 
     # ---- the interpreter's device hooks
-    def to_device(self, host: np.ndarray) -> DeviceArray:
-        arr = np.ascontiguousarray(host)
-        a = DeviceArray(self.alloc(arr.nbytes), arr.shape, arr.dtype, arr.nbytes)
-        self.live.append(a)
+    def to_device(self, host: Any) -> DeviceArray:
+        if isinstance(host, DeviceArray):  # already on the device (an argument that was)
+            return host
+        arr = np.asarray(host, order="C")  # (ascontiguousarray makes a 0-d array 1-d)
+        a = self.alloc_device(arr.shape, arr.dtype)
         if arr.size:
             self.copy_in(a.buffer, arr)
         return a
 
-    def to_host(self, device: DeviceArray, host: np.ndarray) -> None:
-        out = np.empty(device.shape, device.dtype)
-        if out.size:
+    def alloc_device(self, shape: tuple[int, ...], dtype: np.dtype) -> DeviceArray:
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        a = DeviceArray(self.alloc(nbytes), tuple(shape), dtype, nbytes)
+        self.live.append(a)
+        return a
+
+    def device_view(self, src: DeviceArray, offset: int, shape: tuple[int, ...],
+                    strides: tuple[int, ...]) -> DeviceArray:
+        return DeviceArray(src.buffer, shape, src.dtype, src.nbytes, src.offset + offset,
+                           tuple(s * src.itemsize for s in strides))
+
+    def to_host(self, device: DeviceArray, host: np.ndarray, deferred: bool = False) -> None:
+        """Copy `device` into `host`; `deferred` (the copy of a result: device-residency's `result` mark): at the
+        end of the call, unless the caller keeps that result on the device."""
+        assert device.contiguous and device.offset == 0, "to_host copies whole device buffers"
+        if deferred and self.depth == 1:
+            self.results.append((host, device))
+        elif host.size:
+            out = host if host.flags.c_contiguous else np.empty(device.shape, device.dtype)
             self.copy_out(out, device.buffer)
-        host[...] = out
+            self.finish()
+            if out is not host:
+                host[...] = out
 
     # ---- launches
     def launch(self, k: _Kernel, args: list[Any]) -> None:
-        """Run kernel `k` on the launch's arguments: a buffer and its dynamic sizes and (contiguous) strides
-        per memref parameter, a scalar of the parameter's type per scalar one."""
+        """Run kernel `k` on the launch's arguments: per memref parameter its buffer, its offset and its
+        dynamic sizes and strides (elements), per scalar parameter a scalar of its type."""
         values: list[Any] = []
         for v, t in zip(args, k.params):
             if isinstance(t, MemRefType):
-                strides = M.contiguous_strides(v.shape)
-                values.append(v.buffer)
+                values += [v.buffer, np.int64(v.offset)]
                 values += [np.int64(v.shape[d]) for d, size in enumerate(t.shape) if size is None]
-                values += [np.int64(strides[d]) for d, st in enumerate(M.layout_of(t)) if st is None]
+                values += [np.int64(v.strides[d] // v.itemsize) for d, st in enumerate(M.layout_of(t)) if st is None]
             else:
                 assert isinstance(t, ScalarType)
                 values.append(np.uint8(v) if t.is_bool else t.dtype.type(v))
@@ -166,6 +235,19 @@ class DeviceModule(Interpreter):
         raise NotImplementedError
 
     def copy_out(self, host: np.ndarray, buffer: Any) -> None:
+        """Start copying `buffer` into the C-contiguous `host` (done by the next `finish`)."""
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Wait for the device's queued work (launches, copies)."""
+        raise NotImplementedError
+
+    def wrap(self, value: Any) -> Any:
+        """An argument as the interpreter takes it: the target's device array as a DeviceArray."""
+        return value
+
+    def unwrap(self, a: DeviceArray) -> Any:
+        """A DeviceArray as the target's device array (pyopencl.array.Array, pycuda GPUArray)."""
         raise NotImplementedError
 
     def run(self, fn: Any, ids: list[int], values: list[Any]) -> None:

@@ -93,8 +93,11 @@ class Interpreter:
     def to_device(self, host: np.ndarray) -> Any:
         return np.array(host, order="C", copy=True)
 
-    def to_host(self, device: Any, host: np.ndarray) -> None:
+    def to_host(self, device: Any, host: np.ndarray, deferred: bool = False) -> None:
         host[...] = device
+
+    def alloc_device(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        return np.full(shape, np.nan if dtype.kind == "f" else 0, dtype=dtype)
 
 
 def run(module: Operation, name: str, *args: Any) -> list[Any]:

@@ -36,6 +36,7 @@ __all__ = ["OpenCLModule", "Device", "device", "unavailable_reason"]
 def _cl() -> Any:
     try:
         import pyopencl
+        import pyopencl.array  # noqa: F401 (device arrays in and out)
     except ImportError:
         raise TirError("target 'opencl' needs pyopencl and an OpenCL driver: pip install pyopencl "
                        "pocl-binary-distribution (PoCL runs OpenCL on the CPU)") from None
@@ -159,7 +160,27 @@ class OpenCLModule(DeviceModule):
         _cl().enqueue_copy(self.device.queue, buffer, host)
 
     def copy_out(self, host: np.ndarray, buffer: Any) -> None:
-        _cl().enqueue_copy(self.device.queue, host, buffer)
+        _cl().enqueue_copy(self.device.queue, host, buffer, is_blocking=False)
+
+    def finish(self) -> None:
+        self.device.queue.finish()
+
+    def wrap(self, value: Any) -> Any:
+        cl_array = _cl().array
+        if not isinstance(value, cl_array.Array):
+            return value
+        if value.context != self.device.context:
+            raise TirError("a pyopencl array of another context: make it with tensorir's queue "
+                           "(tensorir.runtime.opencl.device().queue)")
+        itemsize = value.dtype.itemsize
+        if value.offset % itemsize:
+            raise TirError(f"a pyopencl array whose offset ({value.offset} bytes) is not a multiple of its itemsize")
+        return DeviceArray(value.base_data, tuple(value.shape), value.dtype, value.base_data.size,
+                           value.offset // itemsize, tuple(value.strides))
+
+    def unwrap(self, a: DeviceArray) -> Any:
+        return _cl().array.Array(self.device.queue, a.shape, a.dtype, strides=a.strides, data=a.buffer,
+                                 offset=a.offset * a.itemsize)
 
     def run(self, fn: Any, ids: list[int], values: list[Any]) -> None:
         queue = self.device.queue
@@ -174,7 +195,7 @@ class OpenCLModule(DeviceModule):
 
     def read_error(self) -> tuple[int, np.ndarray]:
         code, values = np.zeros(1, np.int32), np.zeros(4, np.int64)
-        _cl().enqueue_copy(self.device.queue, code, self.err)
+        _cl().enqueue_copy(self.device.queue, code, self.err)  # blocking: waits for the launch
         if code[0]:
             _cl().enqueue_copy(self.device.queue, values, self.errv)
         return int(code[0]), values

@@ -568,6 +568,7 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
     ("kernel.launch", lambda b, a: _launch(b, a, [a[5], a[1]], "nope"), "launches unknown kernel @nope"),
     ("kernel.launch", lambda b, a: _launch(b, a, [], "f"), "launches @f, which is a 'func.func', not a kernel.func"),
     ("kernel.to_device", lambda b, a: b.create(K.ToDeviceOp, a[4]), "operand must be a memref, got tensor<?x4xf32>"),
+    ("kernel.alloc", lambda b, a: b.create(K.AllocOp, shape=[-1], dtype=f32), "shape entries must be non-negative"),
     ("kernel.to_host", lambda b, a: b.create(K.ToHostOp, b.create(K.ToDeviceOp, a[5]).result, a[0]),
      "copies a (?,) f32 buffer into a (?, 4) f32 one"),
     ("kernel.to_host", lambda b, a: b.create(K.ToHostOp, a[5], a[5]), "copies from a #host buffer into a #host one"),
@@ -643,6 +644,8 @@ func.func @main(%t: tensor<?x4xf32>, %w: tensor<4x3xf32>) -> (tensor<?x4xf32>, t
   kernel.launch %x, %yt, %n {kernel = @scale} : memref<?x4xf32>, memref<?x4xf32, strides=[1,?]>, index
   %xc = mem.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32>
   kernel.to_host %dx, %xc : memref<?x4xf32, #device>, memref<?x4xf32>
+  %da = kernel.alloc sizes %n {shape = [?, 4], dtype = f32} : memref<?x4xf32, #device>
+  kernel.to_host %da, %xc {result = true} : memref<?x4xf32, #device>, memref<?x4xf32>
   %wb = mem.buffer_of %w : memref<4x3xf32>
   %o = mem.alloc sizes %n {shape = [?, 3], dtype = f32} : memref<?x3xf32>
   lib.gemm %buf, %wb, %o {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false} \
@@ -784,6 +787,7 @@ RUN_TESTED = {
     "mem.tensor_of", "loop.for", "loop.parallel", "loop.if", "loop.yield", "lib.gemm", "lib.gemv", "lib.gemm_batch",
     "lib.sort", *(f"lib.{cls.routine}" for cls in LB.LAPACK_OF),  # LAPACK's: tests/test_linalg.py
     "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
+    "kernel.alloc",  # run in tests/test_opencl.py (device-residency makes it)
     "lib.py_call", "lib.extern_c",  # run in tests/test_extern.py (a registered Python function, a C function)
     "loop.host_for",  # run in tests/test_scan.py (every stage of the cpu pipeline of a scan)
 } | {c.name for c in SP.LibKernelOp.__subclasses__()}  # the csr kernels: run in tests/test_sparse.py
