@@ -95,7 +95,7 @@ def memref_fits(param: MemRefType, arg: MemRefType) -> bool:
 def check_runtime_layout(op: Operation, arr: Any, t: MemRefType, what: str) -> np.ndarray:
     """The interpreter's check that a runtime buffer matches its type (shape, dtype, strides):
     ops that address memory (mem.view) would otherwise read the wrong elements silently."""
-    if not isinstance(arr, np.ndarray) and t.space != "device":  # (a device runtime's arrays: runtime/device.py)
+    if not isinstance(arr, np.ndarray) and not getattr(arr, "on_device", False):  # (runtime/device.py's arrays)
         raise runtime_error(op, f"{what} is a {type(arr).__name__}, not a buffer (numpy array)")
     if arr.dtype != t.dtype or arr.ndim != t.rank or any(d is not None and d != s for d, s in zip(t.shape, arr.shape)):
         raise runtime_error(op, f"{what} is a {arr.dtype} buffer of shape {arr.shape}, which does not fit {t}")
@@ -315,7 +315,7 @@ class ViewOp(Operation):
         strides = tuple(next(it) if s is DYN else s for s in strides_attr)
         if offset < 0 or any(d < 0 for d in shape):
             raise runtime_error(self, f"negative offset {offset} or size in shape {shape}")
-        if src_t.space == "device" and not isinstance(src, np.ndarray):  # a device runtime's (runtime/device.py)
+        if not isinstance(src, np.ndarray):  # a device runtime's array (runtime/device.py), also as an argument
             return [interp.device_view(src, offset, shape, strides)]
         size = src.itemsize
         if 0 not in shape and src.size:

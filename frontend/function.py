@@ -37,6 +37,7 @@ from ..ir.types import TensorType
 from ..ir.verifier import verify
 from ..passes.tied import set_tied
 from ..runtime.background import BackgroundCompile
+from ..runtime.device import host_array, is_device_array
 from . import sparse_args
 from .parser import parse
 from .shared import SharedVariable, add_default_updates, parse_updates, shared_inputs
@@ -146,7 +147,8 @@ def _device_runner(module: ModuleOp, name: str, kind: str) -> Runner:
     mod = Module(module)
 
     def run(args: list[np.ndarray]) -> list[Any]:
-        return mod.call(name, args)
+        return mod.call(name, args, run.keep)  # type: ignore[attr-defined]
+    run.keep = frozenset()  # type: ignore[attr-defined] # results left on the device (Function._device_results)
     return run
 
 
@@ -230,7 +232,12 @@ def check_argument(value: Any, t: TensorType, label: str, strict: bool = False,
     if isinstance(value, Variable):
         raise TirTypeError(f"{label} got a symbolic variable; a compiled function is called with "
                            "numpy arrays or numbers", loc)
-    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+    if is_device_array(value):  # a device target's array (Function.__call__ brings it to the host for others)
+        if value.dtype != want:
+            raise TirTypeError(f"{label} expects {dtype_name(t)} {t}, got a {value.dtype} {type(value).__name__} of "
+                               f"shape {value.shape}; convert it on the device with .astype('{want}')", loc)
+        arr = value
+    elif isinstance(value, np.ndarray) or isinstance(value, np.generic):
         arr = np.asarray(value)
         if arr.dtype != want:
             ok = (not strict and (np.can_cast(arr.dtype, want, "safe") or allow_downcast)) and arr.dtype.kind in "biuf"
@@ -292,10 +299,11 @@ class Function:
     def __init__(self, inputs: Sequence[Variable | In], outputs: Variable | Sequence[Variable] | None,
                  target: str | None = None, name: str | None = None,
                  givens: Any = None, loc: Location | None = None, on_unused_input: str | None = None,
-                 updates: Any = None, mode: str | None = None) -> None:
+                 updates: Any = None, mode: str | None = None, device_outputs: bool = False) -> None:
         from ..config import config
 
         start = time.perf_counter()
+        self._device_outputs = device_outputs
         self.loc = loc if loc is not None else caller_location()
         on_unused_input = "raise" if on_unused_input is None else on_unused_input
         if on_unused_input not in ON_UNUSED_INPUT:
@@ -382,6 +390,8 @@ class Function:
         if self.mode == "debug" or self._sparse:
             self._fast = None  # every call takes the checked path, which checks the passes (debug)
         self._n_results = len(self._outputs) + len(self._updates)
+        if hasattr(self._run, "keep"):
+            self._run.keep = self._device_results()  # type: ignore[attr-defined]
         self._by_name = {inp.name: k for k, inp in enumerate(self._inputs) if inp.name}
         self._strict = [(k, inp.variable.type.dtype) for k, inp in enumerate(self._inputs) if inp.strict]
 
@@ -394,7 +404,7 @@ class Function:
             return Variable(v.type, name=v.name, loc=v.loc)
 
         return {"ir": self._ir_text, "name": self.name, "target": self.target, "mode": self.mode, "loc": self.loc,
-                "single": self._single, "inputs": [replace(i, variable=bare(i.variable)) for i in self._inputs],
+                "device_outputs": self._device_outputs, "single": self._single, "inputs": [replace(i, variable=bare(i.variable)) for i in self._inputs],
                 "outputs": [bare(o) for o in self._outputs], "shared": self._shared,
                 "updates": [(var, bare(u)) for var, u in self._updates]}
 
@@ -410,6 +420,7 @@ class Function:
         self._ir_text, self.name, self.target, self.mode, self.loc = (
             state["ir"], state["name"], state["target"], state["mode"], state["loc"])
         self._single, self._inputs, self._outputs = state["single"], state["inputs"], state["outputs"]
+        self._device_outputs = state.get("device_outputs", False)
         self._shared, self._updates, self._givens = state["shared"], state["updates"], {}
         if self.target == "c":
             try:
@@ -561,7 +572,7 @@ class Function:
             # number that may not fit) raises TypeError and takes the checked path below, which
             # applies the rule.
             try:
-                out = fast(*args, *(s._value for s in self._shared))
+                out = fast(*args, *(host_array(s._value) for s in self._shared))
             except TypeError:
                 pass
             except ValueError as e:  # a check of the compiled code (static dims, run-time sizes), located
@@ -597,15 +608,23 @@ class Function:
                 continue
             arrays.append(check_argument(v, inp.variable.type, self._labels[k], inp.strict,
                                          inp.allow_downcast, self.loc))
-        arrays.extend(s._value for s in self._shared)
+        on_device = hasattr(self._run, "keep")
+        arrays = arrays if on_device else [host_array(a) for a in arrays]  # device arrays to a host target
+        arrays.extend(s._value if on_device else host_array(s._value) for s in self._shared)
         try:
             results = self._debug_call(arrays) if self.mode == "debug" else self._run(arrays)
         except ValueError as e:  # a run-time check of compiled code, already located
             raise TirValueError(str(e)) from None
         # Outputs the caller owns: never an input, a constant or another output's buffer (an update may be
         # written into its variable's stored array: frontend/shared.py).
-        results = results if self._fresh else [np.array(r, copy=True) for r in results]
+        results = results if self._fresh else [r if is_device_array(r) else np.array(r, copy=True) for r in results]
         return self._finish(sparse_args.join(results, self._result_types()) if self._sparse else results)
+
+    def _device_results(self) -> frozenset[int]:
+        """The results a device target leaves on the device: the updates (a shared variable stays there between
+        calls) and, with `device_outputs=True`, the outputs."""
+        n = len(self._outputs)
+        return frozenset(range(0 if self._device_outputs else n, n + len(self._updates)))
 
     def _result_types(self) -> list[TensorType]:
         return [o.type for o in self._outputs] + [u.type for _, u in self._updates]
@@ -724,8 +743,8 @@ class Function:
 
 def function(inputs: Sequence[Variable | In], outputs: Variable | Sequence[Variable] | None = None,
              updates: Any = None, givens: Any = None, target: str | None = None, name: str | None = None,
-             mode: Any = None, on_unused_input: str | None = None, allow_input_downcast: bool | None = None
-             ) -> Function:
+             mode: Any = None, on_unused_input: str | None = None, allow_input_downcast: bool | None = None,
+             device_outputs: bool = False) -> Function:
     """Compile `outputs` as functions of `inputs` (Theano's `theano.function`).
 
     One output gives one array per call, a list of outputs a list. `updates` are (shared variable,
@@ -735,8 +754,11 @@ def function(inputs: Sequence[Variable | In], outputs: Variable | Sequence[Varia
     Theano), a warning ('warn') or allowed ('ignore'). `mode="debug"` checks every pass of the
     target's pipeline against the reference interpreter on each call's arguments (Theano's
     DebugMode; see `Function._debug_call`); `mode=None`, the default, compiles and runs.
+    On a device target (`opencl`, `cuda`) the outputs come back as numpy arrays, or with `device_outputs=True` as
+    the device's arrays (`pyopencl.array.Array`, pycuda `GPUArray`), which calls also take as inputs; shared
+    variables updated by such a function stay on the device between calls (`get_value()` copies them back).
     """
     loc = caller_location()
     if allow_input_downcast:
         inputs = [i if isinstance(i, In) else In(i, allow_downcast=True) for i in inputs]
-    return Function(inputs, outputs, target, name, givens, loc, on_unused_input, updates, mode)
+    return Function(inputs, outputs, target, name, givens, loc, on_unused_input, updates, mode, device_outputs)

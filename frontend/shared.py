@@ -34,6 +34,7 @@ import numpy as np
 
 from ..ir.core import Location, TirError, TirTypeError, caller_location
 from ..ir.types import TensorType, scalar
+from ..runtime.device import host_array, is_device_array
 from .symbolic import Variable
 
 
@@ -47,8 +48,11 @@ class SharedVariable(Variable):
 
     def get_value(self, borrow: bool = False, return_internal_type: bool = False) -> np.ndarray:
         """The current value: a copy, or with `borrow=True` the stored array itself (a later call may
-        write its update into it, in place; `set_value` replaces it)."""
-        return self._value if borrow or return_internal_type else self._value.copy()
+        write its update into it, in place; `set_value` replaces it). A value a device target's update left on
+        the device comes back as a numpy copy, or as that device array with `return_internal_type=True`."""
+        if return_internal_type or (borrow and isinstance(self._value, np.ndarray)):
+            return self._value
+        return host_array(self._value) if is_device_array(self._value) else self._value.copy()
 
     def set_value(self, value: Any, borrow: bool = False) -> None:
         """Store a new value of the variable's dtype and rank (numbers and lossless upcasts are converted,
@@ -56,11 +60,14 @@ class SharedVariable(Variable):
         from .function import check_argument
 
         arr = check_argument(value, self.type, self._label(), loc=caller_location())
-        self._value = arr if borrow and arr is value else np.array(arr, copy=True)
+        if borrow and arr is value:
+            self._value = arr
+        else:
+            self._value = arr.copy() if is_device_array(arr) else np.array(arr, copy=True)
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickles as its value, name and place; a `default_update` graph stays behind."""
-        return SharedVariable, (self._value, self.name, self.loc)
+        return SharedVariable, (host_array(self._value), self.name, self.loc)
 
     def _label(self) -> str:
         return f"shared variable '{self.name}'" if self.name else "a shared variable"

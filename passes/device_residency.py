@@ -18,8 +18,9 @@ block (the function body, `loop.if` branches, `loop.host_for` bodies: `loop.host
 
 A host op touches the memory of every buffer whose views it takes, except those that read only a layout
 (`mem.dim`, `mem.stride`, `mem.view`) and `mem.dealloc`; a touch may write, so it also makes the device copy
-stale. An op with regions (`loop.if`, `loop.host_for`, a nest left on the host) touches everything: waiting
-copies go before it and device copies are forgotten after it (its own blocks are handled on their own).
+stale. An op whose regions are host blocks (`loop.if`, `loop.host_for`) touches everything: waiting copies go
+before it and device copies are forgotten after it (its own blocks are handled on their own); a nest left on the
+host touches the buffers its ops take.
 
     %o = mem.alloc sizes %n {...}                          %o = mem.alloc sizes %n {...}
     %dx = kernel.to_device %x                              %dx = kernel.to_device %x
@@ -107,8 +108,10 @@ class _State:
 
 def _touched(op: Operation) -> set[Value]:
     """The buffers (roots of views) whose memory host op `op` touches."""
-    if isinstance(op, _LAYOUT_ONLY) or isinstance(op, (K.ToDeviceOp, K.ToHostOp, K.LaunchOp)):
+    if isinstance(op, _LAYOUT_ONLY):
         return set()
+    if isinstance(op, K.ToHostOp):
+        return {M.root_of(op.operands[1])}
     return {M.root_of(v) for o in op.walk() for v in o.operands if isinstance(v.type, MemRefType)}
 
 
@@ -156,9 +159,11 @@ def _walk(block: Block, function_body: bool, args: set[Value]) -> bool:
                     changed = True
         elif isinstance(op, M.DeallocOp) and op.operands[0] in state.waiting:
             state.waiting.pop(op.operands[0]).erase()
+        elif isinstance(op, K.LaunchOp):
+            continue  # on device values only
         else:
             touched = _touched(op)
-            everything = bool(op.regions)
+            everything = any(isinstance(o, (K.ToDeviceOp, K.LaunchOp)) for o in op.walk())  # it holds host blocks
             keys = [h for h in state.waiting if everything or M.root_of(h) in touched]
             state.place(keys, op)
             for h in [h for h in state.device if everything or M.root_of(h) in touched]:

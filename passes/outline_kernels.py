@@ -172,10 +172,18 @@ def _copied(v: Value) -> Value:
 
 
 def _device_type(v: Value) -> MemRefType:
-    """The type of v's device counterpart: a view of the device copy of the buffer it views, or a contiguous copy."""
+    """The type of v's device counterpart: a view of the device copy of the buffer it views (v's layout), or a
+    copy of v, contiguous, unless v is a view of a strided buffer: then v may be a view of an argument's device
+    array (runtime/device.py), so its strides are read at run time (but for a unit innermost stride, which both
+    have)."""
     t = v.type
     assert isinstance(t, MemRefType)
-    return MemRefType(t.shape, t.element, t.strides if _copied(v) is not v else None, "device")
+    if _copied(v) is not v or t.strides is None:
+        return MemRefType(t.shape, t.element, t.strides, "device")
+    if M.root_of(v) is v:  # an argument: its copy, or its device array (runtime/device.py), is contiguous
+        return MemRefType(t.shape, t.element, None, "device")
+    unit = tuple(1 if d == t.rank - 1 and s == 1 else None for d, s in enumerate(t.strides))  # holds for both
+    return MemRefType(t.shape, t.element, unit, "device")
 
 
 def _to_device(host: Builder, v: Value, copies: dict[Value, Value]) -> Value:

@@ -70,6 +70,7 @@ class CUDAModule(DeviceModule):
     """A module of the `cuda` pipeline on GPU 0."""
 
     renderer_class = CUDARenderer
+    source_attr = "cuda.source"
 
     def __init__(self, module: Any) -> None:
         self.gpu = _gpu()

@@ -26,13 +26,25 @@ import numpy as np
 from ..dialects import kernel as K
 from ..dialects import loop as LP
 from ..dialects import mem as M
-from ..ir.core import CONSTANT_LIKE, Operation, TirValueError
+from ..dialects.func import FuncOp
+from ..ir.core import CONSTANT_LIKE, Operation, TirValueError, Value
 from ..ir.types import MemRefType, ScalarType
 from .interpreter import Interpreter
 
-__all__ = ["DeviceArray", "DeviceModule", "GROUP"]
+__all__ = ["DeviceArray", "DeviceModule", "GROUP", "host_array", "is_device_array"]
 
 GROUP = 256  # work-items of a work-group / threads of a block, along the fastest grid dim (PoCL: W1 2x faster than 64)
+
+
+def is_device_array(value: Any) -> bool:
+    """Whether `value` is a device target's array (pyopencl.array.Array, pycuda GPUArray), without importing
+    either library."""
+    return type(value).__module__.split(".")[0] in ("pyopencl", "pycuda") and hasattr(value, "get")
+
+
+def host_array(value: Any) -> Any:
+    """`value`, a device array copied to a numpy array."""
+    return value.get() if is_device_array(value) else value
 
 
 @dataclass(eq=False)
@@ -47,6 +59,7 @@ class DeviceArray:
     nbytes: int  # of the buffer
     offset: int = 0  # elements
     strides: tuple[int, ...] = ()  # bytes; () for contiguous
+    on_device: ClassVar[bool] = True  # (what the interpreter's layout checks look for)
 
     def __post_init__(self) -> None:
         self.dtype = np.dtype(self.dtype)
@@ -97,21 +110,35 @@ def _grid(fn: K.KernelFuncOp) -> list[tuple[str, int]]:
     return out
 
 
+def _on_device(v: Value) -> bool:
+    """Whether a host function's argument may be a device array: it goes to the device (`kernel.to_device`, then
+    the array itself), directly or through views (made on the device), and the host only reads its layout or
+    copies into it (an update in place)."""
+    uses = [(u.op, u.index) for u in v.uses]
+    return any(isinstance(op, (K.ToDeviceOp, M.ViewOp)) for op, _ in uses) and all(
+        isinstance(op, (K.ToDeviceOp, M.DimOp, M.StrideOp)) or isinstance(op, K.ToHostOp) and index == 1
+        or isinstance(op, M.ViewOp) and index == 0 and _on_device(op.results[0]) for op, index in uses)
+
+
 class DeviceModule(Interpreter):
     """A module of a device pipeline: `call(name, args)` runs host function @name, its kernels on the device."""
 
     renderer_class: ClassVar[Any]  # the target's GridRenderer subclass
+    source_attr: ClassVar[str]  # the module attribute of the target's source (its emit pass sets it first)
 
     def __init__(self, module: Operation) -> None:
         super().__init__(module)
         renderer = self.renderer_class(**self.renderer_options())
         source = renderer.render_program(module)
+        module.attributes[self.source_attr] = source  # what runs (emit-<target> renders for no device in particular)
         self.messages: list[str] = renderer.messages
         program = self.build(source)
         self.kernels = {
             fn.sym_name: _Kernel(self.kernel(program, fn.sym_name), list(fn.function_type.inputs), _grid(fn),
                                  renderer.kernel_checks[fn.sym_name])
             for fn in module.regions[0].block.ops if isinstance(fn, K.KernelFuncOp)}
+        self.device_args = {fn.sym_name: [_on_device(a) for a in fn.body.args]
+                            for fn in module.regions[0].block.ops if type(fn) is FuncOp}
         self.live: list[DeviceArray] = []  # the buffers this call allocated
         self.results: list[tuple[np.ndarray, DeviceArray]] = []  # the deferred copies of results
         self.depth = 0
@@ -124,7 +151,8 @@ class DeviceModule(Interpreter):
             return []
         self.depth += 1
         try:
-            outs = super().call(name, [self.wrap(a) for a in args])
+            on_device = self.device_args.get(name) or [False] * len(args)
+            outs = super().call(name, [self._argument(a, ok) for a, ok in zip(args, on_device)])
             if self.depth == 1:
                 outs = self._deliver(outs, keep)
             return outs
@@ -135,9 +163,25 @@ class DeviceModule(Interpreter):
                     self.free(a)
                 self.live, self.results = [], []
 
+    def _argument(self, value: Any, on_device: bool) -> Any:
+        """An argument as the host plan takes it: on the device where it only goes there (`_on_device`: a numpy
+        array is copied there now, so that the views of it the host plan makes are device views), else on the
+        host (a device array is copied back)."""
+        if not on_device:
+            return host_array(value)
+        value = self.wrap(value)
+        return self.to_device(value) if isinstance(value, np.ndarray) else value
+
     def _deliver(self, outs: list[Any], keep: Collection[int]) -> list[Any]:
-        """The results: those in `keep` that a deferred copy would fill as device arrays (their buffers leave
-        the pool), the other deferred copies done (asynchronously, then one wait)."""
+        """The results: those in `keep` as device arrays (the buffer a deferred copy would copy from, which
+        leaves the pool; a result computed on the host is copied to the device), the other deferred copies
+        done (asynchronously, then one wait)."""
+        for k, out in enumerate(outs):  # an argument that was on the device, returned (an update in place)
+            if isinstance(out, DeviceArray) and k in keep:
+                outs[k] = self.unwrap(out)
+                self.live = [a for a in self.live if a.buffer is not out.buffer]
+            elif isinstance(out, DeviceArray):
+                outs[k] = self.download(out)
         pending = {id(host): dev for host, dev in self.results}
         kept: set[int] = set()
         for k in keep:
@@ -151,6 +195,11 @@ class DeviceModule(Interpreter):
             if host.size and (id(host) not in kept or id(host) in needed):
                 self.copy_out(host, dev.buffer)
         self.finish()
+        for k in keep:  # a result the host plan computed (a 0-d one's arithmetic): to the device, as asked
+            if isinstance(outs[k], np.ndarray):
+                dev = self.to_device(outs[k])
+                self.live.remove(dev)
+                outs[k] = self.unwrap(dev)
         return outs
 
     # ---- the interpreter's device hooks
@@ -178,6 +227,8 @@ class DeviceModule(Interpreter):
     def to_host(self, device: DeviceArray, host: np.ndarray, deferred: bool = False) -> None:
         """Copy `device` into `host`; `deferred` (the copy of a result: device-residency's `result` mark): at the
         end of the call, unless the caller keeps that result on the device."""
+        if host is device:  # an argument that was on the device
+            return
         assert device.contiguous and device.offset == 0, "to_host copies whole device buffers"
         if deferred and self.depth == 1:
             self.results.append((host, device))
@@ -187,6 +238,12 @@ class DeviceModule(Interpreter):
             self.finish()
             if out is not host:
                 host[...] = out
+
+    def download(self, device: DeviceArray) -> np.ndarray:
+        """A numpy copy of a (contiguous) device array."""
+        out = np.empty(device.shape, device.dtype)
+        self.to_host(device, out)
+        return out
 
     # ---- launches
     def launch(self, k: _Kernel, args: list[Any]) -> None:

@@ -133,6 +133,7 @@ class OpenCLModule(DeviceModule):
     """A module of the `opencl` pipeline on this process's OpenCL device."""
 
     renderer_class = OpenCLRenderer
+    source_attr = "opencl.source"
 
     def __init__(self, module: Any) -> None:
         self.device = device()
@@ -148,7 +149,7 @@ class OpenCLModule(DeviceModule):
         return self.device.program(source)
 
     def kernel(self, program: Any, name: str) -> Any:
-        return getattr(program, name)
+        return _cl().Kernel(program, name)  # (a program is shared by modules: getattr would warn on the second)
 
     def alloc(self, nbytes: int) -> Any:
         return self.device.acquire(nbytes)
@@ -175,6 +176,8 @@ class OpenCLModule(DeviceModule):
         itemsize = value.dtype.itemsize
         if value.offset % itemsize:
             raise TirError(f"a pyopencl array whose offset ({value.offset} bytes) is not a multiple of its itemsize")
+        if not (value.flags.c_contiguous and value.offset == 0):
+            return value.get()  # a view: through the host (a kernel's direct argument is a whole contiguous buffer)
         return DeviceArray(value.base_data, tuple(value.shape), value.dtype, value.base_data.size,
                            value.offset // itemsize, tuple(value.strides))
 

@@ -184,3 +184,76 @@ def test_import_and_the_c_target_work_without_pyopencl() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "target 'opencl' needs pyopencl" in out.stdout
+
+
+def _count_copies(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """Record the bytes of every copy to and from the device."""
+    from tensorir.runtime.opencl import OpenCLModule
+
+    copies: dict[str, list[int]] = {"in": [], "out": []}
+    copy_in, copy_out = OpenCLModule.copy_in, OpenCLModule.copy_out
+    monkeypatch.setattr(OpenCLModule, "copy_in", lambda self, b, h: (copies["in"].append(h.nbytes), copy_in(self, b, h)))
+    monkeypatch.setattr(OpenCLModule, "copy_out",
+                        lambda self, h, b: (copies["out"].append(h.nbytes), copy_out(self, h, b)))
+    return copies
+
+
+def test_data_stays_on_the_device_between_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """device-residency: a chain of kernels copies its input in once and its result out once; what flows
+    between the kernels (here through a reduction and a broadcast) never leaves the device."""
+    x = T.fmatrix("x")
+    e = T.exp(x - x.max(axis=1, keepdims=True))
+    f = tensorir.function([x], e / e.sum(axis=1, keepdims=True), target="opencl")
+    a = RNG.standard_normal((300, 70)).astype(np.float32)
+    f(a)
+    copies = _count_copies(monkeypatch)
+    got = f(a)
+    want = np.exp(a - a.max(1, keepdims=True))
+    np.testing.assert_allclose(got, want / want.sum(1, keepdims=True), rtol=1e-6)
+    assert copies == {"in": [a.nbytes], "out": [a.nbytes]}
+
+
+def test_shared_variables_stay_on_the_device_between_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SGD step whose weights only kernels touch: after the first call the weights live on the device
+    (get_value(return_internal_type=True) is a pyopencl array) and no call copies them either way; the
+    weights equal the C target's."""
+    import pyopencl.array as cla
+
+    data = RNG.standard_normal((7, 1000)).astype(np.float32), RNG.standard_normal(7).astype(np.float32)
+    weights = {}
+    for target in ("c", "opencl"):
+        x, y = T.fmatrix("x"), T.fvector("y")
+        w = tensorir.shared(np.linspace(-1, 1, 1000, dtype=np.float32), name="w")
+        cost = ((x * w - y.dimshuffle(0, "x")) ** 2).sum()
+        step = tensorir.function([x, y], cost, updates=[(w, w - 0.001 * tensorir.grad(cost, w))], target=target)
+        step(*data)
+        if target == "opencl":
+            assert isinstance(w.get_value(return_internal_type=True), cla.Array)
+            copies = _count_copies(monkeypatch)
+        for _ in range(3):
+            step(*data)
+        weights[target] = w.get_value()
+    assert isinstance(weights["opencl"], np.ndarray)
+    np.testing.assert_allclose(weights["opencl"], weights["c"], rtol=1e-5, atol=1e-6)
+    assert w.get_value(return_internal_type=True).nbytes not in copies["in"] + copies["out"], copies
+
+
+def test_device_arrays_in_and_out() -> None:
+    """pyopencl arrays as arguments and, with device_outputs=True, as results; a device array given to the C
+    target comes to the host; a device array of the wrong dtype is refused with the input's name."""
+    import pyopencl.array as cla
+    from tensorir.runtime.opencl import device
+
+    x, y = T.fmatrix("x"), T.fvector("y")
+    outs = [T.tanh(x) * y, (x * y).sum(axis=0)]
+    a, b = RNG.standard_normal((5, 4)).astype(np.float32), RNG.standard_normal(4).astype(np.float32)
+    want = tensorir.function([x, y], outs, target="interp")(a, b)
+    queue = device().queue
+    f = tensorir.function([x, y], outs, target="opencl", device_outputs=True)
+    got = f(cla.to_device(queue, a), b)
+    assert all(isinstance(g, cla.Array) for g in got)
+    assert_same([g.get() for g in got], want, "device outputs")
+    assert_same(tensorir.function([x, y], outs, target="c")(got[0], b), tensorir.function([x, y], outs, target="c")(
+        want[0], b), "a device array into the C target")
+    with pytest.raises(TypeError, match="'x'.*got a float64 Array.*astype\\('float32'\\)"):
+        f(cla.to_device(queue, a.astype(np.float64)), b)
