@@ -404,7 +404,8 @@ class Function:
             return Variable(v.type, name=v.name, loc=v.loc)
 
         return {"ir": self._ir_text, "name": self.name, "target": self.target, "mode": self.mode, "loc": self.loc,
-                "device_outputs": self._device_outputs, "single": self._single, "inputs": [replace(i, variable=bare(i.variable)) for i in self._inputs],
+                "device_outputs": self._device_outputs, "single": self._single,
+                "inputs": [replace(i, variable=bare(i.variable)) for i in self._inputs],
                 "outputs": [bare(o) for o in self._outputs], "shared": self._shared,
                 "updates": [(var, bare(u)) for var, u in self._updates]}
 

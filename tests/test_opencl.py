@@ -192,7 +192,8 @@ def _count_copies(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
 
     copies: dict[str, list[int]] = {"in": [], "out": []}
     copy_in, copy_out = OpenCLModule.copy_in, OpenCLModule.copy_out
-    monkeypatch.setattr(OpenCLModule, "copy_in", lambda self, b, h: (copies["in"].append(h.nbytes), copy_in(self, b, h)))
+    monkeypatch.setattr(OpenCLModule, "copy_in",
+                        lambda self, b, h: (copies["in"].append(h.nbytes), copy_in(self, b, h)))
     monkeypatch.setattr(OpenCLModule, "copy_out",
                         lambda self, h, b: (copies["out"].append(h.nbytes), copy_out(self, h, b)))
     return copies
