@@ -618,7 +618,9 @@ class Function:
             raise TirValueError(str(e)) from None
         # Outputs the caller owns: never an input, a constant or another output's buffer (an update may be
         # written into its variable's stored array: frontend/shared.py).
-        results = results if self._fresh else [r if is_device_array(r) else np.array(r, copy=True) for r in results]
+        if not self._fresh:
+            results = [np.array(r, copy=True) if not is_device_array(r) else r.copy()
+                       if k < len(self._outputs) and any(r is a for a in arrays) else r for k, r in enumerate(results)]
         return self._finish(sparse_args.join(results, self._result_types()) if self._sparse else results)
 
     def _device_results(self) -> frozenset[int]:

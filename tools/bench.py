@@ -37,6 +37,7 @@ Workloads (float32):
         numpy loop (hand-written backpropagation through time), PyTensor's scan and jax.lax.scan
 
 `tir-bench --dask` (`--quick`) runs tools/bench_dask.py instead: tensorir on a Dask cluster of 1 and 2 workers.
+`tir-bench --target opencl|cuda` (`--quick`) runs tools/bench_device.py: the GPU workloads against CuPy and torch.
 
 Every implementation's output is checked against numpy in float64 (norm-wise relative error; integer
 outputs such as argmax's must be equal) before it is timed. A sample is a batch of calls lasting >= ~20 ms
@@ -1643,7 +1644,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="threads for every pool (OpenMP, BLAS, tensorir); default: all available cores, pools "
                         "left at their defaults")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
-    p.add_argument("--target", default="auto", help="tensorir target: auto (c when available, else interp), c, interp")
+    p.add_argument("--target", default="auto",
+                   help="tensorir target: auto (c when available, else interp), c, interp; opencl or cuda: the device "
+                        "workloads instead (tools/bench_device.py: against CuPy and torch on the same GPU)")
     p.add_argument("--no-peers", action="store_true", help="skip JAX and PyTensor")
     p.add_argument("--no-compile", action="store_true",
                    help="skip the compile-time measurements (those of W1 and W7; W8 has nothing else)")
@@ -1672,6 +1675,10 @@ def main(argv: list[str] | None = None) -> int:
         from . import bench_dask
 
         return bench_dask.run(args.quick)
+    if args.target in ("opencl", "cuda"):
+        from . import bench_device
+
+        return bench_device.run(args.target, args.quick)
     thread_hygiene(args.threads)
 
     from ..config import FLAGS, config
