@@ -111,7 +111,8 @@ def w1(dev: Device, n: int, repeats: int) -> list[Result]:
     from tensorir import tensor as T
 
     x = np.random.default_rng(1).standard_normal(n).astype(np.float32)
-    want = np.exp(-x.astype(np.float64) ** 2 / 2) * np.sin(x.astype(np.float64)) + np.log1p(np.abs(x.astype(np.float64)))
+    x64 = x.astype(np.float64)
+    want = np.exp(-x64 ** 2 / 2) * np.sin(x64) + np.log1p(np.abs(x64))
     v = T.fvector("x")
     expr = T.exp(-v * v / 2) * T.sin(v) + T.log1p(abs(v))
     wl, gb = f"Wg1 W1 n={n:,}", 8 * n / 1e9
@@ -227,12 +228,15 @@ def w4(dev: Device, n: int, repeats: int, copy_rate: float) -> list[Result]:
         floor = f"floor {nbytes / copy_rate * 1e3:.3f} ms"
         f = tensorir.function([m], expr, target=dev.target, device_outputs=True)
         _check(f(xd), want, "tensorir")
-        t = dev.time(lambda: f(xd), repeats)
+        t = dev.time(lambda f=f: f(xd), repeats)
         out.append(Result(wl, f"tensorir {dev.target}", t, f"{nbytes / t / 1e9:.3g} GB/s", floor))
         if dev.torch is not None:
             th = dev.torch
             xt = th.from_numpy(x).cuda()
-            run = (lambda: th.softmax(xt, 1)) if name == "softmax" else (lambda: th.logsumexp(xt, 1))
+            op = th.softmax if name == "softmax" else th.logsumexp
+
+            def run(op: Any = op, xt: Any = xt) -> Any:
+                return op(xt, 1)
             _check(run(), want, "torch")
             t = dev.time(run, repeats, sync=th.cuda.synchronize)
             out.append(Result(wl, f"torch {name}", t, f"{nbytes / t / 1e9:.3g} GB/s", floor))
@@ -259,7 +263,8 @@ def w5(dev: Device, quick: bool, repeats: int) -> list[Result]:
         step(*args)
         for k, s in shared.items():
             _check(s.get_value(), want[k], f"{target} step {k}")
-        secs = dev.time(lambda: step(*args), repeats, sync=dev.sync if target != "c" else lambda: None)
+        secs = dev.time(lambda step=step, args=args: step(*args), repeats,
+                        sync=dev.sync if target != "c" else lambda: None)
         label = f"tensorir {target}, weights on the device" if target != "c" else "tensorir c (host CPU)"
         out.append(Result(f"Wg5 {name}", label, secs))
     return out
