@@ -11,7 +11,8 @@ ifs) are outlined as the top-level ones are, and its other ops stay on the host.
 Legal on exit: every top-level loop nest of a `func.func` (or of its loop.if branches) is a `kernel.launch` of a new
 `kernel.func @<fn>_k<N>` (N counts the nests of that function from 0), inserted before the
 function, except a small nest (`stays_on_host`: at most HOST_TRIPS iterations, all counted at
-compile time). The function body is the host plan: `mem.alloc/dealloc/dim/stride/view/check`,
+compile time) of the C target. A device target outlines every nest: its host plan runs in Python (the
+interpreter), where a launch costs less than a loop. The function body is the host plan: `mem.alloc/dealloc/dim/stride/view/check`,
 `lib.*`, `mem.copy`, scalar index arithmetic, small nests, `kernel.launch`, `func.return`. A nest
 whose results escape elsewhere stays on the host (lower-to-loops and parallelize never make one).
 
@@ -69,13 +70,13 @@ from ..ir.types import MemRefType, ScalarType
 from .pass_manager import Pass
 
 
-def nest_groups(fn: FuncOp) -> list[list[Operation]]:
+def nest_groups(fn: FuncOp, device: bool = False) -> list[list[Operation]]:
     """The top-level loop nests of fn, and those of its host control flow (`loop.if` branches: L.host_blocks),
-    each with the ops right after it that use its results."""
-    return [g for block in L.host_blocks(fn.body) for g in _block_nest_groups(block)]
+    each with the ops right after it that use its results (`device`: small nests too, see the module doc)."""
+    return [g for block in L.host_blocks(fn.body) for g in _block_nest_groups(block, device)]
 
 
-def _block_nest_groups(block: Block) -> list[list[Operation]]:
+def _block_nest_groups(block: Block, device: bool) -> list[list[Operation]]:
     groups: list[list[Operation]] = []
     ops = list(block.ops)
     i = 0
@@ -91,7 +92,7 @@ def _block_nest_groups(block: Block) -> list[list[Operation]]:
             produced.update(ops[i].results)
             i += 1
         inside = {o for g in group for o in g.walk()}  # walk() includes every nested op
-        if all(u.op in inside for v in produced for u in v.uses) and not stays_on_host(group):
+        if all(u.op in inside for v in produced for u in v.uses) and (device or not stays_on_host(group)):
             groups.append(group)
     return groups
 
@@ -251,7 +252,7 @@ class OutlineKernelsPass(Pass):
         changed = False
         for fn in [op for op in module.body.ops if type(op) is FuncOp]:
             n = 0
-            for group in nest_groups(fn):
+            for group in nest_groups(fn, self.device):
                 name, n = _fresh_name(module, fn.sym_name, n)
                 if outline(module, fn, group, name, self.device):
                     changed = True

@@ -1,15 +1,27 @@
 """What the device runtimes share (OpenCL: runtime/opencl.py, CUDA: runtime/cuda.py).
 
 A `DeviceModule` runs a module of a device pipeline (`opencl`, `cuda`): its kernels, rendered by the
-target's grid renderer (backends/gpu.py) and built once, run on the device; its host function runs op by
-op in the reference interpreter, whose device hooks it implements: `kernel.to_device` copies a host array
-into a device buffer from the target's pool, `kernel.launch` runs the kernel over its grid (the sizes of
-its `grid` dims, read off the launch's arguments: an argument or a constant per dim; one work-item for
-grid 0), `kernel.to_host` copies a device buffer back into a host array. Everything else (allocation,
-BLAS calls, sorts, host control flow and small nests) runs on the host on numpy arrays, so data moves only
-through the transfers that outline-kernels put around each launch. Device buffers go back to the pool
-when the outermost call returns. A kernel with run-time checks is followed by a read of its error flag;
-a failed check raises its message (the C target's text) as a ValueError.
+target's grid renderer (backends/gpu.py) for this device and built once, run on the device; its host function
+runs op by op in the reference interpreter, whose device hooks it implements:
+- `kernel.to_device` copies a host array into a device buffer from the target's pool (a device array passes
+  through), `kernel.alloc` takes one, `mem.view` of a device array is a device view (a `DeviceArray`: buffer,
+  offset, shape, strides), `kernel.to_host` copies a whole device buffer back;
+- `kernel.launch` runs the kernel over its grid (the sizes of its `grid` dims, read off the launch's arguments:
+  an argument or a constant per dim; one work-item for grid 0), passing each array's buffer, start offset and
+  dynamic sizes and strides.
+Everything else (allocation, BLAS calls, sorts, host control flow) runs on the host on numpy arrays; which data
+moves when is decided by passes/device_residency.py. Launches and result copies are asynchronous: the host
+waits for the device only where it reads device data (a copy back) and at the end of the call.
+
+Device arrays in and out: an argument that only goes to the device (`_on_device`) is put there when the call
+starts (a numpy array copied, a pyopencl/pycuda array taken as it is), so views of it are device views; the
+results the caller keeps on the device (`call(..., keep)`: the updates of shared variables, and every output with
+`device_outputs=True`) are returned as the target's device arrays instead of being copied back. Device buffers
+go back to the pool when the outermost call returns, except those returned.
+
+Run-time checks inside kernels set a device error flag (the first failure wins); it is read where the host
+waits anyway (before a copy back is used, at the end of the call), and a failed check raises its message (the
+C target's text) as a ValueError.
 
 A target's subclass says how to build, allocate, copy and launch (the hooks at the end of the class).
 """
@@ -141,6 +153,7 @@ class DeviceModule(Interpreter):
                             for fn in module.regions[0].block.ops if type(fn) is FuncOp}
         self.live: list[DeviceArray] = []  # the buffers this call allocated
         self.results: list[tuple[np.ndarray, DeviceArray]] = []  # the deferred copies of results
+        self.checking = False  # whether kernels with run-time checks ran since the error flag was last read
         self.depth = 0
 
     def call(self, name: str, args: Any, keep: Collection[int] = ()) -> list[Any]:
@@ -154,11 +167,13 @@ class DeviceModule(Interpreter):
             on_device = self.device_args.get(name) or [False] * len(args)
             outs = super().call(name, [self._argument(a, ok) for a, ok in zip(args, on_device)])
             if self.depth == 1:
+                self.raise_failed_check()
                 outs = self._deliver(outs, keep)
             return outs
         finally:
             self.depth -= 1
             if not self.depth:  # the outermost call is done: its device buffers go back to the pool
+                self.checking = False
                 for a in self.live:
                     self.free(a)
                 self.live, self.results = [], []
@@ -236,6 +251,7 @@ class DeviceModule(Interpreter):
             out = host if host.flags.c_contiguous else np.empty(device.shape, device.dtype)
             self.copy_out(out, device.buffer)
             self.finish()
+            self.raise_failed_check()  # before the host reads what a failed kernel wrote
             if out is not host:
                 host[...] = out
 
@@ -261,14 +277,21 @@ class DeviceModule(Interpreter):
         sizes = [int(args[i]) if kind == "arg" else i for kind, i in k.grid]
         if any(s <= 0 for s in sizes):
             return  # an empty grid: nothing to run (neither API takes a zero-size one)
-        if k.checks:
+        if k.checks and not self.checking:
             self.clear_error()
+            self.checking = True
         self.run(k.fn, list(reversed(sizes)), values)
-        if k.checks:
-            code, found = self.read_error()
-            if code:
-                message = self.messages[code - 1]
-                raise TirValueError(re.sub(r"\{(\d+)\}", lambda m: str(found[int(m.group(1))]), message))
+
+    def raise_failed_check(self) -> None:
+        """Raise the message of the first run-time check that failed in a kernel since the last look (the error
+        flag is read where the host waits for the device anyway: a copy back, the end of the call)."""
+        if not self.checking:
+            return
+        self.checking = False
+        code, found = self.read_error()
+        if code:
+            message = self.messages[code - 1]
+            raise TirValueError(re.sub(r"\{(\d+)\}", lambda m: str(found[int(m.group(1))]), message))
 
     # ---- the target's hooks
     def renderer_options(self) -> dict[str, Any]:
