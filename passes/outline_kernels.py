@@ -12,7 +12,8 @@ Legal on exit: every top-level loop nest of a `func.func` (or of its loop.if bra
 `kernel.func @<fn>_k<N>` (N counts the nests of that function from 0), inserted before the
 function, except a small nest (`stays_on_host`: at most HOST_TRIPS iterations, all counted at
 compile time) of the C target. A device target outlines every nest: its host plan runs in Python (the
-interpreter), where a launch costs less than a loop. The function body is the host plan: `mem.alloc/dealloc/dim/stride/view/check`,
+interpreter), where a launch costs less than a loop. The function body is the host plan:
+`mem.alloc/dealloc/dim/stride/view/check`,
 `lib.*`, `mem.copy`, scalar index arithmetic, small nests, `kernel.launch`, `func.return`. A nest
 whose results escape elsewhere stays on the host (lower-to-loops and parallelize never make one).
 
