@@ -39,7 +39,7 @@ from .tensor_common import fmt_shape, runtime_error
 
 __all__ = ["AllocOp", "DeallocOp", "DimOp", "ViewOp", "LoadOp", "StoreOp", "CopyOp", "BufferOfOp", "TensorOfOp",
            "memref_type", "root_of", "check_index_operands", "contiguous_strides", "layout_of", "memref_fits",
-           "check_runtime_layout", "check_writable"]
+           "check_runtime_layout", "check_writable", "filled_buffer"]
 
 
 # ---------------------------------------------------------------- helpers shared by mem, lib and kernel
@@ -90,6 +90,11 @@ def memref_fits(param: MemRefType, arg: MemRefType) -> bool:
     if param.strides is None:  # contiguous required: only a contiguous argument is known to be
         return arg.strides is None or arg.strides == contiguous_strides(arg.shape) and None not in arg.strides
     return all(p is None or p == a for p, a in zip(param.strides, layout_of(arg)))
+
+
+def filled_buffer(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The reference interpreter's new buffer: NaN-filled (zeros for integers), so that a read before a write shows."""
+    return np.full(shape, np.nan if dtype.kind == "f" else 0, dtype=dtype)
 
 
 def check_runtime_layout(op: Operation, arr: Any, t: MemRefType, what: str) -> np.ndarray:
@@ -165,8 +170,8 @@ class AllocOp(Operation):
         return shape
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
-        dtype = self.attributes["dtype"].dtype
-        return [np.full(self.runtime_shape(args), np.nan if dtype.kind == "f" else 0, dtype=dtype)]
+        shape, dtype = self.runtime_shape(args), self.attributes["dtype"].dtype
+        return [interp.alloc_host(shape, dtype) if interp is not None else filled_buffer(shape, dtype)]
 
 
 class DeallocOp(Operation):

@@ -227,6 +227,9 @@ class DeviceModule(Interpreter):
             self.copy_in(a.buffer, arr)
         return a
 
+    def alloc_host(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        return np.empty(shape, dtype)  # (not filled: a result kept on the device never touches it)
+
     def alloc_device(self, shape: tuple[int, ...], dtype: np.dtype) -> DeviceArray:
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize

@@ -96,8 +96,13 @@ class Interpreter:
     def to_host(self, device: Any, host: np.ndarray, deferred: bool = False) -> None:
         host[...] = device
 
+    def alloc_host(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        from ..dialects.mem import filled_buffer
+
+        return filled_buffer(shape, dtype)
+
     def alloc_device(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
-        return np.full(shape, np.nan if dtype.kind == "f" else 0, dtype=dtype)
+        return self.alloc_host(shape, dtype)
 
 
 def run(module: Operation, name: str, *args: Any) -> list[Any]:
