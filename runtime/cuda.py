@@ -54,7 +54,9 @@ def _gpu() -> _GPU:
         raise TirError("no CUDA GPU on this machine")
     dev = drv.Device(0)
     major, minor = dev.compute_capability()
-    return _GPU(dev.make_context(), f"{dev.name()} sm_{major}{minor} driver {drv.get_driver_version()}")
+    context = dev.retain_primary_context()  # the context CuPy and torch use: their arrays and ours interoperate
+    context.push()
+    return _GPU(context, f"{dev.name()} sm_{major}{minor} driver {drv.get_driver_version()}")
 
 
 def unavailable_reason() -> str | None:
@@ -114,8 +116,9 @@ class CUDAModule(DeviceModule):
 
         if not isinstance(value, gpuarray.GPUArray):
             return value
-        return DeviceArray(value.gpudata, tuple(value.shape), value.dtype, value.mem_size * value.dtype.itemsize,
-                           0, tuple(value.strides))
+        if not value.flags.c_contiguous:
+            return value.get()  # a view: through the host (a kernel's direct argument is a whole contiguous buffer)
+        return DeviceArray(value.gpudata, tuple(value.shape), value.dtype, value.nbytes, 0, tuple(value.strides))
 
     def unwrap(self, a: DeviceArray) -> Any:
         from pycuda import gpuarray
