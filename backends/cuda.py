@@ -44,6 +44,10 @@ class CUDARenderer(GridRenderer):
         axis = "xyz"[d]
         return f"(blockIdx.{axis} * (int64_t)blockDim.{axis} + threadIdx.{axis})"
 
+    def global_size(self, d: int) -> str:
+        axis = "xyz"[d]
+        return f"(gridDim.{axis} * (int64_t)blockDim.{axis})"
+
     def prelude(self) -> list[str]:
         return ["#include <stdint.h>", "#include <math.h>", "#include <cuda_fp16.h>" if "f16" in self.uses else "",
                 runtime_header("tir_scalar.h", _INLINE), runtime_header("tir_random.h", _INLINE),

@@ -3,7 +3,9 @@
 A `GridRenderer` is the shared C-style renderer (backends/cstyle.py) plus the launch grid: the first
 `grid` dims of a kernel's top-level `loop.parallel` (passes/outline_kernels.py) are work-item / thread
 indices (`global_id(d)`, the innermost of them d = 0, so neighbouring work-items touch neighbouring
-elements), each guarded by its bound; further dims are loops in the work-item; a kernel of `grid = 0`
+elements): dim 0 guarded by its bound, the others loops that stride by the grid's size (a launch may have
+fewer work-items there than iterations: CUDA's grid y and z have at most 65535 blocks); further dims are
+loops in the work-item; a kernel of `grid = 0`
 runs on one work-item. A failed run-time check calls the prelude's `tir_fail(tir_err, tir_errv, k, ...)`:
 check number k (from 1, in the order of `messages`) goes to `tir_err[0]` (the first failure wins) and
 up to MAX_CHECK_VALUES values to `tir_errv`; the runtime raises the message. Math goes to the device
@@ -74,6 +76,10 @@ class GridRenderer(CStyleRenderer):
         """The expression of work-item index d (0: the fastest varying)."""
         raise NotImplementedError
 
+    def global_size(self, d: int) -> str:
+        """The number of work-items along dim d."""
+        raise NotImplementedError
+
     def prelude(self) -> list[str]:
         """The program's text before its constants and kernels."""
         raise NotImplementedError
@@ -109,13 +115,17 @@ class GridRenderer(CStyleRenderer):
         body = op.body
         bounds = [self.value(b) for b in op.operands]
         ivs = self.bind_induction_vars(body)
-        g = self.grid
-        for k in range(g):
-            self.emit(f"const {self.index_type} {ivs[k]} = ({self.index_type}){self.global_id(g - 1 - k)};")
-        self.emit(f"if ({' || '.join(f'{ivs[k]} >= {_paren(bounds[k])}' for k in range(g))}) return;")
+        g, t = self.grid, self.index_type
+        fast = g - 1  # ivs[fast] is work-item dim 0
+        self.emit(f"const {t} {ivs[fast]} = ({t}){self.global_id(0)};")
+        self.emit(f"if ({ivs[fast]} >= {_paren(bounds[fast])}) return;")
         self.parallel_depth += 1
         self.loop_depth += 1
         with ExitStack() as loops:
+            for k in range(fast):  # the slower grid dims stride by the grid's size (CUDA caps y and z at 65535)
+                d = g - 1 - k
+                loops.enter_context(self.block(f"for ({t} {ivs[k]} = ({t}){self.global_id(d)}; {ivs[k]} < "
+                                               f"{bounds[k]}; {ivs[k]} += ({t}){self.global_size(d)})"))
             for k in range(g, len(bounds)):
                 loops.enter_context(self.block(self._loop_header(ivs[k], bounds[k])))
             self.render_block(body)

@@ -77,6 +77,9 @@ class OpenCLRenderer(GridRenderer):
     def global_id(self, d: int) -> str:
         return f"get_global_id({d})"
 
+    def global_size(self, d: int) -> str:
+        return f"get_global_size({d})"
+
     def prelude(self) -> list[str]:
         f64 = "f64" in self.uses or self.vector_math
         libm = _VECTOR_LIBM if self.vector_math else _LIBM

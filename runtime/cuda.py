@@ -130,7 +130,7 @@ class CUDAModule(DeviceModule):
         if not ids:
             fn(self.err, self.errv, *values, block=(1, 1, 1), grid=(1, 1, 1))
             return
-        blocks = [-(-ids[0] // GROUP), *ids[1:]] + [1] * (3 - len(ids))
+        blocks = [-(-ids[0] // GROUP), *(min(n, 65535) for n in ids[1:])] + [1] * (3 - len(ids))  # y, z: <= 65535
         fn(self.err, self.errv, *values, block=(GROUP, 1, 1), grid=tuple(blocks))
 
     def clear_error(self) -> None:
