@@ -11,7 +11,8 @@
 The shared grid renderer (backends/gpu.py) with CUDA's dialect: `extern "C" __global__` (unmangled names
 for the module's function table), `__device__` helpers, `__constant__` tables, `__half` (cuda_fp16.h),
 thread indices from blockIdx/blockDim/threadIdx in x, y, z, and `atomicCAS` for the first failed check.
-Built by nvcc (`nvcc --ptx`, the tests) or NVRTC; the host plan is not rendered.
+Built by nvcc (`nvcc --ptx`) or NVRTC (runtime/nvrtc.py: no system headers, so the prelude defines the few
+<stdint.h> and <math.h> names the program uses); the host plan is not rendered.
 """
 
 from __future__ import annotations
@@ -24,6 +25,28 @@ from .gpu import GridRenderer, activations, runtime_header
 __all__ = ["CUDARenderer", "render_cuda"]
 
 _INLINE = "static __device__ inline"
+
+# nvcc's system headers, or for NVRTC (runtime/nvrtc.py), which has none, the names of them the program uses.
+_HEADERS = """\
+#ifdef __CUDACC_RTC__
+typedef signed char int8_t;
+typedef short int16_t;
+typedef int int32_t;
+typedef long long int64_t;
+typedef unsigned char uint8_t;
+typedef unsigned short uint16_t;
+typedef unsigned int uint32_t;
+typedef unsigned long long uint64_t;
+#define INT8_MIN (-128)
+#define INT16_MIN (-32767 - 1)
+#define INT32_MIN (-2147483647 - 1)
+#define INT64_MIN (-9223372036854775807LL - 1)
+#define INFINITY __int_as_float(0x7f800000)
+#define NAN __int_as_float(0x7fffffff)
+#else
+#include <stdint.h>
+#include <math.h>
+#endif"""
 
 _FAIL = """\
 static __device__ void tir_fail(int* err, int64_t* errv, int code, int64_t v0, int64_t v1, int64_t v2, int64_t v3) {
@@ -49,7 +72,7 @@ class CUDARenderer(GridRenderer):
         return f"(gridDim.{axis} * (int64_t)blockDim.{axis})"
 
     def prelude(self) -> list[str]:
-        return ["#include <stdint.h>", "#include <math.h>", "#include <cuda_fp16.h>" if "f16" in self.uses else "",
+        return [_HEADERS, "#include <cuda_fp16.h>" if "f16" in self.uses else "",
                 runtime_header("tir_scalar.h", _INLINE), runtime_header("tir_random.h", _INLINE),
                 activations(_INLINE, "f64" in self.uses), _FAIL]
 

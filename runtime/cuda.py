@@ -1,20 +1,22 @@
 """The CUDA runtime (pycuda, imported on first use): runs a module of the `cuda` pipeline on GPU 0.
 
-The kernels (backends/cuda.py) are compiled by nvcc through pycuda to one cubin, kept on disk under
-`<cachedir>/cuda/<key>.cubin`, the key a hash of the source, the GPU's name and compute capability and the
-CUDA driver version, so a second process compiles nothing. The host plan runs in the reference interpreter,
-the kernels on the GPU (runtime/device.py, shared with the OpenCL runtime): blocks of GROUP threads along
-the fastest grid dim, one block per index of the others (CUDA allows 65535 of those in y and z). Device
-buffers come from a pool of allocations by size.
+The kernels (backends/cuda.py) are compiled to one cubin by nvcc through pycuda where nvcc is on PATH, else to
+PTX by NVRTC (runtime/nvrtc.py), kept on disk under `<cachedir>/cuda/<key>.cubin`, the key a hash of the source,
+the GPU's name and compute capability and the CUDA driver version, so a second process compiles nothing. The
+host plan runs in the reference interpreter, the kernels on the GPU (runtime/device.py, shared with the OpenCL
+runtime): blocks of GROUP threads along the fastest grid dim, up to 65535 blocks along the others (their loops
+stride by the grid). pycuda works in the GPU's primary context, the one CuPy and torch use. Device buffers come
+from a pool of allocations by size; pycuda GPUArrays are the device arrays in and out.
 
 Not yet run on a GPU: no CUDA GPU could be reached while this was written (issue 12's note); the CUDA
-execution tests skip without one.
+execution tests skip without one, and .ci/gpu-check runs them where there is one.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import shutil
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +38,25 @@ def _driver() -> Any:
     return driver
 
 
+def _compile(source: str, arch: str) -> bytes:
+    """A cubin of `source` from nvcc (pycuda's compiler) where it is on PATH, else PTX from NVRTC (runtime/nvrtc.py),
+    which the driver compiles when it loads it."""
+    if shutil.which("nvcc"):
+        from pycuda.compiler import compile as nvcc
+
+        return bytes(nvcc(source, no_extern_c=True, arch=arch.replace("compute", "sm")))
+    from .nvrtc import compile_ptx
+
+    return compile_ptx(source, arch) + b"\0"
+
+
 @dataclass(eq=False)
 class _GPU:
     """GPU 0 with its context, allocation pool and loaded modules."""
 
     context: Any
     name: str
+    arch: str  # compute_XY of the GPU
     pool: dict[int, list[Any]] = field(default_factory=dict)
     modules: dict[str, Any] = field(default_factory=dict)
 
@@ -56,7 +71,7 @@ def _gpu() -> _GPU:
     major, minor = dev.compute_capability()
     context = dev.retain_primary_context()  # the context CuPy and torch use: their arrays and ours interoperate
     context.push()
-    return _GPU(context, f"{dev.name()} sm_{major}{minor} driver {drv.get_driver_version()}")
+    return _GPU(context, f"{dev.name()} sm_{major}{minor} driver {drv.get_driver_version()}", f"compute_{major}{minor}")
 
 
 def unavailable_reason() -> str | None:
@@ -81,14 +96,12 @@ class CUDAModule(DeviceModule):
         super().__init__(module)
 
     def build(self, source: str) -> Any:
-        from pycuda.compiler import compile as nvcc
-
         key = hashlib.sha256("\0".join([source, self.gpu.name]).encode()).hexdigest()
         if key not in self.gpu.modules:
             path = cache.target_root("cuda") / f"{key}.cubin"
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                cache._write_atomic(path, nvcc(source, no_extern_c=True))
+                cache._write_atomic(path, _compile(source, self.gpu.arch))
             self.gpu.modules[key] = _driver().module_from_buffer(path.read_bytes())
         return self.gpu.modules[key]
 

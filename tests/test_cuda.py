@@ -1,4 +1,5 @@
-"""The CUDA target: every op group's kernels compile with `nvcc --ptx` where nvcc exists, and run on a CUDA GPU.
+"""The CUDA target: every op group's kernels compile with `nvcc --ptx` where nvcc exists and with NVRTC where it is
+installed (the dev extra's nvidia-cuda-nvrtc-cu12: so in CI), and run on a CUDA GPU.
 
 The groups are test_c_target.py's (every tensor op): each is lowered through the `cuda` pipeline
 (`tir-opt -p cuda`) and all of their sources go to one nvcc run. The execution tests (runtime/cuda.py,
@@ -46,13 +47,50 @@ def test_kernels_use_the_thread_grid() -> None:
     assert "static __device__ inline" in src and "atomicCAS" in src and "#pragma" not in src
 
 
-@pytest.mark.skipif(NVCC is None, reason="no nvcc on this machine")
-def test_every_op_group_compiles_with_nvcc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _every_group_source(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     sources: list[str] = []
     monkeypatch.setattr(groups, "check_group", lambda inputs, outputs, cases: sources.append(cuda_source(inputs,
                                                                                                            outputs)))
     for group in GROUPS:
         getattr(groups, f"test_{group}")()
+    return sources
+
+
+def _nvrtc_reason() -> str | None:
+    from tensorir.runtime.nvrtc import library
+
+    try:
+        library()
+    except tensorir.TirError as e:
+        return str(e)
+    return None
+
+
+NVRTC_REASON = _nvrtc_reason()
+
+
+@pytest.mark.skipif(NVRTC_REASON is not None, reason=f"no NVRTC here: {NVRTC_REASON}")
+def test_every_op_group_compiles_with_nvrtc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime's path where there is no nvcc: NVRTC (no system headers) takes every op group's source."""
+    from tensorir.runtime.nvrtc import compile_ptx
+
+    for src in _every_group_source(monkeypatch):
+        ptx = compile_ptx(src, "compute_70")
+        assert b".visible .entry main_k0(" in ptx
+
+
+def test_nvrtc_reports_a_bad_source_with_its_log() -> None:
+    from tensorir.runtime.nvrtc import compile_ptx
+
+    if NVRTC_REASON is not None:
+        pytest.skip(f"no NVRTC here: {NVRTC_REASON}")
+    with pytest.raises(tensorir.TirError, match="NVRTC rejected the generated CUDA source:(.|\n)*undefined"):
+        compile_ptx('extern "C" __global__ void k(float* x) { x[0] = not_declared; }')
+
+
+@pytest.mark.skipif(NVCC is None, reason="no nvcc on this machine")
+def test_every_op_group_compiles_with_nvcc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sources = _every_group_source(monkeypatch)
     files = []
     for k, src in enumerate(sources):
         files.append(tmp_path / f"group{k}.cu")
