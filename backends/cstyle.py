@@ -384,6 +384,7 @@ UNREACHABLE: dict[str, str] = {
     "scalar.yield": "lower-to-loops turns generic bodies' yields into stores",
     "kernel.to_device": "GPU targets only",
     "kernel.to_host": "GPU targets only",
+    "kernel.alloc": "GPU targets only (device-residency)",
 }
 
 
