@@ -385,6 +385,7 @@ UNREACHABLE: dict[str, str] = {
     "kernel.to_device": "GPU targets only",
     "kernel.to_host": "GPU targets only",
     "kernel.alloc": "GPU targets only (device-residency)",
+    "kernel.tiled_gemm": "GPU targets only (device-gemm; the C target calls BLAS)",
 }
 
 

@@ -62,6 +62,8 @@ class CUDARenderer(GridRenderer):
     kernel_prefix: ClassVar[str] = 'extern "C" __global__ void'
     constant_qualifier: ClassVar[str] = "static __constant__ const"
     kernel_ctx_param: ClassVar[str] = "int* tir_err, int64_t* tir_errv"
+    local_qualifier: ClassVar[str] = "__shared__"
+    barrier: ClassVar[str] = "__syncthreads();"
 
     def global_id(self, d: int) -> str:
         axis = "xyz"[d]
@@ -70,6 +72,15 @@ class CUDARenderer(GridRenderer):
     def global_size(self, d: int) -> str:
         axis = "xyz"[d]
         return f"(gridDim.{axis} * (int64_t)blockDim.{axis})"
+
+    def local_id(self, d: int) -> str:
+        return f"threadIdx.{'xyz'[d]}"
+
+    def group_id(self, d: int) -> str:
+        return f"blockIdx.{'xyz'[d]}"
+
+    def num_groups(self, d: int) -> str:
+        return f"gridDim.{'xyz'[d]}"
 
     def prelude(self) -> list[str]:
         return [_HEADERS, "#include <cuda_fp16.h>" if "f16" in self.uses else "",

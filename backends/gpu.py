@@ -20,13 +20,13 @@ from __future__ import annotations
 import re
 from contextlib import ExitStack
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..dialects import kernel as K
 from ..dialects import loop as LP
 from ..ir.core import Operation, TirError
 from ..ir.types import ScalarType
-from .cstyle import CStyleRenderer, _paren
+from .cstyle import STMT, CStyleRenderer, _mul, _paren
 
 __all__ = ["GridRenderer", "MAX_CHECK_VALUES", "runtime_header", "activations"]
 
@@ -63,6 +63,9 @@ class GridRenderer(CStyleRenderer):
 
     restrict: ClassVar[str] = ""
     buffer_offsets: ClassVar[bool] = True  # a device array may be a view into its buffer (runtime/device.py)
+    stmt_table: ClassVar[dict[type[Operation], str]] = {**STMT, K.TiledGemmOp: "render_tiled_gemm"}
+    local_qualifier: ClassVar[str]  # of an array in local (work-group shared) memory
+    barrier: ClassVar[str]  # the statement that waits for the work-group, local memory written
 
     def __init__(self) -> None:
         super().__init__()
@@ -78,6 +81,18 @@ class GridRenderer(CStyleRenderer):
 
     def global_size(self, d: int) -> str:
         """The number of work-items along dim d."""
+        raise NotImplementedError
+
+    def local_id(self, d: int) -> str:
+        """The work-item's index in its work-group along dim d."""
+        raise NotImplementedError
+
+    def group_id(self, d: int) -> str:
+        """The work-group's index along dim d."""
+        raise NotImplementedError
+
+    def num_groups(self, d: int) -> str:
+        """The number of work-groups along dim d."""
         raise NotImplementedError
 
     def prelude(self) -> list[str]:
@@ -132,6 +147,78 @@ class GridRenderer(CStyleRenderer):
             self.close_pending(self._pending_close)
         self.parallel_depth -= 1
         self.loop_depth -= 1
+
+    def render_tiled_gemm(self, op: Operation) -> None:
+        """`kernel.tiled_gemm` (the whole body of its kernel, so its local arrays are at kernel scope): each
+        work-group loops over tiles of C (grid-stride: CUDA caps grid y at 65535 blocks), stepping through K by
+        tile_k: its work-items copy the tiles of op(A) and op(B) into local memory (zeros past the ends; each
+        copy walks its operand's unit-stride dim across neighbouring work-items), wait, and each adds the
+        products of its reg_m x reg_n elements of C in registers; the guarded store applies alpha (times the
+        scale) and beta (beta = 0 does not read C)."""
+        assert isinstance(op, K.TiledGemmOp)
+        tm, tn, tk, rm, rn = op.tiles()
+        lx, ly = op.local_size()
+        a, b, c = (self.memref(v) for v in op.operands[:3])
+        t = c.element
+        ty, it = self.type_name(t), self.index_type
+        zero = f"({ty}){self.literal(0, t)}"
+        trans_a, trans_b = bool(op.attributes["trans_a"]), bool(op.attributes["trans_b"])
+        n = {k: self.fresh(k) for k in ("As", "Bs", "tx", "ty", "tid", "M", "N", "K", "bm", "bn", "acc", "k0",
+                                        "l", "mm", "nn", "kk", "r", "q", "ra", "rb", "i", "j")}
+        tx, tyy, tid, acc, ra, rb, i, j, kk = (n[k] for k in ("tx", "ty", "tid", "acc", "ra", "rb", "i", "j", "kk"))
+        m_, n_, k_, bm, bn, k0 = (n[k] for k in ("M", "N", "K", "bm", "bn", "k0"))
+
+        def at(m: Any, row: str, col: str) -> str:
+            terms = [x for x in (_mul(row, m.strides[0]), _mul(col, m.strides[1])) if x != "0"]
+            return f"{m.data}[{' + '.join(terms) or '0'}]"
+
+        def load(tile: str, size: int, fast: tuple[str, int], slow: tuple[str, int], row: str, col: str,
+                 rows: str, cols: str, value: str, index: str) -> None:
+            """The work-group's copy of one operand tile (`size` elements, the named dims `fast` and `slow`: the
+            fastest walks the operand's unit stride) into local memory; global (row, col), zero outside."""
+            with self.block(f"for (int {n['l']} = {tid}; {n['l']} < {size}; {n['l']} += {lx * ly})"):
+                self.emit(f"const int {fast[0]} = {n['l']} % {fast[1]}, {slow[0]} = {n['l']} / {fast[1]};")
+                self.emit(f"const {it} {n['r']} = {row}, {n['q']} = {col};")
+                self.emit(f"{tile}{index} = ({n['r']} < {rows} && {n['q']} < {cols}) ? {value} : {zero};")
+
+        self.emit(f"{self.local_qualifier} {ty} {n['As']}[{tk}][{tm}];")
+        self.emit(f"{self.local_qualifier} {ty} {n['Bs']}[{tk}][{tn}];")
+        self.emit(f"const int {tx} = (int){self.local_id(0)}, {tyy} = (int){self.local_id(1)};")
+        self.emit(f"const int {tid} = {tyy} * {lx} + {tx};")
+        self.emit(f"const {it} {m_} = {c.shape[0]}, {n_} = {c.shape[1]}, {k_} = {a.shape[0 if trans_a else 1]};")
+        factors = [self.literal(float(op.attributes["alpha"]), t)] if float(op.attributes["alpha"]) != 1.0 else []
+        factors += [self.value(sc) for sc in op.operands[3:]]
+        beta = float(op.attributes["beta"])
+        mm, nn, r, q = n["mm"], n["nn"], n["r"], n["q"]
+        with ExitStack() as tiles:
+            tiles.enter_context(self.block(f"for ({it} {bm} = ({it}){self.group_id(1)} * {tm}; {bm} < {m_}; "
+                                           f"{bm} += ({it}){self.num_groups(1)} * {tm})"))
+            tiles.enter_context(self.block(f"for ({it} {bn} = ({it}){self.group_id(0)} * {tn}; {bn} < {n_}; "
+                                           f"{bn} += ({it}){self.num_groups(0)} * {tn})"))
+            self.emit(f"{ty} {acc}[{rm}][{rn}];")
+            self.emit(f"for (int {i} = 0; {i} < {rm}; ++{i}) for (int {j} = 0; {j} < {rn}; ++{j}) "
+                      f"{acc}[{i}][{j}] = {zero};")
+            with self.block(f"for ({it} {k0} = 0; {k0} < {k_}; {k0} += {tk})"):
+                fast, slow = ((mm, tm), (kk, tk)) if trans_a else ((kk, tk), (mm, tm))
+                load(n["As"], tm * tk, fast, slow, f"{bm} + {mm}", f"{k0} + {kk}", m_, k_,
+                     at(a, q, r) if trans_a else at(a, r, q), f"[{kk}][{mm}]")
+                fast, slow = ((kk, tk), (nn, tn)) if trans_b else ((nn, tn), (kk, tk))
+                load(n["Bs"], tn * tk, fast, slow, f"{k0} + {kk}", f"{bn} + {nn}", k_, n_,
+                     at(b, q, r) if trans_b else at(b, r, q), f"[{kk}][{nn}]")
+                self.emit(self.barrier)
+                with self.block(f"for (int {kk} = 0; {kk} < {tk}; ++{kk})"):
+                    self.emit(f"{ty} {ra}[{rm}], {rb}[{rn}];")
+                    self.emit(f"for (int {i} = 0; {i} < {rm}; ++{i}) {ra}[{i}] = {n['As']}[{kk}][{tyy} + {i} * {ly}];")
+                    self.emit(f"for (int {j} = 0; {j} < {rn}; ++{j}) {rb}[{j}] = {n['Bs']}[{kk}][{tx} + {j} * {lx}];")
+                    self.emit(f"for (int {i} = 0; {i} < {rm}; ++{i}) for (int {j} = 0; {j} < {rn}; ++{j}) "
+                              f"{acc}[{i}][{j}] += {ra}[{i}] * {rb}[{j}];")
+                self.emit(self.barrier)
+            with self.block(f"for (int {i} = 0; {i} < {rm}; ++{i}) for (int {j} = 0; {j} < {rn}; ++{j})"):
+                self.emit(f"const {it} {r} = {bm} + {tyy} + {i} * {ly}, {q} = {bn} + {tx} + {j} * {lx};")
+                value = " * ".join([*factors, f"{acc}[{i}][{j}]"])
+                if beta != 0.0:
+                    value += f" + {self.literal(beta, t)} * {at(c, r, q)}"
+                self.emit(f"if ({r} < {m_} && {q} < {n_}) {at(c, r, q)} = {value};")
 
     def render_kernel(self, fn: K.KernelFuncOp, restrict_ok: list[bool]) -> list[str]:
         self.grid = int(fn.attributes.get("grid", 0))

@@ -64,6 +64,8 @@ class OpenCLRenderer(GridRenderer):
     buffer_prefix: ClassVar[str] = "__global "
     constant_qualifier: ClassVar[str] = "__constant"
     kernel_ctx_param: ClassVar[str] = "__global int* tir_err, __global long* tir_errv"
+    local_qualifier: ClassVar[str] = "__local"
+    barrier: ClassVar[str] = "barrier(CLK_LOCAL_MEM_FENCE);"
 
     def __init__(self, vector_math: bool = False) -> None:
         super().__init__()
@@ -79,6 +81,15 @@ class OpenCLRenderer(GridRenderer):
 
     def global_size(self, d: int) -> str:
         return f"get_global_size({d})"
+
+    def local_id(self, d: int) -> str:
+        return f"get_local_id({d})"
+
+    def group_id(self, d: int) -> str:
+        return f"get_group_id({d})"
+
+    def num_groups(self, d: int) -> str:
+        return f"get_num_groups({d})"
 
     def prelude(self) -> list[str]:
         f64 = "f64" in self.uses or self.vector_math

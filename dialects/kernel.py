@@ -40,9 +40,10 @@ from .builtin import enclosing_module
 from .func import FuncOp
 from .mem import AllocOp as AllocBase
 from .mem import CopyOp, StoreOp, check_writable, memref_fits, memref_type, root_of
+from .lib import GemmOp
 from .tensor_common import fmt_shape, runtime_error
 
-__all__ = ["KernelFuncOp", "ReturnOp", "LaunchOp", "AllocOp", "ToDeviceOp", "ToHostOp"]
+__all__ = ["KernelFuncOp", "ReturnOp", "LaunchOp", "AllocOp", "ToDeviceOp", "ToHostOp", "TiledGemmOp"]
 
 
 class KernelFuncOp(FuncOp):
@@ -197,6 +198,54 @@ class ToHostOp(Operation):
         check_writable(self, dst)
         interp.to_host(src, dst, bool(self.attributes.get("result", False)))
         return []
+
+
+MAX_WORK_GROUP = 1024  # work-items of a work-group (CUDA's most threads per block; OpenCL GPUs: 256 to 1024)
+MAX_LOCAL_BYTES = 48 * 1024  # local (shared) memory of a work-group (CUDA's static shared memory per block)
+
+
+class TiledGemmOp(GemmOp):
+    """lib.gemm as a matrix-product kernel the compiler generates (device targets: `device-gemm` makes it from a
+    `lib.gemm`, `outline-kernels` outlines it alone into a kernel of `grid = 2` with its work-group size `local`,
+    the grid renderer renders it, backends/gpu.py):
+    `kernel.tiled_gemm %a, %b, %c {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false, tile_m = 64,
+    tile_n = 64, tile_k = 16, reg_m = 4, reg_n = 4} : memref<?x?xf32>, memref<?x?xf32>, memref<?x?xf32>`.
+
+    lib.gemm's operands, attributes and meaning (C = alpha * s * op(A) @ op(B) + beta * C), plus the tiling: a
+    work-group of (tile_n / reg_n) x (tile_m / reg_m) work-items computes a tile_m x tile_n tile of C, each
+    work-item reg_m x reg_n elements of it in registers (rows ty + i * tile_m / reg_m, columns tx + j * tile_n /
+    reg_n), while the tiles of op(A) (tile_m x tile_k) and op(B) (tile_k x tile_n) go through local memory,
+    tile_k of the inner dim at a time. Edge tiles are guarded (zeros past the ends of M, N and K)."""
+
+    name = "kernel.tiled_gemm"
+    attrs = {**GemmOp.attrs, "tile_m": AttrDef(int, default=64), "tile_n": AttrDef(int, default=64),
+             "tile_k": AttrDef(int, default=16), "reg_m": AttrDef(int, default=4), "reg_n": AttrDef(int, default=4)}
+
+    def tiles(self) -> tuple[int, int, int, int, int]:
+        """tile_m, tile_n, tile_k, reg_m, reg_n."""
+        a = self.attributes
+        return a["tile_m"], a["tile_n"], a["tile_k"], a["reg_m"], a["reg_n"]
+
+    def local_size(self) -> tuple[int, int]:
+        """The work-group: work-items along C's columns (the fastest dim), then along its rows."""
+        tm, tn, _, rm, rn = self.tiles()
+        return tn // rn, tm // rm
+
+    def verify_(self) -> None:
+        super().verify_()
+        tm, tn, tk, rm, rn = self.tiles()
+        names = ("tile_m", "tile_n", "tile_k", "reg_m", "reg_n")
+        for n, v in zip(names, (tm, tn, tk, rm, rn)):
+            if v < 1:
+                raise self.error(f"{n} must be positive, got {v}")
+        if tm % rm or tn % rn:
+            raise self.error(f"reg_m ({rm}) must divide tile_m ({tm}) and reg_n ({rn}) tile_n ({tn})")
+        lx, ly = self.local_size()
+        if lx * ly > MAX_WORK_GROUP:
+            raise self.error(f"a work-group of {lx} x {ly} work-items is more than {MAX_WORK_GROUP}")
+        nbytes = (tm + tn) * tk * self.typed()[0].element.dtype.itemsize
+        if nbytes > MAX_LOCAL_BYTES:
+            raise self.error(f"its tiles take {nbytes} bytes of local memory, more than {MAX_LOCAL_BYTES}")
 
 
 DIALECT = Dialect("kernel", "target-neutral device code and the host plan that runs it")

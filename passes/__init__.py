@@ -19,6 +19,7 @@ PASSES: dict[str, tuple[str, str]] = {
     "cse": ("tensorir.passes.cse", "CSEPass"),
     "dce": ("tensorir.passes.dce", "DCEPass"),
     "decompose": ("tensorir.passes.decompose", "DecomposePass"),
+    "device-gemm": ("tensorir.passes.device_gemm", "DeviceGemmPass"),
     "device-residency": ("tensorir.passes.device_residency", "DeviceResidencyPass"),
     "emit-c": ("tensorir.passes.emit_c", "EmitCPass"),
     "emit-cuda": ("tensorir.passes.emit_cuda", "EmitCUDAPass"),
@@ -45,10 +46,11 @@ PIPELINES: dict[str, list[str]] = {
             "canonicalize", "cse", "gemm", "fuse-elementwise", "bufferize", "lower-to-loops", "fuse-loops",
             "parallelize", "outline-kernels", "emit-c"],
 }
-# The device targets: the same lowering, kernels over device buffers (outline-kernels' transfers and grid,
-# device-residency keeps data on the device between them).
-PIPELINES["opencl"] = [*PIPELINES["cpu"][:-2], "outline-kernels{device=true}", "device-residency", "emit-opencl"]
-PIPELINES["cuda"] = [*PIPELINES["cpu"][:-2], "outline-kernels{device=true}", "device-residency", "emit-cuda"]
+# The device targets: the same lowering, matrix products as device kernels (device-gemm), kernels over device
+# buffers (outline-kernels' transfers and grid, device-residency keeps data on the device between them).
+_DEVICE = [*PIPELINES["cpu"][:-2], "device-gemm", "outline-kernels{device=true}", "device-residency"]
+PIPELINES["opencl"] = [*_DEVICE, "emit-opencl"]
+PIPELINES["cuda"] = [*_DEVICE, "emit-cuda"]
 
 from .pass_manager import (  # noqa: E402 - the registry above must exist before pass_manager reads it
     Pass,

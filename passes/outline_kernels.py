@@ -39,7 +39,8 @@ MAX_GRID) dims of its top-level `loop.parallel` are the launch's grid, one work-
 iteration, when the rest of its body is loop-free and writes nothing (constants, index arithmetic)
 and those dims' bounds are arguments or constants (the runtime reads them off the launch); otherwise
 N = 0 and one work-item runs the whole body (a full reduction's loop, which parallelize split into
-chunks where it could). Its buffer arguments are `#device` memrefs: before the launch each host
+chunks where it could). A `kernel.tiled_gemm` (device-gemm) is outlined alone, into a kernel of `grid = 2` and
+`local = [lx, ly]`, its work-group size (the runtime launches one work-group per tile of C). Its buffer arguments are `#device` memrefs: before the launch each host
 buffer it takes is copied by `kernel.to_device` (once per buffer), after it each buffer it writes
 is copied back by `kernel.to_host`. The host plan itself (allocation, BLAS, small nests) stays on
 the host, so every launch moves its buffers both ways: correct, not yet fast.
@@ -84,6 +85,9 @@ def _block_nest_groups(block: Block, device: bool) -> list[list[Operation]]:
     while i < len(ops):
         op = ops[i]
         i += 1
+        if isinstance(op, K.TiledGemmOp):  # device-gemm's product: a kernel of its own
+            groups.append([op])
+            continue
         if not isinstance(op, (L.ParallelOp, L.ForOp)):
             continue
         group = [op]
@@ -151,8 +155,11 @@ MAX_GRID = 3  # the most dims of a grid (an OpenCL NDRange, a CUDA grid of block
 
 
 def grid_dims(kfn: K.KernelFuncOp) -> int:
-    """How many leading dims of the kernel's top-level loop.parallel can be its launch grid (see the module doc)."""
+    """How many leading dims of the kernel's top-level loop.parallel can be its launch grid (see the module doc);
+    a tiled gemm's grid is 2-d: its work-groups over the tiles of C."""
     ops = kfn.body.ops[:-1]
+    if len(ops) == 1 and isinstance(ops[0], K.TiledGemmOp):
+        return 2
     loops = [o for o in ops if isinstance(o, L.ParallelOp)]
     if len(loops) != 1 or any(o is not loops[0] and (o.regions or isinstance(o, (M.StoreOp, M.CopyOp, M.CheckOp)))
                               for o in ops):
@@ -224,6 +231,9 @@ def outline(module: ModuleOp, fn: FuncOp, group: list[Operation], name: str, dev
     host = Builder.before(group[0])
     if device:
         kfn.attributes["grid"] = grid_dims(kfn)
+        gemm = kfn.body.ops[0]
+        if isinstance(gemm, K.TiledGemmOp):
+            kfn.attributes["local"] = tuple(gemm.local_size())
         copies: dict[Value, Value] = {}  # host buffer -> its device copy
         on_device = {v: _to_device(host, v, copies) for v in args if isinstance(v.type, MemRefType)}
         host.create(K.LaunchOp, *(on_device.get(v, v) for v in args), kernel=SymbolRef(name))

@@ -139,12 +139,16 @@ class CUDAModule(DeviceModule):
         assert a.offset == 0, "device results are whole buffers"
         return gpuarray.GPUArray(a.shape, a.dtype, gpudata=a.buffer, strides=a.strides)
 
-    def run(self, fn: Any, ids: list[int], values: list[Any]) -> None:
+    def run(self, fn: Any, ids: list[int], values: list[Any], local: list[int] | None = None) -> None:
         if not ids:
             fn(self.err, self.errv, *values, block=(1, 1, 1), grid=(1, 1, 1))
             return
-        blocks = [-(-ids[0] // GROUP), *(min(n, 65535) for n in ids[1:])] + [1] * (3 - len(ids))  # y, z: <= 65535
-        fn(self.err, self.errv, *values, block=(GROUP, 1, 1), grid=tuple(blocks))
+        if local is None:
+            local = [GROUP] + [1] * (len(ids) - 1)
+            ids = [-(-ids[0] // GROUP) * GROUP, *ids[1:]]
+        blocks = [ids[0] // local[0], *(min(n // g, 65535) for n, g in zip(ids[1:], local[1:]))]  # y, z: <= 65535
+        fn(self.err, self.errv, *values, block=tuple(local + [1] * (3 - len(local))),
+           grid=tuple(blocks + [1] * (3 - len(blocks))))
 
     def clear_error(self) -> None:
         _driver().memset_d32(self.err, 0, 1)

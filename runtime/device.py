@@ -7,9 +7,9 @@ runs op by op in the reference interpreter, whose device hooks it implements:
   through), `kernel.alloc` takes one, `mem.view` of a device array is a device view (a `DeviceArray`: buffer,
   offset, shape, strides), `kernel.to_host` copies a whole device buffer back;
 - `kernel.launch` runs the kernel over its grid (the sizes of its `grid` dims, read off the launch's arguments:
-  an argument or a constant per dim; one work-item for grid 0), passing each array's buffer, start offset and
-  dynamic sizes and strides.
-Everything else (allocation, BLAS calls, sorts, host control flow) runs on the host on numpy arrays; which data
+  an argument or a constant per dim; one work-item for grid 0; a `kernel.tiled_gemm` kernel: one work-group of
+  its `local` size per tile of C), passing each array's buffer, start offset and dynamic sizes and strides.
+Everything else (allocation, batched BLAS calls, sorts, LAPACK, host control flow) runs on the host on numpy arrays; which data
 moves when is decided by passes/device_residency.py. Launches and result copies are asynchronous: the host
 waits for the device only where it reads device data (a copy back) and at the end of the call.
 
@@ -97,19 +97,27 @@ class DeviceArray:
 
 @dataclass
 class _Kernel:
-    """A built kernel and what its launch needs: parameter types, the grid's bounds (per dim: an argument
-    index, or a constant) and whether it reports run-time errors."""
+    """A built kernel and what its launch needs: parameter types, the grid's bounds (per dim, slowest first: an
+    argument index, a constant, or for a tiled gemm the number of tiles along a dim of an argument), whether it
+    reports run-time errors, and the work-group size of a kernel that sets it (`local`, fastest dim first: then
+    each grid bound counts work-groups), else None (GROUP work-items along the fastest dim)."""
 
     fn: Any
     params: list[Any]
-    grid: list[tuple[str, int]]
+    grid: list[tuple[Any, ...]]
     checks: bool
+    local: list[int] | None = None
 
 
-def _grid(fn: K.KernelFuncOp) -> list[tuple[str, int]]:
+def _grid(fn: K.KernelFuncOp) -> list[tuple[Any, ...]]:
     n = int(fn.attributes.get("grid", 0))
     if not n:
         return []
+    gemm = fn.body.ops[0]
+    if isinstance(gemm, K.TiledGemmOp):  # one work-group per tile of C (rows, then columns)
+        c = fn.body.args.index(gemm.operands[2])
+        tm, tn = gemm.tiles()[:2]
+        return [("tiles", c, 0, tm), ("tiles", c, 1, tn)]
     loop = next(o for o in fn.body.ops if isinstance(o, LP.ParallelOp))
     out = []
     for bound in loop.operands[:n]:
@@ -120,6 +128,11 @@ def _grid(fn: K.KernelFuncOp) -> list[tuple[str, int]]:
             assert owner.has_trait(CONSTANT_LIKE)
             out.append(("const", int(owner.attributes["value"].value)))
     return out
+
+
+def _local(fn: K.KernelFuncOp) -> list[int] | None:
+    local = fn.attributes.get("local")
+    return None if local is None else [int(n) for n in local]
 
 
 def _on_device(v: Value) -> bool:
@@ -147,7 +160,7 @@ class DeviceModule(Interpreter):
         program = self.build(source)
         self.kernels = {
             fn.sym_name: _Kernel(self.kernel(program, fn.sym_name), list(fn.function_type.inputs), _grid(fn),
-                                 renderer.kernel_checks[fn.sym_name])
+                                 renderer.kernel_checks[fn.sym_name], _local(fn))
             for fn in module.regions[0].block.ops if isinstance(fn, K.KernelFuncOp)}
         self.device_args = {fn.sym_name: [_on_device(a) for a in fn.body.args]
                             for fn in module.regions[0].block.ops if type(fn) is FuncOp}
@@ -277,13 +290,18 @@ class DeviceModule(Interpreter):
             else:
                 assert isinstance(t, ScalarType)
                 values.append(np.uint8(v) if t.is_bool else t.dtype.type(v))
-        sizes = [int(args[i]) if kind == "arg" else i for kind, i in k.grid]
+        sizes = [int(args[g[1]]) if g[0] == "arg" else -(-args[g[1]].shape[g[2]] // g[3]) if g[0] == "tiles"
+                 else g[1] for g in k.grid]
         if any(s <= 0 for s in sizes):
             return  # an empty grid: nothing to run (neither API takes a zero-size one)
         if k.checks and not self.checking:
             self.clear_error()
             self.checking = True
-        self.run(k.fn, list(reversed(sizes)), values)
+        ids = list(reversed(sizes))
+        if k.local is None:
+            self.run(k.fn, ids, values)
+        else:  # work-groups of `local` work-items
+            self.run(k.fn, [g * n for g, n in zip(ids, k.local)], values, list(k.local))
 
     def raise_failed_check(self) -> None:
         """Raise the message of the first run-time check that failed in a kernel since the last look (the error
@@ -333,9 +351,10 @@ class DeviceModule(Interpreter):
         """A DeviceArray as the target's device array (pyopencl.array.Array, pycuda GPUArray)."""
         raise NotImplementedError
 
-    def run(self, fn: Any, ids: list[int], values: list[Any]) -> None:
+    def run(self, fn: Any, ids: list[int], values: list[Any], local: list[int] | None = None) -> None:
         """Launch `fn` over `ids` work-items per dim (fastest first; [] for one work-item) with the
-        error buffers and `values` as its arguments."""
+        error buffers and `values` as its arguments; `local`: in work-groups of that size (ids are multiples of
+        it), else the target's own (GROUP along the fastest dim)."""
         raise NotImplementedError
 
     def clear_error(self) -> None:

@@ -185,13 +185,15 @@ class OpenCLModule(DeviceModule):
         return _cl().array.Array(self.device.queue, a.shape, a.dtype, strides=a.strides, data=a.buffer,
                                  offset=a.offset * a.itemsize)
 
-    def run(self, fn: Any, ids: list[int], values: list[Any]) -> None:
+    def run(self, fn: Any, ids: list[int], values: list[Any], local: list[int] | None = None) -> None:
         queue = self.device.queue
         if not ids:
             fn(queue, (1,), None, self.err, self.errv, *values)
             return
-        ids[0] = -(-ids[0] // GROUP) * GROUP
-        fn(queue, tuple(ids), (GROUP,) + (1,) * (len(ids) - 1), self.err, self.errv, *values)
+        if local is None:
+            ids[0] = -(-ids[0] // GROUP) * GROUP
+            local = [GROUP] + [1] * (len(ids) - 1)
+        fn(queue, tuple(ids), tuple(local), self.err, self.errv, *values)
 
     def clear_error(self) -> None:
         _cl().enqueue_fill_buffer(self.device.queue, self.err, np.int32(0), 0, 4)
