@@ -258,3 +258,84 @@ def test_device_arrays_in_and_out() -> None:
         want[0], b), "a device array into the C target")
     with pytest.raises(TypeError, match="'x'.*got a float64 Array.*astype\\('float32'\\)"):
         f(cla.to_device(queue, a.astype(np.float64)), b)
+
+
+# ---------------------------------------------------------------- device-gemm: matrix products on the device
+
+GEMM_SHAPES = [(1, 1, 1), (5, 3, 7), (64, 16, 64), (65, 17, 130), (128, 64, 128), (100, 200, 33), (3, 300, 2)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gemm_runs_as_a_tiled_kernel_and_equals_numpy(dtype: str) -> None:
+    """device-gemm: every product (transposed operands too) is a kernel.tiled_gemm (no host BLAS), correct on
+    shapes that are not multiples of the 64 x 64 x 16 tile."""
+    a, b = T.matrix("a", dtype=dtype), T.matrix("b", dtype=dtype)
+    forms = {"ab": (T.dot(a, b), lambda x, y: (x, y)), "aTb": (T.dot(a.T, b), lambda x, y: (x.T.copy(), y)),
+             "abT": (T.dot(a, b.T), lambda x, y: (x, y.T.copy())),
+             "aTbT": (T.dot(a.T, b.T), lambda x, y: (x.T.copy(), y.T.copy()))}
+    tol = 1e-4 if dtype == "float32" else 1e-11
+    for name, (expr, prepare) in forms.items():
+        f = tensorir.function([a, b], expr, target="opencl")
+        assert "kernel.tiled_gemm" in f.ir("device-residency") and "lib.gemm" not in f.ir("device-residency")
+        assert "__local" in f.source() and "barrier(CLK_LOCAL_MEM_FENCE)" in f.source()
+        for m, k, n in GEMM_SHAPES:
+            x, y = RNG.standard_normal((m, k)).astype(dtype), RNG.standard_normal((k, n)).astype(dtype)
+            got = f(*prepare(x, y))
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, x @ y, rtol=tol, atol=tol, err_msg=f"{name} {(m, k, n)}")
+
+
+def test_gemm_with_alpha_beta_scale_and_strided_operands() -> None:
+    """The forms the gemm pass makes: a bias row (beta = 1, its copy into C a kernel too), a run-time scale and
+    alpha (an SGD update), and a strided view as an operand."""
+    x, w, bias, c = T.fmatrix("x"), T.fmatrix("w"), T.fvector("bias"), T.fmatrix("c")
+    lr = T.fscalar("lr")
+    outs = [T.dot(x, w) + bias, c - lr * T.dot(x.T, x), 2.0 * T.dot(x[::2], w)]
+    f = tensorir.function([x, w, bias, c, lr], outs, target="opencl")
+    f_i = tensorir.function([x, w, bias, c, lr], outs, target="interp")
+    assert "lib.gemm" not in f.ir("device-residency")
+    for m, k, n in [(7, 5, 3), (70, 90, 66)]:
+        args = [RNG.standard_normal((m, k)).astype(np.float32), RNG.standard_normal((k, n)).astype(np.float32),
+                RNG.standard_normal(n).astype(np.float32), RNG.standard_normal((k, k)).astype(np.float32),
+                np.float32(0.1)]
+        for g, w_ in zip(f(*args), f_i(*args)):
+            np.testing.assert_allclose(g, w_, rtol=1e-4, atol=1e-4)
+
+
+def test_gemv_runs_as_a_loop_nest_kernel() -> None:
+    a, v = T.dmatrix("a"), T.dvector("v")
+    f = tensorir.function([a, v], [T.dot(a, v), T.dot(a.T, v[:a.shape[0]])], target="opencl")
+    assert "lib.gemv" not in f.ir("device-residency")
+    x, y = RNG.standard_normal((37, 300)), RNG.standard_normal(300)
+    got = f(x, y)
+    np.testing.assert_allclose(got[0], x @ y, rtol=1e-12)
+    np.testing.assert_allclose(got[1], x.T @ y[:37], rtol=1e-12)
+
+
+def test_mlp_step_keeps_its_weights_on_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A two-layer MLP's SGD step (forward and gradient products are tiled gemm kernels): after the first call no
+    weight moves either way, and the weights equal the C target's (host BLAS)."""
+    data = RNG.standard_normal((50, 20)).astype(np.float32), RNG.standard_normal((50, 5)).astype(np.float32)
+    init = [RNG.standard_normal((20, 32)).astype(np.float32) * 0.3, np.zeros(32, np.float32),
+            RNG.standard_normal((32, 5)).astype(np.float32) * 0.3]
+    weights, costs = {}, {}
+    for target in ("c", "opencl"):
+        x, y = T.fmatrix("x"), T.fmatrix("y")
+        params = [tensorir.shared(v.copy(), name=n) for v, n in zip(init, ("W1", "b1", "W2"))]
+        w1, b1, w2 = params
+        cost = ((T.dot(T.tanh(T.dot(x, w1) + b1), w2) - y) ** 2).mean()
+        grads = tensorir.grad(cost, params)
+        step = tensorir.function([x, y], cost, updates=[(p, p - 0.05 * g) for p, g in zip(params, grads)],
+                                 target=target)
+        costs[target] = [float(step(*data))]
+        if target == "opencl":
+            assert "lib.gemm" not in step.ir("device-residency")
+            copies = _count_copies(monkeypatch)
+        costs[target] += [float(step(*data)) for _ in range(3)]
+        weights[target] = [p.get_value() for p in params]
+    np.testing.assert_allclose(costs["opencl"], costs["c"], rtol=1e-4)
+    for got, want in zip(weights["opencl"], weights["c"]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    moved = copies["in"] + copies["out"]
+    assert not {v.nbytes for v in init} & set(moved), copies
+    assert all(n <= 8 for n in copies["out"]), copies  # only scalars come back (the cost, shape checks)
