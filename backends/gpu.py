@@ -217,7 +217,7 @@ class GridRenderer(CStyleRenderer):
                 self.emit(f"const {it} {r} = {bm} + {tyy} + {i} * {ly}, {q} = {bn} + {tx} + {j} * {lx};")
                 value = " * ".join([*factors, f"{acc}[{i}][{j}]"])
                 if beta != 0.0:
-                    value += f" + {self.literal(beta, t)} * {at(c, r, q)}"
+                    value += f" + {at(c, r, q)}" if beta == 1.0 else f" + {self.literal(beta, t)} * {at(c, r, q)}"
                 self.emit(f"if ({r} < {m_} && {q} < {n_}) {at(c, r, q)} = {value};")
 
     def render_kernel(self, fn: K.KernelFuncOp, restrict_ok: list[bool]) -> list[str]:

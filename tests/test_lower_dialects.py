@@ -287,6 +287,25 @@ def test_gemm_trans_b_and_gemv_trans_f64() -> None:
     np.testing.assert_allclose(yv, av.T @ xv + y0)
 
 
+def test_tiled_gemm_against_numpy_and_its_text() -> None:
+    """kernel.tiled_gemm (device-gemm) means lib.gemm: the interpreter computes it so; it prints its tiling and
+    parses back."""
+    from tensorir.frontend.parser import parse
+
+    m, b, (a, bm, c, s) = new_func("f", [MR((None, None)), MR((None, None)), MR((None, None)), f32])
+    b.create(K.TiledGemmOp, a, bm, c, s, alpha=2.0, beta=0.5, trans_a=True, tile_m=32, reg_m=2)
+    b.create(F.ReturnOp)
+    verify(m)
+    av, bv, cv = rand(4, 3), rand(4, 5), rand(3, 5)
+    c0 = cv.copy()
+    run(m, "f", av, bv, cv, np.float32(3))
+    np.testing.assert_allclose(cv, 6.0 * av.T @ bv + 0.5 * c0, rtol=1e-5, atol=1e-5)
+    text = print_module(m)
+    assert ("kernel.tiled_gemm %a0, %a1, %a2 scale %a3 {alpha = 2.0, beta = 0.5, trans_a = true, tile_m = 32, "
+            "reg_m = 2, trans_b = false, tile_n = 64, tile_k = 16, reg_n = 4}") in text
+    assert print_module(parse(text)) == text
+
+
 def test_gemm_batch_against_numpy() -> None:
     """Every batch element's product, through views that broadcast (stride 0) and transpose the operands."""
     m, b, (a, bm, c) = new_func("f", [MR((None, None, None), f64, [None] * 3), MR((2, None, None), f64, [None] * 3),
@@ -526,6 +545,14 @@ ERRORS: list[tuple[str, Callable[[Builder, list[Value]], Any], str]] = [
     ("lib.gemv", lambda b, a: b.create(LB.GemvOp, *[b.create(M.AllocOp, shape=s, dtype=i32).result
                                                     for s in ([2, 3], [3], [2])]),
      "operands must have one element type, f32 or f64, got i32, i32, i32"),
+    ("kernel.tiled_gemm", lambda b, a: b.create(K.TiledGemmOp, a[0], a[0], a[0], trans_b=True, reg_m=3),
+     "reg_m (3) must divide tile_m (64) and reg_n (4) tile_n (64)"),
+    ("kernel.tiled_gemm", lambda b, a: b.create(K.TiledGemmOp, a[0], a[0], a[0], trans_b=True, reg_m=1, reg_n=1),
+     "a work-group of 64 x 64 work-items is more than 1024"),
+    ("kernel.tiled_gemm", lambda b, a: b.create(K.TiledGemmOp, a[0], a[0], a[0], trans_b=True, tile_k=128),
+     "its tiles take 65536 bytes of local memory, more than 49152"),
+    ("kernel.tiled_gemm", lambda b, a: b.create(K.TiledGemmOp, a[0], a[0], a[0], trans_b=True, tile_k=0),
+     "tile_k must be positive, got 0"),
     ("lib.gemm_batch", lambda b, a: b.create(LB.GemmBatchOp, a[0], a[0], a[0]),
      "operands must have one rank, at least 3, got 2, 2 and 2"),
     ("lib.gemm_batch", lambda b, a: b.create(LB.GemmBatchOp, *[b.create(M.AllocOp, shape=s, dtype=f32).result
@@ -788,6 +815,7 @@ RUN_TESTED = {
     "lib.sort", *(f"lib.{cls.routine}" for cls in LB.LAPACK_OF),  # LAPACK's: tests/test_linalg.py
     "kernel.func", "kernel.return", "kernel.launch", "kernel.to_device", "kernel.to_host",
     "kernel.alloc",  # run in tests/test_opencl.py (device-residency makes it)
+    "kernel.tiled_gemm",  # interpreted above, run on a device in tests/test_opencl.py (device-gemm makes it)
     "lib.py_call", "lib.extern_c",  # run in tests/test_extern.py (a registered Python function, a C function)
     "loop.host_for",  # run in tests/test_scan.py (every stage of the cpu pipeline of a scan)
 } | {c.name for c in SP.LibKernelOp.__subclasses__()}  # the csr kernels: run in tests/test_sparse.py
