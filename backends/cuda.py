@@ -64,6 +64,7 @@ class CUDARenderer(GridRenderer):
     kernel_ctx_param: ClassVar[str] = "int* tir_err, int64_t* tir_errv"
     local_qualifier: ClassVar[str] = "__shared__"
     barrier: ClassVar[str] = "__syncthreads();"
+    global_barrier: ClassVar[str] = "__syncthreads();"  # (orders the block's global memory accesses too)
 
     def global_id(self, d: int) -> str:
         axis = "xyz"[d]

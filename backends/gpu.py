@@ -24,9 +24,11 @@ from typing import Any, ClassVar
 
 from ..dialects import kernel as K
 from ..dialects import loop as LP
+from ..dialects import mem as M
+from ..dialects import scalar as S
 from ..ir.core import Operation, TirError
 from ..ir.types import ScalarType
-from .cstyle import STMT, CStyleRenderer, _mul, _paren
+from .cstyle import EXPR, STMT, CStyleRenderer, _mul, _paren
 
 __all__ = ["GridRenderer", "MAX_CHECK_VALUES", "runtime_header", "activations"]
 
@@ -66,6 +68,7 @@ class GridRenderer(CStyleRenderer):
     stmt_table: ClassVar[dict[type[Operation], str]] = {**STMT, K.TiledGemmOp: "render_tiled_gemm"}
     local_qualifier: ClassVar[str]  # of an array in local (work-group shared) memory
     barrier: ClassVar[str]  # the statement that waits for the work-group, local memory written
+    global_barrier: ClassVar[str]  # the same, global memory written too
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,6 +76,7 @@ class GridRenderer(CStyleRenderer):
         self.grid = 0  # of the kernel being rendered
         self.uses: set[str] = set()  # "f64", "f16": the extensions the program needs
         self.kernel_checks: dict[str, bool] = {}  # kernel -> whether it reports run-time errors
+        self.tree = 0  # of the kernel being rendered: work-items per row of a tree-reductions kernel (0: none)
 
     # ---- the dialect: a subclass says these
     def global_id(self, d: int) -> str:
@@ -126,6 +130,9 @@ class GridRenderer(CStyleRenderer):
         if self.parallel_depth or not self.grid:
             super().render_parallel(op)
             return
+        if self.tree:
+            self.render_tree_rows(op)
+            return
         assert isinstance(op, LP.ParallelOp)
         body = op.body
         bounds = [self.value(b) for b in op.operands]
@@ -147,6 +154,112 @@ class GridRenderer(CStyleRenderer):
             self.close_pending(self._pending_close)
         self.parallel_depth -= 1
         self.loop_depth -= 1
+
+    # ---- tree reductions (passes/tree_reductions.py)
+    def render_tree_rows(self, op: Operation) -> None:
+        """The top-level loop.parallel of a `tree = R` kernel: grid dim 0 is one work-group of R work-items per
+        index (the guard is the whole group's, so every work-item reaches every barrier); the row's reductions
+        are tree reductions, its inner loop.parallels stride by R, its stores are work-item 0's, and a barrier
+        follows each write."""
+        assert isinstance(op, LP.ParallelOp)
+        body, g, t = op.body, self.grid, self.index_type
+        bounds = [self.value(b) for b in op.operands]
+        ivs = self.bind_induction_vars(body)
+        reds: dict[Operation, list[str]] = {}
+        for o in body.ops:  # the local arrays first: OpenCL wants them at the kernel's outermost scope
+            if isinstance(o, LP.ForOp):
+                reds[o] = [self.fresh("red") for _ in o.results]
+                for name, r in zip(reds[o], o.results):
+                    self.emit(f"{self.local_qualifier} {self.type_name(r.type)} {name}[{self.tree}];")  # type: ignore[arg-type]
+        lid = self.fresh("lid")
+        self.emit(f"const int {lid} = (int){self.local_id(0)};")
+        fast = g - 1
+        self.emit(f"const {t} {ivs[fast]} = ({t}){self.group_id(0)};")
+        self.emit(f"if ({ivs[fast]} >= {_paren(bounds[fast])}) return;")
+        self.parallel_depth += 1
+        self.loop_depth += 1
+        with ExitStack() as loops:
+            for k in range(fast):  # one work-item per group along these dims: uniform in the group
+                d = g - 1 - k
+                loops.enter_context(self.block(f"for ({t} {ivs[k]} = ({t}){self.global_id(d)}; {ivs[k]} < "
+                                               f"{bounds[k]}; {ivs[k]} += ({t}){self.global_size(d)})"))
+            for o in body.ops:
+                if o is body.terminator:
+                    break
+                if isinstance(o, LP.ForOp):
+                    self.render_tree_for(o, reds[o], lid)
+                elif isinstance(o, LP.ParallelOp):
+                    self.render_strided(o, lid)
+                    self.emit(self.global_barrier)
+                elif isinstance(o, M.StoreOp):
+                    with self.block(f"if ({lid} == 0)"):
+                        self.render_op(o)
+                    self.emit(self.global_barrier)
+                else:
+                    self.render_op(o)
+        self.parallel_depth -= 1
+        self.loop_depth -= 1
+
+    def render_tree_for(self, op: LP.ForOp, reds: list[str], lid: str) -> None:
+        """A reduction loop of a row as a work-group tree reduction into the local arrays `reds`."""
+        from ..passes.parallelize import identity
+        from ..passes.tree_reductions import tree_reduction_kinds
+
+        kinds = tree_reduction_kinds(op)
+        assert kinds is not None, "tree-reductions marks only kernels whose row reductions it can split"
+        body, it, n = op.body, self.index_type, self.tree
+        types: list[ScalarType] = [r.type for r in op.results]  # type: ignore[misc]
+
+        def combine(kind: str, a: str, b: str, ty: ScalarType) -> str:
+            return EXPR[S.COMBINER_OF_KIND[kind]].fn(self, [a, b], ty, op)
+
+        accs = [self.fresh(f"{r.name_hint or 'acc'}_part") for r in op.results]
+        for acc, kind, ty, arg in zip(accs, kinds, types, body.args[1:]):
+            self.emit(f"{self.type_name(ty)} {acc} = {self.literal(identity(kind, ty).value, ty)};")
+            self.names[arg] = acc
+        iv = self.fresh(body.args[0].name_hint, "i")
+        self.names[body.args[0]] = iv
+        with self.block(f"for ({it} {iv} = {lid}; {iv} < {self.value(op.operands[0])}; {iv} += {n})"):
+            self.render_block(body)
+            y = body.terminator
+            assert y is not None
+            nexts = [self.value(v) for v in y.operands]
+            tmps = [self.fresh(f"{a}_next") for a in accs]
+            for tmp, nxt, ty in zip(tmps, nexts, types):
+                self.emit(f"const {self.type_name(ty)} {tmp} = {nxt};")
+            for a, tmp in zip(accs, tmps):
+                self.emit(f"{a} = {tmp};")
+            self.close_pending(self._pending_close)
+        for red, acc in zip(reds, accs):
+            self.emit(f"{red}[{lid}] = {acc};")
+        self.emit(self.barrier)
+        step = self.fresh("s")
+        with self.block(f"for (int {step} = {n // 2}; {step} > 0; {step} >>= 1)"):
+            with self.block(f"if ({lid} < {step})"):
+                for red, kind, ty in zip(reds, kinds, types):
+                    self.emit(f"{red}[{lid}] = {combine(kind, f'{red}[{lid}]', f'{red}[{lid} + {step}]', ty)};")
+            self.emit(self.barrier)
+        for res, red, kind, ty, init in zip(op.results, reds, kinds, types, op.operands[1:]):
+            name = self.fresh(res.name_hint, "r")
+            self.emit(f"const {self.type_name(ty)} {name} = {combine(kind, self.value(init), f'{red}[0]', ty)};")
+            self.names[res] = name
+        self.emit(self.barrier)  # before the local arrays are written again (the next row)
+
+    def render_strided(self, op: Operation, lid: str) -> None:
+        """An inner loop.parallel of a tree row: its first dim shared out over the R work-items."""
+        assert isinstance(op, LP.ParallelOp)
+        bounds = [self.value(b) for b in op.operands]
+        ivs = self.bind_induction_vars(op.body)
+        t = self.index_type
+        self.parallel_depth += 1
+        with ExitStack() as loops:
+            loops.enter_context(self.block(f"for ({t} {ivs[0]} = {lid}; {ivs[0]} < {bounds[0]}; "
+                                           f"{ivs[0]} += {self.tree})"))
+            for k in range(1, len(bounds)):
+                loops.enter_context(self.block(self._loop_header(ivs[k], bounds[k])))
+            self.render_block(op.body)
+            self.close_pending(self._pending_close)
+        self.parallel_depth -= 1
 
     def render_tiled_gemm(self, op: Operation) -> None:
         """`kernel.tiled_gemm` (the whole body of its kernel, so its local arrays are at kernel scope): each
@@ -222,6 +335,7 @@ class GridRenderer(CStyleRenderer):
 
     def render_kernel(self, fn: K.KernelFuncOp, restrict_ok: list[bool]) -> list[str]:
         self.grid = int(fn.attributes.get("grid", 0))
+        self.tree = int(fn.attributes.get("tree", 0))
         return super().render_kernel(fn, restrict_ok)
 
     def render_program(self, module: Operation) -> str:

@@ -66,6 +66,7 @@ class OpenCLRenderer(GridRenderer):
     kernel_ctx_param: ClassVar[str] = "__global int* tir_err, __global long* tir_errv"
     local_qualifier: ClassVar[str] = "__local"
     barrier: ClassVar[str] = "barrier(CLK_LOCAL_MEM_FENCE);"
+    global_barrier: ClassVar[str] = "barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);"
 
     def __init__(self, vector_math: bool = False) -> None:
         super().__init__()

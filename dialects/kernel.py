@@ -64,6 +64,14 @@ class KernelFuncOp(FuncOp):
         for k, t in enumerate(self.function_type.inputs):
             if not isinstance(t, (MemRefType, ScalarType)):
                 raise self.error(f"argument #{k} of @{self.sym_name} must be a memref or a scalar, got {t}")
+        tree = self.attributes.get("tree")
+        if tree is not None:  # passes/tree_reductions.py: work-items per row
+            if not isinstance(tree, int) or isinstance(tree, bool) or tree < 2 or tree & (tree - 1) \
+                    or tree > MAX_WORK_GROUP:
+                raise self.error(f"@{self.sym_name}: tree must be a power of two from 2 to {MAX_WORK_GROUP}, "
+                                 f"got {tree}")
+            if not self.attributes.get("grid"):
+                raise self.error(f"@{self.sym_name}: tree reductions need a grid (grid >= 1)")
 
     def written_args(self) -> list[bool]:
         """Which memref arguments the kernel writes (by mem.store, mem.copy or BLAS, through views too)."""

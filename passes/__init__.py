@@ -34,6 +34,7 @@ PASSES: dict[str, tuple[str, str]] = {
     "scan-pushout": ("tensorir.passes.scan_pushout", "ScanPushoutPass"),
     "sparse-lower": ("tensorir.passes.sparse_lower", "SparseLowerPass"),
     "stabilize": ("tensorir.passes.stabilize", "StabilizePass"),
+    "tree-reductions": ("tensorir.passes.tree_reductions", "TreeReductionsPass"),
 }
 
 # Named pipelines: lists of pass specs. `cpu`, `cuda` and `opencl` come with their backends.
@@ -47,8 +48,10 @@ PIPELINES: dict[str, list[str]] = {
             "parallelize", "outline-kernels", "emit-c"],
 }
 # The device targets: the same lowering, matrix products as device kernels (device-gemm), kernels over device
-# buffers (outline-kernels' transfers and grid, device-residency keeps data on the device between them).
-_DEVICE = [*PIPELINES["cpu"][:-2], "device-gemm", "outline-kernels{device=true}", "device-residency"]
+# buffers (outline-kernels' transfers and grid; long row reductions on a work-group each: tree-reductions;
+# device-residency keeps data on the device between them).
+_DEVICE = [*PIPELINES["cpu"][:-2], "device-gemm", "outline-kernels{device=true}", "tree-reductions",
+           "device-residency"]
 PIPELINES["opencl"] = [*_DEVICE, "emit-opencl"]
 PIPELINES["cuda"] = [*_DEVICE, "emit-cuda"]
 

@@ -131,6 +131,10 @@ def _grid(fn: K.KernelFuncOp) -> list[tuple[Any, ...]]:
 
 
 def _local(fn: K.KernelFuncOp) -> list[int] | None:
+    """The kernel's work-group size: its `local` (a tiled gemm), or `tree` work-items along the fastest grid dim
+    (tree reductions: one work-group per row), else None."""
+    if "tree" in fn.attributes:
+        return [int(fn.attributes["tree"])] + [1] * (int(fn.attributes["grid"]) - 1)
     local = fn.attributes.get("local")
     return None if local is None else [int(n) for n in local]
 
