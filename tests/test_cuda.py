@@ -79,6 +79,22 @@ def test_every_op_group_compiles_with_nvrtc(monkeypatch: pytest.MonkeyPatch) -> 
         assert b".visible .entry main_k0(" in ptx
 
 
+@pytest.mark.skipif(NVRTC_REASON is not None, reason=f"no NVRTC here: {NVRTC_REASON}")
+def test_tiled_gemm_and_tree_reductions_compile_with_nvrtc() -> None:
+    """device-gemm's tiled product and tree-reductions' rows in CUDA's dialect: __shared__ tiles, __syncthreads,
+    block and thread indices; NVRTC compiles them."""
+    from tensorir import tensor as T
+    from tensorir.runtime.nvrtc import compile_ptx
+
+    a, b = T.dmatrix("a"), T.dmatrix("b")
+    x = T.fmatrix("x")
+    src = cuda_source([a, b, x], [0.5 * T.dot(a.T, b), T.exp(x - x.max(axis=1, keepdims=True)).sum(axis=1)])
+    assert "__shared__ double As[16][64];" in src and "__syncthreads();" in src
+    assert "threadIdx.x" in src and "blockIdx.y" in src and "__shared__ float red" in src
+    ptx = compile_ptx(src, "compute_70")
+    assert b".shared" in ptx
+
+
 def test_nvrtc_reports_a_bad_source_with_its_log() -> None:
     from tensorir.runtime.nvrtc import compile_ptx
 

@@ -339,3 +339,28 @@ def test_mlp_step_keeps_its_weights_on_the_device(monkeypatch: pytest.MonkeyPatc
     moved = copies["in"] + copies["out"]
     assert not {v.nbytes for v in init} & set(moved), copies
     assert all(n <= 8 for n in copies["out"]), copies  # only scalars come back (the cost, shape checks)
+
+
+# ---------------------------------------------------------------- tree-reductions: a work-group per row
+
+
+def test_row_reductions_are_work_group_trees_and_equal_the_interpreter() -> None:
+    """Row sums, maxima, softmax and logsumexp rows (and a full sum's chunks) run as tree reductions in local
+    memory (kernels of `tree = 128`), equal to the interpreter on rows shorter and longer than the group."""
+    x = T.fmatrix("x")
+    e = T.exp(x - x.max(axis=1, keepdims=True))
+    outs = [x.sum(axis=1), x.max(axis=1), x.min(axis=1), e / e.sum(axis=1, keepdims=True),
+            T.log(T.exp(x).sum(axis=1)), x.sum(), (x * x).sum(axis=0)]
+    f = tensorir.function([x], outs, target="opencl")
+    f_i = tensorir.function([x], outs, target="interp")
+    assert "tree = 128" in f.ir("device-residency") and "__local" in f.source()
+    for shape in [(3, 1000), (300, 70), (1, 5), (7, 129), (2, 128), (1, 100_000)]:
+        a = RNG.standard_normal(shape).astype(np.float32)
+        for k, (g, w) in enumerate(zip(f(a), f_i(a))):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5, err_msg=f"#{k} {shape}")
+    d = T.dmatrix("d")
+    g = tensorir.function([d], [d.sum(axis=1), T.max(d, axis=1), (d * 2).prod(axis=1)], target="opencl")
+    a = RNG.standard_normal((5, 333)) * 0.5 + 1
+    np.testing.assert_allclose(g(a)[0], a.sum(1), rtol=1e-12)
+    np.testing.assert_allclose(g(a)[1], a.max(1), rtol=0)
+    np.testing.assert_allclose(g(a)[2], (a * 2).prod(1), rtol=1e-10)
