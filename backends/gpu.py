@@ -158,7 +158,8 @@ class GridRenderer(CStyleRenderer):
     # ---- tree reductions (passes/tree_reductions.py)
     def render_tree_rows(self, op: Operation) -> None:
         """The top-level loop.parallel of a `tree = R` kernel: grid dim 0 is one work-group of R work-items per
-        index (the guard is the whole group's, so every work-item reaches every barrier); the row's reductions
+        index (the runtime launches exactly one per row: no guard, so every work-item reaches every barrier;
+        PoCL miscompiles barriers after a group-uniform early return); the row's reductions
         are tree reductions, its inner loop.parallels stride by R, its stores are work-item 0's, and a barrier
         follows each write."""
         assert isinstance(op, LP.ParallelOp)
@@ -174,8 +175,7 @@ class GridRenderer(CStyleRenderer):
         lid = self.fresh("lid")
         self.emit(f"const int {lid} = (int){self.local_id(0)};")
         fast = g - 1
-        self.emit(f"const {t} {ivs[fast]} = ({t}){self.group_id(0)};")
-        self.emit(f"if ({ivs[fast]} >= {_paren(bounds[fast])}) return;")
+        self.emit(f"const {t} {ivs[fast]} = ({t}){self.group_id(0)};  /* < {bounds[fast]}: one group per row */")
         self.parallel_depth += 1
         self.loop_depth += 1
         with ExitStack() as loops:

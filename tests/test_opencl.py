@@ -358,6 +358,12 @@ def test_row_reductions_are_work_group_trees_and_equal_the_interpreter() -> None
         a = RNG.standard_normal(shape).astype(np.float32)
         for k, (g, w) in enumerate(zip(f(a), f_i(a))):
             np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5, err_msg=f"#{k} {shape}")
+    t3 = T.ftensor3("t3")  # a grid of 2 dims: rows of work-groups, the slower dim a loop over them
+    h = tensorir.function([t3], [t3.sum(axis=2), T.nnet.softmax(t3.reshape((-1, t3.shape[2])))], target="opencl")
+    b = RNG.standard_normal((3, 4, 300)).astype(np.float32)
+    np.testing.assert_allclose(h(b)[0], b.sum(2), rtol=1e-5, atol=1e-5)
+    e2 = np.exp(b.reshape(12, 300) - b.reshape(12, 300).max(1, keepdims=True))
+    np.testing.assert_allclose(h(b)[1], e2 / e2.sum(1, keepdims=True), rtol=1e-5, atol=1e-7)
     d = T.dmatrix("d")
     g = tensorir.function([d], [d.sum(axis=1), T.max(d, axis=1), (d * 2).prod(axis=1)], target="opencl")
     a = RNG.standard_normal((5, 333)) * 0.5 + 1
