@@ -677,6 +677,9 @@ func.func @main(%t: tensor<?x4xf32>, %w: tensor<4x3xf32>) -> (tensor<?x4xf32>, t
   %o = mem.alloc sizes %n {shape = [?, 3], dtype = f32} : memref<?x3xf32>
   lib.gemm %buf, %wb, %o {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false} \
 : memref<?x4xf32>, memref<4x3xf32>, memref<?x3xf32>
+  %o2 = mem.alloc sizes %n {shape = [?, 3], dtype = f32} : memref<?x3xf32>
+  kernel.tiled_gemm %buf, %wb, %o2 {alpha = 1.0, beta = 0.0, trans_a = false, trans_b = false, tile_m = 64, \
+tile_n = 64, tile_k = 16, reg_m = 4, reg_n = 4} : memref<?x4xf32>, memref<4x3xf32>, memref<?x3xf32>
   %col = mem.alloc {shape = [4], dtype = f32} : memref<4xf32>
   %c0 = scalar.constant {value = 0 : index} : index
   %row = mem.view %wb {offset = 0, shape = [3], strides = [1]} : memref<3xf32>
