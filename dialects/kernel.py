@@ -38,9 +38,9 @@ from ..ir.dialect import Dialect
 from ..ir.types import MemRefType, ScalarType, Type
 from .builtin import enclosing_module
 from .func import FuncOp
+from .lib import GemmOp
 from .mem import AllocOp as AllocBase
 from .mem import CopyOp, StoreOp, check_writable, memref_fits, memref_type, root_of
-from .lib import GemmOp
 from .tensor_common import fmt_shape, runtime_error
 
 __all__ = ["KernelFuncOp", "ReturnOp", "LaunchOp", "AllocOp", "ToDeviceOp", "ToHostOp", "TiledGemmOp"]

@@ -107,7 +107,8 @@ def _gemv_nest(op: LB.GemvOp) -> None:
 @dataclass
 class DeviceGemmPass(Pass):
     name: ClassVar[str] = "device-gemm"
-    summary: ClassVar[str] = "device targets: lib.gemm -> kernel.tiled_gemm, lib.gemv (and copies into them) -> loop nests"
+    summary: ClassVar[str] = ("device targets: lib.gemm -> kernel.tiled_gemm; lib.gemv and copies into products "
+                              "-> loop nests")
 
     tile_m: int = 64
     tile_n: int = 64
@@ -133,9 +134,9 @@ class DeviceGemmPass(Pass):
                 _gemv_nest(op)
             else:
                 attrs = {k: op.attributes[k] for k in ("alpha", "beta", "trans_a", "trans_b")}
-                new = Builder.before(op).create(K.TiledGemmOp, *op.operands, **attrs, tile_m=self.tile_m,
-                                                tile_n=self.tile_n, tile_k=self.tile_k, reg_m=self.reg_m,
-                                                reg_n=self.reg_n, loc=op.loc)
+                Builder.before(op).create(K.TiledGemmOp, *op.operands, **attrs, tile_m=self.tile_m,
+                                          tile_n=self.tile_n, tile_k=self.tile_k, reg_m=self.reg_m,
+                                          reg_n=self.reg_n, loc=op.loc)
                 op.erase()
             changed = True
         return changed

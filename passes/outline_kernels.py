@@ -39,11 +39,12 @@ MAX_GRID) dims of its top-level `loop.parallel` are the launch's grid, one work-
 iteration, when the rest of its body is loop-free and writes nothing (constants, index arithmetic)
 and those dims' bounds are arguments or constants (the runtime reads them off the launch); otherwise
 N = 0 and one work-item runs the whole body (a full reduction's loop, which parallelize split into
-chunks where it could). A `kernel.tiled_gemm` (device-gemm) is outlined alone, into a kernel of `grid = 2` and
-`local = [lx, ly]`, its work-group size (the runtime launches one work-group per tile of C). Its buffer arguments are `#device` memrefs: before the launch each host
-buffer it takes is copied by `kernel.to_device` (once per buffer), after it each buffer it writes
-is copied back by `kernel.to_host`. The host plan itself (allocation, BLAS, small nests) stays on
-the host, so every launch moves its buffers both ways: correct, not yet fast.
+chunks where it could). A `kernel.tiled_gemm` (device-gemm) is outlined alone, into a kernel of `grid = 2`
+and `local = [lx, ly]`, its work-group size (the runtime launches one work-group per tile of C). Its buffer
+arguments are `#device` memrefs: before the launch each host buffer it takes is copied by
+`kernel.to_device` (once per buffer), after it each buffer it writes is copied back by `kernel.to_host`.
+The host plan itself (allocation, small nests) stays on the host, so every launch moves its buffers both
+ways: correct, not yet fast (device-residency removes the copies the data does not need).
 
     kernel.func @f_k0(%o: memref<?xf32, #device>, %x: memref<?xf32, #device>, %n: index)
         attributes {grid = 1} { ... }

@@ -9,9 +9,10 @@ runs op by op in the reference interpreter, whose device hooks it implements:
 - `kernel.launch` runs the kernel over its grid (the sizes of its `grid` dims, read off the launch's arguments:
   an argument or a constant per dim; one work-item for grid 0; a `kernel.tiled_gemm` kernel: one work-group of
   its `local` size per tile of C), passing each array's buffer, start offset and dynamic sizes and strides.
-Everything else (allocation, batched BLAS calls, sorts, LAPACK, host control flow) runs on the host on numpy arrays; which data
-moves when is decided by passes/device_residency.py. Launches and result copies are asynchronous: the host
-waits for the device only where it reads device data (a copy back) and at the end of the call.
+Everything else (allocation, batched BLAS calls, sorts, LAPACK, host control flow) runs on the host on numpy
+arrays; which data moves when is decided by passes/device_residency.py. Launches and result copies are
+asynchronous: the host waits for the device only where it reads device data (a copy back) and at the end of the
+call.
 
 Device arrays in and out: an argument that only goes to the device (`_on_device`) is put there when the call
 starts (a numpy array copied, a pyopencl/pycuda array taken as it is), so views of it are device views; the
