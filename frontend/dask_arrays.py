@@ -30,6 +30,7 @@ compiled code from their cache.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import pickle
 import string
@@ -53,6 +54,7 @@ from ..dialects.tensor import (
 from ..dialects.tensor_shape import DimshuffleOp, TransposeOp
 from ..ir.core import Operation, OpResult, TirError, TirTypeError, Value
 from ..ir.types import TensorType
+from . import dask_worker
 from .function import Function
 from .parser import parse
 
@@ -65,6 +67,13 @@ def _dask_array() -> Any:
     except ImportError:
         raise TirError("tensorir.dask needs dask: `pip install 'tensorir[dask]'` (dask[array], distributed)") from None
     return da
+
+
+def _dask() -> Any:
+    _dask_array()
+    import dask
+
+    return dask
 
 
 # ---------------------------------------------------------------- tracing axes through the IR
@@ -147,16 +156,23 @@ class _Trace:
 
 
 def _trace(f: Function) -> _Trace:
-    module = parse(f._ir_text)
+    shared = tuple((var.name, var.get_value(borrow=True).shape) for var in f._shared)
+    return _trace_ir(f._ir_text, len(f.inputs), shared)
+
+
+@functools.lru_cache(maxsize=64)
+def _trace_ir(ir: str, n: int, shared: tuple[tuple[str | None, tuple[int, ...]], ...]) -> _Trace:
+    """The trace of a function's IR with `n` inputs and shared variables of these names and shapes: once per
+    function and shapes (parsing the IR takes milliseconds; map_blocks reads the trace, never changes it)."""
+    module = parse(ir)
     fn = module.functions[0]
     assert isinstance(fn, FuncOp)
     axes = _Axes()
-    n = len(f.inputs)
     labels: dict[Value, tuple[Label, ...]] = {}
     for k, arg in enumerate(fn.args[:n]):
         labels[arg] = tuple(None if d == 1 else axes.new(_Group(inputs=[(k, i)])) for i, d in enumerate(arg.type.shape))
-    for var, arg in zip(f._shared, fn.args[n:]):
-        labels[arg] = _fixed(axes, arg.type, f"shared variable '{var.name}'", var.get_value(borrow=True).shape)
+    for (name, shape), arg in zip(shared, fn.args[n:]):
+        labels[arg] = _fixed(axes, arg.type, f"shared variable '{name}'", shape)
     ret = fn.body.ops[-1]
     assert isinstance(ret, ReturnOp)
     last = ret.operands[0].op if len(ret.operands) == 1 and isinstance(ret.operands[0], OpResult) else None
@@ -213,31 +229,37 @@ def _rule(op: Operation, ins: list[tuple[Label, ...]], axes: _Axes) -> list[tupl
 # ---------------------------------------------------------------- block functions (picklable: they travel)
 
 
-@dataclass(frozen=True)
-class _Blocks:
-    """One block of `f`'s result; `expand`: the axes of a final reduction dropped by `f` (kept as size 1).
+@dataclass(frozen=True, eq=False)
+class _Shipped:
+    """A function as a graph of `map_blocks` carries it: pickled once (its IR, signature and shared values, as
+    they are when the graph is built) and the token of those bytes. The graph holds it once, under a key of its
+    own that every block task references (dask ships it to each worker once per graph, not inside every task);
+    a process unpickles the bytes of a token once (`dask_worker.function`), and nowhere else: the scheduler only
+    passes the bytes on."""
 
-    Each task carries it pickled; a worker process unpickles each function once (`_function`), not once per task
-    (parsing its IR and finding its code in the cache: milliseconds)."""
+    token: str
+    data: bytes
 
-    f: Function
-    expand: tuple[int, ...] = ()
+    def function(self) -> Function:
+        return dask_worker.function(self.token, self.data)
 
-    def __call__(self, *blocks: np.ndarray) -> np.ndarray:
-        out = self.f(*blocks)
-        return np.expand_dims(out, self.expand) if self.expand else out
+    def __sizeof__(self) -> int:  # what dask's memory accounting and task placement see: the bytes
+        return len(self.data) + len(self.token) + 64
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _blocks, (pickle.dumps(self.f), self.expand)
-
-
-@functools.lru_cache(maxsize=64)
-def _function(data: bytes) -> Function:
-    return pickle.loads(data)
+    def __dask_tokenize__(self) -> str:
+        return self.token
 
 
-def _blocks(data: bytes, expand: tuple[int, ...]) -> _Blocks:
-    return _Blocks(_function(data), expand)
+def _ship(f: Function) -> _Shipped:
+    data = pickle.dumps(f, protocol=pickle.HIGHEST_PROTOCOL)
+    return _Shipped(hashlib.sha1(data).hexdigest(), data)
+
+
+def _apply(shipped: _Shipped, expand: tuple[int, ...], *blocks: np.ndarray) -> np.ndarray:
+    """One block task: the shipped function on its blocks; `expand`: the axes of a final reduction dropped by
+    the function (kept as size 1)."""
+    out = shipped.function()(*blocks)
+    return np.expand_dims(out, expand) if expand else out
 
 
 @functools.cache
@@ -322,19 +344,25 @@ def map_blocks(f: Function, *arrays: Any) -> Any:
     def meta(ndim: int) -> np.ndarray:  # so that dask does not call the block functions to learn the type
         return np.empty((0,) * ndim, dtype)
 
+    # The function, pickled once: one value of the graph (its key names its bytes' token), which every block
+    # task references; dask's key of the blocks derives from that key, not from pickling the function again.
+    shipped = _ship(f)
+    fn = _dask().delayed(shipped, name=f"tensorir-{f.name}-{shipped.token}", pure=True)
+
+    def blockwise(out_ind: str, expand: tuple[int, ...], **kw: Any) -> Any:
+        return da.blockwise(_apply, out_ind, fn, None, expand, None, *[a for pair in args for a in pair],
+                            token=f.name, dtype=dtype, new_axes=new_axes, concatenate=True, meta=meta(len(out_ind)),
+                            **kw)
+
     if trace.reduction is None:
-        out_ind = index(trace.result, result=True)
-        return da.blockwise(_Blocks(f), out_ind, *[a for pair in args for a in pair], dtype=dtype,
-                            new_axes=new_axes, concatenate=True, meta=meta(len(out_ind)))
+        return blockwise(index(trace.result, result=True), ())
     op = trace.reduction
     reduced = op.reduced_axes()
     keepdims = bool(op.attributes.get("keepdims", False))
     out_ind = index(trace.operand, result=True)
     adjust = {c: 1 for d, c in enumerate(out_ind) if d in reduced and c not in new_axes}
     new_axes.update({c: 1 for d, c in enumerate(out_ind) if d in reduced and c in new_axes})
-    partials = da.blockwise(_Blocks(f, () if keepdims else reduced), out_ind, *[a for pair in args for a in pair],
-                            dtype=dtype, new_axes=new_axes, adjust_chunks=adjust, concatenate=True,
-                            meta=meta(len(out_ind)))
+    partials = blockwise(out_ind, () if keepdims else reduced, adjust_chunks=adjust)
     combine = _Combine(TREE_REDUCTIONS[type(op)], str(dtype))
     return da.reduction(partials, _keep, combine, axis=reduced, keepdims=keepdims, dtype=dtype, combine=combine,
                         concatenate=True, meta=meta(_rank(op.results[0])))
