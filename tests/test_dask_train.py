@@ -83,7 +83,6 @@ def test_two_workers_match_single_process_training(client):
 def test_map_blocks_workers_unpickle_the_function_once(client):
     import dask.array as da
     from distributed import wait
-
     from tensorir.frontend import dask_worker
 
     T = tensorir.tensor
