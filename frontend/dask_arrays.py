@@ -22,9 +22,12 @@ Data-parallel training (`data_parallel_sgd`, examples/dask_train.py): each worke
 computes the gradients of its shard of each minibatch with one compiled function; a task sums them and steps.
 `local_cluster` starts workers on one machine whose compiled code shares its cores (flag `threads`).
 
-dask is imported only when a function here runs, so `import tensorir` never needs it; the workers of a
-`distributed` cluster receive `f` pickled (frontend/function.py: its IR, not its code) and load its
-compiled code from their cache.
+dask is imported only when a function here runs, so `import tensorir` never needs it. A graph of `map_blocks`
+holds `f` once (`_Shipped`): pickled once when the graph is built (frontend/function.py: its IR and shared
+values, not its code), under a key named by the token of those bytes, which every block task references (no
+task carries the function). A process unpickles a token's bytes once and keeps the function
+(frontend/dask_worker.py `function`): the workers of a `distributed` cluster load its compiled code from their
+cache once, whatever the number of tasks and of graphs; the scheduler passes the bytes on unread.
 """
 
 from __future__ import annotations
