@@ -258,11 +258,14 @@ def _ship(f: Function) -> _Shipped:
     return _Shipped(hashlib.sha1(data).hexdigest(), data)
 
 
-def _apply(shipped: _Shipped, expand: tuple[int, ...], *blocks: np.ndarray) -> np.ndarray:
-    """One block task: the shipped function on its blocks; `expand`: the axes of a final reduction dropped by
-    the function (kept as size 1)."""
-    out = shipped.function()(*blocks)
-    return np.expand_dims(out, expand) if expand else out
+def _apply(shipped: _Shipped, *blocks: np.ndarray) -> np.ndarray:
+    """One block task: the shipped function on its blocks (a dict look-up, then the compiled entry)."""
+    return (dask_worker.functions.get(shipped.token) or shipped.function())(*blocks)
+
+
+def _apply_expand(expand: tuple[int, ...], shipped: _Shipped, *blocks: np.ndarray) -> np.ndarray:
+    """A block task of a final reduction: `expand`, the axes the function drops, are kept as size 1."""
+    return np.expand_dims(_apply(shipped, *blocks), expand)
 
 
 @functools.cache
@@ -353,9 +356,9 @@ def map_blocks(f: Function, *arrays: Any) -> Any:
     fn = _dask().delayed(shipped, name=f"tensorir-{f.name}-{shipped.token}", pure=True)
 
     def blockwise(out_ind: str, expand: tuple[int, ...], **kw: Any) -> Any:
-        return da.blockwise(_apply, out_ind, fn, None, expand, None, *[a for pair in args for a in pair],
-                            token=f.name, dtype=dtype, new_axes=new_axes, concatenate=True, meta=meta(len(out_ind)),
-                            **kw)
+        apply = functools.partial(_apply_expand, expand) if expand else _apply
+        return da.blockwise(apply, out_ind, fn, None, *[a for pair in args for a in pair], token=f.name, dtype=dtype,
+                            new_axes=new_axes, concatenate=True, meta=meta(len(out_ind)), **kw)
 
     if trace.reduction is None:
         return blockwise(index(trace.result, result=True), ())

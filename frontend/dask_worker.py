@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 CACHED = 32  # functions kept per process, the first unpickled dropped first (each holds its shared values)
 
-_functions: dict[str, Function] = {}
+functions: dict[str, Function] = {}
 _lock = threading.Lock()
 stats = {"unpickled": 0}  # functions this process has unpickled for block tasks (tests/test_dask*.py)
 
@@ -38,15 +38,15 @@ def dask_setup(worker: Any) -> None:
 
 def function(token: str, data: bytes) -> Function:
     """The function whose pickled bytes `data` have `token`, unpickled once per process."""
-    f = _functions.get(token)
+    f = functions.get(token)
     if f is not None:
         return f
     with _lock:  # a worker of several threads: one of them unpickles, the others wait for it
-        f = _functions.get(token)
+        f = functions.get(token)
         if f is None:
             f = pickle.loads(data)
             stats["unpickled"] += 1
-            _functions[token] = f
-            while len(_functions) > CACHED:
-                del _functions[next(iter(_functions))]
+            functions[token] = f
+            while len(functions) > CACHED:
+                del functions[next(iter(functions))]
         return f
