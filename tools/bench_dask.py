@@ -13,7 +13,8 @@ each worker's compiled code on its share of the cores: tensorir.dask.local_clust
     weak scaling: 2 workers on twice the work of 1 (W1: 8 chunks against 4; the step: batch 256 against 128),
          efficiency = time(1 worker) / time(2 workers)
 
-Every result is checked against numpy before it is timed; times are medians (5 repeats, 3 with --quick). The
+Every result is checked against numpy before it is timed; times are medians (5 repeats, 3 with --quick; on Dask
+the graphs compared on the same data take turns, tensorir, numpy, no-op, repeat). The
 inputs live on the workers (persisted, the same chunks for tensorir, numpy and the no-op) before the timed
 runs; a timed run builds the graph, persists the result (kept on the workers: nothing is gathered to the client,
 for either side) and waits; the next one starts when the scheduler has released it (same keys: a result left in
@@ -143,20 +144,25 @@ def run(quick: bool) -> int:
     for workers in (1, 2):
         with tensorir.dask.local_cluster(workers, dashboard_address=None, silence_logs=40) as cluster, \
                 Client(cluster) as client:
-            def timed(make: Callable[[Any], Any], data: Any, check_against: np.ndarray | None = None) -> float:
-                if check_against is not None:
-                    check(make(data).compute(), check_against, "W1 on Dask")
-                times = []
-                for _ in range(repeats + 1):  # the first one warms up
-                    t0 = time.perf_counter()
-                    y = client.persist(make(data))  # the graph is built, run, and its result kept on the workers
-                    wait(y)
-                    times.append(time.perf_counter() - t0)
-                    name = y.name
-                    del y
-                    while client.run_on_scheduler(holds, name=name):
-                        time.sleep(0.01)
-                return statistics.median(times[1:])
+            def once(make: Callable[[Any], Any], data: Any) -> float:
+                t0 = time.perf_counter()
+                y = client.persist(make(data))  # the graph is built, run, and its result kept on the workers
+                wait(y)
+                took = time.perf_counter() - t0
+                name = y.name
+                del y
+                while client.run_on_scheduler(holds, name=name):
+                    time.sleep(0.01)
+                return took
+
+            def timed(makes: dict[str, Callable[[Any], Any]], data: Any, per: int = 1) -> dict[str, float]:
+                """Median seconds of each graph on `data` (over `per` tasks), the graphs taking turns (a load that
+                comes and goes weighs on each alike); a warm-up round first."""
+                times: dict[str, list[float]] = {k: [] for k in makes}
+                for _ in range(repeats + 1):
+                    for k, make in makes.items():
+                        times[k].append(once(make, data))
+                return {k: statistics.median(t[1:]) / per for k, t in times.items()}
 
             def dask_alone(d: Any) -> Any:
                 return d.map_blocks(noop, dtype=d.dtype, meta=np.empty((0,), d.dtype))
@@ -167,17 +173,15 @@ def run(quick: bool) -> int:
                 half = client.persist(da.from_array(x[: n // 2], chunks=n // chunks))
                 small = client.persist(da.from_array(tiny, chunks=64))
                 wait([xd, half, small])
-            r = results[workers] = {
-                "tensorir": timed(lambda d: tensorir.dask.map_blocks(w1, d), xd, want),
-                "numpy": timed(lambda d: bench.w1_expr(da, d), xd, want),
-                "noop": timed(dask_alone, xd),
-                "tensorir half": timed(lambda d: tensorir.dask.map_blocks(w1, d), half),
-                "tensorir tiny": timed(lambda d: tensorir.dask.map_blocks(w1, d), small) / small.npartitions,
-                "numpy tiny": timed(lambda d: bench.w1_expr(da, d), small) / small.npartitions,
-                "noop tiny": timed(dask_alone, small) / small.npartitions,
-                "step": distributed_step(tensorir, client, gradients, weights, mx, my, 256, repeats),
-                "half step": distributed_step(tensorir, client, gradients, weights, mx, my, 128, repeats),
-            }
+            tir, numpy = (lambda d: tensorir.dask.map_blocks(w1, d)), (lambda d: bench.w1_expr(da, d))
+            for make in (tir, numpy):
+                check(make(xd).compute(), want, "W1 on Dask")
+            r = results[workers] = timed({"tensorir": tir, "numpy": numpy, "noop": dask_alone}, xd)
+            r["tensorir half"] = timed({"tir": tir}, half)["tir"]
+            r.update({f"{k} tiny": t for k, t in timed({"tensorir": tir, "numpy": numpy, "noop": dask_alone}, small,
+                                                       small.npartitions).items()})
+            r["step"] = distributed_step(tensorir, client, gradients, weights, mx, my, 256, repeats)
+            r["half step"] = distributed_step(tensorir, client, gradients, weights, mx, my, 128, repeats)
             r["threads"] = tensorir.dask.worker_threads(workers)
     print(f"tir-bench --dask{' --quick' if quick else ''}: {bench.available_cores()} cores, load "
           f"{(bench.load_average() or (0.0,))[0]:.2f} at the end")
@@ -196,7 +200,8 @@ def run(quick: bool) -> int:
             + [bench.fmt_time(r["step"]) for r in results.values()]]
     bench.print_table(f"Dask, {n:,} float32 (tensorir / numpy, ratio)",
                       ["workload", "one process, no Dask"]
-                      + [f"{w} worker{'s' * (w > 1)} x {int(r['threads'])} threads" for w, r in results.items()], rows)
+                      + [f"{w} worker{'s' * (w > 1)} x {int(r['threads'])} thread{'s' * (r['threads'] > 1)}"
+                         for w, r in results.items()], rows)
     r1, r2 = results[1], results[2]
     ratio = {k: r["tensorir"] / r["numpy"] for k, r in results.items()}
     every, each = one["tensorir"] / one["numpy"], one["tensorir k2"] / one["numpy"]
