@@ -22,14 +22,18 @@ Data-parallel training (`data_parallel_sgd`, examples/dask_train.py): each worke
 computes the gradients of its shard of each minibatch with one compiled function; a task sums them and steps.
 `local_cluster` starts workers on one machine whose compiled code shares its cores (flag `threads`).
 
-dask is imported only when a function here runs, so `import tensorir` never needs it; the workers of a
-`distributed` cluster receive `f` pickled (frontend/function.py: its IR, not its code) and load its
-compiled code from their cache.
+dask is imported only when a function here runs, so `import tensorir` never needs it. A graph of `map_blocks`
+holds `f` once (`_Shipped`): pickled once when the graph is built (frontend/function.py: its IR and shared
+values, not its code), under a key named by the token of those bytes, which every block task references (no
+task carries the function). A process unpickles a token's bytes once and keeps the function
+(frontend/dask_worker.py `function`): the workers of a `distributed` cluster load its compiled code from their
+cache once, whatever the number of tasks and of graphs; the scheduler passes the bytes on unread.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import pickle
 import string
@@ -53,6 +57,7 @@ from ..dialects.tensor import (
 from ..dialects.tensor_shape import DimshuffleOp, TransposeOp
 from ..ir.core import Operation, OpResult, TirError, TirTypeError, Value
 from ..ir.types import TensorType
+from . import dask_worker
 from .function import Function
 from .parser import parse
 
@@ -65,6 +70,13 @@ def _dask_array() -> Any:
     except ImportError:
         raise TirError("tensorir.dask needs dask: `pip install 'tensorir[dask]'` (dask[array], distributed)") from None
     return da
+
+
+def _dask() -> Any:
+    _dask_array()
+    import dask
+
+    return dask
 
 
 # ---------------------------------------------------------------- tracing axes through the IR
@@ -147,16 +159,23 @@ class _Trace:
 
 
 def _trace(f: Function) -> _Trace:
-    module = parse(f._ir_text)
+    shared = tuple((var.name, var.get_value(borrow=True).shape) for var in f._shared)
+    return _trace_ir(f._ir_text, len(f.inputs), shared)
+
+
+@functools.lru_cache(maxsize=64)
+def _trace_ir(ir: str, n: int, shared: tuple[tuple[str | None, tuple[int, ...]], ...]) -> _Trace:
+    """The trace of a function's IR with `n` inputs and shared variables of these names and shapes: once per
+    function and shapes (parsing the IR takes milliseconds; map_blocks reads the trace, never changes it)."""
+    module = parse(ir)
     fn = module.functions[0]
     assert isinstance(fn, FuncOp)
     axes = _Axes()
-    n = len(f.inputs)
     labels: dict[Value, tuple[Label, ...]] = {}
     for k, arg in enumerate(fn.args[:n]):
         labels[arg] = tuple(None if d == 1 else axes.new(_Group(inputs=[(k, i)])) for i, d in enumerate(arg.type.shape))
-    for var, arg in zip(f._shared, fn.args[n:]):
-        labels[arg] = _fixed(axes, arg.type, f"shared variable '{var.name}'", var.get_value(borrow=True).shape)
+    for (name, shape), arg in zip(shared, fn.args[n:]):
+        labels[arg] = _fixed(axes, arg.type, f"shared variable '{name}'", shape)
     ret = fn.body.ops[-1]
     assert isinstance(ret, ReturnOp)
     last = ret.operands[0].op if len(ret.operands) == 1 and isinstance(ret.operands[0], OpResult) else None
@@ -213,31 +232,40 @@ def _rule(op: Operation, ins: list[tuple[Label, ...]], axes: _Axes) -> list[tupl
 # ---------------------------------------------------------------- block functions (picklable: they travel)
 
 
-@dataclass(frozen=True)
-class _Blocks:
-    """One block of `f`'s result; `expand`: the axes of a final reduction dropped by `f` (kept as size 1).
+@dataclass(frozen=True, eq=False)
+class _Shipped:
+    """A function as a graph of `map_blocks` carries it: pickled once (its IR, signature and shared values, as
+    they are when the graph is built) and the token of those bytes. The graph holds it once, under a key of its
+    own that every block task references (dask ships it to each worker once per graph, not inside every task);
+    a process unpickles the bytes of a token once (`dask_worker.function`), and nowhere else: the scheduler only
+    passes the bytes on."""
 
-    Each task carries it pickled; a worker process unpickles each function once (`_function`), not once per task
-    (parsing its IR and finding its code in the cache: milliseconds)."""
+    token: str
+    data: bytes
 
-    f: Function
-    expand: tuple[int, ...] = ()
+    def function(self) -> Function:
+        return dask_worker.function(self.token, self.data)
 
-    def __call__(self, *blocks: np.ndarray) -> np.ndarray:
-        out = self.f(*blocks)
-        return np.expand_dims(out, self.expand) if self.expand else out
+    def __sizeof__(self) -> int:  # what dask's memory accounting and task placement see: the bytes
+        return len(self.data) + len(self.token) + 64
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _blocks, (pickle.dumps(self.f), self.expand)
-
-
-@functools.lru_cache(maxsize=64)
-def _function(data: bytes) -> Function:
-    return pickle.loads(data)
+    def __dask_tokenize__(self) -> str:
+        return self.token
 
 
-def _blocks(data: bytes, expand: tuple[int, ...]) -> _Blocks:
-    return _Blocks(_function(data), expand)
+def _ship(f: Function) -> _Shipped:
+    data = pickle.dumps(f, protocol=pickle.HIGHEST_PROTOCOL)
+    return _Shipped(hashlib.sha1(data).hexdigest(), data)
+
+
+def _apply(shipped: _Shipped, *blocks: np.ndarray) -> np.ndarray:
+    """One block task: the shipped function on its blocks (a dict look-up, then the compiled entry)."""
+    return (dask_worker.functions.get(shipped.token) or shipped.function())(*blocks)
+
+
+def _apply_expand(expand: tuple[int, ...], shipped: _Shipped, *blocks: np.ndarray) -> np.ndarray:
+    """A block task of a final reduction: `expand`, the axes the function drops, are kept as size 1."""
+    return np.expand_dims(_apply(shipped, *blocks), expand)
 
 
 @functools.cache
@@ -322,19 +350,25 @@ def map_blocks(f: Function, *arrays: Any) -> Any:
     def meta(ndim: int) -> np.ndarray:  # so that dask does not call the block functions to learn the type
         return np.empty((0,) * ndim, dtype)
 
+    # The function, pickled once: one value of the graph (its key names its bytes' token), which every block
+    # task references; dask's key of the blocks derives from that key, not from pickling the function again.
+    shipped = _ship(f)
+    fn = _dask().delayed(shipped, name=f"tensorir-{f.name}-{shipped.token}", pure=True)
+
+    def blockwise(out_ind: str, expand: tuple[int, ...], **kw: Any) -> Any:
+        apply = functools.partial(_apply_expand, expand) if expand else _apply
+        return da.blockwise(apply, out_ind, fn, None, *[a for pair in args for a in pair], token=f.name, dtype=dtype,
+                            new_axes=new_axes, concatenate=True, meta=meta(len(out_ind)), **kw)
+
     if trace.reduction is None:
-        out_ind = index(trace.result, result=True)
-        return da.blockwise(_Blocks(f), out_ind, *[a for pair in args for a in pair], dtype=dtype,
-                            new_axes=new_axes, concatenate=True, meta=meta(len(out_ind)))
+        return blockwise(index(trace.result, result=True), ())
     op = trace.reduction
     reduced = op.reduced_axes()
     keepdims = bool(op.attributes.get("keepdims", False))
     out_ind = index(trace.operand, result=True)
     adjust = {c: 1 for d, c in enumerate(out_ind) if d in reduced and c not in new_axes}
     new_axes.update({c: 1 for d, c in enumerate(out_ind) if d in reduced and c in new_axes})
-    partials = da.blockwise(_Blocks(f, () if keepdims else reduced), out_ind, *[a for pair in args for a in pair],
-                            dtype=dtype, new_axes=new_axes, adjust_chunks=adjust, concatenate=True,
-                            meta=meta(len(out_ind)))
+    partials = blockwise(out_ind, () if keepdims else reduced, adjust_chunks=adjust)
     combine = _Combine(TREE_REDUCTIONS[type(op)], str(dtype))
     return da.reduction(partials, _keep, combine, axis=reduced, keepdims=keepdims, dtype=dtype, combine=combine,
                         concatenate=True, meta=meta(_rank(op.results[0])))

@@ -295,6 +295,7 @@ class Function:
     """A compiled function: call it with arrays; `ir()` shows its IR, `module` holds it."""
 
     _unpickled = False  # rebuilt from its IR text (__setstate__), without the symbolic graph
+    _plain = False  # (set by _prepare) calls may go straight to the compiled entry
 
     def __init__(self, inputs: Sequence[Variable | In], outputs: Variable | Sequence[Variable] | None,
                  target: str | None = None, name: str | None = None,
@@ -394,6 +395,9 @@ class Function:
             self._run.keep = self._device_results()  # type: ignore[attr-defined]
         self._by_name = {inp.name: k for k, inp in enumerate(self._inputs) if inp.name}
         self._strict = [(k, inp.variable.type.dtype) for k, inp in enumerate(self._inputs) if inp.strict]
+        # The shortest call path: positional arguments straight to the compiled entry, its result returned
+        self._plain = not (self._shared or self._updates or self._strict) and self._single and len(self._outputs) == 1
+        self._n_inputs = len(self._inputs)
 
     # ---- pickling
     def __getstate__(self) -> dict[str, Any]:
@@ -565,7 +569,16 @@ class Function:
     # ---- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         fast = self._fast
-        if fast is not None and not kwargs and len(args) == len(self._inputs) and (
+        if fast is not None and self._plain and not kwargs and len(args) == self._n_inputs:
+            # One result, no shared variables, updates or strict inputs (a block task of tensorir.dask, a
+            # function in a loop): the compiled entry checks and converts as below, and its result is the output.
+            try:
+                return fast(*args)
+            except TypeError:
+                pass
+            except ValueError as e:
+                raise TirValueError(str(e)) from None
+        elif fast is not None and not kwargs and len(args) == len(self._inputs) and (
                 not self._strict or self._strict_fits(args)):
             # Compiled code checks dtypes, ranks and static dims itself, converts the safe upcasts,
             # numbers and lists that the casting rule takes without question (a strict input takes

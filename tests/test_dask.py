@@ -2,6 +2,8 @@
 whole array for chunkings that split rows, columns and both (ragged last chunks included); tree reductions over
 split axes; a function that needs a split axis whole is refused, naming the op."""
 
+import pickle
+
 import numpy as np
 import pytest
 import tensorir
@@ -127,3 +129,45 @@ def test_identity_transpose_and_scalar_input(data):
     out = tensorir.dask.map_blocks(tensorir.function([x, s], x.T * s), blocks, np.float32(2))
     assert out.chunks == blocks.T.chunks
     np.testing.assert_allclose(out.compute(**SYNC), a.T * 2)
+
+
+def test_the_graph_holds_the_function_once(data, w1, monkeypatch):
+    """The function is pickled once per graph, into one value of the graph that every block task references (no
+    task carries its bytes); a process unpickles it once, however many tasks and graphs run it."""
+    from tensorir.frontend import dask_arrays, dask_worker
+
+    a, b = data
+    pickled = []
+    getstate = tensorir.Function.__getstate__
+    monkeypatch.setattr(tensorir.Function, "__getstate__", lambda self: pickled.append(self) or getstate(self))
+    out = tensorir.dask.map_blocks(w1, da.from_array(a, chunks=(2, 3)), da.from_array(b, chunks=(2, 3)))
+    assert pickled == [w1]
+    graph = dict(out.__dask_graph__())
+    shipped = {k: v.value for k, v in graph.items() if isinstance(getattr(v, "value", None), dask_arrays._Shipped)}
+    assert len(shipped) == 1
+    (key, value), = shipped.items()
+    assert value.token in key and out.name.startswith("w1-")
+    blocks = [t for k, t in graph.items() if isinstance(k, tuple) and k[0] == out.name]
+    assert len(blocks) == 12 and all(key in t.dependencies for t in blocks)
+    assert all(value.data not in pickle.dumps(t) for t in blocks)
+    before = dask_worker.stats["unpickled"]
+    for _ in range(2):
+        again = tensorir.dask.map_blocks(w1, da.from_array(a, chunks=(3, 2)), da.from_array(b, chunks=(3, 2)))
+        np.testing.assert_allclose(again.compute(**SYNC), np.tanh(a) * np.exp(-b * b) + 0.5 * a, rtol=2e-6, atol=1e-6)
+    assert dask_worker.stats["unpickled"] - before <= 1  # the same bytes, the same token: unpickled once at most
+    assert len(pickled) == 3  # once per graph
+
+
+def test_a_graph_keeps_the_shared_values_it_was_built_with(data):
+    """The function travels as pickled when the graph was built: a shared variable set later changes later graphs
+    (another token), not that one."""
+    a, _ = data
+    x = T.fmatrix("x")
+    s = tensorir.shared(np.float32(1), name="s")
+    f = tensorir.function([x], x * s)
+    first = tensorir.dask.map_blocks(f, da.from_array(a, chunks=(4, 4)))
+    s.set_value(np.float32(3))
+    second = tensorir.dask.map_blocks(f, da.from_array(a, chunks=(4, 4)))
+    assert first.name != second.name
+    np.testing.assert_allclose(first.compute(**SYNC), a)
+    np.testing.assert_allclose(second.compute(**SYNC), a * 3)
