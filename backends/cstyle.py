@@ -550,6 +550,14 @@ class CStyleRenderer:
             return text
         return f"({self.compute_type_name(t)}){text}"
 
+    def condition(self, v: Value) -> str:
+        """Value `v` as the condition of `?:` or `if`: a float one as `(x != 0)` (numpy's truth; OpenCL C takes
+        no floating point condition, C and CUDA the same truth either way)."""
+        text = self.value(v)
+        if isinstance(v.type, ScalarType) and v.type.is_float:
+            return f"({text} != {self.literal(0, v.type)})"
+        return text
+
     # ---- blocks and ops
     def render_block(self, block: Block) -> None:
         """The ops of a block, up to (not including) its terminator, which the caller handles."""
@@ -605,7 +613,7 @@ class CStyleRenderer:
                 ct = ScalarType("index")
             args = [self.convert(v, ct) for v in op.operands]
         elif row.convert == "select":
-            args = [self.value(op.operands[0])] + [self.convert(v, t) for v in op.operands[1:]]
+            args = [self.condition(op.operands[0])] + [self.convert(v, t) for v in op.operands[1:]]
             ct = t
         else:
             args = [self.value(v) for v in op.operands]
@@ -1053,7 +1061,7 @@ class CStyleRenderer:
                                        self.if_result_kind(res))
         for k, region in enumerate(op.regions):
             block = region.block
-            self.emit(f"if ({self.value(op.operands[0])}) {{" if k == 0 else "} else {")
+            self.emit(f"if ({self.condition(op.operands[0])}) {{" if k == 0 else "} else {")
             self.depth += 1
             self.render_block(block)
             y = block.terminator

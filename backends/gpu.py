@@ -64,11 +64,14 @@ class GridRenderer(CStyleRenderer):
     restrict: ClassVar[str] = ""
     buffer_offsets: ClassVar[bool] = True  # a device array may be a view into its buffer (runtime/device.py)
 
-    def __init__(self) -> None:
+    def __init__(self, missing: dict[str, str] | None = None) -> None:
         super().__init__()
         self.messages: list[str] = []  # check number k + 1 -> its message ({j} placeholders: tir_errv[j])
         self.grid = 0  # of the kernel being rendered
         self.uses: set[str] = set()  # "f64", "f16": the extensions the program needs
+        # The types the device lacks ("f64", "f16") -> why: the first op that needs one is a TirError at its place.
+        self.missing = missing or {}
+        self.op: Operation | None = None  # the op being rendered (the kernel.func while its signature is)
         self.kernel_checks: dict[str, bool] = {}  # kernel -> whether it reports run-time errors
 
     # ---- the dialect: a subclass says these
@@ -85,16 +88,37 @@ class GridRenderer(CStyleRenderer):
         raise NotImplementedError
 
     # ---- shared
+    def need(self, name: str) -> None:
+        """The program uses type `name` ("f64", "f16"): refused at the user's op where the device lacks it."""
+        if name in self.missing:
+            op = self.op
+            if isinstance(op, K.KernelFuncOp):  # its signature: the kernel's first op that computes in the type,
+                # else that loads it (float16 computes in float32)
+                ops = [o for o in op.walk() if any(getattr(r.type, "name", None) == name for r in o.results)]
+                op = next((o for o in ops if o.name.startswith("scalar.") and o.name != "scalar.constant"),
+                          ops[0] if ops else op)
+            where = f"'{op.name}' op " if op is not None else ""
+            raise TirError(f"{where}needs {ScalarType(name).dtype}: {self.missing[name]}",
+                           op.loc if op is not None else None)
+        self.uses.add(name)
+
+    def render_op(self, op: Operation) -> None:
+        outer, self.op = self.op, op
+        try:
+            super().render_op(op)
+        finally:
+            self.op = outer
+
     def type_name(self, t: ScalarType) -> str:
         if t.name in ("f64", "f16"):
-            self.uses.add(t.name)
+            self.need(t.name)
         return super().type_name(t)
 
     def math_fn(self, name: str, t: ScalarType) -> str:
         fn = _BUILTINS.get(name, name)
         if fn.startswith("tir_"):
             if t.name == "f64":
-                self.uses.add("f64")
+                self.need("f64")
             return f"{fn}_{'f64' if t.name == 'f64' else 'f32'}"
         return fn
 
@@ -135,7 +159,11 @@ class GridRenderer(CStyleRenderer):
 
     def render_kernel(self, fn: K.KernelFuncOp, restrict_ok: list[bool]) -> list[str]:
         self.grid = int(fn.attributes.get("grid", 0))
-        return super().render_kernel(fn, restrict_ok)
+        self.op = fn
+        try:
+            return super().render_kernel(fn, restrict_ok)
+        finally:
+            self.op = None
 
     def render_program(self, module: Operation) -> str:
         """Every kernel.func of the module as one program."""

@@ -65,8 +65,8 @@ class OpenCLRenderer(GridRenderer):
     constant_qualifier: ClassVar[str] = "__constant"
     kernel_ctx_param: ClassVar[str] = "__global int* tir_err, __global long* tir_errv"
 
-    def __init__(self, vector_math: bool = False) -> None:
-        super().__init__()
+    def __init__(self, vector_math: bool = False, missing: dict[str, str] | None = None) -> None:
+        super().__init__(missing)
         self.vector_math = vector_math
 
     def math_fn(self, name: str, t: ScalarType) -> str:

@@ -133,12 +133,16 @@ def test_a_failed_check_inside_a_kernel_raises_the_c_targets_message() -> None:
 
 
 def test_float64_needs_a_device_that_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused at the user's op that first computes in float64 (not a build log of the whole program)."""
     from tensorir.runtime.opencl import Device
 
     monkeypatch.setattr(Device, "has_f64", property(lambda self: False))
     x = T.dvector("x")
-    with pytest.raises(TirError, match="does not support float64"):
-        tensorir.function([x], T.exp(x), target="opencl")
+    line = sys._getframe().f_lineno + 1
+    doubled = x * 2
+    with pytest.raises(TirError, match="does not support float64") as e:
+        tensorir.function([x], T.exp(doubled), target="opencl")
+    assert str(e.value).startswith(f"{__file__}:{line}: 'scalar.mul' op needs float64: the OpenCL device"), e.value
     xf = T.fvector("xf")  # float32 kernels without a float64 accumulator still build
     f = tensorir.function([xf], T.exp(xf), target="opencl")
     np.testing.assert_allclose(f(np.ones(3, np.float32)), np.exp(np.ones(3, np.float32)))
@@ -150,8 +154,10 @@ def test_float16_runs_or_is_refused_clearly() -> None:
     x = T.tensor("float16", (None,), name="x")
     a = np.linspace(-2, 2, 9).astype(np.float16)
     if not device().has_f16:
-        with pytest.raises(TirError, match="does not support float16 \\(no cl_khr_fp16\\)"):
+        line = sys._getframe().f_lineno + 2
+        with pytest.raises(TirError, match="does not support float16 \\(no cl_khr_fp16\\)") as e:
             tensorir.function([x], T.exp(x) * 2, target="opencl")
+        assert str(e.value).startswith(f"{__file__}:{line}: '"), e.value  # the user's line, not a build log
         return
     want = tensorir.function([x], [T.exp(x) * 2, x.sum()], target="interp")(a)
     assert_same(tensorir.function([x], [T.exp(x) * 2, x.sum()], target="opencl")(a), want, "float16")
@@ -258,3 +264,26 @@ def test_device_arrays_in_and_out() -> None:
         want[0], b), "a device array into the C target")
     with pytest.raises(TypeError, match="'x'.*got a float64 Array.*astype\\('float32'\\)"):
         f(cla.to_device(queue, a.astype(np.float64)), b)
+
+
+def test_a_float_condition_selects_as_numpy_does() -> None:
+    """T.switch on a float condition (numpy's truth: nonzero, NaN true): OpenCL C refuses a float `?:` condition,
+    so the shared renderer writes `(c != 0)`."""
+    x, y = T.fvector("x"), T.dvector("y")
+    outs = [T.switch(x, y, -y), T.switch(y, x, 2 * x)]
+    args = [np.array([0, 1.5, -2, -0.0, np.nan], np.float32), np.array([0, 1, 0, 2.5, 3])]
+    want = tensorir.function([x, y], outs, target="interp")(*args)
+    assert_same(tensorir.function([x, y], outs, target="opencl")(*args), want, "switch on a float condition")
+
+
+def test_views_of_a_reversed_argument_on_the_device() -> None:
+    """A view at a negative dynamic offset from its source (the source a reversed argument, so its first element
+    is not the start of its memory) is a device view inside the source's memory, as on the host."""
+    x = T.tensor("float32", shape=(None, None, None), name="x")
+    on_host = tensorir.function([x], T.concatenate([x, x.dimshuffle(0, 2, 1)[:, ::-1]], axis=1), target="opencl")
+    on_device = tensorir.function([x], T.exp(x.dimshuffle(0, 2, 1)[:, ::-1, 1:]) * 2, target="opencl")
+    a = RNG.standard_normal((3, 6, 6)).astype(np.float32)
+    for arg in (a, a[:, ::-1, ::-1], a[::-1, ::-2, ::-2]):
+        view = arg.transpose(0, 2, 1)[:, ::-1]
+        assert_same([on_host(arg)], [np.concatenate([arg, view], axis=1)], f"host views, strides {arg.strides}")
+        assert_same([on_device(arg)], [np.exp(view[:, :, 1:]) * 2], f"device views, strides {arg.strides}")
