@@ -1038,7 +1038,13 @@ class CStyleRenderer:
         t = op.results[0].type if len(op.results) == 1 else None
         return (kinds == ["add"] and isinstance(t, ScalarType) and t.name in ("f32", "f64")
                 and not _adds_widened(op, t)
-                and self._innermost(op) and self.simd_pragma([("add", "_", t)]) is not None)
+                and self._innermost(op) and self.blocks_sums(t))
+
+    def blocks_sums(self, t: ScalarType) -> bool:
+        """Whether an innermost float sum of type t is rendered in compensated blocks (as accurate as numpy's
+        pairwise sum). The C target: where the block loop is one simd reduction (elsewhere the blocks would cost
+        speed). A device target: always (backends/gpu.py)."""
+        return self.simd_pragma([("add", "_", t)]) is not None
 
     def render_if(self, op: Operation) -> None:
         """`if (c) {...} else {...}` assigning the results, declared before it: a scalar, or a memref's data
