@@ -3,22 +3,44 @@
 Runs where pyopencl and an OpenCL device are installed (CI: `pip install -e ".[dev,opencl]"`, PoCL on the
 CPU); skipped with the reason elsewhere. The op groups are test_c_target.py's (every tensor op), each
 checked against the interpreter on the same inputs, layouts and shapes; then the autodiff examples, a
-logistic-regression training step, run-time errors, float64 refusal and the program cache.
+logistic-regression training step, run-time errors, float64 refusal and the program cache; at the end a
+representative subset of the other files' compiled-target tests, their target "c" run on OpenCL (all of them:
+`TENSORIR_TEST_C_TARGET=opencl pytest tests/...`, tests/conftest.py; their checks of C source text fail there).
+
+Where OpenCL's numbers may differ from the C target's (on PoCL, measured): float64 pow, sin, atan2 and the like are
+PoCL's builtins, not glibc's (which numpy and the C target call), so they differ by at most 1 ulp (2.2e-16 relative
+on 10^4 random values; OpenCL allows pow 16 ulp) where the C target gives numpy's bits; tir_math.h's own functions
+(every float32 one, float64 exp/log/tanh) are the same source compiled by clang instead of gcc, whose FMA
+contractions may differ in the last bit (6 of 10^4 float64 logs). Hence float64 tolerances of 1e-12 here.
+float16 needs cl_khr_fp16, which PoCL on a CPU lacks: refused at the user's op.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
 import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import tensorir
+import test_c_layouts
+import test_c_reductions
 import test_c_target as groups
+import test_extern
+import test_gemm
+import test_grad
+import test_ifelse
+import test_random
+import test_scan
+import test_training_kernels
 from tensorir import tensor as T
 from tensorir.ir.core import TirError
 from tensorir.runtime.opencl import unavailable_reason
@@ -302,3 +324,70 @@ def test_float_sums_are_as_accurate_as_the_c_targets() -> None:
         total, rows = f(a)
         assert abs(float(total) - exact) <= 2 * eps * exact, (dtype, float(total) - exact)
         assert np.all(np.abs(rows.astype(np.float64) - exact / 2) <= eps * exact), (dtype, rows - exact / 2)
+
+
+# ---------------------------------------------------------------- the other files' compiled-target tests
+
+@contextlib.contextmanager
+def _opencl_as_c() -> Iterator[list[str]]:
+    """Every function built for target "c" meanwhile runs on target "opencl" (its kernels on the device); yields
+    the names of those built."""
+    from tensorir.frontend import function as fn
+
+    saved, opencl, built = fn.TARGETS["c"], fn.TARGETS["opencl"], []
+
+    def make_runner(module: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        built.append(name)
+        return opencl.make_runner(module, name, *args, **kwargs)
+
+    fn.TARGETS["c"] = dataclasses.replace(opencl, make_runner=make_runner)
+    try:
+        yield built
+    finally:
+        fn.TARGETS["c"] = saved
+
+
+def _on_opencl(test: Callable[..., Any]) -> Callable[..., Any]:
+    """Test `test` of another file, collected here on target "opencl" where it says "c" (the cases of a `target`
+    parametrization other than "c" are left to its own file)."""
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with _opencl_as_c() as built:
+            out = test(*args, **kwargs)
+        assert built or "battery" in kwargs, f"{test.__name__} built no function for target 'c'"
+        return out
+
+    marks = []
+    for mark in getattr(test, "pytestmark", []):
+        if mark.name == "parametrize" and mark.args[0] == "target":
+            cases = [c for c in mark.args[1] if (c.values[0] if hasattr(c, "values") else c) == "c"]
+            mark = pytest.mark.parametrize("target", cases).mark
+        marks.append(mark)
+    run.pytestmark = marks  # type: ignore[attr-defined]
+    return run
+
+
+@pytest.fixture(scope="module")
+def battery() -> dict[str, Any]:
+    """test_random.py's battery of draws, its "c" function on OpenCL."""
+    with _opencl_as_c():
+        return {target: (rng, tensorir.function([n], outs, target=target))
+                for target in ("interp", "c") for rng, (n, *outs) in [test_random._battery()]}
+
+
+# A representative subset (the whole of them costs ~15 min on 2 cores; TENSORIR_TEST_C_TARGET=opencl runs them all,
+# tests/conftest.py): views of reversed arguments, scan, ifelse, Philox streams, reductions over every axis and layout,
+# the softmax family, gemm forms, a training step's gradients, a Python callback in a device host plan.
+test_scan_reverse_and_multiple_outputs = _on_opencl(test_scan.test_reverse_and_multiple_outputs_on_c)
+test_scan_tutorial_programs = _on_opencl(test_scan.test_tutorial_programs)
+test_ifelse_one_value_and_lists = _on_opencl(test_ifelse.test_ifelse_one_value_and_lists)
+test_ifelse_is_lazy = _on_opencl(test_ifelse.test_ifelse_is_lazy)
+test_random_same_seed_same_numbers = _on_opencl(test_random.test_same_seed_same_numbers_on_interp_and_c)
+test_c_reductions_float_every_axis = _on_opencl(test_c_reductions.test_float_reductions_over_each_axis_in_every_layout)
+test_c_reductions_softmax_axis_0 = _on_opencl(test_c_reductions.test_softmax_family_over_axis_0)
+test_c_layouts_copies_into_views = _on_opencl(test_c_layouts.test_copies_into_views_of_a_result)
+test_gemm_forms = _on_opencl(test_gemm.test_forms_equal_interpreter_and_numpy)
+test_training_layer_gradient = _on_opencl(
+    test_training_kernels.test_a_layer_gradient_compiled_equals_the_interpreter_where_the_bias_broadcasts)
+test_extern_as_op_grad = _on_opencl(test_extern.test_as_op_grad_against_finite_differences)
+test_grad_dims_of_one_summed = _on_opencl(test_grad.test_dynamic_dims_that_are_one_at_run_time_are_summed)
