@@ -551,6 +551,14 @@ class CStyleRenderer:
             return text
         return f"({self.compute_type_name(t)}){text}"
 
+    def condition(self, v: Value) -> str:
+        """Value `v` as the condition of `?:` or `if`: a float one as `(x != 0)` (numpy's truth; OpenCL C takes
+        no floating point condition, C and CUDA the same truth either way)."""
+        text = self.value(v)
+        if isinstance(v.type, ScalarType) and v.type.is_float:
+            return f"({text} != {self.literal(0, v.type)})"
+        return text
+
     # ---- blocks and ops
     def render_block(self, block: Block) -> None:
         """The ops of a block, up to (not including) its terminator, which the caller handles."""
@@ -606,7 +614,7 @@ class CStyleRenderer:
                 ct = ScalarType("index")
             args = [self.convert(v, ct) for v in op.operands]
         elif row.convert == "select":
-            args = [self.value(op.operands[0])] + [self.convert(v, t) for v in op.operands[1:]]
+            args = [self.condition(op.operands[0])] + [self.convert(v, t) for v in op.operands[1:]]
             ct = t
         else:
             args = [self.value(v) for v in op.operands]
@@ -1031,7 +1039,13 @@ class CStyleRenderer:
         t = op.results[0].type if len(op.results) == 1 else None
         return (kinds == ["add"] and isinstance(t, ScalarType) and t.name in ("f32", "f64")
                 and not _adds_widened(op, t)
-                and self._innermost(op) and self.simd_pragma([("add", "_", t)]) is not None)
+                and self._innermost(op) and self.blocks_sums(t))
+
+    def blocks_sums(self, t: ScalarType) -> bool:
+        """Whether an innermost float sum of type t is rendered in compensated blocks (as accurate as numpy's
+        pairwise sum). The C target: where the block loop is one simd reduction (elsewhere the blocks would cost
+        speed). A device target: always (backends/gpu.py)."""
+        return self.simd_pragma([("add", "_", t)]) is not None
 
     def render_if(self, op: Operation) -> None:
         """`if (c) {...} else {...}` assigning the results, declared before it: a scalar, or a memref's data
@@ -1054,7 +1068,7 @@ class CStyleRenderer:
                                        self.if_result_kind(res))
         for k, region in enumerate(op.regions):
             block = region.block
-            self.emit(f"if ({self.value(op.operands[0])}) {{" if k == 0 else "} else {")
+            self.emit(f"if ({self.condition(op.operands[0])}) {{" if k == 0 else "} else {")
             self.depth += 1
             self.render_block(block)
             y = block.terminator

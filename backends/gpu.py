@@ -70,11 +70,14 @@ class GridRenderer(CStyleRenderer):
     barrier: ClassVar[str]  # the statement that waits for the work-group, local memory written
     global_barrier: ClassVar[str]  # the same, global memory written too
 
-    def __init__(self) -> None:
+    def __init__(self, missing: dict[str, str] | None = None) -> None:
         super().__init__()
         self.messages: list[str] = []  # check number k + 1 -> its message ({j} placeholders: tir_errv[j])
         self.grid = 0  # of the kernel being rendered
         self.uses: set[str] = set()  # "f64", "f16": the extensions the program needs
+        # The types the device lacks ("f64", "f16") -> why: the first op that needs one is a TirError at its place.
+        self.missing = missing or {}
+        self.op: Operation | None = None  # the op being rendered (the kernel.func while its signature is)
         self.kernel_checks: dict[str, bool] = {}  # kernel -> whether it reports run-time errors
         self.tree = 0  # of the kernel being rendered: work-items per row of a tree-reductions kernel (0: none)
 
@@ -104,16 +107,42 @@ class GridRenderer(CStyleRenderer):
         raise NotImplementedError
 
     # ---- shared
+    def need(self, name: str) -> None:
+        """The program uses type `name` ("f64", "f16"): refused at the user's op where the device lacks it."""
+        if name in self.missing:
+            op = self.op
+            if isinstance(op, K.KernelFuncOp):  # its signature: the kernel's first op that computes in the type,
+                # else that loads it (float16 computes in float32)
+                ops = [o for o in op.walk() if any(getattr(r.type, "name", None) == name for r in o.results)]
+                op = next((o for o in ops if o.name.startswith("scalar.") and o.name != "scalar.constant"),
+                          ops[0] if ops else op)
+            where = f"'{op.name}' op " if op is not None else ""
+            raise TirError(f"{where}needs {ScalarType(name).dtype}: {self.missing[name]}",
+                           op.loc if op is not None else None)
+        self.uses.add(name)
+
+    def blocks_sums(self, t: ScalarType) -> bool:
+        # Without blocks a work-item's chunk of a full sum (n/64 values, one after another) drifts like a plain
+        # loop: 2.5e-12 relative off numpy's pairwise sum of 1e7 values; compensated blocks equal the C target.
+        return True
+
+    def render_op(self, op: Operation) -> None:
+        outer, self.op = self.op, op
+        try:
+            super().render_op(op)
+        finally:
+            self.op = outer
+
     def type_name(self, t: ScalarType) -> str:
         if t.name in ("f64", "f16"):
-            self.uses.add(t.name)
+            self.need(t.name)
         return super().type_name(t)
 
     def math_fn(self, name: str, t: ScalarType) -> str:
         fn = _BUILTINS.get(name, name)
         if fn.startswith("tir_"):
             if t.name == "f64":
-                self.uses.add("f64")
+                self.need("f64")
             return f"{fn}_{'f64' if t.name == 'f64' else 'f32'}"
         return fn
 
@@ -162,6 +191,8 @@ class GridRenderer(CStyleRenderer):
         PoCL miscompiles barriers after a group-uniform early return); the row's reductions
         are tree reductions, its inner loop.parallels stride by R, its stores are work-item 0's, and a barrier
         follows each write."""
+        from ..passes.tree_reductions import tree_reduction_kinds
+
         assert isinstance(op, LP.ParallelOp)
         body, g, t = op.body, self.grid, self.index_type
         bounds = [self.value(b) for b in op.operands]
@@ -170,7 +201,9 @@ class GridRenderer(CStyleRenderer):
         for o in body.ops:  # the local arrays first: OpenCL wants them at the kernel's outermost scope
             if isinstance(o, LP.ForOp):
                 reds[o] = [self.fresh("red") for _ in o.results]
-                for name, r in zip(reds[o], o.results):
+                if self._blocked_sum(o, tree_reduction_kinds(o)):
+                    reds[o].append(self.fresh("red_c"))  # a float sum's compensation (render_tree_for)
+                for name, r in zip(reds[o], [*o.results, *o.results]):
                     self.emit(f"{self.local_qualifier} {self.type_name(r.type)} {name}[{self.tree}];")  # type: ignore[arg-type]
         lid = self.fresh("lid")
         self.emit(f"const int {lid} = (int){self.local_id(0)};")
@@ -219,29 +252,58 @@ class GridRenderer(CStyleRenderer):
             self.names[arg] = acc
         iv = self.fresh(body.args[0].name_hint, "i")
         self.names[body.args[0]] = iv
-        with self.block(f"for ({it} {iv} = {lid}; {iv} < {self.value(op.operands[0])}; {iv} += {n})"):
-            self.render_block(body)
-            y = body.terminator
-            assert y is not None
-            nexts = [self.value(v) for v in y.operands]
-            tmps = [self.fresh(f"{a}_next") for a in accs]
-            for tmp, nxt, ty in zip(tmps, nexts, types):
-                self.emit(f"const {self.type_name(ty)} {tmp} = {nxt};")
-            for a, tmp in zip(accs, tmps):
-                self.emit(f"{a} = {tmp};")
-            self.close_pending(self._pending_close)
+        bound = self.value(op.operands[0])
+        # A work-item's share of a float sum adds blocks of SUM_BLOCK of its elements with a compensated
+        # accumulator, as the C target's sums do (a plain loop over n/R values drifts: 5e-14 on 5e5 tenths).
+        blocked = self._blocked_sum(op, kinds)
+        with ExitStack() as loops:
+            if blocked:
+                suffix = self.ops_suffix(types[0])
+                comp, lo, hi = self.fresh(f"{accs[0]}_c"), self.fresh(f"{iv}_lo"), self.fresh(f"{iv}_hi")
+                zero = self.literal(0, types[0])
+                self.emit(f"{self.type_name(types[0])} {comp} = {zero};")
+                span = n * self.SUM_BLOCK  # a block: SUM_BLOCK of the work-item's elements
+                loops.enter_context(self.block(f"for ({it} {lo} = {lid}; {lo} < {bound}; {lo} += {span})"))
+                self.emit(f"const {it} {hi} = {lo} + {span} < {bound} ? {lo} + {span} : {bound};")
+                total, accs = accs, [self.fresh(f"{accs[0]}_b")]
+                self.emit(f"{self.type_name(types[0])} {accs[0]} = {zero};")
+                self.names[body.args[1]] = accs[0]
+                loops.callback(lambda: self.emit(f"tir_sum_step_{suffix}(&{total[0]}, &{comp}, {accs[0]});"))
+            with self.block(f"for ({it} {iv} = {lo if blocked else lid}; {iv} < {hi if blocked else bound}; "
+                            f"{iv} += {n})"):
+                self.render_block(body)
+                y = body.terminator
+                assert y is not None
+                nexts = [self.value(v) for v in y.operands]
+                tmps = [self.fresh(f"{a}_next") for a in accs]
+                for tmp, nxt, ty in zip(tmps, nexts, types):
+                    self.emit(f"const {self.type_name(ty)} {tmp} = {nxt};")
+                for a, tmp in zip(accs, tmps):
+                    self.emit(f"{a} = {tmp};")
+                self.close_pending(self._pending_close)
+        if blocked:  # the work-items' (sum, compensation) pairs add up the tree compensated too
+            accs = [*total, comp]
         for red, acc in zip(reds, accs):
             self.emit(f"{red}[{lid}] = {acc};")
         self.emit(self.barrier)
         step = self.fresh("s")
         with self.block(f"for (int {step} = {n // 2}; {step} > 0; {step} >>= 1)"):
             with self.block(f"if ({lid} < {step})"):
-                for red, kind, ty in zip(reds, kinds, types):
-                    self.emit(f"{red}[{lid}] = {combine(kind, f'{red}[{lid}]', f'{red}[{lid} + {step}]', ty)};")
+                if blocked:
+                    (red, red_c), tn = reds, self.type_name(types[0])
+                    a, c = self.fresh("a"), self.fresh("c")
+                    self.emit(f"{tn} {a} = {red}[{lid}], {c} = {red_c}[{lid}];")
+                    self.emit(f"tir_sum_step_{suffix}(&{a}, &{c}, {red}[{lid} + {step}]);")
+                    self.emit(f"{red}[{lid}] = {a};")
+                    self.emit(f"{red_c}[{lid}] = {c} + {red_c}[{lid} + {step}];")
+                else:
+                    for red, kind, ty in zip(reds, kinds, types):
+                        self.emit(f"{red}[{lid}] = {combine(kind, f'{red}[{lid}]', f'{red}[{lid} + {step}]', ty)};")
             self.emit(self.barrier)
-        for res, red, kind, ty, init in zip(op.results, reds, kinds, types, op.operands[1:]):
+        finals = [f"tir_sum_finish_{suffix}({reds[0]}[0], {reds[1]}[0])"] if blocked else [f"{r}[0]" for r in reds]
+        for res, final, kind, ty, init in zip(op.results, finals, kinds, types, op.operands[1:]):
             name = self.fresh(res.name_hint, "r")
-            self.emit(f"const {self.type_name(ty)} {name} = {combine(kind, self.value(init), f'{red}[0]', ty)};")
+            self.emit(f"const {self.type_name(ty)} {name} = {combine(kind, self.value(init), final, ty)};")
             self.names[res] = name
         self.emit(self.barrier)  # before the local arrays are written again (the next row)
 
@@ -336,7 +398,11 @@ class GridRenderer(CStyleRenderer):
     def render_kernel(self, fn: K.KernelFuncOp, restrict_ok: list[bool]) -> list[str]:
         self.grid = int(fn.attributes.get("grid", 0))
         self.tree = int(fn.attributes.get("tree", 0))
-        return super().render_kernel(fn, restrict_ok)
+        self.op = fn
+        try:
+            return super().render_kernel(fn, restrict_ok)
+        finally:
+            self.op = None
 
     def render_program(self, module: Operation) -> str:
         """Every kernel.func of the module as one program."""

@@ -68,8 +68,8 @@ class OpenCLRenderer(GridRenderer):
     barrier: ClassVar[str] = "barrier(CLK_LOCAL_MEM_FENCE);"
     global_barrier: ClassVar[str] = "barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);"
 
-    def __init__(self, vector_math: bool = False) -> None:
-        super().__init__()
+    def __init__(self, vector_math: bool = False, missing: dict[str, str] | None = None) -> None:
+        super().__init__(missing)
         self.vector_math = vector_math
 
     def math_fn(self, name: str, t: ScalarType) -> str:

@@ -318,21 +318,28 @@ class ViewOp(Operation):
         offset = next(it) if offset_attr is DYN else offset_attr
         shape = tuple(next(it) if d is DYN else d for d in shape_attr)
         strides = tuple(next(it) if s is DYN else s for s in strides_attr)
-        if offset < 0 or any(d < 0 for d in shape):
-            raise runtime_error(self, f"negative offset {offset} or size in shape {shape}")
-        if not isinstance(src, np.ndarray):  # a device runtime's array (runtime/device.py), also as an argument
-            return [interp.device_view(src, offset, shape, strides)]
+        if any(d < 0 for d in shape):
+            raise runtime_error(self, f"negative size in shape {shape}")
+        # A dynamic offset counts from the source's first element, which a view with negative strides (a
+        # reversed argument) does not start its memory with: a negative offset is fine while the view stays
+        # inside the source's memory span.
+        device = not isinstance(src, np.ndarray)  # a device runtime's array (runtime/device.py)
         size = src.itemsize
         if 0 not in shape and src.size:
             # The view must lie inside the memory span of its source (checked statically where
-            # the types say enough): else as_strided would reach outside any allocation.
-            low, high = byte_bounds(src)
-            start = src.__array_interface__["data"][0] + offset * size
+            # the types say enough): else as_strided (or a kernel) would reach outside any allocation.
+            if device:
+                low, high, start = src.span()  # bytes from the start of its buffer
+            else:
+                (low, high), start = byte_bounds(src), src.__array_interface__["data"][0]
+            start += offset * size
             lo = start + size * sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
             hi = start + size * sum(max(0, (n - 1) * s) for n, s in zip(shape, strides)) + size
             if lo < low or hi > high:
                 raise runtime_error(self, f"view (offset {offset}, shape {fmt_shape(shape)}, strides "
                                           f"{list(strides)}) reaches outside the memory of its source")
+        if device:
+            return [interp.device_view(src, offset, shape, strides)]
         base = src if offset == 0 else as_strided(src, shape=(2,), strides=(offset * size,))[1:]
         return [as_strided(base, shape=shape, strides=tuple(s * size for s in strides))]
 

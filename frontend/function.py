@@ -494,8 +494,9 @@ class Function:
 
     @property
     def compiled(self) -> bool:
-        """Whether calls run the target's compiled code now (False while the interpreter stands in)."""
-        return self._pending is None and self._fresh
+        """Whether calls run the target's compiled code now (False while the interpreter stands in, and on
+        target interp; True on a device target, whose kernels are built before `function` returns)."""
+        return self._pending is None and TARGETS[self.target].pipeline != "interp"
 
     # ---- construction
     def _input(self, i: Variable | In, k: int) -> _Input:

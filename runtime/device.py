@@ -91,6 +91,16 @@ class DeviceArray:
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
+    def span(self) -> tuple[int, int, int]:
+        """The bytes of its buffer it reaches, from `low` to `high` (exclusive), and where its first element is:
+        numpy's `byte_bounds` and data pointer, counted from the start of the buffer."""
+        start = self.offset * self.itemsize
+        if not self.size:
+            return start, start, start
+        low = start + sum(min(0, (n - 1) * s) for n, s in zip(self.shape, self.strides))
+        high = start + sum(max(0, (n - 1) * s) for n, s in zip(self.shape, self.strides)) + self.itemsize
+        return low, high, start
+
     @property
     def contiguous(self) -> bool:
         return self.strides == tuple(s * self.itemsize for s in M.contiguous_strides(self.shape)) or self.size <= 1

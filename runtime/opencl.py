@@ -65,6 +65,16 @@ class Device:
     def has_f16(self) -> bool:
         return "cl_khr_fp16" in self.device.extensions.split()
 
+    def lacks(self) -> dict[str, str]:
+        """The element types this device cannot compute in ("f64", "f16") -> the extension it would need."""
+        return {name: ext for name, ext, has in (("f64", "cl_khr_fp64", self.has_f64),
+                                                 ("f16", "cl_khr_fp16", self.has_f16)) if not has}
+
+    def lacks_message(self, name: str) -> str:
+        dtype = {"f64": "float64", "f16": "float16"}[name]
+        return (f"the OpenCL device '{self.device.name.strip()}' does not support {dtype} (no {self.lacks()[name]}): "
+                "use float32, or a device that has it (TENSORIR_FLAGS=device=...)")
+
     def acquire(self, nbytes: int) -> Any:
         free = self.pool.get(nbytes)
         if free:
@@ -82,10 +92,9 @@ class Device:
                                         dev.platform.version, " ".join(options)]).encode()).hexdigest()
         if key in self.programs:
             return self.programs[key]
-        for ext, dtype, has in (("cl_khr_fp64", "float64", self.has_f64), ("cl_khr_fp16", "float16", self.has_f16)):
-            if f"#pragma OPENCL EXTENSION {ext}" in source and not has:
-                raise TirError(f"the OpenCL device '{dev.name.strip()}' does not support {dtype} (no {ext}): "
-                               "use float32, or a device that has it (TENSORIR_FLAGS=device=...)")
+        for name, ext in self.lacks().items():  # (the renderer refuses the user's op first: renderer_options)
+            if f"#pragma OPENCL EXTENSION {ext}" in source:
+                raise TirError(self.lacks_message(name))
         path = cache.target_root("opencl") / f"{key}.bin"
         prg = None
         if path.exists():
@@ -143,7 +152,8 @@ class OpenCLModule(DeviceModule):
         super().__init__(module)
 
     def renderer_options(self) -> dict[str, Any]:
-        return {"vector_math": self.device.is_cpu and self.device.has_f64}
+        return {"vector_math": self.device.is_cpu and self.device.has_f64,
+                "missing": {name: self.device.lacks_message(name) for name in self.device.lacks()}}
 
     def build(self, source: str) -> Any:
         return self.device.program(source)

@@ -398,6 +398,18 @@ def test_runtime_errors() -> None:
     with pytest.raises(TirError, match=r"'mem.view' op source has strides \[2\] .* which do not fit memref<\?xf32>"):
         run(m, "f", np.zeros(10, np.float32)[::2], 2)
 
+    # A dynamic offset counts from the source's first element: negative for a source with a negative stride (a
+    # reversed argument; OpenCL's host plans met it), fine while the view stays inside the source's memory.
+    m, b, (x, off) = new_func("f", [MR((None,), strides=[None]), index], [MR((3,))])
+    v = b.create(M.ViewOp, x, off, offset=DYN, shape=[3], strides=[1]).result
+    b.create(F.ReturnOp, v)
+    verify(m)
+    reversed_ = np.arange(5, dtype=np.float32)[::-1]  # memory: 0 1 2 3 4, its first element the 4
+    np.testing.assert_array_equal(run(m, "f", reversed_, -2)[0], [2, 3, 4])
+    np.testing.assert_array_equal(run(m, "f", reversed_, -4)[0], [0, 1, 2])
+    with pytest.raises(TirError, match="'mem.view' op view .* reaches outside the memory of its source"):
+        run(m, "f", reversed_, -5)
+
     m, b, (a, c) = new_func("f", [MR((2, 2)), MR((2, 2))])
     b.create(LB.GemmOp, a, a, c)
     b.create(F.ReturnOp)
