@@ -45,7 +45,7 @@ from ..dialects import scalar as S
 from ..dialects import sparse as SP
 from ..ir.attributes import DYN
 from ..ir.core import Block, BlockArgument, Location, Operation, OpResult, TirError, Value
-from ..ir.types import MemRefType, ScalarType, f32, scalar
+from ..ir.types import MemRefType, ScalarType, scalar
 from ..passes.tied import tied_buffers, top_index
 from ..runtime import mathlib
 from ..runtime.ccompiler import HOST_MARK, KERNEL_MARK
@@ -62,6 +62,8 @@ from .cstyle import (
     _simd_reductions,
     c_string,
     contiguous_strides,
+    reads_what_it_writes,
+    uses_f32_trig,
 )
 
 __all__ = ["CRenderer", "HOST_STMT", "render_c"]
@@ -128,10 +130,7 @@ class CRenderer(ExternCalls, CStyleRenderer):
         self.aliasable: set[Value] = set()
         self.tied: dict[Value, Value] = {}  # a tied result's alloc -> the argument it may be (passes/tied.py)
         self.aliased: dict[Value, str] = {}
-        # Range versioning (see render_kernels_with_fast_twins): while the fast twin of a kernel is
-        # rendered, float32 sin/cos use the short-range functions and OR this flag when an argument
-        # is beyond their range.
-        self.range_flag: str | None = None
+        # Kernels rendered with a fast twin (render_kernel_versions; cstyle's range_flag)
         self.fast_twins: set[str] = set()
         # tir_math.h functions called out of line (runtime/mathlib.py): those of mathlib.ALWAYS, and every
         # one of mathlib.FUNCTIONS while a kernel with more than mathlib.INLINE_MAX of their calls is rendered.
@@ -640,8 +639,7 @@ class CRenderer(ExternCalls, CStyleRenderer):
         return f"{self.range_flag} = 1;" if self.range_flag else None
 
     def math_fn(self, name: str, t: ScalarType) -> str:
-        fn = f"tir_{name}f_fast" if self.range_flag and name in ("sin", "cos") and t.name == "f32" \
-            else super().math_fn(name, t)
+        fn = super().math_fn(name, t)
         if fn in mathlib.ALWAYS or (self.large_kernel and fn in mathlib.FUNCTIONS):
             self.library_calls.add(fn)
             return mathlib.symbol(fn)
@@ -657,12 +655,6 @@ class CRenderer(ExternCalls, CStyleRenderer):
                 count += isinstance(t, ScalarType) and CStyleRenderer.math_fn(self, name, t) in mathlib.FUNCTIONS
         return count
 
-    def render_scalar(self, op: Operation) -> None:
-        super().render_scalar(op)
-        if self.range_flag and op.name in ("scalar.sin", "scalar.cos") and op.results[0].type == f32:
-            arg = self.convert(op.operands[0], f32)
-            self.emit(f"{self.range_flag} |= (fabsf({arg}) >= TIR_TRIG_FAST_MAX);")
-
     def render_kernel_versions(self, kfn: K.KernelFuncOp, restrict_ok: list[bool]) -> list[str]:
         """The kernel, and before it, when it is worth it and safe, its fast twin.
 
@@ -677,7 +669,7 @@ class CRenderer(ExternCalls, CStyleRenderer):
         try:
             exact = self.render_kernel(kfn, restrict_ok)
             has_check = self.has_check
-            if not (_uses_f32_trig(kfn) and all(restrict_ok) and not _reads_what_it_writes(kfn)):
+            if not (uses_f32_trig(kfn) and all(restrict_ok) and not reads_what_it_writes(kfn)):
                 return exact
             self.range_flag = "tir_big"
             twin = self.render_kernel(kfn, restrict_ok)
@@ -1143,18 +1135,6 @@ def _param_row(name: str, t: object) -> str:
     if isinstance(t, ScalarType):
         return f"{{{c_string(name)}, {NPY_TYPES[t.name]}, 0}}"
     raise TirError(f"the C target cannot pass a value of type {t} across the function boundary")
-
-
-def _uses_f32_trig(fn: K.KernelFuncOp) -> bool:
-    return any(o.name in ("scalar.sin", "scalar.cos") and o.results[0].type == f32 for o in fn.walk())
-
-
-def _reads_what_it_writes(fn: K.KernelFuncOp) -> bool:
-    """Whether the kernel loads from (or copies from) a buffer it also writes."""
-    read = {M.root_of(o.operands[0]) for o in fn.walk() if isinstance(o, (M.LoadOp, M.CopyOp))}
-    read |= {M.root_of(v) for o in fn.walk() if isinstance(o, L.BlasOp) for v in o.operands[:-1]}
-    written = {a for a, w in zip(fn.body.args, fn.written_args()) if w}
-    return bool(read & written) or any(isinstance(o, M.AllocOp) for o in fn.walk())
 
 
 def _pick_host(module: Operation, func: str | None) -> F.FuncOp:

@@ -48,6 +48,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..dialects import kernel as K
+from ..dialects import lib as L
 from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects import random as R
@@ -428,6 +429,10 @@ class CStyleRenderer:
 
     # ---- state
     def __init__(self) -> None:
+        # Range versioning of float32 sin/cos: while a kernel's fast twin is rendered (the C target's
+        # render_kernel_versions, the grid renderer's trig twins), they are tir_math.h's short-range functions
+        # and each call ORs this flag when its argument is beyond their range (render_scalar).
+        self.range_flag: str | None = None
         self.lines: list[str] = []
         self.depth = 0
         self.names: dict[Value, str] = {}
@@ -473,6 +478,8 @@ class CStyleRenderer:
         return f"({cond} ? {a} : {b})"
 
     def math_fn(self, name: str, t: ScalarType) -> str:
+        if self.range_flag and name in ("sin", "cos") and t.name == "f32":  # a fast twin (uses_f32_trig)
+            return f"tir_{name}f_fast"
         f32, f64 = MATH_FUNCS[name]
         return f64 if t.name == "f64" else f32
 
@@ -631,6 +638,8 @@ class CStyleRenderer:
             self.has_check = True
             message = str(TirError(f"'{T.PowOp.name}' op {T.PowOp.NEGATIVE_POWER}", op.loc))
             self.emit(f"if ({_paren(args[1])} < 0) {self.fail(message, [])};")
+        if self.range_flag and op.name in ("scalar.sin", "scalar.cos") and t.name == "f32":
+            self.emit(f"{self.range_flag} |= (fabsf({self.convert(op.operands[0], t)}) >= TIR_TRIG_FAST_MAX);")
 
     # ---- memory
     def address(self, m: MemRef, indices: list[Value]) -> str:
@@ -1234,3 +1243,17 @@ STMT: dict[type[Operation], str] = {
     T.ConstantOp: "render_tensor_constant",
 }
 CStyleRenderer.stmt_table = STMT
+
+
+def uses_f32_trig(fn: K.KernelFuncOp) -> bool:
+    """Whether a kernel computes float32 sin or cos (a fast twin may pay: see math_fn's range_flag)."""
+    return any(o.name in ("scalar.sin", "scalar.cos") and o.results[0].type == scalar("f32") for o in fn.walk())
+
+
+def reads_what_it_writes(fn: K.KernelFuncOp) -> bool:
+    """Whether the kernel loads from (or copies from) a buffer it also writes, or allocates: then rerunning it
+    after its fast twin would not write every output again from the same inputs."""
+    read = {M.root_of(o.operands[0]) for o in fn.walk() if isinstance(o, (M.LoadOp, M.CopyOp))}
+    read |= {M.root_of(v) for o in fn.walk() if isinstance(o, L.BlasOp) for v in o.operands[:-1]}
+    written = {a for a, w in zip(fn.body.args, fn.written_args()) if w}
+    return bool(read & written) or any(isinstance(o, M.AllocOp) for o in fn.walk())

@@ -27,8 +27,8 @@ from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects import scalar as S
 from ..ir.core import Operation, TirError
-from ..ir.types import ScalarType
-from .cstyle import EXPR, STMT, CStyleRenderer, _mul, _paren
+from ..ir.types import ScalarType, f32
+from .cstyle import EXPR, STMT, CStyleRenderer, _mul, _paren, reads_what_it_writes, uses_f32_trig
 
 __all__ = ["GridRenderer", "MAX_CHECK_VALUES", "runtime_header", "activations"]
 
@@ -80,6 +80,7 @@ class GridRenderer(CStyleRenderer):
         self.op: Operation | None = None  # the op being rendered (the kernel.func while its signature is)
         self.kernel_checks: dict[str, bool] = {}  # kernel -> whether it reports run-time errors
         self.tree = 0  # of the kernel being rendered: work-items per row of a tree-reductions kernel (0: none)
+        self.trig_twins: set[str] = set()  # kernels rendered with a fast twin (render_program)
 
     # ---- the dialect: a subclass says these
     def global_id(self, d: int) -> str:
@@ -405,10 +406,43 @@ class GridRenderer(CStyleRenderer):
             self.op = None
 
     def render_program(self, module: Operation) -> str:
-        """Every kernel.func of the module as one program."""
+        """Every kernel.func of the module as one program; before a kernel that `trig_twin` picks, its fast twin."""
         kernels: list[str] = []
         for fn in module.regions[0].block.ops:
-            if isinstance(fn, K.KernelFuncOp):
-                kernels += [*self.render_kernel(fn, [True] * len(fn.body.args)), ""]
-                self.kernel_checks[fn.sym_name] = self.has_check
+            if not isinstance(fn, K.KernelFuncOp):
+                continue
+            name, ok = fn.sym_name, [True] * len(fn.body.args)
+            if not self.trig_twin(fn):
+                kernels += [*self.render_kernel(fn, ok), ""]
+                self.kernel_checks[name] = self.has_check
+                continue
+            self.trig_twins.add(name)
+            exact = self.render_kernel(fn, ok)
+            checks = self.has_check
+            self.range_flag = "tir_big"
+            try:
+                fast = self.render_kernel(fn, ok)
+            finally:
+                self.range_flag = None
+            kernels += [fast[0].replace(f" {name}(", f" {name}_fast(", 1), "    unsigned int tir_big = 0;", *fast[1:-1],
+                        "    if (tir_big) *tir_bigp = tir_seq;", fast[-1], "", *exact, ""]
+            self.kernel_checks[name] = checks or self.has_check
         return "\n".join(line for line in [*self.prelude(), *self.globals, "", *kernels] if line)
+
+    # ---- range versioning of float32 sin/cos (the C target's fast twins, on the grid)
+    def trig_twin(self, fn: K.KernelFuncOp) -> bool:
+        """Whether kernel `fn` gets a fast twin: where float32 sin/cos are tir_math.h's (a CPU device, whose
+        exact functions reduce through float64 in every lane: half of W1's time on PoCL), a plain grid kernel
+        that computes them and never reads what it writes. The runtime launches the twin `k_fast` (the
+        short-range functions; it stores the launch's number `tir_seq` in `*tir_bigp` when an argument was
+        beyond their range), reads that flag and runs `k` only then, as the C target does. (A guard inside `k`
+        would spare the read, but PoCL runs a kernel that returns at once nearly as long as the whole kernel.)"""
+        return (self.math_fn("sin", f32) == "tir_sinf" and int(fn.attributes.get("grid", 0)) > 0
+                and "tree" not in fn.attributes and "local" not in fn.attributes
+                and uses_f32_trig(fn) and not reads_what_it_writes(fn))
+
+    def kernel_params(self, fn: K.KernelFuncOp, restrict_ok: list[bool], written: list[bool]) -> list[str]:
+        params = super().kernel_params(fn, restrict_ok, written)
+        if self.range_flag:  # a fast twin's, after the error flag: the range flag and the launch's number
+            params[1:1] = [f"{self.buffer_prefix}unsigned int* tir_bigp", "unsigned int tir_seq"]
+        return params

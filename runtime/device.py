@@ -118,6 +118,8 @@ class _Kernel:
     grid: list[tuple[Any, ...]]
     checks: bool
     local: list[int] | None = None
+    twin: Any = None  # the kernel's fast twin (backends/gpu.py trig_twin), if it has one
+    written: list[bool] | None = None  # which parameters it writes (a twin's launch checks they alias nothing)
 
 
 def _grid(fn: K.KernelFuncOp) -> list[tuple[Any, ...]]:
@@ -175,8 +177,12 @@ class DeviceModule(Interpreter):
         program = self.build(source)
         self.kernels = {
             fn.sym_name: _Kernel(self.kernel(program, fn.sym_name), list(fn.function_type.inputs), _grid(fn),
-                                 renderer.kernel_checks[fn.sym_name], _local(fn))
+                                 renderer.kernel_checks[fn.sym_name], _local(fn),
+                                 *((self.kernel(program, f"{fn.sym_name}_fast"), fn.written_args())
+                                   if fn.sym_name in renderer.trig_twins else ()))
             for fn in module.regions[0].block.ops if isinstance(fn, K.KernelFuncOp)}
+        self.range_flag: Any = None  # the twins' flag (a 4-byte device buffer, made at the first twin's launch)
+        self.launches = 0  # the number a twin's launch stores in that flag
         self.device_args = {fn.sym_name: [_on_device(a) for a in fn.body.args]
                             for fn in module.regions[0].block.ops if type(fn) is FuncOp}
         self.live: list[DeviceArray] = []  # the buffers this call allocated
@@ -313,10 +319,29 @@ class DeviceModule(Interpreter):
             self.clear_error()
             self.checking = True
         ids = list(reversed(sizes))
+        if k.twin is not None and self._fast_twin(k, args, ids, values):
+            return  # the twin's results stand: no argument was beyond its range
         if k.local is None:
             self.run(k.fn, ids, values)
         else:  # work-groups of `local` work-items
             self.run(k.fn, [g * n for g, n in zip(ids, k.local)], values, list(k.local))
+
+    def _fast_twin(self, k: _Kernel, args: list[Any], ids: list[int], values: list[Any]) -> bool:
+        """Launch kernel k's fast twin (backends/gpu.py trig_twin; CPU devices only) and say whether its results
+        stand: no argument was beyond its range (the flag it stores, read back: a wait, cheap on a CPU device).
+        Not where one buffer is two arguments, one of them written: k's rerun would read what the twin wrote."""
+        buffers = [(a.buffer, w) for a, t, w in zip(args, k.params, k.written or []) if isinstance(t, MemRefType)]
+        shared = [any(b is c or b == c for c, _ in buffers[:i] + buffers[i + 1:]) for i, (b, _) in enumerate(buffers)]
+        if any(w and s for (_, w), s in zip(buffers, shared)):
+            return False
+        if self.range_flag is None:
+            self.range_flag = self.alloc(4)
+        self.launches = (self.launches + 1) % 2**32
+        self.run(k.twin, list(ids), [self.range_flag, np.uint32(self.launches), *values])
+        flag = np.zeros(1, np.uint32)
+        self.copy_out(flag, self.range_flag)
+        self.finish()
+        return int(flag[0]) != self.launches
 
     def raise_failed_check(self) -> None:
         """Raise the message of the first run-time check that failed in a kernel since the last look (the error

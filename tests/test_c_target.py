@@ -239,7 +239,7 @@ def test_float32_trig_is_exact_for_huge_arguments() -> None:
 
 
 def test_no_fast_twin_for_a_kernel_that_reads_what_it_writes() -> None:
-    from tensorir.backends.c import _reads_what_it_writes
+    from tensorir.backends.cstyle import reads_what_it_writes
     from tensorir.frontend.parser import parse
 
     module = parse("""
@@ -254,7 +254,7 @@ kernel.func @k(%b: memref<?xf32>, %n: index) {
   kernel.return
 }""")
     (k,) = module.body.ops
-    assert _reads_what_it_writes(k)
+    assert reads_what_it_writes(k)
 
 
 def test_large_results_from_the_pool_are_fresh_and_independent() -> None:

@@ -428,6 +428,27 @@ def test_views_of_a_reversed_argument_on_the_device() -> None:
         assert_same([on_device(arg)], [np.exp(view[:, :, 1:]) * 2], f"device views, strides {arg.strides}")
 
 
+def test_float32_sin_and_cos_run_a_fast_twin_and_stay_exact_beyond_its_range() -> None:
+    """On a CPU device (tir_math.h's functions) a kernel of float32 sin/cos runs a fast twin first (the short-range
+    reduction) and then the exact kernel only where an argument was beyond 2^17, as the C target's twins do:
+    the same bits as the C target everywhere, a huge argument anywhere included."""
+    from tensorir.runtime.opencl import device
+
+    if not device().is_cpu:
+        pytest.skip("the twins are for tir_math.h's functions, which only CPU devices use")
+    x = T.fvector("x")
+    outs = [T.sin(x), T.cos(x) * 2, T.sin(x * 3) + x]
+    f = tensorir.function([x], outs, target="opencl")
+    with tensorir.config.change_flags(tiered=False):
+        fc = tensorir.function([x], outs, target="c")
+    assert "main_k0_fast(" in f.source() and "tir_sinf_fast" in f.source()
+    a = RNG.standard_normal(10_000).astype(np.float32) * 100
+    for case in (a, np.where(np.arange(a.size) == 7777, np.float32(3e5), a), np.array([1e30, -2e17, 0.5], np.float32),
+                 a[::-3]):
+        for got, want in zip(f(case), fc(case)):
+            np.testing.assert_array_equal(got, want)
+
+
 def test_float_sums_are_as_accurate_as_the_c_targets() -> None:
     """A work-item's chunk of a sum adds compensated blocks, as the C target does (a plain loop over its n/64
     values drifted: 1e6 tenths summed 2.5e-12 relative off); bound: test_reductions.py's floor."""
