@@ -23,7 +23,7 @@ so that a read of memory nobody wrote shows up in results instead of passing by 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -311,37 +311,48 @@ class ViewOp(Operation):
                 raise self.error(f"view reaches elements {lo}..{hi} of a source of {size} elements ({src})")
 
     def interpret(self, interp: Any, args: list[Any]) -> list[Any]:
+        return self.host_rule()(interp, args)
+
+    def host_rule(self) -> Callable[[Any, list[Any]], list[Any]]:
+        """The interpreter's rule with the attributes read once (runtime/host_plan.py keeps it for every call)."""
         src_t = memref_type(self, self.operands[0], "source")
-        src = check_runtime_layout(self, args[0], src_t, "source")
-        it = iter(int(v) for v in args[1:])
         offset_attr, shape_attr, strides_attr = self.entries()
-        offset = next(it) if offset_attr is DYN else offset_attr
-        shape = tuple(next(it) if d is DYN else d for d in shape_attr)
-        strides = tuple(next(it) if s is DYN else s for s in strides_attr)
-        if any(d < 0 for d in shape):
-            raise runtime_error(self, f"negative size in shape {shape}")
-        # A dynamic offset counts from the source's first element, which a view with negative strides (a
-        # reversed argument) does not start its memory with: a negative offset is fine while the view stays
-        # inside the source's memory span.
-        device = not isinstance(src, np.ndarray)  # a device runtime's array (runtime/device.py)
-        size = src.itemsize
-        if 0 not in shape and src.size:
-            # The view must lie inside the memory span of its source (checked statically where
-            # the types say enough): else as_strided (or a kernel) would reach outside any allocation.
+        entries = [offset_attr, *shape_attr, *strides_attr]
+        dynamic = [k for k, e in enumerate(entries) if e is DYN]
+        rank = len(shape_attr)
+
+        def view(interp: Any, args: list[Any]) -> list[Any]:
+            src = check_runtime_layout(self, args[0], src_t, "source")
+            values = entries.copy()
+            for k, v in zip(dynamic, args[1:]):
+                values[k] = int(v)
+            offset, shape, strides = values[0], tuple(values[1:rank + 1]), tuple(values[rank + 1:])
+            if any(d < 0 for d in shape):
+                raise runtime_error(self, f"negative size in shape {shape}")
+            # A dynamic offset counts from the source's first element, which a view with negative strides (a
+            # reversed argument) does not start its memory with: a negative offset is fine while the view stays
+            # inside the source's memory span.
+            device = not isinstance(src, np.ndarray)  # a device runtime's array (runtime/device.py)
+            size = src.itemsize
+            if 0 not in shape and src.size:
+                # The view must lie inside the memory span of its source (checked statically where
+                # the types say enough): else as_strided (or a kernel) would reach outside any allocation.
+                if device:
+                    low, high, start = src.span()  # bytes from the start of its buffer
+                else:
+                    (low, high), start = byte_bounds(src), src.__array_interface__["data"][0]
+                start += offset * size
+                lo = start + size * sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
+                hi = start + size * sum(max(0, (n - 1) * s) for n, s in zip(shape, strides)) + size
+                if lo < low or hi > high:
+                    raise runtime_error(self, f"view (offset {offset}, shape {fmt_shape(shape)}, strides "
+                                              f"{list(strides)}) reaches outside the memory of its source")
             if device:
-                low, high, start = src.span()  # bytes from the start of its buffer
-            else:
-                (low, high), start = byte_bounds(src), src.__array_interface__["data"][0]
-            start += offset * size
-            lo = start + size * sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
-            hi = start + size * sum(max(0, (n - 1) * s) for n, s in zip(shape, strides)) + size
-            if lo < low or hi > high:
-                raise runtime_error(self, f"view (offset {offset}, shape {fmt_shape(shape)}, strides "
-                                          f"{list(strides)}) reaches outside the memory of its source")
-        if device:
-            return [interp.device_view(src, offset, shape, strides)]
-        base = src if offset == 0 else as_strided(src, shape=(2,), strides=(offset * size,))[1:]
-        return [as_strided(base, shape=shape, strides=tuple(s * size for s in strides))]
+                return [interp.device_view(src, offset, shape, strides)]
+            base = src if offset == 0 else as_strided(src, shape=(2,), strides=(offset * size,))[1:]
+            return [as_strided(base, shape=shape, strides=tuple(s * size for s in strides))]
+
+        return view
 
 
 class LoadOp(Operation):

@@ -134,21 +134,24 @@ def _c_target(module: ModuleOp, name: str, key: str | None = None, report: bool 
 
 
 def _device_runner(module: ModuleOp, name: str, kind: str) -> Runner:
-    """A device pipeline's module (`kind`: opencl or cuda): its kernels built for the device, its host plan
-    interpreted (runtime/device.py)."""
+    """A device pipeline's module (`kind`: opencl or cuda): its kernels built for the device, its host plan run
+    as Python (runtime/device.py, runtime/host_plan.py)."""
     from ..config import config
 
     if kind == "opencl":
         from ..runtime.opencl import OpenCLModule as Module
     else:
         from ..runtime.cuda import CUDAModule as Module  # type: ignore[assignment]
-    if config.debug >= 4:
-        print(f"// ----- {kind} source of @{name}\n{module.attributes.get(f'{kind}.source')}", file=sys.stderr)
     mod = Module(module)
+    if config.debug >= 4:
+        plan = mod.plans.get(name)
+        print(f"// ----- {kind} source of @{name}\n{module.attributes.get(f'{kind}.source')}", file=sys.stderr)
+        print(f"# ----- host plan of @{name} (Python)\n{plan.source if plan else '(interpreted)'}", file=sys.stderr)
 
     def run(args: list[np.ndarray]) -> list[Any]:
         return mod.call(name, args, run.keep)  # type: ignore[attr-defined]
     run.keep = frozenset()  # type: ignore[attr-defined] # results left on the device (Function._device_results)
+    run.module = mod  # type: ignore[attr-defined]
     return run
 
 

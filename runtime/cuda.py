@@ -3,9 +3,9 @@
 The kernels (backends/cuda.py) are compiled to one cubin by nvcc through pycuda where nvcc is on PATH, else to
 PTX by NVRTC (runtime/nvrtc.py), kept on disk under `<cachedir>/cuda/<key>.cubin`, the key a hash of the source,
 the GPU's name and compute capability and the CUDA driver version, so a second process compiles nothing. The
-host plan runs in the reference interpreter, the kernels on the GPU (runtime/device.py, shared with the OpenCL
-runtime): blocks of GROUP threads along the fastest grid dim, up to 65535 blocks along the others (their loops
-stride by the grid). pycuda works in the GPU's primary context, the one CuPy and torch use. Device buffers come
+host plan runs as Python generated from it (runtime/host_plan.py), the kernels on the GPU (runtime/device.py,
+shared with the OpenCL runtime) by prepared launches: blocks of GROUP threads along the fastest grid dim, up
+to 65535 blocks along the others (their loops stride by the grid). pycuda works in the GPU's primary context, the one CuPy and torch use. Device buffers come
 from a pool of allocations by size; pycuda GPUArrays are the device arrays in and out.
 
 Not yet run on a GPU: no CUDA GPU could be reached while this was written (issue 12's note); the CUDA
@@ -105,8 +105,14 @@ class CUDAModule(DeviceModule):
             self.gpu.modules[key] = _driver().module_from_buffer(path.read_bytes())
         return self.gpu.modules[key]
 
-    def kernel(self, program: Any, name: str) -> Any:
-        return program.get_function(name)
+    def kernel(self, program: Any, name: str, dtypes: list[np.dtype | None]) -> Any:
+        fn = program.get_function(name)
+        # the error buffers, then the values: a buffer packs as its address, a float16 as its bits
+        types = ["P", "P", *("P" if d is None else "H" if d == np.float16 else d for d in dtypes)]
+        fn.prepare(types)  # prepared launches: the argument buffer packed by one format (pycuda's fastest call)
+        fn.pointers = [k for k, t in enumerate(types) if t == "P"]
+        fn.halves = [k for k, t in enumerate(types) if t == "H"]
+        return fn
 
     def alloc(self, nbytes: int) -> Any:
         free = self.gpu.pool.get(nbytes)
@@ -140,15 +146,20 @@ class CUDAModule(DeviceModule):
         return gpuarray.GPUArray(a.shape, a.dtype, gpudata=a.buffer, strides=a.strides)
 
     def run(self, fn: Any, ids: list[int], values: list[Any], local: list[int] | None = None) -> None:
+        args = [self.err, self.errv, *values]
+        for k in fn.pointers:
+            args[k] = int(args[k])
+        for k in fn.halves:
+            args[k] = int(np.float16(args[k]).view(np.uint16))
         if not ids:
-            fn(self.err, self.errv, *values, block=(1, 1, 1), grid=(1, 1, 1))
+            fn.prepared_async_call((1, 1, 1), (1, 1, 1), None, *args)
             return
         if local is None:
             local = [GROUP] + [1] * (len(ids) - 1)
             ids = [-(-ids[0] // GROUP) * GROUP, *ids[1:]]
         blocks = [ids[0] // local[0], *(min(n // g, 65535) for n, g in zip(ids[1:], local[1:]))]  # y, z: <= 65535
-        fn(self.err, self.errv, *values, block=tuple(local + [1] * (3 - len(local))),
-           grid=tuple(blocks + [1] * (3 - len(blocks))))
+        fn.prepared_async_call(tuple(blocks + [1] * (3 - len(blocks))), tuple(local + [1] * (3 - len(local))), None,
+                               *args)
 
     def clear_error(self) -> None:
         _driver().memset_d32(self.err, 0, 1)

@@ -2,7 +2,8 @@
 
 A `DeviceModule` runs a module of a device pipeline (`opencl`, `cuda`): its kernels, rendered by the
 target's grid renderer (backends/gpu.py) for this device and built once, run on the device; its host function
-runs op by op in the reference interpreter, whose device hooks it implements:
+runs as Python generated from it (runtime/host_plan.py; one with regions: op by op in the reference
+interpreter) on the interpreter's device hooks, which this class implements:
 - `kernel.to_device` copies a host array into a device buffer from the target's pool (a device array passes
   through), `kernel.alloc` takes one, `mem.view` of a device array is a device view (a `DeviceArray`: buffer,
   offset, shape, strides), `kernel.to_host` copies a whole device buffer back;
@@ -29,6 +30,7 @@ A target's subclass says how to build, allocate, copy and launch (the hooks at t
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -41,7 +43,8 @@ from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects.func import FuncOp
 from ..ir.core import CONSTANT_LIKE, Operation, TirValueError, Value
-from ..ir.types import MemRefType, ScalarType
+from ..ir.types import MemRefType
+from .host_plan import HostPlan, compile_host
 from .interpreter import Interpreter
 
 __all__ = ["DeviceArray", "DeviceModule", "GROUP", "host_array", "is_device_array"]
@@ -89,7 +92,7 @@ class DeviceArray:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)
 
     def span(self) -> tuple[int, int, int]:
         """The bytes of its buffer it reaches, from `low` to `high` (exclusive), and where its first element is:
@@ -120,6 +123,27 @@ class _Kernel:
     local: list[int] | None = None
     twin: Any = None  # the kernel's fast twin (backends/gpu.py trig_twin), if it has one
     written: list[bool] | None = None  # which parameters it writes (a twin's launch checks they alias nothing)
+
+    def __post_init__(self) -> None:
+        # per parameter: a memref's dynamic size dims and stride dims, or a scalar's type (bool: uint8)
+        self.layout: list[tuple[list[int], list[int], Any]] = [
+            ([d for d, n in enumerate(t.shape) if n is None], [d for d, st in enumerate(M.layout_of(t)) if st is None],
+             None) if isinstance(t, MemRefType) else ([], [], np.uint8 if t.is_bool else t.dtype.type)
+            for t in self.params]
+
+
+def arg_dtypes(params: list[Any]) -> list[np.dtype | None]:
+    """The types of the values a launch passes for kernel parameters `params` (DeviceModule.launch), for the
+    targets' typed launches: per memref its buffer (None), its offset, dynamic sizes and strides (int64), per
+    scalar its type (bool: uint8)."""
+    out: list[np.dtype | None] = []
+    for t in params:
+        if isinstance(t, MemRefType):
+            dyn = sum(n is None for n in t.shape) + sum(st is None for st in M.layout_of(t))
+            out += [None] + [np.dtype(np.int64)] * (1 + dyn)
+        else:
+            out.append(np.dtype(np.uint8) if t.is_bool else t.dtype)
+    return out
 
 
 def _grid(fn: K.KernelFuncOp) -> list[tuple[Any, ...]]:
@@ -176,10 +200,12 @@ class DeviceModule(Interpreter):
         self.messages: list[str] = renderer.messages
         program = self.build(source)
         self.kernels = {
-            fn.sym_name: _Kernel(self.kernel(program, fn.sym_name), list(fn.function_type.inputs), _grid(fn),
-                                 renderer.kernel_checks[fn.sym_name], _local(fn),
-                                 *((self.kernel(program, f"{fn.sym_name}_fast"), fn.written_args())
-                                   if fn.sym_name in renderer.trig_twins else ()))
+            fn.sym_name: _Kernel(self.kernel(program, fn.sym_name, arg_dtypes(fn.function_type.inputs)),
+                                 list(fn.function_type.inputs), _grid(fn), renderer.kernel_checks[fn.sym_name],
+                                 _local(fn), *((self.kernel(program, f"{fn.sym_name}_fast",
+                                                            [None, np.dtype(np.uint32)] + arg_dtypes(
+                                                                fn.function_type.inputs)), fn.written_args())
+                                               if fn.sym_name in renderer.trig_twins else ()))
             for fn in module.regions[0].block.ops if isinstance(fn, K.KernelFuncOp)}
         self.range_flag: Any = None  # the twins' flag (a 4-byte device buffer, made at the first twin's launch)
         self.launches = 0  # the number a twin's launch stores in that flag
@@ -189,6 +215,9 @@ class DeviceModule(Interpreter):
         self.results: list[tuple[np.ndarray, DeviceArray]] = []  # the deferred copies of results
         self.checking = False  # whether kernels with run-time checks ran since the error flag was last read
         self.depth = 0
+        # the host functions as Python (runtime/host_plan.py; None: one with regions, interpreted)
+        self.plans: dict[str, HostPlan | None] = {fn.sym_name: compile_host(fn, self)
+                                                  for fn in module.regions[0].block.ops if type(fn) is FuncOp}
 
     def call(self, name: str, args: Any, keep: Collection[int] = ()) -> list[Any]:
         """Run @name on `args` (numpy arrays, scalars, DeviceArrays or the target's device arrays); results
@@ -211,6 +240,11 @@ class DeviceModule(Interpreter):
                 for a in self.live:
                     self.free(a)
                 self.live, self.results = [], []
+
+    def run_function(self, fn: Operation, args: list[Any]) -> list[Any]:
+        """Run host function `fn` as Python (runtime/host_plan.py), or in the interpreter where it has regions."""
+        plan = self.plans.get(fn.attributes["sym_name"])
+        return plan(args) if plan is not None else super().run_function(fn, args)
 
     def _argument(self, value: Any, on_device: bool) -> Any:
         """An argument as the host plan takes it: on the device where it only goes there (`_on_device`: a numpy
@@ -266,7 +300,7 @@ class DeviceModule(Interpreter):
 
     def alloc_device(self, shape: tuple[int, ...], dtype: np.dtype) -> DeviceArray:
         dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize
         a = DeviceArray(self.alloc(nbytes), tuple(shape), dtype, nbytes)
         self.live.append(a)
         return a
@@ -303,14 +337,17 @@ class DeviceModule(Interpreter):
         """Run kernel `k` on the launch's arguments: per memref parameter its buffer, its offset and its
         dynamic sizes and strides (elements), per scalar parameter a scalar of its type."""
         values: list[Any] = []
-        for v, t in zip(args, k.params):
-            if isinstance(t, MemRefType):
-                values += [v.buffer, np.int64(v.offset)]
-                values += [np.int64(v.shape[d]) for d, size in enumerate(t.shape) if size is None]
-                values += [np.int64(v.strides[d] // v.itemsize) for d, st in enumerate(M.layout_of(t)) if st is None]
-            else:
-                assert isinstance(t, ScalarType)
-                values.append(np.uint8(v) if t.is_bool else t.dtype.type(v))
+        for v, (sizes, strides, scalar) in zip(args, k.layout):
+            if scalar is not None:
+                values.append(scalar(v))
+                continue
+            values += [v.buffer, v.offset]
+            if sizes:
+                shape = v.shape
+                values += [shape[d] for d in sizes]
+            if strides:
+                item = v.itemsize
+                values += [v.strides[d] // item for d in strides]
         sizes = [int(args[g[1]]) if g[0] == "arg" else -(-args[g[1]].shape[g[2]] // g[3]) if g[0] == "tiles"
                  else g[1] for g in k.grid]
         if any(s <= 0 for s in sizes):
@@ -337,7 +374,7 @@ class DeviceModule(Interpreter):
         if self.range_flag is None:
             self.range_flag = self.alloc(4)
         self.launches = (self.launches + 1) % 2**32
-        self.run(k.twin, list(ids), [self.range_flag, np.uint32(self.launches), *values])
+        self.run(k.twin, list(ids), [self.range_flag, self.launches, *values])
         flag = np.zeros(1, np.uint32)
         self.copy_out(flag, self.range_flag)
         self.finish()
@@ -363,7 +400,9 @@ class DeviceModule(Interpreter):
         """The built program (module) of `source`, through the target's disk cache."""
         raise NotImplementedError
 
-    def kernel(self, program: Any, name: str) -> Any:
+    def kernel(self, program: Any, name: str, dtypes: list[np.dtype | None]) -> Any:
+        """Kernel `name` of `program`, ready for launches (`run`) whose values after the error buffers have
+        `dtypes` (arg_dtypes; None: a buffer)."""
         raise NotImplementedError
 
     def alloc(self, nbytes: int) -> Any:

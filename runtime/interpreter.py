@@ -58,7 +58,11 @@ class Interpreter:
         block = fn.regions[0].block
         vals = [coerce(a, t, f"argument %{arg.name_hint or i} of @{name}", fn)
                 for i, (a, t, arg) in enumerate(zip(args, ftype.inputs, block.args))]
-        return self.run_block(block, vals)
+        return self.run_function(fn, vals)
+
+    def run_function(self, fn: Operation, args: list[Any]) -> list[Any]:
+        """Run function `fn`'s body on `args` (of its argument types)."""
+        return self.run_block(fn.regions[0].block, args)
 
     def run_region(self, region: Region, args: Sequence[Any]) -> list[Any]:
         return self.run_block(region.blocks[0], args)
@@ -77,15 +81,18 @@ class Interpreter:
                 ins = [env[v] for v in op.operands]
                 if op.has_trait(TERMINATOR) and op.name.endswith(("return", "yield")):
                     return ins
-                outs = op.interpret(self, ins)
-                if len(outs) != len(op.results):
-                    raise InterpreterError(f"'{op.name}' rule gave {len(outs)} values for "
-                                           f"{len(op.results)} results", op.loc)
-                for r, v in zip(op.results, outs):
-                    env[r] = coerce(v, r.type, f"result of '{op.name}'", op)
+                for r, v in zip(op.results, self.run_op(op, ins)):
+                    env[r] = v
             return []
         finally:
             self._outer = saved
+
+    def run_op(self, op: Operation, ins: list[Any]) -> list[Any]:
+        """Run one op by its own rule on its operands' values; its results, checked against their types."""
+        outs = op.interpret(self, ins)
+        if len(outs) != len(op.results):
+            raise InterpreterError(f"'{op.name}' rule gave {len(outs)} values for {len(op.results)} results", op.loc)
+        return [coerce(v, r.type, f"result of '{op.name}'", op) for r, v in zip(op.results, outs)]
 
     _outer: dict[Value, Any] = {}
 

@@ -154,3 +154,45 @@ def test_a_failed_check_on_the_gpu_raises_the_c_targets_message() -> None:
         errors.append(str(e.value))
     assert errors[0] == errors[1]
 
+
+
+def test_launches_are_prepared_calls_whose_arguments_pack_by_their_format() -> None:
+    """runtime/cuda.py against pycuda's prepared-call contract (no GPU needed): `prepare` gets one type per
+    argument, the launch passes buffers as addresses and each value packs with its type's struct code (pycuda
+    packs the argument buffer with numpy's dtype characters, native alignment: the kernel's parameter layout)."""
+    import struct
+
+    from tensorir.runtime.cuda import CUDAModule
+
+    class Function:
+        def prepare(self, types: list[Any]) -> None:
+            self.format = "".join(t if isinstance(t, str) else t.char for t in types)
+
+        def prepared_async_call(self, grid: tuple[int, ...], block: tuple[int, ...], stream: Any, *args: Any) -> None:
+            self.launch = grid, block, stream, args
+
+    class Program:
+        def get_function(self, name: str) -> Function:
+            return Function()
+
+    class Allocation:  # pycuda's DeviceAllocation: its address is int() of it
+        def __init__(self, address: int) -> None:
+            self.address = address
+
+        def __int__(self) -> int:
+            return self.address
+
+    mod = CUDAModule.__new__(CUDAModule)
+    mod.err, mod.errv = Allocation(16), Allocation(32)
+    dtypes = [None, np.dtype(np.int64), np.dtype(np.int64), np.dtype(np.uint8), np.dtype(np.float16),
+              np.dtype(np.float64)]
+    fn = mod.kernel(Program(), "k", dtypes)
+    values = [Allocation(4096), 3, 1000, np.uint8(1), np.float16(1.5), np.float64(0.25)]
+    mod.run(fn, [1000, 3], values)
+    grid, block, stream, args = fn.launch
+    assert (grid, block, stream) == ((4, 3, 1), (256, 1, 1), None)
+    assert args == (16, 32, 4096, 3, 1000, 1, np.float16(1.5).view(np.uint16), 0.25)
+    packed = struct.pack(fn.format, *args)
+    assert struct.unpack(fn.format, packed) == args
+    mod.run(fn, [], values)  # one work-item
+    assert fn.launch[:2] == ((1, 1, 1), (1, 1, 1))
