@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..dialects import kernel as K
+from ..dialects import loop as LP
 from ..dialects import mem as M
 from ..dialects.func import FuncOp
 from ..ir.core import TERMINATOR, Operation, Value
@@ -86,67 +87,110 @@ def _fast_scalar(op: Operation) -> str | None:
 
 
 def compile_host(fn: FuncOp, interp: Any) -> HostPlan | None:
-    """`fn`'s body as Python running on `interp` (a DeviceModule), or None where it has regions."""
+    """`fn`'s body as Python running on `interp` (a DeviceModule), or None where it has a region op other than
+    `loop.if` and `loop.host_for` (it stays interpreted)."""
     block = fn.regions[0].block
-    if any(op.regions for op in block.ops):
+    if any(op.regions and not isinstance(op, (LP.IfOp, LP.HostForOp)) for op in fn.walk() if op is not fn):
         return None
-    names: dict[Value, str] = {}
-    python: set[Value] = set()  # values held as Python ints/bools (the fast ops' results)
-    env: dict[str, Any] = {"_run": interp.run_op, "_launch": interp.launch, "_interp": interp}
-    lines = [f"def plan({', '.join(f'a{i}' for i in range(len(block.args)))}):"]
+    writer = _Writer(interp)
     for i, a in enumerate(block.args):
-        names[a] = f"a{i}"
+        writer.names[a] = f"a{i}"
+    writer.lines.append(f"def plan({', '.join(writer.names[a] for a in block.args)}):")
+    writer.block(block, 1)
+    source = "\n".join(writer.lines) + "\n"
+    code = compile(source, f"<host plan of @{fn.sym_name}>", "exec")
+    exec(code, writer.env)  # noqa: S102 (the source is generated above from the module's ops)
+    return HostPlan(fn, source, writer.env["plan"])
 
-    def bind(name: str, value: Any) -> str:
-        env[name] = value
+
+class _Writer:
+    """The Python text of host blocks: each value a local variable (`v<n>`), the objects the text calls bound
+    in `env` (its globals)."""
+
+    def __init__(self, interp: Any) -> None:
+        self.interp = interp
+        self.names: dict[Value, str] = {}
+        self.python: set[Value] = set()  # values held as Python ints/bools (the layout values)
+        self.env: dict[str, Any] = {"_run": interp.run_op, "_launch": interp.launch, "_interp": interp}
+        self.lines: list[str] = []
+        self.count = 0
+
+    def bind(self, value: Any) -> str:
+        """A global name of the text for `value`."""
+        name = f"_g{len(self.env)}"
+        self.env[name] = value
         return name
 
-    def operand(op_k: int, v: Value) -> str:
-        """An operand of a rule that runs as the interpreter's: numpy scalars, as the interpreter holds them."""
-        if v in python and isinstance(v.type, ScalarType):
-            return f"{bind(f'_t{op_k}_{len(env)}', v.type.dtype.type)}({names[v]})"
-        return names[v]
+    def numpy(self, v: Value) -> str:
+        """Value `v` as the interpreter holds it (a layout value as a numpy scalar of its type)."""
+        if v in self.python and isinstance(v.type, ScalarType):
+            return f"{self.bind(v.type.dtype.type)}({self.names[v]})"
+        return self.names[v]
 
-    for k, op in enumerate(block.ops):
-        outs = [f"v{k}_{j}" for j in range(len(op.results))]
+    def block(self, block: Any, depth: int) -> list[str]:
+        """Write `block`'s ops at indent `depth`; the names of its terminator's operands, as the interpreter
+        holds them (a func.return returns them)."""
+        pad = "    " * depth
+        for op in block.ops:
+            if op.has_trait(TERMINATOR):
+                values = [self.numpy(v) for v in op.operands]
+                if isinstance(op.parent_op, FuncOp):
+                    self.lines.append(f"{pad}return [{', '.join(values)}]")
+                return values
+            self.op(op, pad, depth)
+        self.lines.append(f"{pad}return []")  # (a function body without a terminator)
+        return []
+
+    def op(self, op: Operation, pad: str, depth: int) -> None:
+        self.count += 1
+        outs = [f"v{self.count}_{j}" for j in range(len(op.results))]
         for r, name in zip(op.results, outs):
-            names[r] = name
-        ins = [names[v] for v in op.operands]
+            self.names[r] = name
+        ins = [self.names[v] for v in op.operands]
         literal, template = _python_value(op), _fast_scalar(op)
-        if op.has_trait(TERMINATOR):
-            rets = [f"{bind(f'_r{k}_{j}', v.type.dtype.type)}({names[v]})" if v in python else names[v]
-                    for j, v in enumerate(op.operands)]
-            lines.append(f"    return [{', '.join(rets)}]")
-            break
+        layout = True  # whether the results are layout values (Python ints and bools)
         if literal is not None or template is not None:
-            lines.append(f"    {outs[0]} = {literal if literal is not None else template.format(*ins)}")
-            python.add(op.results[0])
+            self.lines.append(f"{pad}{outs[0]} = {literal if literal is not None else template.format(*ins)}")
         elif isinstance(op, M.DimOp):
-            lines.append(f"    {outs[0]} = {ins[0]}.shape[{op.attributes['axis']}]")
-            python.add(op.results[0])
+            self.lines.append(f"{pad}{outs[0]} = {ins[0]}.shape[{op.attributes['axis']}]")
         elif isinstance(op, M.StrideOp):
-            lines.append(f"    {outs[0]} = {ins[0]}.strides[{op.attributes['axis']}] // {ins[0]}.itemsize")
-            python.add(op.results[0])
+            self.lines.append(f"{pad}{outs[0]} = {ins[0]}.strides[{op.attributes['axis']}] // {ins[0]}.itemsize")
         elif isinstance(op, M.DeallocOp):
-            continue
+            pass  # (a call's buffers go back to the pool when it returns)
         elif isinstance(op, M.CheckOp):
-            args = ", ".join(operand(k, v) for v in op.operands)
-            lines.append(f"    if not {ins[0]}: _run({bind(f'_op{k}', op)}, [{args}])")
-        elif isinstance(op, K.LaunchOp) and op.attributes["kernel"].name in interp.kernels:
-            kernel = bind(f"_k{k}", interp.kernels[op.attributes["kernel"].name])
-            lines.append(f"    _launch({kernel}, [{', '.join(ins)}])")
+            args = ", ".join(self.numpy(v) for v in op.operands)
+            self.lines.append(f"{pad}if not {ins[0]}: _run({self.bind(op)}, [{args}])")
+        elif isinstance(op, K.LaunchOp) and op.attributes["kernel"].name in self.interp.kernels:
+            self.lines.append(f"{pad}_launch({self.bind(self.interp.kernels[op.attributes['kernel'].name])}, "
+                              f"[{', '.join(ins)}])")
+        elif isinstance(op, LP.IfOp):
+            layout = False
+            self.lines.append(f"{pad}if {ins[0]}:")
+            for k, region in enumerate(op.regions):
+                if k:
+                    self.lines.append(f"{pad}else:")
+                values = self.block(region.block, depth + 1)
+                self.lines.append(f"{pad}    {''.join(f'{o}, ' for o in outs)}= {''.join(f'{v}, ' for v in values)}"
+                                  if outs else f"{pad}    pass")
+        elif isinstance(op, LP.HostForOp):
+            body = op.body
+            step = self.names[body.args[0]] = f"t{self.count}"
+            self.python.add(body.args[0])
+            self.lines += [f"{pad}{outs[0]} = {ins[0]} = int({ins[0]})", f"{pad}for {step} in range({ins[0]}):"]
+            if op.attributes.get("reverse", False):
+                self.lines.append(f"{pad}    {step} = {ins[0]} - 1 - {step}")
+            go = self.block(body, depth + 1)
+            if go:  # the body's i1 ends the loop when false, after that iteration
+                done = f"{step} + 1" if not op.attributes.get("reverse", False) else f"{ins[0]} - {step}"
+                self.lines.append(f"{pad}    if not {go[0]}: {outs[0]} = {done}; break")
         else:
-            target = f"{', '.join(outs)}{',' if len(outs) == 1 else ''} = " if outs else ""
-            args = ", ".join(operand(k, v) for v in op.operands)
+            layout = False
+            target = f"{''.join(f'{o}, ' for o in outs)}= " if outs else ""
+            args = ", ".join(self.numpy(v) for v in op.operands)
             if hasattr(op, "host_rule") and all(isinstance(r.type, MemRefType) for r in op.results):
                 # (a memref result needs no check against its type: coerce passes it through)
-                lines.append(f"    {target}{bind(f'_rule{k}', op.host_rule())}(_interp, [{args}])")
+                self.lines.append(f"{pad}{target}{self.bind(op.host_rule())}(_interp, [{args}])")
             else:
-                lines.append(f"    {target}_run({bind(f'_op{k}', op)}, [{args}])")
-    else:
-        lines.append("    return []")
-    source = "\n".join(lines) + "\n"
-    code = compile(source, f"<host plan of @{fn.sym_name}>", "exec")
-    exec(code, env)  # noqa: S102 (the source is generated above from the module's ops)
-    return HostPlan(fn, source, env["plan"])
-
+                self.lines.append(f"{pad}{target}_run({self.bind(op)}, [{args}])")
+        if layout:
+            self.python.update(op.results)

@@ -116,3 +116,34 @@ def test_a_failed_check_in_a_compiled_plan_names_the_users_op() -> None:
     with pytest.raises(TirValueError, match="do not broadcast") as info:
         f(np.ones(3, np.float32), np.ones(4, np.float32))
     assert "test_host_plan.py" in str(info.value)
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_scan_with_until_and_ifelse_run_as_python_loops_and_branches(backwards: bool) -> None:
+    """loop.host_for (scan, reversed, ended by `until`) and loop.if (ifelse) in a compiled plan: both branches and
+    the iteration count equal the interpreted plan's."""
+    _opencl()
+    x, h0, w, c = T.fmatrix("x"), T.fvector("h0"), T.fmatrix("W"), T.fscalar("c")
+
+    def step(xt, h, w):
+        new = T.tanh(T.dot(h, w) + xt)
+        return new, tensorir.until(xt.sum() > 50.0)
+
+    hs, _ = tensorir.scan(step, sequences=[x], outputs_info=[h0], non_sequences=[w], go_backwards=backwards)
+    out = tensorir.ifelse(T.gt(c, 0), hs.sum(), hs.max())
+    rng = np.random.default_rng(5)
+    args = [rng.standard_normal((40, 8)).astype(np.float32), np.zeros(8, np.float32),
+            rng.standard_normal((8, 8)).astype(np.float32) / 2]
+    args[0][25] += 10  # the row that ends the loop: after 26 steps forward, 15 backward
+    runs = []
+    for compiled in (True, False):
+        f = tensorir.function([x, h0, w, c], [hs, out], target="opencl")
+        module = f._run.module
+        assert module.plans["main"] is not None and "for " in module.plans["main"].source
+        if not compiled:
+            module.plans["main"] = None
+        runs.append([f(*args, np.float32(s)) for s in (1, -1)])
+    for (hs_got, out_got), (hs_want, out_want) in zip(*runs):
+        assert len(hs_got) == (15 if backwards else 26)
+        np.testing.assert_array_equal(hs_got, hs_want)
+        assert out_got == out_want
