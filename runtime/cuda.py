@@ -5,8 +5,9 @@ PTX by NVRTC (runtime/nvrtc.py), kept on disk under `<cachedir>/cuda/<key>.cubin
 the GPU's name and compute capability and the CUDA driver version, so a second process compiles nothing. The
 host plan runs as Python generated from it (runtime/host_plan.py), the kernels on the GPU (runtime/device.py,
 shared with the OpenCL runtime) by prepared launches: blocks of GROUP threads along the fastest grid dim, up
-to 65535 blocks along the others (their loops stride by the grid). pycuda works in the GPU's primary context, the one CuPy and torch use. Device buffers come
-from a pool of allocations by size; pycuda GPUArrays are the device arrays in and out.
+to 65535 blocks along the others (their loops stride by the grid). pycuda works in the GPU's primary context,
+the one CuPy and torch use. Device buffers come from a pool of allocations by size; pycuda GPUArrays are the
+device arrays in and out.
 
 Not yet run on a GPU: no CUDA GPU could be reached while this was written (issue 12's note); the CUDA
 execution tests skip without one, and .ci/gpu-check runs them where there is one.
