@@ -13,8 +13,9 @@ the function becomes straight-line Python source, built once per module:
 - every other op runs its own `interpret` rule, exactly as the interpreter would (results checked against
   their types), given numpy scalars of its operands' types.
 
-A function with regions (`loop.if`, `loop.host_for`) stays interpreted: its regions read the interpreter's
-values. `HostPlan.source` is the generated text (what a debugger steps through).
+`loop.if` becomes a Python `if`, `loop.host_for` (scan) a Python `for` that the body's i1 may end; a function with
+any other region op stays interpreted. `HostPlan.source` is the generated text (what a debugger steps through;
+`DEBUG=4` prints it).
 """
 
 from __future__ import annotations
