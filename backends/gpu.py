@@ -69,6 +69,11 @@ class GridRenderer(CStyleRenderer):
     local_qualifier: ClassVar[str]  # of an array in local (work-group shared) memory
     barrier: ClassVar[str]  # the statement that waits for the work-group, local memory written
     global_barrier: ClassVar[str]  # the same, global memory written too
+    # A float sum's plain chains between compensated steps: the C target's blocks of 32 are one SIMD reduction
+    # each (4-8 lanes, so 4-8 plain adds a lane); a work-item adds its block one value at a time, and 32 plain
+    # adds of one value repeated are off by up to 2 eps, the same way in every block (a float64 row of 5e6 tenths
+    # was 4 ulps off, numpy 0). Blocks of 4: exact on such rows.
+    SUM_BLOCK: ClassVar[int] = 4
 
     def __init__(self, missing: dict[str, str] | None = None) -> None:
         super().__init__()
