@@ -731,10 +731,15 @@ class Function:
     # ---- introspection
     def ir(self, stage: str = "final") -> str:
         """The function's IR as text: `tensor` (as built), after a pass of the target's pipeline (by its
-        name, e.g. `cse`), or `final` (what runs)."""
-        if stage not in self.stages:
-            raise TirError(f"no IR stage '{stage}'; the stages are {', '.join(self.stages)}")
-        return self.stages[stage]
+        name, e.g. `cse`; a pass the pipeline runs with options, e.g. `outline-kernels{device=true}`, by its
+        name alone too), or `final` (what runs)."""
+        stages = self.stages
+        if stage not in stages:
+            named = [s for s in stages if s.split("{", 1)[0] == stage]
+            if len(named) != 1:
+                raise TirError(f"no IR stage '{stage}'; the stages are {', '.join(stages)}")
+            stage = named[0]
+        return stages[stage]
 
     def source(self) -> str:
         """The generated source of a compiled target (the C translation unit for target="c", the OpenCL
