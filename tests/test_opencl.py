@@ -530,3 +530,12 @@ test_training_layer_gradient = _on_opencl(
     test_training_kernels.test_a_layer_gradient_compiled_equals_the_interpreter_where_the_bias_broadcasts)
 test_extern_as_op_grad = _on_opencl(test_extern.test_as_op_grad_against_finite_differences)
 test_grad_dims_of_one_summed = _on_opencl(test_grad.test_dynamic_dims_that_are_one_at_run_time_are_summed)
+
+
+def test_a_stage_run_with_options_is_found_by_its_pass_name() -> None:
+    x = T.fvector("x")
+    f = tensorir.function([x], T.exp(x) * 2, target="opencl")
+    assert "outline-kernels{device=true}" in f.stages
+    assert f.ir("outline-kernels") == f.ir("outline-kernels{device=true}") and "kernel.launch" in f.ir("outline-kernels")
+    with pytest.raises(TirError, match="no IR stage 'outline'"):
+        f.ir("outline")
