@@ -17,6 +17,9 @@ sets `debug`. Afterwards they are plain attributes of `tensorir.config`:
 |          |                    | (kernels on an OpenCL device through pyopencl: runtime/opencl.py)         |
 | device   |                    | the OpenCL device: the first whose name contains this text (default: the  |
 |          |                    | first device of the first platform)                                       |
+| fast_intrinsics | False       | device targets: float32 exp, exp2, log, log2, log10, sin, cos, tan (and   |
+|          |                    | sqrt on OpenCL) as the device's fast intrinsics (`native_exp`, `__expf`): |
+|          |                    | faster, with the device's (lower, unspecified) accuracy; never on `c`     |
 | cachedir | ~/.cache/tensorir  | where compiled code is cached between processes (`$XDG_CACHE_HOME/tensorir` |
 |          |                    | when that variable is set)                                                |
 | cc       | cc                 | the C compiler of the `c` target                                          |
@@ -120,6 +123,8 @@ FLAGS: dict[str, Flag] = {
                    "dtype of unprefixed constructors and of Python floats mixed with integer tensors"),
     "target": Flag("c", _target, "default target of tensorir.function"),
     "device": Flag("", _text, "the OpenCL device: the first whose name contains this text"),
+    "fast_intrinsics": Flag(False, _bool, "device targets: float32 exp/log/sin/cos... as the device's fast "
+                                          "intrinsics (OpenCL native_*, CUDA __expf...): faster, less accurate"),
     "cachedir": Flag(os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
                                   "tensorir"), _text, "compiled code cache directory"),
     "cc": Flag("cc", _text, "C compiler of the c target"),

@@ -65,6 +65,8 @@ class CUDARenderer(GridRenderer):
     local_qualifier: ClassVar[str] = "__shared__"
     barrier: ClassVar[str] = "__syncthreads();"
     global_barrier: ClassVar[str] = "__syncthreads();"  # (orders the block's global memory accesses too)
+    FAST_INTRINSICS: ClassVar[dict[str, str]] = {"exp": "__expf", "log": "__logf", "log2": "__log2f",
+                                                 "log10": "__log10f", "sin": "__sinf", "cos": "__cosf", "tan": "__tanf"}
 
     def global_id(self, d: int) -> str:
         axis = "xyz"[d]
@@ -91,5 +93,7 @@ class CUDARenderer(GridRenderer):
 
 def render_cuda(module: Operation) -> tuple[str, list[str]]:
     """The CUDA source of the module's kernels, and the messages of its run-time checks (by number - 1)."""
-    r = CUDARenderer()
+    from ..config import config
+
+    r = CUDARenderer(fast_intrinsics=bool(config.fast_intrinsics))
     return r.render_program(module), r.messages

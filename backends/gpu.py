@@ -75,8 +75,12 @@ class GridRenderer(CStyleRenderer):
     # was 4 ulps off, numpy 0). Blocks of 4: exact on such rows.
     SUM_BLOCK: ClassVar[int] = 4
 
-    def __init__(self, missing: dict[str, str] | None = None) -> None:
+    # float32 math as the device's fast intrinsics, under the `fast_intrinsics` flag (less accurate: see README)
+    FAST_INTRINSICS: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, missing: dict[str, str] | None = None, fast_intrinsics: bool = False) -> None:
         super().__init__()
+        self.fast_intrinsics = fast_intrinsics
         self.messages: list[str] = []  # check number k + 1 -> its message ({j} placeholders: tir_errv[j])
         self.grid = 0  # of the kernel being rendered
         self.uses: set[str] = set()  # "f64", "f16": the extensions the program needs
@@ -144,7 +148,14 @@ class GridRenderer(CStyleRenderer):
             self.need(t.name)
         return super().type_name(t)
 
+    def fast_intrinsic(self, name: str, t: ScalarType) -> str | None:
+        """The device's fast intrinsic for float32 function `name` where the `fast_intrinsics` flag asks for it."""
+        return self.FAST_INTRINSICS.get(name) if self.fast_intrinsics and t.name == "f32" else None
+
     def math_fn(self, name: str, t: ScalarType) -> str:
+        fast = self.fast_intrinsic(name, t)
+        if fast is not None:
+            return fast
         fn = _BUILTINS.get(name, name)
         if fn.startswith("tir_"):
             if t.name == "f64":

@@ -68,12 +68,16 @@ class OpenCLRenderer(GridRenderer):
     barrier: ClassVar[str] = "barrier(CLK_LOCAL_MEM_FENCE);"
     global_barrier: ClassVar[str] = "barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);"
 
-    def __init__(self, vector_math: bool = False, missing: dict[str, str] | None = None) -> None:
-        super().__init__(missing)
+    FAST_INTRINSICS: ClassVar[dict[str, str]] = {f: f"native_{f}" for f in ("exp", "exp2", "log", "log2", "log10",
+                                                                            "sin", "cos", "tan", "sqrt")}
+
+    def __init__(self, vector_math: bool = False, missing: dict[str, str] | None = None,
+                 fast_intrinsics: bool = False) -> None:
+        super().__init__(missing, fast_intrinsics)
         self.vector_math = vector_math
 
     def math_fn(self, name: str, t: ScalarType) -> str:
-        if self.vector_math:  # tir_math.h's functions, as the C target calls them
+        if self.vector_math and self.fast_intrinsic(name, t) is None:  # tir_math.h's, as the C target calls them
             return CStyleRenderer.math_fn(self, name, t)
         return super().math_fn(name, t)
 
@@ -105,5 +109,7 @@ class OpenCLRenderer(GridRenderer):
 
 def render_opencl(module: Operation) -> tuple[str, list[str]]:
     """The OpenCL program of the module's kernels, and the messages of its run-time checks (by number - 1)."""
-    r = OpenCLRenderer()
+    from ..config import config
+
+    r = OpenCLRenderer(fast_intrinsics=bool(config.fast_intrinsics))
     return r.render_program(module), r.messages

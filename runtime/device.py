@@ -394,7 +394,9 @@ class DeviceModule(Interpreter):
     # ---- the target's hooks
     def renderer_options(self) -> dict[str, Any]:
         """Keyword arguments of the renderer for this device."""
-        return {}
+        from ..config import config
+
+        return {"fast_intrinsics": bool(config.fast_intrinsics)}
 
     def build(self, source: str) -> Any:
         """The built program (module) of `source`, through the target's disk cache."""

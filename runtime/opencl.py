@@ -153,7 +153,7 @@ class OpenCLModule(DeviceModule):
         super().__init__(module)
 
     def renderer_options(self) -> dict[str, Any]:
-        return {"vector_math": self.device.is_cpu and self.device.has_f64,
+        return {**super().renderer_options(), "vector_math": self.device.is_cpu and self.device.has_f64,
                 "missing": {name: self.device.lacks_message(name) for name in self.device.lacks()}}
 
     def build(self, source: str) -> Any:

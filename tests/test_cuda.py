@@ -196,3 +196,21 @@ def test_launches_are_prepared_calls_whose_arguments_pack_by_their_format() -> N
     assert struct.unpack(fn.format, packed) == args
     mod.run(fn, [], values)  # one work-item
     assert fn.launch[:2] == ((1, 1, 1), (1, 1, 1))
+
+
+@pytest.mark.skipif(NVRTC_REASON is not None, reason=f"no NVRTC here: {NVRTC_REASON}")
+def test_fast_intrinsics_only_under_their_flag_and_they_compile() -> None:
+    """`fast_intrinsics`: float32 exp/log/sin/cos as CUDA's __expf... (never without the flag, never float64)."""
+    from tensorir import tensor as T
+    from tensorir.runtime.nvrtc import compile_ptx
+
+    x, d = T.fvector("x"), T.dvector("d")
+    outs = [T.exp(x) + T.log(abs(x) + 2), T.sin(x) * T.cos(x)]
+    plain = cuda_source([x], outs)
+    assert "__expf" not in plain and "__sinf" not in plain
+    with tensorir.config.change_flags(fast_intrinsics=True):
+        fast = cuda_source([x], outs)
+        double = cuda_source([d], [T.exp(d) * T.sin(d)])
+    assert "__expf(" in fast and "__logf(" in fast and "__sinf(" in fast and "__cosf(" in fast
+    assert "__expf" not in double and "__sinf" not in double
+    assert b".visible .entry main_k0(" in compile_ptx(fast, "compute_70")

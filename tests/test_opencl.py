@@ -540,3 +540,20 @@ def test_a_stage_run_with_options_is_found_by_its_pass_name() -> None:
     assert "kernel.launch" in f.ir("outline-kernels")
     with pytest.raises(TirError, match="no IR stage 'outline'"):
         f.ir("outline")
+
+
+def test_fast_intrinsics_only_under_their_flag() -> None:
+    """`fast_intrinsics`: float32 math as OpenCL's native_* (no fast twin then); float64 and the default keep the
+    exact functions. Accuracy: the device's (PoCL: within 1e-5 relative here)."""
+    x, d = T.fvector("x"), T.dvector("d")
+    outs = [T.exp(x), T.sin(x) * T.cos(x), T.log(abs(x) + 2), T.exp(d)]
+    a = RNG.standard_normal(4096).astype(np.float32) * 3
+    want = [np.exp(a), np.sin(a) * np.cos(a), np.log(np.abs(a) + 2), np.exp(a.astype(np.float64))]
+    assert "native_" not in tensorir.function([x, d], outs, target="opencl").source()
+    with tensorir.config.change_flags(fast_intrinsics=True):
+        f = tensorir.function([x, d], outs, target="opencl")
+    src = f.source()
+    assert "native_exp(" in src and "native_sin(" in src and "native_cos(" in src and "native_log(" in src
+    assert "_k0_fast(" not in src and "native_exp(d" not in src
+    for got, w in zip(f(a, a.astype(np.float64)), want):
+        np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-6)
