@@ -20,6 +20,7 @@ any other region op stays interpreted. `HostPlan.source` is the generated text (
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -116,16 +117,16 @@ class _Writer:
         self.lines: list[str] = []
         self.count = 0
 
-    def bind(self, value: Any) -> str:
-        """A global name of the text for `value`."""
-        name = f"_g{len(self.env)}"
+    def bind(self, value: Any, hint: str) -> str:
+        """A global name of the text for `value`, made of `hint` (an op's or a kernel's name, a type's)."""
+        name = f"_{re.sub(r'[^0-9A-Za-z]', '_', hint)}_{len(self.env)}"
         self.env[name] = value
         return name
 
     def numpy(self, v: Value) -> str:
         """Value `v` as the interpreter holds it (a layout value as a numpy scalar of its type)."""
         if v in self.python and isinstance(v.type, ScalarType):
-            return f"{self.bind(v.type.dtype.type)}({self.names[v]})"
+            return f"{self.bind(v.type.dtype.type, v.type.name)}({self.names[v]})"
         return self.names[v]
 
     def block(self, block: Any, depth: int) -> list[str]:
@@ -160,10 +161,10 @@ class _Writer:
             pass  # (a call's buffers go back to the pool when it returns)
         elif isinstance(op, M.CheckOp):
             args = ", ".join(self.numpy(v) for v in op.operands)
-            self.lines.append(f"{pad}if not {ins[0]}: _run({self.bind(op)}, [{args}])")
+            self.lines.append(f"{pad}if not {ins[0]}: _run({self.bind(op, op.name)}, [{args}])")
         elif isinstance(op, K.LaunchOp) and op.attributes["kernel"].name in self.interp.kernels:
-            self.lines.append(f"{pad}_launch({self.bind(self.interp.kernels[op.attributes['kernel'].name])}, "
-                              f"[{', '.join(ins)}])")
+            name = op.attributes["kernel"].name
+            self.lines.append(f"{pad}_launch({self.bind(self.interp.kernels[name], name)}, [{', '.join(ins)}])")
         elif isinstance(op, LP.IfOp):
             layout = False
             self.lines.append(f"{pad}if {ins[0]}:")
@@ -190,8 +191,8 @@ class _Writer:
             args = ", ".join(self.numpy(v) for v in op.operands)
             if hasattr(op, "host_rule") and all(isinstance(r.type, MemRefType) for r in op.results):
                 # (a memref result needs no check against its type: coerce passes it through)
-                self.lines.append(f"{pad}{target}{self.bind(op.host_rule())}(_interp, [{args}])")
+                self.lines.append(f"{pad}{target}{self.bind(op.host_rule(), op.name)}(_interp, [{args}])")
             else:
-                self.lines.append(f"{pad}{target}_run({self.bind(op)}, [{args}])")
+                self.lines.append(f"{pad}{target}_run({self.bind(op, op.name)}, [{args}])")
         if layout:
             self.python.update(op.results)
