@@ -53,6 +53,9 @@ class ScalarElementwiseOp(Operation):
     reduction_kind: ClassVar[str | None] = None
     omp_reduction: ClassVar[str | None] = None
     identity: ClassVar[Callable[[ScalarType], Any]]
+    python: ClassVar[str | None] = None  # the Python form of host plans (tensor.ElementwiseOp.python)
+    python_types: ClassVar[frozenset[str]] = frozenset()
+    python_form = tensor.ElementwiseOp.python_form
 
     def element_type(self, dtypes: Sequence[np.dtype]) -> ScalarType:
         t = result_dtype(self, type(self).fn, dtypes)
@@ -106,8 +109,10 @@ def _derive(tcls: type[tensor.ElementwiseOp]) -> type[ScalarElementwiseOp]:
         "attrs": dict(tcls.attrs),
         "traits": frozenset({PURE} | ({COMMUTATIVE} & tcls.traits)),
     }
+    # The Python form of host plans (runtime/host_plan.py) is the tensor op's too.
+    body.update(python=tcls.python, python_types=tcls.python_types)
     # Ops whose rule depends on attributes (cast) override the hooks; reuse them as they are.
-    for hook in ("element_type", "compute"):
+    for hook in ("element_type", "compute", "python_form"):
         impl = getattr(tcls, hook)
         if impl is not getattr(tensor.ElementwiseOp, hook):
             body[hook] = impl

@@ -107,6 +107,19 @@ class ElementwiseOp(Operation):
 
     fn: ClassVar[Callable[..., Any]]
     traits = frozenset({PURE, ELEMENTWISE})
+    # The op as a Python expression ({0}, {1}...: its operands as Python ints and bools) where every operand and
+    # the result are of `python_types` (type names), which then gives numpy's number for any value those types
+    # hold in a host plan's layout arithmetic (sizes, strides, broadcast conditions: runtime/host_plan.py, whose
+    # scalar twins of these ops it writes so); None: the op keeps its numpy rule there.
+    python: ClassVar[str | None] = None
+    python_types: ClassVar[frozenset[str]] = frozenset()
+
+    def python_form(self) -> str | None:
+        """`python` where this op's operand and result types allow it, else None."""
+        if self.python is None or len(self.results) != 1:
+            return None
+        types = [v.type for v in self.operands] + [self.results[0].type]
+        return self.python if all(str(t) in self.python_types for t in types) else None
 
     def element_type(self, dtypes: Sequence[np.dtype]) -> ScalarType:
         return result_dtype(self, type(self).fn, dtypes)
@@ -147,6 +160,9 @@ class BinaryOp(ElementwiseOp):
 
 
 _COMM = BinaryOp.traits | {COMMUTATIVE}
+# python_types: sizes (no overflow for any size a buffer has); any int64 or bool (results that cannot leave the
+# operands' range: comparisons, min/max, select, casts; an i64 may be the user's, whose add would wrap); conditions.
+_SIZES, _EXACT, _CONDITIONS = frozenset({"index"}), frozenset({"index", "i64", "i1"}), frozenset({"i1"})
 
 PartialsRule = Callable[..., Sequence[Sym | None]]
 
@@ -183,6 +199,7 @@ class AddOp(BinaryOp):
 
     name = "tensor.add"
     fn = staticmethod(np.add)
+    python, python_types = "({0} + {1})", _SIZES
     traits = _COMM
     reduction_kind, omp_reduction = "add", "+"
 
@@ -199,6 +216,7 @@ class SubOp(BinaryOp):
 
     name = "tensor.sub"
     fn = staticmethod(np.subtract)
+    python, python_types = "({0} - {1})", _SIZES
 
     def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
         return elementwise_vjp(self, b, out_grads, lambda a, c, y, g: [g, -g])
@@ -209,6 +227,7 @@ class MulOp(BinaryOp):
 
     name = "tensor.mul"
     fn = staticmethod(np.multiply)
+    python, python_types = "({0} * {1})", _SIZES
     traits = _COMM
     reduction_kind, omp_reduction = "mul", "*"
 
@@ -238,6 +257,7 @@ class IntDivOp(BinaryOp):
     differentiable = False
 
     fn = staticmethod(np.floor_divide)
+    python, python_types = "({0} // {1} if {1} else 0)", _SIZES  # (numpy: x // 0 is 0)
 
 
 class ModOp(BinaryOp):
@@ -330,6 +350,7 @@ class MaximumOp(BinaryOp):
 
     name = "tensor.maximum"
     fn = staticmethod(np.maximum)
+    python, python_types = "max({0}, {1})", _EXACT - _CONDITIONS
     traits = _COMM
     reduction_kind, omp_reduction = "max", "max"
     identity = staticmethod(_lowest)
@@ -345,6 +366,7 @@ class MinimumOp(BinaryOp):
 
     name = "tensor.minimum"
     fn = staticmethod(np.minimum)
+    python, python_types = "min({0}, {1})", _EXACT - _CONDITIONS
     traits = _COMM
     reduction_kind, omp_reduction = "min", "min"
     identity = staticmethod(_highest)
@@ -382,6 +404,7 @@ class EqOp(BinaryOp):
     differentiable = False
 
     fn = staticmethod(np.equal)
+    python, python_types = "({0} == {1})", _EXACT
     traits = _COMM
 
 
@@ -392,6 +415,7 @@ class NeOp(BinaryOp):
     differentiable = False
 
     fn = staticmethod(np.not_equal)
+    python, python_types = "({0} != {1})", _EXACT
     traits = _COMM
 
 
@@ -402,6 +426,7 @@ class LtOp(BinaryOp):
     differentiable = False
 
     fn = staticmethod(np.less)
+    python, python_types = "({0} < {1})", _EXACT
 
 
 class LeOp(BinaryOp):
@@ -411,6 +436,7 @@ class LeOp(BinaryOp):
     differentiable = False
 
     fn = staticmethod(np.less_equal)
+    python, python_types = "({0} <= {1})", _EXACT
 
 
 class GtOp(BinaryOp):
@@ -420,6 +446,7 @@ class GtOp(BinaryOp):
     differentiable = False
 
     fn = staticmethod(np.greater)
+    python, python_types = "({0} > {1})", _EXACT
 
 
 class GeOp(BinaryOp):
@@ -429,6 +456,7 @@ class GeOp(BinaryOp):
     differentiable = False
 
     fn = staticmethod(np.greater_equal)
+    python, python_types = "({0} >= {1})", _EXACT
 
 
 # bitwise (logical on i1); floats are rejected by numpy's dtype rules
@@ -441,6 +469,7 @@ class AndOp(BinaryOp):
     differentiable = False
 
     fn = staticmethod(np.bitwise_and)
+    python, python_types = "({0} and {1})", _CONDITIONS
     traits = _COMM
     reduction_kind, omp_reduction = "and", "&"
 
@@ -456,6 +485,7 @@ class OrOp(BinaryOp):
     differentiable = False
 
     fn = staticmethod(np.bitwise_or)
+    python, python_types = "({0} or {1})", _CONDITIONS
     traits = _COMM
     reduction_kind, omp_reduction = "or", "|"
 
@@ -471,6 +501,7 @@ class XorOp(BinaryOp):
     differentiable = False
 
     fn = staticmethod(np.bitwise_xor)
+    python, python_types = "({0} != {1})", _CONDITIONS
     traits = _COMM
 
 
@@ -481,6 +512,7 @@ class NotOp(UnaryOp):
     differentiable = False
 
     fn = staticmethod(np.invert)
+    python, python_types = "(not {0})", _CONDITIONS
 
 
 class _PredicateOp(UnaryOp):
@@ -517,16 +549,19 @@ class IsfiniteOp(_PredicateOp):
 UnaryGrad = Callable[[Sym, Sym, Sym], Sym]
 
 
-def _unary(cls_name: str, op_name: str, fn: Callable[..., Any], grad: UnaryGrad, doc: str = "") -> type[UnaryOp]:
+def _unary(cls_name: str, op_name: str, fn: Callable[..., Any], grad: UnaryGrad, doc: str = "",
+           python: str | None = None) -> type[UnaryOp]:
     """Declare a plain unary op `tensor.<op_name>` whose rule is the numpy function `fn` and whose
-    gradient is `grad(x, y, g)`: the cotangent of x from x, the result y and y's cotangent g."""
+    gradient is `grad(x, y, g)`: the cotangent of x from x, the result y and y's cotangent g; `python`: its
+    Python form on sizes (ElementwiseOp.python)."""
     text = doc or f"`%y = tensor.{op_name} %x : tensor<?xf32>`"
 
     def vjp(self: UnaryOp, b: Builder, out_grads: list[Value]) -> Grads:
         return elementwise_vjp(self, b, out_grads, lambda x, y, g: [grad(x, y, g)])
 
     cls = type(cls_name, (UnaryOp,), {"__doc__": text, "name": f"tensor.{op_name}", "fn": staticmethod(fn),
-                                      "vjp": vjp, "__module__": __name__, "__qualname__": cls_name})
+                                      "vjp": vjp, "__module__": __name__, "__qualname__": cls_name,
+                                      **({"python": python, "python_types": _SIZES} if python else {})})
     return cls
 
 
@@ -550,8 +585,8 @@ def _softplus(x: Any) -> Any:
     return np.logaddexp(0, x)
 
 
-NegOp = _unary("NegOp", "neg", np.negative, lambda x, y, g: -g)
-AbsOp = _unary("AbsOp", "abs", np.abs, lambda x, y, g: g * x.op("sign"))
+NegOp = _unary("NegOp", "neg", np.negative, lambda x, y, g: -g, python="(-{0})")
+AbsOp = _unary("AbsOp", "abs", np.abs, lambda x, y, g: g * x.op("sign"), python="abs({0})")
 SignOp = _unary("SignOp", "sign", np.sign, _zero)
 ExpOp = _unary("ExpOp", "exp", np.exp, lambda x, y, g: g * y)
 Exp2Op = _unary("Exp2Op", "exp2", np.exp2, lambda x, y, g: g * y * LN2)
@@ -632,6 +667,7 @@ class WhereOp(ElementwiseOp):
     name = "tensor.where"
     operands_def = ("cond", "a", "b")
     fn = staticmethod(np.where)
+    python, python_types = "({1} if {0} else {2})", _EXACT
 
     def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
         return elementwise_vjp(self, b, out_grads, lambda c, x, z, y, g: [None, select(c, g, 0.0), select(c, 0.0, g)])
@@ -647,11 +683,17 @@ class CastOp(UnaryOp):
     def fn(x: Any) -> Any:  # the element type comes from the attribute: see compute
         return x
 
+    python, python_types = "int({0})", _EXACT
+
     def element_type(self, dtypes: Sequence[np.dtype]) -> ScalarType:
         return self.attributes["dtype"]
 
     def compute(self, *args: Any) -> Any:
         return np.asarray(args[0]).astype(self.attributes["dtype"].dtype)
+
+    def python_form(self) -> str | None:
+        form = ElementwiseOp.python_form(self)  # (the scalar twin reuses this hook: no super())
+        return "({0} != 0)" if form is not None and str(self.results[0].type) == "i1" else form
 
     def vjp(self, b: Builder, out_grads: list[Value]) -> Grads:
         # between float types: the gradient cast back (autodiff casts every cotangent to its value's type)

@@ -125,24 +125,28 @@ class _Kernel:
     written: list[bool] | None = None  # which parameters it writes (a twin's launch checks they alias nothing)
 
     def __post_init__(self) -> None:
-        # per parameter: a memref's dynamic size dims and stride dims, or a scalar's type (bool: uint8)
-        self.layout: list[tuple[list[int], list[int], Any]] = [
-            ([d for d, n in enumerate(t.shape) if n is None], [d for d, st in enumerate(M.layout_of(t)) if st is None],
-             None) if isinstance(t, MemRefType) else ([], [], np.uint8 if t.is_bool else t.dtype.type)
-            for t in self.params]
+        self.layout = [_param_layout(t) for t in self.params]
+
+
+def _param_layout(t: Any) -> tuple[list[int], list[int], Any]:
+    """What a launch passes for a kernel parameter of type `t`: a memref's dynamic size dims and stride dims
+    (after its buffer and offset), or a scalar's numpy type (bool: uint8)."""
+    if isinstance(t, MemRefType):
+        return ([d for d, n in enumerate(t.shape) if n is None],
+                [d for d, st in enumerate(M.layout_of(t)) if st is None], None)
+    return [], [], np.uint8 if t.is_bool else t.dtype.type
 
 
 def arg_dtypes(params: list[Any]) -> list[np.dtype | None]:
     """The types of the values a launch passes for kernel parameters `params` (DeviceModule.launch), for the
     targets' typed launches: per memref its buffer (None), its offset, dynamic sizes and strides (int64), per
-    scalar its type (bool: uint8)."""
+    scalar its type."""
     out: list[np.dtype | None] = []
-    for t in params:
-        if isinstance(t, MemRefType):
-            dyn = sum(n is None for n in t.shape) + sum(st is None for st in M.layout_of(t))
-            out += [None] + [np.dtype(np.int64)] * (1 + dyn)
+    for sizes, strides, scalar in map(_param_layout, params):
+        if scalar is not None:
+            out.append(np.dtype(scalar))
         else:
-            out.append(np.dtype(np.uint8) if t.is_bool else t.dtype)
+            out += [None] + [np.dtype(np.int64)] * (1 + len(sizes) + len(strides))
     return out
 
 
@@ -199,14 +203,16 @@ class DeviceModule(Interpreter):
         module.attributes[self.source_attr] = source  # what runs (emit-<target> renders for no device in particular)
         self.messages: list[str] = renderer.messages
         program = self.build(source)
-        self.kernels = {
-            fn.sym_name: _Kernel(self.kernel(program, fn.sym_name, arg_dtypes(fn.function_type.inputs)),
-                                 list(fn.function_type.inputs), _grid(fn), renderer.kernel_checks[fn.sym_name],
-                                 _local(fn), *((self.kernel(program, f"{fn.sym_name}_fast",
-                                                            [None, np.dtype(np.uint32)] + arg_dtypes(
-                                                                fn.function_type.inputs)), fn.written_args())
-                                               if fn.sym_name in renderer.trig_twins else ()))
-            for fn in module.regions[0].block.ops if isinstance(fn, K.KernelFuncOp)}
+        self.kernels: dict[str, _Kernel] = {}
+        for fn in module.regions[0].block.ops:
+            if not isinstance(fn, K.KernelFuncOp):
+                continue
+            name, params = fn.sym_name, list(fn.function_type.inputs)
+            dtypes = arg_dtypes(params)
+            twin = (self.kernel(program, f"{name}_fast", [None, np.dtype(np.uint32), *dtypes]), fn.written_args()) \
+                if name in renderer.trig_twins else ()
+            self.kernels[name] = _Kernel(self.kernel(program, name, dtypes), params, _grid(fn),
+                                         renderer.kernel_checks[name], _local(fn), *twin)
         self.range_flag: Any = None  # the twins' flag (a 4-byte device buffer, made at the first twin's launch)
         self.launches = 0  # the number a twin's launch stores in that flag
         self.device_args = {fn.sym_name: [_on_device(a) for a in fn.body.args]

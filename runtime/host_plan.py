@@ -6,7 +6,8 @@ check per result) each costs 10-30 us, which is longer than the GPU takes for mo
 the function becomes straight-line Python source, built once per module:
 
 - the layout and index arithmetic is Python on Python ints and bools: `mem.dim`, `mem.stride`, constants, and
-  the scalar ops on layout values (sizes, strides, offsets, broadcast conditions: ARITHMETIC);
+  the scalar ops whose class gives a Python form for their types (`python`, `python_types`: declared with each
+  op in dialects/tensor.py; sizes, strides, offsets, broadcast conditions);
 - `mem.check` is an `if` that runs the op's own rule (its message at the user's line) only when it fails;
   `mem.dealloc` is nothing (the runtime frees a call's buffers when it returns);
 - `kernel.launch` calls the runtime's `launch` on the kernel, found once;
@@ -27,26 +28,12 @@ from typing import Any
 from ..dialects import kernel as K
 from ..dialects import loop as LP
 from ..dialects import mem as M
+from ..dialects import scalar as S
 from ..dialects.func import FuncOp
 from ..ir.core import TERMINATOR, Operation, Value
 from ..ir.types import MemRefType, ScalarType, i1, i64, index
 
-__all__ = ["ARITHMETIC", "COMPARISON", "LOGIC", "HostPlan", "compile_host"]
-
-# The scalar ops written as Python on layout values (shapes, strides, offsets, broadcast conditions): `index`
-# numbers and `i1` conditions, which give numpy's int64 and bool results for any size a buffer can have (a division
-# by zero gives 0, as numpy's does); the comparisons, select, min/max and casts (EXACT_ON_I64) on `i64` too, whose
-# results cannot leave int64's range (an `i64` value may be the user's, where numpy's arithmetic would wrap).
-ARITHMETIC = {
-    "scalar.add": "({0} + {1})", "scalar.sub": "({0} - {1})", "scalar.mul": "({0} * {1})", "scalar.neg": "(-{0})",
-    "scalar.abs": "abs({0})", "scalar.int_div": "({0} // {1} if {1} else 0)",
-    "scalar.maximum": "max({0}, {1})", "scalar.minimum": "min({0}, {1})",
-}
-COMPARISON = {"scalar.eq": "({0} == {1})", "scalar.ne": "({0} != {1})", "scalar.lt": "({0} < {1})",
-              "scalar.le": "({0} <= {1})", "scalar.gt": "({0} > {1})", "scalar.ge": "({0} >= {1})"}
-LOGIC = {"scalar.and": "({0} and {1})", "scalar.or": "({0} or {1})", "scalar.xor": "({0} != {1})",
-         "scalar.not": "(not {0})"}
-EXACT_ON_I64 = {"scalar.maximum", "scalar.minimum", *COMPARISON}
+__all__ = ["HostPlan", "compile_host"]
 
 
 class HostPlan:
@@ -61,7 +48,7 @@ class HostPlan:
 
 def _python_value(op: Operation) -> str | None:
     """A scalar.constant of a layout type as a Python literal (None: another constant)."""
-    if op.name != "scalar.constant" or op.results[0].type not in (index, i64, i1):
+    if not isinstance(op, S.ConstantOp) or op.results[0].type not in (index, i64, i1):
         return None
     t = op.results[0].type
     value = op.attributes["value"]
@@ -70,22 +57,8 @@ def _python_value(op: Operation) -> str | None:
 
 
 def _fast_scalar(op: Operation) -> str | None:
-    """The Python expression template of a scalar op on layout values (see ARITHMETIC), or None."""
-    if len(op.results) != 1 or op.regions or not op.name.startswith("scalar."):
-        return None
-    ins, out = [v.type for v in op.operands], op.results[0].type
-    ints = (index, i64) if op.name in EXACT_ON_I64 else (index,)
-    if op.name in ARITHMETIC and all(t in ints for t in [*ins, out]):
-        return ARITHMETIC[op.name]
-    if op.name in COMPARISON and all(t in (*ints, i1) for t in ins):
-        return COMPARISON[op.name]
-    if op.name in LOGIC and all(t == i1 for t in [*ins, out]):
-        return LOGIC[op.name]
-    if op.name == "scalar.select" and ins[0] == i1 and all(t in (index, i64, i1) for t in [*ins[1:], out]):
-        return "({1} if {0} else {2})"
-    if op.name == "scalar.cast" and all(t in (index, i64, i1) for t in [*ins, out]):
-        return "({0} != 0)" if out == i1 else "int({0})"
-    return None
+    """The Python expression template of a scalar op on layout values (tensor.ElementwiseOp.python), or None."""
+    return op.python_form() if isinstance(op, S.ScalarElementwiseOp) else None
 
 
 def compile_host(fn: FuncOp, interp: Any) -> HostPlan | None:
